@@ -1,0 +1,69 @@
+#include "base/error.h"
+
+#include <algorithm>
+
+#include <fmt/format.h>
+
+namespace niem::base {
+
+namespace {
+const std::vector<error_info> k_catalogue = {
+    {errc::ok, "NIEM-000", "ok", "no error"},
+    {errc::record_too_large, "NIEM-100", "record.too_large", "record exceeds the size limit"},
+    {errc::record_malformed_json, "NIEM-101", "record.malformed_json", "record is not valid JSON"},
+    {errc::record_bad_column_count, "NIEM-102", "record.bad_column_count",
+     "delimited row has the wrong number of fields"},
+    {errc::record_bad_header, "NIEM-103", "record.bad_header",
+     "delimited header row does not match the mapping"},
+    {errc::record_missing_field, "NIEM-104", "record.missing_field", "a required field is missing"},
+    {errc::record_bad_date, "NIEM-105", "record.bad_date", "a date is malformed or impossible"},
+    {errc::record_unknown_code, "NIEM-106", "record.unknown_code",
+     "a code is not in the mapping's code table"},
+    {errc::record_bad_value, "NIEM-107", "record.bad_value", "a value is malformed"},
+    {errc::record_invalid_utf8, "NIEM-108", "record.invalid_utf8", "record is not valid UTF-8"},
+    {errc::record_too_deep, "NIEM-109", "record.too_deep", "record nesting exceeds the limit"},
+    {errc::record_wrong_type, "NIEM-110", "record.wrong_type", "a field has the wrong JSON type"},
+    {errc::record_no_mapping, "NIEM-111", "record.no_mapping",
+     "no mapping for the agency and record type"},
+    {errc::xml_not_well_formed, "NIEM-200", "xml.not_well_formed", "XML is not well-formed"},
+    {errc::xml_doctype_forbidden, "NIEM-201", "xml.doctype_forbidden", "a DOCTYPE is not accepted"},
+    {errc::xml_schema_invalid, "NIEM-202", "xml.schema_invalid", "document is not schema-valid"},
+    {errc::xml_too_large, "NIEM-203", "xml.too_large", "document exceeds the size limit"},
+    {errc::xml_too_deep, "NIEM-204", "xml.too_deep", "element nesting exceeds the limit"},
+    {errc::xml_too_many_elements, "NIEM-205", "xml.too_many_elements",
+     "element count exceeds the limit"},
+    {errc::xml_too_many_attributes, "NIEM-206", "xml.too_many_attributes",
+     "attribute count exceeds the limit"},
+    {errc::xml_text_too_large, "NIEM-207", "xml.text_too_large",
+     "text or attribute value exceeds the limit"},
+    {errc::xml_external_entity, "NIEM-208", "xml.external_entity",
+     "an external entity or resource was requested"},
+    {errc::xml_no_grammar, "NIEM-209", "xml.no_grammar",
+     "no schema is loaded for the document's root namespace"},
+    {errc::config_invalid, "NIEM-300", "config.invalid", "configuration is invalid"},
+    {errc::mapping_invalid, "NIEM-301", "mapping.invalid", "mapping file is invalid"},
+    {errc::schema_load_failed, "NIEM-302", "schema.load_failed", "schema set failed to load"},
+    {errc::io_error, "NIEM-303", "io.error", "file could not be read or written"},
+    {errc::internal, "NIEM-399", "internal", "internal error"},
+};
+}  // namespace
+
+const std::vector<error_info>& catalogue() { return k_catalogue; }
+
+const error_info& info(errc code) {
+  auto it = std::find_if(k_catalogue.begin(), k_catalogue.end(),
+                         [code](const error_info& e) { return e.code == code; });
+  return it == k_catalogue.end() ? k_catalogue.back() : *it;
+}
+
+std::string_view code_id(errc code) { return info(code).id; }
+
+std::string format(const diagnostic& d) {
+  std::string out;
+  if (!d.where.empty()) out += fmt::format("{}: ", d.where);
+  out += fmt::format("{} {}", code_id(d.code), d.message);
+  if (!d.field.empty()) out += fmt::format(" [{}]", d.field);
+  return out;
+}
+
+}  // namespace niem::base

@@ -1,0 +1,232 @@
+#include "validation/hardened_parser.h"
+
+#include <fmt/format.h>
+#include <xercesc/framework/MemBufInputSource.hpp>
+#include <xercesc/sax/Locator.hpp>
+#include <xercesc/sax/SAXParseException.hpp>
+#include <xercesc/sax2/Attributes.hpp>
+#include <xercesc/sax2/XMLReaderFactory.hpp>
+#include <xercesc/util/OutOfMemoryException.hpp>
+#include <xercesc/util/XMLException.hpp>
+#include <xercesc/util/XMLUni.hpp>
+
+#include "validation/xerces_util.h"
+
+namespace niem::validation::detail {
+
+using namespace xercesc;
+using base::errc;
+
+guard_handler::guard_handler(const limits& lim, std::string doc_name)
+    : lim_(lim), doc_name_(std::move(doc_name)) {}
+
+void guard_handler::reset(std::string doc_name) {
+  doc_name_ = std::move(doc_name);
+  stack_.clear();
+  diags_.clear();
+  text_.clear();
+  text_len_ = 0;
+  elements_ = 0;
+  failed_ = false;
+}
+
+std::uint32_t guard_handler::line() const {
+  return locator_ ? static_cast<std::uint32_t>(locator_->getLineNumber()) : 0;
+}
+std::uint32_t guard_handler::column() const {
+  return locator_ ? static_cast<std::uint32_t>(locator_->getColumnNumber()) : 0;
+}
+
+std::string guard_handler::path() const {
+  std::string p;
+  for (const auto& s : stack_) {
+    p += '/';
+    p += to_utf8(reinterpret_cast<const XMLCh*>(s.data()), s.size());
+  }
+  return p.empty() ? "/" : p;
+}
+
+void guard_handler::add(errc code, std::string msg, std::uint32_t l, std::uint32_t c) {
+  failed_ = true;
+  base::diagnostic d;
+  d.code = code;
+  d.message = std::move(msg);
+  d.line = l;
+  d.column = c;
+  d.where = fmt::format("{}:{}:{}", doc_name_, l, c);
+  d.field = path();
+  diags_.push_back(std::move(d));
+  if (diags_.size() >= lim_.max_errors) throw stop_parse{};
+}
+
+void guard_handler::flush_text() {
+  if (forward_ && !text_.empty()) forward_->text(text_);
+  text_.clear();
+  text_len_ = 0;
+}
+
+void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const XMLCh*,
+                                 const Attributes& attrs) {
+  flush_text();
+  stack_.emplace_back(reinterpret_cast<const char16_t*>(localname));
+  if (++elements_ > lim_.max_elements) {
+    add(errc::xml_too_many_elements, fmt::format("more than {} elements", lim_.max_elements),
+        line(), column());
+    throw stop_parse{};
+  }
+  if (stack_.size() > lim_.max_depth) {
+    add(errc::xml_too_deep, fmt::format("nesting deeper than {}", lim_.max_depth), line(),
+        column());
+    throw stop_parse{};
+  }
+  const XMLSize_t n = attrs.getLength();
+  if (n > lim_.max_attributes) {
+    add(errc::xml_too_many_attributes, fmt::format("{} attributes, limit {}", n, lim_.max_attributes),
+        line(), column());
+    throw stop_parse{};
+  }
+  for (XMLSize_t i = 0; i < n; ++i) {
+    if (XMLString::stringLen(attrs.getValue(i)) > lim_.max_text) {
+      add(errc::xml_text_too_large, fmt::format("attribute value longer than {}", lim_.max_text),
+          line(), column());
+      throw stop_parse{};
+    }
+  }
+  if (elements_ == 1 && allowed_ns_) {
+    std::string ns = to_utf8(uri);
+    bool known = false;
+    for (const auto& a : *allowed_ns_) known = known || a == ns;
+    if (!known) {
+      add(errc::xml_no_grammar,
+          fmt::format("no schema is loaded for the root element's namespace '{}'", ns), line(),
+          column());
+      throw stop_parse{};
+    }
+  }
+  if (forward_) {
+    std::vector<xml_attribute> out;
+    out.reserve(n);
+    for (XMLSize_t i = 0; i < n; ++i)
+      out.push_back({{to_utf8(attrs.getURI(i)), to_utf8(attrs.getLocalName(i))},
+                     to_utf8(attrs.getValue(i))});
+    forward_->start_element({to_utf8(uri), to_utf8(localname)}, out, line(), column());
+  }
+}
+
+void guard_handler::endElement(const XMLCh* uri, const XMLCh* localname, const XMLCh*) {
+  flush_text();
+  if (forward_) forward_->end_element({to_utf8(uri), to_utf8(localname)});
+  if (!stack_.empty()) stack_.pop_back();
+}
+
+void guard_handler::characters(const XMLCh* chars, XMLSize_t length) {
+  text_len_ += length;
+  if (text_len_ > lim_.max_text) {
+    add(errc::xml_text_too_large, fmt::format("text longer than {} characters", lim_.max_text),
+        line(), column());
+    throw stop_parse{};
+  }
+  if (forward_) text_ += to_utf8(chars, length);
+}
+
+void guard_handler::startPrefixMapping(const XMLCh* prefix, const XMLCh* uri) {
+  if (forward_) forward_->start_prefix(to_utf8(prefix), to_utf8(uri));
+}
+void guard_handler::endPrefixMapping(const XMLCh* prefix) {
+  if (forward_) forward_->end_prefix(to_utf8(prefix));
+}
+
+void guard_handler::startDTD(const XMLCh*, const XMLCh*, const XMLCh*) {
+  add(errc::xml_doctype_forbidden, "a DOCTYPE declaration is not accepted", line(), column());
+  throw stop_parse{};
+}
+
+void guard_handler::startEntity(const XMLCh* name) {
+  add(errc::xml_external_entity, fmt::format("entity '{}' is not accepted", to_utf8(name)), line(),
+      column());
+  throw stop_parse{};
+}
+
+void guard_handler::error(const SAXParseException& e) {
+  add(errc::xml_schema_invalid, to_utf8(e.getMessage()),
+      static_cast<std::uint32_t>(e.getLineNumber()), static_cast<std::uint32_t>(e.getColumnNumber()));
+}
+
+void guard_handler::fatalError(const SAXParseException& e) {
+  add(errc::xml_not_well_formed, to_utf8(e.getMessage()),
+      static_cast<std::uint32_t>(e.getLineNumber()), static_cast<std::uint32_t>(e.getColumnNumber()));
+  throw stop_parse{};
+}
+
+InputSource* guard_handler::resolveEntity(XMLResourceIdentifier* id) {
+  add(errc::xml_external_entity,
+      fmt::format("the document asked for external resource '{}'; documents may not load anything",
+                  to_utf8(id->getSystemId())),
+      line(), column());
+  throw stop_parse{};
+}
+
+std::unique_ptr<SAX2XMLReaderImpl> make_reader(XMLGrammarPool* pool, SecurityManager* security) {
+  ensure_xerces();
+  // The implementation class rather than the factory: only it takes an XMLEntityResolver, which
+  // sees import namespaces and lets a document's every external reference be refused.
+  auto r = std::make_unique<SAX2XMLReaderImpl>(XMLPlatformUtils::fgMemoryManager, pool);
+  r->setFeature(XMLUni::fgSAX2CoreNameSpaces, true);
+  r->setFeature(XMLUni::fgSAX2CoreNameSpacePrefixes, false);
+  r->setFeature(XMLUni::fgXercesLoadExternalDTD, false);
+  r->setFeature(XMLUni::fgXercesSkipDTDValidation, true);
+  r->setFeature(XMLUni::fgXercesDisableDefaultEntityResolution, true);
+  r->setFeature(XMLUni::fgXercesLoadSchema, false);  // never follow xsi:schemaLocation
+  r->setFeature(XMLUni::fgXercesCacheGrammarFromParse, false);
+  r->setFeature(XMLUni::fgXercesValidationErrorAsFatal, false);
+  if (pool) {
+    r->setFeature(XMLUni::fgSAX2CoreValidation, true);
+    r->setFeature(XMLUni::fgXercesDynamic, false);
+    r->setFeature(XMLUni::fgXercesSchema, true);
+    r->setFeature(XMLUni::fgXercesUseCachedGrammarInParse, true);
+    r->setFeature(XMLUni::fgXercesIdentityConstraintChecking, true);
+  } else {
+    r->setFeature(XMLUni::fgSAX2CoreValidation, false);
+    r->setFeature(XMLUni::fgXercesSchema, false);
+  }
+  r->setProperty(XMLUni::fgXercesSecurityManager, security);
+  return r;
+}
+
+void run_parse(SAX2XMLReaderImpl& reader, guard_handler& handler, std::string_view bytes,
+               const std::string& doc_name) {
+  reader.setContentHandler(&handler);
+  reader.setErrorHandler(&handler);
+  reader.setLexicalHandler(&handler);
+  reader.setXMLEntityResolver(&handler);
+  MemBufInputSource src(reinterpret_cast<const XMLByte*>(bytes.data()), bytes.size(),
+                        doc_name.c_str(), false);
+  try {
+    reader.parse(src);
+  } catch (const stop_parse&) {
+  } catch (const SAXParseException& e) {
+    try {
+      handler.add(errc::xml_not_well_formed, to_utf8(e.getMessage()),
+                  static_cast<std::uint32_t>(e.getLineNumber()),
+                  static_cast<std::uint32_t>(e.getColumnNumber()));
+    } catch (const stop_parse&) {
+    }
+  } catch (const OutOfMemoryException&) {
+    try {
+      handler.add(errc::xml_too_large, "out of memory while parsing", 0, 0);
+    } catch (const stop_parse&) {
+    }
+  } catch (const XMLException& e) {
+    try {
+      handler.add(errc::xml_not_well_formed, to_utf8(e.getMessage()), 0, 0);
+    } catch (const stop_parse&) {
+    }
+  } catch (const std::exception& e) {
+    try {
+      handler.add(errc::internal, e.what(), 0, 0);
+    } catch (const stop_parse&) {
+    }
+  }
+}
+
+}  // namespace niem::validation::detail

@@ -1,0 +1,138 @@
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "validation/validation.h"
+
+using namespace niem::validation;
+using niem::base::errc;
+namespace fs = std::filesystem;
+
+namespace {
+
+// A tiny schema set written to a temporary directory, so these tests do not depend on the
+// project's exchange schemas.
+struct tiny_schema {
+  fs::path dir;
+  std::shared_ptr<schema_set> set;
+  tiny_schema() {
+    dir = fs::temp_directory_path() / fs::path("niem-validation-test-" + std::to_string(::getpid()));
+    fs::create_directories(dir);
+    std::ofstream(dir / "t.xsd") << R"(<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t"
+           elementFormDefault="qualified">
+  <xs:element name="Doc" type="t:DocType"/>
+  <xs:complexType name="DocType"><xs:sequence>
+    <xs:element ref="t:Name"/>
+    <xs:element ref="t:When" minOccurs="0"/>
+    <xs:element ref="t:ItemAbstract" minOccurs="0" maxOccurs="unbounded"/>
+  </xs:sequence><xs:attribute name="id" type="xs:ID"/></xs:complexType>
+  <xs:element name="Name" type="xs:string"/>
+  <xs:element name="When" type="xs:date"/>
+  <xs:element name="ItemAbstract" abstract="true"/>
+  <xs:element name="Item" type="t:ColorType" substitutionGroup="t:ItemAbstract"/>
+  <xs:simpleType name="ColorType"><xs:restriction base="xs:token">
+    <xs:enumeration value="red"/><xs:enumeration value="blue"/></xs:restriction></xs:simpleType>
+</xs:schema>)";
+    auto r = schema_set::load({{(dir / "t.xsd").string()}, "", {}});
+    REQUIRE(r.ok());
+    set = r.value();
+  }
+  ~tiny_schema() { fs::remove_all(dir); }
+};
+
+bool has_code(const validation_report& r, errc c) {
+  for (const auto& d : r.diagnostics)
+    if (d.code == c) return true;
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("valid documents validate and invalid ones carry line, column and path") {
+  tiny_schema t;
+  validator v(t.set);
+  auto ok = v.validate(R"(<t:Doc xmlns:t="urn:t"><t:Name>x</t:Name><t:Item>red</t:Item></t:Doc>)");
+  INFO(ok.diagnostics.size());
+  CHECK(ok.valid);
+  auto bad = v.validate("<t:Doc xmlns:t=\"urn:t\">\n<t:Name>x</t:Name>\n<t:When>2026-02-30</t:When></t:Doc>");
+  CHECK_FALSE(bad.valid);
+  REQUIRE(!bad.diagnostics.empty());
+  CHECK(bad.diagnostics[0].code == errc::xml_schema_invalid);
+  CHECK(bad.diagnostics[0].line == 3);
+  CHECK(bad.diagnostics[0].field == "/Doc/When");
+  // The same validator keeps working after a failure.
+  CHECK(v.validate(R"(<t:Doc xmlns:t="urn:t"><t:Name>y</t:Name></t:Doc>)").valid);
+}
+
+TEST_CASE("hostile documents are refused with their own codes") {
+  tiny_schema t;
+  limits lim;
+  lim.max_depth = 8;
+  lim.max_elements = 50;
+  lim.max_attributes = 3;
+  lim.max_text = 100;
+  lim.max_bytes = 10000;
+  validator v(t.set, lim);
+  CHECK(has_code(v.validate("<!DOCTYPE d [<!ENTITY a 'aaaa'>]><t:Doc xmlns:t='urn:t'><t:Name>&a;</t:Name></t:Doc>"),
+                 errc::xml_doctype_forbidden));
+  CHECK(has_code(v.validate("<!DOCTYPE d SYSTEM 'file:///etc/passwd'><t:Doc xmlns:t='urn:t'/>"),
+                 errc::xml_doctype_forbidden));
+  std::string laughs = "<!DOCTYPE l [<!ENTITY l0 'ha'><!ENTITY l1 '&l0;&l0;&l0;&l0;&l0;&l0;'>]>"
+                       "<t:Doc xmlns:t='urn:t'><t:Name>&l1;</t:Name></t:Doc>";
+  CHECK(has_code(v.validate(laughs), errc::xml_doctype_forbidden));
+  std::string deep = "<t:Doc xmlns:t='urn:t'>";
+  for (int i = 0; i < 20; ++i) deep += "<t:Name>";
+  CHECK(has_code(v.validate(deep), errc::xml_too_deep));
+  std::string many = "<t:Doc xmlns:t='urn:t'><t:Name>x</t:Name>";
+  for (int i = 0; i < 60; ++i) many += "<t:Item>red</t:Item>";
+  many += "</t:Doc>";
+  CHECK(has_code(v.validate(many), errc::xml_too_many_elements));
+  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t' a='1' b='2' c='3' d='4'/>"),
+                 errc::xml_too_many_attributes));
+  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t' id='" + std::string(200, 'a') + "'/>"),
+                 errc::xml_text_too_large));
+  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>" + std::string(200, 'a') + "</t:Name></t:Doc>"),
+                 errc::xml_text_too_large));
+  CHECK(has_code(v.validate(std::string(20000, ' ')), errc::xml_too_large));
+  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>\xC3\x28</t:Name></t:Doc>"),
+                 errc::xml_not_well_formed));
+  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>x</t:Doc>"), errc::xml_not_well_formed));
+  CHECK(has_code(v.validate("<x:Doc xmlns:x='urn:other'/>"), errc::xml_no_grammar));
+  // A schema location in the document is never followed.
+  auto hinted = v.validate(
+      "<t:Doc xmlns:t='urn:t' xmlns:xsi='http://www.w3.org/2001/XMLSchema-instance' "
+      "xsi:schemaLocation='urn:t http://attacker.example/evil.xsd'><t:Name>x</t:Name></t:Doc>");
+  CHECK(hinted.valid);
+}
+
+TEST_CASE("the schema model resolves children, substitution groups and enumerations") {
+  tiny_schema t;
+  const auto& m = t.set->model();
+  auto doc = m.element({"urn:t", "Doc"});
+  REQUIRE(doc);
+  int type = m.elements()[*doc].type;
+  auto item = m.child(type, {"urn:t", "Item"});
+  REQUIRE(item);
+  CHECK(item->via->order == 2);
+  CHECK(m.elements()[item->element].name.local == "Item");
+  auto color = m.elements()[item->element].type;
+  CHECK(m.types()[color].enumeration == std::vector<std::string>{"red", "blue"});
+  CHECK(m.child(type, {"urn:t", "Nope"}) == std::nullopt);
+  auto name = m.child(type, {"urn:t", "Name"});
+  REQUIRE(name);
+  CHECK(name->via->min == 1);
+  CHECK(m.types()[m.elements()[*m.element({"urn:t", "When"})].type].builtin == "date");
+}
+
+TEST_CASE("schema load errors are all reported with file and line") {
+  auto dir = fs::temp_directory_path() / fs::path("niem-badschema-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "bad.xsd") << "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'>\n"
+                                    "<xs:element name='A' type='xs:nosuch'/>\n</xs:schema>";
+  auto r = schema_set::load({{(dir / "bad.xsd").string(), (dir / "missing.xsd").string()}, "", {}});
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.errors().size() >= 2);
+  fs::remove_all(dir);
+}

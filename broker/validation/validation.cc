@@ -1,0 +1,478 @@
+#include "validation/validation.h"
+
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+#include <xercesc/framework/LocalFileInputSource.hpp>
+#include <xercesc/framework/MemBufInputSource.hpp>
+#include <xercesc/framework/XMLGrammarPoolImpl.hpp>
+#include <xercesc/framework/psvi/XSComplexTypeDefinition.hpp>
+#include <xercesc/framework/psvi/XSElementDeclaration.hpp>
+#include <xercesc/framework/psvi/XSModel.hpp>
+#include <xercesc/framework/psvi/XSModelGroup.hpp>
+#include <xercesc/framework/psvi/XSNamedMap.hpp>
+#include <xercesc/framework/psvi/XSNamespaceItem.hpp>
+#include <xercesc/framework/psvi/XSParticle.hpp>
+#include <xercesc/framework/psvi/XSSimpleTypeDefinition.hpp>
+#include <xercesc/framework/psvi/XSTypeDefinition.hpp>
+#include <xercesc/sax/SAXParseException.hpp>
+#include <xercesc/util/XMLException.hpp>
+#include <xercesc/util/XMLUni.hpp>
+#include <xercesc/validators/common/Grammar.hpp>
+
+#include "validation/hardened_parser.h"
+#include "validation/xerces_util.h"
+
+namespace fs = std::filesystem;
+
+namespace niem::validation {
+
+using namespace xercesc;
+using base::diagnostic;
+using base::errc;
+using detail::to_utf8;
+
+// ------------------------------------------------------------------------------------------------
+// schema_model
+
+namespace {
+std::string key(const qname& q) { return q.ns + '\x1f' + q.local; }
+}  // namespace
+
+std::optional<int> schema_model::element(const qname& name) const {
+  auto it = element_index_.find(key(name));
+  if (it == element_index_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<int> schema_model::type(const qname& name) const {
+  auto it = type_index_.find(key(name));
+  if (it == type_index_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::optional<child_slot> schema_model::child(int parent_type, const qname& child) const {
+  if (parent_type < 0) return std::nullopt;
+  for (const auto& p : types_[parent_type].children) {
+    const auto& e = elements_[p.element];
+    if (e.name == child) return child_slot{p.element, &p};
+    for (int s : e.substitutes)
+      if (elements_[s].name == child) return child_slot{s, &p};
+  }
+  return std::nullopt;
+}
+
+// ------------------------------------------------------------------------------------------------
+// schema_set
+
+struct schema_set::impl : public XMLEntityResolver, public ErrorHandler {
+  std::unique_ptr<XMLGrammarPoolImpl> pool;
+  SecurityManager security;
+  std::map<std::string, std::string> by_namespace;  // catalog and search-dir index
+  std::vector<diagnostic> diags;
+
+  impl() : pool(new XMLGrammarPoolImpl(XMLPlatformUtils::fgMemoryManager)) {
+    security.setEntityExpansionLimit(100);
+  }
+
+  // Imports are resolved by namespace first (catalog, then the search index), then by their
+  // schemaLocation as a local file. Nothing is ever fetched from the network.
+  InputSource* resolveEntity(XMLResourceIdentifier* id) override {
+    const std::string ns = to_utf8(id->getNameSpace());
+    const std::string sys = to_utf8(id->getSystemId());
+    std::string base = to_utf8(id->getBaseURI());
+    if (base.rfind("file://", 0) == 0) base = base.substr(7);
+    auto kind = id->getResourceIdentifierType();
+    if (kind == XMLResourceIdentifier::SchemaImport && !ns.empty()) {
+      auto it = by_namespace.find(ns);
+      if (it != by_namespace.end()) return file_source(it->second);
+    }
+    const bool remote = sys.find("://") != std::string::npos && sys.rfind("file://", 0) != 0;
+    if (!remote && !sys.empty()) {
+      fs::path p = sys.rfind("file://", 0) == 0 ? fs::path(sys.substr(7)) : fs::path(sys);
+      if (p.is_relative() && !base.empty()) p = fs::path(base).parent_path() / p;
+      std::error_code ec;
+      if (fs::is_regular_file(p, ec)) return file_source(p.lexically_normal().string());
+    }
+    if (!ns.empty()) {
+      auto it = by_namespace.find(ns);
+      if (it != by_namespace.end()) return file_source(it->second);
+    }
+    // Unresolvable (or remote): an empty schema for that namespace, so that loading reports the
+    // components that are really missing instead of reaching out for them.
+    static const char* k_empty =
+        "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema' targetNamespace='{}'/>";
+    std::string doc = ns.empty() ? "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'/>"
+                                 : fmt::format(fmt::runtime(k_empty), ns);
+    auto* buf = new XMLByte[doc.size()];
+    std::copy(doc.begin(), doc.end(), buf);
+    return new MemBufInputSource(buf, doc.size(), sys.c_str(), true);
+  }
+
+  static InputSource* file_source(const std::string& path) {
+    auto x = detail::to_xml(path);
+    return new LocalFileInputSource(reinterpret_cast<const XMLCh*>(x.c_str()));
+  }
+
+  void warning(const SAXParseException&) override {}
+  void error(const SAXParseException& e) override { record(e); }
+  void fatalError(const SAXParseException& e) override { record(e); }
+  void resetErrors() override {}
+  void record(const SAXParseException& e) {
+    diagnostic d;
+    d.code = errc::schema_load_failed;
+    d.message = to_utf8(e.getMessage());
+    d.line = static_cast<std::uint32_t>(e.getLineNumber());
+    d.column = static_cast<std::uint32_t>(e.getColumnNumber());
+    std::string sys = to_utf8(e.getSystemId());
+    if (sys.rfind("file://", 0) == 0) sys = sys.substr(7);
+    d.where = fmt::format("{}:{}:{}", sys, d.line, d.column);
+    diags.push_back(std::move(d));
+  }
+};
+
+schema_set::schema_set() : impl_(std::make_unique<impl>()) {}
+schema_set::~schema_set() = default;
+
+namespace {
+
+// Reads the targetNamespace of a schema file from its first few kilobytes: enough for an index
+// used only to resolve imports whose schemaLocation does not exist.
+std::string sniff_target_namespace(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  std::string head(8192, '\0');
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  head.resize(static_cast<std::size_t>(in.gcount()));
+  auto pos = head.find("targetNamespace");
+  if (pos == std::string::npos) return {};
+  pos = head.find_first_of("\"'", pos);
+  if (pos == std::string::npos) return {};
+  auto end = head.find(head[pos], pos + 1);
+  if (end == std::string::npos) return {};
+  return head.substr(pos + 1, end - pos - 1);
+}
+
+// OASIS XML catalog: <uri name="namespace" uri="file"/> and <nextCatalog catalog="file"/>.
+struct catalog_reader : xml_event_handler {
+  fs::path dir;
+  std::map<std::string, std::string>* out;
+  std::vector<std::string> next;
+  void start_prefix(const std::string&, const std::string&) override {}
+  void end_prefix(const std::string&) override {}
+  void end_element(const qname&) override {}
+  void text(std::string_view) override {}
+  void start_element(const qname& n, const std::vector<xml_attribute>& attrs, std::uint32_t,
+                     std::uint32_t) override {
+    auto get = [&](const char* a) {
+      for (const auto& x : attrs)
+        if (x.name.local == a) return x.value;
+      return std::string();
+    };
+    if (n.local == "uri" && !get("name").empty())
+      out->emplace(get("name"), (dir / get("uri")).lexically_normal().string());
+    else if (n.local == "nextCatalog" && !get("catalog").empty())
+      next.push_back((dir / get("catalog")).lexically_normal().string());
+  }
+};
+
+void load_catalog(const std::string& file, std::map<std::string, std::string>& out,
+                  std::vector<diagnostic>& diags, int depth = 0) {
+  if (depth > 8) return;
+  auto bytes = read_file(file);
+  if (!bytes) {
+    diags.insert(diags.end(), bytes.errors().begin(), bytes.errors().end());
+    return;
+  }
+  catalog_reader r;
+  r.dir = fs::path(file).parent_path();
+  r.out = &out;
+  auto errs = read_xml(*bytes, file, r);
+  diags.insert(diags.end(), errs.begin(), errs.end());
+  for (const auto& n : r.next) load_catalog(n, out, diags, depth + 1);
+}
+
+// Builds the plain model from Xerces' PSVI model.
+class model_builder {
+ public:
+  explicit model_builder(schema_model& m) : m_(m) {}
+
+  std::vector<element_info>& elements() { return els_; }
+
+  void build(XSModel* xs, std::unordered_map<std::string, int>& el_index,
+             std::unordered_map<std::string, int>& type_index) {
+    XSNamedMap<XSObject>* decls = xs->getComponents(XSConstants::ELEMENT_DECLARATION);
+    for (XMLSize_t i = 0; decls && i < decls->getLength(); ++i) {
+      auto* d = static_cast<XSElementDeclaration*>(decls->item(i));
+      el_index[key({to_utf8(d->getNamespace()), to_utf8(d->getName())})] = element(d);
+    }
+    // Substitution groups: every concrete member is listed under each of its heads.
+    for (std::size_t i = 0; i < els_.size(); ++i) {
+      const XSElementDeclaration* d = decl_of_[i];
+      if (d->getScope() != XSConstants::SCOPE_GLOBAL || d->getAbstract()) continue;
+      for (const XSElementDeclaration* h = d->getSubstitutionGroupAffiliation(); h;
+           h = h->getSubstitutionGroupAffiliation())
+        els_[element(h)].substitutes.push_back(static_cast<int>(i));
+    }
+    XSNamedMap<XSObject>* tdefs = xs->getComponents(XSConstants::TYPE_DEFINITION);
+    for (XMLSize_t i = 0; tdefs && i < tdefs->getLength(); ++i)
+      type(static_cast<XSTypeDefinition*>(tdefs->item(i)));
+    for (std::size_t i = 0; i < types_.size(); ++i)
+      if (!types_[i].name.local.empty()) type_index[key(types_[i].name)] = static_cast<int>(i);
+  }
+
+  std::vector<type_info>& types() { return types_; }
+
+ private:
+  int element(const XSElementDeclaration* d) {
+    auto it = el_ids_.find(d);
+    if (it != el_ids_.end()) return it->second;
+    int id = static_cast<int>(els_.size());
+    el_ids_[d] = id;
+    els_.emplace_back();
+    decl_of_.push_back(d);
+    element_info info;
+    info.name = {to_utf8(d->getNamespace()), to_utf8(d->getName())};
+    info.abstract = d->getAbstract();
+    info.nillable = d->getNillable();
+    if (auto* h = d->getSubstitutionGroupAffiliation())
+      info.substitution_head = qname{to_utf8(h->getNamespace()), to_utf8(h->getName())};
+    els_[id] = std::move(info);
+    // NIEM abstract elements are declared without a type (the PSVI reports anyType): no type.
+    if (auto* t = d->getTypeDefinition(); t && !d->getAbstract()) els_[id].type = type(t);
+    return id;
+  }
+
+  static std::string builtin_of(XSSimpleTypeDefinition* s) {
+    if (!s) return {};
+    if (auto* p = s->getPrimitiveType()) return to_utf8(p->getName());
+    return to_utf8(s->getName());
+  }
+
+  static std::vector<std::string> enumeration_of(XSSimpleTypeDefinition* s) {
+    std::vector<std::string> out;
+    if (!s) return out;
+    if (StringList* e = s->getLexicalEnumeration())
+      for (XMLSize_t i = 0; i < e->size(); ++i) out.push_back(to_utf8(e->elementAt(i)));
+    return out;
+  }
+
+  int type(XSTypeDefinition* t) {
+    auto it = type_ids_.find(t);
+    if (it != type_ids_.end()) return it->second;
+    int id = static_cast<int>(types_.size());
+    type_ids_[t] = id;
+    types_.emplace_back();
+    type_info info;
+    if (!t->getAnonymous()) info.name = {to_utf8(t->getNamespace()), to_utf8(t->getName())};
+    if (auto* b = t->getBaseType(); b && b != t && !b->getAnonymous())
+      info.base = qname{to_utf8(b->getNamespace()), to_utf8(b->getName())};
+    if (t->getTypeCategory() == XSTypeDefinition::SIMPLE_TYPE) {
+      auto* s = static_cast<XSSimpleTypeDefinition*>(t);
+      info.simple_content = true;
+      info.builtin = builtin_of(s);
+      info.enumeration = enumeration_of(s);
+    } else {
+      auto* c = static_cast<XSComplexTypeDefinition*>(t);
+      info.complex = true;
+      switch (c->getContentType()) {
+        case XSComplexTypeDefinition::CONTENTTYPE_SIMPLE:
+          info.simple_content = true;
+          info.builtin = builtin_of(c->getSimpleType());
+          info.enumeration = enumeration_of(c->getSimpleType());
+          break;
+        case XSComplexTypeDefinition::CONTENTTYPE_ELEMENT:
+        case XSComplexTypeDefinition::CONTENTTYPE_MIXED:
+          info.element_only = true;
+          break;
+        default:
+          break;
+      }
+      types_[id] = info;
+      std::vector<particle> flat;
+      if (auto* p = c->getParticle()) flatten(p, 1, 1, false, flat);
+      for (std::size_t i = 0; i < flat.size(); ++i) flat[i].order = static_cast<int>(i);
+      info.children = std::move(flat);
+    }
+    types_[id] = std::move(info);
+    return id;
+  }
+
+  void flatten(XSParticle* p, std::uint32_t min_mul, std::uint32_t max_mul, bool in_choice,
+               std::vector<particle>& out) {
+    std::uint32_t min = static_cast<std::uint32_t>(p->getMinOccurs()) * min_mul;
+    std::uint32_t max = p->getMaxOccursUnbounded() || max_mul == k_unbounded
+                            ? k_unbounded
+                            : static_cast<std::uint32_t>(p->getMaxOccurs()) * max_mul;
+    if (in_choice) min = 0;
+    switch (p->getTermType()) {
+      case XSParticle::TERM_ELEMENT: {
+        particle q;
+        q.element = element(p->getElementTerm());
+        q.min = min;
+        q.max = max;
+        out.push_back(q);
+        break;
+      }
+      case XSParticle::TERM_MODELGROUP: {
+        XSModelGroup* g = p->getModelGroupTerm();
+        bool choice = g->getCompositor() == XSModelGroup::COMPOSITOR_CHOICE;
+        XSParticleList* ps = g->getParticles();
+        for (XMLSize_t i = 0; ps && i < ps->size(); ++i)
+          flatten(ps->elementAt(i), min, max, in_choice || choice, out);
+        break;
+      }
+      default:
+        break;  // wildcards admit nothing a mapping can name
+    }
+  }
+
+  schema_model& m_;
+  std::vector<element_info> els_;
+  std::vector<const XSElementDeclaration*> decl_of_;
+  std::vector<type_info> types_;
+  std::unordered_map<const XSElementDeclaration*, int> el_ids_;
+  std::unordered_map<const XSTypeDefinition*, int> type_ids_;
+};
+
+}  // namespace
+
+base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& src) {
+  detail::ensure_xerces();
+  std::shared_ptr<schema_set> set(new schema_set());
+  impl& im = *set->impl_;
+  std::vector<diagnostic> diags;
+
+  if (!src.catalog.empty()) load_catalog(src.catalog, im.by_namespace, diags);
+  for (const auto& dir : src.search_dirs) {
+    std::error_code ec;
+    for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
+         it.increment(ec)) {
+      if (it->is_regular_file() && it->path().extension() == ".xsd") {
+        auto ns = sniff_target_namespace(it->path());
+        if (!ns.empty()) im.by_namespace.emplace(ns, it->path().lexically_normal().string());
+      }
+    }
+  }
+  if (src.files.empty())
+    diags.push_back({errc::schema_load_failed, "no schema files given", "", "", 0, 0});
+
+  auto reader = detail::make_reader(im.pool.get(), &im.security);
+  reader->setFeature(XMLUni::fgXercesHandleMultipleImports, true);
+  reader->setFeature(XMLUni::fgXercesSchemaFullChecking, true);
+  reader->setFeature(XMLUni::fgXercesDisableDefaultEntityResolution, false);
+  reader->setErrorHandler(&im);
+  reader->setXMLEntityResolver(&im);
+  for (const auto& f : src.files) {
+    std::error_code ec;
+    if (!fs::is_regular_file(f, ec)) {
+      diags.push_back({errc::io_error, fmt::format("schema file not found: {}", f), f, "", 0, 0});
+      continue;
+    }
+    try {
+      auto x = detail::to_xml(fs::absolute(f).lexically_normal().string());
+      Grammar* g = reader->loadGrammar(reinterpret_cast<const XMLCh*>(x.c_str()),
+                                       Grammar::SchemaGrammarType, true);
+      if (!g && im.diags.empty())
+        diags.push_back({errc::schema_load_failed, "schema could not be loaded", f, "", 0, 0});
+    } catch (const SAXParseException& e) {
+      im.record(e);
+    } catch (const XMLException& e) {
+      diags.push_back({errc::schema_load_failed, to_utf8(e.getMessage()), f, "", 0, 0});
+    }
+  }
+  diags.insert(diags.end(), im.diags.begin(), im.diags.end());
+  if (!diags.empty()) return diags;
+
+  im.pool->lockPool();
+  bool changed = false;
+  XSModel* xs = im.pool->getXSModel(changed);
+  if (!xs) return diagnostic{errc::schema_load_failed, "no schema model", "", "", 0, 0};
+  model_builder b(set->model_);
+  b.build(xs, set->model_.element_index_, set->model_.type_index_);
+  set->model_.elements_ = std::move(b.elements());
+  set->model_.types_ = std::move(b.types());
+  std::set<std::string> nss;
+  for (const auto& e : set->model_.elements_) nss.insert(e.name.ns);
+  set->namespaces_.assign(nss.begin(), nss.end());
+  return set;
+}
+
+// ------------------------------------------------------------------------------------------------
+// validator
+
+struct validator::impl {
+  std::shared_ptr<const schema_set> schemas;
+  limits lim;
+  SecurityManager security;
+  detail::guard_handler handler;
+  std::unique_ptr<SAX2XMLReaderImpl> reader;
+
+  impl(std::shared_ptr<const schema_set> s, limits l)
+      : schemas(std::move(s)), lim(l), handler(l, "document") {
+    security.setEntityExpansionLimit(100);
+    reader = detail::make_reader(schemas->internals().pool.get(), &security);
+    handler.set_allowed_namespaces(&schemas->namespaces());
+  }
+};
+
+validator::validator(std::shared_ptr<const schema_set> schemas, limits lim)
+    : impl_(std::make_unique<impl>(std::move(schemas), lim)) {}
+validator::~validator() = default;
+
+validation_report validator::validate(std::string_view bytes, std::string_view doc_name) {
+  validation_report rep;
+  auto& h = impl_->handler;
+  h.reset(std::string(doc_name));
+  if (bytes.size() > impl_->lim.max_bytes) {
+    rep.diagnostics.push_back({errc::xml_too_large,
+                               fmt::format("{} bytes, limit {}", bytes.size(), impl_->lim.max_bytes),
+                               std::string(doc_name), "", 0, 0});
+    return rep;
+  }
+  detail::run_parse(*impl_->reader, h, bytes, std::string(doc_name));
+  rep.elements = h.element_count();
+  rep.valid = !h.failed() && h.element_count() > 0;
+  rep.diagnostics = std::move(h.diagnostics());
+  if (!rep.valid && rep.diagnostics.empty())
+    rep.diagnostics.push_back({errc::xml_not_well_formed, "empty document", std::string(doc_name),
+                               "", 0, 0});
+  return rep;
+}
+
+// ------------------------------------------------------------------------------------------------
+// read_xml / read_file
+
+std::vector<diagnostic> read_xml(std::string_view bytes, const std::string& doc_name,
+                                 xml_event_handler& handler, const schema_set* schemas,
+                                 limits lim) {
+  if (bytes.size() > lim.max_bytes)
+    return {{errc::xml_too_large, fmt::format("{} bytes, limit {}", bytes.size(), lim.max_bytes),
+             doc_name, "", 0, 0}};
+  SecurityManager security;
+  security.setEntityExpansionLimit(100);
+  auto reader = detail::make_reader(schemas ? schemas->internals().pool.get() : nullptr, &security);
+  detail::guard_handler h(lim, doc_name);
+  h.set_forward(&handler);
+  if (schemas) h.set_allowed_namespaces(&schemas->namespaces());
+  detail::run_parse(*reader, h, bytes, doc_name);
+  return std::move(h.diagnostics());
+}
+
+base::result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
+  std::error_code ec;
+  auto size = fs::file_size(path, ec);
+  if (ec) return diagnostic{errc::io_error, fmt::format("cannot read: {}", ec.message()), path, "", 0, 0};
+  if (size > max_bytes)
+    return diagnostic{errc::io_error, fmt::format("file is {} bytes, limit {}", size, max_bytes),
+                      path, "", 0, 0};
+  std::ifstream in(path, std::ios::binary);
+  std::string data(size, '\0');
+  in.read(data.data(), static_cast<std::streamsize>(size));
+  if (!in) return diagnostic{errc::io_error, "read failed", path, "", 0, 0};
+  return data;
+}
+
+}  // namespace niem::validation

@@ -1,0 +1,167 @@
+#pragma once
+// Schema-validated XML without exposing Xerces: a schema_set pre-parses schemas once into a locked
+// grammar pool; a validator (one per thread) checks documents from their bytes, streaming, with
+// hard limits and no access to files or the network caused by the document.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/error.h"
+#include "base/result.h"
+
+namespace niem::validation {
+
+struct limits {
+  std::size_t max_bytes = 4 * 1024 * 1024;
+  std::uint32_t max_depth = 64;
+  std::uint32_t max_elements = 100'000;
+  std::uint32_t max_attributes = 64;  // per element
+  std::size_t max_text = 1024 * 1024;  // one text node or attribute value
+  std::uint32_t max_errors = 20;       // diagnostics collected before giving up
+};
+
+struct qname {
+  std::string ns;
+  std::string local;
+  bool operator==(const qname&) const = default;
+};
+
+// ---- The schema model: what a mapping compiler needs to know about elements and types. ----
+
+constexpr std::uint32_t k_unbounded = UINT32_MAX;
+
+struct particle {
+  int element = -1;  // index into schema_model::elements()
+  std::uint32_t min = 1;
+  std::uint32_t max = 1;
+  int order = 0;  // position in the effective content model (base type's particles first)
+};
+
+struct type_info {
+  qname name;              // empty local for anonymous types
+  std::optional<qname> base;
+  bool complex = false;
+  bool simple_content = false;  // text value (simple type or complex type with simple content)
+  bool element_only = false;    // complex type with child elements only
+  std::vector<particle> children;           // in schema order
+  std::vector<std::string> enumeration;     // of the value's simple type, if restricted to a list
+  std::string builtin;                      // primitive XSD type of the value, e.g. "date"
+};
+
+struct element_info {
+  qname name;
+  int type = -1;  // index into types(); -1 for abstract elements without a type
+  bool abstract = false;
+  bool nillable = false;
+  std::optional<qname> substitution_head;
+  std::vector<int> substitutes;  // concrete elements that may stand for this one (transitive)
+};
+
+struct child_slot {
+  int element = -1;  // the concrete element
+  const particle* via = nullptr;  // the particle that admits it (may name its substitution head)
+};
+
+class schema_model {
+ public:
+  const std::vector<element_info>& elements() const { return elements_; }
+  const std::vector<type_info>& types() const { return types_; }
+  std::optional<int> element(const qname& name) const;
+  std::optional<int> type(const qname& name) const;
+  // The particle under which `child` may appear inside an element of type `parent_type`.
+  std::optional<child_slot> child(int parent_type, const qname& child) const;
+
+ private:
+  friend class schema_set;
+  std::vector<element_info> elements_;
+  std::vector<type_info> types_;
+  std::unordered_map<std::string, int> element_index_;
+  std::unordered_map<std::string, int> type_index_;
+};
+
+// ---- Schema sets ----
+
+struct schema_source {
+  std::vector<std::string> files;        // schemas to pre-parse (exchange schemas; imports follow)
+  std::string catalog;                   // optional OASIS XML catalog: namespace -> file
+  std::vector<std::string> search_dirs;  // import resolved by namespace from *.xsd found here
+};
+
+class schema_set {
+ public:
+  ~schema_set();
+  schema_set(const schema_set&) = delete;
+  schema_set& operator=(const schema_set&) = delete;
+
+  // Loads and locks. Every problem in every schema is reported, with file, line and column.
+  static base::result<std::shared_ptr<schema_set>> load(const schema_source& src);
+
+  const schema_model& model() const { return model_; }
+  // Namespaces that have a grammar (the targets of the loaded schemas and their imports).
+  const std::vector<std::string>& namespaces() const { return namespaces_; }
+
+  struct impl;
+  impl& internals() const { return *impl_; }
+
+ private:
+  schema_set();
+  std::unique_ptr<impl> impl_;
+  schema_model model_;
+  std::vector<std::string> namespaces_;
+};
+
+struct validation_report {
+  bool valid = false;
+  std::vector<base::diagnostic> diagnostics;  // each with line, column and element path
+  std::uint32_t elements = 0;
+};
+
+// Validates documents from bytes against one schema set. Not thread-safe: keep one per thread
+// (the grammar pool it reads is shared and locked).
+class validator {
+ public:
+  explicit validator(std::shared_ptr<const schema_set> schemas, limits lim = {});
+  ~validator();
+  validator(const validator&) = delete;
+  validator& operator=(const validator&) = delete;
+
+  validation_report validate(std::string_view bytes, std::string_view doc_name = "document");
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// ---- Safe reading of configuration documents (mapping files, agreements) ----
+
+struct xml_attribute {
+  qname name;
+  std::string value;
+};
+
+struct xml_event_handler {
+  virtual ~xml_event_handler() = default;
+  virtual void start_prefix(const std::string& prefix, const std::string& uri) = 0;
+  virtual void end_prefix(const std::string& prefix) = 0;
+  virtual void start_element(const qname& name, const std::vector<xml_attribute>& attrs,
+                             std::uint32_t line, std::uint32_t column) = 0;
+  virtual void end_element(const qname& name) = 0;
+  virtual void text(std::string_view chars) = 0;
+};
+
+// Parses `bytes` with the same hardening as the validator, optionally validating against
+// `schemas`, and forwards events to `handler`. Returns every problem found.
+std::vector<base::diagnostic> read_xml(std::string_view bytes, const std::string& doc_name,
+                                       xml_event_handler& handler,
+                                       const schema_set* schemas = nullptr, limits lim = {});
+
+// Reads a file into memory, refusing anything larger than `max_bytes`.
+base::result<std::string> read_file(const std::string& path, std::size_t max_bytes = 64 << 20);
+
+}  // namespace niem::validation

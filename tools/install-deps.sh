@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every system package the project needs, from Debian 12's archive only. Idempotent: packages
+# already present are skipped, and apt-get runs only when something is missing.
+set -euo pipefail
+
+packages=(
+  g++ cmake make pkg-config ninja-build clang-format
+  libxerces-c-dev
+  libqpid-proton-cpp12-dev
+  libboost1.81-dev libboost-json1.81-dev
+  libfmt-dev
+  catch2
+  libsqlite3-dev
+  libxml2-utils
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#packages[@]} packages present"
+  exit 0
+fi
+
+echo "install-deps: installing ${missing[*]}"
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+export DEBIAN_FRONTEND=noninteractive
+"${sudo_cmd[@]}" apt-get update -qq
+"${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
