@@ -1,0 +1,96 @@
+#pragma once
+// The mapping core: mapping files compiled once against the exchange schemas, then applied to
+// native records. Documents are written as a stream straight into a string (no DOM), in schema
+// order, and validated from their bytes by the caller's per-thread validator.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/error.h"
+#include "base/result.h"
+#include "validation/validation.h"
+
+namespace niem::mapping {
+
+struct record_limits {
+  std::size_t max_record_bytes = 1 << 20;
+  int max_json_depth = 32;
+};
+
+struct conversion {
+  std::string key;       // the record's unique key
+  std::string exchange;  // exchange type, e.g. "placement-notification"
+  std::string document;  // the NIEM XML document
+  // For each output line (1-based index), the source field it came from ("" if none); lets a
+  // validation error name the native field.
+  std::vector<std::string> line_sources;
+};
+
+class compiled_mapping;
+
+// Every mapping of a directory, compiled against one shared grammar pool.
+class mapping_library {
+ public:
+  // `mapping_schema` is the mapping language XSD (schemas/mapping/mapping.xsd). All problems in all
+  // files are reported together, each with file, line, column and path.
+  static base::result<std::shared_ptr<mapping_library>> load(
+      const std::vector<std::string>& files, const std::string& mapping_schema);
+
+  const compiled_mapping* find(std::string_view agency, std::string_view record_type) const;
+  const std::vector<std::shared_ptr<compiled_mapping>>& mappings() const { return mappings_; }
+  std::shared_ptr<const validation::schema_set> schemas() const { return schemas_; }
+  // Lint findings that do not stop the mapping from working (e.g. unused code tables).
+  const std::vector<base::diagnostic>& warnings() const { return warnings_; }
+
+ private:
+  std::vector<std::shared_ptr<compiled_mapping>> mappings_;
+  std::shared_ptr<const validation::schema_set> schemas_;
+  std::vector<base::diagnostic> warnings_;
+};
+
+enum class record_format { json, delimited };
+
+class compiled_mapping {
+ public:
+  const std::string& agency() const { return agency_; }
+  const std::string& record_type() const { return record_type_; }
+  const std::string& exchange() const { return exchange_; }
+  const std::string& file() const { return file_; }
+  record_format format() const { return format_; }
+  char delimiter() const { return delimiter_; }
+
+  // Checks a delimited extract's header line against the mapping's columns.
+  std::vector<base::diagnostic> check_header(std::string_view header, std::string_view where) const;
+  // Maps one record (a JSON object, or one delimited row) without validating the result.
+  base::result<conversion> map(std::string_view record, std::string_view where,
+                               const record_limits& lim = {}) const;
+
+  struct impl;
+  explicit compiled_mapping(std::unique_ptr<impl> im);
+  ~compiled_mapping();
+
+ private:
+  friend class mapping_library;
+  std::string agency_, record_type_, exchange_, file_;
+  record_format format_ = record_format::json;
+  char delimiter_ = '|';
+  std::unique_ptr<impl> impl_;
+};
+
+// Maps and validates; keep one per thread (it owns a validator).
+class converter {
+ public:
+  explicit converter(std::shared_ptr<const mapping_library> lib, record_limits rl = {},
+                     validation::limits vl = {});
+  base::result<conversion> convert(const compiled_mapping& m, std::string_view record,
+                                   std::string_view where);
+
+ private:
+  std::shared_ptr<const mapping_library> lib_;
+  record_limits rl_;
+  validation::validator validator_;
+};
+
+}  // namespace niem::mapping

@@ -1,0 +1,154 @@
+#include "mapping/transforms.h"
+
+#include "base/text.h"
+
+namespace niem::mapping {
+
+namespace {
+
+bool digits(std::string_view s) {
+  if (s.empty()) return false;
+  for (char c : s)
+    if (c < '0' || c > '9') return false;
+  return true;
+}
+
+int num(std::string_view s) {
+  int v = 0;
+  for (char c : s) v = v * 10 + (c - '0');
+  return v;
+}
+
+bool valid_ymd(int y, int m, int d) {
+  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  return d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
+}
+
+// Parses `v` by a pattern of YYYY, MM, DD and literal characters into YYYY-MM-DD.
+bool parse_date(std::string_view fmt, std::string_view v, std::string& out) {
+  std::string_view y, m, d;
+  std::size_t i = 0, j = 0;
+  while (i < fmt.size()) {
+    auto take = [&](std::size_t n, std::string_view& dst) {
+      if (j + n > v.size() || !digits(v.substr(j, n))) return false;
+      dst = v.substr(j, n);
+      i += n;
+      j += n;
+      return true;
+    };
+    if (fmt.compare(i, 4, "YYYY") == 0) {
+      if (!take(4, y)) return false;
+    } else if (fmt.compare(i, 2, "MM") == 0) {
+      if (!take(2, m)) return false;
+    } else if (fmt.compare(i, 2, "DD") == 0) {
+      if (!take(2, d)) return false;
+    } else {
+      if (j >= v.size() || v[j] != fmt[i]) return false;
+      ++i;
+      ++j;
+    }
+  }
+  if (j != v.size() || y.empty() || m.empty() || d.empty()) return false;
+  if (!valid_ymd(num(y), num(m), num(d))) return false;
+  out.assign(y);
+  out += '-';
+  out += m;
+  out += '-';
+  out += d;
+  return true;
+}
+
+// RFC 3339 date-time: YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm).
+bool valid_datetime(std::string_view v) {
+  std::string ignored;
+  if (v.size() < 20 || !parse_date("YYYY-MM-DD", v.substr(0, 10), ignored)) return false;
+  if (v[10] != 'T' && v[10] != 't') return false;
+  auto two = [&](std::size_t at, int max) {
+    return digits(v.substr(at, 2)) && num(v.substr(at, 2)) <= max;
+  };
+  if (!two(11, 23) || v[13] != ':' || !two(14, 59) || v[16] != ':' || !two(17, 60)) return false;
+  std::size_t i = 19;
+  if (i < v.size() && v[i] == '.') {
+    ++i;
+    std::size_t start = i;
+    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
+    if (i == start) return false;
+  }
+  if (i < v.size() && (v[i] == 'Z' || v[i] == 'z')) return i + 1 == v.size();
+  if (i + 6 != v.size() || (v[i] != '+' && v[i] != '-')) return false;
+  return two(i + 1, 23) && v[i + 3] == ':' && two(i + 4, 59);
+}
+
+}  // namespace
+
+std::optional<transform> parse_transform(std::string_view spec) {
+  using k = transform::kind;
+  if (spec == "trim") return transform{k::trim, {}};
+  if (spec == "upper") return transform{k::upper, {}};
+  if (spec == "lower") return transform{k::lower, {}};
+  if (spec == "datetime") return transform{k::datetime, {}};
+  if (spec == "name-last") return transform{k::name_last, {}};
+  if (spec == "name-first") return transform{k::name_first, {}};
+  if (spec == "yn") return transform{k::yn, {}};
+  if (spec.rfind("date:", 0) == 0) {
+    auto f = spec.substr(5);
+    if (f.find("YYYY") == std::string_view::npos || f.find("MM") == std::string_view::npos ||
+        f.find("DD") == std::string_view::npos)
+      return std::nullopt;
+    return transform{k::date, std::string(f)};
+  }
+  return std::nullopt;
+}
+
+transform_result apply_transform(const transform& t, std::string& v) {
+  using k = transform::kind;
+  switch (t.k) {
+    case k::trim:
+      v = std::string(base::trim(v));
+      return {};
+    case k::upper:
+      v = base::to_upper_ascii(v);
+      return {};
+    case k::lower:
+      v = base::to_lower_ascii(v);
+      return {};
+    case k::date: {
+      if (v.empty()) return {};
+      std::string out;
+      if (!parse_date(t.format, v, out))
+        return {false, base::errc::record_bad_date, "not a valid date in the form " + t.format};
+      v = std::move(out);
+      return {};
+    }
+    case k::datetime:
+      if (!v.empty() && !valid_datetime(v))
+        return {false, base::errc::record_bad_date, "not an RFC 3339 date-time with offset"};
+      return {};
+    case k::name_last:
+    case k::name_first: {
+      auto comma = v.find(',');
+      if (comma == std::string::npos) {
+        if (t.k == k::name_first) v.clear();
+        v = std::string(base::trim(v));
+        return {};
+      }
+      v = std::string(base::trim(t.k == k::name_last ? std::string_view(v).substr(0, comma)
+                                                      : std::string_view(v).substr(comma + 1)));
+      return {};
+    }
+    case k::yn:
+      if (v == "Y" || v == "y") {
+        v = "true";
+      } else if (v == "N" || v == "n") {
+        v = "false";
+      } else if (!v.empty()) {
+        return {false, base::errc::record_unknown_code, "expected Y or N"};
+      }
+      return {};
+  }
+  return {};
+}
+
+}  // namespace niem::mapping
