@@ -97,6 +97,7 @@ void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const
     bool known = false;
     for (const auto& a : *allowed_ns_) known = known || a == ns;
     if (!known) {
+      diags_.clear();  // attribute errors Xerces raised before this are noise without a grammar
       add(errc::xml_no_grammar,
           fmt::format("no schema is loaded for the root element's namespace '{}'", ns), line(),
           column());

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# The niem-map command-line contract: exit codes, per-record reporting, partial batches, output
+# naming, --help on every command.
+set -euo pipefail
+niem_map=$1 root=$2
+export NIEM_HOME=$root
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+expect_rc() { local want=$1; shift; set +e; "$@" > "$tmp"/stdout 2> "$tmp"/stderr; local rc=$?; set -e;
+  [ $rc -eq "$want" ] || { cat "$tmp"/stderr; fail "$* exited $rc, expected $want"; }; }
+
+for c in convert check test validate; do
+  expect_rc 0 "$niem_map" $c --help
+  grep -q usage "$tmp"/stdout || fail "$c --help prints no usage"
+done
+expect_rc 2 "$niem_map"
+expect_rc 2 "$niem_map" frobnicate
+expect_rc 2 "$niem_map" convert --agency cws
+expect_rc 2 "$niem_map" convert --bogus x file
+expect_rc 2 "$niem_map" convert --agency nobody --record-type placement "$root"/mappings/cws-placement/examples/placements.ndjson
+
+# One record to stdout.
+head -1 "$root"/mappings/cws-placement/examples/placements.ndjson > "$tmp"/one.ndjson
+expect_rc 0 "$niem_map" convert --agency cws "$tmp"/one.ndjson
+grep -q '<pn:PlacementNotification' "$tmp"/stdout || fail "no document on stdout"
+
+# A batch with bad records in the middle: the good ones convert, each bad one is reported with its
+# line and reason, exit 1.
+{ head -2 "$root"/mappings/cws-placement/examples/placements.ndjson
+  echo '{"record_type":"placement","event_id":"E-BAD-1",'
+  cat "$root"/mappings/cws-placement/tests/bad/impossible-birth-date.json; echo
+  echo
+  sed -n 3p "$root"/mappings/cws-placement/examples/placements.ndjson; } > "$tmp"/batch.ndjson
+expect_rc 1 "$niem_map" convert --agency cws --out "$tmp"/out "$tmp"/batch.ndjson
+[ "$(ls "$tmp"/out | wc -l)" -eq 3 ] || fail "expected 3 documents, got $(ls "$tmp"/out)"
+[ -f "$tmp"/out/CWS-EVT-2026-1000003.xml ] || fail "documents are not named by record key"
+grep -q 'batch.ndjson:3: NIEM-101' "$tmp"/stderr || fail "malformed line 3 not reported: $(cat "$tmp"/stderr)"
+grep -q 'batch.ndjson:4: NIEM-105.*child.birth_date' "$tmp"/stderr || fail "bad date on line 4 not reported"
+grep -q '3 converted, 2 failed' "$tmp"/stderr || fail "summary wrong: $(cat "$tmp"/stderr)"
+
+# Delimited extract: a wrong row is reported with its line number and the rest still converts.
+f=$root/mappings/mmis-pharmacy-claim/examples/mmis_rx_20260601.txt
+{ head -3 "$f"; echo "RX-SHORT|1|2"; tail -n +4 "$f"; } > "$tmp"/mmis.txt
+expect_rc 1 "$niem_map" convert --agency medicaid --out "$tmp"/mmis "$tmp"/mmis.txt
+grep -q 'mmis.txt:4: NIEM-102' "$tmp"/stderr || fail "short row not reported: $(cat "$tmp"/stderr)"
+[ "$(ls "$tmp"/mmis | wc -l)" -eq 6 ] || fail "expected 6 claims"
+
+# A record key that is not a safe file name never becomes a path.
+sed 's/"event_id":"CWS-EVT-2026-1000001"/"event_id":"..\/..\/escape"/' "$tmp"/one.ndjson > "$tmp"/evil.ndjson
+expect_rc 1 "$niem_map" convert --agency cws --out "$tmp"/evil "$tmp"/evil.ndjson
+[ ! -e "$tmp"/escape.xml ] && [ -z "$(ls "$tmp"/evil)" ] || fail "unsafe key written"
+
+# check reports every mistake of a broken mapping with file, line and column.
+sed -e 's|nc:PersonName/nc:PersonGivenName|nc:PersonName/nc:PersonGivenNmae|' \
+    -e 's|target="hs:PlacementChangeReasonText"|target="hs:PlacementChangeReasonTxt"|' \
+    -e 's|codes="sex"|codes="gender"|' \
+    "$root"/mappings/cws-placement/mapping.xml > "$tmp"/mapping.xml
+sed -i 's|schema="../../schemas|schema="'"$root"'/schemas|' "$tmp"/mapping.xml
+expect_rc 1 "$niem_map" check "$tmp"/mapping.xml
+[ "$(grep -c 'NIEM-301' "$tmp"/stderr)" -ge 3 ] || fail "not every mistake reported: $(cat "$tmp"/stderr)"
+grep -q 'mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenNmae is not declared' "$tmp"/stderr || fail "no location: $(cat "$tmp"/stderr)"
+echo "niem-map cli: ok"

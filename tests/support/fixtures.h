@@ -1,0 +1,70 @@
+#pragma once
+// Shared helpers for the integration tests: project paths, the example records, temp dirs.
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "mapping/mapping.h"
+
+namespace niem::testing {
+
+inline std::string source_root() { return NIEM_SOURCE_ROOT; }
+inline std::string shared_dir() { return NIEM_SHARED_DIR; }
+
+inline std::vector<std::string> mapping_files() {
+  std::vector<std::string> out;
+  for (auto& e : std::filesystem::recursive_directory_iterator(source_root() + "/mappings"))
+    if (e.path().filename() == "mapping.xml") out.push_back(e.path().string());
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+inline std::shared_ptr<mapping::mapping_library> load_project_mappings() {
+  auto lib = mapping::mapping_library::load(mapping_files(),
+                                            source_root() + "/schemas/mapping/mapping.xsd");
+  if (!lib) return nullptr;
+  return lib.value();
+}
+
+struct example_record {
+  const mapping::compiled_mapping* mapping;
+  std::string text;
+  std::string where;
+};
+
+// Every record of every example file of every mapping (examples/ beside each mapping).
+inline std::vector<example_record> example_records(const mapping::mapping_library& lib) {
+  std::vector<example_record> out;
+  for (const auto& m : lib.mappings()) {
+    auto dir = std::filesystem::path(m->file()).parent_path() / "examples";
+    std::vector<std::filesystem::path> files;
+    for (auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+    std::sort(files.begin(), files.end());
+    for (const auto& f : files) {
+      std::ifstream in(f, std::ios::binary);
+      std::string line;
+      int n = 0;
+      while (std::getline(in, line)) {
+        ++n;
+        if (m->format() == mapping::record_format::delimited && n == 1) continue;
+        if (line.find_first_not_of(" \r\n\t") == std::string::npos) continue;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        out.push_back({m.get(), line, f.filename().string() + ":" + std::to_string(n)});
+      }
+    }
+  }
+  return out;
+}
+
+struct temp_dir {
+  std::filesystem::path path;
+  explicit temp_dir(const std::string& name) {
+    path = std::filesystem::temp_directory_path() /
+           (name + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
+    std::filesystem::create_directories(path);
+  }
+  ~temp_dir() { std::filesystem::remove_all(path); }
+};
+
+}  // namespace niem::testing
