@@ -1,1 +1,284 @@
+// The mapping language against the project's placement exchange schema: compilation checks,
+// schema ordering, repeats, conditions, links and per-record errors.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <unistd.h>
 
+#include "mapping/mapping.h"
+
+using namespace niem;
+using base::errc;
+namespace fs = std::filesystem;
+
+namespace {
+
+const std::string k_root = NIEM_SOURCE_ROOT;
+
+struct mapping_file {
+  fs::path dir;
+  fs::path file;
+  explicit mapping_file(const std::string& body, const std::string& extra_attrs = "") {
+    static int n = 0;
+    dir = fs::temp_directory_path() /
+          ("niem-mapping-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
+    fs::create_directories(dir);
+    file = dir / "mapping.xml";
+    std::ofstream(file) << R"(<?xml version="1.0" encoding="UTF-8"?>
+<map:mapping xmlns:map="urn:niem-broker:mapping:1"
+  xmlns:pn="http://example.gov/niem-broker/exchange/placement-notification/1.0/"
+  xmlns:ext="http://example.gov/niem-broker/extension/1.0/"
+  xmlns:nc="http://release.niem.gov/niem/niem-core/5.0/"
+  xmlns:hs="http://release.niem.gov/niem/domains/humanServices/5.2/"
+  agency="cws" record-type="placement" format="json" key="id" exchange="placement-notification"
+  schema=")" << k_root << R"(/schemas/exchange/placement-notification.xsd" root="pn:PlacementNotification")"
+                        << extra_attrs << ">\n"
+                        << body << "\n</map:mapping>\n";
+  }
+  ~mapping_file() { fs::remove_all(dir); }
+
+  base::result<std::shared_ptr<mapping::mapping_library>> load() const {
+    return mapping::mapping_library::load({file.string()}, k_root + "/schemas/mapping/mapping.xsd");
+  }
+};
+
+// The fixed part every placement document needs, so each test adds only what it is about.
+const std::string k_required = R"(
+  <map:value target="ext:SourceRecordIdentification/nc:IdentificationID" source="id" required="true"/>
+  <map:value target="ext:PlacementEventCategoryCode" const="PLACEMENT_START"/>
+  <map:value target="ext:RecordedDate/nc:DateTime" const="2026-01-01T00:00:00Z"/>
+  <map:value target="ext:CountyFIPSCode" const="06037"/>
+  <map:object target="hs:Child"><map:value target="hs:ChildRemovalDate/nc:Date" const="2026-01-01"/></map:object>
+  <map:object target="hs:Placement"><map:value target="hs:PlacementCategoryText" const="x"/></map:object>
+  <map:object target="hs:ChildWelfareCase"><map:value target="hs:ChildWelfareAgencyCaseID" const="C1"/></map:object>)";
+
+bool has(const std::vector<base::diagnostic>& ds, errc code, const std::string& text) {
+  for (const auto& d : ds)
+    if (d.code == code && (d.message + " " + d.field).find(text) != std::string::npos) return true;
+  return false;
+}
+
+std::string errors_of(const std::vector<base::diagnostic>& ds) {
+  std::string s;
+  for (const auto& d : ds) s += base::format(d) + "\n";
+  return s;
+}
+
+}  // namespace
+
+TEST_CASE("every mistake in a mapping is reported together, with file, line and column") {
+  mapping_file f(R"(
+  <map:codes name="sex"><map:code from="F" to="F"/></map:codes>
+  <map:codes name="events"><map:code from="S" to="STARTED"/></map:codes>)" + k_required + R"(
+  <map:object target="nc:Person" id="child">
+    <map:value target="nc:PersonName/nc:PersonGivenNmae" source="a"/>
+    <map:value target="nc:PersonSexText" source="b" codes="gender"/>
+    <map:value target="nc:PersonName" source="c"/>
+    <map:value target="hs:ChildRemovalDate/nc:Date" source="d"/>
+    <map:value target="nc:PersonSexAbstract" source="e"/>
+    <map:value target="zz:Nothing" source="f"/>
+    <map:value target="nc:PersonBirthDate/nc:Date" source="g" transform="rot13"/>
+  </map:object>
+  <map:value target="ext:PlacementEventCategoryCode" source="t" codes="events"/>
+  <map:ref target="hs:Child/nc:RoleOfPerson" to="nobody"/>)");
+  auto r = f.load();
+  REQUIRE_FALSE(r.ok());
+  const auto& e = r.errors();
+  INFO(errors_of(e));
+  CHECK(has(e, errc::mapping_invalid, "nc:PersonGivenNmae is not declared"));
+  CHECK(has(e, errc::mapping_invalid, "no code table named 'gender'"));
+  CHECK(has(e, errc::mapping_invalid, "nc:PersonName holds elements"));
+  CHECK(has(e, errc::mapping_invalid, "hs:ChildRemovalDate is not allowed inside nc:Person"));
+  CHECK(has(e, errc::mapping_invalid, "is abstract; use one of: PersonSexText"));
+  CHECK(has(e, errc::mapping_invalid, "prefix 'zz' is not declared"));
+  CHECK(has(e, errc::mapping_invalid, "unknown transform 'rot13'"));
+  CHECK(has(e, errc::mapping_invalid, "maps 'S' to 'STARTED', which ext:PlacementEventCategoryCode does not allow"));
+  CHECK(has(e, errc::mapping_invalid, "undeclared id 'nobody'"));
+  CHECK(has(e, errc::mapping_invalid, "ext:PlacementEventCategoryCode"));
+  CHECK(e.size() >= 9);
+  for (const auto& d : e) {
+    CHECK(d.line > 0);
+    CHECK(d.column > 0);
+    CHECK(d.where.find("mapping.xml:") != std::string::npos);
+  }
+}
+
+TEST_CASE("required elements the mapping never fills are reported") {
+  mapping_file f(R"(<map:value target="ext:CountyFIPSCode" const="06037"/>)");
+  auto r = f.load();
+  REQUIRE_FALSE(r.ok());
+  INFO(errors_of(r.errors()));
+  CHECK(has(r.errors(), errc::mapping_invalid, "required element SourceRecordIdentification"));
+  CHECK(has(r.errors(), errc::mapping_invalid, "required element Placement"));
+}
+
+TEST_CASE("a mapping file that breaks the mapping language schema is reported with its line") {
+  mapping_file f(k_required + "\n  <map:value target=\"nc:Person\" sauce=\"x\"/>");
+  auto r = f.load();
+  REQUIRE_FALSE(r.ok());
+  INFO(errors_of(r.errors()));
+  CHECK(r.errors()[0].code == errc::mapping_invalid);
+  CHECK(r.errors()[0].message.find("sauce") != std::string::npos);
+  CHECK(r.errors()[0].line == 17);
+}
+
+TEST_CASE("documents follow schema order whatever order the mapping lists rules in") {
+  // Listed backwards: case, placement, child, person, county, date, event, id.
+  mapping_file f(R"(
+  <map:object target="hs:ChildWelfareCase"><map:value target="hs:ChildWelfareAgencyCaseID" const="C1"/></map:object>
+  <map:object target="hs:Placement"><map:value target="hs:PlacementCategoryText" const="x"/></map:object>
+  <map:object target="hs:Child"><map:ref target="nc:RoleOfPerson" to="p"/></map:object>
+  <map:object target="nc:Person" id="p">
+    <map:value target="nc:PersonName/nc:PersonSurName" source="last"/>
+    <map:value target="nc:PersonBirthDate/nc:Date" source="dob" transform="date:YYYYMMDD"/>
+    <map:value target="nc:PersonName/nc:PersonGivenName" source="first"/>
+  </map:object>
+  <map:value target="ext:CountyFIPSCode" const="06037"/>
+  <map:value target="ext:RecordedDate/nc:DateTime" const="2026-01-01T00:00:00Z"/>
+  <map:value target="ext:PlacementEventCategoryCode" const="PLACEMENT_START"/>
+  <map:value target="ext:SourceRecordIdentification/nc:IdentificationID" source="id"/>)");
+  auto lib = f.load();
+  INFO((lib ? "" : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  auto c = conv.convert(*lib.value()->mappings()[0],
+                        R"({"id":"K1","first":"Ana","last":"Ruiz","dob":"20150102"})", "rec");
+  INFO((c ? c->document : errors_of(c.errors())));
+  REQUIRE(c.ok());
+  const auto& d = c->document;
+  auto pos = [&](const char* s) { return d.find(s); };
+  CHECK(pos("SourceRecordIdentification") < pos("PlacementEventCategoryCode"));
+  CHECK(pos("PlacementEventCategoryCode") < pos("RecordedDate"));
+  CHECK(pos("CountyFIPSCode") < pos("<nc:Person "));
+  CHECK(pos("<nc:Person ") < pos("<hs:Child>"));
+  CHECK(pos("<hs:Child>") < pos("<hs:Placement>"));
+  CHECK(pos("<hs:Placement>") < pos("<hs:ChildWelfareCase>"));
+  CHECK(pos("PersonBirthDate") < pos("PersonName"));
+  CHECK(pos("PersonGivenName") < pos("PersonSurName"));
+  CHECK(d.find("<nc:Date>2015-01-02</nc:Date>") != std::string::npos);
+  CHECK(d.find(R"(<nc:RoleOfPerson structures:ref="p" xsi:nil="true"/>)") != std::string::npos);
+  CHECK(c->key == "K1");
+}
+
+TEST_CASE("repeats, conditions, concatenation and empty containers") {
+  mapping_file f(R"(
+  <map:codes name="reason"><map:code from="N" to="Neglect"/><map:code from="P" to="Physical Abuse"/></map:codes>
+  <map:codes name="reason-text"><map:code from="A" to="Abandonment"/></map:codes>)" + k_required + R"(
+  <map:object target="nc:Person" id="child">
+    <map:value target="nc:PersonName/nc:PersonFullName" separator=" ">
+      <map:part source="first"/><map:part source="middle"/><map:part source="last" transform="upper"/>
+    </map:value>
+    <map:when field="ssn">
+      <map:value target="nc:PersonSSNIdentification/nc:IdentificationID" source="ssn"/>
+    </map:when>
+    <map:when field="kind" equals="withlang">
+      <map:value target="nc:PersonSexText" const="F"/>
+    </map:when>
+    <map:value target="nc:PersonContactInformation/nc:ContactEmailID" source="email"/>
+  </map:object>
+  <map:object target="hs:Child">
+    <map:repeat source="reasons">
+      <map:choose>
+        <map:when field="." in-codes="reason-text">
+          <map:value target="ext:ChildAugmentation/hs:FosterCareRemovalReasonText" source="." codes="reason-text"/>
+        </map:when>
+        <map:otherwise>
+          <map:value target="ext:ChildAugmentation/hs:FosterCareRemovalReasonCode" source="." codes="reason"/>
+        </map:otherwise>
+      </map:choose>
+    </map:repeat>
+  </map:object>)");
+  auto lib = f.load();
+  INFO((lib ? "" : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+
+  auto c = conv.convert(m, R"({"id":"K","first":"Ana","last":"Ruiz","ssn":"1","kind":"withlang","reasons":["N","A","P"]})", "r1");
+  INFO((c ? c->document : errors_of(c.errors())));
+  REQUIRE(c.ok());
+  CHECK(c->document.find("<nc:PersonFullName>Ana RUIZ</nc:PersonFullName>") != std::string::npos);
+  CHECK(c->document.find("PersonSSNIdentification") != std::string::npos);
+  CHECK(c->document.find("<nc:PersonSexText>F</nc:PersonSexText>") != std::string::npos);
+  CHECK(c->document.find("<hs:FosterCareRemovalReasonCode>Neglect<") != std::string::npos);
+  CHECK(c->document.find("<hs:FosterCareRemovalReasonCode>Physical Abuse<") != std::string::npos);
+  CHECK(c->document.find("<hs:FosterCareRemovalReasonText>Abandonment<") != std::string::npos);
+  CHECK(c->document.find("ext:ChildAugmentation") != std::string::npos);
+  // No email: its containers are not written at all.
+  CHECK(c->document.find("PersonContactInformation") == std::string::npos);
+
+  auto c2 = conv.convert(m, R"({"id":"K2","first":"Bo","reasons":[]})", "r2");
+  REQUIRE(c2.ok());
+  CHECK(c2->document.find("PersonSSN") == std::string::npos);
+  CHECK(c2->document.find("PersonSexText") == std::string::npos);
+  CHECK(c2->document.find("ChildAugmentation") == std::string::npos);
+
+  auto bad = conv.convert(m, R"({"id":"K3","reasons":["N","Z"]})", "r3");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(has(bad.errors(), errc::record_unknown_code, "unknown code 'Z'"));
+  auto wrong = conv.convert(m, R"({"id":"K4","reasons":"N"})", "r4");
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.errors()[0].code == errc::record_wrong_type);
+}
+
+TEST_CASE("repeated objects get numbered ids and references inside the repeat follow them") {
+  mapping_file f(k_required + R"(
+  <map:object target="nc:Person" id="child">
+    <map:repeat source="meds" target="hs:PersonAugmentation/hs:HealthDetails/hs:MedicationUse" id="med">
+      <map:value target="hs:Medication/nc:ItemName" source="name" required="true"/>
+      <map:ref target="hs:Prescriber/nc:EntityPerson" to="child"/>
+    </map:repeat>
+    <map:value target="nc:PersonName/nc:PersonFullName" source="doctor"/>
+  </map:object>)");
+  auto lib = f.load();
+  INFO((lib ? "" : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  auto c = conv.convert(*lib.value()->mappings()[0],
+                        R"({"id":"K","doctor":"Dr Who","meds":[{"name":"A"},{"name":"B"}]})", "r");
+  INFO((c ? c->document : errors_of(c.errors())));
+  REQUIRE(c.ok());
+  CHECK(c->document.find(R"(<hs:MedicationUse structures:id="med1">)") != std::string::npos);
+  CHECK(c->document.find(R"(<hs:MedicationUse structures:id="med2">)") != std::string::npos);
+  CHECK(c->document.find(R"(<nc:Person structures:id="child">)") != std::string::npos);
+  CHECK(c->document.find(R"(<nc:EntityPerson structures:ref="child" xsi:nil="true"/>)") != std::string::npos);
+  // A required field missing in the second item names the field.
+  auto bad = conv.convert(*lib.value()->mappings()[0], R"({"id":"K","meds":[{"name":"A"},{}]})", "r");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(has(bad.errors(), errc::record_missing_field, "name"));
+}
+
+TEST_CASE("record-level limits and validation errors name the native field") {
+  mapping_file f(k_required + R"(
+  <map:object target="nc:Person" id="child">
+    <map:value target="hs:PersonAugmentation/hs:ICWAEligibilityIndicator" source="child.icwa"/>
+  </map:object>)");
+  auto lib = f.load();
+  REQUIRE(lib.ok());
+  mapping::record_limits rl;
+  rl.max_record_bytes = 200;
+  mapping::converter conv(lib.value(), rl);
+  const auto& m = *lib.value()->mappings()[0];
+  auto c = conv.convert(m, R"({"id":"K","child":{"icwa":"perhaps"}})", "line 7");
+  REQUIRE_FALSE(c.ok());
+  INFO(errors_of(c.errors()));
+  CHECK(c.errors()[0].code == errc::xml_schema_invalid);
+  CHECK(c.errors()[0].field.find("child.icwa -> ") == 0);
+  CHECK(c.errors()[0].where == "line 7");
+  auto big = conv.convert(m, "{\"id\":\"K\",\"pad\":\"" + std::string(300, 'x') + "\"}", "line 8");
+  REQUIRE_FALSE(big.ok());
+  CHECK(big.errors()[0].code == errc::record_too_large);
+}
+
+TEST_CASE("unused code tables are reported as warnings") {
+  mapping_file f(k_required + R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)");
+  // Code tables must come before the rules in the language schema; place it first instead.
+  mapping_file g(R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)" + k_required +
+                 R"(<map:object target="nc:Person" id="c"><map:value target="nc:PersonSexText" const="U"/></map:object>)");
+  auto lib = g.load();
+  INFO((lib ? "" : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  REQUIRE(lib.value()->warnings().size() == 1);
+  CHECK(lib.value()->warnings()[0].message.find("code table 'spare' is never used") != std::string::npos);
+  CHECK_FALSE(f.load().ok());  // codes after rules break the language schema
+}
