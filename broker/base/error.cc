@@ -48,7 +48,9 @@ const std::vector<error_info> k_catalogue = {
 };
 }  // namespace
 
-const std::vector<error_info>& catalogue() { return k_catalogue; }
+const std::vector<error_info>& catalogue() {
+  return k_catalogue;
+}
 
 const error_info& info(errc code) {
   auto it = std::find_if(k_catalogue.begin(), k_catalogue.end(),
@@ -56,7 +58,9 @@ const error_info& info(errc code) {
   return it == k_catalogue.end() ? k_catalogue.back() : *it;
 }
 
-std::string_view code_id(errc code) { return info(code).id; }
+std::string_view code_id(errc code) {
+  return info(code).id;
+}
 
 std::string format(const diagnostic& d) {
   std::string out;

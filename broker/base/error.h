@@ -1,7 +1,7 @@
 #pragma once
 // The catalogue of stable error codes. Every reason a record is rejected, dead-lettered or withheld
-// has one code; the same string appears in logs, metrics, dead-letter properties and the audit trail,
-// so codes are never renamed or reused (add new ones at the end of their group).
+// has one code; the same string appears in logs, metrics, dead-letter properties and the audit
+// trail, so codes are never renamed or reused (add new ones at the end of their group).
 #include <cstdint>
 #include <string>
 #include <string_view>

@@ -1,6 +1,7 @@
 #pragma once
 // Structured logging: one JSON object per line on stderr. Callers pass ids and codes only, never
-// record content or personal data; the API takes named fields so that nothing is logged by accident.
+// record content or personal data; the API takes named fields so that nothing is logged by
+// accident.
 #include <initializer_list>
 #include <string_view>
 #include <utility>

@@ -1,5 +1,6 @@
 #pragma once
-// Per-message code returns results, not exceptions: a value or the diagnostics that explain why not.
+// Per-message code returns results, not exceptions: a value or the diagnostics that explain why
+// not.
 #include <utility>
 #include <variant>
 #include <vector>
@@ -11,9 +12,9 @@ namespace niem::base {
 template <typename T>
 class result {
  public:
-  result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  result(T value) : v_(std::move(value)) {}                            // NOLINT: implicit by design
   result(diagnostic d) : v_(std::vector<diagnostic>{std::move(d)}) {}  // NOLINT
-  result(std::vector<diagnostic> ds) : v_(std::move(ds)) {}          // NOLINT
+  result(std::vector<diagnostic> ds) : v_(std::move(ds)) {}            // NOLINT
 
   bool ok() const { return v_.index() == 0; }
   explicit operator bool() const { return ok(); }

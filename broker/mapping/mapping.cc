@@ -5,8 +5,8 @@
 #include <map>
 #include <set>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "base/text.h"
 #include "mapping/transforms.h"
@@ -188,7 +188,8 @@ class compiler {
             error(*c, "", fmt::format("code '{}' appears twice in table '{}'", from, t.name));
           t.order.push_back(from);
         }
-        if (m_.tables.count(t.name)) error(*k, "", fmt::format("code table '{}' defined twice", t.name));
+        if (m_.tables.count(t.name))
+          error(*k, "", fmt::format("code table '{}' defined twice", t.name));
         m_.tables[t.name] = std::move(t);
       }
     }
@@ -215,11 +216,10 @@ class compiler {
     }
     for (auto& [name, t] : m_.tables)
       if (!t.used)
-        warns_.push_back({errc::mapping_invalid,
-                          fmt::format("code table '{}' is never used ({} entries unused)", name,
-                                      t.map.size()),
-                          fmt::format("{}:{}:{}", m_.file, t.line, t.column), name, t.line,
-                          t.column});
+        warns_.push_back(
+            {errc::mapping_invalid,
+             fmt::format("code table '{}' is never used ({} entries unused)", name, t.map.size()),
+             fmt::format("{}:{}:{}", m_.file, t.line, t.column), name, t.line, t.column});
   }
 
  private:
@@ -292,9 +292,8 @@ class compiler {
       if (!slot) {
         std::string parent = cur->tag;
         error(at, sofar,
-              model_.element(*q)
-                  ? fmt::format("{} is not allowed inside {}", step, parent)
-                  : fmt::format("{} is not declared in the exchange schema", step));
+              model_.element(*q) ? fmt::format("{} is not allowed inside {}", step, parent)
+                                 : fmt::format("{} is not declared in the exchange schema", step));
         return nullptr;
       }
       const auto& el = model_.elements()[slot->element];
@@ -512,8 +511,9 @@ class compiler {
         continue;
       }
       if (it->second > 0 && it->second > r.level)
-        error(*r.at, r.path,
-              fmt::format("'{}' is repeated; refer to it from inside the same repeat", r.n->ref_to));
+        error(
+            *r.at, r.path,
+            fmt::format("'{}' is repeated; refer to it from inside the same repeat", r.n->ref_to));
       r.n->ref_level = it->second > 0 ? it->second : -1;
     }
   }
@@ -525,8 +525,8 @@ class compiler {
     const auto& ty = model_.types()[model_.elements()[n.element].type];
     for (const auto& p : ty.children) {
       if (p.min == 0) continue;
-      bool filled = std::any_of(n.kids.begin(), n.kids.end(),
-                                [&](const auto& k) { return k->via == &p; });
+      bool filled =
+          std::any_of(n.kids.begin(), n.kids.end(), [&](const auto& k) { return k->via == &p; });
       if (!filled)
         error(at, n.tag,
               fmt::format("required element {} inside {} is never filled",
@@ -637,7 +637,8 @@ struct runner {
     auto f = lookup(c.field);
     bool r = f.present && f.scalar && !f.text.empty();
     if (r && c.k == condition::kind::equals) r = f.text == c.value;
-    if (r && c.k == condition::kind::in_codes) r = c.codes && c.codes->map.count(std::string(f.text));
+    if (r && c.k == condition::kind::in_codes)
+      r = c.codes && c.codes->map.count(std::string(f.text));
     return c.negate ? !r : r;
   }
 
@@ -668,8 +669,8 @@ struct runner {
     if (v.codes && !val.empty()) {
       auto it = v.codes->map.find(val);
       if (it == v.codes->map.end()) {
-        fail(errc::record_unknown_code, fmt::format("unknown code '{}' (table '{}')", val, v.codes->name),
-             v.path.label);
+        fail(errc::record_unknown_code,
+             fmt::format("unknown code '{}' (table '{}')", val, v.codes->name), v.path.label);
         return false;
       }
       val = it->second;
@@ -816,12 +817,16 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
                                                const record_limits& lim) const {
   const auto& m = *impl_;
   if (record.size() > lim.max_record_bytes)
-    return diagnostic{errc::record_too_large,
-                      fmt::format("record is {} bytes, limit {}", record.size(), lim.max_record_bytes),
-                      std::string(where), "", 0, 0};
+    return diagnostic{
+        errc::record_too_large,
+        fmt::format("record is {} bytes, limit {}", record.size(), lim.max_record_bytes),
+        std::string(where),
+        "",
+        0,
+        0};
   if (!base::valid_utf8(record))
-    return diagnostic{errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "",
-                      0, 0};
+    return diagnostic{
+        errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
   runner r{m, where, {}, {}, {}, {""}, {}, {}};
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
@@ -834,33 +839,44 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
     doc = json::parse(record, ec, &arena, opt);
     if (ec) {
       auto code = ec == json::error::too_deep ? errc::record_too_deep : errc::record_malformed_json;
-      return diagnostic{code, fmt::format("malformed JSON: {}", ec.message()), std::string(where),
-                        "", 0, 0};
+      return diagnostic{
+          code, fmt::format("malformed JSON: {}", ec.message()), std::string(where), "", 0, 0};
     }
     if (!doc.is_object())
-      return diagnostic{errc::record_wrong_type, "record is not a JSON object", std::string(where),
-                        "", 0, 0};
+      return diagnostic{
+          errc::record_wrong_type, "record is not a JSON object", std::string(where), "", 0, 0};
     if (auto* rt = doc.as_object().if_contains("record_type");
         rt && rt->is_string() && rt->get_string() != record_type_)
       return diagnostic{errc::record_no_mapping,
                         fmt::format("record_type is '{}', this mapping is for '{}'",
                                     std::string_view(rt->get_string()), record_type_),
-                        std::string(where), "record_type", 0, 0};
+                        std::string(where),
+                        "record_type",
+                        0,
+                        0};
     r.frames.push_back({&doc, 0});
   } else {
     r.row = split_row(record, delimiter_);
     if (r.row.size() != m.columns.size())
-      return diagnostic{errc::record_bad_column_count,
-                        fmt::format("row has {} fields, expected {}", r.row.size(), m.columns.size()),
-                        std::string(where), "", 0, 0};
+      return diagnostic{
+          errc::record_bad_column_count,
+          fmt::format("row has {} fields, expected {}", r.row.size(), m.columns.size()),
+          std::string(where),
+          "",
+          0,
+          0};
     r.frames.push_back({nullptr, 0});
   }
   conversion c;
   c.exchange = exchange_;
   auto key = r.lookup(m.key);
   if (!key.present || !key.scalar || key.text.empty())
-    return diagnostic{errc::record_missing_field, "the record's key is missing", std::string(where),
-                      m.key.label, 0, 0};
+    return diagnostic{errc::record_missing_field,
+                      "the record's key is missing",
+                      std::string(where),
+                      m.key.label,
+                      0,
+                      0};
   c.key.assign(key.text);
   r.out.reserve(4096);
   r.out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";

@@ -35,8 +35,8 @@ class mapping_library {
  public:
   // `mapping_schema` is the mapping language XSD (schemas/mapping/mapping.xsd). All problems in all
   // files are reported together, each with file, line, column and path.
-  static base::result<std::shared_ptr<mapping_library>> load(
-      const std::vector<std::string>& files, const std::string& mapping_schema);
+  static base::result<std::shared_ptr<mapping_library>> load(const std::vector<std::string>& files,
+                                                             const std::string& mapping_schema);
 
   const compiled_mapping* find(std::string_view agency, std::string_view record_type) const;
   const std::vector<std::shared_ptr<compiled_mapping>>& mappings() const { return mappings_; }

@@ -135,7 +135,7 @@ transform_result apply_transform(const transform& t, std::string& v) {
         return {};
       }
       v = std::string(base::trim(t.k == k::name_last ? std::string_view(v).substr(0, comma)
-                                                      : std::string_view(v).substr(comma + 1)));
+                                                     : std::string_view(v).substr(comma + 1)));
       return {};
     }
     case k::yn:

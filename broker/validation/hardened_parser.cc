@@ -81,8 +81,8 @@ void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const
   }
   const XMLSize_t n = attrs.getLength();
   if (n > lim_.max_attributes) {
-    add(errc::xml_too_many_attributes, fmt::format("{} attributes, limit {}", n, lim_.max_attributes),
-        line(), column());
+    add(errc::xml_too_many_attributes,
+        fmt::format("{} attributes, limit {}", n, lim_.max_attributes), line(), column());
     throw stop_parse{};
   }
   for (XMLSize_t i = 0; i < n; ++i) {
@@ -108,8 +108,8 @@ void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const
     std::vector<xml_attribute> out;
     out.reserve(n);
     for (XMLSize_t i = 0; i < n; ++i)
-      out.push_back({{to_utf8(attrs.getURI(i)), to_utf8(attrs.getLocalName(i))},
-                     to_utf8(attrs.getValue(i))});
+      out.push_back(
+          {{to_utf8(attrs.getURI(i)), to_utf8(attrs.getLocalName(i))}, to_utf8(attrs.getValue(i))});
     forward_->start_element({to_utf8(uri), to_utf8(localname)}, out, line(), column());
   }
 }
@@ -150,12 +150,14 @@ void guard_handler::startEntity(const XMLCh* name) {
 
 void guard_handler::error(const SAXParseException& e) {
   add(errc::xml_schema_invalid, to_utf8(e.getMessage()),
-      static_cast<std::uint32_t>(e.getLineNumber()), static_cast<std::uint32_t>(e.getColumnNumber()));
+      static_cast<std::uint32_t>(e.getLineNumber()),
+      static_cast<std::uint32_t>(e.getColumnNumber()));
 }
 
 void guard_handler::fatalError(const SAXParseException& e) {
   add(errc::xml_not_well_formed, to_utf8(e.getMessage()),
-      static_cast<std::uint32_t>(e.getLineNumber()), static_cast<std::uint32_t>(e.getColumnNumber()));
+      static_cast<std::uint32_t>(e.getLineNumber()),
+      static_cast<std::uint32_t>(e.getColumnNumber()));
   throw stop_parse{};
 }
 

@@ -6,8 +6,8 @@
 #include <vector>
 
 #include <xercesc/framework/XMLGrammarPool.hpp>
-#include <xercesc/sax2/DefaultHandler.hpp>
 #include <xercesc/parsers/SAX2XMLReaderImpl.hpp>
+#include <xercesc/sax2/DefaultHandler.hpp>
 #include <xercesc/util/SecurityManager.hpp>
 #include <xercesc/util/XMLEntityResolver.hpp>
 
@@ -74,7 +74,7 @@ class guard_handler : public xercesc::DefaultHandler, public xercesc::XMLEntityR
 // Creates a reader with the hardening features set. `pool` may be null (no validation) or a
 // locked grammar pool (validation against it only; schema hints in documents are ignored).
 std::unique_ptr<xercesc::SAX2XMLReaderImpl> make_reader(xercesc::XMLGrammarPool* pool,
-                                                    xercesc::SecurityManager* security);
+                                                        xercesc::SecurityManager* security);
 
 // Parses `bytes`, converting every Xerces or handler exception into diagnostics.
 void run_parse(xercesc::SAX2XMLReaderImpl& reader, guard_handler& handler, std::string_view bytes,

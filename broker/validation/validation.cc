@@ -39,7 +39,9 @@ using detail::to_utf8;
 // schema_model
 
 namespace {
-std::string key(const qname& q) { return q.ns + '\x1f' + q.local; }
+std::string key(const qname& q) {
+  return q.ns + '\x1f' + q.local;
+}
 }  // namespace
 
 std::optional<int> schema_model::element(const qname& name) const {
@@ -427,9 +429,9 @@ validation_report validator::validate(std::string_view bytes, std::string_view d
   auto& h = impl_->handler;
   h.reset(std::string(doc_name));
   if (bytes.size() > impl_->lim.max_bytes) {
-    rep.diagnostics.push_back({errc::xml_too_large,
-                               fmt::format("{} bytes, limit {}", bytes.size(), impl_->lim.max_bytes),
-                               std::string(doc_name), "", 0, 0});
+    rep.diagnostics.push_back(
+        {errc::xml_too_large, fmt::format("{} bytes, limit {}", bytes.size(), impl_->lim.max_bytes),
+         std::string(doc_name), "", 0, 0});
     return rep;
   }
   detail::run_parse(*impl_->reader, h, bytes, std::string(doc_name));
@@ -437,8 +439,8 @@ validation_report validator::validate(std::string_view bytes, std::string_view d
   rep.valid = !h.failed() && h.element_count() > 0;
   rep.diagnostics = std::move(h.diagnostics());
   if (!rep.valid && rep.diagnostics.empty())
-    rep.diagnostics.push_back({errc::xml_not_well_formed, "empty document", std::string(doc_name),
-                               "", 0, 0});
+    rep.diagnostics.push_back(
+        {errc::xml_not_well_formed, "empty document", std::string(doc_name), "", 0, 0});
   return rep;
 }
 
@@ -464,10 +466,11 @@ std::vector<diagnostic> read_xml(std::string_view bytes, const std::string& doc_
 base::result<std::string> read_file(const std::string& path, std::size_t max_bytes) {
   std::error_code ec;
   auto size = fs::file_size(path, ec);
-  if (ec) return diagnostic{errc::io_error, fmt::format("cannot read: {}", ec.message()), path, "", 0, 0};
+  if (ec)
+    return diagnostic{errc::io_error, fmt::format("cannot read: {}", ec.message()), path, "", 0, 0};
   if (size > max_bytes)
-    return diagnostic{errc::io_error, fmt::format("file is {} bytes, limit {}", size, max_bytes),
-                      path, "", 0, 0};
+    return diagnostic{
+        errc::io_error, fmt::format("file is {} bytes, limit {}", size, max_bytes), path, "", 0, 0};
   std::ifstream in(path, std::ios::binary);
   std::string data(size, '\0');
   in.read(data.data(), static_cast<std::streamsize>(size));

@@ -20,7 +20,7 @@ struct limits {
   std::size_t max_bytes = 4 * 1024 * 1024;
   std::uint32_t max_depth = 64;
   std::uint32_t max_elements = 100'000;
-  std::uint32_t max_attributes = 64;  // per element
+  std::uint32_t max_attributes = 64;   // per element
   std::size_t max_text = 1024 * 1024;  // one text node or attribute value
   std::uint32_t max_errors = 20;       // diagnostics collected before giving up
 };
@@ -43,14 +43,14 @@ struct particle {
 };
 
 struct type_info {
-  qname name;              // empty local for anonymous types
+  qname name;  // empty local for anonymous types
   std::optional<qname> base;
   bool complex = false;
-  bool simple_content = false;  // text value (simple type or complex type with simple content)
-  bool element_only = false;    // complex type with child elements only
-  std::vector<particle> children;           // in schema order
-  std::vector<std::string> enumeration;     // of the value's simple type, if restricted to a list
-  std::string builtin;                      // primitive XSD type of the value, e.g. "date"
+  bool simple_content = false;     // text value (simple type or complex type with simple content)
+  bool element_only = false;       // complex type with child elements only
+  std::vector<particle> children;  // in schema order
+  std::vector<std::string> enumeration;  // of the value's simple type, if restricted to a list
+  std::string builtin;                   // primitive XSD type of the value, e.g. "date"
 };
 
 struct element_info {
@@ -63,7 +63,7 @@ struct element_info {
 };
 
 struct child_slot {
-  int element = -1;  // the concrete element
+  int element = -1;               // the concrete element
   const particle* via = nullptr;  // the particle that admits it (may name its substitution head)
 };
 

@@ -45,7 +45,9 @@ std::string to_utf8(const XMLCh* s, XMLSize_t len) {
   return out;
 }
 
-std::string to_utf8(const XMLCh* s) { return s ? to_utf8(s, XMLString::stringLen(s)) : std::string(); }
+std::string to_utf8(const XMLCh* s) {
+  return s ? to_utf8(s, XMLString::stringLen(s)) : std::string();
+}
 
 std::u16string to_xml(std::string_view utf8) {
   std::u16string out;

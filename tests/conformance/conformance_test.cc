@@ -1,10 +1,10 @@
 // The NIEM conformance of the project's schemas: the subset holds only reference components, and
 // every example document is valid against the full NIEM 5.2 reference release as well.
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <fstream>
 #include <map>
 #include <set>
-#include <unistd.h>
 
 #include "support/fixtures.h"
 #include "validation/validation.h"
@@ -36,12 +36,18 @@ std::vector<std::string> exchange_files() {
 std::shared_ptr<validation::schema_set> load_reference(const testing::temp_dir& tmp) {
   const std::string ref = testing::shared_dir() + "/niem/niem-5.2/xsd/";
   auto catalog = tmp.path / "catalog.xml";
-  std::ofstream(catalog) << "<catalog xmlns='urn:oasis:names:tc:entity:xmlns:xml:catalog'>\n"
-      << "<uri name='http://release.niem.gov/niem/niem-core/5.0/' uri='" << ref << "niem-core.xsd'/>\n"
-      << "<uri name='http://release.niem.gov/niem/domains/humanServices/5.2/' uri='" << ref << "domains/hs.xsd'/>\n"
-      << "<uri name='http://release.niem.gov/niem/structures/5.0/' uri='" << ref << "utility/structures.xsd'/>\n"
-      << "<uri name='http://release.niem.gov/niem/proxy/niem-xs/5.0/' uri='" << ref << "adapters/niem-xs.xsd'/>\n"
-      << "<uri name='http://release.niem.gov/niem/codes/iso_639-3/5.1/' uri='" << ref << "codes/iso_639-3.xsd'/>\n"
+  std::ofstream(catalog)
+      << "<catalog xmlns='urn:oasis:names:tc:entity:xmlns:xml:catalog'>\n"
+      << "<uri name='http://release.niem.gov/niem/niem-core/5.0/' uri='" << ref
+      << "niem-core.xsd'/>\n"
+      << "<uri name='http://release.niem.gov/niem/domains/humanServices/5.2/' uri='" << ref
+      << "domains/hs.xsd'/>\n"
+      << "<uri name='http://release.niem.gov/niem/structures/5.0/' uri='" << ref
+      << "utility/structures.xsd'/>\n"
+      << "<uri name='http://release.niem.gov/niem/proxy/niem-xs/5.0/' uri='" << ref
+      << "adapters/niem-xs.xsd'/>\n"
+      << "<uri name='http://release.niem.gov/niem/codes/iso_639-3/5.1/' uri='" << ref
+      << "codes/iso_639-3.xsd'/>\n"
       << "<uri name='http://release.niem.gov/niem/codes/ncic/5.2/' uri='" << testing::shared_dir()
       << "/niem/_validation/stubs/ncic-5.2-STUB.xsd'/>\n"
       << "</catalog>\n";
@@ -101,9 +107,8 @@ TEST_CASE("the subset holds only reference components, with the same names and t
       ++particles;
       const auto& pname = s.elements()[p.element].name;
       INFO("particle " << pname.local);
-      auto it = std::find_if(ref_t.children.begin(), ref_t.children.end(), [&](const auto& q) {
-        return r.elements()[q.element].name == pname;
-      });
+      auto it = std::find_if(ref_t.children.begin(), ref_t.children.end(),
+                             [&](const auto& q) { return r.elements()[q.element].name == pname; });
       REQUIRE(it != ref_t.children.end());
       CHECK(it->min == p.min);
       CHECK(it->max == p.max);

@@ -60,4 +60,10 @@ sed -i 's|schema="../../schemas|schema="'"$root"'/schemas|' "$tmp"/mapping.xml
 expect_rc 1 "$niem_map" check "$tmp"/mapping.xml
 [ "$(grep -c 'NIEM-301' "$tmp"/stderr)" -ge 3 ] || fail "not every mistake reported: $(cat "$tmp"/stderr)"
 grep -q 'mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenNmae is not declared' "$tmp"/stderr || fail "no location: $(cat "$tmp"/stderr)"
+# An oversized record (over the 1 MiB default) is refused, not converted, and the next one still is.
+python3 -c 'import json,sys; print(json.dumps({"record_type":"placement","event_id":"BIG","pad":"x"*(2<<20)}))' > "$tmp"/big.ndjson
+sed -n 1p "$root"/mappings/cws-placement/examples/placements.ndjson >> "$tmp"/big.ndjson
+expect_rc 1 "$niem_map" convert --agency cws --out "$tmp"/big "$tmp"/big.ndjson
+grep -q 'big.ndjson:1: NIEM-100' "$tmp"/stderr || fail "oversized record not refused: $(head -c 300 "$tmp"/stderr)"
+[ "$(ls "$tmp"/big | wc -l)" -eq 1 ] || fail "the record after the oversized one was lost"
 echo "niem-map cli: ok"

@@ -9,8 +9,12 @@
 
 namespace niem::testing {
 
-inline std::string source_root() { return NIEM_SOURCE_ROOT; }
-inline std::string shared_dir() { return NIEM_SHARED_DIR; }
+inline std::string source_root() {
+  return NIEM_SOURCE_ROOT;
+}
+inline std::string shared_dir() {
+  return NIEM_SHARED_DIR;
+}
 
 inline std::vector<std::string> mapping_files() {
   std::vector<std::string> out;

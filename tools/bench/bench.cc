@@ -78,8 +78,10 @@ int main(int argc, char** argv) {
   std::string home = NIEM_DEFAULT_HOME;
   if (const char* h = std::getenv("NIEM_HOME")) home = h;
   for (int i = 1; i < argc; ++i) {
-    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc) seconds = std::atof(argv[++i]);
-    else if (!std::strcmp(argv[i], "--home") && i + 1 < argc) home = argv[++i];
+    if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
+      seconds = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--home") && i + 1 < argc)
+      home = argv[++i];
     else {
       std::fprintf(stderr, "usage: niem-bench [--seconds S] [--home DIR]\n");
       return 2;

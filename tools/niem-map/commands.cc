@@ -8,8 +8,8 @@
 #include <optional>
 #include <sstream>
 
-#include <boost/json.hpp>
 #include <fmt/format.h>
+#include <boost/json.hpp>
 
 #include "base/error.h"
 #include "base/text.h"
@@ -35,7 +35,8 @@ struct parsed_args {
   }
 };
 
-parsed_args parse(const std::vector<std::string>& args, const std::vector<std::string>& with_value) {
+parsed_args parse(const std::vector<std::string>& args,
+                  const std::vector<std::string>& with_value) {
   parsed_args p;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const auto& a = args[i];
@@ -75,7 +76,9 @@ std::vector<std::string> find_mapping_files(const std::string& dir) {
   return out;
 }
 
-std::string mapping_schema(const options& o) { return o.home + "/schemas/mapping/mapping.xsd"; }
+std::string mapping_schema(const options& o) {
+  return o.home + "/schemas/mapping/mapping.xsd";
+}
 
 std::shared_ptr<mapping::mapping_library> load_library(const options& o, const std::string& dir) {
   auto files = find_mapping_files(dir);
@@ -95,8 +98,8 @@ std::shared_ptr<mapping::mapping_library> load_library(const options& o, const s
 bool safe_key(std::string_view k) {
   if (k.empty() || k.size() > 128 || k[0] == '.') return false;
   return std::all_of(k.begin(), k.end(), [](char c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' ||
+           c == '_' || c == '.';
   });
 }
 
@@ -114,7 +117,8 @@ struct convert_stats {
   int failed = 0;
 };
 
-const char* k_convert_help = R"(usage: niem-map convert --agency ID [--record-type TYPE] [--mappings DIR] [--out DIR] FILE...
+const char* k_convert_help =
+    R"(usage: niem-map convert --agency ID [--record-type TYPE] [--mappings DIR] [--out DIR] FILE...
 
 Converts every record of each FILE (NDJSON for JSON formats; an extract with its header row for
 delimited formats) to a NIEM document validated against the exchange schema. Documents are named
@@ -134,8 +138,8 @@ int cmd_convert(const options& o) {
     return 0;
   }
   if (!a.error.empty() || !a.get("agency") || a.positional.empty()) {
-    std::cerr << "niem-map convert: " << (a.error.empty() ? "--agency and FILE are required" : a.error)
-              << "\n\n"
+    std::cerr << "niem-map convert: "
+              << (a.error.empty() ? "--agency and FILE are required" : a.error) << "\n\n"
               << k_convert_help;
     return 2;
   }
@@ -192,7 +196,8 @@ int cmd_convert(const options& o) {
     }
     std::string line;
     std::uint64_t lineno = 0;
-    const bool is_delimited = delimited && (forced_type.empty() || delimited->record_type() == forced_type);
+    const bool is_delimited =
+        delimited && (forced_type.empty() || delimited->record_type() == forced_type);
     if (is_delimited) {
       if (!std::getline(in, line)) continue;
       lineno = 1;
@@ -313,11 +318,12 @@ base::result<mapping::conversion> convert_fixture(mapping::converter& conv,
 int cmd_test(const options& o) {
   auto a = parse(o.args, {});
   if (a.help) {
-    std::cout << "usage: niem-map test [DIR]\n\nRuns the golden tests beside each mapping under DIR "
-                 "(default: the project's mappings/):\n  tests/NAME.input.{json,txt} must convert to "
-                 "tests/NAME.expected.xml;\n  tests/bad/NAME.{json,txt} must fail with the error "
-                 "code written in tests/bad/NAME.expect.\nPrints a diff for each failure. Exit 0 "
-                 "when all pass.\n";
+    std::cout
+        << "usage: niem-map test [DIR]\n\nRuns the golden tests beside each mapping under DIR "
+           "(default: the project's mappings/):\n  tests/NAME.input.{json,txt} must convert to "
+           "tests/NAME.expected.xml;\n  tests/bad/NAME.{json,txt} must fail with the error "
+           "code written in tests/bad/NAME.expect.\nPrints a diff for each failure. Exit 0 "
+           "when all pass.\n";
     return 0;
   }
   std::string dir = a.positional.empty() ? o.home + "/mappings" : a.positional[0];
@@ -330,9 +336,11 @@ int cmd_test(const options& o) {
     std::vector<fs::path> inputs, bad;
     std::error_code ec;
     for (auto& e : fs::directory_iterator(tests, ec))
-      if (e.path().filename().string().find(".input.") != std::string::npos) inputs.push_back(e.path());
+      if (e.path().filename().string().find(".input.") != std::string::npos)
+        inputs.push_back(e.path());
     for (auto& e : fs::directory_iterator(tests / "bad", ec))
-      if (e.path().extension() == ".json" || e.path().extension() == ".txt") bad.push_back(e.path());
+      if (e.path().extension() == ".json" || e.path().extension() == ".txt")
+        bad.push_back(e.path());
     std::sort(inputs.begin(), inputs.end());
     std::sort(bad.begin(), bad.end());
     for (const auto& in : inputs) {
@@ -384,7 +392,8 @@ int cmd_test(const options& o) {
 int cmd_validate(const options& o) {
   auto a = parse(o.args, {"schemas", "catalog"});
   if (a.help || !a.error.empty() || !a.get("schemas") || a.positional.empty()) {
-    std::cout << R"(usage: niem-map validate --schemas DIR|FILE [--schemas ...] [--catalog FILE] DOC...
+    std::cout
+        << R"(usage: niem-map validate --schemas DIR|FILE [--schemas ...] [--catalog FILE] DOC...
 
 Validates each DOC against a schema set, with the same hardening as the broker: no DOCTYPE, no
 external entities, schema locations in documents ignored. --schemas names a schema file, or a

@@ -6,11 +6,11 @@ using namespace niem::base;
 
 TEST_CASE("valid_utf8 accepts well-formed text and rejects every malformed class") {
   CHECK(valid_utf8("López-García"));
-  CHECK(valid_utf8("\xF0\x9F\x98\x80"));           // U+1F600
-  CHECK_FALSE(valid_utf8("\xC3"));                  // truncated
-  CHECK_FALSE(valid_utf8("\xC0\xAF"));              // overlong '/'
-  CHECK_FALSE(valid_utf8("\xED\xA0\x80"));          // surrogate
-  CHECK_FALSE(valid_utf8("\xF4\x90\x80\x80"));      // above U+10FFFF
+  CHECK(valid_utf8("\xF0\x9F\x98\x80"));        // U+1F600
+  CHECK_FALSE(valid_utf8("\xC3"));              // truncated
+  CHECK_FALSE(valid_utf8("\xC0\xAF"));          // overlong '/'
+  CHECK_FALSE(valid_utf8("\xED\xA0\x80"));      // surrogate
+  CHECK_FALSE(valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
   CHECK_FALSE(valid_utf8("\xFF"));
   CHECK_FALSE(valid_utf8("ab\x80"));
 }

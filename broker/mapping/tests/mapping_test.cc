@@ -1,9 +1,9 @@
 // The mapping language against the project's placement exchange schema: compilation checks,
 // schema ordering, repeats, conditions, links and per-record errors.
+#include <unistd.h>
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
-#include <unistd.h>
 
 #include "mapping/mapping.h"
 
@@ -24,16 +24,19 @@ struct mapping_file {
           ("niem-mapping-test-" + std::to_string(::getpid()) + "-" + std::to_string(++n));
     fs::create_directories(dir);
     file = dir / "mapping.xml";
-    std::ofstream(file) << R"(<?xml version="1.0" encoding="UTF-8"?>
+    std::ofstream(file)
+        << R"(<?xml version="1.0" encoding="UTF-8"?>
 <map:mapping xmlns:map="urn:niem-broker:mapping:1"
   xmlns:pn="http://example.gov/niem-broker/exchange/placement-notification/1.0/"
   xmlns:ext="http://example.gov/niem-broker/extension/1.0/"
   xmlns:nc="http://release.niem.gov/niem/niem-core/5.0/"
   xmlns:hs="http://release.niem.gov/niem/domains/humanServices/5.2/"
   agency="cws" record-type="placement" format="json" key="id" exchange="placement-notification"
-  schema=")" << k_root << R"(/schemas/exchange/placement-notification.xsd" root="pn:PlacementNotification")"
-                        << extra_attrs << ">\n"
-                        << body << "\n</map:mapping>\n";
+  schema=")"
+        << k_root
+        << R"(/schemas/exchange/placement-notification.xsd" root="pn:PlacementNotification")"
+        << extra_attrs << ">\n"
+        << body << "\n</map:mapping>\n";
   }
   ~mapping_file() { fs::remove_all(dir); }
 
@@ -69,7 +72,8 @@ std::string errors_of(const std::vector<base::diagnostic>& ds) {
 TEST_CASE("every mistake in a mapping is reported together, with file, line and column") {
   mapping_file f(R"(
   <map:codes name="sex"><map:code from="F" to="F"/></map:codes>
-  <map:codes name="events"><map:code from="S" to="STARTED"/></map:codes>)" + k_required + R"(
+  <map:codes name="events"><map:code from="S" to="STARTED"/></map:codes>)" +
+                 k_required + R"(
   <map:object target="nc:Person" id="child">
     <map:value target="nc:PersonName/nc:PersonGivenNmae" source="a"/>
     <map:value target="nc:PersonSexText" source="b" codes="gender"/>
@@ -92,7 +96,8 @@ TEST_CASE("every mistake in a mapping is reported together, with file, line and 
   CHECK(has(e, errc::mapping_invalid, "is abstract; use one of: PersonSexText"));
   CHECK(has(e, errc::mapping_invalid, "prefix 'zz' is not declared"));
   CHECK(has(e, errc::mapping_invalid, "unknown transform 'rot13'"));
-  CHECK(has(e, errc::mapping_invalid, "maps 'S' to 'STARTED', which ext:PlacementEventCategoryCode does not allow"));
+  CHECK(has(e, errc::mapping_invalid,
+            "maps 'S' to 'STARTED', which ext:PlacementEventCategoryCode does not allow"));
   CHECK(has(e, errc::mapping_invalid, "undeclared id 'nobody'"));
   CHECK(has(e, errc::mapping_invalid, "ext:PlacementEventCategoryCode"));
   CHECK(e.size() >= 9);
@@ -163,7 +168,8 @@ TEST_CASE("documents follow schema order whatever order the mapping lists rules 
 TEST_CASE("repeats, conditions, concatenation and empty containers") {
   mapping_file f(R"(
   <map:codes name="reason"><map:code from="N" to="Neglect"/><map:code from="P" to="Physical Abuse"/></map:codes>
-  <map:codes name="reason-text"><map:code from="A" to="Abandonment"/></map:codes>)" + k_required + R"(
+  <map:codes name="reason-text"><map:code from="A" to="Abandonment"/></map:codes>)" +
+                 k_required + R"(
   <map:object target="nc:Person" id="child">
     <map:value target="nc:PersonName/nc:PersonFullName" separator=" ">
       <map:part source="first"/><map:part source="middle"/><map:part source="last" transform="upper"/>
@@ -194,7 +200,10 @@ TEST_CASE("repeats, conditions, concatenation and empty containers") {
   mapping::converter conv(lib.value());
   const auto& m = *lib.value()->mappings()[0];
 
-  auto c = conv.convert(m, R"({"id":"K","first":"Ana","last":"Ruiz","ssn":"1","kind":"withlang","reasons":["N","A","P"]})", "r1");
+  auto c = conv.convert(
+      m,
+      R"({"id":"K","first":"Ana","last":"Ruiz","ssn":"1","kind":"withlang","reasons":["N","A","P"]})",
+      "r1");
   INFO((c ? c->document : errors_of(c.errors())));
   REQUIRE(c.ok());
   CHECK(c->document.find("<nc:PersonFullName>Ana RUIZ</nc:PersonFullName>") != std::string::npos);
@@ -241,9 +250,11 @@ TEST_CASE("repeated objects get numbered ids and references inside the repeat fo
   CHECK(c->document.find(R"(<hs:MedicationUse structures:id="med1">)") != std::string::npos);
   CHECK(c->document.find(R"(<hs:MedicationUse structures:id="med2">)") != std::string::npos);
   CHECK(c->document.find(R"(<nc:Person structures:id="child">)") != std::string::npos);
-  CHECK(c->document.find(R"(<nc:EntityPerson structures:ref="child" xsi:nil="true"/>)") != std::string::npos);
+  CHECK(c->document.find(R"(<nc:EntityPerson structures:ref="child" xsi:nil="true"/>)") !=
+        std::string::npos);
   // A required field missing in the second item names the field.
-  auto bad = conv.convert(*lib.value()->mappings()[0], R"({"id":"K","meds":[{"name":"A"},{}]})", "r");
+  auto bad =
+      conv.convert(*lib.value()->mappings()[0], R"({"id":"K","meds":[{"name":"A"},{}]})", "r");
   REQUIRE_FALSE(bad.ok());
   CHECK(has(bad.errors(), errc::record_missing_field, "name"));
 }
@@ -273,12 +284,14 @@ TEST_CASE("record-level limits and validation errors name the native field") {
 TEST_CASE("unused code tables are reported as warnings") {
   mapping_file f(k_required + R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)");
   // Code tables must come before the rules in the language schema; place it first instead.
-  mapping_file g(R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)" + k_required +
-                 R"(<map:object target="nc:Person" id="c"><map:value target="nc:PersonSexText" const="U"/></map:object>)");
+  mapping_file g(
+      R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)" + k_required +
+      R"(<map:object target="nc:Person" id="c"><map:value target="nc:PersonSexText" const="U"/></map:object>)");
   auto lib = g.load();
   INFO((lib ? "" : errors_of(lib.errors())));
   REQUIRE(lib.ok());
   REQUIRE(lib.value()->warnings().size() == 1);
-  CHECK(lib.value()->warnings()[0].message.find("code table 'spare' is never used") != std::string::npos);
+  CHECK(lib.value()->warnings()[0].message.find("code table 'spare' is never used") !=
+        std::string::npos);
   CHECK_FALSE(f.load().ok());  // codes after rules break the language schema
 }

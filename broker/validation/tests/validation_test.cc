@@ -17,7 +17,8 @@ struct tiny_schema {
   fs::path dir;
   std::shared_ptr<schema_set> set;
   tiny_schema() {
-    dir = fs::temp_directory_path() / fs::path("niem-validation-test-" + std::to_string(::getpid()));
+    dir =
+        fs::temp_directory_path() / fs::path("niem-validation-test-" + std::to_string(::getpid()));
     fs::create_directories(dir);
     std::ofstream(dir / "t.xsd") << R"(<?xml version="1.0"?>
 <xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:t"
@@ -56,7 +57,8 @@ TEST_CASE("valid documents validate and invalid ones carry line, column and path
   auto ok = v.validate(R"(<t:Doc xmlns:t="urn:t"><t:Name>x</t:Name><t:Item>red</t:Item></t:Doc>)");
   INFO(ok.diagnostics.size());
   CHECK(ok.valid);
-  auto bad = v.validate("<t:Doc xmlns:t=\"urn:t\">\n<t:Name>x</t:Name>\n<t:When>2026-02-30</t:When></t:Doc>");
+  auto bad = v.validate(
+      "<t:Doc xmlns:t=\"urn:t\">\n<t:Name>x</t:Name>\n<t:When>2026-02-30</t:When></t:Doc>");
   CHECK_FALSE(bad.valid);
   REQUIRE(!bad.diagnostics.empty());
   CHECK(bad.diagnostics[0].code == errc::xml_schema_invalid);
@@ -75,12 +77,15 @@ TEST_CASE("hostile documents are refused with their own codes") {
   lim.max_text = 100;
   lim.max_bytes = 10000;
   validator v(t.set, lim);
-  CHECK(has_code(v.validate("<!DOCTYPE d [<!ENTITY a 'aaaa'>]><t:Doc xmlns:t='urn:t'><t:Name>&a;</t:Name></t:Doc>"),
-                 errc::xml_doctype_forbidden));
+  CHECK(has_code(
+      v.validate(
+          "<!DOCTYPE d [<!ENTITY a 'aaaa'>]><t:Doc xmlns:t='urn:t'><t:Name>&a;</t:Name></t:Doc>"),
+      errc::xml_doctype_forbidden));
   CHECK(has_code(v.validate("<!DOCTYPE d SYSTEM 'file:///etc/passwd'><t:Doc xmlns:t='urn:t'/>"),
                  errc::xml_doctype_forbidden));
-  std::string laughs = "<!DOCTYPE l [<!ENTITY l0 'ha'><!ENTITY l1 '&l0;&l0;&l0;&l0;&l0;&l0;'>]>"
-                       "<t:Doc xmlns:t='urn:t'><t:Name>&l1;</t:Name></t:Doc>";
+  std::string laughs =
+      "<!DOCTYPE l [<!ENTITY l0 'ha'><!ENTITY l1 '&l0;&l0;&l0;&l0;&l0;&l0;'>]>"
+      "<t:Doc xmlns:t='urn:t'><t:Name>&l1;</t:Name></t:Doc>";
   CHECK(has_code(v.validate(laughs), errc::xml_doctype_forbidden));
   std::string deep = "<t:Doc xmlns:t='urn:t'>";
   for (int i = 0; i < 20; ++i) deep += "<t:Name>";
@@ -93,12 +98,14 @@ TEST_CASE("hostile documents are refused with their own codes") {
                  errc::xml_too_many_attributes));
   CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t' id='" + std::string(200, 'a') + "'/>"),
                  errc::xml_text_too_large));
-  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>" + std::string(200, 'a') + "</t:Name></t:Doc>"),
-                 errc::xml_text_too_large));
+  CHECK(has_code(
+      v.validate("<t:Doc xmlns:t='urn:t'><t:Name>" + std::string(200, 'a') + "</t:Name></t:Doc>"),
+      errc::xml_text_too_large));
   CHECK(has_code(v.validate(std::string(20000, ' ')), errc::xml_too_large));
   CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>\xC3\x28</t:Name></t:Doc>"),
                  errc::xml_not_well_formed));
-  CHECK(has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>x</t:Doc>"), errc::xml_not_well_formed));
+  CHECK(
+      has_code(v.validate("<t:Doc xmlns:t='urn:t'><t:Name>x</t:Doc>"), errc::xml_not_well_formed));
   CHECK(has_code(v.validate("<x:Doc xmlns:x='urn:other'/>"), errc::xml_no_grammar));
   // A schema location in the document is never followed.
   auto hinted = v.validate(
