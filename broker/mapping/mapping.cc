@@ -588,6 +588,8 @@ struct runner {
   std::vector<std::string> line_sources{""};
   std::vector<diagnostic> errs;
   std::string scratch;
+  std::string value_buf;
+  std::string part_buf;
 
   void fail(errc code, std::string msg, const std::string& src) {
     errs.push_back({code, std::move(msg), std::string(where), src, 0, 0});
@@ -643,7 +645,7 @@ struct runner {
   }
 
   // Evaluates one value source; returns false (and records why) when the record is bad.
-  bool eval(const value_src& v, const node& n, std::string& val) {
+  bool eval(const value_src& v, std::string& val) {
     if (v.is_const) {
       val = v.constant;
     } else {
@@ -675,7 +677,6 @@ struct runner {
       }
       val = it->second;
     }
-    (void)n;
     return true;
   }
 
@@ -716,10 +717,13 @@ struct runner {
       if (!holds(c)) return false;
     switch (n.kind) {
       case node_kind::leaf: {
-        std::string val, part;
+        // Buffers reused across leaves and records of this run: no allocation per value.
+        auto& val = value_buf;
+        auto& part = part_buf;
+        val.clear();
         bool ok = true;
         for (const auto& p : n.parts) {
-          ok = eval(p, n, part) && ok;
+          ok = eval(p, part) && ok;
           if (!part.empty()) {
             if (!val.empty()) val += n.separator;
             val += part;
@@ -827,7 +831,7 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   if (!base::valid_utf8(record))
     return diagnostic{
         errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
-  runner r{m, where, {}, {}, {}, {""}, {}, {}};
+  runner r{m, where, {}, {}, {}, {""}, {}, {}, {}, {}};
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);

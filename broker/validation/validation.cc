@@ -199,7 +199,7 @@ void load_catalog(const std::string& file, std::map<std::string, std::string>& o
 // Builds the plain model from Xerces' PSVI model.
 class model_builder {
  public:
-  explicit model_builder(schema_model& m) : m_(m) {}
+  model_builder() = default;
 
   std::vector<element_info>& elements() { return els_; }
 
@@ -331,7 +331,6 @@ class model_builder {
     }
   }
 
-  schema_model& m_;
   std::vector<element_info> els_;
   std::vector<const XSElementDeclaration*> decl_of_;
   std::vector<type_info> types_;
@@ -392,7 +391,7 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
   bool changed = false;
   XSModel* xs = im.pool->getXSModel(changed);
   if (!xs) return diagnostic{errc::schema_load_failed, "no schema model", "", "", 0, 0};
-  model_builder b(set->model_);
+  model_builder b;
   b.build(xs, set->model_.element_index_, set->model_.type_index_);
   set->model_.elements_ = std::move(b.elements());
   set->model_.types_ = std::move(b.types());

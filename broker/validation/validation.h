@@ -3,7 +3,6 @@
 // grammar pool; a validator (one per thread) checks documents from their bytes, streaming, with
 // hard limits and no access to files or the network caused by the document.
 #include <cstdint>
-#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
