@@ -585,7 +585,7 @@ struct runner {
   std::vector<frame> frames;
   std::vector<std::string_view> row;
   std::string out;
-  std::vector<std::string> line_sources{""};
+  std::vector<const std::string*> line_sources{nullptr};
   std::vector<diagnostic> errs;
   std::string scratch;
   std::string value_buf;
@@ -682,7 +682,7 @@ struct runner {
 
   void indent(int depth) { out.append(static_cast<std::size_t>(depth) * 2, ' '); }
 
-  void newline(const std::string& src) {
+  void newline(const std::string* src = nullptr) {
     out += '\n';
     line_sources.push_back(src);
   }
@@ -748,14 +748,14 @@ struct runner {
         out += "</";
         out += n.tag;
         out += '>';
-        newline(n.source_label);
+        newline(n.source_label.empty() ? nullptr : &n.source_label);
         return true;
       }
       case node_kind::ref:
         indent(depth);
         out += fmt::format("<{} structures:ref=\"{}\" xsi:nil=\"true\"/>", n.tag,
                            id_of(n.ref_to, n.ref_level));
-        newline("");
+        newline();
         return true;
       case node_kind::container: {
         const auto mark = out.size();
@@ -765,7 +765,7 @@ struct runner {
         out += n.tag;
         if (!n.id.empty()) out += fmt::format(" structures:id=\"{}\"", id_of(n.id, n.id_level));
         out += '>';
-        newline("");
+        newline();
         bool any = false;
         for (const auto& k : n.kids) any = emit(*k, depth + 1) || any;
         if (!any) {  // nothing inside: take the start tag back
@@ -777,7 +777,7 @@ struct runner {
         out += "</";
         out += n.tag;
         out += '>';
-        newline("");
+        newline();
         return true;
       }
     }
@@ -831,7 +831,7 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   if (!base::valid_utf8(record))
     return diagnostic{
         errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
-  runner r{m, where, {}, {}, {}, {""}, {}, {}, {}, {}};
+  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}};
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);
@@ -884,10 +884,10 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   c.key.assign(key.text);
   r.out.reserve(4096);
   r.out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
-  r.line_sources.push_back("");
+  r.line_sources.push_back(nullptr);
   r.out += m.root_open;
   for (char ch : m.root_open)
-    if (ch == '\n') r.line_sources.push_back("");
+    if (ch == '\n') r.line_sources.push_back(nullptr);
   for (const auto& k : m.root.kids) r.emit(*k, 1);
   r.out += "</" + m.root.tag + ">\n";
   if (!r.errs.empty()) return r.errs;
@@ -987,8 +987,8 @@ base::result<conversion> converter::convert(const compiled_mapping& m, std::stri
   // Name the native field behind each invalid element where the writer recorded one.
   for (auto& d : rep.diagnostics) {
     d.where = std::string(where);
-    if (d.line < c->line_sources.size() && !c->line_sources[d.line].empty())
-      d.field = c->line_sources[d.line] + " -> " + d.field;
+    if (d.line < c->line_sources.size() && c->line_sources[d.line])
+      d.field = *c->line_sources[d.line] + " -> " + d.field;
   }
   return rep.diagnostics;
 }

@@ -23,9 +23,10 @@ struct conversion {
   std::string key;       // the record's unique key
   std::string exchange;  // exchange type, e.g. "placement-notification"
   std::string document;  // the NIEM XML document
-  // For each output line (1-based index), the source field it came from ("" if none); lets a
-  // validation error name the native field.
-  std::vector<std::string> line_sources;
+  // For each output line (1-based index), the source field it came from (null if none); lets a
+  // validation error name the native field. The labels belong to the compiled mapping, so they
+  // are valid while its mapping_library lives.
+  std::vector<const std::string*> line_sources;
 };
 
 class compiled_mapping;
