@@ -25,6 +25,11 @@ const std::vector<error_info> k_catalogue = {
     {errc::record_wrong_type, "NIEM-110", "record.wrong_type", "a field has the wrong JSON type"},
     {errc::record_no_mapping, "NIEM-111", "record.no_mapping",
      "no mapping for the agency and record type"},
+    {errc::record_bad_content_type, "NIEM-112", "record.bad_content_type",
+     "message content type does not match the record type's format"},
+    {errc::record_duplicate_key, "NIEM-113", "record.duplicate_key",
+     "a record with this key was already accepted; not processed again"},
+    {errc::record_empty, "NIEM-114", "record.empty", "message carries no record"},
     {errc::xml_not_well_formed, "NIEM-200", "xml.not_well_formed", "XML is not well-formed"},
     {errc::xml_doctype_forbidden, "NIEM-201", "xml.doctype_forbidden", "a DOCTYPE is not accepted"},
     {errc::xml_schema_invalid, "NIEM-202", "xml.schema_invalid", "document is not schema-valid"},
@@ -45,6 +50,19 @@ const std::vector<error_info> k_catalogue = {
     {errc::schema_load_failed, "NIEM-302", "schema.load_failed", "schema set failed to load"},
     {errc::io_error, "NIEM-303", "io.error", "file could not be read or written"},
     {errc::internal, "NIEM-399", "internal", "internal error"},
+    {errc::delivery_rejected, "NIEM-400", "delivery.rejected", "the subscriber rejected the document"},
+    {errc::delivery_max_attempts, "NIEM-401", "delivery.max_attempts",
+     "delivery failed more often than the configured maximum"},
+    {errc::delivery_expired, "NIEM-402", "delivery.expired",
+     "the document waited longer than the queue's time-to-live"},
+    {errc::route_no_subscriber, "NIEM-500", "route.no_subscriber",
+     "no subscription covers the exchange; delivered to nobody"},
+    {errc::auth_unauthorized_address, "NIEM-600", "auth.unauthorized_address",
+     "the agency may not attach to this address"},
+    {errc::auth_unknown_identity, "NIEM-601", "auth.unknown_identity",
+     "the connection's identity maps to no configured agency"},
+    {errc::link_message_too_large, "NIEM-602", "link.message_too_large",
+     "message exceeds the configured maximum size"},
 };
 }  // namespace
 
@@ -53,9 +71,12 @@ const std::vector<error_info>& catalogue() {
 }
 
 const error_info& info(errc code) {
-  auto it = std::find_if(k_catalogue.begin(), k_catalogue.end(),
-                         [code](const error_info& e) { return e.code == code; });
-  return it == k_catalogue.end() ? k_catalogue.back() : *it;
+  auto find = [](errc c) {
+    return std::find_if(k_catalogue.begin(), k_catalogue.end(),
+                        [c](const error_info& e) { return e.code == c; });
+  };
+  auto it = find(code);
+  return it == k_catalogue.end() ? *find(errc::internal) : *it;
 }
 
 std::string_view code_id(errc code) {

@@ -24,6 +24,9 @@ enum class errc : std::uint16_t {
   record_too_deep = 109,
   record_wrong_type = 110,
   record_no_mapping = 111,
+  record_bad_content_type = 112,
+  record_duplicate_key = 113,
+  record_empty = 114,
   // Produced or received XML problems: NIEM-2xx.
   xml_not_well_formed = 200,
   xml_doctype_forbidden = 201,
@@ -41,6 +44,16 @@ enum class errc : std::uint16_t {
   schema_load_failed = 302,
   io_error = 303,
   internal = 399,
+  // Delivery to a subscriber: NIEM-4xx (dead-letter reasons).
+  delivery_rejected = 400,
+  delivery_max_attempts = 401,
+  delivery_expired = 402,
+  // Routing decisions: NIEM-5xx (withheld reasons; agreements add theirs here).
+  route_no_subscriber = 500,
+  // Connections and links: NIEM-6xx.
+  auth_unauthorized_address = 600,
+  auth_unknown_identity = 601,
+  link_message_too_large = 602,
 };
 
 struct error_info {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mapping/mapping.h"
+#include "support/temp_dir.h"
 
 namespace niem::testing {
 
@@ -61,14 +62,5 @@ inline std::vector<example_record> example_records(const mapping::mapping_librar
   return out;
 }
 
-struct temp_dir {
-  std::filesystem::path path;
-  explicit temp_dir(const std::string& name) {
-    path = std::filesystem::temp_directory_path() /
-           (name + "-" + std::to_string(::getpid()) + "-" + std::to_string(std::rand()));
-    std::filesystem::create_directories(path);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 }  // namespace niem::testing

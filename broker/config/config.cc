@@ -1,0 +1,326 @@
+#include "config/config.h"
+
+#include <charconv>
+#include <filesystem>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "validation/validation.h"
+
+namespace niem::config {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view k_ns = "urn:niem-broker:config:1";
+
+struct element {
+  std::string name;
+  std::map<std::string, std::string> attrs;
+  std::string text;
+  std::uint32_t line = 0;
+  std::uint32_t column = 0;
+  std::string parent;
+};
+
+// Flattens the (shallow) configuration document into a list of elements with their parent.
+struct collector final : validation::xml_event_handler {
+  std::vector<element> elements;
+  std::vector<std::size_t> stack;
+  void start_prefix(const std::string&, const std::string&) override {}
+  void end_prefix(const std::string&) override {}
+  void start_element(const validation::qname& n, const std::vector<validation::xml_attribute>& a,
+                     std::uint32_t line, std::uint32_t column) override {
+    element e;
+    e.name = n.ns == k_ns ? n.local : "{" + n.ns + "}" + n.local;
+    for (const auto& at : a)
+      if (at.name.ns.empty()) e.attrs[at.name.local] = at.value;
+    e.line = line;
+    e.column = column;
+    if (!stack.empty()) e.parent = elements[stack.back()].name;
+    stack.push_back(elements.size());
+    elements.push_back(std::move(e));
+  }
+  void end_element(const validation::qname&) override { stack.pop_back(); }
+  void text(std::string_view chars) override {
+    if (!stack.empty()) elements[stack.back()].text.append(chars);
+  }
+};
+
+class loader {
+ public:
+  loader(const std::string& file) : file_(file) {
+    dir_ = fs::absolute(fs::path(file)).parent_path();
+  }
+
+  void error(std::uint32_t line, std::string msg) {
+    base::diagnostic d;
+    d.code = base::errc::config_invalid;
+    d.message = std::move(msg);
+    d.where = fmt::format("{}:{}", file_, line);
+    d.line = line;
+    errors_.push_back(std::move(d));
+  }
+
+  std::string path(const std::string& p) const {
+    fs::path q(p);
+    auto out = (q.is_absolute() ? q : dir_ / q).lexically_normal().string();
+    if (out.size() > 1 && out.back() == '/') out.pop_back();  // "config/.." normalises to "x/"
+    return out;
+  }
+
+  template <typename T>
+  void number(const element& e, const char* attr, T& out, T min, T max) {
+    auto it = e.attrs.find(attr);
+    if (it == e.attrs.end()) return;
+    std::uint64_t v = 0;
+    const auto& s = it->second;
+    auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+    if (ec != std::errc() || p != s.data() + s.size() || v < static_cast<std::uint64_t>(min) ||
+        v > static_cast<std::uint64_t>(max)) {
+      error(e.line, fmt::format("<{}> {}=\"{}\": expected a whole number from {} to {}", e.name,
+                                attr, s, min, max));
+      return;
+    }
+    out = static_cast<T>(v);
+  }
+
+  static std::string attr(const element& e, const char* name) {
+    auto it = e.attrs.find(name);
+    return it == e.attrs.end() ? std::string() : it->second;
+  }
+
+  void file_must_exist(std::uint32_t line, const std::string& what, const std::string& p) {
+    std::error_code ec;
+    if (!fs::is_regular_file(p, ec)) error(line, fmt::format("{} '{}' does not exist", what, p));
+  }
+
+  void build(const std::vector<element>& els, broker_config& cfg) {
+    cfg.home = dir_.parent_path().string();
+    bool anonymous = false;
+    std::uint32_t anonymous_line = 0;
+    for (const auto& e : els) {
+      if (e.name == "broker") {
+        cfg.name = attr(e, "name");
+      } else if (e.name == "listener") {
+        cfg.listener.line = e.line;
+        cfg.listener.host = attr(e, "host");
+        number(e, "port", cfg.listener.port, std::uint16_t{0}, std::uint16_t{65535});
+        number(e, "max-message-bytes", cfg.listener.max_message_bytes, std::uint64_t{64},
+               std::uint64_t{64} << 20);
+        number(e, "idle-timeout-seconds", cfg.listener.idle_timeout_seconds, 0u, 3600u);
+      } else if (e.name == "tls") {
+        tls_config t;
+        t.line = e.line;
+        t.certificate = path(attr(e, "certificate"));
+        t.key = path(attr(e, "key"));
+        t.ca = path(attr(e, "ca"));
+        file_must_exist(e.line, "TLS certificate", t.certificate);
+        file_must_exist(e.line, "TLS key", t.key);
+        file_must_exist(e.line, "TLS CA certificate", t.ca);
+        cfg.tls = t;
+      } else if (e.name == "anonymous") {
+        anonymous = true;
+        anonymous_line = e.line;
+      } else if (e.name == "store") {
+        cfg.store.line = e.line;
+        cfg.store.path = path(attr(e, "path"));
+        number(e, "group-commit-max", cfg.store.group_commit_max, 1u, 65536u);
+      } else if (e.name == "pipeline") {
+        number(e, "workers", cfg.pipeline.workers, 1u, 64u);
+        number(e, "max-pending", cfg.pipeline.max_pending, 16u, 1u << 20);
+      } else if (e.name == "delivery") {
+        number(e, "max-attempts", cfg.delivery.max_attempts, 1u, 1000u);
+        number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
+               std::uint64_t{10} * 365 * 24 * 3600);
+        number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+      } else if (e.name == "schemas") {
+        cfg.home = path(attr(e, "home"));
+      } else if (e.name == "mapping") {
+        auto p = path(attr(e, "file"));
+        file_must_exist(e.line, "mapping file", p);
+        cfg.mapping_files.push_back(p);
+        cfg.mapping_lines.push_back(e.line);
+      } else if (e.name == "agency") {
+        agency_config a;
+        a.line = e.line;
+        a.id = attr(e, "id");
+        a.name = attr(e, "name");
+        cfg.agencies.push_back(std::move(a));
+      } else if (e.name == "identity" && e.parent == "agency" && !cfg.agencies.empty()) {
+        auto subject = normalize_subject(e.text);
+        if (subject.empty()) error(e.line, "<identity> is empty");
+        else cfg.agencies.back().identities.push_back(subject);
+      } else if (e.name == "publishes" && !cfg.agencies.empty()) {
+        cfg.agencies.back().record_types.push_back(attr(e, "record-type"));
+        cfg.agencies.back().record_type_lines.push_back(e.line);
+      } else if (e.name == "subscription") {
+        subscription_config s;
+        s.line = e.line;
+        s.recipient = attr(e, "recipient");
+        s.exchange = attr(e, "exchange");
+        cfg.subscriptions.push_back(std::move(s));
+      }
+    }
+
+    if (anonymous && !is_loopback_host(cfg.listener.host))
+      error(anonymous_line,
+            fmt::format("<anonymous/> is allowed only on a loopback listener, not host '{}'; "
+                        "configure <tls> for any other address",
+                        cfg.listener.host));
+    if (cfg.listener.host.empty()) error(cfg.listener.line, "<listener> host is empty");
+
+    std::map<std::string, std::uint32_t> ids, subjects;
+    for (const auto& a : cfg.agencies) {
+      if (auto [it, fresh] = ids.emplace(a.id, a.line); !fresh)
+        error(a.line, fmt::format("agency '{}' is declared twice (first at line {})", a.id,
+                                  it->second));
+      for (const auto& s : a.identities)
+        if (auto [it, fresh] = subjects.emplace(s, a.line); !fresh)
+          error(a.line, fmt::format("identity '{}' is already given to the agency at line {}", s,
+                                    it->second));
+      if (cfg.tls && a.identities.empty())
+        error(a.line, fmt::format("agency '{}' has no <identity>: with TLS on it could never "
+                                  "connect",
+                                  a.id));
+      std::set<std::string> types;
+      for (std::size_t i = 0; i < a.record_types.size(); ++i)
+        if (!types.insert(a.record_types[i]).second)
+          error(a.record_type_lines[i],
+                fmt::format("agency '{}' publishes '{}' twice", a.id, a.record_types[i]));
+    }
+    std::set<std::pair<std::string, std::string>> subs;
+    for (const auto& s : cfg.subscriptions) {
+      if (!ids.count(s.recipient))
+        error(s.line, fmt::format("subscription recipient '{}' is not a declared agency",
+                                  s.recipient));
+      if (!subs.emplace(s.recipient, s.exchange).second)
+        error(s.line, fmt::format("subscription of '{}' to '{}' is declared twice", s.recipient,
+                                  s.exchange));
+    }
+    std::error_code ec;
+    auto mapping_xsd = cfg.home + "/schemas/mapping/mapping.xsd";
+    if (!fs::is_regular_file(mapping_xsd, ec))
+      error(0, fmt::format("schemas home '{}' has no schemas/mapping/mapping.xsd", cfg.home));
+  }
+
+  std::vector<base::diagnostic> errors_;
+
+ private:
+  std::string file_;
+  fs::path dir_;
+};
+
+}  // namespace
+
+std::string normalize_subject(std::string_view subject) {
+  // "CN = cws, O=State" and "CN=cws,O=State" name the same subject.
+  std::string out;
+  for (auto part : base::split(base::trim(subject), ',')) {
+    auto t = base::trim(part);
+    auto eq = t.find('=');
+    if (!out.empty()) out += ',';
+    if (eq == std::string_view::npos) {
+      out += t;
+      continue;
+    }
+    out += base::trim(t.substr(0, eq));
+    out += '=';
+    out += base::trim(t.substr(eq + 1));
+  }
+  return out;
+}
+
+bool is_loopback_host(std::string_view host) {
+  return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
+}
+
+const agency_config* broker_config::agency(std::string_view id) const {
+  for (const auto& a : agencies)
+    if (a.id == id) return &a;
+  return nullptr;
+}
+
+const agency_config* broker_config::agency_for_subject(std::string_view subject) const {
+  auto s = normalize_subject(subject);
+  for (const auto& a : agencies)
+    for (const auto& i : a.identities)
+      if (i == s) return &a;
+  return nullptr;
+}
+
+bool broker_config::publishes(std::string_view agency_id, std::string_view record_type) const {
+  const auto* a = agency(agency_id);
+  if (!a) return false;
+  for (const auto& t : a->record_types)
+    if (t == record_type) return true;
+  return false;
+}
+
+base::result<broker_config> load(const std::string& file, const std::string& config_schema) {
+  auto bytes = validation::read_file(file, 4 << 20);
+  if (!bytes) return bytes.errors();
+  auto schema = validation::schema_set::load({{config_schema}, "", {}});
+  if (!schema) return schema.errors();
+  collector c;
+  auto diags = validation::read_xml(*bytes, file, c, schema->get());
+  for (auto& d : diags) d.code = base::errc::config_invalid;
+  if (!c.elements.empty() && c.elements.front().name != "broker") {
+    base::diagnostic d;
+    d.code = base::errc::config_invalid;
+    d.where = fmt::format("{}:1", file);
+    d.message = fmt::format("the root element must be <broker xmlns=\"{}\">", k_ns);
+    diags.push_back(d);
+  }
+  loader l(file);
+  broker_config cfg;
+  cfg.file = file;
+  l.build(c.elements, cfg);
+  diags.insert(diags.end(), l.errors_.begin(), l.errors_.end());
+  if (!diags.empty()) return diags;
+  return cfg;
+}
+
+std::vector<base::diagnostic> cross_check(const broker_config& cfg,
+                                          const std::vector<mapping_fact>& mappings) {
+  std::vector<base::diagnostic> out;
+  auto err = [&](std::uint32_t line, std::string msg) {
+    base::diagnostic d;
+    d.code = base::errc::config_invalid;
+    d.where = fmt::format("{}:{}", cfg.file, line);
+    d.line = line;
+    d.message = std::move(msg);
+    out.push_back(std::move(d));
+  };
+  for (const auto& a : cfg.agencies)
+    for (std::size_t i = 0; i < a.record_types.size(); ++i) {
+      bool found = false;
+      for (const auto& m : mappings)
+        found |= m.agency == a.id && m.record_type == a.record_types[i];
+      if (!found)
+        err(a.record_type_lines[i],
+            fmt::format("agency '{}' publishes '{}' but no configured mapping reads it", a.id,
+                        a.record_types[i]));
+    }
+  for (const auto& m : mappings) {
+    if (cfg.agency(m.agency)) continue;
+    std::uint32_t line = 0;
+    for (std::size_t i = 0; i < cfg.mapping_files.size(); ++i)
+      if (cfg.mapping_files[i] == m.file) line = cfg.mapping_lines[i];
+    err(line, fmt::format("mapping '{}' reads records of agency '{}', which is not declared",
+                          m.file, m.agency));
+  }
+  for (const auto& s : cfg.subscriptions) {
+    bool found = false;
+    for (const auto& m : mappings) found |= m.exchange == s.exchange;
+    if (!found)
+      err(s.line, fmt::format("no configured mapping produces exchange '{}'", s.exchange));
+  }
+  return out;
+}
+
+}  // namespace niem::config

@@ -1,0 +1,93 @@
+#pragma once
+// The broker's configuration: one XML file (schemas/config/broker-config.xsd). Loading collects
+// every problem, schema and semantic, each with file and line, so that an operator fixes them all
+// in one go; the broker does not start on a configuration with any error.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "base/result.h"
+
+namespace niem::config {
+
+struct located {
+  std::uint32_t line = 0;  // where the item was declared, for later cross-checks
+};
+
+struct listener_config : located {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5672;
+  std::uint64_t max_message_bytes = 1 << 20;
+  std::uint32_t idle_timeout_seconds = 60;
+};
+
+struct tls_config : located {
+  std::string certificate, key, ca;  // absolute paths
+};
+
+struct store_config : located {
+  std::string path;  // directory, absolute
+  std::uint32_t group_commit_max = 1024;
+};
+
+struct pipeline_config {
+  std::uint32_t workers = 2;
+  std::uint32_t max_pending = 2048;
+};
+
+struct delivery_config {
+  std::uint32_t max_attempts = 5;
+  std::uint64_t ttl_seconds = 14 * 24 * 3600;
+  std::uint32_t prefetch = 256;
+};
+
+struct agency_config : located {
+  std::string id, name;
+  std::vector<std::string> identities;    // certificate subjects
+  std::vector<std::string> record_types;  // what it publishes
+  std::vector<std::uint32_t> record_type_lines;
+};
+
+struct subscription_config : located {
+  std::string recipient, exchange;
+};
+
+struct broker_config {
+  std::string file;  // the configuration file, as given
+  std::string name;
+  listener_config listener;
+  std::optional<tls_config> tls;  // none: anonymous (loopback only)
+  store_config store;
+  pipeline_config pipeline;
+  delivery_config delivery;
+  std::string home;  // holds schemas/
+  std::vector<std::string> mapping_files;
+  std::vector<std::uint32_t> mapping_lines;
+  std::vector<agency_config> agencies;
+  std::vector<subscription_config> subscriptions;
+
+  const agency_config* agency(std::string_view id) const;
+  // The agency a certificate subject authenticates as (exact match after normalising spaces
+  // around ',' and '=').
+  const agency_config* agency_for_subject(std::string_view subject) const;
+  bool publishes(std::string_view agency, std::string_view record_type) const;
+};
+
+// `config_schema` is schemas/config/broker-config.xsd.
+base::result<broker_config> load(const std::string& file, const std::string& config_schema);
+
+// What the loaded mappings provide, for the cross-check below (config does not depend on mapping).
+struct mapping_fact {
+  std::string agency, record_type, exchange, file;
+};
+// Every published record type needs a mapping, every subscription an exchange some mapping
+// produces; reported with the configuration file's lines.
+std::vector<base::diagnostic> cross_check(const broker_config& cfg,
+                                          const std::vector<mapping_fact>& mappings);
+
+std::string normalize_subject(std::string_view subject);
+bool is_loopback_host(std::string_view host);
+
+}  // namespace niem::config

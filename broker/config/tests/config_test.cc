@@ -1,0 +1,117 @@
+#include <catch2/catch.hpp>
+#include <string>
+
+#include "config/config.h"
+#include "support/temp_dir.h"
+
+using namespace niem;
+
+namespace {
+std::string root() {
+  return NIEM_SOURCE_ROOT;
+}
+std::string xsd() {
+  return root() + "/schemas/config/broker-config.xsd";
+}
+bool any_message(const std::vector<base::diagnostic>& ds, const std::string& needle,
+                 std::uint32_t line) {
+  for (const auto& d : ds)
+    if (d.message.find(needle) != std::string::npos && d.line == line) return true;
+  return false;
+}
+}  // namespace
+
+TEST_CASE("the shipped demo and production configurations load") {
+  auto demo = config::load(root() + "/config/demo.xml", xsd());
+  INFO((demo.ok() ? std::string() : base::format(demo.errors().front())));
+  REQUIRE(demo.ok());
+  CHECK(demo->name == "demo");
+  CHECK_FALSE(demo->tls.has_value());
+  CHECK(demo->listener.host == "127.0.0.1");
+  CHECK(demo->mapping_files.size() == 4);
+  CHECK(demo->home == root());
+  CHECK(demo->publishes("medicaid", "pharmacy_claim"));
+  CHECK_FALSE(demo->publishes("medicaid", "placement"));
+  CHECK(demo->subscriptions.size() == 5);
+
+  // Production needs the demo certificates to exist; point it at stand-in files.
+  testing::temp_dir tmp("niem-config");
+  auto text = [&] {
+    std::ifstream in(root() + "/config/production.xml");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  auto cfgdir = tmp.path / "config";
+  for (auto f : {"broker.crt", "broker.key", "ca.crt"}) tmp.write(std::string("var/certs/") + f, "x");
+  std::filesystem::create_symlink(root() + "/mappings", tmp.path / "mappings");
+  std::filesystem::create_symlink(root() + "/schemas", tmp.path / "schemas");
+  auto file = tmp.write("config/production.xml", text);
+  auto prod = config::load(file, xsd());
+  INFO((prod.ok() ? std::string() : base::format(prod.errors().front())));
+  REQUIRE(prod.ok());
+  REQUIRE(prod->tls.has_value());
+  CHECK(prod->tls->ca == (tmp.path / "var/certs/ca.crt").string());
+  const auto* a = prod->agency_for_subject("CN = medicaid, O = State Medicaid Agency");
+  REQUIRE(a != nullptr);
+  CHECK(a->id == "medicaid");
+  CHECK(prod->agency_for_subject("CN=medicaid") == nullptr);
+  (void)cfgdir;
+}
+
+TEST_CASE("every configuration error is reported together, with its line") {
+  testing::temp_dir tmp("niem-config-bad");
+  std::string home = root();
+  auto file = tmp.write("bad.xml", R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="bad">
+  <listener host="10.0.0.5" port="5672"/>
+  <anonymous/>
+  <store path="store"/>
+  <delivery max-attempts="0"/>
+  <schemas home=")" + home + R"("/>
+  <mapping file="nowhere/mapping.xml"/>
+  <agency id="cws"/>
+  <agency id="cws"/>
+  <agency id="Medicaid"/>
+  <subscription recipient="court" exchange="placement-notification"/>
+</broker>
+)");
+  auto r = config::load(file, xsd());
+  REQUIRE_FALSE(r.ok());
+  const auto& e = r.errors();
+  for (const auto& d : e) {
+    CHECK(d.code == base::errc::config_invalid);
+    CHECK(d.where.find("bad.xml:") != std::string::npos);
+  }
+  CHECK(any_message(e, "loopback", 4));
+  CHECK(any_message(e, "does not exist", 8));
+  CHECK(any_message(e, "declared twice", 10));
+  CHECK(any_message(e, "not a declared agency", 12));
+  // Schema errors (max-attempts must be positive; agency ids are lower case) come with lines too.
+  bool line6 = false, line11 = false;
+  for (const auto& d : e) {
+    line6 |= d.line == 6;
+    line11 |= d.line == 11;
+  }
+  CHECK(line6);
+  CHECK(line11);
+}
+
+TEST_CASE("cross-check names unpublished record types and unproduced exchanges") {
+  auto cfg = config::load(root() + "/config/demo.xml", xsd());
+  REQUIRE(cfg.ok());
+  std::vector<config::mapping_fact> facts = {
+      {"cws", "placement", "placement-notification", ""},
+      {"medicaid", "pharmacy_claim", "pharmacy-claim", ""},
+  };
+  auto errs = config::cross_check(*cfg, facts);
+  // consent and pmap_application have no mapping; pmap-application has no producer.
+  int unread = 0, unproduced = 0;
+  for (const auto& d : errs) {
+    unread += d.message.find("no configured mapping reads") != std::string::npos;
+    unproduced += d.message.find("no configured mapping produces") != std::string::npos;
+  }
+  CHECK(unread == 2);
+  CHECK(unproduced == 2);
+  CHECK(config::normalize_subject(" CN = a ,O= b ") == "CN=a,O=b");
+  CHECK(config::is_loopback_host("127.0.0.1"));
+  CHECK_FALSE(config::is_loopback_host("0.0.0.0"));
+}
