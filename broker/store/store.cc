@@ -1,0 +1,572 @@
+#include "store/store.h"
+
+#include <sqlite3.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <deque>
+#include <filesystem>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+
+namespace niem::store {
+
+namespace {
+
+constexpr const char* k_schema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');
+-- Every record received, with what became of it (the start of a message's trace).
+CREATE TABLE IF NOT EXISTS messages(
+  message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
+  record_key TEXT, exchange TEXT, received_ms INTEGER NOT NULL, status TEXT NOT NULL,
+  code TEXT) WITHOUT ROWID;
+-- Keys of records already accepted: a record sent twice is processed once.
+CREATE TABLE IF NOT EXISTS record_keys(
+  agency TEXT NOT NULL, record_type TEXT NOT NULL, record_key TEXT NOT NULL,
+  message_id TEXT NOT NULL, PRIMARY KEY(agency, record_type, record_key)) WITHOUT ROWID;
+-- NIEM documents, shared by the queue entries that deliver the same bytes.
+CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL, body BLOB NOT NULL);
+-- One durable queue per subscriber, in id order.
+CREATE TABLE IF NOT EXISTS queue(
+  id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
+  source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
+  doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue(recipient, id);
+-- Records that failed mapping or validation, and documents that could not be delivered.
+CREATE TABLE IF NOT EXISTS dead_letters(
+  id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
+  record_type TEXT, exchange TEXT, record_key TEXT, code TEXT NOT NULL, diagnostics TEXT,
+  content_type TEXT, body BLOB, dead_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+)sql";
+
+struct op {
+  std::function<bool()> apply;       // inside the group's transaction; false rolls this op back
+  std::function<void(bool)> done;    // after the commit, on the executor
+  std::promise<void>* barrier = nullptr;
+};
+
+class stmt {
+ public:
+  stmt() = default;
+  stmt(sqlite3* db, const char* sql) {
+    if (sqlite3_prepare_v3(db, sql, -1, SQLITE_PREPARE_PERSISTENT, &s_, nullptr) != SQLITE_OK)
+      s_ = nullptr;
+  }
+  stmt(stmt&& o) noexcept : s_(o.s_) { o.s_ = nullptr; }
+  stmt& operator=(stmt&& o) noexcept {
+    std::swap(s_, o.s_);
+    return *this;
+  }
+  ~stmt() { sqlite3_finalize(s_); }
+  explicit operator bool() const { return s_ != nullptr; }
+  stmt& reset() {
+    sqlite3_reset(s_);
+    sqlite3_clear_bindings(s_);
+    return *this;
+  }
+  stmt& bind(int i, std::string_view v) {
+    sqlite3_bind_text(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  stmt& bind_blob(int i, std::string_view v) {
+    sqlite3_bind_blob(s_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  stmt& bind(int i, std::int64_t v) {
+    sqlite3_bind_int64(s_, i, v);
+    return *this;
+  }
+  stmt& bind_null(int i) {
+    sqlite3_bind_null(s_, i);
+    return *this;
+  }
+  int step() { return sqlite3_step(s_); }
+  bool run() {
+    int rc = step();
+    return rc == SQLITE_DONE || rc == SQLITE_ROW;
+  }
+  std::int64_t i64(int c) const { return sqlite3_column_int64(s_, c); }
+  std::string text(int c) const {
+    auto* p = reinterpret_cast<const char*>(sqlite3_column_text(s_, c));
+    return p ? std::string(p, sqlite3_column_bytes(s_, c)) : std::string();
+  }
+  std::string blob(int c) const {
+    auto* p = static_cast<const char*>(sqlite3_column_blob(s_, c));
+    return p ? std::string(p, sqlite3_column_bytes(s_, c)) : std::string();
+  }
+
+ private:
+  sqlite3_stmt* s_ = nullptr;
+};
+
+}  // namespace
+
+struct store::impl {
+  sqlite3* db = nullptr;
+  const base::clock* clk = nullptr;
+  options opt;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<op> ops;
+  bool stopping = false;
+  std::thread thread;
+  std::function<void(completions&&)> exec;
+  std::atomic<std::uint64_t> commits{0}, ops_applied{0};
+
+  stmt begin, commit, rollback, savepoint, release, rollback_to;
+  stmt ins_message, ins_key, sel_key, ins_doc, ins_queue, ins_dead;
+  stmt sel_fetch, del_queue, dec_doc, del_doc, sel_doc, upd_attempts, sel_expire, sel_stats;
+  stmt sel_dead;
+
+  ~impl() {
+    {
+      std::lock_guard lk(mu);
+      stopping = true;
+    }
+    cv.notify_all();
+    if (thread.joinable()) thread.join();
+    // close_v2 defers the close until the statements (members, destroyed after this body) are
+    // finalized.
+    if (db) sqlite3_close_v2(db);
+  }
+
+  std::string last_error() const { return db ? sqlite3_errmsg(db) : "no database"; }
+
+  bool prepare() {
+    struct {
+      stmt* s;
+      const char* sql;
+    } all[] = {
+        {&begin, "BEGIN IMMEDIATE"},
+        {&commit, "COMMIT"},
+        {&rollback, "ROLLBACK"},
+        {&savepoint, "SAVEPOINT op"},
+        {&release, "RELEASE op"},
+        {&rollback_to, "ROLLBACK TO op"},
+        {&ins_message,
+         "INSERT OR REPLACE INTO messages(message_id, agency, record_type, record_key, exchange, "
+         "received_ms, status, code) VALUES(?,?,?,?,?,?,?,?)"},
+        {&ins_key,
+         "INSERT INTO record_keys(agency, record_type, record_key, message_id) VALUES(?,?,?,?) "
+         "ON CONFLICT DO NOTHING"},
+        {&sel_key,
+         "SELECT message_id FROM record_keys WHERE agency=? AND record_type=? AND record_key=?"},
+        {&ins_doc, "INSERT INTO documents(refs, body) VALUES(?, ?)"},
+        {&ins_queue,
+         "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
+         "enqueued_ms, received_ms) VALUES(?,?,?,?,?,?,?,?)"},
+        {&ins_dead,
+         "INSERT INTO dead_letters(message_id, recipient, agency, record_type, exchange, "
+         "record_key, code, diagnostics, content_type, body, dead_ms, attempts) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
+        {&sel_fetch,
+         "SELECT q.id, q.message_id, q.source_agency, q.record_key, q.exchange, q.doc_id, "
+         "q.enqueued_ms, q.received_ms, q.attempts, d.body FROM queue q JOIN documents d ON "
+         "d.id = q.doc_id WHERE q.recipient=? AND q.id>? ORDER BY q.id LIMIT ?"},
+        {&del_queue,
+         "DELETE FROM queue WHERE id=? RETURNING recipient, message_id, source_agency, "
+         "record_key, exchange, doc_id, attempts"},
+        {&dec_doc, "UPDATE documents SET refs = refs - 1 WHERE id=?"},
+        {&del_doc, "DELETE FROM documents WHERE id=? AND refs <= 0"},
+        {&sel_doc, "SELECT body FROM documents WHERE id=?"},
+        {&upd_attempts, "UPDATE queue SET attempts=? WHERE id=?"},
+        {&sel_expire,
+         "SELECT id, enqueued_ms FROM queue WHERE recipient=? AND id>? ORDER BY id LIMIT 10000"},
+        {&sel_stats, "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=?"},
+        {&sel_dead,
+         "SELECT id, message_id, COALESCE(recipient,''), agency, COALESCE(record_type,''), "
+         "COALESCE(exchange,''), COALESCE(record_key,''), code, COALESCE(diagnostics,''), "
+         "COALESCE(content_type,''), dead_ms, attempts FROM dead_letters ORDER BY id DESC LIMIT ?"},
+    };
+    for (auto& a : all) {
+      *a.s = stmt(db, a.sql);
+      if (!*a.s) return false;
+    }
+    return true;
+  }
+
+  void push(op o) {
+    {
+      std::lock_guard lk(mu);
+      ops.push_back(std::move(o));
+    }
+    cv.notify_one();
+  }
+
+  void loop() {
+    std::vector<op> batch;
+    for (;;) {
+      batch.clear();
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return stopping || !ops.empty(); });
+        if (ops.empty()) return;  // stopping and drained
+        while (!ops.empty() && batch.size() < opt.group_commit_max) {
+          batch.push_back(std::move(ops.front()));
+          ops.pop_front();
+        }
+      }
+      run_batch(batch);
+    }
+  }
+
+  void run_batch(std::vector<op>& batch) {
+    std::vector<char> ok(batch.size(), 0);
+    bool began = begin.reset().run();
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (!batch[i].apply || !began) continue;
+      savepoint.reset().run();
+      ok[i] = batch[i].apply();
+      if (!ok[i]) rollback_to.reset().run();
+      release.reset().run();
+    }
+    bool committed = began && commit.reset().run();
+    if (committed) {
+      commits.fetch_add(1, std::memory_order_relaxed);
+      ops_applied.fetch_add(batch.size(), std::memory_order_relaxed);
+    }
+    if (began && !committed) {
+      base::log(base::log_level::error, "store", "commit failed; the group is rolled back",
+                {{"error", last_error()}});
+      rollback.reset().run();
+    }
+    completions c;
+    std::vector<std::promise<void>*> barriers;
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].done)
+        c.push_back([d = std::move(batch[i].done), good = committed && ok[i]] { d(good); });
+      if (batch[i].barrier) barriers.push_back(batch[i].barrier);
+    }
+    if (!c.empty()) {
+      if (exec) {
+        exec(std::move(c));
+      } else {
+        for (auto& f : c) f();
+      }
+    }
+    for (auto* b : barriers) b->set_value();
+  }
+
+  // ---- operations (store thread, inside the transaction) ----
+
+  bool log_message(const record_outcome& r, std::string_view status, std::string_view code) {
+    auto& s = ins_message.reset();
+    s.bind(1, r.message_id).bind(2, r.agency).bind(3, r.record_type);
+    if (r.key.empty()) s.bind_null(4); else s.bind(4, r.key);
+    if (r.exchange.empty()) s.bind_null(5); else s.bind(5, r.exchange);
+    s.bind(6, r.received_ms).bind(7, status);
+    if (code.empty()) s.bind_null(8); else s.bind(8, code);
+    return s.run();
+  }
+
+  bool apply_record(const record_outcome& r, commit_result& out) {
+    auto now = clk->now_ms();
+    if (!r.mapped) {
+      auto code = base::code_id(r.code);
+      auto& s = ins_dead.reset();
+      s.bind(1, r.message_id).bind_null(2).bind(3, r.agency).bind(4, r.record_type);
+      if (r.exchange.empty()) s.bind_null(5); else s.bind(5, r.exchange);
+      if (r.key.empty()) s.bind_null(6); else s.bind(6, r.key);
+      s.bind(7, code).bind(8, r.diagnostics_json).bind(9, r.content_type).bind_blob(10, r.body);
+      s.bind(11, now).bind(12, std::int64_t{0});
+      if (!s.run() || !log_message(r, "dead_lettered", code)) return false;
+      out.what = commit_result::status::dead_lettered;
+      return true;
+    }
+    auto& k = ins_key.reset();
+    k.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key).bind(4, r.message_id);
+    if (!k.run()) return false;
+    if (sqlite3_changes(db) == 0) {
+      auto& q = sel_key.reset();
+      q.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key);
+      if (q.step() == SQLITE_ROW) out.duplicate_of = q.text(0);
+      if (!log_message(r, "duplicate", base::code_id(base::errc::record_duplicate_key)))
+        return false;
+      out.what = commit_result::status::duplicate;
+      return true;
+    }
+    // Store each distinct document once, referenced by every entry that delivers it.
+    std::map<const std::string*, std::int64_t> doc_ids;
+    std::map<const std::string*, std::int64_t> refs;
+    for (const auto& d : r.deliveries) ++refs[d.document.get()];
+    for (const auto& [doc, n] : refs) {
+      auto& s = ins_doc.reset();
+      s.bind(1, n).bind_blob(2, *doc);
+      if (!s.run()) return false;
+      doc_ids[doc] = sqlite3_last_insert_rowid(db);
+    }
+    for (const auto& d : r.deliveries) {
+      auto& s = ins_queue.reset();
+      s.bind(1, d.recipient).bind(2, r.message_id).bind(3, r.agency).bind(4, r.key);
+      s.bind(5, r.exchange).bind(6, doc_ids[d.document.get()]).bind(7, now).bind(8, r.received_ms);
+      if (!s.run()) return false;
+      queue_entry e;
+      e.id = sqlite3_last_insert_rowid(db);
+      e.recipient = d.recipient;
+      e.message_id = r.message_id;
+      e.source_agency = r.agency;
+      e.record_key = r.key;
+      e.exchange = r.exchange;
+      e.document = d.document;
+      e.enqueued_ms = now;
+      e.received_ms = r.received_ms;
+      out.enqueued.push_back(std::move(e));
+    }
+    if (!log_message(r, r.deliveries.empty() ? "routed_to_none" : "routed", "")) return false;
+    out.what = commit_result::status::routed;
+    return true;
+  }
+
+  bool release_doc(std::int64_t doc_id) {
+    return dec_doc.reset().bind(1, doc_id).run() && del_doc.reset().bind(1, doc_id).run();
+  }
+
+  bool apply_ack(std::int64_t id) {
+    auto& d = del_queue.reset().bind(1, id);
+    int rc = d.step();
+    if (rc == SQLITE_DONE) return true;  // already gone (acked or expired): nothing to do
+    if (rc != SQLITE_ROW) return false;
+    auto doc = d.i64(5);
+    d.reset();
+    return release_doc(doc);
+  }
+
+  bool apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail) {
+    auto& d = del_queue.reset().bind(1, id);
+    int rc = d.step();
+    if (rc == SQLITE_DONE) return true;
+    if (rc != SQLITE_ROW) return false;
+    auto recipient = d.text(0), message_id = d.text(1), agency = d.text(2), key = d.text(3),
+         exchange = d.text(4);
+    auto doc = d.i64(5), attempts = d.i64(6);
+    d.reset();
+    std::string body;
+    {
+      auto& s = sel_doc.reset().bind(1, doc);
+      if (s.step() == SQLITE_ROW) body = s.blob(0);
+      s.reset();
+    }
+    auto& s = ins_dead.reset();
+    s.bind(1, message_id).bind(2, recipient).bind(3, agency).bind_null(4).bind(5, exchange);
+    s.bind(6, key).bind(7, base::code_id(code)).bind(8, detail).bind(9, "application/xml");
+    s.bind_blob(10, body).bind(11, clk->now_ms()).bind(12, attempts);
+    if (!s.run()) return false;
+    return release_doc(doc);
+  }
+};
+
+store::store(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
+store::~store() = default;
+
+base::result<std::unique_ptr<store>> store::open(const options& opt, const base::clock& clk) {
+  auto fail = [&](std::string msg) {
+    base::diagnostic d;
+    d.code = base::errc::io_error;
+    d.where = opt.dir;
+    d.message = std::move(msg);
+    return d;
+  };
+  std::error_code ec;
+  std::filesystem::create_directories(opt.dir, ec);
+  if (ec) return fail(fmt::format("cannot create the store directory: {}", ec.message()));
+  auto im = std::make_unique<impl>();
+  im->clk = &clk;
+  im->opt = opt;
+  auto path = (std::filesystem::path(opt.dir) / "broker.db").string();
+  if (sqlite3_open_v2(path.c_str(), &im->db,
+                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK)
+    return fail(fmt::format("cannot open {}: {}", path, im->last_error()));
+  const char* pragmas =
+      "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; "
+      "PRAGMA cache_size=-16384; PRAGMA busy_timeout=5000;";
+  char* err = nullptr;
+  if (sqlite3_exec(im->db, pragmas, nullptr, nullptr, &err) != SQLITE_OK ||
+      sqlite3_exec(im->db, k_schema, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : im->last_error();
+    sqlite3_free(err);
+    return fail(fmt::format("cannot initialise {}: {}", path, msg));
+  }
+  if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
+  auto* raw = im.get();
+  im->thread = std::thread([raw] { raw->loop(); });
+  return std::unique_ptr<store>(new store(std::move(im)));
+}
+
+void store::set_executor(std::function<void(completions&&)> exec) {
+  std::lock_guard lk(impl_->mu);
+  impl_->exec = std::move(exec);
+}
+
+void store::commit_record(record_outcome rec, std::function<void(commit_result)> done) {
+  auto res = std::make_shared<commit_result>();
+  auto r = std::make_shared<record_outcome>(std::move(rec));
+  impl_->push({[this, r, res] { return impl_->apply_record(*r, *res); },
+               [res, done = std::move(done), this](bool ok) {
+                 if (!ok) {
+                   res->what = commit_result::status::failed;
+                   res->enqueued.clear();
+                   res->error = "store write failed";
+                 }
+                 (void)this;
+                 done(std::move(*res));
+               }});
+}
+
+void store::fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
+                  std::function<void(std::vector<queue_entry>)> done) {
+  auto out = std::make_shared<std::vector<queue_entry>>();
+  impl_->push({[this, out, recipient = std::move(recipient), after_id, limit] {
+                 auto& s = impl_->sel_fetch.reset();
+                 s.bind(1, recipient).bind(2, after_id).bind(3, static_cast<std::int64_t>(limit));
+                 std::unordered_map<std::int64_t, std::shared_ptr<const std::string>> docs;
+                 while (s.step() == SQLITE_ROW) {
+                   queue_entry e;
+                   e.id = s.i64(0);
+                   e.recipient = recipient;
+                   e.message_id = s.text(1);
+                   e.source_agency = s.text(2);
+                   e.record_key = s.text(3);
+                   e.exchange = s.text(4);
+                   auto& doc = docs[s.i64(5)];
+                   if (!doc) doc = std::make_shared<const std::string>(s.blob(9));
+                   e.document = doc;
+                   e.enqueued_ms = s.i64(6);
+                   e.received_ms = s.i64(7);
+                   e.attempts = static_cast<std::uint32_t>(s.i64(8));
+                   out->push_back(std::move(e));
+                 }
+                 s.reset();
+                 return true;
+               },
+               [out, done = std::move(done)](bool) { done(std::move(*out)); }});
+}
+
+void store::ack(std::int64_t id, std::function<void(bool)> done) {
+  impl_->push({[this, id] { return impl_->apply_ack(id); }, std::move(done)});
+}
+
+void store::set_attempts(std::int64_t id, std::uint32_t attempts) {
+  impl_->push({[this, id, attempts] {
+                 return impl_->upd_attempts.reset()
+                     .bind(1, static_cast<std::int64_t>(attempts))
+                     .bind(2, id)
+                     .run();
+               },
+               {}});
+}
+
+void store::dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
+                              std::function<void(bool)> done) {
+  impl_->push({[this, id, code, detail = std::move(detail_json)] {
+                 return impl_->apply_dead_letter(id, code, detail);
+               },
+               std::move(done)});
+}
+
+void store::expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
+                   std::function<void(std::uint64_t)> done) {
+  auto n = std::make_shared<std::uint64_t>(0);
+  impl_->push({[this, n, recipient = std::move(recipient), above_id, cutoff_ms] {
+                 std::vector<std::int64_t> ids;
+                 auto& s = impl_->sel_expire.reset().bind(1, recipient).bind(2, above_id);
+                 // Ids grow with time, so the scan stops at the first entry young enough.
+                 while (s.step() == SQLITE_ROW) {
+                   if (s.i64(1) >= cutoff_ms) break;
+                   ids.push_back(s.i64(0));
+                 }
+                 s.reset();
+                 for (auto id : ids) {
+                   if (!impl_->apply_dead_letter(id, base::errc::delivery_expired, "{}"))
+                     return false;
+                 }
+                 *n = ids.size();
+                 return true;
+               },
+               [n, done = std::move(done)](bool ok) { done(ok ? *n : 0); }});
+}
+
+std::vector<queue_stats> store::stats(const std::vector<std::string>& recipients) {
+  std::vector<queue_stats> out;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 for (const auto& r : recipients) {
+                   auto& s = impl_->sel_stats.reset().bind(1, r);
+                   queue_stats q;
+                   q.recipient = r;
+                   if (s.step() == SQLITE_ROW) {
+                     q.depth = static_cast<std::uint64_t>(s.i64(0));
+                     q.oldest_enqueued_ms = s.i64(1);
+                   }
+                   s.reset();
+                   out.push_back(q);
+                 }
+                 return true;
+               },
+               {}, &p});
+  p.get_future().wait();
+  return out;
+}
+
+std::vector<dead_letter> store::dead_letters(std::uint32_t limit) {
+  std::vector<dead_letter> out;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 auto& s = impl_->sel_dead.reset().bind(1, static_cast<std::int64_t>(limit));
+                 while (s.step() == SQLITE_ROW) {
+                   dead_letter d;
+                   d.id = s.i64(0);
+                   d.message_id = s.text(1);
+                   d.recipient = s.text(2);
+                   d.agency = s.text(3);
+                   d.record_type = s.text(4);
+                   d.exchange = s.text(5);
+                   d.record_key = s.text(6);
+                   d.code = s.text(7);
+                   d.diagnostics_json = s.text(8);
+                   d.content_type = s.text(9);
+                   d.dead_ms = s.i64(10);
+                   d.attempts = static_cast<std::uint32_t>(s.i64(11));
+                   out.push_back(std::move(d));
+                 }
+                 s.reset();
+                 return true;
+               },
+               {}, &p});
+  p.get_future().wait();
+  return out;
+}
+
+std::uint64_t store::dead_letter_count() {
+  std::uint64_t n = 0;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 stmt s(impl_->db, "SELECT COUNT(*) FROM dead_letters");
+                 if (s.step() == SQLITE_ROW) n = static_cast<std::uint64_t>(s.i64(0));
+                 return true;
+               },
+               {}, &p});
+  p.get_future().wait();
+  return n;
+}
+
+store::counters store::stats_counters() const {
+  return {impl_->commits.load(), impl_->ops_applied.load()};
+}
+
+void store::flush() {
+  std::promise<void> p;
+  impl_->push({{}, {}, &p});
+  p.get_future().wait();
+}
+
+}  // namespace niem::store

@@ -1,0 +1,128 @@
+#pragma once
+// The broker's durable state in one embedded SQLite database (WAL, synchronous=FULL): the record
+// keys already accepted, the documents waiting for each subscriber, and the dead letters.
+//
+// One thread owns the database and applies operations in groups: every operation queued while
+// the previous group was committing goes into the next transaction, so a burst of records pays one
+// fsync, not one each. Completions run after the commit that made their operation durable, on the
+// executor the owner provides (the AMQP event loop), batched per commit.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "base/result.h"
+
+namespace niem::store {
+
+struct options {
+  std::string dir;  // created if missing; holds broker.db
+  std::uint32_t group_commit_max = 1024;
+};
+
+// What the pipeline decided for one received record.
+struct record_outcome {
+  // The record as received.
+  std::string message_id;
+  std::string agency, record_type, content_type;
+  std::string body;
+  std::int64_t received_ms = 0;
+  // Mapped and validated: the key, the exchange and one document per recipient (recipients that
+  // share a document share the pointer; it is stored once).
+  bool mapped = false;
+  std::string key, exchange;
+  struct delivery {
+    std::string recipient;
+    std::shared_ptr<const std::string> document;
+  };
+  std::vector<delivery> deliveries;
+  // Not mapped: why (dead-lettered with the record's bytes).
+  base::errc code = base::errc::ok;
+  std::string diagnostics_json;
+};
+
+// A document waiting in a subscriber's queue.
+struct queue_entry {
+  std::int64_t id = 0;
+  std::string recipient, message_id, source_agency, record_key, exchange;
+  std::shared_ptr<const std::string> document;
+  std::int64_t enqueued_ms = 0;
+  std::int64_t received_ms = 0;
+  std::uint32_t attempts = 0;
+};
+
+struct commit_result {
+  enum class status { routed, duplicate, dead_lettered, failed } what = status::failed;
+  std::vector<queue_entry> enqueued;  // for routed: the new entries, in id order
+  std::string duplicate_of;           // for duplicate: the message id that carried the key first
+  std::string error;                  // for failed: the store's error (no record content)
+};
+
+struct dead_letter {
+  std::int64_t id = 0;
+  std::string message_id, recipient, agency, record_type, exchange, record_key, code;
+  std::string diagnostics_json, content_type;
+  std::int64_t dead_ms = 0;
+  std::uint32_t attempts = 0;
+};
+
+struct queue_stats {
+  std::string recipient;
+  std::uint64_t depth = 0;
+  std::int64_t oldest_enqueued_ms = 0;  // 0 when empty
+};
+
+using completions = std::vector<std::function<void()>>;
+
+class store {
+ public:
+  static base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
+  ~store();
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
+  // Where completions run; by default on the store's thread right after the commit.
+  void set_executor(std::function<void(completions&&)> exec);
+
+  // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
+  // was already accepted) one queue entry per delivery.
+  void commit_record(record_outcome rec, std::function<void(commit_result)> done);
+
+  // Up to `limit` entries of a recipient's queue with id > after_id, in id order.
+  void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
+             std::function<void(std::vector<queue_entry>)> done);
+  // The subscriber accepted: the entry leaves the queue.
+  void ack(std::int64_t id, std::function<void(bool ok)> done = {});
+  // A failed delivery attempt (modified, or the link went away while it was unsettled).
+  void set_attempts(std::int64_t id, std::uint32_t attempts);
+  // Moves a queue entry to the dead-letter queue.
+  void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
+                         std::function<void(bool ok)> done = {});
+  // Dead-letters entries of `recipient` with id > above_id enqueued before cutoff_ms.
+  void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
+              std::function<void(std::uint64_t expired)> done);
+
+  // Synchronous queries for tools, tests and the admin API (they wait for the store thread).
+  std::vector<queue_stats> stats(const std::vector<std::string>& recipients);
+  std::vector<dead_letter> dead_letters(std::uint32_t limit);
+  std::uint64_t dead_letter_count();
+  struct counters {
+    std::uint64_t commits = 0;  // transactions committed
+    std::uint64_t ops = 0;      // operations they carried
+  };
+  counters stats_counters() const;
+  // Waits until every operation queued so far has committed and its completion has been handed
+  // to the executor.
+  void flush();
+
+  struct impl;
+
+ private:
+  explicit store(std::unique_ptr<impl> im);
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace niem::store
