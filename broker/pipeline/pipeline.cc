@@ -1,0 +1,216 @@
+#include "pipeline/pipeline.h"
+
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "base/text.h"
+
+namespace niem::pipeline {
+
+namespace {
+
+std::string_view media_type(std::string_view ct) {
+  auto semi = ct.find(';');
+  return base::trim(semi == std::string_view::npos ? ct : ct.substr(0, semi));
+}
+
+base::diagnostic diag(base::errc code, std::string msg, std::string where = {}) {
+  base::diagnostic d;
+  d.code = code;
+  d.message = std::move(msg);
+  d.where = std::move(where);
+  return d;
+}
+
+}  // namespace
+
+bool content_type_matches(mapping::record_format f, std::string_view content_type) {
+  auto mt = base::to_lower_ascii(media_type(content_type));
+  if (f == mapping::record_format::json) return mt == "application/json";
+  return mt == "text/csv" || mt == "text/plain";
+}
+
+std::string diagnostics_json(const std::vector<base::diagnostic>& ds) {
+  std::string out = "[";
+  for (const auto& d : ds) {
+    if (out.size() > 1) out += ',';
+    out += fmt::format(
+        R"({{"code":"{}","name":"{}","message":"{}","where":"{}","field":"{}","line":{},"column":{}}})",
+        base::code_id(d.code), base::info(d.code).name, base::json_escape(d.message),
+        base::json_escape(d.where), base::json_escape(d.field), d.line, d.column);
+  }
+  return out + "]";
+}
+
+struct pipeline::impl {
+  std::shared_ptr<const mapping::mapping_library> lib;
+  std::shared_ptr<const routing::router> router;
+  store::store& st;
+  options opt;
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<std::pair<job, std::function<void(outcome)>>> queue;
+  bool stopping = false;
+  std::vector<std::thread> threads;
+
+  impl(std::shared_ptr<const mapping::mapping_library> l,
+       std::shared_ptr<const routing::router> r, store::store& s, options o)
+      : lib(std::move(l)), router(std::move(r)), st(s), opt(std::move(o)) {}
+
+  void run() {
+    mapping::converter conv(lib, opt.record_limits, opt.validation_limits);
+    for (;;) {
+      std::pair<job, std::function<void(outcome)>> item;
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return stopping || !queue.empty(); });
+        if (queue.empty()) return;
+        item = std::move(queue.front());
+        queue.pop_front();
+      }
+      process(conv, std::move(item.first), std::move(item.second));
+    }
+  }
+
+  // Maps and validates; the record's bytes stay untouched for the dead-letter queue.
+  std::vector<base::diagnostic> convert(mapping::converter& conv, const job& j,
+                                        mapping::conversion& out) {
+    const auto* m = lib->find(j.agency, j.record_type);
+    if (!m)
+      return {diag(base::errc::record_no_mapping,
+                   fmt::format("no mapping for {}/{}", j.agency, j.record_type))};
+    if (!content_type_matches(m->format(), j.content_type))
+      return {diag(base::errc::record_bad_content_type,
+                   fmt::format("content type '{}' does not fit a {} record",
+                               base::json_escape(j.content_type),
+                               m->format() == mapping::record_format::json ? "JSON" : "delimited"))};
+    std::string_view body = j.body;
+    if (base::trim(body).empty()) return {diag(base::errc::record_empty, "the message is empty")};
+    std::string_view record = body;
+    if (m->format() == mapping::record_format::delimited) {
+      // The header line, then exactly one record line.
+      auto nl = body.find('\n');
+      if (nl == std::string_view::npos)
+        return {diag(base::errc::record_bad_header,
+                     "a delimited record needs the header line, then the record line")};
+      auto header = body.substr(0, nl);
+      if (!header.empty() && header.back() == '\r') header.remove_suffix(1);
+      auto errs = m->check_header(header, "header");
+      if (!errs.empty()) return errs;
+      record = body.substr(nl + 1);
+      while (!record.empty() && (record.back() == '\n' || record.back() == '\r'))
+        record.remove_suffix(1);
+      if (record.find('\n') != std::string_view::npos)
+        return {diag(base::errc::record_bad_value,
+                     "one message carries one record: more than one line follows the header")};
+    }
+    auto r = conv.convert(*m, record, "record");
+    if (!r) return r.errors();
+    out = std::move(r.value());
+    return {};
+  }
+
+  void process(mapping::converter& conv, job j, std::function<void(outcome)> done) {
+    store::record_outcome rec;
+    rec.message_id = j.message_id;
+    rec.agency = j.agency;
+    rec.record_type = j.record_type;
+    rec.content_type = j.content_type;
+    rec.received_ms = j.received_ms;
+    mapping::conversion c;
+    auto errs = convert(conv, j, c);
+    std::vector<routing::decision> withheld;
+    std::string detail;
+    if (!errs.empty()) {
+      rec.mapped = false;
+      rec.code = errs.front().code;
+      rec.diagnostics_json = diagnostics_json(errs);
+      rec.key = c.key;
+      for (const auto& d : errs) {
+        if (detail.size() > 2000) break;
+        if (!detail.empty()) detail += "; ";
+        detail += base::format(d);
+      }
+      rec.body = std::move(j.body);  // kept for replay after a mapping fix
+    } else {
+      rec.mapped = true;
+      rec.key = c.key;
+      rec.exchange = c.exchange;
+      auto doc = std::make_shared<const std::string>(std::move(c.document));
+      auto decisions = router->route(
+          {rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
+      for (auto& d : decisions) {
+        if (d.deliver)
+          rec.deliveries.push_back({d.recipient, d.document});
+        else
+          withheld.push_back(std::move(d));
+      }
+    }
+    auto code = rec.code;
+    st.commit_record(std::move(rec), [done = std::move(done), id = j.message_id, code,
+                                      detail = std::move(detail), withheld = std::move(withheld)](
+                                         store::commit_result cr) mutable {
+      outcome o;
+      o.message_id = std::move(id);
+      o.withheld = std::move(withheld);
+      switch (cr.what) {
+        case store::commit_result::status::routed:
+          o.what = outcome::status::accepted;
+          o.enqueued = std::move(cr.enqueued);
+          break;
+        case store::commit_result::status::duplicate:
+          o.what = outcome::status::duplicate;
+          o.code = base::errc::record_duplicate_key;
+          break;
+        case store::commit_result::status::dead_lettered:
+          o.what = outcome::status::dead_lettered;
+          o.code = code;
+          o.detail = std::move(detail);
+          break;
+        case store::commit_result::status::failed:
+          o.what = outcome::status::failed;
+          o.code = base::errc::io_error;
+          break;
+      }
+      done(std::move(o));
+    });
+  }
+};
+
+pipeline::pipeline(std::shared_ptr<const mapping::mapping_library> lib,
+                   std::shared_ptr<const routing::router> router, store::store& st, options opt)
+    : impl_(std::make_unique<impl>(std::move(lib), std::move(router), st, std::move(opt))) {
+  for (std::uint32_t i = 0; i < std::max(1u, impl_->opt.workers); ++i)
+    impl_->threads.emplace_back([this] { impl_->run(); });
+}
+
+pipeline::~pipeline() {
+  stop();
+}
+
+void pipeline::submit(job j, std::function<void(outcome)> done) {
+  {
+    std::lock_guard lk(impl_->mu);
+    impl_->queue.emplace_back(std::move(j), std::move(done));
+  }
+  impl_->cv.notify_one();
+}
+
+void pipeline::stop() {
+  {
+    std::lock_guard lk(impl_->mu);
+    if (impl_->stopping && impl_->threads.empty()) return;
+    impl_->stopping = true;
+  }
+  impl_->cv.notify_all();
+  for (auto& t : impl_->threads)
+    if (t.joinable()) t.join();
+  impl_->threads.clear();
+}
+
+}  // namespace niem::pipeline

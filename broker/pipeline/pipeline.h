@@ -1,0 +1,68 @@
+#pragma once
+// The per-record pipeline, on worker threads off the AMQP event loop: map the native record,
+// validate the document, route it per recipient, and commit the outcome to the store in one
+// transaction. Only then is the publisher told: accepted (queued for its recipients, or a
+// duplicate of a record already accepted) or rejected (dead-lettered with its reason).
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/error.h"
+#include "mapping/mapping.h"
+#include "routing/routing.h"
+#include "store/store.h"
+
+namespace niem::pipeline {
+
+struct options {
+  std::uint32_t workers = 2;
+  mapping::record_limits record_limits;
+  validation::limits validation_limits;
+};
+
+struct job {
+  std::string message_id;  // assigned by the broker on receipt
+  std::string agency, record_type, content_type;
+  std::string body;
+  std::int64_t received_ms = 0;
+};
+
+struct outcome {
+  enum class status { accepted, duplicate, dead_lettered, failed } what = status::failed;
+  std::string message_id;
+  base::errc code = base::errc::ok;  // for dead_lettered / failed
+  // For the publisher (its own record, on its own link): the diagnostics, formatted.
+  std::string detail;
+  std::vector<store::queue_entry> enqueued;  // new queue entries, for the delivery side
+  std::vector<routing::decision> withheld;   // recipients that were decided against
+};
+
+class pipeline {
+ public:
+  pipeline(std::shared_ptr<const mapping::mapping_library> lib,
+           std::shared_ptr<const routing::router> router, store::store& st, options opt);
+  ~pipeline();
+  pipeline(const pipeline&) = delete;
+  pipeline& operator=(const pipeline&) = delete;
+
+  // Thread-safe. `done` runs where the store runs completions, after the outcome is durable.
+  // The caller bounds how many jobs are outstanding (AMQP credit).
+  void submit(job j, std::function<void(outcome)> done);
+  // Stops accepting work, finishes what is queued and joins the workers.
+  void stop();
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+// Diagnostics as a JSON array (for the dead-letter queue).
+std::string diagnostics_json(const std::vector<base::diagnostic>& ds);
+// The media type a record type's format must arrive with (parameters such as charset ignored).
+bool content_type_matches(mapping::record_format f, std::string_view content_type);
+
+}  // namespace niem::pipeline

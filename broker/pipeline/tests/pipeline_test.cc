@@ -1,0 +1,112 @@
+#include <catch2/catch.hpp>
+#include <fstream>
+#include <future>
+
+#include "pipeline/pipeline.h"
+#include "support/fixtures.h"
+
+using namespace niem;
+using pipeline::outcome;
+
+namespace {
+
+std::string first_line(const std::string& file, int skip = 0) {
+  std::ifstream in(file);
+  std::string line;
+  for (int i = 0; i <= skip; ++i) std::getline(in, line);
+  return line;
+}
+
+struct rig {
+  testing::temp_dir dir{"niem-pipeline"};
+  base::manual_clock clk{1'800'000'000'000};
+  std::shared_ptr<mapping::mapping_library> lib = testing::load_project_mappings();
+  std::unique_ptr<store::store> st;
+  std::unique_ptr<pipeline::pipeline> pl;
+  rig() {
+    REQUIRE(lib);
+    auto s = store::store::open({dir.path.string(), 256}, clk);
+    REQUIRE(s.ok());
+    st = std::move(s.value());
+    auto router = std::make_shared<routing::subscription_router>(
+        std::vector<routing::subscription>{{"court", "placement-notification"},
+                                           {"medicaid", "placement-notification"},
+                                           {"cws", "pharmacy-claim"}});
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
+  }
+  outcome run(std::string agency, std::string type, std::string ct, std::string body,
+              std::string id = "") {
+    static int n = 0;
+    pipeline::job j{id.empty() ? "M" + std::to_string(++n) : id, std::move(agency),
+                    std::move(type), std::move(ct), std::move(body), clk.now_ms()};
+    std::promise<outcome> p;
+    pl->submit(std::move(j), [&](outcome o) { p.set_value(std::move(o)); });
+    return p.get_future().get();
+  }
+};
+
+}  // namespace
+
+TEST_CASE("a valid placement is mapped, validated and queued for each subscriber") {
+  rig r;
+  auto rec = first_line(testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson");
+  auto o = r.run("cws", "placement", "application/json", rec);
+  REQUIRE(o.what == outcome::status::accepted);
+  REQUIRE(o.enqueued.size() == 2);
+  CHECK(o.enqueued[0].recipient == "court");
+  CHECK(o.enqueued[1].recipient == "medicaid");
+  CHECK(o.enqueued[0].document->find("PlacementNotification") != std::string::npos);
+  CHECK(o.enqueued[0].record_key.size() > 0);
+  // The same record again is acknowledged as a duplicate and queued nowhere.
+  auto again = r.run("cws", "placement", "application/json; charset=utf-8", rec);
+  CHECK(again.what == outcome::status::duplicate);
+  CHECK(again.enqueued.empty());
+  CHECK(r.st->stats({"court"})[0].depth == 1);
+}
+
+TEST_CASE("a delimited claim arrives as header plus one line, CRLF or not") {
+  rig r;
+  auto file = testing::source_root() + "/mappings/mmis-pharmacy-claim/examples/mmis_rx_20260601.txt";
+  auto body = first_line(file) + "\r\n" + first_line(file, 1) + "\r\n";
+  auto o = r.run("medicaid", "pharmacy_claim", "text/csv", body);
+  REQUIRE(o.what == outcome::status::accepted);
+  REQUIRE(o.enqueued.size() == 1);
+  CHECK(o.enqueued[0].recipient == "cws");
+  auto two = r.run("medicaid", "pharmacy_claim", "text/csv",
+                   first_line(file) + "\n" + first_line(file, 2) + "\n" + first_line(file, 3));
+  CHECK(two.what == outcome::status::dead_lettered);
+  CHECK(two.code == base::errc::record_bad_value);
+  auto headless = r.run("medicaid", "pharmacy_claim", "text/csv", first_line(file, 2));
+  CHECK(headless.what == outcome::status::dead_lettered);
+}
+
+TEST_CASE("bad records are dead-lettered with their reason, never queued") {
+  rig r;
+  auto o = r.run("cws", "placement", "application/json", "{\"event_id\": ");
+  CHECK(o.what == outcome::status::dead_lettered);
+  CHECK(o.code == base::errc::record_malformed_json);
+  CHECK(o.detail.find("NIEM-101") != std::string::npos);
+  auto ct = r.run("cws", "placement", "application/xml", "{}");
+  CHECK(ct.code == base::errc::record_bad_content_type);
+  auto empty = r.run("cws", "placement", "application/json", "  ");
+  CHECK(empty.code == base::errc::record_empty);
+  auto unmapped = r.run("court", "placement", "application/json", "{}");
+  CHECK(unmapped.code == base::errc::record_no_mapping);
+  // Every golden negative fixture of the placement mapping is dead-lettered with its code.
+  auto bad = std::filesystem::path(testing::source_root()) / "mappings/cws-placement/tests/bad";
+  int n = 0;
+  for (auto& e : std::filesystem::directory_iterator(bad)) {
+    if (e.path().extension() != ".json") continue;
+    std::ifstream in(e.path());
+    std::string body((std::istreambuf_iterator<char>(in)), {});
+    auto res = r.run("cws", "placement", "application/json", body);
+    INFO(e.path().filename().string());
+    CHECK(res.what == outcome::status::dead_lettered);
+    ++n;
+  }
+  CHECK(n > 5);
+  CHECK(r.st->stats({"court", "medicaid"})[0].depth == 0);
+  auto dls = r.st->dead_letters(1000);
+  CHECK(dls.size() == static_cast<std::size_t>(n + 4));
+  CHECK(dls.back().diagnostics_json.find("\"code\":\"NIEM-101\"") != std::string::npos);
+}

@@ -1,0 +1,54 @@
+#pragma once
+// Routing: who receives a validated document, and what exactly each recipient receives. The
+// pipeline asks a `router` once per document; the decision is per recipient, so a policy layer
+// (data-sharing agreements, consent, de-identification) can deliver a filtered document to one
+// recipient and withhold it from another with a reason.
+#include <memory>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/error.h"
+
+namespace niem::routing {
+
+struct routed_document {
+  std::string_view message_id, source_agency, record_type, record_key, exchange;
+  std::shared_ptr<const std::string> document;  // the validated NIEM document
+};
+
+struct decision {
+  std::string recipient;
+  bool deliver = false;
+  base::errc reason = base::errc::ok;           // why it was withheld
+  std::shared_ptr<const std::string> document;  // what the recipient receives, if delivered
+  std::string agreement;                        // the covering agreement's id, if any
+};
+
+// Implementations are called concurrently from the pipeline's workers.
+class router {
+ public:
+  virtual ~router() = default;
+  virtual std::vector<decision> route(const routed_document& doc) const = 0;
+  // Every recipient this router can ever deliver to (the queues the broker keeps).
+  virtual std::vector<std::string> recipients() const = 0;
+};
+
+struct subscription {
+  std::string recipient, exchange;
+};
+
+// Delivers each document, whole, to every subscriber of its exchange type. A document nobody
+// subscribes to yields one withheld decision (route.no_subscriber) so that it is accounted for.
+class subscription_router final : public router {
+ public:
+  explicit subscription_router(std::vector<subscription> subs);
+  std::vector<decision> route(const routed_document& doc) const override;
+  std::vector<std::string> recipients() const override;
+
+ private:
+  std::vector<subscription> subs_;
+};
+
+}  // namespace niem::routing
