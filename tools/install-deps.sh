@@ -12,6 +12,12 @@ packages=(
   catch2
   libsqlite3-dev
   libxml2-utils
+  # the independent AMQP client of the end-to-end and crash tests (for /usr/bin/python3)
+  python3-qpid-proton
+  # the Proton example broker the benchmark compares against
+  libqpid-proton11-dev-examples
+  # the demo certificate authority and agency certificates
+  openssl
 )
 
 missing=()

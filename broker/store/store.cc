@@ -247,8 +247,13 @@ struct store::impl {
       if (batch[i].barrier) barriers.push_back(batch[i].barrier);
     }
     if (!c.empty()) {
-      if (exec) {
-        exec(std::move(c));
+      std::function<void(completions&&)> run_on;
+      {
+        std::lock_guard lk(mu);
+        run_on = exec;
+      }
+      if (run_on) {
+        run_on(std::move(c));
       } else {
         for (auto& f : c) f();
       }

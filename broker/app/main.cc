@@ -1,0 +1,192 @@
+// niem-broker: loads the configuration, the mappings and the store, then runs the AMQP endpoint
+// until SIGINT or SIGTERM.
+#include <pthread.h>
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <string>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/clock.h"
+#include "base/log.h"
+#include "config/config.h"
+#include "mapping/mapping.h"
+#include "pipeline/pipeline.h"
+#include "routing/routing.h"
+#include "store/store.h"
+#include "transport/server.h"
+
+using namespace niem;
+
+namespace {
+
+constexpr const char* k_usage =
+    "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR]\n"
+    "                   [--port-file FILE] [--log-level debug|info|warn|error]\n";
+
+struct args {
+  std::string config, listen, store, port_file, log_level = "info";
+};
+
+bool parse(int argc, char** argv, args& a) {
+  for (int i = 1; i < argc; ++i) {
+    std::string k = argv[i];
+    auto value = [&](std::string& out) {
+      if (i + 1 >= argc) return false;
+      out = argv[++i];
+      return true;
+    };
+    if (k == "--config") {
+      if (!value(a.config)) return false;
+    } else if (k == "--listen") {
+      if (!value(a.listen)) return false;
+    } else if (k == "--store") {
+      if (!value(a.store)) return false;
+    } else if (k == "--port-file") {
+      if (!value(a.port_file)) return false;
+    } else if (k == "--log-level") {
+      if (!value(a.log_level)) return false;
+    } else if (k == "--help" || k == "-h") {
+      std::fputs(k_usage, stdout);
+      std::exit(0);
+    } else {
+      return false;
+    }
+  }
+  return !a.config.empty();
+}
+
+std::string home() {
+  if (const char* h = std::getenv("NIEM_HOME")) return h;
+  return NIEM_DEFAULT_HOME;
+}
+
+int report(const std::vector<base::diagnostic>& ds) {
+  for (const auto& d : ds) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+  std::fprintf(stderr, "niem-broker: %zu configuration error%s; not started\n", ds.size(),
+               ds.size() == 1 ? "" : "s");
+  return 2;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  args a;
+  if (!parse(argc, argv, a)) {
+    std::fputs(k_usage, stderr);
+    return 64;
+  }
+  if (a.log_level == "debug") base::set_log_level(base::log_level::debug);
+  else if (a.log_level == "warn") base::set_log_level(base::log_level::warn);
+  else if (a.log_level == "error") base::set_log_level(base::log_level::error);
+
+  auto cfg = config::load(a.config, home() + "/schemas/config/broker-config.xsd");
+  if (!cfg) return report(cfg.errors());
+  std::vector<base::diagnostic> errors;
+  if (!a.listen.empty()) {
+    auto colon = a.listen.rfind(':');
+    int port = colon == std::string::npos ? -1 : std::atoi(a.listen.c_str() + colon + 1);
+    if (port < 0 || port > 65535) {
+      base::diagnostic d;
+      d.code = base::errc::config_invalid;
+      d.where = "--listen";
+      d.message = fmt::format("expected HOST:PORT, got '{}'", a.listen);
+      errors.push_back(d);
+    } else {
+      cfg->listener.host = a.listen.substr(0, colon);
+      cfg->listener.port = static_cast<std::uint16_t>(port);
+      if (!cfg->tls && !config::is_loopback_host(cfg->listener.host)) {
+        base::diagnostic d;
+        d.code = base::errc::config_invalid;
+        d.where = "--listen";
+        d.message = "an anonymous configuration listens on a loopback address only";
+        errors.push_back(d);
+      }
+    }
+  }
+  if (!a.store.empty()) cfg->store.path = a.store;
+
+  auto lib = mapping::mapping_library::load(cfg->mapping_files,
+                                            cfg->home + "/schemas/mapping/mapping.xsd");
+  if (!lib) {
+    errors.insert(errors.end(), lib.errors().begin(), lib.errors().end());
+    return report(errors);
+  }
+  std::vector<config::mapping_fact> facts;
+  for (const auto& m : (*lib)->mappings())
+    facts.push_back({m->agency(), m->record_type(), m->exchange(), m->file()});
+  auto cross = config::cross_check(*cfg, facts);
+  errors.insert(errors.end(), cross.begin(), cross.end());
+  if (!errors.empty()) return report(errors);
+
+  // Signals are taken by one thread with sigwait, so no handler runs inside Proton or SQLite.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  const auto& clk = base::default_clock();
+  auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max}, clk);
+  if (!st) return report(st.errors());
+
+  std::vector<routing::subscription> subs;
+  for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange});
+  auto router = std::make_shared<routing::subscription_router>(subs);
+
+  pipeline::options po;
+  po.workers = cfg->pipeline.workers;
+  po.record_limits.max_record_bytes = cfg->listener.max_message_bytes;
+  auto pl = std::make_unique<pipeline::pipeline>(*lib, router, **st, po);
+
+  transport::options to;
+  to.host = cfg->listener.host;
+  to.port = cfg->listener.port;
+  if (cfg->tls) to.tls = transport::tls_files{cfg->tls->certificate, cfg->tls->key, cfg->tls->ca};
+  to.max_message_bytes = cfg->listener.max_message_bytes;
+  to.idle_timeout_seconds = cfg->listener.idle_timeout_seconds;
+  for (const auto& ag : cfg->agencies)
+    to.agencies.push_back({ag.id, ag.identities, ag.record_types});
+  to.recipients = router->recipients();
+  to.max_attempts = cfg->delivery.max_attempts;
+  to.ttl_ms = cfg->delivery.ttl_seconds * 1000;
+  to.prefetch = cfg->delivery.prefetch;
+  to.max_pending = cfg->pipeline.max_pending;
+
+  auto srv = std::make_unique<transport::server>(to, *pl, **st, clk);
+  std::thread signals([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    base::log(base::log_level::info, "broker", "stopping", {{"signal", std::to_string(sig)}});
+    srv->stop();
+  });
+  signals.detach();
+
+  int rc = 0;
+  base::log(base::log_level::info, "broker", "starting",
+            {{"config", cfg->name},
+             {"mappings", std::to_string((*lib)->mappings().size())},
+             {"store", cfg->store.path}});
+  srv->run([&](base::result<std::uint16_t> r) {
+    if (!r) {
+      for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+      rc = 1;
+      return;
+    }
+    if (!a.port_file.empty()) {
+      auto tmp = a.port_file + ".tmp";
+      std::ofstream(tmp) << *r << "\n";
+      std::rename(tmp.c_str(), a.port_file.c_str());
+    }
+  });
+  pl->stop();
+  srv.reset();
+  st->get()->flush();
+  base::log(base::log_level::info, "broker", "stopped", {});
+  return rc;
+}

@@ -1,0 +1,856 @@
+#include "transport/server.h"
+
+#include <proton/connection.hpp>
+#include <proton/connection_options.hpp>
+#include <proton/container.hpp>
+#include <proton/delivery.hpp>
+#include <proton/error_condition.hpp>
+#include <proton/listen_handler.hpp>
+#include <proton/listener.hpp>
+#include <proton/message.hpp>
+#include <proton/messaging_handler.hpp>
+#include <proton/receiver.hpp>
+#include <proton/receiver_options.hpp>
+#include <proton/sender.hpp>
+#include <proton/sender_options.hpp>
+#include <proton/session.hpp>
+#include <proton/source.hpp>
+#include <proton/source_options.hpp>
+#include <proton/ssl.hpp>
+#include <proton/target.hpp>
+#include <proton/target_options.hpp>
+#include <proton/timestamp.hpp>
+#include <proton/tracker.hpp>
+#include <proton/transport.hpp>
+#include <proton/types.hpp>
+#include <proton/work_queue.hpp>
+
+#include <atomic>
+#include <deque>
+#include <map>
+#include <mutex>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/text.h"
+#include "transport/proton_c.h"
+
+namespace niem::transport {
+
+namespace {
+
+using base::log_level;
+
+constexpr const char* k_unauthorized = "amqp:unauthorized-access";
+constexpr const char* k_not_found = "amqp:not-found";
+constexpr const char* k_too_large = "amqp:link:message-size-exceeded";
+
+struct conn_state {
+  std::uint64_t id = 0;
+  proton::connection conn;
+  std::string agency;  // authenticated agency; empty on an anonymous listener
+  std::unordered_map<std::uint64_t, proton::delivery> pending;  // ingest awaiting the pipeline
+};
+
+struct ingest_link {
+  std::uint64_t conn_id = 0;
+  std::string agency, record_type;
+};
+
+struct queue_state {
+  std::string recipient;
+  std::vector<proton::sender> consumers;
+  std::size_t next_consumer = 0;
+  std::deque<store::queue_entry> buffer;              // loaded, not yet sent
+  std::map<std::int64_t, store::queue_entry> redeliver;  // sent before, to send again first
+  std::int64_t loaded_upto = 0;  // every entry <= this is in memory, in flight or gone
+  bool caught_up = false;        // the store holds nothing beyond loaded_upto
+  bool fetching = false;
+  bool sweeping = false;
+};
+
+struct in_flight {
+  store::queue_entry entry;
+  std::uint64_t conn_id = 0;
+  proton::sender sender;
+};
+
+// Store completions on their way to the loop. Proton 0.37's container work queue can lose its
+// wake-up to a concurrent timer reset, so completions wait in this FIFO and the loop is woken
+// through a live connection's work queue (pn_connection_wake, reliable); a periodic tick drains
+// anything whose wake-up was lost with a closing connection. FIFO order matters: a fetch result
+// and the notification of an entry committed after it must be seen in commit order.
+struct loop_inbox {
+  std::mutex mu;
+  std::deque<store::completions> items;
+  std::map<std::uint64_t, proton::work_queue*> wakers;  // live connections' work queues
+  bool closed = false;
+  bool wake_pending = false;
+};
+
+std::string cond_description(pn_delivery_t* d) {
+  if (!d) return {};
+  auto* disp = pn_delivery_remote(d);
+  auto* c = disp ? pn_disposition_condition(disp) : nullptr;
+  const char* desc = c ? pn_condition_get_description(c) : nullptr;
+  return desc ? std::string(desc).substr(0, 500) : std::string();
+}
+
+}  // namespace
+
+struct server::impl : proton::messaging_handler, proton::listen_handler {
+  options opt;
+  pipeline::pipeline& pl;
+  store::store& st;
+  const base::clock& clk;
+  std::unique_ptr<proton::container> container;
+  std::shared_ptr<loop_inbox> inbox = std::make_shared<loop_inbox>();
+  std::function<void(base::result<std::uint16_t>)> on_listening;
+
+  std::uint64_t next_conn_id = 1, next_seq = 1;
+  std::map<proton::connection, std::uint64_t> conn_ids;
+  std::unordered_map<std::uint64_t, conn_state> conns;
+  std::map<proton::receiver, ingest_link> ingest_links;
+  std::map<proton::sender, std::string> consumer_of;
+  std::map<std::string, queue_state> queues;
+  std::map<proton::tracker, in_flight> inflight;
+  std::uint64_t pending_total = 0;
+  std::deque<proton::receiver> owed_credit;
+  bool stopping = false;
+
+  mutable std::mutex counters_mu;
+  counters ctr;
+
+  impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
+      : opt(std::move(o)), pl(p), st(s), clk(c) {
+    for (const auto& r : opt.recipients) queues[r].recipient = r;
+    for (const auto& a : opt.agencies) queues[a.id].recipient = a.id;
+  }
+
+  template <typename F>
+  void count(F f) {
+    std::lock_guard lk(counters_mu);
+    f(ctr);
+  }
+
+  const agency_identity* agency(std::string_view id) const {
+    for (const auto& a : opt.agencies)
+      if (a.id == id) return &a;
+    return nullptr;
+  }
+
+  // ---- listener ----
+
+  void on_open(proton::listener& l) override {
+    base::log(log_level::info, "transport", "listening",
+              {{"host", opt.host}, {"port", std::to_string(l.port())},
+               {"tls", opt.tls ? "mutual" : "off (anonymous, loopback)"}});
+    if (on_listening) on_listening(static_cast<std::uint16_t>(l.port()));
+    schedule_housekeeping();
+  }
+
+  void on_error(proton::listener&, const std::string& what) override {
+    base::diagnostic d;
+    d.code = base::errc::io_error;
+    d.where = fmt::format("{}:{}", opt.host, opt.port);
+    d.message = "cannot listen: " + what;
+    base::log(log_level::error, "transport", "cannot listen", {{"error", what}});
+    if (on_listening) on_listening(d);
+    container->stop();
+  }
+
+  proton::connection_options on_accept(proton::listener&) override {
+    proton::connection_options co;
+    co.handler(*this);
+    co.max_frame_size(64 * 1024);  // bounds the session window: see on_session_open
+    if (opt.idle_timeout_seconds)
+      co.idle_timeout(proton::duration(opt.idle_timeout_seconds * 1000));
+    if (opt.tls) {
+      proton::ssl_certificate cert(opt.tls->certificate, opt.tls->key);
+      co.ssl_server_options(
+          proton::ssl_server_options(cert, opt.tls->ca, std::string(), proton::ssl::VERIFY_PEER));
+      co.sasl_enabled(true);
+      co.sasl_allowed_mechs("EXTERNAL");
+    } else {
+      co.sasl_enabled(true);
+      co.sasl_allowed_mechs("ANONYMOUS");
+    }
+    return co;
+  }
+
+  // ---- connections ----
+
+  void on_connection_open(proton::connection& c) override {
+    auto id = next_conn_id++;
+    conn_state cs;
+    cs.id = id;
+    cs.conn = c;
+    if (opt.tls) {
+      std::string subject;
+      try {
+        subject = c.transport().ssl().remote_subject();
+      } catch (const std::exception&) {
+      }
+      const agency_identity* a = nullptr;
+      for (const auto& ag : opt.agencies)
+        for (const auto& s : ag.subjects)
+          if (s == normalize(subject)) a = &ag;
+      if (!a) {
+        base::log(log_level::warn, "transport", "connection refused: unknown identity",
+                  {{"code", std::string(base::code_id(base::errc::auth_unknown_identity))},
+                   {"subject", subject}});
+        count([](counters& k) { ++k.refused_links; });
+        c.open();
+        c.close(proton::error_condition(k_unauthorized, "unknown client identity"));
+        return;
+      }
+      cs.agency = a->id;
+    }
+    base::log(log_level::info, "transport", "connection open",
+              {{"connection", std::to_string(id)},
+               {"agency", cs.agency.empty() ? "(anonymous)" : cs.agency}});
+    conn_ids[c] = id;
+    conns.emplace(id, std::move(cs));
+    {
+      std::lock_guard lk(inbox->mu);
+      inbox->wakers[id] = &c.work_queue();
+    }
+    c.open();
+  }
+
+  // Runs every completion that has arrived, in commit order (loop thread).
+  void drain() {
+    std::deque<store::completions> items;
+    {
+      std::lock_guard lk(inbox->mu);
+      inbox->wake_pending = false;
+      items.swap(inbox->items);
+    }
+    for (auto& batch : items)
+      for (auto& f : batch) f();
+  }
+
+
+
+  static std::string normalize(std::string_view subject) {
+    std::string out;
+    for (auto part : base::split(base::trim(subject), ',')) {
+      auto t = base::trim(part);
+      auto eq = t.find('=');
+      if (!out.empty()) out += ',';
+      if (eq == std::string_view::npos) {
+        out += t;
+        continue;
+      }
+      out += base::trim(t.substr(0, eq));
+      out += '=';
+      out += base::trim(t.substr(eq + 1));
+    }
+    return out;
+  }
+
+  conn_state* conn_of(const proton::connection& c) {
+    auto it = conn_ids.find(c);
+    if (it == conn_ids.end()) return nullptr;
+    auto jt = conns.find(it->second);
+    return jt == conns.end() ? nullptr : &jt->second;
+  }
+
+  void on_session_open(proton::session& s) override {
+    // Incoming bytes the engine may buffer for this session before the sender must wait: one
+    // maximal message and a little more. An oversized transfer stalls here instead of filling
+    // memory, and housekeeping closes its link.
+    pn_session_set_incoming_capacity(pc::session(s), opt.max_message_bytes + 128 * 1024);
+    s.open();
+  }
+
+  void on_transport_close(proton::transport& t) override { drop_connection(t.connection()); }
+  void on_connection_close(proton::connection& c) override { drop_connection(c); }
+
+  void on_transport_error(proton::transport& t) override {
+    auto cond = t.error();
+    base::log(log_level::info, "transport", "transport error",
+              {{"condition", cond.name()}, {"description", cond.description()}});
+  }
+
+  void drop_connection(const proton::connection& c) {
+    auto it = conn_ids.find(c);
+    if (it == conn_ids.end()) return;
+    auto id = it->second;
+    conn_ids.erase(it);
+    {
+      // Before the connection handle (which keeps its work queue alive) is released.
+      std::lock_guard lk(inbox->mu);
+      inbox->wakers.erase(id);
+    }
+    // Documents in flight to this connection go back to their queues as failed attempts.
+    std::vector<proton::tracker> gone;
+    for (auto& [t, f] : inflight)
+      if (f.conn_id == id) gone.push_back(t);
+    for (auto& t : gone) fail_attempt(t);
+    for (auto lt = ingest_links.begin(); lt != ingest_links.end();)
+      lt = lt->second.conn_id == id ? ingest_links.erase(lt) : std::next(lt);
+    for (auto ct = consumer_of.begin(); ct != consumer_of.end();) {
+      if (ct->first.connection() == c) {
+        auto& q = queues[ct->second];
+        std::erase(q.consumers, ct->first);
+        ct = consumer_of.erase(ct);
+      } else {
+        ++ct;
+      }
+    }
+    std::erase_if(owed_credit, [&](const proton::receiver& r) { return r.connection() == c; });
+    conns.erase(id);  // pending ingest deliveries are dropped: the publisher will resend
+    base::log(log_level::info, "transport", "connection closed",
+              {{"connection", std::to_string(id)}});
+    pump_all();
+  }
+
+  void refuse(proton::link& l, std::string_view address, std::string_view agency,
+              const std::string& why, const char* condition) {
+    count([](counters& k) { ++k.refused_links; });
+    base::log(log_level::warn, "transport", "link refused",
+              {{"code", std::string(base::code_id(base::errc::auth_unauthorized_address))},
+               {"agency", agency.empty() ? "(anonymous)" : agency},
+               {"address", address},
+               {"reason", why}});
+    l.close(proton::error_condition(condition, why));
+  }
+
+  // ---- ingest: the peer's sender, our receiver ----
+
+  void on_receiver_open(proton::receiver& r) override {
+    auto* cs = conn_of(r.connection());
+    std::string address = r.target().address();
+    if (!cs) {
+      r.close(proton::error_condition(k_unauthorized, "connection not authenticated"));
+      return;
+    }
+    r.open(proton::receiver_options()
+               .auto_accept(false)
+               .credit_window(0)
+               .target(proton::target_options().address(address)));
+    auto parts = base::split(address, '/');
+    if (parts.size() != 3 || parts[0] != "ingest") {
+      refuse(r, address, cs->agency, "publish to ingest/<agency>/<record-type>", k_not_found);
+      return;
+    }
+    std::string ag(parts[1]), type(parts[2]);
+    const auto* a = agency(ag);
+    if (!cs->agency.empty() && cs->agency != ag) {
+      refuse(r, address, cs->agency, "an agency publishes only as itself", k_unauthorized);
+      return;
+    }
+    if (!a || std::find(a->record_types.begin(), a->record_types.end(), type) ==
+                  a->record_types.end()) {
+      refuse(r, address, cs->agency, "the agency does not publish this record type",
+             k_unauthorized);
+      return;
+    }
+    pn_link_set_max_message_size(pc::link(r), opt.max_message_bytes);
+    ingest_links[r] = {cs->id, ag, type};
+    r.add_credit(static_cast<int>(opt.ingest_credit));
+    base::log(log_level::info, "transport", "publisher attached",
+              {{"connection", std::to_string(cs->id)}, {"address", address}});
+  }
+
+  void on_receiver_close(proton::receiver& r) override { ingest_links.erase(r); }
+
+  static bool body_bytes(const proton::message& m, std::string& out) {
+    try {
+      const auto& b = m.body();
+      switch (b.type()) {
+        case proton::BINARY: {
+          auto bin = proton::get<proton::binary>(b);
+          out.assign(bin.begin(), bin.end());
+          return true;
+        }
+        case proton::STRING:
+          out = proton::get<std::string>(b);
+          return true;
+        case proton::NULL_TYPE:
+          out.clear();
+          return true;
+        default:
+          return false;
+      }
+    } catch (const std::exception&) {
+      return false;
+    }
+  }
+
+  void reject(proton::delivery& d, base::errc code, const std::string& description) {
+    auto* pd = pc::delivery(d);
+    auto* cond = pn_disposition_condition(pn_delivery_local(pd));
+    pn_condition_set_name(cond, fmt::format("niem:{}", base::info(code).name).c_str());
+    pn_condition_set_description(
+        cond, fmt::format("{} {}", base::code_id(code), description.substr(0, 4000)).c_str());
+    d.reject();
+  }
+
+  void on_message(proton::delivery& d, proton::message& m) override {
+    auto r = d.receiver();
+    auto lt = ingest_links.find(r);
+    auto* cs = conn_of(d.connection());
+    if (lt == ingest_links.end() || !cs) {
+      d.release();
+      return;
+    }
+    count([](counters& k) { ++k.received; });
+    std::string body;
+    if (!body_bytes(m, body)) {
+      reject(d, base::errc::record_bad_content_type,
+             "the body must be one data section, a string or a binary value");
+      credit_back(r);
+      return;
+    }
+    if (body.size() > opt.max_message_bytes) {
+      reject(d, base::errc::link_message_too_large,
+             fmt::format("message of {} bytes exceeds the limit of {}", body.size(),
+                         opt.max_message_bytes));
+      credit_back(r);
+      return;
+    }
+    pipeline::job j;
+    j.message_id = base::new_message_id(clk.now_ms());
+    j.agency = lt->second.agency;
+    j.record_type = lt->second.record_type;
+    j.content_type = m.content_type();
+    j.body = std::move(body);
+    j.received_ms = clk.now_ms();
+    auto seq = next_seq++;
+    cs->pending.emplace(seq, d);
+    ++pending_total;
+    pl.submit(std::move(j), [this, conn = cs->id, seq, recv = r](pipeline::outcome o) mutable {
+      // Runs on the loop (the store's executor); `recv` is only compared, never used elsewhere.
+      on_outcome(conn, seq, std::move(o));
+      (void)recv;
+    });
+  }
+
+  // The pipeline committed (or failed to commit) one record: settle its delivery.
+  void on_outcome(std::uint64_t conn_id, std::uint64_t seq, pipeline::outcome o) {
+    --pending_total;
+    auto ct = conns.find(conn_id);
+    if (ct != conns.end()) {
+      auto node = ct->second.pending.extract(seq);
+      if (!node.empty()) {
+        auto& d = node.mapped();
+        auto r = d.receiver();
+        switch (o.what) {
+          case pipeline::outcome::status::accepted:
+            d.accept();
+            count([](counters& k) { ++k.accepted; });
+            break;
+          case pipeline::outcome::status::duplicate:
+            d.accept();
+            count([](counters& k) { ++k.duplicates; });
+            break;
+          case pipeline::outcome::status::dead_lettered:
+            reject(d, o.code, o.detail);
+            count([](counters& k) { ++k.rejected; });
+            break;
+          case pipeline::outcome::status::failed:
+            d.release();  // not stored: the publisher sends it again
+            break;
+        }
+        credit_back(r);
+      }
+    }
+    if (o.what == pipeline::outcome::status::dead_lettered)
+      base::log(log_level::warn, "pipeline", "record dead-lettered",
+                {{"message_id", o.message_id}, {"code", std::string(base::code_id(o.code))}});
+    else if (o.what == pipeline::outcome::status::failed)
+      base::log(log_level::error, "pipeline", "record not stored; released to the publisher",
+                {{"message_id", o.message_id}});
+    for (auto& e : o.enqueued) enqueued(std::move(e));
+    pay_owed_credit();
+  }
+
+  void credit_back(proton::receiver r) {
+    if (!r.active()) return;
+    if (pending_total < opt.max_pending)
+      r.add_credit(1);
+    else
+      owed_credit.push_back(r);
+  }
+
+  void pay_owed_credit() {
+    while (!owed_credit.empty() && pending_total < opt.max_pending) {
+      auto r = owed_credit.front();
+      owed_credit.pop_front();
+      if (r.active()) r.add_credit(1);
+    }
+  }
+
+  // ---- delivery: the peer's receiver, our sender ----
+
+  void on_sender_open(proton::sender& s) override {
+    auto* cs = conn_of(s.connection());
+    std::string address = s.source().address();
+    if (!cs) {
+      s.close(proton::error_condition(k_unauthorized, "connection not authenticated"));
+      return;
+    }
+    s.open(proton::sender_options().auto_settle(false).source(
+        proton::source_options().address(address)));
+    auto parts = base::split(address, '/');
+    if (parts.size() != 2 || parts[0] != "deliver") {
+      refuse(s, address, cs->agency, "receive from deliver/<agency>", k_not_found);
+      return;
+    }
+    std::string recipient(parts[1]);
+    if (!cs->agency.empty() && cs->agency != recipient) {
+      refuse(s, address, cs->agency, "an agency receives only its own deliveries",
+             k_unauthorized);
+      return;
+    }
+    auto qt = queues.find(recipient);
+    if (qt == queues.end()) {
+      refuse(s, address, cs->agency, "no such recipient", k_not_found);
+      return;
+    }
+    consumer_of[s] = recipient;
+    qt->second.consumers.push_back(s);
+    base::log(log_level::info, "transport", "subscriber attached",
+              {{"connection", std::to_string(cs->id)}, {"address", address}});
+    pump(qt->second);
+  }
+
+  void detach_consumer(proton::sender& s) {
+    auto it = consumer_of.find(s);
+    if (it == consumer_of.end()) return;
+    auto& q = queues[it->second];
+    std::erase(q.consumers, s);
+    consumer_of.erase(it);
+    std::vector<proton::tracker> gone;
+    for (auto& [t, f] : inflight)
+      if (f.sender == s) gone.push_back(t);
+    for (auto& t : gone) fail_attempt(t);
+    pump(q);
+  }
+
+  void on_sender_close(proton::sender& s) override { detach_consumer(s); }
+  void on_sender_detach(proton::sender& s) override { detach_consumer(s); }
+
+  void on_sendable(proton::sender& s) override {
+    auto it = consumer_of.find(s);
+    if (it != consumer_of.end()) pump(queues[it->second]);
+  }
+
+  bool expired(const store::queue_entry& e) const {
+    return clk.now_ms() - e.enqueued_ms > static_cast<std::int64_t>(opt.ttl_ms);
+  }
+
+  void pump_all() {
+    for (auto& [_, q] : queues) pump(q);
+  }
+
+  void pump(queue_state& q) {
+    if (stopping) return;
+    bool progress = true;
+    while (progress && !q.consumers.empty()) {
+      progress = false;
+      for (std::size_t n = 0; n < q.consumers.size(); ++n) {
+        auto& s = q.consumers[(q.next_consumer + n) % q.consumers.size()];
+        if (s.credit() <= 0 || !s.active()) continue;
+        store::queue_entry e;
+        if (!q.redeliver.empty()) {
+          e = std::move(q.redeliver.begin()->second);
+          q.redeliver.erase(q.redeliver.begin());
+        } else if (!q.buffer.empty()) {
+          e = std::move(q.buffer.front());
+          q.buffer.pop_front();
+        } else {
+          break;
+        }
+        if (expired(e)) {
+          dead_letter(e, base::errc::delivery_expired, "{}");
+          progress = true;
+          continue;
+        }
+        send(s, std::move(e));
+        q.next_consumer = (q.next_consumer + n + 1) % q.consumers.size();
+        progress = true;
+        break;
+      }
+    }
+    if (!q.consumers.empty() && !q.fetching && !q.caught_up &&
+        q.buffer.size() <= opt.prefetch / 2)
+      fetch(q);
+  }
+
+  void send(proton::sender& s, store::queue_entry e) {
+    proton::message m;
+    m.id(e.message_id);
+    m.content_type("application/xml");
+    m.body(proton::binary(e.document->begin(), e.document->end()));
+    m.inferred(true);  // a data section, not an AMQP binary value
+    m.durable(true);
+    m.delivery_count(e.attempts);
+    m.first_acquirer(e.attempts == 0);
+    m.creation_time(proton::timestamp(e.enqueued_ms));
+    auto& p = m.properties();
+    p.put("niem-message-id", e.message_id);
+    p.put("niem-exchange", e.exchange);
+    p.put("niem-source-agency", e.source_agency);
+    p.put("niem-record-key", e.record_key);
+    p.put("niem-recipient", e.recipient);
+    p.put("niem-received-ms", e.received_ms);
+    auto t = s.send(m);
+    auto cid = conn_ids.count(s.connection()) ? conn_ids[s.connection()] : 0;
+    inflight[t] = {std::move(e), cid, s};
+    count([](counters& k) { ++k.delivered; });
+  }
+
+  void fetch(queue_state& q) {
+    q.fetching = true;
+    auto want = static_cast<std::uint32_t>(opt.prefetch - std::min<std::size_t>(q.buffer.size(), opt.prefetch));
+    if (want == 0) want = 1;
+    st.fetch(q.recipient, q.loaded_upto, want,
+             [this, name = q.recipient, want](std::vector<store::queue_entry> v) {
+               auto& qq = queues[name];
+               qq.fetching = false;
+               // Entries in flight or waiting for redelivery are never loaded twice.
+               for (auto& e : v) {
+                 if (e.id <= qq.loaded_upto) continue;
+                 qq.loaded_upto = e.id;
+                 qq.buffer.push_back(std::move(e));
+               }
+               qq.caught_up = v.size() < want;
+               pump(qq);
+             });
+  }
+
+  // A newly committed entry: deliver straight from memory when the queue is caught up.
+  void enqueued(store::queue_entry e) {
+    auto& q = queues[e.recipient];
+    if (q.recipient.empty()) q.recipient = e.recipient;
+    if (q.caught_up && !q.fetching && !q.consumers.empty() && q.buffer.size() < opt.prefetch &&
+        e.id > q.loaded_upto) {
+      q.loaded_upto = e.id;
+      q.buffer.push_back(std::move(e));
+      pump(q);
+    } else {
+      q.caught_up = false;
+      pump(q);
+    }
+  }
+
+  void dead_letter(const store::queue_entry& e, base::errc code, std::string detail) {
+    count([&](counters& k) {
+      ++k.dead_lettered;
+      if (code == base::errc::delivery_expired) ++k.expired;
+    });
+    base::log(log_level::warn, "delivery", "document dead-lettered",
+              {{"message_id", e.message_id},
+               {"recipient", e.recipient},
+               {"code", std::string(base::code_id(code))}});
+    st.dead_letter_entry(e.id, code, std::move(detail));
+  }
+
+  // A delivery that did not succeed (modified as failed, or its link went away unsettled).
+  void fail_attempt(const proton::tracker& t) {
+    auto it = inflight.find(t);
+    if (it == inflight.end()) return;
+    auto e = std::move(it->second.entry);
+    inflight.erase(it);
+    ++e.attempts;
+    count([](counters& k) { ++k.redelivered; });
+    if (e.attempts >= opt.max_attempts) {
+      dead_letter(e, base::errc::delivery_max_attempts,
+                  fmt::format(R"({{"attempts":{}}})", e.attempts));
+      return;
+    }
+    st.set_attempts(e.id, e.attempts);
+    auto& q = queues[e.recipient];
+    auto id = e.id;
+    q.redeliver.emplace(id, std::move(e));
+  }
+
+  void on_tracker_accept(proton::tracker& t) override {
+    auto it = inflight.find(t);
+    if (it == inflight.end()) {
+      t.settle();
+      return;
+    }
+    auto id = it->second.entry.id;
+    auto conn_id = it->second.conn_id;
+    inflight.erase(it);
+    count([](counters& k) { ++k.acknowledged; });
+    // Settle only once the removal is durable: a subscriber that waits for our settlement
+    // (receiver-settle-mode second) never sees a document again after that.
+    auto ticket = next_seq++;
+    settle_after_ack.emplace(ticket, std::make_pair(conn_id, t));
+    st.ack(id, [this, ticket](bool) {
+      auto node = settle_after_ack.extract(ticket);
+      if (node.empty()) return;
+      if (conns.count(node.mapped().first)) node.mapped().second.settle();
+    });
+  }
+  std::unordered_map<std::uint64_t, std::pair<std::uint64_t, proton::tracker>> settle_after_ack;
+
+  void on_tracker_reject(proton::tracker& t) override {
+    auto it = inflight.find(t);
+    if (it != inflight.end()) {
+      auto desc = cond_description(pc::delivery(t));
+      auto e = std::move(it->second.entry);
+      inflight.erase(it);
+      dead_letter(e, base::errc::delivery_rejected,
+                  fmt::format(R"({{"description":"{}"}})", base::json_escape(desc)));
+    }
+    t.settle();
+  }
+
+  void on_tracker_release(proton::tracker& t) override {
+    // Proton reports released and modified here. Modified with delivery-failed counts as an
+    // attempt; released means "not processed" and goes back without counting.
+    auto* pd = pc::delivery(t);
+    auto* disp = pd ? pn_delivery_remote(pd) : nullptr;
+    bool failed = disp && pn_delivery_remote_state(pd) == PN_MODIFIED && pn_disposition_is_failed(disp);
+    auto it = inflight.find(t);
+    if (it != inflight.end()) {
+      auto& q = queues[it->second.entry.recipient];
+      if (failed) {
+        fail_attempt(t);
+      } else {
+        auto e = std::move(it->second.entry);
+        inflight.erase(it);
+        auto id = e.id;
+        q.redeliver.emplace(id, std::move(e));
+        count([](counters& k) { ++k.redelivered; });
+      }
+      t.settle();
+      pump(q);
+      return;
+    }
+    t.settle();
+  }
+
+  // ---- housekeeping: expiry and oversized transfers ----
+
+  static constexpr std::uint32_t k_tick_ms = 50;
+  std::uint64_t ticks = 0;
+
+  void schedule_housekeeping() {
+    if (stopping) return;
+    container->schedule(proton::duration(k_tick_ms), [this] {
+      drain();
+      if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
+        housekeeping();
+      schedule_housekeeping();
+    });
+  }
+
+  void housekeeping() {
+    auto now = clk.now_ms();
+    auto cutoff = now - static_cast<std::int64_t>(opt.ttl_ms);
+    for (auto& [name, q] : queues) {
+      // In memory: expired documents not in flight.
+      for (auto it = q.redeliver.begin(); it != q.redeliver.end();) {
+        if (expired(it->second)) {
+          dead_letter(it->second, base::errc::delivery_expired, "{}");
+          it = q.redeliver.erase(it);
+        } else {
+          ++it;
+        }
+      }
+      while (!q.buffer.empty() && expired(q.buffer.front())) {
+        dead_letter(q.buffer.front(), base::errc::delivery_expired, "{}");
+        q.buffer.pop_front();
+      }
+      // On disk: beyond what is loaded; never while a fetch could be loading the same entries.
+      if (!q.fetching && !q.sweeping) {
+        q.sweeping = true;
+        st.expire(name, q.loaded_upto, cutoff, [this, n = name](std::uint64_t k) {
+          auto& qq = queues[n];
+          qq.sweeping = false;
+          if (k) {
+            count([&](counters& c) {
+              c.expired += k;
+              c.dead_lettered += k;
+            });
+            base::log(log_level::warn, "delivery", "documents expired",
+                      {{"recipient", n},
+                       {"count", std::to_string(k)},
+                       {"code", std::string(base::code_id(base::errc::delivery_expired))}});
+          }
+        });
+      }
+    }
+    // A transfer still arriving and already larger than the limit: close its link.
+    std::vector<proton::receiver> too_big;
+    for (auto& [r, info] : ingest_links) {
+      auto* d = pn_link_current(pc::link(r));
+      if (d && pn_delivery_partial(d) && pn_delivery_pending(d) > opt.max_message_bytes)
+        too_big.push_back(r);
+    }
+    for (auto& r : too_big) {
+      auto info = ingest_links[r];
+      base::log(log_level::warn, "transport", "oversized transfer refused",
+                {{"code", std::string(base::code_id(base::errc::link_message_too_large))},
+                 {"agency", info.agency},
+                 {"record_type", info.record_type}});
+      ingest_links.erase(r);
+      r.close(proton::error_condition(
+          k_too_large, fmt::format("a message exceeds {} bytes", opt.max_message_bytes)));
+    }
+  }
+};
+
+server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
+    : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
+  impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
+  auto* im = impl_.get();
+  st.set_executor([inbox = impl_->inbox, im](store::completions&& c) {
+    // Store thread. Everything under the inbox lock, so a server being destroyed (which closes
+    // the inbox under the same lock) is never touched.
+    std::lock_guard lk(inbox->mu);
+    if (inbox->closed) return;
+    inbox->items.push_back(std::move(c));
+    if (inbox->wake_pending) return;
+    inbox->wake_pending = true;
+    for (auto& [id, wq] : inbox->wakers)
+      if (wq->add([im] { im->drain(); })) return;
+    // No live connection to wake through: the loop's tick drains the inbox.
+  });
+}
+
+server::~server() {
+  {
+    std::lock_guard lk(impl_->inbox->mu);
+    impl_->inbox->closed = true;
+    impl_->inbox->wakers.clear();
+  }
+  impl_->st.set_executor([](store::completions&&) {});
+}
+
+void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) {
+  impl_->on_listening = std::move(on_listening);
+  auto addr = fmt::format("{}:{}", impl_->opt.host, impl_->opt.port);
+  try {
+    impl_->container->listen(addr, static_cast<proton::listen_handler&>(*impl_));
+    impl_->container->run();
+  } catch (const std::exception& e) {
+    base::log(base::log_level::error, "transport", "event loop stopped", {{"error", e.what()}});
+    base::diagnostic d;
+    d.code = base::errc::internal;
+    d.message = e.what();
+    if (impl_->on_listening) impl_->on_listening(d);
+  }
+  impl_->stopping = true;
+}
+
+void server::stop() {
+  impl_->container->stop();
+}
+
+counters server::snapshot() const {
+  std::lock_guard lk(impl_->counters_mu);
+  return impl_->ctr;
+}
+
+}  // namespace niem::transport

@@ -1,0 +1,74 @@
+#pragma once
+// The AMQP 1.0 endpoint (Qpid Proton C++). Publishers attach senders to
+// `ingest/<agency>/<record-type>`; subscribers attach receivers to `deliver/<agency>`. One event
+// loop thread owns every connection; mapping runs on the pipeline's workers and disk I/O on the
+// store's thread, whose completions come back to the loop through a Proton work queue.
+//
+// This header has no Proton types: only this module includes Proton headers.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/result.h"
+#include "pipeline/pipeline.h"
+#include "store/store.h"
+
+namespace niem::transport {
+
+struct agency_identity {
+  std::string id;
+  std::vector<std::string> subjects;      // certificate subjects (normalised)
+  std::vector<std::string> record_types;  // what it may publish
+};
+
+struct tls_files {
+  std::string certificate, key, ca;
+};
+
+struct options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 5672;  // 0: pick a free port
+  std::optional<tls_files> tls;  // none: anonymous (the configuration allows it on loopback only)
+  std::uint64_t max_message_bytes = 1 << 20;
+  std::uint32_t idle_timeout_seconds = 60;
+  std::vector<agency_identity> agencies;
+  std::vector<std::string> recipients;  // queues the broker keeps
+  std::uint32_t max_attempts = 5;
+  std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
+  std::uint32_t prefetch = 256;      // documents per subscriber held ahead of its credit
+  std::uint32_t ingest_credit = 64;  // per publisher link
+  std::uint32_t max_pending = 2048;  // records being mapped, over all links
+  std::uint32_t housekeeping_ms = 1000;  // expiry scan and oversized-transfer check
+};
+
+struct counters {
+  std::uint64_t received = 0, accepted = 0, duplicates = 0, rejected = 0, delivered = 0,
+                acknowledged = 0, redelivered = 0, dead_lettered = 0, expired = 0,
+                refused_links = 0;
+};
+
+class server {
+ public:
+  server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Runs the event loop on the calling thread until stop(). `on_listening` is called once the
+  // listener is bound, with the port (useful with port 0), or with an error.
+  void run(std::function<void(base::result<std::uint16_t>)> on_listening);
+  // Thread-safe.
+  void stop();
+  // Thread-safe snapshot.
+  counters snapshot() const;
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace niem::transport
