@@ -119,7 +119,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::map<proton::tracker, in_flight> inflight;
   std::uint64_t pending_total = 0;
   std::deque<proton::receiver> owed_credit;
-  bool stopping = false;
+  std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
   mutable std::mutex counters_mu;
   counters ctr;
@@ -845,6 +845,7 @@ void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) 
 }
 
 void server::stop() {
+  impl_->stopping = true;
   impl_->container->stop();
 }
 

@@ -1,0 +1,129 @@
+"""End to end through niem-broker with an independent AMQP client (python3-qpid-proton):
+every agency's sample records are published to ingest/<agency>/<type> and arrive as NIEM
+documents at deliver/<recipient>; bad records are rejected with their NIEM code and
+dead-lettered; a record sent twice is delivered once; an unknown address is refused.
+
+usage: broker_e2e.py NIEM-BROKER PROJECT-ROOT"""
+import os
+import sys
+import tempfile
+
+from proton import Delivery, Message
+from proton.utils import BlockingConnection, SendException, LinkDetached
+
+sys.path.insert(0, os.path.dirname(__file__))
+from broker_harness import Broker, check, fail, record_message  # noqa: E402
+
+binary, root = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="niem-e2e-")
+broker = Broker(binary, os.path.join(root, "config/demo.xml"), os.path.join(tmp, "store"),
+                os.path.join(tmp, "broker.log")).start()
+
+
+def lines(path, skip_header=False):
+    with open(path, encoding="utf-8") as f:
+        out = [l.rstrip("\r\n") for l in f if l.strip()]
+    return out
+
+
+ex = lambda *p: os.path.join(root, "mappings", *p)
+placements = lines(ex("cws-placement/examples/placements.ndjson"))
+pmaps = lines(ex("pmap-application/examples/pmap_applications.ndjson"))
+consents = lines(ex("cws-consent/examples/consents.ndjson"))
+claims = lines(ex("mmis-pharmacy-claim/examples/mmis_rx_20260601.txt"))
+header, claim_rows = claims[0], claims[1:]
+
+try:
+    conn = BlockingConnection(broker.url, timeout=20)
+
+    def publish(address, bodies, ct):
+        s = conn.create_sender(address)
+        outcomes = []
+        for b in bodies:
+            try:
+                s.send(record_message(b, ct))
+                outcomes.append("accepted")
+            except SendException as e:
+                outcomes.append(f"rejected:{e.state}")
+        s.close()
+        return outcomes
+
+    check(all(o == "accepted" for o in publish("ingest/cws/placement", placements, "application/json")),
+          f"{len(placements)} placement events accepted")
+    check(all(o == "accepted" for o in publish("ingest/pmap-portal/pmap_application", pmaps, "application/json")),
+          f"{len(pmaps)} PMAP applications accepted")
+    check(all(o == "accepted" for o in publish("ingest/cws/consent", consents, "application/json")),
+          f"{len(consents)} consent directives accepted")
+    check(all(o == "accepted" for o in publish("ingest/medicaid/pharmacy_claim",
+                                              [header + "\n" + r for r in claim_rows], "text/csv")),
+          f"{len(claim_rows)} pharmacy claims accepted (header line + record line each)")
+
+    # The same record again: acknowledged, not processed again.
+    check(publish("ingest/cws/placement", placements[:1], "application/json") == ["accepted"],
+          "a duplicate placement is acknowledged")
+
+    # Bad input is rejected with its reason and never reaches a subscriber.
+    s = conn.create_sender("ingest/cws/placement")
+    try:
+        s.send(record_message('{"event_id": "X", "child": ', "application/json"))
+        fail("a malformed record was accepted")
+    except SendException as e:
+        check(e.state == Delivery.REJECTED, "a malformed record is rejected (disposition REJECTED)")
+    s.close()
+
+    def drain(address):
+        r = conn.create_receiver(address, credit=50)
+        got = []
+        while True:
+            try:
+                m = r.receive(timeout=3)
+            except Exception:
+                break
+            got.append(m)
+            r.accept()
+        r.close()
+        return got
+
+    court = drain("deliver/court")
+    medicaid = drain("deliver/medicaid")
+    cws = drain("deliver/cws")
+    kinds = lambda ms: sorted(m.properties["niem-exchange"] for m in ms)
+    check(kinds(court) == sorted(["placement-notification"] * len(placements) +
+                                 ["pmap-application"] * len(pmaps)),
+          f"court received {len(placements)} placements and {len(pmaps)} PMAP applications, once each")
+    check(kinds(medicaid) == ["placement-notification"] * len(placements),
+          "medicaid received every placement once (the duplicate was not redelivered)")
+    check(kinds(cws) == sorted(["pharmacy-claim"] * len(claim_rows) + ["pmap-application"] * len(pmaps)),
+          "cws received every pharmacy claim and PMAP application")
+    for m in court + medicaid + cws:
+        if m.content_type != "application/xml":
+            fail("delivered content type is not application/xml")
+        for p in ("niem-exchange", "niem-source-agency", "niem-record-key", "niem-message-id"):
+            if p not in m.properties:
+                fail(f"delivered message lacks {p}")
+        body = bytes(m.body) if not isinstance(m.body, str) else m.body.encode()
+        if not body.startswith(b"<?xml"):
+            fail("delivered body is not an XML document")
+    check(True, "every delivery is an XML document with exchange, source agency, record key, message id")
+    keys = {m.properties["niem-record-key"] for m in medicaid}
+    check(keys == {__import__("json").loads(p)["event_id"] for p in placements},
+          "record keys name the source records")
+
+    # Addresses outside the scheme are refused.
+    try:
+        conn.create_sender("ingest/cws/pharmacy_claim")
+        fail("cws could attach to a record type it does not publish")
+    except LinkDetached as e:
+        check("unauthorized" in str(e) or "not" in str(e), "publishing a record type an agency does not publish is refused")
+    conn.close()
+finally:
+    rc = broker.stop()
+
+check(rc == 0, "broker stops cleanly on SIGTERM")
+log = open(os.path.join(tmp, "broker.log"), encoding="utf-8").read()
+for needle in ("Ana", "de la Cruz", "900-11-2222", "95550001C", "Terry Nguyen"):
+    if needle in log:
+        fail(f"personal data '{needle}' appears in the broker log")
+check(True, "no personal data in the broker log")
+check("NIEM-101" in log, "the dead-lettered record is logged with its code")
+print("PASS")

@@ -1,0 +1,79 @@
+"""Starts and stops niem-broker for the end-to-end tests, and speaks AMQP to it with Debian's
+python3-qpid-proton: an AMQP client that shares no code with the broker."""
+import json
+import os
+import signal
+import subprocess
+import tempfile
+import time
+
+from proton import Message
+
+
+class Broker:
+    def __init__(self, binary, config, store, log_path, port=0, extra=()):
+        self.binary, self.config, self.store, self.log_path = binary, config, store, log_path
+        self.port, self.extra, self.proc = port, list(extra), None
+
+    def start(self, timeout=30):
+        port_file = os.path.join(self.store + ".port")
+        if os.path.exists(port_file):
+            os.remove(port_file)
+        log = open(self.log_path, "a")
+        self.proc = subprocess.Popen(
+            [self.binary, "--config", self.config, "--listen", f"127.0.0.1:{self.port}",
+             "--store", self.store, "--port-file", port_file] + self.extra,
+            stdout=log, stderr=log)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if os.path.exists(port_file):
+                self.port = int(open(port_file).read().strip())
+                return self
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"broker exited with {self.proc.returncode}; see {self.log_path}")
+            time.sleep(0.05)
+        raise RuntimeError("broker did not start listening")
+
+    @property
+    def url(self):
+        return f"amqp://127.0.0.1:{self.port}"
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode if self.proc else None
+
+    def log_lines(self):
+        with open(self.log_path) as f:
+            return [json.loads(l) for l in f if l.startswith("{")]
+
+
+def record_message(body, content_type):
+    return Message(body=body.encode() if isinstance(body, str) else body,
+                   content_type=content_type, inferred=True)
+
+
+def placement(template, event_id):
+    rec = json.loads(template)
+    rec["event_id"] = event_id
+    return json.dumps(rec, ensure_ascii=False)
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    raise SystemExit(1)
+
+
+def check(cond, msg):
+    if not cond:
+        fail(msg)
+    print("ok:", msg)
