@@ -30,6 +30,7 @@
 #include <map>
 #include <mutex>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <fmt/format.h>
 
@@ -221,6 +222,22 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     c.open();
   }
 
+  // Proton writes a connection's output only while it handles that connection's events. State
+  // changed on connection B while handling A (or a store completion, or a timer) is flushed by
+  // waking B through its work queue.
+  std::unordered_set<std::uint64_t> dirty;
+  void touch(const proton::connection& c) {
+    auto it = conn_ids.find(c);
+    if (it != conn_ids.end()) dirty.insert(it->second);
+  }
+  void flush_dirty() {
+    for (auto id : dirty) {
+      auto it = conns.find(id);
+      if (it != conns.end()) it->second.conn.work_queue().add([] {});
+    }
+    dirty.clear();
+  }
+
   // Runs every completion that has arrived, in commit order (loop thread).
   void drain() {
     std::deque<store::completions> items;
@@ -231,6 +248,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     for (auto& batch : items)
       for (auto& f : batch) f();
+    flush_dirty();
   }
 
 
@@ -307,6 +325,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     base::log(log_level::info, "transport", "connection closed",
               {{"connection", std::to_string(id)}});
     pump_all();
+    flush_dirty();
   }
 
   void refuse(proton::link& l, std::string_view address, std::string_view agency,
@@ -458,6 +477,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
             break;
         }
         credit_back(r);
+        dirty.insert(conn_id);
       }
     }
     if (o.what == pipeline::outcome::status::dead_lettered)
@@ -518,6 +538,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     base::log(log_level::info, "transport", "subscriber attached",
               {{"connection", std::to_string(cs->id)}, {"address", address}});
     pump(qt->second);
+    flush_dirty();
   }
 
   void detach_consumer(proton::sender& s) {
@@ -531,6 +552,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       if (f.sender == s) gone.push_back(t);
     for (auto& t : gone) fail_attempt(t);
     pump(q);
+    flush_dirty();
   }
 
   void on_sender_close(proton::sender& s) override { detach_consumer(s); }
@@ -601,6 +623,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     p.put("niem-recipient", e.recipient);
     p.put("niem-received-ms", e.received_ms);
     auto t = s.send(m);
+    touch(s.connection());
     auto cid = conn_ids.count(s.connection()) ? conn_ids[s.connection()] : 0;
     inflight[t] = {std::move(e), cid, s};
     count([](counters& k) { ++k.delivered; });
@@ -688,7 +711,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     st.ack(id, [this, ticket](bool) {
       auto node = settle_after_ack.extract(ticket);
       if (node.empty()) return;
-      if (conns.count(node.mapped().first)) node.mapped().second.settle();
+      auto ct = conns.find(node.mapped().first);
+      if (ct == conns.end()) return;
+      node.mapped().second.settle();
+      dirty.insert(ct->first);
     });
   }
   std::unordered_map<std::uint64_t, std::pair<std::uint64_t, proton::tracker>> settle_after_ack;
@@ -725,6 +751,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       }
       t.settle();
       pump(q);
+      flush_dirty();
       return;
     }
     t.settle();
@@ -741,6 +768,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       drain();
       if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
         housekeeping();
+      flush_dirty();
       schedule_housekeeping();
     });
   }
@@ -795,6 +823,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                  {"agency", info.agency},
                  {"record_type", info.record_type}});
       ingest_links.erase(r);
+      touch(r.connection());
       r.close(proton::error_condition(
           k_too_large, fmt::format("a message exceeds {} bytes", opt.max_message_bytes)));
     }
