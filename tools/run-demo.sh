@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds the release preset, then converts the project's example records
-# of every agency format to NIEM documents, each validated against the exchange schemas.
+# Installs what is missing, builds the release preset, starts niem-broker on the demo configuration
+# (loopback, no TLS), publishes the example records of every agency through AMQP and shows the NIEM
+# documents arriving at their subscribers. The broker keeps running until Ctrl-C
+# (pass --exit to stop it once the demo traffic has been shown).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./tools/install-deps.sh
 cmake --preset release -G Ninja > /dev/null
 cmake --build --preset release -j "$(nproc)"
-out=${1:-out/demo}
-mkdir -p "$out"
 export NIEM_HOME=$PWD
-bin=build/release/tools/niem-map
-m=mappings
-echo "== cws placement events and consent directives (JSON)"
-$bin convert --agency cws --out "$out" $m/cws-placement/examples/*.ndjson $m/cws-consent/examples/*.ndjson
-echo "== medicaid pharmacy claim extract (pipe-delimited)"
-$bin convert --agency medicaid --out "$out" $m/mmis-pharmacy-claim/examples/*.txt
-echo "== pmap-portal psychotropic medication applications (JSON)"
-$bin convert --agency pmap-portal --out "$out" $m/pmap-application/examples/*.ndjson
-echo "== golden tests"
-$bin test
+out=out/demo
+rm -rf "$out" && mkdir -p "$out"
+broker=build/release/broker/app/niem-broker
+
+echo "== niem-broker --config config/demo.xml --store $out/store"
+$broker --config config/demo.xml --store "$out/store" --port-file "$out/port" 2> "$out/broker.log" &
+pid=$!
+trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
+if [ ! -s "$out/port" ]; then cat "$out/broker.log"; exit 1; fi
+port=$(cat "$out/port")
+echo "   listening on amqp://127.0.0.1:$port (log: $out/broker.log)"
 echo
-echo "Validated NIEM documents are in $out/ ($(ls "$out" | wc -l) files), e.g.:"
-ls "$out" | head -5
+/usr/bin/python3 tools/demo/demo_traffic.py "amqp://127.0.0.1:$port" "$PWD" "$out"
+echo
+echo "== one delivered document:"
+head -20 "$(ls "$out"/court/placement-notification-*.xml | head -1)"
+echo "   ..."
+if [ "${1:-}" = "--exit" ]; then exit 0; fi
+echo
+echo "niem-broker is running on amqp://127.0.0.1:$port with the demo configuration; Ctrl-C stops it."
+wait $pid
