@@ -80,9 +80,12 @@ int main(int argc, char** argv) {
     std::fputs(k_usage, stderr);
     return 64;
   }
-  if (a.log_level == "debug") base::set_log_level(base::log_level::debug);
-  else if (a.log_level == "warn") base::set_log_level(base::log_level::warn);
-  else if (a.log_level == "error") base::set_log_level(base::log_level::error);
+  if (a.log_level == "debug")
+    base::set_log_level(base::log_level::debug);
+  else if (a.log_level == "warn")
+    base::set_log_level(base::log_level::warn);
+  else if (a.log_level == "error")
+    base::set_log_level(base::log_level::error);
 
   auto cfg = config::load(a.config, home() + "/schemas/config/broker-config.xsd");
   if (!cfg) return report(cfg.errors());

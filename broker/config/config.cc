@@ -153,8 +153,10 @@ class loader {
         cfg.agencies.push_back(std::move(a));
       } else if (e.name == "identity" && e.parent == "agency" && !cfg.agencies.empty()) {
         auto subject = normalize_subject(e.text);
-        if (subject.empty()) error(e.line, "<identity> is empty");
-        else cfg.agencies.back().identities.push_back(subject);
+        if (subject.empty())
+          error(e.line, "<identity> is empty");
+        else
+          cfg.agencies.back().identities.push_back(subject);
       } else if (e.name == "publishes" && !cfg.agencies.empty()) {
         cfg.agencies.back().record_types.push_back(attr(e, "record-type"));
         cfg.agencies.back().record_type_lines.push_back(e.line);
@@ -177,8 +179,8 @@ class loader {
     std::map<std::string, std::uint32_t> ids, subjects;
     for (const auto& a : cfg.agencies) {
       if (auto [it, fresh] = ids.emplace(a.id, a.line); !fresh)
-        error(a.line, fmt::format("agency '{}' is declared twice (first at line {})", a.id,
-                                  it->second));
+        error(a.line,
+              fmt::format("agency '{}' is declared twice (first at line {})", a.id, it->second));
       for (const auto& s : a.identities)
         if (auto [it, fresh] = subjects.emplace(s, a.line); !fresh)
           error(a.line, fmt::format("identity '{}' is already given to the agency at line {}", s,
@@ -196,8 +198,8 @@ class loader {
     std::set<std::pair<std::string, std::string>> subs;
     for (const auto& s : cfg.subscriptions) {
       if (!ids.count(s.recipient))
-        error(s.line, fmt::format("subscription recipient '{}' is not a declared agency",
-                                  s.recipient));
+        error(s.line,
+              fmt::format("subscription recipient '{}' is not a declared agency", s.recipient));
       if (!subs.emplace(s.recipient, s.exchange).second)
         error(s.line, fmt::format("subscription of '{}' to '{}' is declared twice", s.recipient,
                                   s.exchange));

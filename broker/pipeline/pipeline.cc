@@ -58,8 +58,8 @@ struct pipeline::impl {
   bool stopping = false;
   std::vector<std::thread> threads;
 
-  impl(std::shared_ptr<const mapping::mapping_library> l,
-       std::shared_ptr<const routing::router> r, store::store& s, options o)
+  impl(std::shared_ptr<const mapping::mapping_library> l, std::shared_ptr<const routing::router> r,
+       store::store& s, options o)
       : lib(std::move(l)), router(std::move(r)), st(s), opt(std::move(o)) {}
 
   void run() {
@@ -85,10 +85,11 @@ struct pipeline::impl {
       return {diag(base::errc::record_no_mapping,
                    fmt::format("no mapping for {}/{}", j.agency, j.record_type))};
     if (!content_type_matches(m->format(), j.content_type))
-      return {diag(base::errc::record_bad_content_type,
-                   fmt::format("content type '{}' does not fit a {} record",
-                               base::json_escape(j.content_type),
-                               m->format() == mapping::record_format::json ? "JSON" : "delimited"))};
+      return {
+          diag(base::errc::record_bad_content_type,
+               fmt::format("content type '{}' does not fit a {} record",
+                           base::json_escape(j.content_type),
+                           m->format() == mapping::record_format::json ? "JSON" : "delimited"))};
     std::string_view body = j.body;
     if (base::trim(body).empty()) return {diag(base::errc::record_empty, "the message is empty")};
     std::string_view record = body;
@@ -142,8 +143,8 @@ struct pipeline::impl {
       rec.key = c.key;
       rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
-      auto decisions = router->route(
-          {rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
+      auto decisions =
+          router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
       for (auto& d : decisions) {
         if (d.deliver)
           rec.deliveries.push_back({d.recipient, d.document});
@@ -152,33 +153,33 @@ struct pipeline::impl {
       }
     }
     auto code = rec.code;
-    st.commit_record(std::move(rec), [done = std::move(done), id = j.message_id, code,
-                                      detail = std::move(detail), withheld = std::move(withheld)](
-                                         store::commit_result cr) mutable {
-      outcome o;
-      o.message_id = std::move(id);
-      o.withheld = std::move(withheld);
-      switch (cr.what) {
-        case store::commit_result::status::routed:
-          o.what = outcome::status::accepted;
-          o.enqueued = std::move(cr.enqueued);
-          break;
-        case store::commit_result::status::duplicate:
-          o.what = outcome::status::duplicate;
-          o.code = base::errc::record_duplicate_key;
-          break;
-        case store::commit_result::status::dead_lettered:
-          o.what = outcome::status::dead_lettered;
-          o.code = code;
-          o.detail = std::move(detail);
-          break;
-        case store::commit_result::status::failed:
-          o.what = outcome::status::failed;
-          o.code = base::errc::io_error;
-          break;
-      }
-      done(std::move(o));
-    });
+    st.commit_record(std::move(rec),
+                     [done = std::move(done), id = j.message_id, code, detail = std::move(detail),
+                      withheld = std::move(withheld)](store::commit_result cr) mutable {
+                       outcome o;
+                       o.message_id = std::move(id);
+                       o.withheld = std::move(withheld);
+                       switch (cr.what) {
+                         case store::commit_result::status::routed:
+                           o.what = outcome::status::accepted;
+                           o.enqueued = std::move(cr.enqueued);
+                           break;
+                         case store::commit_result::status::duplicate:
+                           o.what = outcome::status::duplicate;
+                           o.code = base::errc::record_duplicate_key;
+                           break;
+                         case store::commit_result::status::dead_lettered:
+                           o.what = outcome::status::dead_lettered;
+                           o.code = code;
+                           o.detail = std::move(detail);
+                           break;
+                         case store::commit_result::status::failed:
+                           o.what = outcome::status::failed;
+                           o.code = base::errc::io_error;
+                           break;
+                       }
+                       done(std::move(o));
+                     });
   }
 };
 

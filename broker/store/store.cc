@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS dead_letters(
 )sql";
 
 struct op {
-  std::function<bool()> apply;       // inside the group's transaction; false rolls this op back
-  std::function<void(bool)> done;    // after the commit, on the executor
+  std::function<bool()> apply;     // inside the group's transaction; false rolls this op back
+  std::function<void(bool)> done;  // after the commit, on the executor
   std::promise<void>* barrier = nullptr;
 };
 
@@ -247,7 +247,7 @@ struct store::impl {
       if (batch[i].barrier) barriers.push_back(batch[i].barrier);
     }
     if (!c.empty()) {
-      std::function<void(completions&&)> run_on;
+      std::function<void(completions &&)> run_on;
       {
         std::lock_guard lk(mu);
         run_on = exec;
@@ -266,10 +266,19 @@ struct store::impl {
   bool log_message(const record_outcome& r, std::string_view status, std::string_view code) {
     auto& s = ins_message.reset();
     s.bind(1, r.message_id).bind(2, r.agency).bind(3, r.record_type);
-    if (r.key.empty()) s.bind_null(4); else s.bind(4, r.key);
-    if (r.exchange.empty()) s.bind_null(5); else s.bind(5, r.exchange);
+    if (r.key.empty())
+      s.bind_null(4);
+    else
+      s.bind(4, r.key);
+    if (r.exchange.empty())
+      s.bind_null(5);
+    else
+      s.bind(5, r.exchange);
     s.bind(6, r.received_ms).bind(7, status);
-    if (code.empty()) s.bind_null(8); else s.bind(8, code);
+    if (code.empty())
+      s.bind_null(8);
+    else
+      s.bind(8, code);
     return s.run();
   }
 
@@ -279,8 +288,14 @@ struct store::impl {
       auto code = base::code_id(r.code);
       auto& s = ins_dead.reset();
       s.bind(1, r.message_id).bind_null(2).bind(3, r.agency).bind(4, r.record_type);
-      if (r.exchange.empty()) s.bind_null(5); else s.bind(5, r.exchange);
-      if (r.key.empty()) s.bind_null(6); else s.bind(6, r.key);
+      if (r.exchange.empty())
+        s.bind_null(5);
+      else
+        s.bind(5, r.exchange);
+      if (r.key.empty())
+        s.bind_null(6);
+      else
+        s.bind(6, r.key);
       s.bind(7, code).bind(8, r.diagnostics_json).bind(9, r.content_type).bind_blob(10, r.body);
       s.bind(11, now).bind(12, std::int64_t{0});
       if (!s.run() || !log_message(r, "dead_lettered", code)) return false;
@@ -517,7 +532,8 @@ std::vector<queue_stats> store::stats(const std::vector<std::string>& recipients
                  }
                  return true;
                },
-               {}, &p});
+               {},
+               &p});
   p.get_future().wait();
   return out;
 }
@@ -546,7 +562,8 @@ std::vector<dead_letter> store::dead_letters(std::uint32_t limit) {
                  s.reset();
                  return true;
                },
-               {}, &p});
+               {},
+               &p});
   p.get_future().wait();
   return out;
 }
@@ -559,7 +576,8 @@ std::uint64_t store::dead_letter_count() {
                  if (s.step() == SQLITE_ROW) n = static_cast<std::uint64_t>(s.i64(0));
                  return true;
                },
-               {}, &p});
+               {},
+               &p});
   p.get_future().wait();
   return n;
 }

@@ -6,14 +6,14 @@
 //
 // The C++ binding grants `internal::factory<T>` access to the C object; the library defines the
 // template in a private header with exactly this member, so this definition matches it.
-#include <proton/connection.hpp>
 #include <proton/delivery.h>
-#include <proton/delivery.hpp>
 #include <proton/disposition.h>
 #include <proton/link.h>
+#include <proton/session.h>
+#include <proton/connection.hpp>
+#include <proton/delivery.hpp>
 #include <proton/receiver.hpp>
 #include <proton/sender.hpp>
-#include <proton/session.h>
 #include <proton/session.hpp>
 #include <proton/tracker.hpp>
 

@@ -65,7 +65,7 @@ struct queue_state {
   std::string recipient;
   std::vector<proton::sender> consumers;
   std::size_t next_consumer = 0;
-  std::deque<store::queue_entry> buffer;              // loaded, not yet sent
+  std::deque<store::queue_entry> buffer;                 // loaded, not yet sent
   std::map<std::int64_t, store::queue_entry> redeliver;  // sent before, to send again first
   std::int64_t loaded_upto = 0;  // every entry <= this is in memory, in flight or gone
   bool caught_up = false;        // the store holds nothing beyond loaded_upto
@@ -147,7 +147,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   void on_open(proton::listener& l) override {
     base::log(log_level::info, "transport", "listening",
-              {{"host", opt.host}, {"port", std::to_string(l.port())},
+              {{"host", opt.host},
+               {"port", std::to_string(l.port())},
                {"tls", opt.tls ? "mutual" : "off (anonymous, loopback)"}});
     if (on_listening) on_listening(static_cast<std::uint16_t>(l.port()));
     schedule_housekeeping();
@@ -251,8 +252,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     flush_dirty();
   }
 
-
-
   static std::string normalize(std::string_view subject) {
     std::string out;
     for (auto part : base::split(base::trim(subject), ',')) {
@@ -348,10 +347,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       r.close(proton::error_condition(k_unauthorized, "connection not authenticated"));
       return;
     }
-    r.open(proton::receiver_options()
-               .auto_accept(false)
-               .credit_window(0)
-               .target(proton::target_options().address(address)));
+    r.open(proton::receiver_options().auto_accept(false).credit_window(0).target(
+        proton::target_options().address(address)));
     auto parts = base::split(address, '/');
     if (parts.size() != 3 || parts[0] != "ingest") {
       refuse(r, address, cs->agency, "publish to ingest/<agency>/<record-type>", k_not_found);
@@ -363,8 +360,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       refuse(r, address, cs->agency, "an agency publishes only as itself", k_unauthorized);
       return;
     }
-    if (!a || std::find(a->record_types.begin(), a->record_types.end(), type) ==
-                  a->record_types.end()) {
+    if (!a ||
+        std::find(a->record_types.begin(), a->record_types.end(), type) == a->record_types.end()) {
       refuse(r, address, cs->agency, "the agency does not publish this record type",
              k_unauthorized);
       return;
@@ -524,8 +521,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     std::string recipient(parts[1]);
     if (!cs->agency.empty() && cs->agency != recipient) {
-      refuse(s, address, cs->agency, "an agency receives only its own deliveries",
-             k_unauthorized);
+      refuse(s, address, cs->agency, "an agency receives only its own deliveries", k_unauthorized);
       return;
     }
     auto qt = queues.find(recipient);
@@ -600,8 +596,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         break;
       }
     }
-    if (!q.consumers.empty() && !q.fetching && !q.caught_up &&
-        q.buffer.size() <= opt.prefetch / 2)
+    if (!q.consumers.empty() && !q.fetching && !q.caught_up && q.buffer.size() <= opt.prefetch / 2)
       fetch(q);
   }
 
@@ -631,7 +626,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   void fetch(queue_state& q) {
     q.fetching = true;
-    auto want = static_cast<std::uint32_t>(opt.prefetch - std::min<std::size_t>(q.buffer.size(), opt.prefetch));
+    auto want = static_cast<std::uint32_t>(opt.prefetch -
+                                           std::min<std::size_t>(q.buffer.size(), opt.prefetch));
     if (want == 0) want = 1;
     st.fetch(q.recipient, q.loaded_upto, want,
              [this, name = q.recipient, want](std::vector<store::queue_entry> v) {
@@ -736,7 +732,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     // attempt; released means "not processed" and goes back without counting.
     auto* pd = pc::delivery(t);
     auto* disp = pd ? pn_delivery_remote(pd) : nullptr;
-    bool failed = disp && pn_delivery_remote_state(pd) == PN_MODIFIED && pn_disposition_is_failed(disp);
+    bool failed =
+        disp && pn_delivery_remote_state(pd) == PN_MODIFIED && pn_disposition_is_failed(disp);
     auto it = inflight.find(t);
     if (it != inflight.end()) {
       auto& q = queues[it->second.entry.recipient];

@@ -30,7 +30,7 @@ struct tls_files {
 
 struct options {
   std::string host = "127.0.0.1";
-  std::uint16_t port = 5672;  // 0: pick a free port
+  std::uint16_t port = 5672;     // 0: pick a free port
   std::optional<tls_files> tls;  // none: anonymous (the configuration allows it on loopback only)
   std::uint64_t max_message_bytes = 1 << 20;
   std::uint32_t idle_timeout_seconds = 60;
@@ -38,9 +38,9 @@ struct options {
   std::vector<std::string> recipients;  // queues the broker keeps
   std::uint32_t max_attempts = 5;
   std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
-  std::uint32_t prefetch = 256;      // documents per subscriber held ahead of its credit
-  std::uint32_t ingest_credit = 64;  // per publisher link
-  std::uint32_t max_pending = 2048;  // records being mapped, over all links
+  std::uint32_t prefetch = 256;          // documents per subscriber held ahead of its credit
+  std::uint32_t ingest_credit = 64;      // per publisher link
+  std::uint32_t max_pending = 2048;      // records being mapped, over all links
   std::uint32_t housekeeping_ms = 1000;  // expiry scan and oversized-transfer check
 };
 

@@ -62,5 +62,4 @@ inline std::vector<example_record> example_records(const mapping::mapping_librar
   return out;
 }
 
-
 }  // namespace niem::testing

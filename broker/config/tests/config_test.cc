@@ -41,7 +41,8 @@ TEST_CASE("the shipped demo and production configurations load") {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }();
   auto cfgdir = tmp.path / "config";
-  for (auto f : {"broker.crt", "broker.key", "ca.crt"}) tmp.write(std::string("var/certs/") + f, "x");
+  for (auto f : {"broker.crt", "broker.key", "ca.crt"})
+    tmp.write(std::string("var/certs/") + f, "x");
   std::filesystem::create_symlink(root() + "/mappings", tmp.path / "mappings");
   std::filesystem::create_symlink(root() + "/schemas", tmp.path / "schemas");
   auto file = tmp.write("config/production.xml", text);

@@ -37,8 +37,12 @@ struct rig {
   outcome run(std::string agency, std::string type, std::string ct, std::string body,
               std::string id = "") {
     static int n = 0;
-    pipeline::job j{id.empty() ? "M" + std::to_string(++n) : id, std::move(agency),
-                    std::move(type), std::move(ct), std::move(body), clk.now_ms()};
+    pipeline::job j{id.empty() ? "M" + std::to_string(++n) : id,
+                    std::move(agency),
+                    std::move(type),
+                    std::move(ct),
+                    std::move(body),
+                    clk.now_ms()};
     std::promise<outcome> p;
     pl->submit(std::move(j), [&](outcome o) { p.set_value(std::move(o)); });
     return p.get_future().get();
@@ -49,7 +53,8 @@ struct rig {
 
 TEST_CASE("a valid placement is mapped, validated and queued for each subscriber") {
   rig r;
-  auto rec = first_line(testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson");
+  auto rec =
+      first_line(testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson");
   auto o = r.run("cws", "placement", "application/json", rec);
   REQUIRE(o.what == outcome::status::accepted);
   REQUIRE(o.enqueued.size() == 2);
@@ -66,7 +71,8 @@ TEST_CASE("a valid placement is mapped, validated and queued for each subscriber
 
 TEST_CASE("a delimited claim arrives as header plus one line, CRLF or not") {
   rig r;
-  auto file = testing::source_root() + "/mappings/mmis-pharmacy-claim/examples/mmis_rx_20260601.txt";
+  auto file =
+      testing::source_root() + "/mappings/mmis-pharmacy-claim/examples/mmis_rx_20260601.txt";
   auto body = first_line(file) + "\r\n" + first_line(file, 1) + "\r\n";
   auto o = r.run("medicaid", "pharmacy_claim", "text/csv", body);
   REQUIRE(o.what == outcome::status::accepted);

@@ -1,5 +1,5 @@
-#include <catch2/catch.hpp>
 #include <atomic>
+#include <catch2/catch.hpp>
 #include <future>
 
 #include "store/store.h"
@@ -10,8 +10,7 @@ using store::commit_result;
 
 namespace {
 
-store::record_outcome routed(std::string id, std::string key,
-                             std::vector<std::string> recipients) {
+store::record_outcome routed(std::string id, std::string key, std::vector<std::string> recipients) {
   store::record_outcome r;
   r.message_id = std::move(id);
   r.agency = "cws";
