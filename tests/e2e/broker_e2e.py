@@ -109,6 +109,20 @@ try:
     check(keys == {__import__("json").loads(p)["event_id"] for p in placements},
           "record keys name the source records")
 
+    # An oversized message is refused without being buffered: the session window stops it at the
+    # limit and the link is closed with amqp:link:message-size-exceeded.
+    big = conn.create_sender("ingest/cws/placement")
+    try:
+        big.send(record_message("x" * (8 << 20), "application/json"), timeout=20)
+        fail("an 8 MiB message was accepted")
+    except (SendException, LinkDetached) as e:
+        check("message-size-exceeded" in str(e) or isinstance(e, SendException),
+              "an 8 MiB message is refused (limit 1 MiB)")
+    except Exception as e:
+        check("size" in str(e), f"an 8 MiB message is refused ({type(e).__name__})")
+    rss_kb = int([l for l in open(f"/proc/{broker.proc.pid}/status") if l.startswith("VmHWM")][0].split()[1])
+    print(f"info: broker peak RSS {rss_kb // 1024} MiB")
+
     # Addresses outside the scheme are refused.
     try:
         conn.create_sender("ingest/cws/pharmacy_claim")
@@ -126,4 +140,6 @@ for needle in ("Ana", "de la Cruz", "900-11-2222", "95550001C", "Terry Nguyen"):
         fail(f"personal data '{needle}' appears in the broker log")
 check(True, "no personal data in the broker log")
 check("NIEM-101" in log, "the dead-lettered record is logged with its code")
+check('"msg":"oversized transfer refused","code":"NIEM-602"' in log,
+      "the oversized message was stopped while still arriving, not buffered whole")
 print("PASS")
