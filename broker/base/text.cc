@@ -152,4 +152,21 @@ std::string to_lower_ascii(std::string_view s) {
   return out;
 }
 
+std::string normalize_dn(std::string_view subject) {
+  std::string out;
+  for (auto part : split(trim(subject), ',')) {
+    auto t = trim(part);
+    auto eq = t.find('=');
+    if (!out.empty()) out += ',';
+    if (eq == std::string_view::npos) {
+      out += t;
+      continue;
+    }
+    out += trim(t.substr(0, eq));
+    out += '=';
+    out += trim(t.substr(eq + 1));
+  }
+  return out;
+}
+
 }  // namespace niem::base

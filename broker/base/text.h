@@ -19,5 +19,7 @@ std::vector<std::string_view> split(std::string_view s, char sep);
 // and case-mapping those correctly needs locale data the broker does not depend on).
 std::string to_upper_ascii(std::string_view s);
 std::string to_lower_ascii(std::string_view s);
+// A distinguished name with the spaces around ',' and '=' removed: "CN = a, O = b" -> "CN=a,O=b".
+std::string normalize_dn(std::string_view dn);
 
 }  // namespace niem::base

@@ -152,7 +152,7 @@ class loader {
         a.name = attr(e, "name");
         cfg.agencies.push_back(std::move(a));
       } else if (e.name == "identity" && e.parent == "agency" && !cfg.agencies.empty()) {
-        auto subject = normalize_subject(e.text);
+        auto subject = base::normalize_dn(e.text);
         if (subject.empty())
           error(e.line, "<identity> is empty");
         else
@@ -219,24 +219,6 @@ class loader {
 
 }  // namespace
 
-std::string normalize_subject(std::string_view subject) {
-  // "CN = cws, O=State" and "CN=cws,O=State" name the same subject.
-  std::string out;
-  for (auto part : base::split(base::trim(subject), ',')) {
-    auto t = base::trim(part);
-    auto eq = t.find('=');
-    if (!out.empty()) out += ',';
-    if (eq == std::string_view::npos) {
-      out += t;
-      continue;
-    }
-    out += base::trim(t.substr(0, eq));
-    out += '=';
-    out += base::trim(t.substr(eq + 1));
-  }
-  return out;
-}
-
 bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
 }
@@ -248,7 +230,7 @@ const agency_config* broker_config::agency(std::string_view id) const {
 }
 
 const agency_config* broker_config::agency_for_subject(std::string_view subject) const {
-  auto s = normalize_subject(subject);
+  auto s = base::normalize_dn(subject);
   for (const auto& a : agencies)
     for (const auto& i : a.identities)
       if (i == s) return &a;

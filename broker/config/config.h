@@ -87,7 +87,6 @@ struct mapping_fact {
 std::vector<base::diagnostic> cross_check(const broker_config& cfg,
                                           const std::vector<mapping_fact>& mappings);
 
-std::string normalize_subject(std::string_view subject);
 bool is_loopback_host(std::string_view host);
 
 }  // namespace niem::config

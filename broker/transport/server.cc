@@ -199,7 +199,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       const agency_identity* a = nullptr;
       for (const auto& ag : opt.agencies)
         for (const auto& s : ag.subjects)
-          if (s == normalize(subject)) a = &ag;
+          if (s == base::normalize_dn(subject)) a = &ag;
       if (!a) {
         base::log(log_level::warn, "transport", "connection refused: unknown identity",
                   {{"code", std::string(base::code_id(base::errc::auth_unknown_identity))},
@@ -250,23 +250,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     for (auto& batch : items)
       for (auto& f : batch) f();
     flush_dirty();
-  }
-
-  static std::string normalize(std::string_view subject) {
-    std::string out;
-    for (auto part : base::split(base::trim(subject), ',')) {
-      auto t = base::trim(part);
-      auto eq = t.find('=');
-      if (!out.empty()) out += ',';
-      if (eq == std::string_view::npos) {
-        out += t;
-        continue;
-      }
-      out += base::trim(t.substr(0, eq));
-      out += '=';
-      out += base::trim(t.substr(eq + 1));
-    }
-    return out;
   }
 
   conn_state* conn_of(const proton::connection& c) {
@@ -440,10 +423,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto seq = next_seq++;
     cs->pending.emplace(seq, d);
     ++pending_total;
-    pl.submit(std::move(j), [this, conn = cs->id, seq, recv = r](pipeline::outcome o) mutable {
-      // Runs on the loop (the store's executor); `recv` is only compared, never used elsewhere.
-      on_outcome(conn, seq, std::move(o));
-      (void)recv;
+    // The completion travels through worker and store threads: it carries plain ids, never a
+    // Proton handle (their reference counts belong to the loop thread).
+    pl.submit(std::move(j), [this, conn = cs->id, seq](pipeline::outcome o) {
+      on_outcome(conn, seq, std::move(o));  // on the loop, via the store's executor
     });
   }
 

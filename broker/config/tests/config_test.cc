@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <string>
 
+#include "base/text.h"
 #include "config/config.h"
 #include "support/temp_dir.h"
 
@@ -112,7 +113,7 @@ TEST_CASE("cross-check names unpublished record types and unproduced exchanges")
   }
   CHECK(unread == 2);
   CHECK(unproduced == 2);
-  CHECK(config::normalize_subject(" CN = a ,O= b ") == "CN=a,O=b");
+  CHECK(base::normalize_dn(" CN = a ,O= b ") == "CN=a,O=b");
   CHECK(config::is_loopback_host("127.0.0.1"));
   CHECK_FALSE(config::is_loopback_host("0.0.0.0"));
 }
