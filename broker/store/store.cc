@@ -89,6 +89,8 @@ class stmt {
     sqlite3_bind_null(s_, i);
     return *this;
   }
+  // Empty text is stored as NULL (optional columns: key, exchange, code).
+  stmt& bind_opt(int i, std::string_view v) { return v.empty() ? bind_null(i) : bind(i, v); }
   int step() { return sqlite3_step(s_); }
   bool run() {
     int rc = step();
@@ -266,19 +268,10 @@ struct store::impl {
   bool log_message(const record_outcome& r, std::string_view status, std::string_view code) {
     auto& s = ins_message.reset();
     s.bind(1, r.message_id).bind(2, r.agency).bind(3, r.record_type);
-    if (r.key.empty())
-      s.bind_null(4);
-    else
-      s.bind(4, r.key);
-    if (r.exchange.empty())
-      s.bind_null(5);
-    else
-      s.bind(5, r.exchange);
+    s.bind_opt(4, r.key);
+    s.bind_opt(5, r.exchange);
     s.bind(6, r.received_ms).bind(7, status);
-    if (code.empty())
-      s.bind_null(8);
-    else
-      s.bind(8, code);
+    s.bind_opt(8, code);
     return s.run();
   }
 
@@ -288,14 +281,8 @@ struct store::impl {
       auto code = base::code_id(r.code);
       auto& s = ins_dead.reset();
       s.bind(1, r.message_id).bind_null(2).bind(3, r.agency).bind(4, r.record_type);
-      if (r.exchange.empty())
-        s.bind_null(5);
-      else
-        s.bind(5, r.exchange);
-      if (r.key.empty())
-        s.bind_null(6);
-      else
-        s.bind(6, r.key);
+      s.bind_opt(5, r.exchange);
+      s.bind_opt(6, r.key);
       s.bind(7, code).bind(8, r.diagnostics_json).bind(9, r.content_type).bind_blob(10, r.body);
       s.bind(11, now).bind(12, std::int64_t{0});
       if (!s.run() || !log_message(r, "dead_lettered", code)) return false;
@@ -431,13 +418,12 @@ void store::commit_record(record_outcome rec, std::function<void(commit_result)>
   auto res = std::make_shared<commit_result>();
   auto r = std::make_shared<record_outcome>(std::move(rec));
   impl_->push({[this, r, res] { return impl_->apply_record(*r, *res); },
-               [res, done = std::move(done), this](bool ok) {
+               [res, done = std::move(done)](bool ok) {
                  if (!ok) {
                    res->what = commit_result::status::failed;
                    res->enqueued.clear();
                    res->error = "store write failed";
                  }
-                 (void)this;
                  done(std::move(*res));
                }});
 }

@@ -39,7 +39,7 @@ TEST_CASE("RFC 3339 date-times need an offset") {
   CHECK_FALSE(accepts("datetime", "2026-03-04T25:15:00Z"));
 }
 
-TEST_CASE("names split on the comma; case and trim; Y/N flags") {
+TEST_CASE("names split on the comma, case and trim, and Y/N flags") {
   CHECK(run("name-last", "KIM, DANIEL") == "KIM");
   CHECK(run("name-first", "KIM, DANIEL") == "DANIEL");
   CHECK(run("name-first", "MADONNA") == "");

@@ -81,7 +81,7 @@ TEST_CASE("a key already accepted is acknowledged as a duplicate and not queued 
   CHECK(commit(*s, other).what == commit_result::status::routed);
 }
 
-TEST_CASE("acks remove entries; dead letters keep the reason; state survives a reopen") {
+TEST_CASE("acks remove entries, dead letters keep the reason, and state survives a reopen") {
   testing::temp_dir dir("niem-store");
   base::manual_clock clk(5000);
   std::int64_t first = 0;
