@@ -343,8 +343,16 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       refuse(r, address, cs->agency, "an agency publishes only as itself", k_unauthorized);
       return;
     }
-    if (!a ||
-        std::find(a->record_types.begin(), a->record_types.end(), type) == a->record_types.end()) {
+    // An address naming nothing the broker knows is not found; a record type that exists but
+    // belongs to another agency is not authorized.
+    auto publishes = [&](const agency_identity& x) {
+      return std::find(x.record_types.begin(), x.record_types.end(), type) != x.record_types.end();
+    };
+    if (!a || std::none_of(opt.agencies.begin(), opt.agencies.end(), publishes)) {
+      refuse(r, address, cs->agency, "no such agency or record type", k_not_found);
+      return;
+    }
+    if (!publishes(*a)) {
       refuse(r, address, cs->agency, "the agency does not publish this record type",
              k_unauthorized);
       return;
