@@ -22,7 +22,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '1');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -34,9 +34,10 @@ CREATE TABLE IF NOT EXISTS record_keys(
   message_id TEXT NOT NULL, PRIMARY KEY(agency, record_type, record_key)) WITHOUT ROWID;
 -- NIEM documents, shared by the queue entries that deliver the same bytes.
 CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL, body BLOB NOT NULL);
--- One durable queue per subscriber, in id order.
+-- One durable queue per subscriber, in id order. AUTOINCREMENT: an id is never reused after
+-- its entry is acknowledged, so a new entry always sorts after everything already loaded.
 CREATE TABLE IF NOT EXISTS queue(
-  id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
+  id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
   source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
   doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
   attempts INTEGER NOT NULL DEFAULT 0);
@@ -46,6 +47,24 @@ CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
   record_type TEXT, exchange TEXT, record_key TEXT, code TEXT NOT NULL, diagnostics TEXT,
   content_type TEXT, body BLOB, dead_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+)sql";
+
+// Schema 1 let SQLite reuse the id of an acknowledged entry at the tail of a queue, so a new
+// entry could sort before what the broker had already loaded and wait until a restart.
+constexpr const char* k_migrate_v1 = R"sql(
+BEGIN IMMEDIATE;
+DROP INDEX IF EXISTS queue_by_recipient;
+ALTER TABLE queue RENAME TO queue_v1;
+CREATE TABLE queue(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
+  source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
+  doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0);
+INSERT INTO queue SELECT * FROM queue_v1;
+DROP TABLE queue_v1;
+CREATE INDEX queue_by_recipient ON queue(recipient, id);
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
+COMMIT;
 )sql";
 
 struct op {
@@ -141,6 +160,16 @@ struct store::impl {
     if (db) sqlite3_close_v2(db);
   }
 
+  int schema_version() {
+    sqlite3_stmt* q = nullptr;
+    int v = 0;
+    if (sqlite3_prepare_v2(db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &q,
+                           nullptr) == SQLITE_OK &&
+        sqlite3_step(q) == SQLITE_ROW)
+      v = sqlite3_column_int(q, 0);
+    sqlite3_finalize(q);
+    return v;
+  }
   std::string last_error() const { return db ? sqlite3_errmsg(db) : "no database"; }
 
   bool prepare() {
@@ -403,6 +432,15 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     sqlite3_free(err);
     return fail(fmt::format("cannot initialise {}: {}", path, msg));
   }
+  if (im->schema_version() == 1 &&
+      sqlite3_exec(im->db, k_migrate_v1, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : im->last_error();
+    sqlite3_free(err);
+    return fail(fmt::format("cannot migrate {} to schema 2: {}", path, msg));
+  }
+  if (im->schema_version() != 2)
+    return fail(
+        fmt::format("{} has schema {}; this broker knows schema 2", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
   auto* raw = im.get();
   im->thread = std::thread([raw] { raw->loop(); });

@@ -2,6 +2,8 @@
 #include <catch2/catch.hpp>
 #include <future>
 
+#include <sqlite3.h>
+
 #include "store/store.h"
 #include "support/temp_dir.h"
 
@@ -126,6 +128,68 @@ TEST_CASE("acks remove entries, dead letters keep the reason, and state survives
   CHECK(st[0].depth == 0);
   CHECK(st[1].depth == 1);
   CHECK(first > 0);
+}
+
+std::int64_t ack(store::store& s, std::int64_t id) {
+  std::promise<bool> p;
+  s.ack(id, [&](bool ok) { p.set_value(ok); });
+  REQUIRE(p.get_future().get());
+  return id;
+}
+
+TEST_CASE("a queue id is never reused, even after the entries at the tail were acknowledged") {
+  // The broker loads entries above the highest id it has seen; a reused id would hide an entry.
+  testing::temp_dir dir("niem-store");
+  base::manual_clock clk(5000);
+  std::int64_t last = 0;
+  {
+    auto s = open(dir, clk);
+    for (int i = 0; i < 3; ++i) {
+      auto c = commit(*s, routed("M" + std::to_string(i), "E-" + std::to_string(i), {"court"}));
+      REQUIRE(c.enqueued.size() == 1);
+      CHECK(c.enqueued[0].id > last);
+      last = ack(*s, c.enqueued[0].id);  // the queue is empty again each time
+    }
+  }
+  auto s = open(dir, clk);  // and across a restart
+  auto c = commit(*s, routed("M9", "E-9", {"court"}));
+  REQUIRE(c.enqueued.size() == 1);
+  CHECK(c.enqueued[0].id > last);
+}
+
+TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing its ids") {
+  testing::temp_dir dir("niem-store");
+  base::manual_clock clk(5000);
+  {
+    auto s = open(dir, clk);
+    commit(*s, routed("M1", "E-1", {"court"}));
+    commit(*s, routed("M2", "E-2", {"court"}));
+  }
+  // Turn it back into a schema-1 store: a queue table whose ids SQLite may reuse.
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
+  const char* downgrade = R"sql(
+    DROP INDEX queue_by_recipient;
+    ALTER TABLE queue RENAME TO q2;
+    CREATE TABLE queue(id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
+      source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
+      doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
+      attempts INTEGER NOT NULL DEFAULT 0);
+    INSERT INTO queue SELECT * FROM q2;
+    DROP TABLE q2;
+    CREATE INDEX queue_by_recipient ON queue(recipient, id);
+    UPDATE meta SET value = '1' WHERE key = 'schema_version';)sql";
+  REQUIRE(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+
+  auto s = open(dir, clk);
+  auto q = fetch(*s, "court");
+  REQUIRE(q.size() == 2);
+  auto top = q[1].id;
+  ack(*s, top);
+  auto c = commit(*s, routed("M3", "E-3", {"court"}));
+  REQUIRE(c.enqueued.size() == 1);
+  CHECK(c.enqueued[0].id > top);
 }
 
 TEST_CASE("entries older than the time-to-live expire into the dead-letter queue") {
