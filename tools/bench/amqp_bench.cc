@@ -33,6 +33,7 @@
 #include <fstream>
 #include <future>
 #include <iostream>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <string>
@@ -103,6 +104,9 @@ struct shared_state {
   }
 };
 
+// Each sender ("lane") carries one copy of every record and is driven only by the events of its
+// own connection: Proton writes a connection's output only while handling that connection's
+// events, so sending on one connection from another's handler would stall.
 class publisher : public proton::messaging_handler {
  public:
   publisher(const config& c, shared_state& st, record_template t, std::vector<std::string> urls,
@@ -114,80 +118,95 @@ class publisher : public proton::messaging_handler {
         addrs_(std::move(addresses)) {}
 
   void on_container_start(proton::container& c) override {
+    std::map<std::string, proton::connection> conns;  // one connection per peer
+    lanes_.resize(addrs_.size());
     for (std::size_t i = 0; i < addrs_.size(); ++i) {
       auto& url = urls_.size() == 1 ? urls_[0] : urls_[i];
-      senders_.push_back(c.open_sender(
-          url + "/" + addrs_[i],
-          proton::sender_options().delivery_mode(proton::delivery_mode::AT_LEAST_ONCE)));
+      auto it = conns.find(url);
+      if (it == conns.end()) it = conns.emplace(url, c.connect(url)).first;
+      lanes_[i].s = it->second.open_sender(
+          addrs_[i], proton::sender_options().delivery_mode(proton::delivery_mode::AT_LEAST_ONCE));
     }
   }
 
   void on_sender_open(proton::sender& s) override {
-    if (++open_ == senders_.size()) {
+    lane_of(s).open = true;
+    if (++open_ == lanes_.size()) {
       start_ns_ = now_ns();
       st_.first_send = start_ns_;
-      if (cfg_.rate > 0) tick(s.work_queue());
-      pump();
+      // Each lane starts in its own connection's context, where its output gets written.
+      for (auto& l : lanes_)
+        l.s.work_queue().add([this, &l] {
+          if (cfg_.rate > 0) tick(l);
+          pump(l);
+        });
     }
   }
-  void on_sendable(proton::sender&) override { pump(); }
-  void on_tracker_accept(proton::tracker&) override {
-    ++settled_;
+  void on_sendable(proton::sender& s) override { pump(lane_of(s)); }
+  void on_tracker_accept(proton::tracker& t) override {
     ++st_.accepted;
-    after_settle();
+    settled(t);
   }
-  void on_tracker_reject(proton::tracker&) override {
-    ++settled_;
+  void on_tracker_reject(proton::tracker& t) override {
     ++st_.rejected;
-    after_settle();
+    settled(t);
   }
-  void on_tracker_release(proton::tracker&) override {
-    ++settled_;
+  void on_tracker_release(proton::tracker& t) override {
     ++st_.rejected;
-    after_settle();
+    settled(t);
   }
   void on_error(const proton::error_condition& e) override {
-    std::cerr << "publisher error: " << e.what() << '\n';
+    if (!st_.done_set) std::cerr << "publisher error: " << e.what() << '\n';
     st_.finish();
   }
 
  private:
-  void after_settle() {
-    if (cfg_.publish_only && settled_ == cfg_.count * senders_.size()) {
+  struct lane {
+    proton::sender s;
+    bool open = false;
+    std::size_t next = 0, settled = 0;
+  };
+  lane& lane_of(const proton::sender& s) {
+    for (auto& l : lanes_)
+      if (l.s == s) return l;
+    return lanes_.front();
+  }
+
+  void settled(proton::tracker& t) {
+    auto& l = lane_of(t.sender());
+    ++l.settled;
+    if (cfg_.publish_only && ++settled_total_ == cfg_.count * lanes_.size()) {
       st_.last_done = now_ns();
       st_.finish();
-      for (auto& s : senders_) s.connection().close();
       return;
     }
-    pump();
+    pump(l);
   }
 
-  void tick(proton::work_queue& wq) {
-    if (next_ >= cfg_.count) return;
-    pump();
-    wq.schedule(proton::duration(1), [this, &wq] { tick(wq); });
+  void tick(lane& l) {
+    if (l.next >= cfg_.count) return;
+    pump(l);
+    l.s.work_queue().schedule(proton::duration(1), [this, &l] { tick(l); });
   }
 
-  void pump() {
-    if (open_ < senders_.size()) return;
+  void pump(lane& l) {
+    if (open_ < lanes_.size()) return;
     std::size_t allowed = cfg_.count;
     if (cfg_.rate > 0) {
       auto elapsed = static_cast<double>(now_ns() - start_ns_) / 1e9;
       allowed =
           std::min<std::size_t>(cfg_.count, static_cast<std::size_t>(elapsed * cfg_.rate) + 1);
     }
-    while (next_ < allowed &&
-           (next_ * senders_.size() - settled_) < cfg_.window * senders_.size()) {
-      for (auto& s : senders_)
-        if (s.credit() <= 0) return;
+    while (l.next < allowed && l.next - l.settled < cfg_.window && l.s.credit() > 0) {
       proton::message m;
-      m.body(proton::binary(tmpl_.with_seq(next_)));
+      m.body(proton::binary(tmpl_.with_seq(l.next)));
       m.inferred(true);
       m.content_type("application/json");
-      m.properties().put("bench-seq", static_cast<std::int64_t>(next_));
-      st_.sent_ns[next_] = now_ns();
-      for (auto& s : senders_) s.send(m);
-      ++next_;
+      m.properties().put("bench-seq", static_cast<std::int64_t>(l.next));
+      std::int64_t zero = 0;  // latency counts from the first copy's send
+      st_.sent_ns[l.next].compare_exchange_strong(zero, now_ns());
+      l.s.send(m);
+      ++l.next;
     }
   }
 
@@ -195,8 +214,8 @@ class publisher : public proton::messaging_handler {
   shared_state& st_;
   record_template tmpl_;
   std::vector<std::string> urls_, addrs_;
-  std::vector<proton::sender> senders_;
-  std::size_t open_ = 0, next_ = 0, settled_ = 0;
+  std::vector<lane> lanes_;
+  std::size_t open_ = 0, settled_total_ = 0;
   std::int64_t start_ns_ = 0;
 };
 
@@ -223,7 +242,7 @@ class subscriber : public proton::messaging_handler {
     }
   }
   void on_error(const proton::error_condition& e) override {
-    std::cerr << "subscriber error: " << e.what() << '\n';
+    if (!st_.done_set) std::cerr << "subscriber error: " << e.what() << '\n';
   }
   std::vector<std::int64_t> latencies;
 
@@ -348,17 +367,21 @@ int main(int argc, char** argv) {
   std::unique_ptr<proton::container> sub_container;
   std::vector<std::unique_ptr<direct_listener>> listeners;
   std::thread sub_thread;
+  std::vector<std::unique_ptr<proton::container>> direct_containers;
+  std::vector<std::thread> direct_threads;
   if (!cfg.publish_only) {
     if (cfg.mode == "direct") {
-      sub_container = std::make_unique<proton::container>("bench-subscribers");
-      sub_container->receiver_options(
-          proton::receiver_options().credit_window(static_cast<int>(cfg.credit)));
+      // Two subscribers are two AMQP containers (two processes in real life), each listening.
       pub_urls.clear();
+      int i = 0;
       for (auto* s : {&s1, &s2}) {
         listeners.push_back(std::make_unique<direct_listener>(*s, static_cast<int>(cfg.credit)));
-        sub_container->listen("127.0.0.1:0", *listeners.back());
+        auto& c = direct_containers.emplace_back(
+            std::make_unique<proton::container>("bench-subscriber-" + std::to_string(++i)));
+        c->receiver_options(proton::receiver_options().credit_window(static_cast<int>(cfg.credit)));
+        c->listen("127.0.0.1:0", *listeners.back());
+        direct_threads.emplace_back([cp = c.get()] { cp->run(); });
       }
-      sub_thread = std::thread([&] { sub_container->run(); });
       for (auto& l : listeners)
         pub_urls.push_back("127.0.0.1:" + std::to_string(l->port.get_future().get()));
     } else {
@@ -387,6 +410,8 @@ int main(int argc, char** argv) {
     sub_container->stop();
     sub_thread.join();
   }
+  for (auto& c : direct_containers) c->stop();
+  for (auto& t : direct_threads) t.join();
   double secs = static_cast<double>(st.last_done - st.first_send) / 1e9;
   std::vector<std::int64_t> lat = s1.latencies;
   lat.insert(lat.end(), s2.latencies.begin(), s2.latencies.end());

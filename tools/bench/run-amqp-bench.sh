@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# End-to-end AMQP benchmark: 1 KiB records to 2 subscribers through niem-broker (durable store,
+# mapping and validation), beside Proton's example broker (in-memory pass-through) and direct
+# peer-to-peer Proton send/receive, with the same clients and messages (niem-amqp-bench). Then the
+# broker's peak RSS while a backlog waits for absent subscribers.
+#   tools/bench/run-amqp-bench.sh [--count N] [--backlog N] [--no-backlog]
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+COUNT=50000
+BACKLOG=1000000
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --count) COUNT=$2; shift 2 ;;
+    --backlog) BACKLOG=$2; shift 2 ;;
+    --no-backlog) BACKLOG=0; shift ;;
+    *) echo "usage: $0 [--count N] [--backlog N] [--no-backlog]" >&2; exit 2 ;;
+  esac
+done
+
+cd "$ROOT"
+cmake --preset release -G Ninja >/dev/null
+cmake --build build/release --target niem-broker niem-amqp-bench proton-example-broker >/dev/null
+BIN=build/release
+RECORD=mappings/cws-placement/examples/placements.ndjson
+WORK=$(mktemp -d /tmp/niem-amqp-bench.XXXXXX)
+PIDS=()
+cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+# Starts niem-broker on a fresh store; sets BROKER_PID and URL.
+start_niem() {
+  local dir=$WORK/niem-$1
+  mkdir -p "$dir"
+  "$BIN/broker/app/niem-broker" --config config/demo.xml --listen 127.0.0.1:0 \
+    --store "$dir/store" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  while [ ! -s "$dir/port" ]; do sleep 0.05; done
+  URL=127.0.0.1:$(cat "$dir/port")
+}
+start_example() {
+  local log=$WORK/example-$1.log
+  "$BIN/tools/proton-example-broker" -a 127.0.0.1:0 >"$log" 2>&1 &
+  BROKER_PID=$!
+  PIDS+=("$BROKER_PID")
+  until grep -q "listening on" "$log" 2>/dev/null; do sleep 0.05; done
+  URL=127.0.0.1:$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$log")
+}
+stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; }
+field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
+
+declare -A RATE P50 P99 HALF
+for target in niem queues direct; do
+  for phase in max half; do
+    rate=0
+    [ "$phase" = half ] && rate=$(awk -v r="${RATE[$target]}" 'BEGIN{printf "%d", r/2}')
+    case $target in
+      niem) start_niem "$phase"; url=$URL ;;
+      queues) start_example "$phase"; url=$URL ;;
+      direct) url=unused ;;
+    esac
+    out=$("$BIN/tools/niem-amqp-bench" --mode "$target" --url "$url" --record "$RECORD" \
+          --count "$COUNT" --rate "$rate")
+    echo "$target/$phase: $out"
+    [ "$target" != direct ] && stop_broker
+    if [ "$phase" = max ]; then
+      RATE[$target]=$(field "$out" records_per_s)
+    else
+      HALF[$target]=$rate; P50[$target]=$(field "$out" p50_ms); P99[$target]=$(field "$out" p99_ms)
+    fi
+  done
+done
+
+echo
+printf "%-34s %12s %10s %10s %10s\n" target "records/s" "half rate" "p50 ms" "p99 ms"
+for t in niem queues direct; do
+  name=$t
+  [ $t = niem ] && name="niem-broker (durable, validated)"
+  [ $t = queues ] && name="Proton example broker (memory)"
+  [ $t = direct ] && name="direct peer-to-peer"
+  printf "%-34s %12.0f %10d %10.2f %10.2f\n" "$name" "${RATE[$t]}" "${HALF[$t]}" "${P50[$t]}" "${P99[$t]}"
+done
+awk -v a="${RATE[niem]}" -v b="${RATE[queues]}" -v c="${RATE[direct]}" \
+  'BEGIN{printf "ratio niem/example broker %.2f, niem/direct %.2f\n", a/b, a/c}'
+
+if [ "$BACKLOG" -gt 0 ]; then
+  start_niem backlog
+  out=$("$BIN/tools/niem-amqp-bench" --mode niem --url "$URL" --record "$RECORD" \
+        --count "$BACKLOG" --publish-only --timeout 3600)
+  hwm=$(awk '/VmHWM/{print $2}' /proc/$BROKER_PID/status)
+  rss=$(awk '/VmRSS/{print $2}' /proc/$BROKER_PID/status)
+  size=$(du -sm "$WORK/niem-backlog/store" | cut -f1)
+  echo "backlog: $out"
+  echo "backlog of $BACKLOG records for 2 absent subscribers: peak RSS $((hwm / 1024)) MiB," \
+       "RSS now $((rss / 1024)) MiB, store ${size} MiB"
+  stop_broker
+fi
