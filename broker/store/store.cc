@@ -3,6 +3,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <filesystem>
@@ -140,6 +141,12 @@ struct store::impl {
   std::deque<op> ops;
   bool stopping = false;
   std::thread thread;
+  // Checkpoints copy the WAL into the database on a connection and thread of their own (PASSIVE:
+  // never blocking the writer), so a commit never waits for one (SQLite's automatic checkpoint
+  // would run inside a commit and stall every record in that group).
+  sqlite3* ckpt_db = nullptr;
+  std::thread ckpt_thread;
+  std::condition_variable ckpt_cv;
   std::function<void(completions&&)> exec;
   std::atomic<std::uint64_t> commits{0}, ops_applied{0};
 
@@ -154,10 +161,33 @@ struct store::impl {
       stopping = true;
     }
     cv.notify_all();
+    ckpt_cv.notify_all();
     if (thread.joinable()) thread.join();
+    if (ckpt_thread.joinable()) ckpt_thread.join();
+    if (ckpt_db) {
+      sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
+      sqlite3_close_v2(ckpt_db);
+    }
     // close_v2 defers the close until the statements (members, destroyed after this body) are
     // finalized.
     if (db) sqlite3_close_v2(db);
+  }
+
+  static constexpr int k_wal_restart_frames = 32768;  // 128 MiB of 4 KiB pages
+  void checkpoint_loop() {
+    std::unique_lock lk(mu);
+    while (!stopping) {
+      ckpt_cv.wait_for(lk, std::chrono::milliseconds(200));
+      if (stopping) break;
+      lk.unlock();
+      int log = 0, done = 0;
+      sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+      // Under a writer that never pauses the WAL is never reset; past a bound, wait for a gap
+      // between commits once so that it starts over (a short pause instead of a growing file).
+      if (log > k_wal_restart_frames)
+        sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      lk.lock();
+    }
   }
 
   int schema_version() {
@@ -442,8 +472,15 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     return fail(
         fmt::format("{} has schema {}; this broker knows schema 2", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
+  if (sqlite3_open_v2(path.c_str(), &im->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                      nullptr) != SQLITE_OK ||
+      sqlite3_exec(im->ckpt_db, "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;", nullptr,
+                   nullptr, nullptr) != SQLITE_OK ||
+      sqlite3_exec(im->db, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr) != SQLITE_OK)
+    return fail(fmt::format("cannot open {} for checkpoints: {}", path, im->last_error()));
   auto* raw = im.get();
   im->thread = std::thread([raw] { raw->loop(); });
+  im->ckpt_thread = std::thread([raw] { raw->checkpoint_loop(); });
   return std::unique_ptr<store>(new store(std::move(im)));
 }
 

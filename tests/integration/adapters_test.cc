@@ -126,6 +126,40 @@ TEST_CASE("a published record reaches both subscribers as a NIEM document with i
         court.got[0].properties.at("niem-message-id"));
 }
 
+TEST_CASE("subscribers attached while records stream in receive every one of them", "[client]") {
+  // Subscribers that accept at once keep their queues empty; every new entry must still be seen
+  // (a store that reused the ids of acknowledged entries once hid them until a restart).
+  broker b;
+  collector medicaid, court;
+  auto s1 = subscribe(b, "medicaid", medicaid);
+  auto s2 = subscribe(b, "court", court);
+  client::publisher pub(b.opts(std::chrono::seconds(60)));
+  const int n = 600;
+  std::mutex mu;
+  std::condition_variable cv;
+  int settled = 0, accepted = 0;
+  for (int i = 0; i < n; ++i) {
+    pub.publish_async(placement_msg("LIVE-" + std::to_string(i)), [&](client::publish_result r) {
+      std::lock_guard lk(mu);
+      ++settled;
+      if (r.accepted()) ++accepted;
+      cv.notify_all();
+    });
+    if (i % 50 == 0) std::this_thread::sleep_for(20ms);  // let deliveries and acks interleave
+  }
+  {
+    std::unique_lock lk(mu);
+    REQUIRE(cv.wait_for(lk, 60s, [&] { return settled == n; }));
+  }
+  CHECK(accepted == n);
+  REQUIRE(medicaid.wait_count(n, 60s));
+  REQUIRE(court.wait_count(n, 60s));
+  for (auto* c : {&medicaid, &court}) {
+    auto keys = c->keys();
+    CHECK(std::set<std::string>(keys.begin(), keys.end()).size() == static_cast<std::size_t>(n));
+  }
+}
+
 TEST_CASE("a duplicate record is acknowledged but delivered only once", "[client]") {
   broker b;
   collector court;
