@@ -160,6 +160,8 @@ int main(int argc, char** argv) {
   to.ttl_ms = cfg->delivery.ttl_seconds * 1000;
   to.prefetch = cfg->delivery.prefetch;
   to.max_pending = cfg->pipeline.max_pending;
+  to.max_pending_bytes = cfg->pipeline.max_pending_bytes;
+  to.ingest_credit = cfg->pipeline.ingest_credit;
 
   auto srv = std::make_unique<transport::server>(to, *pl, **st, clk);
   std::thread signals([&] {

@@ -133,6 +133,9 @@ class loader {
       } else if (e.name == "pipeline") {
         number(e, "workers", cfg.pipeline.workers, 1u, 64u);
         number(e, "max-pending", cfg.pipeline.max_pending, 16u, 1u << 20);
+        number(e, "max-pending-bytes", cfg.pipeline.max_pending_bytes, std::uint64_t{1} << 20,
+               std::uint64_t{1} << 40);
+        number(e, "ingest-credit", cfg.pipeline.ingest_credit, 1u, 65536u);
       } else if (e.name == "delivery") {
         number(e, "max-attempts", cfg.delivery.max_attempts, 1u, 1000u);
         number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},

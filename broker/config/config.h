@@ -35,6 +35,8 @@ struct store_config : located {
 struct pipeline_config {
   std::uint32_t workers = 2;
   std::uint32_t max_pending = 2048;
+  std::uint64_t max_pending_bytes = 64ull << 20;
+  std::uint32_t ingest_credit = 256;
 };
 
 struct delivery_config {

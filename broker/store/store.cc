@@ -23,7 +23,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '2');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '3');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -33,8 +33,10 @@ CREATE TABLE IF NOT EXISTS messages(
 CREATE TABLE IF NOT EXISTS record_keys(
   agency TEXT NOT NULL, record_type TEXT NOT NULL, record_key TEXT NOT NULL,
   message_id TEXT NOT NULL, PRIMARY KEY(agency, record_type, record_key)) WITHOUT ROWID;
--- NIEM documents, shared by the queue entries that deliver the same bytes.
-CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL, body BLOB NOT NULL);
+-- NIEM documents, shared by the queue entries that deliver the same bytes. Their reference
+-- counts live apart: each acknowledgement changes one, and an UPDATE rewrites the whole row.
+CREATE TABLE IF NOT EXISTS documents(id INTEGER PRIMARY KEY, body BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_refs(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL);
 -- One durable queue per subscriber, in id order. AUTOINCREMENT: an id is never reused after
 -- its entry is acknowledged, so a new entry always sorts after everything already loaded.
 CREATE TABLE IF NOT EXISTS queue(
@@ -65,6 +67,17 @@ INSERT INTO queue SELECT * FROM queue_v1;
 DROP TABLE queue_v1;
 CREATE INDEX queue_by_recipient ON queue(recipient, id);
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+// Schema 2 kept a document's reference count in its row, so that each acknowledgement rewrote
+// the document.
+constexpr const char* k_migrate_v2 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS doc_refs(id INTEGER PRIMARY KEY, refs INTEGER NOT NULL);
+INSERT OR REPLACE INTO doc_refs(id, refs) SELECT id, refs FROM documents;
+ALTER TABLE documents DROP COLUMN refs;
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
@@ -144,6 +157,15 @@ struct store::impl {
   // Checkpoints copy the WAL into the database on a connection and thread of their own (PASSIVE:
   // never blocking the writer), so a commit never waits for one (SQLite's automatic checkpoint
   // would run inside a commit and stall every record in that group).
+  //
+  // The WAL starts over only when a write transaction begins with every frame already copied,
+  // which a busy writer never sees: the checkpointer is always a commit or two behind. So once
+  // the WAL is past k_wal_recycle_frames the store thread, between two groups, copies the few
+  // frames left itself; the next group then writes from the start of the file. A WAL kept small
+  // and overwritten in place (rather than appended to without end) also makes each commit's
+  // fdatasync cheaper: no block allocation or file size change to journal.
+  static constexpr int k_wal_recycle_frames = 4096;  // 16 MiB of 4 KiB pages
+  std::atomic<int> wal_frames{0};                    // after the last commit (wal hook)
   sqlite3* ckpt_db = nullptr;
   std::thread ckpt_thread;
   std::condition_variable ckpt_cv;
@@ -151,8 +173,9 @@ struct store::impl {
   std::atomic<std::uint64_t> commits{0}, ops_applied{0};
 
   stmt begin, commit, rollback, savepoint, release, rollback_to;
-  stmt ins_message, ins_key, sel_key, ins_doc, ins_queue, ins_dead;
-  stmt sel_fetch, del_queue, dec_doc, del_doc, sel_doc, upd_attempts, sel_expire, sel_stats;
+  stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
+  stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
+      sel_stats;
   stmt sel_dead;
 
   ~impl() {
@@ -173,19 +196,13 @@ struct store::impl {
     if (db) sqlite3_close_v2(db);
   }
 
-  static constexpr int k_wal_restart_frames = 32768;  // 128 MiB of 4 KiB pages
   void checkpoint_loop() {
     std::unique_lock lk(mu);
     while (!stopping) {
-      ckpt_cv.wait_for(lk, std::chrono::milliseconds(200));
+      ckpt_cv.wait_for(lk, std::chrono::milliseconds(50));
       if (stopping) break;
       lk.unlock();
-      int log = 0, done = 0;
-      sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
-      // Under a writer that never pauses the WAL is never reset; past a bound, wait for a gap
-      // between commits once so that it starts over (a short pause instead of a growing file).
-      if (log > k_wal_restart_frames)
-        sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_RESTART, nullptr, nullptr);
+      sqlite3_wal_checkpoint_v2(ckpt_db, nullptr, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
       lk.lock();
     }
   }
@@ -221,7 +238,8 @@ struct store::impl {
          "ON CONFLICT DO NOTHING"},
         {&sel_key,
          "SELECT message_id FROM record_keys WHERE agency=? AND record_type=? AND record_key=?"},
-        {&ins_doc, "INSERT INTO documents(refs, body) VALUES(?, ?)"},
+        {&ins_doc, "INSERT INTO documents(body) VALUES(?)"},
+        {&ins_ref, "INSERT INTO doc_refs(id, refs) VALUES(?, ?)"},
         {&ins_queue,
          "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
          "enqueued_ms, received_ms) VALUES(?,?,?,?,?,?,?,?)"},
@@ -236,8 +254,9 @@ struct store::impl {
         {&del_queue,
          "DELETE FROM queue WHERE id=? RETURNING recipient, message_id, source_agency, "
          "record_key, exchange, doc_id, attempts"},
-        {&dec_doc, "UPDATE documents SET refs = refs - 1 WHERE id=?"},
-        {&del_doc, "DELETE FROM documents WHERE id=? AND refs <= 0"},
+        {&dec_doc, "UPDATE doc_refs SET refs = refs - 1 WHERE id=? RETURNING refs"},
+        {&del_doc, "DELETE FROM documents WHERE id=?"},
+        {&del_ref, "DELETE FROM doc_refs WHERE id=?"},
         {&sel_doc, "SELECT body FROM documents WHERE id=?"},
         {&upd_attempts, "UPDATE queue SET attempts=? WHERE id=?"},
         {&sel_expire,
@@ -277,6 +296,11 @@ struct store::impl {
         }
       }
       run_batch(batch);
+      if (wal_frames.load(std::memory_order_relaxed) > k_wal_recycle_frames) {
+        int log = 0, done = 0;
+        int rc = sqlite3_wal_checkpoint_v2(db, nullptr, SQLITE_CHECKPOINT_PASSIVE, &log, &done);
+        if (rc == SQLITE_OK && done == log) wal_frames.store(0, std::memory_order_relaxed);
+      }
     }
   }
 
@@ -365,10 +389,10 @@ struct store::impl {
     std::map<const std::string*, std::int64_t> refs;
     for (const auto& d : r.deliveries) ++refs[d.document.get()];
     for (const auto& [doc, n] : refs) {
-      auto& s = ins_doc.reset();
-      s.bind(1, n).bind_blob(2, *doc);
-      if (!s.run()) return false;
-      doc_ids[doc] = sqlite3_last_insert_rowid(db);
+      if (!ins_doc.reset().bind_blob(1, *doc).run()) return false;
+      auto id = sqlite3_last_insert_rowid(db);
+      if (!ins_ref.reset().bind(1, id).bind(2, n).run()) return false;
+      doc_ids[doc] = id;
     }
     for (const auto& d : r.deliveries) {
       auto& s = ins_queue.reset();
@@ -393,7 +417,13 @@ struct store::impl {
   }
 
   bool release_doc(std::int64_t doc_id) {
-    return dec_doc.reset().bind(1, doc_id).run() && del_doc.reset().bind(1, doc_id).run();
+    auto& d = dec_doc.reset().bind(1, doc_id);
+    int rc = d.step();
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE) return false;
+    bool last = rc == SQLITE_DONE || d.i64(0) <= 0;  // no count (ever): nothing else refers to it
+    d.reset();
+    return !last ||
+           (del_doc.reset().bind(1, doc_id).run() && del_ref.reset().bind(1, doc_id).run());
   }
 
   bool apply_ack(std::int64_t id) {
@@ -468,17 +498,31 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     sqlite3_free(err);
     return fail(fmt::format("cannot migrate {} to schema 2: {}", path, msg));
   }
-  if (im->schema_version() != 2)
+  if (im->schema_version() == 2 &&
+      sqlite3_exec(im->db, k_migrate_v2, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : im->last_error();
+    sqlite3_free(err);
+    return fail(fmt::format("cannot migrate {} to schema 3: {}", path, msg));
+  }
+  if (im->schema_version() != 3)
     return fail(
-        fmt::format("{} has schema {}; this broker knows schema 2", path, im->schema_version()));
+        fmt::format("{} has schema {}; this broker knows schema 3", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
   if (sqlite3_open_v2(path.c_str(), &im->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK ||
       sqlite3_exec(im->ckpt_db, "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;", nullptr,
                    nullptr, nullptr) != SQLITE_OK ||
-      sqlite3_exec(im->db, "PRAGMA wal_autocheckpoint=0;", nullptr, nullptr, nullptr) != SQLITE_OK)
+      sqlite3_exec(im->db, "PRAGMA wal_autocheckpoint=0; PRAGMA journal_size_limit=67108864;",
+                   nullptr, nullptr, nullptr) != SQLITE_OK)
     return fail(fmt::format("cannot open {} for checkpoints: {}", path, im->last_error()));
   auto* raw = im.get();
+  sqlite3_wal_hook(
+      im->db,
+      [](void* self, sqlite3*, const char*, int frames) {
+        static_cast<impl*>(self)->wal_frames.store(frames, std::memory_order_relaxed);
+        return SQLITE_OK;
+      },
+      raw);
   im->thread = std::thread([raw] { raw->loop(); });
   im->ckpt_thread = std::thread([raw] { raw->checkpoint_loop(); });
   return std::unique_ptr<store>(new store(std::move(im)));

@@ -119,6 +119,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::map<std::string, queue_state> queues;
   std::map<proton::tracker, in_flight> inflight;
   std::uint64_t pending_total = 0;
+  std::uint64_t pending_bytes = 0;  // of the records counted in pending_total
   std::deque<proton::receiver> owed_credit;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
@@ -431,16 +432,20 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto seq = next_seq++;
     cs->pending.emplace(seq, d);
     ++pending_total;
+    auto bytes = j.body.size();
+    pending_bytes += bytes;
     // The completion travels through worker and store threads: it carries plain ids, never a
     // Proton handle (their reference counts belong to the loop thread).
-    pl.submit(std::move(j), [this, conn = cs->id, seq](pipeline::outcome o) {
-      on_outcome(conn, seq, std::move(o));  // on the loop, via the store's executor
+    pl.submit(std::move(j), [this, conn = cs->id, seq, bytes](pipeline::outcome o) {
+      on_outcome(conn, seq, bytes, std::move(o));  // on the loop, via the store's executor
     });
   }
 
   // The pipeline committed (or failed to commit) one record: settle its delivery.
-  void on_outcome(std::uint64_t conn_id, std::uint64_t seq, pipeline::outcome o) {
+  void on_outcome(std::uint64_t conn_id, std::uint64_t seq, std::uint64_t bytes,
+                  pipeline::outcome o) {
     --pending_total;
+    pending_bytes -= bytes;
     auto ct = conns.find(conn_id);
     if (ct != conns.end()) {
       auto node = ct->second.pending.extract(seq);
@@ -478,16 +483,20 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     pay_owed_credit();
   }
 
+  bool saturated() const {
+    return pending_total >= opt.max_pending || pending_bytes >= opt.max_pending_bytes;
+  }
+
   void credit_back(proton::receiver r) {
     if (!r.active()) return;
-    if (pending_total < opt.max_pending)
+    if (!saturated())
       r.add_credit(1);
     else
       owed_credit.push_back(r);
   }
 
   void pay_owed_credit() {
-    while (!owed_credit.empty() && pending_total < opt.max_pending) {
+    while (!owed_credit.empty() && !saturated()) {
       auto r = owed_credit.front();
       owed_credit.pop_front();
       if (r.active()) r.add_credit(1);

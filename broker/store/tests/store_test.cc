@@ -41,6 +41,15 @@ std::vector<store::queue_entry> fetch(store::store& s, const std::string& rcpt,
   return p.get_future().get();
 }
 
+// One integer from a query on the closed store's file (-1 when it returns no row).
+std::int64_t scalar(sqlite3* db, const char* sql) {
+  sqlite3_stmt* q = nullptr;
+  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK);
+  std::int64_t v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
+  sqlite3_finalize(q);
+  return v;
+}
+
 std::unique_ptr<store::store> open(const testing::temp_dir& d, const base::clock& c) {
   auto s = store::store::open({d.path.string(), 64}, c);
   REQUIRE(s.ok());
@@ -165,10 +174,14 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
     commit(*s, routed("M1", "E-1", {"court"}));
     commit(*s, routed("M2", "E-2", {"court"}));
   }
-  // Turn it back into a schema-1 store: a queue table whose ids SQLite may reuse.
+  // Turn it back into a schema-1 store: a queue table whose ids SQLite may reuse, and reference
+  // counts in the documents' rows.
   sqlite3* db = nullptr;
   REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
   const char* downgrade = R"sql(
+    ALTER TABLE documents ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
+    UPDATE documents SET refs = (SELECT refs FROM doc_refs WHERE doc_refs.id = documents.id);
+    DROP TABLE doc_refs;
     DROP INDEX queue_by_recipient;
     ALTER TABLE queue RENAME TO q2;
     CREATE TABLE queue(id INTEGER PRIMARY KEY, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
@@ -185,11 +198,56 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
   auto s = open(dir, clk);
   auto q = fetch(*s, "court");
   REQUIRE(q.size() == 2);
+  CHECK(q[0].message_id == "M1");
+  CHECK(q[1].message_id == "M2");
   auto top = q[1].id;
   ack(*s, top);
   auto c = commit(*s, routed("M3", "E-3", {"court"}));
   REQUIRE(c.enqueued.size() == 1);
   CHECK(c.enqueued[0].id > top);
+  // The migrated reference counts still free each document with its last entry.
+  ack(*s, q[0].id);
+  ack(*s, c.enqueued[0].id);
+  s.reset();
+  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
+  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 3);
+  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
+  CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
+  sqlite3_close(db);
+}
+
+TEST_CASE("a document shared by two recipients is freed with its last acknowledgement") {
+  testing::temp_dir dir("niem-store");
+  base::manual_clock clk(5000);
+  std::int64_t a = 0, b = 0;
+  {
+    auto s = open(dir, clk);
+    auto c = commit(*s, routed("M1", "E-1", {"court", "cws"}));
+    REQUIRE(c.enqueued.size() == 2);
+    CHECK(c.enqueued[0].document == c.enqueued[1].document);
+    a = c.enqueued[0].id;
+    b = c.enqueued[1].id;
+    ack(*s, a);
+  }
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
+  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 1);  // still wanted by the other
+  CHECK(scalar(db, "SELECT refs FROM doc_refs") == 1);
+  sqlite3_close(db);
+  {
+    auto s = open(dir, clk);
+    auto q = fetch(*s, "cws");
+    REQUIRE(q.size() == 1);
+    CHECK(q[0].id == b);
+    REQUIRE(q[0].document);
+    CHECK(!q[0].document->empty());
+    ack(*s, b);
+    ack(*s, b);  // a second acknowledgement of the same entry changes nothing
+  }
+  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
+  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
+  CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
+  sqlite3_close(db);
 }
 
 TEST_CASE("entries older than the time-to-live expire into the dead-letter queue") {
