@@ -119,7 +119,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::map<std::string, queue_state> queues;
   std::map<proton::tracker, in_flight> inflight;
   std::uint64_t pending_total = 0;
-  std::uint64_t pending_bytes = 0;  // of the records counted in pending_total
+  std::uint64_t pending_bytes = 0;
+  proton::message out_message;  // of the records counted in pending_total
   std::deque<proton::receiver> owed_credit;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
@@ -601,7 +602,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   }
 
   void send(proton::sender& s, store::queue_entry e) {
-    proton::message m;
+    auto& m = out_message;  // reused: no message, property map and buffers built per delivery
+    m.clear();
     m.id(e.message_id);
     m.content_type("application/xml");
     m.body(proton::binary(e.document->begin(), e.document->end()));
