@@ -4,8 +4,8 @@
 # peer-to-peer Proton send/receive, with the same clients and messages (niem-amqp-bench). Then the
 # broker's peak RSS while a backlog waits for absent subscribers.
 #   tools/bench/run-amqp-bench.sh [--count N] [--repeat N] [--backlog N] [--no-backlog]
-# The maximum rates are measured --repeat times (default 3), the targets taking turns so that a
-# slow spell of the shared machine falls on all of them, and the median of each is reported.
+# Each measurement is made --repeat times (default 3), the targets taking turns so that a slow
+# spell of the shared machine falls on all of them, and the median of each figure is reported.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 COUNT=50000
@@ -67,7 +67,7 @@ run() {
 }
 median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
-declare -A RATE RATES P50 P99 HALF
+declare -A RATE RATES P50 P99 HALF P50S P99S
 for i in $(seq 1 "$REPEAT"); do
   for target in niem queues direct; do
     out=$(run "$target" "max-$i" 0)
@@ -77,15 +77,24 @@ for i in $(seq 1 "$REPEAT"); do
 done
 for target in niem queues direct; do
   RATE[$target]=$(median <<<"${RATES[$target]}")
-  rate=$(awk -v r="${RATE[$target]}" 'BEGIN{printf "%d", r/2}')
-  out=$(run "$target" half "$rate")
-  echo "$target/half: $out"
-  HALF[$target]=$rate; P50[$target]=$(field "$out" p50_ms); P99[$target]=$(field "$out" p99_ms)
+  HALF[$target]=$(awk -v r="${RATE[$target]}" 'BEGIN{printf "%d", r/2}')
+done
+for i in $(seq 1 "$REPEAT"); do
+  for target in niem queues direct; do
+    out=$(run "$target" "half-$i" "${HALF[$target]}")
+    echo "$target/half #$i: $out"
+    P50S[$target]="${P50S[$target]:-} $(field "$out" p50_ms)"
+    P99S[$target]="${P99S[$target]:-} $(field "$out" p99_ms)"
+  done
+done
+for target in niem queues direct; do
+  P50[$target]=$(median <<<"${P50S[$target]}")
+  P99[$target]=$(median <<<"${P99S[$target]}")
 done
 
 echo
 printf "%-34s %12s %10s %10s %10s\n" target "records/s" "half rate" "p50 ms" "p99 ms"
-echo "(records/s: median of $REPEAT runs; latency measured at half that rate)"
+echo "(each figure the median of $REPEAT runs; latency measured at half the median rate)"
 for t in niem queues direct; do
   name=$t
   [ $t = niem ] && name="niem-broker (durable, validated)"
