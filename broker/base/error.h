@@ -43,6 +43,7 @@ enum class errc : std::uint16_t {
   mapping_invalid = 301,
   schema_load_failed = 302,
   io_error = 303,
+  agreement_invalid = 304,
   internal = 399,
   // Delivery to a subscriber: NIEM-4xx (dead-letter reasons).
   delivery_rejected = 400,
@@ -50,6 +51,16 @@ enum class errc : std::uint16_t {
   delivery_expired = 402,
   // Routing decisions: NIEM-5xx (withheld reasons; agreements add theirs here).
   route_no_subscriber = 500,
+  route_no_agreement = 501,
+  route_agreement_not_effective = 502,
+  route_agreement_expired = 503,
+  route_purpose_not_allowed = 504,
+  route_condition_not_met = 505,
+  route_no_consent = 506,
+  route_consent_revoked = 507,
+  route_consent_expired = 508,
+  route_category_not_consented = 509,
+  route_level_not_supported = 510,
   // Connections and links: NIEM-6xx.
   auth_unauthorized_address = 600,
   auth_unknown_identity = 601,

@@ -952,6 +952,8 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     cm->exchange_ = p.root->get("exchange");
     cm->file_ = p.file;
     cm->format_ = cm->impl_->format;
+    if (cm->impl_->root.element >= 0)
+      cm->root_ = lib->schemas_->model().elements()[cm->impl_->root.element].name;
     for (const auto& k : p.root->kids)
       if (k->tag == "columns") cm->delimiter_ = k->get("delimiter", "|")[0];
     if (lib->find(cm->agency_, cm->record_type_))

@@ -58,6 +58,8 @@ class compiled_mapping {
   const std::string& agency() const { return agency_; }
   const std::string& record_type() const { return record_type_; }
   const std::string& exchange() const { return exchange_; }
+  // The exchange document's root element.
+  const validation::qname& root() const { return root_; }
   const std::string& file() const { return file_; }
   record_format format() const { return format_; }
   char delimiter() const { return delimiter_; }
@@ -75,6 +77,7 @@ class compiled_mapping {
  private:
   friend class mapping_library;
   std::string agency_, record_type_, exchange_, file_;
+  validation::qname root_;
   record_format format_ = record_format::json;
   char delimiter_ = '|';
   std::unique_ptr<impl> impl_;

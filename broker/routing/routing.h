@@ -23,7 +23,10 @@ struct decision {
   bool deliver = false;
   base::errc reason = base::errc::ok;           // why it was withheld
   std::shared_ptr<const std::string> document;  // what the recipient receives, if delivered
-  std::string agreement;                        // the covering agreement's id, if any
+  std::string agreement;                        // the covering agreement (id@version), if any
+  std::string purpose;                          // the subscription's purpose
+  std::string consent;                          // the consent relied on, if any
+  std::vector<std::string> disclosed;           // the agreement's include paths that flowed
 };
 
 // Implementations are called concurrently from the pipeline's workers.

@@ -1,0 +1,510 @@
+#include "routing/agreement.h"
+
+#include <algorithm>
+#include <map>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "routing/xml_stream.h"
+
+namespace niem::routing {
+
+namespace {
+
+constexpr std::string_view k_ns = "urn:niem-broker:agreement:1";
+
+base::diagnostic problem(const std::string& file, std::uint32_t line, std::string msg) {
+  base::diagnostic d;
+  d.code = base::errc::agreement_invalid;
+  d.where = fmt::format("{}:{}", file, line);
+  d.line = line;
+  d.message = std::move(msg);
+  return d;
+}
+
+std::vector<std::string> split_words(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && s[i] == ' ') ++i;
+    auto j = i;
+    while (j < s.size() && s[j] != ' ') ++j;
+    if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+// Builds agreements from the (already schema-valid) file's events.
+class reader final : public validation::xml_event_handler {
+ public:
+  reader(std::string file, std::vector<base::diagnostic>& errors)
+      : file_(std::move(file)), errors_(errors) {}
+
+  agreement result;
+
+  void start_prefix(const std::string& prefix, const std::string& uri) override {
+    prefixes_[prefix].push_back(uri);
+  }
+  void end_prefix(const std::string& prefix) override {
+    auto it = prefixes_.find(prefix);
+    if (it != prefixes_.end() && !it->second.empty()) it->second.pop_back();
+  }
+  void text(std::string_view chars) override {
+    if (in_title_) result.title += chars;
+  }
+  void end_element(const validation::qname& n) override {
+    if (n.ns == k_ns && n.local == "title") in_title_ = false;
+  }
+  void start_element(const validation::qname& n,
+                     const std::vector<validation::xml_attribute>& attrs, std::uint32_t line,
+                     std::uint32_t) override {
+    if (n.ns != k_ns) return;
+    auto attr = [&](std::string_view name) -> std::string {
+      for (const auto& a : attrs)
+        if (a.name.ns.empty() && a.name.local == name) return a.value;
+      return {};
+    };
+    const auto& l = n.local;
+    if (l == "agreement") {
+      result.id = attr("id");
+      result.version = attr("version");
+      auto level = attr("level");
+      result.level = level == "de-identified" ? sharing_level::deidentified
+                     : level == "aggregate"   ? sharing_level::aggregate
+                                              : sharing_level::identifiable;
+    } else if (l == "title") {
+      in_title_ = true;
+    } else if (l == "provider") {
+      result.providers.push_back(attr("agency"));
+    } else if (l == "recipient") {
+      result.recipient = attr("agency");
+    } else if (l == "purpose") {
+      result.purposes.push_back(attr("code"));
+    } else if (l == "effective") {
+      result.effective_from = attr("from");
+      result.effective_to = attr("to");
+    } else if (l == "terms") {
+      exchange_terms t;
+      t.exchange = attr("exchange");
+      result.exchanges.push_back(std::move(t));
+      term_lines_.push_back(line);
+    } else if (!result.exchanges.empty()) {
+      auto& t = result.exchanges.back();
+      if (l == "condition") {
+        path_condition c;
+        c.label = attr("path");
+        c.at = parse_path(c.label, line);
+        c.equals = attr("equals");
+        c.line = line;
+        t.conditions.push_back(std::move(c));
+      } else if (l == "consent") {
+        consent_rule r;
+        r.line = line;
+        r.subject = parse_path(attr("subject"), line);
+        r.subject_kind = attr("subject-kind");
+        r.purpose = attr("purpose");
+        r.categories = split_words(attr("categories"));
+        if (auto w = attr("when-path"); !w.empty())
+          r.when = path_condition{parse_path(w, line), w, attr("when-equals"), line};
+        t.consents.push_back(std::move(r));
+      } else if (l == "include") {
+        auto text = attr("path");
+        t.includes.push_back(parse_path(text, line));
+        include_labels_.push_back({result.exchanges.size() - 1, text, line});
+      }
+    }
+  }
+
+  struct include_label {
+    std::size_t terms;
+    std::string text;
+    std::uint32_t line;
+  };
+  const std::vector<include_label>& include_labels() const { return include_labels_; }
+  const std::vector<std::uint32_t>& term_lines() const { return term_lines_; }
+
+ private:
+  path parse_path(const std::string& text, std::uint32_t line) {
+    path p;
+    for (const auto& step : split_path(text)) {
+      auto colon = step.find(':');
+      if (colon == std::string::npos) {
+        errors_.push_back(problem(
+            file_, line, fmt::format("'{}' in path '{}' has no namespace prefix", step, text)));
+        return {};
+      }
+      auto prefix = step.substr(0, colon);
+      auto it = prefixes_.find(prefix);
+      if (it == prefixes_.end() || it->second.empty()) {
+        errors_.push_back(problem(
+            file_, line, fmt::format("prefix '{}' in path '{}' is not declared", prefix, text)));
+        return {};
+      }
+      p.push_back({it->second.back(), step.substr(colon + 1)});
+    }
+    return p;
+  }
+  static std::vector<std::string> split_path(const std::string& text) {
+    std::vector<std::string> out;
+    std::size_t i = 0;
+    while (i <= text.size()) {
+      auto j = text.find('/', i);
+      if (j == std::string::npos) j = text.size();
+      if (j > i) out.push_back(text.substr(i, j - i));
+      i = j + 1;
+    }
+    return out;
+  }
+
+  std::string file_;
+  std::vector<base::diagnostic>& errors_;
+  std::map<std::string, std::vector<std::string>> prefixes_;
+  std::vector<include_label> include_labels_;
+  std::vector<std::uint32_t> term_lines_;
+  bool in_title_ = false;
+};
+
+std::string show(const validation::qname& q) {
+  return q.local;
+}
+
+// Resolves `p` below `root_element` in the schema; the element index of each step, or the
+// diagnostic text for the first step the schema does not allow.
+std::optional<std::string> resolve(const validation::schema_model& m, int root_element,
+                                   const path& p, std::vector<int>& steps) {
+  int cur = root_element;
+  std::string where = show(m.elements()[root_element].name);
+  for (const auto& q : p) {
+    int type = m.elements()[cur].type;
+    auto slot = type < 0 ? std::nullopt : m.child(type, q);
+    if (!slot) return fmt::format("the exchange schema has no {} inside {}", q.local, where);
+    cur = slot->element;
+    steps.push_back(cur);
+    where += "/" + q.local;
+  }
+  return std::nullopt;
+}
+
+filter_node* child_of(filter_node& n, const validation::qname& q) {
+  for (auto& c : n.children)
+    if (c.name == q) return &c;
+  return nullptr;
+}
+
+// Every element the schema requires inside a written container must be written too.
+void check_required(const validation::schema_model& m, filter_node& node, int element,
+                    const std::string& where, const std::string& file, std::uint32_t line,
+                    std::vector<base::diagnostic>& errors) {
+  if (node.include) return;
+  int type = m.elements()[element].type;
+  if (type < 0) return;
+  for (const auto& p : m.types()[type].children) {
+    if (p.min == 0) continue;
+    const auto& req = m.elements()[p.element];
+    bool kept = false;
+    for (auto& c : node.children) {
+      bool same = c.name == req.name;
+      for (int s : req.substitutes) same |= m.elements()[s].name == c.name;
+      if (!same) continue;
+      kept = true;
+      if (!c.include) c.always = true;  // written wherever it occurs; checked below in turn
+    }
+    if (!kept)
+      errors.push_back(problem(
+          file, line,
+          fmt::format("the filter keeps {} but removes its required element {}: the recipient's "
+                      "document would not be schema-valid (include {}/{} or drop {})",
+                      where, req.name.local, where, req.name.local, where)));
+  }
+  for (auto& c : node.children) {
+    if (c.include) continue;
+    int type_of_node = m.elements()[element].type;
+    auto slot = type_of_node < 0 ? std::nullopt : m.child(type_of_node, c.name);
+    if (slot) check_required(m, c, slot->element, where + "/" + c.name.local, file, line, errors);
+  }
+}
+
+}  // namespace
+
+std::string_view level_name(sharing_level l) {
+  switch (l) {
+    case sharing_level::identifiable:
+      return "identifiable";
+    case sharing_level::deidentified:
+      return "de-identified";
+    case sharing_level::aggregate:
+      return "aggregate";
+  }
+  return "identifiable";
+}
+
+const filter_node* filter_node::child(std::string_view ns, std::string_view local) const {
+  for (const auto& c : children)
+    if (c.name.local == local && c.name.ns == ns) return &c;
+  return nullptr;
+}
+
+const exchange_terms* agreement::terms(std::string_view exchange) const {
+  for (const auto& t : exchanges)
+    if (t.exchange == exchange) return &t;
+  return nullptr;
+}
+
+bool agreement::provided_by(std::string_view agency) const {
+  return std::find(providers.begin(), providers.end(), agency) != providers.end();
+}
+
+base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
+    const std::vector<std::string>& files, const std::string& agreement_xsd,
+    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges) {
+  std::vector<base::diagnostic> errors;
+  auto xsd = validation::schema_set::load({{agreement_xsd}, "", {}});
+  if (!xsd) return xsd.errors();
+  const auto& model = exchange_schemas.model();
+  std::vector<std::shared_ptr<const agreement>> out;
+  std::map<std::string, std::string> ids;  // id -> file
+  for (const auto& file : files) {
+    auto bytes = validation::read_file(file, 4 << 20);
+    if (!bytes) {
+      for (auto d : bytes.errors()) {
+        d.code = base::errc::agreement_invalid;
+        errors.push_back(std::move(d));
+      }
+      continue;
+    }
+    std::vector<base::diagnostic> errs;
+    reader r(file, errs);
+    auto diags = validation::read_xml(*bytes, file, r, xsd->get());
+    for (auto& d : diags) d.code = base::errc::agreement_invalid;
+    errs.insert(errs.begin(), diags.begin(), diags.end());
+    if (!diags.empty()) {
+      errors.insert(errors.end(), errs.begin(), errs.end());
+      continue;
+    }
+    auto a = std::make_shared<agreement>(std::move(r.result));
+    a->file = file;
+    if (auto [it, fresh] = ids.emplace(a->id, file); !fresh)
+      errs.push_back(
+          problem(file, 1, fmt::format("agreement {} is also defined in {}", a->id, it->second)));
+    if (!a->effective_to.empty() && a->effective_to < a->effective_from)
+      errs.push_back(problem(file, 1, "the agreement ends before it begins"));
+    for (std::size_t ti = 0; ti < a->exchanges.size(); ++ti) {
+      auto& t = a->exchanges[ti];
+      auto line = r.term_lines()[ti];
+      auto er = std::find_if(exchanges.begin(), exchanges.end(),
+                             [&](const exchange_root& e) { return e.exchange == t.exchange; });
+      if (er == exchanges.end()) {
+        errs.push_back(
+            problem(file, line, fmt::format("no mapping produces exchange '{}'", t.exchange)));
+        continue;
+      }
+      t.root = er->root;
+      auto root = model.element(t.root);
+      if (!root) {
+        errs.push_back(
+            problem(file, line, fmt::format("the exchange schemas have no root {}", t.root.local)));
+        continue;
+      }
+      t.filter.name = t.root;
+      auto check_path = [&](const path& p, std::uint32_t at) {
+        std::vector<int> steps;
+        if (p.empty()) return false;
+        if (auto bad = resolve(model, *root, p, steps)) {
+          errs.push_back(problem(file, at, *bad));
+          return false;
+        }
+        return true;
+      };
+      for (const auto& c : t.conditions) check_path(c.at, c.line);
+      for (const auto& c : t.consents) {
+        check_path(c.subject, c.line);
+        if (c.when) check_path(c.when->at, c.line);
+        if (std::find(a->purposes.begin(), a->purposes.end(), c.purpose) == a->purposes.end())
+          errs.push_back(problem(file, c.line,
+                                 fmt::format("consent purpose {} is not a purpose "
+                                             "of the agreement",
+                                             c.purpose)));
+      }
+      std::uint32_t first_line = line;
+      for (const auto& il : r.include_labels()) {
+        if (il.terms != ti) continue;
+        first_line = std::max(first_line, il.line);
+        std::size_t idx = 0;
+        for (const auto& o : r.include_labels()) {
+          if (&o == &il) break;
+          if (o.terms == ti) ++idx;
+        }
+        const auto& p = t.includes[idx];
+        if (!check_path(p, il.line)) continue;
+        filter_node* n = &t.filter;
+        for (const auto& q : p) {
+          if (n->include) break;  // already kept whole by a shorter path
+          auto* c = child_of(*n, q);
+          if (!c) {
+            n->children.push_back({q, false, false, {}, {}});
+            c = &n->children.back();
+          }
+          n = c;
+        }
+        if (!n->include) {
+          n->include = true;
+          n->label = il.text;
+          n->children.clear();  // the whole subtree flows
+        }
+      }
+      if (t.includes.empty())
+        errs.push_back(problem(file, line, "terms without any include let nothing flow"));
+      else
+        check_required(model, t.filter, *root, t.root.local, file, first_line, errs);
+    }
+    errors.insert(errors.end(), errs.begin(), errs.end());
+    if (errs.empty()) out.push_back(std::move(a));
+  }
+  if (!errors.empty()) return errors;
+  return out;
+}
+
+bool values_at(std::string_view doc, const std::vector<const path*>& paths,
+               std::vector<std::vector<std::string>>& out) {
+  out.assign(paths.size(), {});
+  xml_stream x(doc);
+  std::vector<xml_name> stack;  // below the root
+  std::string text;
+  bool root_seen = false;
+  for (;;) {
+    switch (x.next()) {
+      case xml_stream::kind::start:
+        if (!root_seen) {
+          root_seen = true;
+          break;
+        }
+        stack.push_back(x.name());
+        text.clear();
+        break;
+      case xml_stream::kind::text:
+        text += x.text();
+        break;
+      case xml_stream::kind::end:
+        if (stack.empty()) break;  // the root closes
+        for (std::size_t i = 0; i < paths.size(); ++i) {
+          const auto& p = *paths[i];
+          if (p.size() != stack.size()) continue;
+          bool same = true;
+          for (std::size_t k = 0; k < p.size() && same; ++k)
+            same = p[k].local == stack[k].local && p[k].ns == stack[k].ns;
+          if (same) out[i].push_back(text);
+        }
+        stack.pop_back();
+        text.clear();
+        break;
+      case xml_stream::kind::other:
+        break;
+      case xml_stream::kind::done:
+        return root_seen;
+      case xml_stream::kind::error:
+        return false;
+    }
+  }
+}
+
+filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
+  filter_result r;
+  r.document.reserve(doc.size());
+  enum class state { container, kept, dropped };
+  struct frame {
+    const filter_node* node;
+    state st;
+    bool written;
+    std::string_view start;
+  };
+  std::vector<frame> frames;
+  std::set<const filter_node*> disclosed;
+  auto indent = [&](std::size_t depth) {
+    r.document += '\n';
+    r.document.append(depth * 2, ' ');
+  };
+  // Writes the start tags of the containers above a kept element, once.
+  auto flush = [&] {
+    for (std::size_t i = 0; i < frames.size(); ++i) {
+      auto& f = frames[i];
+      if (f.written) continue;
+      indent(i);
+      r.document += f.start;
+      f.written = true;
+    }
+  };
+  xml_stream x(doc);
+  for (;;) {
+    auto k = x.next();
+    if (k == xml_stream::kind::done) break;
+    if (k == xml_stream::kind::error) {
+      r.error = x.error();
+      return r;
+    }
+    if (k == xml_stream::kind::other) {
+      if (frames.empty() && x.raw().starts_with("<?xml")) r.document += x.raw();
+      continue;
+    }
+    if (k == xml_stream::kind::text) {
+      if (!frames.empty() && frames.back().st == state::kept) r.document += x.raw();
+      continue;
+    }
+    if (k == xml_stream::kind::start) {
+      if (frames.empty()) {
+        if (x.name().local != terms.root.local || x.name().ns != terms.root.ns) {
+          r.error = "the document's root is not the exchange's root";
+          return r;
+        }
+        if (r.document.size()) r.document += '\n';
+        r.document += x.raw();
+        frames.push_back({&terms.filter, state::container, true, {}});
+        continue;
+      }
+      auto& parent = frames.back();
+      if (parent.st == state::dropped) {
+        frames.push_back({nullptr, state::dropped, false, {}});
+      } else if (parent.st == state::kept) {
+        r.document += x.raw();
+        frames.push_back({nullptr, state::kept, true, {}});
+      } else {
+        const auto* c = parent.node->child(x.name().ns, x.name().local);
+        if (!c) {
+          frames.push_back({nullptr, state::dropped, false, {}});
+        } else if (c->include) {
+          flush();
+          indent(frames.size());
+          r.document += x.raw();
+          disclosed.insert(c);
+          frames.push_back({c, state::kept, true, {}});
+        } else {
+          frames.push_back({c, state::container, false, x.raw()});
+          if (c->always) flush();  // required where it stands: written even if it stays empty
+        }
+      }
+      continue;
+    }
+    // end
+    if (frames.empty()) {
+      r.error = "unbalanced document";
+      return r;
+    }
+    auto f = frames.back();
+    frames.pop_back();
+    if (f.st == state::kept) {
+      r.document += x.raw();
+    } else if (f.st == state::container && f.written) {
+      if (x.raw().empty()) continue;  // an empty-element container that was written whole
+      indent(frames.size());
+      r.document += x.raw();
+    }
+  }
+  r.document += '\n';
+  for (const auto* n : disclosed) r.disclosed.push_back(n->label);
+  std::sort(r.disclosed.begin(), r.disclosed.end());
+  r.ok = true;
+  return r;
+}
+
+}  // namespace niem::routing

@@ -1,0 +1,111 @@
+#pragma once
+// Data-sharing agreements as the broker enforces them: who (provider -> recipient), what
+// (exchange types and, per exchange, the NIEM paths that may flow; everything else is removed),
+// why (purposes), when (effective dates), under which conditions (record predicates and consent
+// requirements). Files follow schemas/agreement/agreement.xsd and are checked against the
+// exchange schemas when loaded: a filter that would drop an element the schema requires is
+// refused, so every filtered document stays valid.
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "base/result.h"
+#include "validation/validation.h"
+
+namespace niem::routing {
+
+enum class sharing_level { identifiable, deidentified, aggregate };
+std::string_view level_name(sharing_level l);
+
+using path = std::vector<validation::qname>;  // element names below the exchange's root
+
+// A record predicate: some element at `at` has exactly this text.
+struct path_condition {
+  path at;
+  std::string label;  // the path as written in the agreement
+  std::string equals;
+  std::uint32_t line = 0;
+};
+
+// The agreement needs a consent of the child (found by `subject`, an identifier path of kind
+// `subject_kind`: "client" or "medicaid") covering the recipient, `purpose` and `categories`;
+// when `when` is set, only for records that meet it (e.g. substance use disorder claims).
+struct consent_rule {
+  std::optional<path_condition> when;
+  path subject;
+  std::string subject_kind;
+  std::string purpose;
+  std::vector<std::string> categories;
+  std::uint32_t line = 0;
+};
+
+// The include paths as a tree: a node with `include` keeps its whole subtree; other nodes are
+// containers, written only when something below them is kept, or (`always`) whenever they occur,
+// because the schema requires them where they stand; then their own required children are kept
+// too, so that an otherwise empty container is still valid.
+struct filter_node {
+  validation::qname name;
+  bool include = false;
+  bool always = false;
+  std::string label;  // for an include: its path as written in the agreement
+  std::vector<filter_node> children;
+  const filter_node* child(std::string_view ns, std::string_view local) const;
+};
+
+struct exchange_terms {
+  std::string exchange;
+  validation::qname root;
+  std::vector<path_condition> conditions;
+  std::vector<consent_rule> consents;
+  std::vector<path> includes;
+  filter_node filter;  // root node: the exchange's root element
+};
+
+struct agreement {
+  std::string id, version, title, file;
+  std::vector<std::string> providers;
+  std::string recipient;
+  std::vector<std::string> purposes;
+  sharing_level level = sharing_level::identifiable;
+  std::string effective_from, effective_to;  // YYYY-MM-DD, inclusive; empty: open-ended
+  std::vector<exchange_terms> exchanges;
+
+  const exchange_terms* terms(std::string_view exchange) const;
+  bool provided_by(std::string_view agency) const;
+  std::string label() const { return id + "@" + version; }
+};
+
+struct exchange_root {
+  std::string exchange;
+  validation::qname root;
+};
+
+// Loads and checks every file; all problems are reported together (file:line, NIEM-304).
+// `exchange_schemas` hold every exchange's schema (the mapping library's set).
+base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
+    const std::vector<std::string>& files, const std::string& agreement_xsd,
+    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges);
+
+// ---- Streaming over documents (no DOM) ----
+
+// The text of every element at each of `paths` (relative to the root), in document order.
+// Returns false if the document cannot be read.
+bool values_at(std::string_view doc, const std::vector<const path*>& paths,
+               std::vector<std::vector<std::string>>& out);
+
+struct filter_result {
+  bool ok = false;
+  std::string document;
+  std::vector<std::string> disclosed;  // the include paths that matched something
+  std::string error;
+};
+
+// What the recipient receives: the root, the included subtrees, and the containers on the way
+// to them that hold something. Byte ranges are copied as written.
+filter_result apply_filter(const exchange_terms& terms, std::string_view doc);
+
+}  // namespace niem::routing

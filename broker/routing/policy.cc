@@ -1,0 +1,303 @@
+#include "routing/policy.h"
+
+#include <algorithm>
+#include <ctime>
+#include <unordered_map>
+
+#include <fmt/format.h>
+
+namespace niem::routing {
+
+namespace {
+
+constexpr const char* k_nc = "http://release.niem.gov/niem/niem-core/5.0/";
+constexpr const char* k_ext = "http://example.gov/niem-broker/extension/1.0/";
+
+bool contains(const std::vector<std::string>& v, std::string_view s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// The more specific reason wins when no consent holds: a revoked consent explains more than
+// another consent that never covered the category.
+int rank(base::errc e) {
+  switch (e) {
+    case base::errc::route_consent_revoked:
+      return 4;
+    case base::errc::route_category_not_consented:
+      return 3;
+    case base::errc::route_consent_expired:
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+}  // namespace
+
+std::string utc_date(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  return fmt::format("{:04}-{:02}-{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday);
+}
+
+void consent_registry::apply(consent c) {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(c.consent_id);
+  if (it != by_id_.end() && c.status == "REVOKED") {
+    // A revocation ends the consent it names, whatever terms the revocation record repeats.
+    it->second.status = "REVOKED";
+    it->second.revoked_at = c.revoked_at;
+    it->second.record_id = c.record_id;
+    return;
+  }
+  if (it != by_id_.end() && it->second.status == "REVOKED") return;  // never revived
+  by_id_[c.consent_id] = std::move(c);
+}
+
+consent_answer consent_registry::check(const consent_query& q) const {
+  consent_answer best;
+  best.reason = base::errc::route_no_consent;
+  std::lock_guard lk(mu_);
+  for (const auto& [id, c] : by_id_) {
+    const auto& subject = q.subject_kind == "medicaid" ? c.medicaid_id : c.client_id;
+    if (subject.empty() || subject != q.subject_id || c.recipient != q.recipient) continue;
+    base::errc why = base::errc::ok;
+    if (!c.acknowledged || !contains(c.purposes, q.purpose))
+      why = base::errc::route_no_consent;
+    else if (c.status == "REVOKED")
+      why = base::errc::route_consent_revoked;
+    else if (c.status != "ACTIVE" || q.date < c.effective_date || q.date > c.expiration_date)
+      why = base::errc::route_consent_expired;
+    else if (q.categories)
+      for (const auto& cat : *q.categories)
+        if (!contains(c.categories, cat)) why = base::errc::route_category_not_consented;
+    if (why == base::errc::ok) return {base::errc::ok, id};
+    if (best.consent_id.empty() || rank(why) > rank(best.reason)) best = {why, id};
+  }
+  return best;
+}
+
+std::optional<consent> consent_registry::find(const std::string& consent_id) const {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(consent_id);
+  if (it == by_id_.end()) return std::nullopt;
+  return it->second;
+}
+
+std::vector<consent> consent_registry::all() const {
+  std::lock_guard lk(mu_);
+  std::vector<consent> out;
+  for (const auto& [id, c] : by_id_) out.push_back(c);
+  return out;
+}
+
+std::optional<consent> consent_from_document(std::string_view doc) {
+  auto q = [](std::initializer_list<const char*> steps) {
+    path p;
+    for (const char* s : steps) {
+      std::string_view v(s);
+      auto colon = v.find(':');
+      p.push_back({v.substr(0, colon) == "nc" ? k_nc : k_ext, std::string(v.substr(colon + 1))});
+    }
+    return p;
+  };
+  static const std::vector<path> paths = {
+      q({"ext:SourceRecordIdentification", "nc:IdentificationID"}),
+      q({"ext:Consent", "ext:ConsentIdentification", "nc:IdentificationID"}),
+      q({"ext:Consent", "ext:ConsentStatusCode"}),
+      q({"nc:Person", "ext:PersonAugmentation", "ext:PersonChildWelfareClientIdentification",
+         "nc:IdentificationID"}),
+      q({"nc:Person", "ext:PersonAugmentation", "ext:PersonMedicaidIdentification",
+         "nc:IdentificationID"}),
+      q({"ext:Consent", "ext:ConsentRecipientID"}),
+      q({"ext:Consent", "ext:ConsentPurposeCode"}),
+      q({"ext:Consent", "ext:ConsentDataCategoryCode"}),
+      q({"ext:Consent", "ext:ConsentEffectiveDate", "nc:Date"}),
+      q({"ext:Consent", "ext:ConsentExpirationDate", "nc:Date"}),
+      q({"ext:Consent", "ext:ConsentRevokedDate", "nc:DateTime"}),
+      q({"ext:Consent", "ext:ConsentDisclosureAcknowledgedIndicator"}),
+  };
+  std::vector<const path*> ptrs;
+  for (const auto& p : paths) ptrs.push_back(&p);
+  std::vector<std::vector<std::string>> v;
+  if (!values_at(doc, ptrs, v)) return std::nullopt;
+  auto one = [&](std::size_t i) { return v[i].empty() ? std::string() : v[i].front(); };
+  consent c;
+  c.record_id = one(0);
+  c.consent_id = one(1);
+  c.status = one(2);
+  c.client_id = one(3);
+  c.medicaid_id = one(4);
+  c.recipient = one(5);
+  c.purposes = v[6];
+  c.categories = v[7];
+  c.effective_date = one(8);
+  c.expiration_date = one(9);
+  c.revoked_at = one(10);
+  c.acknowledged = one(11) == "true" || one(11) == "1";
+  if (c.consent_id.empty() || c.recipient.empty()) return std::nullopt;
+  return c;
+}
+
+policy_router::policy_router(std::vector<policy_subscription> subs,
+                             std::vector<std::shared_ptr<const agreement>> agreements,
+                             const base::clock& clk, std::shared_ptr<consent_registry> consents)
+    : subs_(std::move(subs)),
+      agreements_(std::move(agreements)),
+      clk_(clk),
+      consents_(consents ? std::move(consents) : std::make_shared<consent_registry>()) {}
+
+std::vector<std::string> policy_router::recipients() const {
+  std::vector<std::string> out;
+  for (const auto& s : subs_)
+    if (!contains(out, s.recipient)) out.push_back(s.recipient);
+  return out;
+}
+
+std::vector<decision> policy_router::route(const routed_document& doc) const {
+  std::vector<decision> out;
+  auto today = utc_date(clk_.now_ms());
+  // Filtered documents, once per agreement (recipients under the same terms share the bytes).
+  std::unordered_map<const exchange_terms*, filter_result> filtered;
+  // The values of the record that the candidate agreements test, read once per path.
+  std::vector<const path*> wanted;
+  std::vector<std::vector<std::string>> values;
+  bool values_read = false, readable = true;
+  auto values_of = [&](const path& p) -> const std::vector<std::string>& {
+    static const std::vector<std::string> none;
+    if (!values_read) {
+      values_read = true;
+      for (const auto& a : agreements_)
+        if (const auto* t = a->terms(doc.exchange)) {
+          for (const auto& c : t->conditions) wanted.push_back(&c.at);
+          for (const auto& c : t->consents) {
+            wanted.push_back(&c.subject);
+            if (c.when) wanted.push_back(&c.when->at);
+          }
+        }
+      readable = values_at(*doc.document, wanted, values);
+    }
+    for (std::size_t i = 0; i < wanted.size(); ++i)
+      if (*wanted[i] == p) return readable ? values[i] : none;
+    return none;
+  };
+  auto holds = [&](const path_condition& c) {
+    const auto& v = values_of(c.at);
+    return std::find(v.begin(), v.end(), c.equals) != v.end();
+  };
+
+  for (const auto& s : subs_) {
+    if (s.exchange != doc.exchange || s.recipient == doc.source_agency) continue;
+    decision d;
+    d.recipient = s.recipient;
+    d.purpose = s.purpose;
+    // The agreements between this provider and recipient for this exchange; the one in effect
+    // today decides (agreements are renewed by new versions with new dates).
+    const agreement* chosen = nullptr;
+    const agreement* future = nullptr;
+    const agreement* past = nullptr;
+    for (const auto& a : agreements_) {
+      if (a->recipient != s.recipient || !a->provided_by(doc.source_agency) ||
+          !a->terms(doc.exchange))
+        continue;
+      if (!a->effective_from.empty() && today < a->effective_from)
+        future = a.get();
+      else if (!a->effective_to.empty() && today > a->effective_to)
+        past = a.get();
+      else if (!chosen)
+        chosen = a.get();
+    }
+    if (!chosen) {
+      d.reason = future ? base::errc::route_agreement_not_effective
+                 : past ? base::errc::route_agreement_expired
+                        : base::errc::route_no_agreement;
+      if (future || past) d.agreement = (future ? future : past)->label();
+      out.push_back(std::move(d));
+      continue;
+    }
+    d.agreement = chosen->label();
+    const auto& terms = *chosen->terms(doc.exchange);
+    if (!contains(chosen->purposes, s.purpose)) {
+      d.reason = base::errc::route_purpose_not_allowed;
+      out.push_back(std::move(d));
+      continue;
+    }
+    if (chosen->level != sharing_level::identifiable) {
+      // De-identification and aggregation are transformations, not filters: until they are
+      // applied here, such an agreement delivers nothing (never identifiable data).
+      d.reason = base::errc::route_level_not_supported;
+      out.push_back(std::move(d));
+      continue;
+    }
+    bool met = std::all_of(terms.conditions.begin(), terms.conditions.end(), holds);
+    if (!met) {
+      d.reason = base::errc::route_condition_not_met;
+      out.push_back(std::move(d));
+      continue;
+    }
+    bool consented = true;
+    for (const auto& rule : terms.consents) {
+      if (rule.when && !holds(*rule.when)) continue;
+      const auto& ids = values_of(rule.subject);
+      consent_answer best{base::errc::route_no_consent, {}};
+      for (const auto& id : ids) {
+        auto ans = consents_->check(
+            {rule.subject_kind, id, s.recipient, rule.purpose, &rule.categories, today});
+        if (ans.reason == base::errc::ok || rank(ans.reason) > rank(best.reason) ||
+            best.consent_id.empty())
+          best = ans;
+        if (ans.reason == base::errc::ok) break;
+      }
+      if (best.reason != base::errc::ok) {
+        d.reason = best.reason;
+        d.consent = best.consent_id;
+        consented = false;
+        break;
+      }
+      d.consent = best.consent_id;
+    }
+    if (!consented) {
+      out.push_back(std::move(d));
+      continue;
+    }
+    auto it = filtered.find(&terms);
+    if (it == filtered.end()) {
+      auto fr = apply_filter(terms, *doc.document);
+      it = filtered.emplace(&terms, std::move(fr)).first;
+      if (it->second.ok) {
+        // Keep the bytes in a shared string that every recipient under these terms shares.
+        it->second.error.clear();
+      }
+    }
+    if (!it->second.ok) {
+      d.reason = base::errc::internal;
+      out.push_back(std::move(d));
+      continue;
+    }
+    d.deliver = true;
+    d.disclosed = it->second.disclosed;
+    out.push_back(std::move(d));
+  }
+  // One shared document per agreement's terms.
+  std::unordered_map<const exchange_terms*, std::shared_ptr<const std::string>> docs;
+  for (auto& d : out) {
+    if (!d.deliver) continue;
+    for (const auto& a : agreements_) {
+      if (a->label() != d.agreement) continue;
+      const auto* t = a->terms(doc.exchange);
+      auto& shared = docs[t];
+      if (!shared) shared = std::make_shared<const std::string>(std::move(filtered[t].document));
+      d.document = shared;
+      break;
+    }
+  }
+  if (out.empty()) {
+    decision d;
+    d.reason = base::errc::route_no_subscriber;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+}  // namespace niem::routing

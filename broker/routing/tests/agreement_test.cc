@@ -1,0 +1,521 @@
+// Agreements against the real exchange schemas and the mappings' golden documents: the shipped
+// DSA files load, filters keep exactly what they list and stay schema-valid, broken agreements
+// are refused, and the policy router decides per recipient as agreements.md says.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <random>
+#include <set>
+
+#include "base/clock.h"
+#include "routing/agreement.h"
+#include "routing/policy.h"
+#include "routing/xml_stream.h"
+#include "support/fixtures.h"
+
+using namespace niem;
+using namespace niem::routing;
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+struct fixture {
+  std::shared_ptr<mapping::mapping_library> lib = testing::load_project_mappings();
+  std::vector<exchange_root> roots;
+  std::string xsd = testing::source_root() + "/schemas/agreement/agreement.xsd";
+  fixture() {
+    REQUIRE(lib);
+    for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
+  }
+  std::vector<std::string> shipped() const {
+    std::vector<std::string> out;
+    for (auto& e : fs::directory_iterator(testing::source_root() + "/config/agreements"))
+      if (e.path().extension() == ".xml") out.push_back(e.path().string());
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+  base::result<std::vector<std::shared_ptr<const agreement>>> load(
+      const std::vector<std::string>& files) const {
+    return load_agreements(files, xsd, *lib->schemas(), roots);
+  }
+  // The golden documents of an exchange (tests/*.expected.xml beside its mapping).
+  std::vector<std::pair<std::string, std::string>> goldens(const std::string& exchange) const {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (const auto& m : lib->mappings()) {
+      if (m->exchange() != exchange) continue;
+      for (auto& e : fs::directory_iterator(fs::path(m->file()).parent_path() / "tests"))
+        if (e.path().string().ends_with(".expected.xml"))
+          out.emplace_back(e.path().filename().string(), slurp(e.path()));
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+  }
+};
+
+const agreement& by_id(const std::vector<std::shared_ptr<const agreement>>& all,
+                       const std::string& id) {
+  for (const auto& a : all)
+    if (a->id == id) return *a;
+  FAIL("no agreement " << id);
+  throw 0;
+}
+
+// Every element of a document as a path of local names below the root ("nc:Person/..." style
+// with local names only: "Person/PersonName").
+std::vector<std::string> element_paths(std::string_view doc) {
+  std::vector<std::string> out, stack;
+  xml_stream x(doc);
+  bool root = false;
+  for (;;) {
+    auto k = x.next();
+    if (k == xml_stream::kind::done || k == xml_stream::kind::error) break;
+    if (k == xml_stream::kind::start) {
+      if (!root) {
+        root = true;
+        continue;
+      }
+      stack.emplace_back(x.name().local);
+      std::string p;
+      for (const auto& s : stack) p += (p.empty() ? "" : "/") + s;
+      out.push_back(p);
+    } else if (k == xml_stream::kind::end && !stack.empty()) {
+      stack.pop_back();
+    }
+  }
+  return out;
+}
+
+bool valid(fixture& f, const std::string& doc, std::string* why = nullptr) {
+  validation::validator v(f.lib->schemas());
+  auto rep = v.validate(doc, "filtered");
+  if (!rep.valid && why && !rep.diagnostics.empty()) *why = base::format(rep.diagnostics.front());
+  return rep.valid;
+}
+
+const std::string k_ns =
+    R"(xmlns="urn:niem-broker:agreement:1" xmlns:nc="http://release.niem.gov/niem/niem-core/5.0/" )"
+    R"(xmlns:hs="http://release.niem.gov/niem/domains/humanServices/5.2/" )"
+    R"(xmlns:ext="http://example.gov/niem-broker/extension/1.0/")";
+
+std::string agreement_text(const std::string& id, const std::string& exchange,
+                           const std::vector<std::string>& includes) {
+  std::string s = "<?xml version=\"1.0\"?>\n<agreement " + k_ns + " id=\"" + id +
+                  "\" version=\"1\" level=\"identifiable\">\n<title>t</title>\n"
+                  "<provider agency=\"cws\"/><recipient agency=\"court\"/>"
+                  "<purpose code=\"COURT_PROCEEDING\"/><effective from=\"2024-01-01\"/>\n"
+                  "<terms exchange=\"" +
+                  exchange + "\">\n";
+  for (const auto& i : includes) s += "  <include path=\"" + i + "\"/>\n";
+  return s + "</terms>\n</agreement>\n";
+}
+
+}  // namespace
+
+TEST_CASE("the nine shipped agreements load and check against the exchange schemas") {
+  fixture f;
+  auto all = f.load(f.shipped());
+  if (!all) {
+    for (const auto& d : all.errors()) UNSCOPED_INFO(base::format(d));
+  }
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 9);
+  CHECK(by_id(*all, "DSA-008").effective_to == "2025-12-31");
+  CHECK(by_id(*all, "DSA-007").level == sharing_level::deidentified);
+  CHECK(by_id(*all, "DSA-009").level == sharing_level::aggregate);
+  CHECK(by_id(*all, "DSA-007").providers == std::vector<std::string>{"cws", "medicaid"});
+}
+
+TEST_CASE("filtered documents keep only what each agreement lists and stay schema-valid") {
+  fixture f;
+  auto all = f.load(f.shipped());
+  REQUIRE(all.ok());
+  // What must never reach each recipient (agreements.md, "must not include").
+  std::map<std::string, std::vector<std::string>> forbidden = {
+      {"DSA-001",
+       {"PersonSSNIdentification", "FosterCareRemovalReason", "Caregiver", "CaseDocketID",
+        "ContactMailingAddress", "ChildWelfareAgencyCaseID"}},
+      {"DSA-002", {"PersonSSNIdentification", "PersonMedicaidIdentification"}},
+      {"DSA-003", {"Dispenser"}},
+      {"DSA-004",
+       {"PersonSSNIdentification", "Dispenser", "NPIIdentification", "DrugTherapeuticClassText",
+        "PersonSexText"}},
+      {"DSA-005", {}},
+      {"DSA-006", {"DiagnosisDescriptionText"}},
+      {"DSA-008", {"PersonSSNIdentification", "PersonMedicaidIdentification", "Caregiver"}},
+  };
+  int checked = 0;
+  for (const auto& [id, banned] : forbidden) {
+    const auto& a = by_id(*all, id);
+    for (const auto& t : a.exchanges) {
+      for (const auto& [name, doc] : f.goldens(t.exchange)) {
+        INFO(id << " on " << name);
+        auto r = apply_filter(t, doc);
+        REQUIRE(r.ok);
+        std::string why;
+        CHECK(valid(f, r.document, &why));
+        INFO(why);
+        for (const auto& b : banned) CHECK(r.document.find(b) == std::string::npos);
+        CHECK_FALSE(r.disclosed.empty());
+        // Every element that flowed lies under an include or on the way to one.
+        for (const auto& p : element_paths(r.document)) {
+          bool allowed = false;
+          for (const auto& inc : t.includes) {
+            std::string ip;
+            for (const auto& q : inc) ip += (ip.empty() ? "" : "/") + q.local;
+            allowed |= p == ip || p.starts_with(ip + "/") || ip.starts_with(p + "/");
+          }
+          CHECK(allowed);
+        }
+        ++checked;
+      }
+    }
+  }
+  CHECK(checked >= 30);
+  // DSA-005 removes nothing: the court gets every element of the application.
+  const auto& t5 = *by_id(*all, "DSA-005").terms("pmap-application");
+  for (const auto& [name, doc] : f.goldens("pmap-application")) {
+    auto r = apply_filter(t5, doc);
+    REQUIRE(r.ok);
+    CHECK(element_paths(r.document) == element_paths(doc));
+  }
+}
+
+TEST_CASE("an agreement that would produce invalid documents or names unknown paths is refused") {
+  fixture f;
+  testing::temp_dir dir("niem-dsa");
+  // Placement notifications require every top-level element: keeping only the name is refused.
+  auto only_name = dir.write("only-name.xml", agreement_text("DSA-X1", "placement-notification",
+                                                             {"nc:Person/nc:PersonName"}));
+  auto unknown = dir.write("unknown.xml",
+                           agreement_text("DSA-X2", "pharmacy-claim",
+                                          {"ext:SourceRecordIdentification", "ext:ClaimStatusCode",
+                                           "nc:Person", "nc:Person/nc:PersonShoeSize"}));
+  auto unbound =
+      dir.write("unbound.xml", agreement_text("DSA-X3", "pharmacy-claim", {"zz:Nothing"}));
+  auto no_exchange =
+      dir.write("no-exchange.xml", agreement_text("DSA-X4", "weather-report", {"nc:Person"}));
+  auto r = f.load({only_name, unknown, unbound, no_exchange});
+  REQUIRE_FALSE(r.ok());
+  std::string all;
+  for (const auto& d : r.errors()) {
+    CHECK(d.code == base::errc::agreement_invalid);
+    all += base::format(d) + "\n";
+  }
+  INFO(all);
+  CHECK(all.find("only-name.xml:") != std::string::npos);
+  CHECK(all.find("removes its required element SourceRecordIdentification") != std::string::npos);
+  CHECK(all.find("unknown.xml:") != std::string::npos);
+  CHECK(all.find("no PersonShoeSize") != std::string::npos);
+  CHECK(all.find("unbound.xml:") != std::string::npos);
+  CHECK(all.find("no-exchange.xml:") != std::string::npos);
+  CHECK(all.find("weather-report") != std::string::npos);
+}
+
+TEST_CASE("property: random agreements never let an unlisted path through and stay valid") {
+  fixture f;
+  testing::temp_dir dir("niem-dsa-prop");
+  std::mt19937 rng(20261122);
+  int accepted = 0, refused = 0;
+  for (const char* exchange : {"placement-notification", "pharmacy-claim", "pmap-application"}) {
+    auto docs = f.goldens(exchange);
+    REQUIRE_FALSE(docs.empty());
+    // Candidate include paths: every element path of every golden document, with prefixes.
+    std::set<std::string> candidates;
+    for (const auto& [name, doc] : docs) {
+      xml_stream x(doc);
+      std::vector<std::string> stack;
+      bool root = false;
+      for (auto k = x.next(); k != xml_stream::kind::done && k != xml_stream::kind::error;
+           k = x.next()) {
+        if (k == xml_stream::kind::start) {
+          if (!root) {
+            root = true;
+            continue;
+          }
+          std::string raw(x.raw().substr(1));
+          stack.push_back(raw.substr(0, raw.find_first_of(" />")));
+          std::string p;
+          for (const auto& s : stack) p += (p.empty() ? "" : "/") + s;
+          candidates.insert(p);
+        } else if (k == xml_stream::kind::end && !stack.empty()) {
+          stack.pop_back();
+        }
+      }
+    }
+    std::vector<std::string> pool(candidates.begin(), candidates.end());
+    for (int round = 0; round < 40; ++round) {
+      std::vector<std::string> inc;
+      for (const auto& p : pool)
+        if (rng() % 3 == 0) inc.push_back(p);
+      if (inc.empty()) inc.push_back(pool[rng() % pool.size()]);
+      auto file = dir.write("gen-" + std::to_string(round) + ".xml",
+                            agreement_text("DSA-G" + std::to_string(round), exchange, inc));
+      auto r = f.load({file});
+      if (!r.ok()) {
+        ++refused;
+        for (const auto& d : r.errors()) CHECK(d.code == base::errc::agreement_invalid);
+        continue;
+      }
+      ++accepted;
+      const auto& t = *r->front()->terms(exchange);
+      for (const auto& [name, doc] : docs) {
+        INFO(exchange << " round " << round << " on " << name);
+        auto fr = apply_filter(t, doc);
+        REQUIRE(fr.ok);
+        std::string why;
+        CHECK(valid(f, fr.document, &why));
+        INFO(why);
+        for (const auto& p : element_paths(fr.document)) {
+          bool allowed = false;
+          for (const auto& q : t.includes) {
+            std::string ip;
+            for (const auto& s : q) ip += (ip.empty() ? "" : "/") + s.local;
+            allowed |= p == ip || p.starts_with(ip + "/") || ip.starts_with(p + "/");
+          }
+          CHECK(allowed);
+        }
+      }
+    }
+  }
+  // Both outcomes occur: the generator exercises the load-time check as well as the filter.
+  CHECK(accepted > 0);
+  CHECK(refused > 0);
+}
+
+namespace {
+
+// 2026-06-15T12:00:00Z
+constexpr std::int64_t k_june_2026 = 1781524800000;
+
+struct policy_fixture : fixture {
+  base::manual_clock clk{k_june_2026};
+  std::shared_ptr<consent_registry> consents = std::make_shared<consent_registry>();
+  std::unique_ptr<policy_router> router;
+  policy_fixture() {
+    auto all = load(shipped());
+    REQUIRE(all.ok());
+    router = std::make_unique<policy_router>(
+        std::vector<policy_subscription>{
+            {"medicaid", "placement-notification", "CARE_COORDINATION"},
+            {"court", "placement-notification", "COURT_PROCEEDING"},
+            {"school", "placement-notification", "EDUCATION_STABILITY"},
+            {"research", "placement-notification", "RESEARCH"},
+            {"cws", "pharmacy-claim", "OVERSIGHT"},
+            {"phn", "pharmacy-claim", "CARE_COORDINATION"},
+            {"research", "pharmacy-claim", "RESEARCH"},
+            {"court", "pharmacy-claim", "COURT_PROCEEDING"},
+            {"court", "pmap-application", "COURT_PROCEEDING"},
+            {"cws", "pmap-application", "TREATMENT"}},
+        *all, clk, consents);
+  }
+  std::map<std::string, decision> route(const std::string& agency, const std::string& exchange,
+                                        const std::string& doc) {
+    auto d = std::make_shared<const std::string>(doc);
+    std::map<std::string, decision> out;
+    for (auto& x : router->route({"M1", agency, "t", "K1", exchange, d})) out[x.recipient] = x;
+    return out;
+  }
+  std::string golden(const std::string& exchange, const std::string& name) {
+    for (auto& [n, d] : goldens(exchange))
+      if (n == name) return d;
+    FAIL("no golden " << name);
+    return {};
+  }
+};
+
+consent grant(std::string id, std::string recipient, std::vector<std::string> purposes,
+              std::vector<std::string> categories) {
+  consent c;
+  c.consent_id = std::move(id);
+  c.record_id = c.consent_id + "-1";
+  c.status = "ACTIVE";
+  c.client_id = "CWS-2002-0456";
+  c.medicaid_id = "95550009K";
+  c.recipient = std::move(recipient);
+  c.purposes = std::move(purposes);
+  c.categories = std::move(categories);
+  c.effective_date = "2026-03-10";
+  c.expiration_date = "2026-12-31";
+  c.acknowledged = true;
+  return c;
+}
+
+}  // namespace
+
+TEST_CASE(
+    "placements: medicaid and the court receive their filtered documents, school and research "
+    "nothing") {
+  policy_fixture f;
+  auto doc = f.golden("placement-notification", "start-foster-home-full.expected.xml");
+  auto ds = f.route("cws", "placement-notification", doc);
+  REQUIRE(ds.count("medicaid"));
+  CHECK(ds["medicaid"].deliver);
+  CHECK(ds["medicaid"].agreement == "DSA-001@1");
+  CHECK(ds["medicaid"].document->find("900-11-2222") == std::string::npos);  // the SSN
+  CHECK(ds["medicaid"].document->find("95550001C") != std::string::npos);    // the Medicaid id
+  CHECK(ds["court"].deliver);
+  CHECK(ds["court"].agreement == "DSA-002@1");
+  CHECK(ds["court"].document->find("95550001C") == std::string::npos);
+  CHECK(ds["court"].document->find("JV-2026-00701") != std::string::npos);  // court case number
+  CHECK(ds["medicaid"].document != ds["court"].document);
+  CHECK_FALSE(ds["school"].deliver);
+  CHECK(ds["school"].reason == base::errc::route_agreement_expired);
+  CHECK(ds["school"].agreement == "DSA-008@1");
+  CHECK_FALSE(ds["research"].deliver);
+  CHECK(ds["research"].reason == base::errc::route_level_not_supported);
+  // Before DSA-008 ended, the school received the placement.
+  f.clk.set_ms(k_june_2026 - 365LL * 24 * 3600 * 1000);
+  auto before = f.route("cws", "placement-notification", doc);
+  CHECK(before["school"].deliver);
+  CHECK(before["school"].document->find("Ana") != std::string::npos);
+}
+
+TEST_CASE("pharmacy claims: paid only, the court has no agreement, phn needs consent") {
+  policy_fixture f;
+  auto paid = f.golden("pharmacy-claim", "paid-psychotropic.expected.xml");
+  auto ds = f.route("medicaid", "pharmacy-claim", paid);
+  CHECK(ds["cws"].deliver);
+  CHECK(ds["cws"].document->find("Dispenser") == std::string::npos);
+  CHECK_FALSE(ds["court"].deliver);
+  CHECK(ds["court"].reason == base::errc::route_no_agreement);
+  CHECK_FALSE(ds["phn"].deliver);
+  CHECK(ds["phn"].reason == base::errc::route_no_consent);
+  auto denied =
+      f.route("medicaid", "pharmacy-claim", f.golden("pharmacy-claim", "denied.expected.xml"));
+  CHECK_FALSE(denied["cws"].deliver);
+  CHECK(denied["cws"].reason == base::errc::route_condition_not_met);
+  // A recipient asking for a purpose its agreement does not allow.
+  auto pmap = f.route("pmap-portal", "pmap-application",
+                      f.golden("pmap-application", "emergency-one-medication.expected.xml"));
+  CHECK(pmap["court"].deliver);
+  CHECK_FALSE(pmap["cws"].deliver);
+  CHECK(pmap["cws"].reason == base::errc::route_purpose_not_allowed);
+}
+
+TEST_CASE(
+    "a substance use disorder claim reaches cws only inside the consent's window and never after "
+    "its revocation") {
+  policy_fixture f;
+  auto sud = f.golden("pharmacy-claim", "sud-treatment.expected.xml");
+  REQUIRE(sud.find("<ext:DrugSubstanceUseDisorderTreatmentIndicator>true") != std::string::npos);
+  // The claim's Medicaid id.
+  auto mid_at = sud.find("<ext:PersonMedicaidIdentification>");
+  REQUIRE(mid_at != std::string::npos);
+  auto id_start = sud.find("<nc:IdentificationID>", mid_at) + 21;
+  auto medicaid_id = sud.substr(id_start, sud.find('<', id_start) - id_start);
+
+  auto no_consent = f.route("medicaid", "pharmacy-claim", sud);
+  CHECK_FALSE(no_consent["cws"].deliver);
+  CHECK(no_consent["cws"].reason == base::errc::route_no_consent);
+
+  auto c = grant("CNS-1", "cws", {"OVERSIGHT"}, {"MEDICATION"});
+  c.medicaid_id = medicaid_id;
+  f.consents->apply(c);
+  auto wrong_category = f.route("medicaid", "pharmacy-claim", sud);
+  CHECK(wrong_category["cws"].reason == base::errc::route_category_not_consented);
+
+  auto s = grant("CNS-2", "cws", {"OVERSIGHT"}, {"SUD"});
+  s.medicaid_id = medicaid_id;
+  f.consents->apply(s);
+  auto within = f.route("medicaid", "pharmacy-claim", sud);
+  CHECK(within["cws"].deliver);
+  CHECK(within["cws"].consent == "CNS-2");
+
+  f.clk.set_ms(k_june_2026 + 200LL * 24 * 3600 * 1000);  // 2027-01: after expiration
+  auto after = f.route("medicaid", "pharmacy-claim", sud);
+  CHECK_FALSE(after["cws"].deliver);
+  CHECK(after["cws"].reason == base::errc::route_consent_expired);
+
+  f.clk.set_ms(k_june_2026);
+  auto revoke = s;
+  revoke.status = "REVOKED";
+  revoke.revoked_at = "2026-06-01T09:30:00-07:00";
+  revoke.purposes.clear();
+  f.consents->apply(revoke);
+  auto revoked = f.route("medicaid", "pharmacy-claim", sud);
+  CHECK_FALSE(revoked["cws"].deliver);
+  CHECK(revoked["cws"].reason == base::errc::route_consent_revoked);
+  // A later grant under the same consent id does not revive a revoked consent.
+  f.consents->apply(s);
+  CHECK_FALSE(f.route("medicaid", "pharmacy-claim", sud)["cws"].deliver);
+}
+
+TEST_CASE("phn receives claims under an acknowledged consent and never without it") {
+  policy_fixture f;
+  auto paid = f.golden("pharmacy-claim", "paid-psychotropic.expected.xml");
+  auto mid_at = paid.find("<ext:PersonMedicaidIdentification>");
+  auto id_start = paid.find("<nc:IdentificationID>", mid_at) + 21;
+  auto medicaid_id = paid.substr(id_start, paid.find('<', id_start) - id_start);
+  auto c = grant("CNS-P", "phn", {"CARE_COORDINATION"}, {"MEDICATION"});
+  c.medicaid_id = medicaid_id;
+  c.acknowledged = false;
+  f.consents->apply(c);
+  CHECK(f.route("medicaid", "pharmacy-claim", paid)["phn"].reason == base::errc::route_no_consent);
+  c.consent_id = "CNS-P2";
+  c.acknowledged = true;
+  f.consents->apply(c);
+  auto ok = f.route("medicaid", "pharmacy-claim", paid);
+  REQUIRE(ok["phn"].deliver);
+  const auto& d = *ok["phn"].document;
+  CHECK(d.find("NPIIdentification") == std::string::npos);
+  CHECK(d.find("DrugTherapeuticClassText") == std::string::npos);
+  CHECK(d.find("DrugNDCCode") != std::string::npos);
+  std::string why;
+  CHECK(valid(f, d, &why));
+  INFO(why);
+}
+
+TEST_CASE("consent directives are read from their NIEM documents") {
+  fixture f;
+  auto docs = f.goldens("consent-directive");
+  std::map<std::string, std::string> by;
+  for (auto& [n, d] : docs) by[n] = d;
+  auto youth = consent_from_document(by["youth-sud-consent.expected.xml"]);
+  REQUIRE(youth);
+  CHECK(youth->consent_id == "CNS-2026-100002");
+  CHECK(youth->status == "ACTIVE");
+  CHECK(youth->recipient == "cws");
+  CHECK(youth->client_id == "CWS-2002-0456");
+  CHECK(youth->purposes == std::vector<std::string>{"OVERSIGHT", "TREATMENT"});
+  CHECK(youth->categories == std::vector<std::string>{"SUD"});
+  CHECK(youth->effective_date == "2026-03-10");
+  CHECK(youth->expiration_date == "2026-12-31");
+  CHECK(youth->acknowledged);
+  auto rev = consent_from_document(by["revocation.expected.xml"]);
+  REQUIRE(rev);
+  CHECK(rev->status == "REVOKED");
+  CHECK(rev->revoked_at == "2026-06-01T09:30:00-07:00");
+  auto nack = consent_from_document(by["not-acknowledged.expected.xml"]);
+  REQUIRE(nack);
+  CHECK_FALSE(nack->acknowledged);
+}
+
+TEST_CASE("the tokenizer ends damaged documents with an error, never a crash") {
+  for (std::string_view bad : {"<a><b></a>", "<a", "<a x=1/>", "<p:a/>", "<a><!DOCTYPE x></a>",
+                               "<a>text", "</a>", "<a x=\"1/>", "<a><!-- never closed"}) {
+    xml_stream x(bad);
+    auto k = x.next();
+    int guard = 0;
+    while (k != xml_stream::kind::done && k != xml_stream::kind::error && ++guard < 100)
+      k = x.next();
+    CHECK(k == xml_stream::kind::error);
+    CHECK_FALSE(x.error().empty());
+  }
+  xml_stream ok(
+      R"(<?xml version="1.0"?><a xmlns="u" xmlns:p="v"><p:b c="&amp;">x &lt; y</p:b><d/></a>)");
+  std::vector<std::string> seen;
+  for (auto k = ok.next(); k != xml_stream::kind::done; k = ok.next()) {
+    REQUIRE(k != xml_stream::kind::error);
+    if (k == xml_stream::kind::start)
+      seen.push_back(std::string(ok.name().ns) + "|" + std::string(ok.name().local));
+    if (k == xml_stream::kind::text) seen.push_back(ok.text());
+  }
+  CHECK(seen == std::vector<std::string>{"u|a", "v|b", "x < y", "u|d"});
+}
