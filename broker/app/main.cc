@@ -16,6 +16,7 @@
 #include "config/config.h"
 #include "mapping/mapping.h"
 #include "pipeline/pipeline.h"
+#include "routing/policy.h"
 #include "routing/routing.h"
 #include "store/store.h"
 #include "transport/server.h"
@@ -124,6 +125,18 @@ int main(int argc, char** argv) {
     facts.push_back({m->agency(), m->record_type(), m->exchange(), m->file()});
   auto cross = config::cross_check(*cfg, facts);
   errors.insert(errors.end(), cross.begin(), cross.end());
+  std::vector<std::shared_ptr<const routing::agreement>> agreements;
+  if (!cfg->agreement_files.empty()) {
+    std::vector<routing::exchange_root> roots;
+    for (const auto& m : (*lib)->mappings()) roots.push_back({m->exchange(), m->root()});
+    auto loaded = routing::load_agreements(cfg->agreement_files,
+                                           cfg->home + "/schemas/agreement/agreement.xsd",
+                                           *(*lib)->schemas(), roots);
+    if (loaded)
+      agreements = std::move(*loaded);
+    else
+      errors.insert(errors.end(), loaded.errors().begin(), loaded.errors().end());
+  }
   if (!errors.empty()) return report(errors);
 
   // Signals are taken by one thread with sigwait, so no handler runs inside Proton or SQLite.
@@ -138,9 +151,19 @@ int main(int argc, char** argv) {
   auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max}, clk);
   if (!st) return report(st.errors());
 
-  std::vector<routing::subscription> subs;
-  for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange});
-  auto router = std::make_shared<routing::subscription_router>(subs);
+  // With agreements, each delivery is decided and filtered by the covering agreement (default
+  // deny); without, every subscriber receives whole documents (a closed test setup).
+  std::shared_ptr<routing::router> router;
+  if (!agreements.empty()) {
+    std::vector<routing::policy_subscription> subs;
+    for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange, s.purpose});
+    router = std::make_shared<routing::policy_router>(subs, agreements, clk,
+                                                      std::make_shared<routing::consent_registry>());
+  } else {
+    std::vector<routing::subscription> subs;
+    for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange});
+    router = std::make_shared<routing::subscription_router>(subs);
+  }
 
   pipeline::options po;
   po.workers = cfg->pipeline.workers;

@@ -148,6 +148,11 @@ class loader {
         file_must_exist(e.line, "mapping file", p);
         cfg.mapping_files.push_back(p);
         cfg.mapping_lines.push_back(e.line);
+      } else if (e.name == "agreement") {
+        auto p = path(attr(e, "file"));
+        file_must_exist(e.line, "agreement file", p);
+        cfg.agreement_files.push_back(p);
+        cfg.agreement_lines.push_back(e.line);
       } else if (e.name == "agency") {
         agency_config a;
         a.line = e.line;
@@ -168,6 +173,7 @@ class loader {
         s.line = e.line;
         s.recipient = attr(e, "recipient");
         s.exchange = attr(e, "exchange");
+        s.purpose = attr(e, "purpose");
         cfg.subscriptions.push_back(std::move(s));
       }
     }
@@ -206,6 +212,10 @@ class loader {
       if (!subs.emplace(s.recipient, s.exchange).second)
         error(s.line, fmt::format("subscription of '{}' to '{}' is declared twice", s.recipient,
                                   s.exchange));
+      if (!cfg.agreement_files.empty() && s.purpose.empty())
+        error(s.line, fmt::format("subscription of '{}' to '{}' needs a purpose: agreements are "
+                                  "configured, and each allows only its purposes",
+                                  s.recipient, s.exchange));
     }
     std::error_code ec;
     auto mapping_xsd = cfg.home + "/schemas/mapping/mapping.xsd";

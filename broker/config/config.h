@@ -53,7 +53,7 @@ struct agency_config : located {
 };
 
 struct subscription_config : located {
-  std::string recipient, exchange;
+  std::string recipient, exchange, purpose;
 };
 
 struct broker_config {
@@ -67,6 +67,8 @@ struct broker_config {
   std::string home;  // holds schemas/
   std::vector<std::string> mapping_files;
   std::vector<std::uint32_t> mapping_lines;
+  std::vector<std::string> agreement_files;  // absolute; empty: no agreements (deliver whole)
+  std::vector<std::uint32_t> agreement_lines;
   std::vector<agency_config> agencies;
   std::vector<subscription_config> subscriptions;
 

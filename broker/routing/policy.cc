@@ -156,6 +156,9 @@ std::vector<std::string> policy_router::recipients() const {
 }
 
 std::vector<decision> policy_router::route(const routed_document& doc) const {
+  // Consent directives update the registry that later decisions consult.
+  if (doc.exchange == "consent-directive")
+    if (auto c = consent_from_document(*doc.document)) consents_->apply(std::move(*c));
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
   // Filtered documents, once per agreement (recipients under the same terms share the bytes).

@@ -33,6 +33,7 @@ cfg = cfg.replace('"../var/certs/', f'"{certs}/')
 cfg = re.sub(r'<store path="[^"]*"', f'<store path="{tmp}/store"', cfg)
 cfg = cfg.replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
 cfg = cfg.replace('file="../mappings/', f'file="{root}/mappings/')
+cfg = cfg.replace('file="agreements/', f'file="{root}/config/agreements/')
 cfg_path = os.path.join(tmp, "production.xml")
 open(cfg_path, "w", encoding="utf-8").write(cfg)
 

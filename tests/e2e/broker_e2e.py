@@ -1,7 +1,8 @@
 """End to end through niem-broker with an independent AMQP client (python3-qpid-proton):
 every agency's sample records are published to ingest/<agency>/<type> and arrive as NIEM
-documents at deliver/<recipient>; bad records are rejected with their NIEM code and
-dead-lettered; a record sent twice is delivered once; an unknown address is refused.
+documents at deliver/<recipient> as the data-sharing agreements allow (config/agreements); bad
+records are rejected with their NIEM code and dead-lettered; a record sent twice is delivered
+once; an unknown address is refused.
 
 usage: broker_e2e.py NIEM-BROKER PROJECT-ROOT"""
 import os
@@ -87,15 +88,37 @@ try:
     court = drain("deliver/court")
     medicaid = drain("deliver/medicaid")
     cws = drain("deliver/cws")
+    phn = drain("deliver/phn")
+    school = drain("deliver/school")
+    research = drain("deliver/research")
     kinds = lambda ms: sorted(m.properties["niem-exchange"] for m in ms)
     check(kinds(court) == sorted(["placement-notification"] * len(placements) +
                                  ["pmap-application"] * len(pmaps)),
           f"court received {len(placements)} placements and {len(pmaps)} PMAP applications, once each")
     check(kinds(medicaid) == ["placement-notification"] * len(placements),
           "medicaid received every placement once (the duplicate was not redelivered)")
-    check(kinds(cws) == sorted(["pharmacy-claim"] * len(claim_rows) + ["pmap-application"] * len(pmaps)),
-          "cws received every pharmacy claim and PMAP application")
-    for m in court + medicaid + cws:
+    # DSA-003: PAID claims only; the SUD claim needs the child's consent for cws (none matches it).
+    col = header.split("|")
+    rows = [dict(zip(col, r.split("|"))) for r in claim_rows]
+    paid_plain = sorted(r["CLAIM_ID"] for r in rows
+                        if r["CLAIM_STATUS"] == "PAID" and r["SUD_TREATMENT"] == "N")
+    check(kinds(cws) == sorted(["pharmacy-claim"] * len(paid_plain) + ["pmap-application"] * len(pmaps))
+          and sorted(m.properties["niem-record-key"] for m in cws
+                     if m.properties["niem-exchange"] == "pharmacy-claim") == paid_plain,
+          f"cws received the {len(paid_plain)} paid claims without SUD treatment, and every PMAP application")
+    # DSA-004: only under an acknowledged consent covering phn (CNS-2026-100001, Medicaid id 95550001C).
+    consented = sorted(r["CLAIM_ID"] for r in rows
+                       if r["CLAIM_STATUS"] == "PAID" and r["MEDICAID_ID"] == "95550001C")
+    check(sorted(m.properties["niem-record-key"] for m in phn) == consented,
+          f"phn received only the {len(consented)} paid claims its consent covers")
+    check(not school and not research,
+          "school (agreement expired) and research (de-identification not applied) received nothing")
+    body_of = lambda m: bytes(m.body) if not isinstance(m.body, str) else m.body.encode()
+    check(all(b"PersonSSNIdentification" not in body_of(m) for m in medicaid + court),
+          "no placement delivered to medicaid or the court carries the SSN")
+    check(all(b"NPIIdentification" not in body_of(m) and b"Dispenser" not in body_of(m) for m in phn),
+          "phn never sees an NPI")
+    for m in court + medicaid + cws + phn:
         if m.content_type != "application/xml":
             fail("delivered content type is not application/xml")
         for p in ("niem-exchange", "niem-source-agency", "niem-record-key", "niem-message-id"):

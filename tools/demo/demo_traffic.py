@@ -45,8 +45,8 @@ for f in sorted(glob.glob(os.path.join(root, "mappings/mmis-pharmacy-claim/examp
     claims += [lines[0] + "\n" + row for row in lines[1:]]
 publish("ingest/medicaid/pharmacy_claim", claims, "text/csv")
 
-print("\nreceiving at each subscriber:")
-for recipient in ("court", "medicaid", "cws"):
+print("\nreceiving at each subscriber (each gets what its data-sharing agreement allows):")
+for recipient in ("court", "medicaid", "cws", "phn", "school", "research", "oversight"):
     r = conn.create_receiver(f"deliver/{recipient}", credit=100)
     d = os.path.join(out, recipient)
     os.makedirs(d, exist_ok=True)

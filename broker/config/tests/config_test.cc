@@ -33,7 +33,9 @@ TEST_CASE("the shipped demo and production configurations load") {
   CHECK(demo->home == root());
   CHECK(demo->publishes("medicaid", "pharmacy_claim"));
   CHECK_FALSE(demo->publishes("medicaid", "placement"));
-  CHECK(demo->subscriptions.size() == 5);
+  CHECK(demo->subscriptions.size() == 10);
+  CHECK(demo->agreement_files.size() == 9);
+  for (const auto& s : demo->subscriptions) CHECK_FALSE(s.purpose.empty());
 
   // Production needs the demo certificates to exist; point it at stand-in files.
   testing::temp_dir tmp("niem-config");
@@ -46,7 +48,10 @@ TEST_CASE("the shipped demo and production configurations load") {
     tmp.write(std::string("var/certs/") + f, "x");
   std::filesystem::create_symlink(root() + "/mappings", tmp.path / "mappings");
   std::filesystem::create_symlink(root() + "/schemas", tmp.path / "schemas");
+  std::filesystem::create_directories(cfgdir);
+  std::filesystem::create_symlink(root() + "/config/agreements", cfgdir / "agreements");
   auto file = tmp.write("config/production.xml", text);
+  CHECK(std::filesystem::exists(cfgdir / "agreements" / "DSA-001.xml"));
   auto prod = config::load(file, xsd());
   INFO((prod.ok() ? std::string() : base::format(prod.errors().front())));
   REQUIRE(prod.ok());
@@ -70,6 +75,7 @@ TEST_CASE("every configuration error is reported together, with its line") {
   <delivery max-attempts="0"/>
   <schemas home=")" + home + R"("/>
   <mapping file="nowhere/mapping.xml"/>
+  <agreement file="agreements/none.xml"/>
   <agency id="cws"/>
   <agency id="cws"/>
   <agency id="Medicaid"/>
@@ -85,16 +91,18 @@ TEST_CASE("every configuration error is reported together, with its line") {
   }
   CHECK(any_message(e, "loopback", 4));
   CHECK(any_message(e, "does not exist", 8));
-  CHECK(any_message(e, "declared twice", 10));
-  CHECK(any_message(e, "not a declared agency", 12));
+  CHECK(any_message(e, "does not exist", 9));  // the agreement file
+  CHECK(any_message(e, "declared twice", 11));
+  CHECK(any_message(e, "not a declared agency", 13));
+  CHECK(any_message(e, "needs a purpose", 13));  // agreements allow only their purposes
   // Schema errors (max-attempts must be positive; agency ids are lower case) come with lines too.
-  bool line6 = false, line11 = false;
+  bool line6 = false, line12 = false;
   for (const auto& d : e) {
     line6 |= d.line == 6;
-    line11 |= d.line == 11;
+    line12 |= d.line == 12;
   }
   CHECK(line6);
-  CHECK(line11);
+  CHECK(line12);
 }
 
 TEST_CASE("cross-check names unpublished record types and unproduced exchanges") {

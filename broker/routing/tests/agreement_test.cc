@@ -140,7 +140,8 @@ TEST_CASE("filtered documents keep only what each agreement lists and stay schem
   std::map<std::string, std::vector<std::string>> forbidden = {
       {"DSA-001",
        {"PersonSSNIdentification", "FosterCareRemovalReason", "Caregiver", "CaseDocketID",
-        "ContactMailingAddress", "ChildWelfareAgencyCaseID"}},
+        "ContactMailingAddress", "ChildWelfareAgencyCaseID", "ContactEmailID",
+        "PersonPrimaryLanguage"}},
       {"DSA-002", {"PersonSSNIdentification", "PersonMedicaidIdentification"}},
       {"DSA-003", {"Dispenser"}},
       {"DSA-004",
