@@ -18,6 +18,8 @@ packages=(
   libqpid-proton11-dev-examples
   # the demo certificate authority and agency certificates
   openssl
+  # SHA-256 and HMAC for the audit trail's hash chain and the research pseudonyms (libcrypto)
+  libssl-dev
 )
 
 missing=()

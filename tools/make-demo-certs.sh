@@ -42,4 +42,7 @@ issue oversight "/O=State Oversight Committee/CN=oversight" "$client_ext"
 # A certificate from the demo CA that names no configured agency (for the authorization test).
 issue stranger "/O=Nobody/CN=stranger" "$client_ext"
 chmod 644 ./*.crt
+# The key of the audit trail's hash chain (config/production.xml, <audit key-file>).
+openssl rand -hex 32 > audit.key
+chmod 600 audit.key
 echo "make-demo-certs: CA, broker and agency certificates in $PWD"

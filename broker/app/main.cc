@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/text.h"
 #include "config/config.h"
 #include "mapping/mapping.h"
 #include "pipeline/pipeline.h"
@@ -148,7 +149,23 @@ int main(int argc, char** argv) {
   signal(SIGPIPE, SIG_IGN);
 
   const auto& clk = base::default_clock();
-  auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max}, clk);
+  std::string audit_key;
+  if (!cfg->audit_key_file.empty()) {
+    auto key = validation::read_file(cfg->audit_key_file, 4096);
+    if (!key) return report(key.errors());
+    audit_key = base::trim(*key);
+    if (audit_key.size() < 32) {
+      base::diagnostic d;
+      d.code = base::errc::config_invalid;
+      d.where = cfg->audit_key_file;
+      d.message = "the audit key must hold at least 32 characters (e.g. openssl rand -hex 32)";
+      return report({d});
+    }
+  } else {
+    base::log(base::log_level::warn, "broker",
+              "no <audit key-file>: the audit chain shows damage but not deliberate rewriting", {});
+  }
+  auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max, audit_key}, clk);
   if (!st) return report(st.errors());
 
   // With agreements, each delivery is decided and filtered by the covering agreement (default

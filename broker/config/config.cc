@@ -141,6 +141,9 @@ class loader {
         number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
                std::uint64_t{10} * 365 * 24 * 3600);
         number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+      } else if (e.name == "audit") {
+        cfg.audit_key_file = path(attr(e, "key-file"));
+        file_must_exist(e.line, "audit key file", cfg.audit_key_file);
       } else if (e.name == "schemas") {
         cfg.home = path(attr(e, "home"));
       } else if (e.name == "mapping") {

@@ -64,7 +64,8 @@ struct broker_config {
   store_config store;
   pipeline_config pipeline;
   delivery_config delivery;
-  std::string home;  // holds schemas/
+  std::string home;            // holds schemas/
+  std::string audit_key_file;  // absolute; empty: the audit chain is unkeyed
   std::vector<std::string> mapping_files;
   std::vector<std::uint32_t> mapping_lines;
   std::vector<std::string> agreement_files;  // absolute; empty: no agreements (deliver whole)

@@ -4,9 +4,11 @@
 #include <deque>
 #include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "base/digest.h"
 #include "base/log.h"
 #include "base/text.h"
 
@@ -145,6 +147,29 @@ struct pipeline::impl {
       auto doc = std::make_shared<const std::string>(std::move(c.document));
       auto decisions =
           router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
+      // Every decision goes to the audit trail with the queue entries, in one transaction.
+      std::unordered_map<const std::string*, std::string> digests;
+      for (const auto& d : decisions) {
+        store::audit_entry a;
+        a.message_id = rec.message_id;
+        a.record_key = rec.key;
+        a.provider = rec.agency;
+        a.exchange = rec.exchange;
+        a.recipient = d.recipient;
+        a.agreement = d.agreement;
+        a.purpose = d.purpose;
+        a.consent = d.consent;
+        a.decision = d.deliver ? "deliver" : "withhold";
+        if (!d.deliver) a.reason = std::string(base::code_id(d.reason));
+        for (const auto& p : d.disclosed) a.paths += (a.paths.empty() ? "" : " ") + p;
+        if (d.deliver && d.document) {
+          auto& dg = digests[d.document.get()];
+          if (dg.empty()) dg = base::sha256_hex(*d.document);
+          a.digest = dg;
+        }
+        a.subjects = d.subjects;
+        rec.audit.push_back(std::move(a));
+      }
       for (auto& d : decisions) {
         if (d.deliver)
           rec.deliveries.push_back({d.recipient, d.document});

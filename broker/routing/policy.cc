@@ -13,6 +13,30 @@ namespace {
 constexpr const char* k_nc = "http://release.niem.gov/niem/niem-core/5.0/";
 constexpr const char* k_ext = "http://example.gov/niem-broker/extension/1.0/";
 
+path niem_path(std::initializer_list<const char*> steps) {
+  path p;
+  for (const char* s : steps) {
+    std::string_view v(s);
+    auto colon = v.find(':');
+    p.push_back({v.substr(0, colon) == "nc" ? k_nc : k_ext, std::string(v.substr(colon + 1))});
+  }
+  return p;
+}
+
+// Where the exchanges carry the child's client number and Medicaid id.
+const path& client_id_path() {
+  static const path p = niem_path({"nc:Person", "ext:PersonAugmentation",
+                                   "ext:PersonChildWelfareClientIdentification",
+                                   "nc:IdentificationID"});
+  return p;
+}
+const path& medicaid_id_path() {
+  static const path p = niem_path(
+      {"nc:Person", "ext:PersonAugmentation", "ext:PersonMedicaidIdentification",
+       "nc:IdentificationID"});
+  return p;
+}
+
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
 }
@@ -93,15 +117,7 @@ std::vector<consent> consent_registry::all() const {
 }
 
 std::optional<consent> consent_from_document(std::string_view doc) {
-  auto q = [](std::initializer_list<const char*> steps) {
-    path p;
-    for (const char* s : steps) {
-      std::string_view v(s);
-      auto colon = v.find(':');
-      p.push_back({v.substr(0, colon) == "nc" ? k_nc : k_ext, std::string(v.substr(colon + 1))});
-    }
-    return p;
-  };
+  auto q = [](std::initializer_list<const char*> steps) { return niem_path(steps); };
   static const std::vector<path> paths = {
       q({"ext:SourceRecordIdentification", "nc:IdentificationID"}),
       q({"ext:Consent", "ext:ConsentIdentification", "nc:IdentificationID"}),
@@ -179,12 +195,20 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
             if (c.when) wanted.push_back(&c.when->at);
           }
         }
+      wanted.push_back(&client_id_path());
+      wanted.push_back(&medicaid_id_path());
       readable = values_at(*doc.document, wanted, values);
     }
     for (std::size_t i = 0; i < wanted.size(); ++i)
       if (*wanted[i] == p) return readable ? values[i] : none;
     return none;
   };
+  // The child's identifiers, for the accounting of disclosures.
+  std::string subjects;
+  for (const auto* p : {&client_id_path(), &medicaid_id_path()})
+    for (const auto& id : values_of(*p))
+      if (!id.empty() && subjects.find(id) == std::string::npos)
+        subjects += (subjects.empty() ? "" : " ") + id;
   auto holds = [&](const path_condition& c) {
     const auto& v = values_of(c.at);
     return std::find(v.begin(), v.end(), c.equals) != v.end();
@@ -195,6 +219,7 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
     decision d;
     d.recipient = s.recipient;
     d.purpose = s.purpose;
+    d.subjects = subjects;
     // The agreements between this provider and recipient for this exchange; the one in effect
     // today decides (agreements are renewed by new versions with new dates).
     const agreement* chosen = nullptr;

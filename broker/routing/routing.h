@@ -27,6 +27,7 @@ struct decision {
   std::string purpose;                          // the subscription's purpose
   std::string consent;                          // the consent relied on, if any
   std::vector<std::string> disclosed;           // the agreement's include paths that flowed
+  std::string subjects;  // the child's identifiers found in the document (for the accounting)
 };
 
 // Implementations are called concurrently from the pipeline's workers.

@@ -15,6 +15,7 @@
 
 #include <fmt/format.h>
 
+#include "base/digest.h"
 #include "base/log.h"
 
 namespace niem::store {
@@ -50,6 +51,14 @@ CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
   record_type TEXT, exchange TEXT, record_key TEXT, code TEXT NOT NULL, diagnostics TEXT,
   content_type TEXT, body BLOB, dead_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
+-- The audit trail: one entry per routing decision, append-only, each entry's hash an HMAC over
+-- the previous hash and its own fields.
+CREATE TABLE IF NOT EXISTS audit(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, message_id TEXT NOT NULL,
+  record_key TEXT NOT NULL, provider TEXT NOT NULL, exchange TEXT NOT NULL, recipient TEXT NOT NULL,
+  agreement TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, decision TEXT NOT NULL,
+  reason TEXT NOT NULL, paths TEXT NOT NULL, digest TEXT NOT NULL, subjects TEXT NOT NULL,
+  prev TEXT NOT NULL, hash TEXT NOT NULL);
 )sql";
 
 // Schema 1 let SQLite reuse the id of an acknowledged entry at the tail of a queue, so a new
@@ -80,6 +89,18 @@ ALTER TABLE documents DROP COLUMN refs;
 UPDATE meta SET value = '3' WHERE key = 'schema_version';
 COMMIT;
 )sql";
+
+constexpr std::string_view k_genesis =
+    "0000000000000000000000000000000000000000000000000000000000000000";
+
+// What an entry's hash covers, in a fixed order, separated by a byte no field contains.
+std::string chain_input(std::string_view prev, const audit_entry& e) {
+  return fmt::format("{}\x1e{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}"
+                     "\x1f{}\x1f{}",
+                     prev, e.at_ms, e.message_id, e.record_key, e.provider, e.exchange,
+                     e.recipient, e.agreement, e.purpose, e.consent, e.decision, e.reason,
+                     e.paths, e.digest, e.subjects);
+}
 
 struct op {
   std::function<bool()> apply;     // inside the group's transaction; false rolls this op back
@@ -176,7 +197,9 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt sel_dead;
+  stmt sel_dead, ins_audit;
+  std::string audit_key;
+  std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
   ~impl() {
     {
@@ -258,6 +281,10 @@ struct store::impl {
         {&del_doc, "DELETE FROM documents WHERE id=?"},
         {&del_ref, "DELETE FROM doc_refs WHERE id=?"},
         {&sel_doc, "SELECT body FROM documents WHERE id=?"},
+        {&ins_audit,
+         "INSERT INTO audit(at_ms, message_id, record_key, provider, exchange, recipient, "
+         "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
+         "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&upd_attempts, "UPDATE queue SET attempts=? WHERE id=?"},
         {&sel_expire,
          "SELECT id, enqueued_ms FROM queue WHERE recipient=? AND id>? ORDER BY id LIMIT 10000"},
@@ -306,15 +333,21 @@ struct store::impl {
 
   void run_batch(std::vector<op>& batch) {
     std::vector<char> ok(batch.size(), 0);
+    auto chain_before = last_hash;  // an op or group that is rolled back leaves no link
     bool began = begin.reset().run();
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (!batch[i].apply || !began) continue;
+      auto op_chain = last_hash;
       savepoint.reset().run();
       ok[i] = batch[i].apply();
-      if (!ok[i]) rollback_to.reset().run();
+      if (!ok[i]) {
+        rollback_to.reset().run();
+        last_hash = op_chain;
+      }
       release.reset().run();
     }
     bool committed = began && commit.reset().run();
+    if (!committed) last_hash = chain_before;
     if (committed) {
       commits.fetch_add(1, std::memory_order_relaxed);
       ops_applied.fetch_add(batch.size(), std::memory_order_relaxed);
@@ -412,7 +445,23 @@ struct store::impl {
       out.enqueued.push_back(std::move(e));
     }
     if (!log_message(r, r.deliveries.empty() ? "routed_to_none" : "routed", "")) return false;
+    for (const auto& a : r.audit)
+      if (!append_audit(a, now)) return false;
     out.what = commit_result::status::routed;
+    return true;
+  }
+
+  bool append_audit(audit_entry e, std::int64_t now) {
+    e.at_ms = now;
+    e.prev = last_hash;
+    e.hash = base::hmac_sha256_hex(audit_key, chain_input(e.prev, e));
+    auto& s = ins_audit.reset();
+    s.bind(1, e.at_ms).bind(2, e.message_id).bind(3, e.record_key).bind(4, e.provider);
+    s.bind(5, e.exchange).bind(6, e.recipient).bind(7, e.agreement).bind(8, e.purpose);
+    s.bind(9, e.consent).bind(10, e.decision).bind(11, e.reason).bind(12, e.paths);
+    s.bind(13, e.digest).bind(14, e.subjects).bind(15, e.prev).bind(16, e.hash);
+    if (!s.run()) return false;
+    last_hash = e.hash;
     return true;
   }
 
@@ -508,6 +557,11 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     return fail(
         fmt::format("{} has schema {}; this broker knows schema 3", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
+  im->audit_key = opt.audit_key;
+  {
+    stmt head(im->db, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1");
+    if (head && head.step() == SQLITE_ROW) im->last_hash = head.text(0);
+  }
   if (sqlite3_open_v2(path.c_str(), &im->ckpt_db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK ||
       sqlite3_exec(im->ckpt_db, "PRAGMA busy_timeout=5000; PRAGMA synchronous=FULL;", nullptr,
@@ -695,6 +749,135 @@ void store::flush() {
   std::promise<void> p;
   impl_->push({{}, {}, &p});
   p.get_future().wait();
+}
+
+namespace {
+
+// A read-only connection to the store of `dir` for tools (the broker may be running: WAL lets a
+// reader see the last committed state).
+sqlite3* open_read_only(const std::string& dir, std::string& error) {
+  sqlite3* db = nullptr;
+  auto path = (std::filesystem::path(dir) / "broker.db").string();
+  if (!std::filesystem::exists(path)) {
+    error = fmt::format("no store at {}", path);
+    return nullptr;
+  }
+  if (sqlite3_open_v2(path.c_str(), &db, SQLITE_OPEN_READONLY, nullptr) != SQLITE_OK) {
+    error = fmt::format("cannot open {}: {}", path, sqlite3_errmsg(db));
+    sqlite3_close(db);
+    return nullptr;
+  }
+  sqlite3_busy_timeout(db, 5000);
+  return db;
+}
+
+audit_entry read_entry(stmt& s) {
+  audit_entry e;
+  e.seq = s.i64(0);
+  e.at_ms = s.i64(1);
+  e.message_id = s.text(2);
+  e.record_key = s.text(3);
+  e.provider = s.text(4);
+  e.exchange = s.text(5);
+  e.recipient = s.text(6);
+  e.agreement = s.text(7);
+  e.purpose = s.text(8);
+  e.consent = s.text(9);
+  e.decision = s.text(10);
+  e.reason = s.text(11);
+  e.paths = s.text(12);
+  e.digest = s.text(13);
+  e.subjects = s.text(14);
+  e.prev = s.text(15);
+  e.hash = s.text(16);
+  return e;
+}
+
+constexpr const char* k_audit_columns =
+    "seq, at_ms, message_id, record_key, provider, exchange, recipient, agreement, purpose, "
+    "consent, decision, reason, paths, digest, subjects, prev, hash";
+
+}  // namespace
+
+audit_check verify_audit(const std::string& dir, std::string_view key) {
+  audit_check r;
+  sqlite3* db = open_read_only(dir, r.problem);
+  if (!db) return r;
+  {
+    stmt s(db, fmt::format("SELECT {} FROM audit ORDER BY seq", k_audit_columns).c_str());
+    if (!s) {
+      r.problem = fmt::format("cannot read the audit trail: {}", sqlite3_errmsg(db));
+    } else {
+      std::string prev(k_genesis);
+      std::int64_t last_seq = 0;
+      int rc;
+      r.ok = true;
+      while ((rc = s.step()) == SQLITE_ROW) {
+        auto e = read_entry(s);
+        ++r.entries;
+        auto bad = [&](std::string why) {
+          r.ok = false;
+          r.first_bad_seq = e.seq;
+          r.problem = std::move(why);
+        };
+        // Entries are numbered without gaps (AUTOINCREMENT, never deleted by the broker).
+        if (last_seq != 0 && e.seq != last_seq + 1)
+          bad(fmt::format("entry {} follows entry {}: entries between them were removed", e.seq,
+                          last_seq));
+        else if (!base::constant_time_equal(e.prev, prev))
+          bad(fmt::format("entry {} does not link to the entry before it (removed, inserted or "
+                          "altered)",
+                          e.seq));
+        else if (!base::constant_time_equal(e.hash,
+                                            base::hmac_sha256_hex(key, chain_input(e.prev, e))))
+          bad(fmt::format("entry {} was altered (its hash does not match its content)", e.seq));
+        if (!r.ok) break;
+        prev = e.hash;
+        last_seq = e.seq;
+      }
+      if (r.ok && rc != SQLITE_DONE) {
+        r.ok = false;
+        r.problem = fmt::format("cannot read the audit trail: {}", sqlite3_errmsg(db));
+      }
+      // Entries removed from the end leave the chain whole; SQLite's high-water mark of the
+      // ids it handed out still shows them.
+      stmt hw(db, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'");
+      if (r.ok && hw && hw.step() == SQLITE_ROW && hw.i64(0) > last_seq) {
+        r.ok = false;
+        r.first_bad_seq = last_seq + 1;
+        r.problem = fmt::format("entries {} to {} were removed from the end", last_seq + 1,
+                                hw.i64(0));
+      }
+    }
+  }
+  sqlite3_close(db);
+  return r;
+}
+
+base::result<std::vector<audit_entry>> disclosures(const std::string& dir, std::string_view person,
+                                                   std::int64_t since_ms) {
+  std::string error;
+  sqlite3* db = open_read_only(dir, error);
+  if (!db) {
+    base::diagnostic d;
+    d.code = base::errc::io_error;
+    d.where = dir;
+    d.message = error;
+    return std::vector<base::diagnostic>{d};
+  }
+  std::vector<audit_entry> out;
+  {
+    stmt s(db, fmt::format("SELECT {} FROM audit WHERE decision = 'deliver' AND at_ms >= ? AND "
+                           "instr(' ' || subjects || ' ', ' ' || ? || ' ') > 0 ORDER BY seq",
+                           k_audit_columns)
+                   .c_str());
+    if (s) {
+      s.bind(1, since_ms).bind(2, person);
+      while (s.step() == SQLITE_ROW) out.push_back(read_entry(s));
+    }
+  }
+  sqlite3_close(db);
+  return out;
 }
 
 }  // namespace niem::store

@@ -10,6 +10,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -21,6 +22,24 @@ namespace niem::store {
 struct options {
   std::string dir;  // created if missing; holds broker.db
   std::uint32_t group_commit_max = 1024;
+  // Key of the audit trail's HMAC chain (from the configuration). Without it the chain still
+  // shows accidental damage, but someone who can write the file could rebuild it.
+  std::string audit_key;
+};
+
+// One routing decision for the audit trail (HIPAA 164.312(b), accounting of disclosures under
+// 164.528): appended in the transaction that queues (or withholds) the document, hash-chained.
+struct audit_entry {
+  std::int64_t seq = 0;
+  std::int64_t at_ms = 0;
+  std::string message_id, record_key, provider, exchange, recipient;
+  std::string agreement, purpose, consent;
+  std::string decision;  // "deliver" or "withhold"
+  std::string reason;    // the code (NIEM-5xx) of a withholding
+  std::string paths;     // the agreement's include paths that flowed, space-separated
+  std::string digest;    // SHA-256 of the delivered bytes
+  std::string subjects;  // the child's identifiers in the document, space-separated
+  std::string prev, hash;
 };
 
 // What the pipeline decided for one received record.
@@ -42,7 +61,23 @@ struct record_outcome {
   // Not mapped: why (dead-lettered with the record's bytes).
   base::errc code = base::errc::ok;
   std::string diagnostics_json;
+  // Every recipient's decision, recorded with the queue entries (not for a duplicate).
+  std::vector<audit_entry> audit;
 };
+
+struct audit_check {
+  bool ok = false;
+  std::uint64_t entries = 0;
+  std::int64_t first_bad_seq = 0;  // the first entry that was altered, removed or inserted
+  std::string problem;
+};
+
+// Verifies the audit chain of the store in `dir` (read-only; the broker may be running).
+audit_check verify_audit(const std::string& dir, std::string_view key);
+// Disclosures (delivered decisions) about one child, by client number or Medicaid id, since a
+// time, oldest first.
+base::result<std::vector<audit_entry>> disclosures(const std::string& dir, std::string_view person,
+                                                   std::int64_t since_ms);
 
 // A document waiting in a subscriber's queue.
 struct queue_entry {

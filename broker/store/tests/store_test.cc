@@ -51,7 +51,7 @@ std::int64_t scalar(sqlite3* db, const char* sql) {
 }
 
 std::unique_ptr<store::store> open(const testing::temp_dir& d, const base::clock& c) {
-  auto s = store::store::open({d.path.string(), 64}, c);
+  auto s = store::store::open({d.path.string(), 64, "store-test-audit-key-0123456789abcdef"}, c);
   REQUIRE(s.ok());
   return std::move(s.value());
 }
@@ -285,4 +285,135 @@ TEST_CASE("concurrent commits share transactions (group commit)") {
   CHECK(c.ops >= static_cast<std::uint64_t>(n));
   CHECK(c.commits < static_cast<std::uint64_t>(n) / 4);  // far fewer fsyncs than records
   CHECK(s->stats({"court"})[0].depth == static_cast<std::uint64_t>(n));
+}
+
+namespace {
+
+store::record_outcome audited(std::string id, std::string key, std::string subject) {
+  auto r = routed(id, key, {"court"});
+  store::audit_entry deliver;
+  deliver.message_id = r.message_id;
+  deliver.record_key = r.key;
+  deliver.provider = r.agency;
+  deliver.exchange = r.exchange;
+  deliver.recipient = "court";
+  deliver.agreement = "DSA-002@1";
+  deliver.purpose = "COURT_PROCEEDING";
+  deliver.decision = "deliver";
+  deliver.paths = "nc:Person/nc:PersonName";
+  deliver.digest = "d1";
+  deliver.subjects = subject;
+  auto withhold = deliver;
+  withhold.recipient = "school";
+  withhold.agreement = "DSA-008@1";
+  withhold.decision = "withhold";
+  withhold.reason = "NIEM-503";
+  withhold.paths.clear();
+  withhold.digest.clear();
+  r.audit = {deliver, withhold};
+  return r;
+}
+
+constexpr const char* k_key = "store-test-audit-key-0123456789abcdef";
+
+}  // namespace
+
+TEST_CASE("every decision is in the audit chain, which verifies across restarts") {
+  testing::temp_dir dir("niem-audit");
+  base::manual_clock clk(1'000'000);
+  {
+    auto s = open(dir, clk);
+    commit(*s, audited("M1", "E-1", "CWS-1 9555A"));
+    commit(*s, audited("M2", "E-2", "CWS-2 9555B"));
+    // A duplicate decides nothing and leaves no entry.
+    commit(*s, audited("M3", "E-1", "CWS-1 9555A"));
+  }
+  {
+    auto s = open(dir, clk);  // the chain continues from its head after a restart
+    commit(*s, audited("M4", "E-4", "CWS-1 9555A"));
+  }
+  auto v = store::verify_audit(dir.path.string(), k_key);
+  INFO(v.problem);
+  CHECK(v.ok);
+  CHECK(v.entries == 6);
+  // With another key nothing verifies: the chain is keyed.
+  CHECK_FALSE(store::verify_audit(dir.path.string(), "another-key-0123456789abcdef0123").ok);
+
+  auto d = store::disclosures(dir.path.string(), "CWS-1", 0);
+  REQUIRE(d.ok());
+  REQUIRE(d->size() == 2);  // M1 and M4 to the court; the withheld school entries are not
+  CHECK((*d)[0].message_id == "M1");
+  CHECK((*d)[1].message_id == "M4");
+  CHECK((*d)[0].recipient == "court");
+  CHECK((*d)[0].paths == "nc:Person/nc:PersonName");
+  CHECK(store::disclosures(dir.path.string(), "9555B", 0)->size() == 1);
+  CHECK(store::disclosures(dir.path.string(), "CWS", 0)->empty());  // whole identifiers only
+  CHECK(store::disclosures(dir.path.string(), "CWS-1", 2'000'000)->empty());
+}
+
+TEST_CASE("tampering with the audit trail is found at the right entry") {
+  testing::temp_dir dir("niem-audit-tamper");
+  base::manual_clock clk(1'000'000);
+  {
+    auto s = open(dir, clk);
+    for (int i = 1; i <= 4; ++i)
+      commit(*s, audited("M" + std::to_string(i), "E-" + std::to_string(i), "CWS-1"));
+  }
+  REQUIRE(store::verify_audit(dir.path.string(), k_key).ok);
+  auto copy = [&](const char* name) {
+    auto to = dir.path.parent_path() / (dir.path.filename().string() + name);
+    std::filesystem::remove_all(to);
+    std::filesystem::copy(dir.path, to);
+    return to;
+  };
+  auto check_at = [&](const std::filesystem::path& p, std::int64_t seq, const char* words) {
+    auto v = store::verify_audit(p.string(), k_key);
+    INFO(v.problem);
+    CHECK_FALSE(v.ok);
+    CHECK(v.first_bad_seq == seq);
+    CHECK(v.problem.find(words) != std::string::npos);
+    std::filesystem::remove_all(p);
+  };
+  struct tamper {
+    const char* name;
+    const char* sql;
+    std::int64_t seq;
+    const char* words;
+  };
+  for (const auto& t : std::vector<tamper>{
+           {"-edit", "UPDATE audit SET recipient = 'phn' WHERE seq = 3", 3, "altered"},
+           {"-delete", "DELETE FROM audit WHERE seq = 3", 4, "removed"},
+           {"-insert",
+            "INSERT INTO audit(seq, at_ms, message_id, record_key, provider, exchange, recipient, "
+            "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
+            "SELECT 100, at_ms, 'FORGED', record_key, provider, exchange, 'phn', agreement, "
+            "purpose, consent, decision, reason, paths, digest, subjects, hash, hash FROM audit "
+            "WHERE seq = 8",
+            100, "removed"},
+           {"-truncate", "DELETE FROM audit WHERE seq >= 7", 7, "removed from the end"},
+           {"-relink",
+            "UPDATE audit SET prev = (SELECT prev FROM audit WHERE seq = 2) WHERE seq = 3", 3,
+            "does not link"},
+       }) {
+    INFO(t.name);
+    auto p = copy(t.name);
+    sqlite3* db = nullptr;
+    REQUIRE(sqlite3_open((p / "broker.db").string().c_str(), &db) == SQLITE_OK);
+    CHECK(sqlite3_exec(db, t.sql, nullptr, nullptr, nullptr) == SQLITE_OK);
+    sqlite3_close(db);
+    check_at(p, t.seq, t.words);
+  }
+  // An entry appended at the end in sequence, but without the key, does not verify either.
+  auto p = copy("-forge");
+  sqlite3* db = nullptr;
+  REQUIRE(sqlite3_open((p / "broker.db").string().c_str(), &db) == SQLITE_OK);
+  CHECK(sqlite3_exec(db,
+                     "INSERT INTO audit(at_ms, message_id, record_key, provider, exchange, "
+                     "recipient, agreement, purpose, consent, decision, reason, paths, digest, "
+                     "subjects, prev, hash) SELECT at_ms, 'FORGED', record_key, provider, "
+                     "exchange, 'phn', agreement, purpose, consent, decision, reason, paths, "
+                     "digest, subjects, hash, hash FROM audit WHERE seq = 8",
+                     nullptr, nullptr, nullptr) == SQLITE_OK);
+  sqlite3_close(db);
+  check_at(p, 9, "altered");
 }
