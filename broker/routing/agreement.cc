@@ -409,7 +409,7 @@ bool values_at(std::string_view doc, const std::vector<const path*>& paths,
   }
 }
 
-filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
+filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain) {
   filter_result r;
   r.document.reserve(doc.size());
   enum class state { container, kept, dropped };
@@ -421,6 +421,14 @@ filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
   };
   std::vector<frame> frames;
   std::set<const filter_node*> disclosed;
+  std::vector<std::string_view> names;  // qualified names of the open elements below the root
+  auto note_removed = [&](std::size_t at) {
+    if (!explain) return;
+    removed_element e;
+    for (const auto& n : names) e.path += (e.path.empty() ? "" : "/") + std::string(n);
+    e.line = 1 + static_cast<std::uint32_t>(std::count(doc.begin(), doc.begin() + at, '\n'));
+    r.removed.push_back(std::move(e));
+  };
   auto indent = [&](std::size_t depth) {
     r.document += '\n';
     r.document.append(depth * 2, ' ');
@@ -462,6 +470,10 @@ filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
         frames.push_back({&terms.filter, state::container, true, {}});
         continue;
       }
+      if (explain) {
+        auto q = x.raw().substr(1);
+        names.push_back(q.substr(0, q.find_first_of(" \t\r\n/>")));
+      }
       auto& parent = frames.back();
       if (parent.st == state::dropped) {
         frames.push_back({nullptr, state::dropped, false, {}});
@@ -471,6 +483,7 @@ filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
       } else {
         const auto* c = parent.node->child(x.name().ns, x.name().local);
         if (!c) {
+          note_removed(x.offset());
           frames.push_back({nullptr, state::dropped, false, {}});
         } else if (c->include) {
           flush();
@@ -492,6 +505,7 @@ filter_result apply_filter(const exchange_terms& terms, std::string_view doc) {
     }
     auto f = frames.back();
     frames.pop_back();
+    if (explain && !names.empty() && !frames.empty()) names.pop_back();
     if (f.st == state::kept) {
       r.document += x.raw();
     } else if (f.st == state::container && f.written) {

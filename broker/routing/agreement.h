@@ -97,15 +97,21 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
 bool values_at(std::string_view doc, const std::vector<const path*>& paths,
                std::vector<std::vector<std::string>>& out);
 
+struct removed_element {
+  std::string path;  // as written in the document, e.g. nc:Person/nc:PersonSSNIdentification
+  std::uint32_t line = 0;
+};
+
 struct filter_result {
   bool ok = false;
   std::string document;
-  std::vector<std::string> disclosed;  // the include paths that matched something
+  std::vector<std::string> disclosed;    // the include paths that matched something
+  std::vector<removed_element> removed;  // with `explain`: each removed subtree's top element
   std::string error;
 };
 
 // What the recipient receives: the root, the included subtrees, and the containers on the way
 // to them that hold something. Byte ranges are copied as written.
-filter_result apply_filter(const exchange_terms& terms, std::string_view doc);
+filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain = false);
 
 }  // namespace niem::routing

@@ -25,15 +25,14 @@ path niem_path(std::initializer_list<const char*> steps) {
 
 // Where the exchanges carry the child's client number and Medicaid id.
 const path& client_id_path() {
-  static const path p = niem_path({"nc:Person", "ext:PersonAugmentation",
-                                   "ext:PersonChildWelfareClientIdentification",
-                                   "nc:IdentificationID"});
+  static const path p =
+      niem_path({"nc:Person", "ext:PersonAugmentation",
+                 "ext:PersonChildWelfareClientIdentification", "nc:IdentificationID"});
   return p;
 }
 const path& medicaid_id_path() {
-  static const path p = niem_path(
-      {"nc:Person", "ext:PersonAugmentation", "ext:PersonMedicaidIdentification",
-       "nc:IdentificationID"});
+  static const path p = niem_path({"nc:Person", "ext:PersonAugmentation",
+                                   "ext:PersonMedicaidIdentification", "nc:IdentificationID"});
   return p;
 }
 

@@ -37,6 +37,10 @@ class xml_stream {
   // Value of an attribute of the current start tag (undecoded), by namespace and local name.
   bool attribute(std::string_view ns, std::string_view local, std::string_view& value) const;
   std::uint32_t depth() const { return static_cast<std::uint32_t>(open_.size()); }
+  // Where the current event starts in the document (bytes from the beginning).
+  std::size_t offset() const {
+    return raw_.empty() ? pos_ : static_cast<std::size_t>(raw_.data() - doc_.data());
+  }
   const std::string& error() const { return error_; }
 
  private:

@@ -95,11 +95,11 @@ constexpr std::string_view k_genesis =
 
 // What an entry's hash covers, in a fixed order, separated by a byte no field contains.
 std::string chain_input(std::string_view prev, const audit_entry& e) {
-  return fmt::format("{}\x1e{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}"
-                     "\x1f{}\x1f{}",
-                     prev, e.at_ms, e.message_id, e.record_key, e.provider, e.exchange,
-                     e.recipient, e.agreement, e.purpose, e.consent, e.decision, e.reason,
-                     e.paths, e.digest, e.subjects);
+  return fmt::format(
+      "{}\x1e{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}\x1f{}"
+      "\x1f{}\x1f{}",
+      prev, e.at_ms, e.message_id, e.record_key, e.provider, e.exchange, e.recipient, e.agreement,
+      e.purpose, e.consent, e.decision, e.reason, e.paths, e.digest, e.subjects);
 }
 
 struct op {
@@ -825,7 +825,8 @@ audit_check verify_audit(const std::string& dir, std::string_view key) {
           bad(fmt::format("entry {} follows entry {}: entries between them were removed", e.seq,
                           last_seq));
         else if (!base::constant_time_equal(e.prev, prev))
-          bad(fmt::format("entry {} does not link to the entry before it (removed, inserted or "
+          bad(
+              fmt::format("entry {} does not link to the entry before it (removed, inserted or "
                           "altered)",
                           e.seq));
         else if (!base::constant_time_equal(e.hash,
@@ -845,8 +846,8 @@ audit_check verify_audit(const std::string& dir, std::string_view key) {
       if (r.ok && hw && hw.step() == SQLITE_ROW && hw.i64(0) > last_seq) {
         r.ok = false;
         r.first_bad_seq = last_seq + 1;
-        r.problem = fmt::format("entries {} to {} were removed from the end", last_seq + 1,
-                                hw.i64(0));
+        r.problem =
+            fmt::format("entries {} to {} were removed from the end", last_seq + 1, hw.i64(0));
       }
     }
   }

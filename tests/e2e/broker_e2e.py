@@ -118,6 +118,7 @@ try:
           "no placement delivered to medicaid or the court carries the SSN")
     check(all(b"NPIIdentification" not in body_of(m) and b"Dispenser" not in body_of(m) for m in phn),
           "phn never sees an NPI")
+    delivered = court + medicaid + cws + phn
     for m in court + medicaid + cws + phn:
         if m.content_type != "application/xml":
             fail("delivered content type is not application/xml")
@@ -162,6 +163,48 @@ for needle in ("Ana", "de la Cruz", "900-11-2222", "95550001C", "Terry Nguyen"):
     if needle in log:
         fail(f"personal data '{needle}' appears in the broker log")
 check(True, "no personal data in the broker log")
+
+# The audit trail: one entry per decision, chained, and the accounting of disclosures.
+import json  # noqa: E402
+import shutil  # noqa: E402
+import sqlite3  # noqa: E402
+import subprocess  # noqa: E402
+dsa = os.environ["NIEM_DSA_BIN"]
+key = os.path.join(root, "config/demo-audit.key")
+store = os.path.join(tmp, "store")
+out = subprocess.run([dsa, "audit-verify", "--store", store, "--key-file", key],
+                     capture_output=True, text=True)
+check(out.returncode == 0 and "intact" in out.stdout, f"the audit trail verifies ({out.stdout.strip()})")
+db = sqlite3.connect(os.path.join(store, "broker.db"))
+rows = db.execute("SELECT decision, recipient, reason, agreement, digest, message_id FROM audit").fetchall()
+deliver = [r for r in rows if r[0] == "deliver"]
+check(len(deliver) == len(delivered), f"every delivery has its audit entry ({len(deliver)})")
+digests = {(r[5], r[1]): r[4] for r in deliver}
+import hashlib  # noqa: E402
+check(all(digests.get((m.properties["niem-message-id"], m.properties["niem-recipient"])) ==
+          hashlib.sha256(body_of(m)).hexdigest() for m in delivered),
+      "each audit entry holds the SHA-256 of the bytes its recipient received")
+withheld = {(r[1], r[2]) for r in rows if r[0] == "withhold"}
+check(("school", "NIEM-503") in withheld and ("research", "NIEM-510") in withheld and
+      ("phn", "NIEM-506") in withheld and ("cws", "NIEM-505") in withheld,
+      "withholdings are audited with their reasons (expired, level, no consent, condition)")
+db.close()
+out = subprocess.run([dsa, "disclosures", "--store", store, "--person", "95550001C", "--format", "json"],
+                     capture_output=True, text=True)
+acc = json.loads(out.stdout)
+check(out.returncode == 0 and {a["recipient"] for a in acc} == {"medicaid", "court", "cws", "phn"},
+      f"the accounting for Medicaid id 95550001C lists {len(acc)} disclosures to medicaid, court, cws and phn")
+check(all(a["disclosed"] and a["purpose"] and a["agreement"] for a in acc),
+      "each disclosure names its purpose, agreement and what was disclosed")
+tampered = os.path.join(tmp, "tampered")
+shutil.copytree(store, tampered)
+db = sqlite3.connect(os.path.join(tampered, "broker.db"))
+db.execute("UPDATE audit SET recipient = 'school' WHERE seq = 5")
+db.commit()
+db.close()
+out = subprocess.run([dsa, "audit-verify", "--store", tampered, "--key-file", key],
+                     capture_output=True, text=True)
+check(out.returncode == 1 and "entry 5" in out.stdout, "an edited audit entry is found by audit-verify")
 check("NIEM-101" in log, "the dead-lettered record is logged with its code")
 check('"msg":"oversized transfer refused","code":"NIEM-602"' in log,
       "the oversized message was stopped while still arriving, not buffered whole")

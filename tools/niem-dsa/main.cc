@@ -1,0 +1,340 @@
+// niem-dsa: the tool for the people who write data-sharing agreements and answer for them.
+//   check         lint agreement files against the exchange schemas
+//   explain       what one recipient would receive of a document, and why each element went
+//   audit-verify  verify the audit trail's hash chain in a broker store
+//   disclosures   the accounting of disclosures for one child
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "mapping/mapping.h"
+#include "routing/agreement.h"
+#include "routing/policy.h"
+#include "store/store.h"
+
+using namespace niem;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* k_usage = R"(usage: niem-dsa COMMAND [OPTIONS]
+
+Commands:
+  check AGREEMENT...                         check agreement files against the exchange schemas
+  explain --agreement FILE [--exchange X] DOCUMENT
+                                             print what the recipient would receive and, for
+                                             every element removed, the rule that removed it
+  audit-verify --store DIR [--key-file F]    verify the audit trail's hash chain
+  disclosures --store DIR --person ID [--since YYYY-MM-DD] [--format table|csv|json]
+                                             the accounting of disclosures for one child (client
+                                             number or Medicaid id; default: the past six years)
+
+Exit codes: 0 fine, 1 problems found (invalid agreement, broken chain), 2 usage or I/O error.
+Environment: NIEM_HOME is the project root holding mappings/ and schemas/ (default: the source tree).
+)";
+
+int usage(const char* why) {
+  std::fprintf(stderr, "niem-dsa: %s\n\n%s", why, k_usage);
+  return 2;
+}
+
+std::string home() {
+  const char* h = std::getenv("NIEM_HOME");
+  return h ? h : NIEM_DEFAULT_HOME;
+}
+
+// The exchange schemas and roots, from every mapping under the project's mappings/.
+struct exchanges {
+  std::shared_ptr<mapping::mapping_library> lib;
+  std::vector<routing::exchange_root> roots;
+};
+
+bool load_exchanges(exchanges& out) {
+  std::vector<std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(home() + "/mappings"))
+    if (e.path().filename() == "mapping.xml") files.push_back(e.path().string());
+  std::sort(files.begin(), files.end());
+  auto lib = mapping::mapping_library::load(files, home() + "/schemas/mapping/mapping.xsd");
+  if (!lib) {
+    for (const auto& d : lib.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return false;
+  }
+  out.lib = *lib;
+  for (const auto& m : out.lib->mappings()) out.roots.push_back({m->exchange(), m->root()});
+  return true;
+}
+
+base::result<std::vector<std::shared_ptr<const routing::agreement>>> load(
+    const exchanges& ex, const std::vector<std::string>& files) {
+  return routing::load_agreements(files, home() + "/schemas/agreement/agreement.xsd",
+                                  *ex.lib->schemas(), ex.roots);
+}
+
+int cmd_check(const std::vector<std::string>& args) {
+  if (args.empty()) return usage("check needs agreement files");
+  exchanges ex;
+  if (!load_exchanges(ex)) return 2;
+  auto r = load(ex, args);
+  if (!r) {
+    for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    std::fprintf(stderr, "%zu problem(s)\n", r.errors().size());
+    return 1;
+  }
+  for (const auto& a : *r) {
+    std::string ex_names;
+    for (const auto& t : a->exchanges) ex_names += (ex_names.empty() ? "" : ", ") + t.exchange;
+    std::printf("%s  %s v%s: %s -> %s, %s, %s, %s to %s\n", a->file.c_str(), a->id.c_str(),
+                a->version.c_str(), fmt::format("{}", fmt::join(a->providers, "+")).c_str(),
+                a->recipient.c_str(), ex_names.c_str(),
+                std::string(routing::level_name(a->level)).c_str(), a->effective_from.c_str(),
+                a->effective_to.empty() ? "(open)" : a->effective_to.c_str());
+  }
+  return 0;
+}
+
+int cmd_explain(const std::vector<std::string>& args) {
+  std::string file, exchange, doc_path;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--agreement" && i + 1 < args.size())
+      file = args[++i];
+    else if (args[i] == "--exchange" && i + 1 < args.size())
+      exchange = args[++i];
+    else if (!args[i].starts_with("--"))
+      doc_path = args[i];
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (file.empty() || doc_path.empty()) return usage("explain needs --agreement FILE and DOCUMENT");
+  exchanges ex;
+  if (!load_exchanges(ex)) return 2;
+  auto r = load(ex, {file});
+  if (!r) {
+    for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 1;
+  }
+  const auto& a = *r->front();
+  auto doc = validation::read_file(doc_path, 16 << 20);
+  if (!doc) {
+    for (const auto& d : doc.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 2;
+  }
+  // The terms for the document's exchange: named, or found by the document's root element.
+  const routing::exchange_terms* terms = nullptr;
+  for (const auto& t : a.exchanges) {
+    if (!exchange.empty() ? t.exchange == exchange
+                          : doc->find(":" + t.root.local) != std::string::npos)
+      terms = &t;
+  }
+  if (!terms) {
+    std::fprintf(stderr, "niem-dsa: %s covers no exchange of this document (use --exchange)\n",
+                 a.id.c_str());
+    return 2;
+  }
+  validation::validator validator(ex.lib->schemas());
+  auto rep = validator.validate(*doc, doc_path);
+  if (!rep.valid) {
+    std::fprintf(stderr, "niem-dsa: %s is not a valid %s document:\n", doc_path.c_str(),
+                 terms->exchange.c_str());
+    for (const auto& d : rep.diagnostics) std::fprintf(stderr, "  %s\n", base::format(d).c_str());
+    return 2;
+  }
+  auto fr = routing::apply_filter(*terms, *doc, true);
+  if (!fr.ok) {
+    std::fprintf(stderr, "niem-dsa: %s\n", fr.error.c_str());
+    return 2;
+  }
+  std::printf("%s", fr.document.c_str());
+  std::fprintf(stderr, "\n== %s v%s (%s -> %s, %s, purposes:", a.id.c_str(), a.version.c_str(),
+               fmt::format("{}", fmt::join(a.providers, "+")).c_str(), a.recipient.c_str(),
+               terms->exchange.c_str());
+  for (const auto& p : a.purposes) std::fprintf(stderr, " %s", p.c_str());
+  std::fprintf(stderr, ", %s)\n", std::string(routing::level_name(a.level)).c_str());
+  std::vector<const routing::path*> paths;
+  for (const auto& c : terms->conditions) paths.push_back(&c.at);
+  for (const auto& c : terms->consents)
+    if (c.when) paths.push_back(&c.when->at);
+  std::vector<std::vector<std::string>> values;
+  routing::values_at(*doc, paths, values);
+  std::size_t vi = 0;
+  for (const auto& c : terms->conditions) {
+    const auto& v = values[vi++];
+    bool holds = std::find(v.begin(), v.end(), c.equals) != v.end();
+    std::fprintf(stderr, "condition %s = %s: %s\n", c.label.c_str(), c.equals.c_str(),
+                 holds ? "holds" : "FAILS: the record is withheld (NIEM-505)");
+  }
+  for (const auto& c : terms->consents) {
+    bool applies = true;
+    if (c.when) {
+      const auto& v = values[vi++];
+      applies = std::find(v.begin(), v.end(), c.when->equals) != v.end();
+    }
+    std::fprintf(stderr, "consent %s for %s, purpose %s, categories %s: %s\n",
+                 c.subject_kind.c_str(), a.recipient.c_str(), c.purpose.c_str(),
+                 fmt::format("{}", fmt::join(c.categories, " ")).c_str(),
+                 applies ? "required for this record (checked by the broker's registry)"
+                         : "does not apply to this record");
+  }
+  if (a.level != routing::sharing_level::identifiable)
+    std::fprintf(stderr, "level %s: not applied yet, so the broker withholds (NIEM-510)\n",
+                 std::string(routing::level_name(a.level)).c_str());
+  std::fprintf(stderr, "kept (include paths that matched):\n");
+  for (const auto& p : fr.disclosed) std::fprintf(stderr, "  %s\n", p.c_str());
+  std::fprintf(stderr, "removed (no include covers them: default deny):\n");
+  for (const auto& r2 : fr.removed)
+    std::fprintf(stderr, "  line %u: %s\n", r2.line, r2.path.c_str());
+  return 0;
+}
+
+std::string read_key(const std::string& file, int& rc) {
+  if (file.empty()) return {};
+  auto k = validation::read_file(file, 4096);
+  if (!k) {
+    for (const auto& d : k.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    rc = 2;
+    return {};
+  }
+  return std::string(base::trim(*k));
+}
+
+int cmd_audit_verify(const std::vector<std::string>& args) {
+  std::string dir, key_file;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--store" && i + 1 < args.size())
+      dir = args[++i];
+    else if (args[i] == "--key-file" && i + 1 < args.size())
+      key_file = args[++i];
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (dir.empty()) return usage("audit-verify needs --store DIR");
+  int rc = 0;
+  auto key = read_key(key_file, rc);
+  if (rc) return rc;
+  auto v = store::verify_audit(dir, key);
+  if (v.ok) {
+    std::printf("audit trail intact: %llu entries\n", static_cast<unsigned long long>(v.entries));
+    return 0;
+  }
+  if (v.first_bad_seq == 0) {
+    std::fprintf(stderr, "niem-dsa: %s\n", v.problem.c_str());
+    return 2;
+  }
+  std::printf("audit trail BROKEN at entry %lld: %s\n", static_cast<long long>(v.first_bad_seq),
+              v.problem.c_str());
+  return 1;
+}
+
+std::int64_t parse_date_ms(const std::string& d) {
+  std::tm tm{};
+  if (!strptime(d.c_str(), "%Y-%m-%d", &tm)) return -1;
+  return static_cast<std::int64_t>(timegm(&tm)) * 1000;
+}
+
+std::string iso_time(std::int64_t ms) {
+  std::time_t t = static_cast<std::time_t>(ms / 1000);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return buf;
+}
+
+std::string csv(std::string_view s) {
+  if (s.find_first_of(",\"\n") == std::string_view::npos) return std::string(s);
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+int cmd_disclosures(const std::vector<std::string>& args) {
+  std::string dir, person, since, format = "table";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--store" && i + 1 < args.size())
+      dir = args[++i];
+    else if (args[i] == "--person" && i + 1 < args.size())
+      person = args[++i];
+    else if (args[i] == "--since" && i + 1 < args.size())
+      since = args[++i];
+    else if (args[i] == "--format" && i + 1 < args.size())
+      format = args[++i];
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (dir.empty() || person.empty()) return usage("disclosures needs --store DIR and --person ID");
+  if (format != "table" && format != "csv" && format != "json")
+    return usage("--format is table, csv or json");
+  auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                    std::chrono::system_clock::now().time_since_epoch())
+                    .count();
+  // HIPAA 164.528: the accounting covers the six years before the request.
+  std::int64_t since_ms = now_ms - std::int64_t{6} * 365 * 24 * 3600 * 1000 - 2LL * 86400000;
+  if (!since.empty() && (since_ms = parse_date_ms(since)) < 0)
+    return usage("--since is YYYY-MM-DD");
+  auto r = store::disclosures(dir, person, since_ms);
+  if (!r) {
+    for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 2;
+  }
+  if (format == "json") {
+    std::printf("[");
+    bool first = true;
+    for (const auto& e : *r) {
+      std::printf(
+          "%s\n  {\"date\":\"%s\",\"recipient\":\"%s\",\"purpose\":\"%s\",\"agreement\":\"%s\","
+          "\"provider\":\"%s\",\"exchange\":\"%s\",\"record_key\":\"%s\",\"message_id\":\"%s\","
+          "\"consent\":\"%s\",\"disclosed\":\"%s\",\"digest\":\"%s\"}",
+          first ? "" : ",", iso_time(e.at_ms).c_str(), base::json_escape(e.recipient).c_str(),
+          base::json_escape(e.purpose).c_str(), base::json_escape(e.agreement).c_str(),
+          base::json_escape(e.provider).c_str(), base::json_escape(e.exchange).c_str(),
+          base::json_escape(e.record_key).c_str(), base::json_escape(e.message_id).c_str(),
+          base::json_escape(e.consent).c_str(), base::json_escape(e.paths).c_str(),
+          e.digest.c_str());
+      first = false;
+    }
+    std::printf("%s]\n", r->empty() ? "" : "\n");
+  } else if (format == "csv") {
+    std::printf(
+        "date,recipient,purpose,agreement,provider,exchange,record_key,consent,disclosed\n");
+    for (const auto& e : *r)
+      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s\n", iso_time(e.at_ms).c_str(),
+                  csv(e.recipient).c_str(), csv(e.purpose).c_str(), csv(e.agreement).c_str(),
+                  csv(e.provider).c_str(), csv(e.exchange).c_str(), csv(e.record_key).c_str(),
+                  csv(e.consent).c_str(), csv(e.paths).c_str());
+  } else {
+    std::printf("Accounting of disclosures for %s since %s: %zu\n\n", person.c_str(),
+                iso_time(since_ms).substr(0, 10).c_str(), r->size());
+    std::printf("%-20s  %-10s  %-18s  %-10s  %-22s  %s\n", "date", "recipient", "purpose",
+                "agreement", "exchange", "record");
+    for (const auto& e : *r) {
+      std::printf("%-20s  %-10s  %-18s  %-10s  %-22s  %s\n", iso_time(e.at_ms).c_str(),
+                  e.recipient.c_str(), e.purpose.c_str(), e.agreement.c_str(), e.exchange.c_str(),
+                  e.record_key.c_str());
+      std::printf("%20s  disclosed: %s\n", "", e.paths.c_str());
+    }
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
+    std::fputs(k_usage, argc < 2 ? stderr : stdout);
+    return argc < 2 ? 2 : 0;
+  }
+  std::vector<std::string> args(argv + 2, argv + argc);
+  std::string cmd = argv[1];
+  if (cmd == "check") return cmd_check(args);
+  if (cmd == "explain") return cmd_explain(args);
+  if (cmd == "audit-verify") return cmd_audit_verify(args);
+  if (cmd == "disclosures") return cmd_disclosures(args);
+  return usage(("unknown command '" + cmd + "'").c_str());
+}
