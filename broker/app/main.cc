@@ -174,12 +174,22 @@ int main(int argc, char** argv) {
   if (!agreements.empty()) {
     std::vector<routing::policy_subscription> subs;
     for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange, s.purpose});
-    router = std::make_shared<routing::policy_router>(subs, agreements, clk,
-                                                      std::make_shared<routing::consent_registry>());
+    router = std::make_shared<routing::policy_router>(
+        subs, agreements, clk, std::make_shared<routing::consent_registry>());
   } else {
     std::vector<routing::subscription> subs;
     for (const auto& s : cfg->subscriptions) subs.push_back({s.recipient, s.exchange});
     router = std::make_shared<routing::subscription_router>(subs);
+  }
+
+  // What earlier documents taught the router (consents, identity links), in their order.
+  {
+    std::vector<routing::fact> known;
+    for (auto& f : (*st)->facts()) known.push_back({f.kind, f.key, f.value});
+    router->learn(known);
+    if (!known.empty())
+      base::log(base::log_level::info, "broker", "consent registry restored",
+                {{"facts", std::to_string(known.size())}});
   }
 
   pipeline::options po;
@@ -202,6 +212,9 @@ int main(int argc, char** argv) {
   to.max_pending = cfg->pipeline.max_pending;
   to.max_pending_bytes = cfg->pipeline.max_pending_bytes;
   to.ingest_credit = cfg->pipeline.ingest_credit;
+  to.consent_gate = [router, &clk](std::string_view consent_id) {
+    return router->still_consented(consent_id, clk.now_ms());
+  };
 
   auto srv = std::make_unique<transport::server>(to, *pl, **st, clk);
   std::thread signals([&] {

@@ -128,6 +128,7 @@ struct pipeline::impl {
     mapping::conversion c;
     auto errs = convert(conv, j, c);
     std::vector<routing::decision> withheld;
+    std::vector<routing::fact> learned;
     std::string detail;
     if (!errs.empty()) {
       rec.mapped = false;
@@ -172,20 +173,26 @@ struct pipeline::impl {
       }
       for (auto& d : decisions) {
         if (d.deliver)
-          rec.deliveries.push_back({d.recipient, d.document});
+          rec.deliveries.push_back({d.recipient, d.document, d.consent});
         else
           withheld.push_back(std::move(d));
       }
+      learned =
+          router->facts({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
+      for (const auto& f : learned) rec.facts.push_back({f.kind, f.key, f.value});
     }
     auto code = rec.code;
     st.commit_record(std::move(rec),
-                     [done = std::move(done), id = j.message_id, code, detail = std::move(detail),
-                      withheld = std::move(withheld)](store::commit_result cr) mutable {
+                     [this, done = std::move(done), id = j.message_id, code,
+                      detail = std::move(detail), withheld = std::move(withheld),
+                      learned = std::move(learned)](store::commit_result cr) mutable {
                        outcome o;
                        o.message_id = std::move(id);
                        o.withheld = std::move(withheld);
                        switch (cr.what) {
                          case store::commit_result::status::routed:
+                           // Durable now: later decisions may rely on it.
+                           if (!learned.empty()) router->learn(learned);
                            o.what = outcome::status::accepted;
                            o.enqueued = std::move(cr.enqueued);
                            break;

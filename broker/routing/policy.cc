@@ -82,9 +82,17 @@ consent_answer consent_registry::check(const consent_query& q) const {
   consent_answer best;
   best.reason = base::errc::route_no_consent;
   std::lock_guard lk(mu_);
+  const std::vector<std::string>* linked = nullptr;
+  if (q.subject_kind == "medicaid") {
+    auto it = clients_of_medicaid_.find(std::string(q.subject_id));
+    if (it != clients_of_medicaid_.end()) linked = &it->second;
+  }
   for (const auto& [id, c] : by_id_) {
     const auto& subject = q.subject_kind == "medicaid" ? c.medicaid_id : c.client_id;
-    if (subject.empty() || subject != q.subject_id || c.recipient != q.recipient) continue;
+    bool same = !subject.empty() && subject == q.subject_id;
+    if (!same && linked && !c.client_id.empty())
+      same = std::find(linked->begin(), linked->end(), c.client_id) != linked->end();
+    if (!same || c.recipient != q.recipient) continue;
     base::errc why = base::errc::ok;
     if (!c.acknowledged || !contains(c.purposes, q.purpose))
       why = base::errc::route_no_consent;
@@ -99,6 +107,81 @@ consent_answer consent_registry::check(const consent_query& q) const {
     if (best.consent_id.empty() || rank(why) > rank(best.reason)) best = {why, id};
   }
   return best;
+}
+
+void consent_registry::link(const std::string& client_id, const std::string& medicaid_id) {
+  std::lock_guard lk(mu_);
+  auto& v = clients_of_medicaid_[medicaid_id];
+  if (std::find(v.begin(), v.end(), client_id) == v.end()) v.push_back(client_id);
+}
+
+base::errc consent_registry::holds(const std::string& consent_id, std::string_view date) const {
+  std::lock_guard lk(mu_);
+  auto it = by_id_.find(consent_id);
+  if (it == by_id_.end()) return base::errc::route_no_consent;
+  const auto& c = it->second;
+  if (c.status == "REVOKED") return base::errc::route_consent_revoked;
+  if (!c.acknowledged) return base::errc::route_no_consent;
+  if (date < c.effective_date || date > c.expiration_date) return base::errc::route_consent_expired;
+  return base::errc::ok;
+}
+
+namespace {
+constexpr char k_sep = '\x1f';
+std::string join_list(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : " ") + s;
+  return out;
+}
+std::vector<std::string> split_list(std::string_view s) {
+  std::vector<std::string> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    auto j = s.find(' ', i);
+    if (j == std::string_view::npos) j = s.size();
+    if (j > i) out.emplace_back(s.substr(i, j - i));
+    i = j + 1;
+  }
+  return out;
+}
+}  // namespace
+
+std::string encode_consent(const consent& c) {
+  std::string out;
+  for (const auto* f : {&c.consent_id, &c.record_id, &c.status, &c.client_id, &c.medicaid_id,
+                        &c.recipient, &c.effective_date, &c.expiration_date, &c.revoked_at}) {
+    out += *f;
+    out += k_sep;
+  }
+  out += join_list(c.purposes) + k_sep + join_list(c.categories) + k_sep +
+         (c.acknowledged ? "1" : "0");
+  return out;
+}
+
+std::optional<consent> decode_consent(std::string_view s) {
+  std::vector<std::string> f;
+  std::size_t i = 0;
+  for (;;) {
+    auto j = s.find(k_sep, i);
+    f.emplace_back(s.substr(i, j == std::string_view::npos ? s.npos : j - i));
+    if (j == std::string_view::npos) break;
+    i = j + 1;
+  }
+  if (f.size() != 12) return std::nullopt;
+  consent c;
+  c.consent_id = f[0];
+  c.record_id = f[1];
+  c.status = f[2];
+  c.client_id = f[3];
+  c.medicaid_id = f[4];
+  c.recipient = f[5];
+  c.effective_date = f[6];
+  c.expiration_date = f[7];
+  c.revoked_at = f[8];
+  c.purposes = split_list(f[9]);
+  c.categories = split_list(f[10]);
+  c.acknowledged = f[11] == "1";
+  return c;
 }
 
 std::optional<consent> consent_registry::find(const std::string& consent_id) const {
@@ -170,10 +253,38 @@ std::vector<std::string> policy_router::recipients() const {
   return out;
 }
 
+std::vector<fact> policy_router::facts(const routed_document& doc) const {
+  std::vector<fact> out;
+  if (doc.exchange == "consent-directive") {
+    if (auto c = consent_from_document(*doc.document)) {
+      // Keyed by the record: a grant and its revocation are two facts, applied in order.
+      out.push_back({"consent", c->record_id, encode_consent(*c)});
+    }
+    return out;
+  }
+  std::vector<std::vector<std::string>> v;
+  if (values_at(*doc.document, {&client_id_path(), &medicaid_id_path()}, v) && !v[0].empty() &&
+      !v[1].empty() && !v[0][0].empty() && !v[1][0].empty())
+    out.push_back({"identity", v[0][0] + " " + v[1][0], ""});
+  return out;
+}
+
+void policy_router::learn(const std::vector<fact>& facts) const {
+  for (const auto& f : facts) {
+    if (f.kind == "consent") {
+      if (auto c = decode_consent(f.value)) consents_->apply(std::move(*c));
+    } else if (f.kind == "identity") {
+      auto sp = f.key.find(' ');
+      if (sp != std::string::npos) consents_->link(f.key.substr(0, sp), f.key.substr(sp + 1));
+    }
+  }
+}
+
+base::errc policy_router::still_consented(std::string_view consent_id, std::int64_t now_ms) const {
+  return consents_->holds(std::string(consent_id), utc_date(now_ms));
+}
+
 std::vector<decision> policy_router::route(const routed_document& doc) const {
-  // Consent directives update the registry that later decisions consult.
-  if (doc.exchange == "consent-directive")
-    if (auto c = consent_from_document(*doc.document)) consents_->apply(std::move(*c));
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
   // Filtered documents, once per agreement (recipients under the same terms share the bytes).

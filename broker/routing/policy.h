@@ -50,11 +50,21 @@ class consent_registry {
   consent_answer check(const consent_query& q) const;
   std::optional<consent> find(const std::string& consent_id) const;
   std::vector<consent> all() const;
+  // The same child under both numbers (from a placement): a consent recorded by client number
+  // then covers the claims that carry only the Medicaid id.
+  void link(const std::string& client_id, const std::string& medicaid_id);
+  // ok while the consent still holds on `date`; else why not (revoked, expired).
+  base::errc holds(const std::string& consent_id, std::string_view date) const;
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, consent> by_id_;
+  std::map<std::string, std::vector<std::string>> clients_of_medicaid_;
 };
+
+// Facts as stored: a consent in one line of fields.
+std::string encode_consent(const consent& c);
+std::optional<consent> decode_consent(std::string_view s);
 
 // Reads a consent directive document (exchange consent-directive) into a consent.
 std::optional<consent> consent_from_document(std::string_view doc);
@@ -72,6 +82,9 @@ class policy_router final : public router {
                 std::shared_ptr<consent_registry> consents);
   std::vector<decision> route(const routed_document& doc) const override;
   std::vector<std::string> recipients() const override;
+  std::vector<fact> facts(const routed_document& doc) const override;
+  void learn(const std::vector<fact>& facts) const override;
+  base::errc still_consented(std::string_view consent_id, std::int64_t now_ms) const override;
 
   const std::vector<std::shared_ptr<const agreement>>& agreements() const { return agreements_; }
   consent_registry& consents() const { return *consents_; }

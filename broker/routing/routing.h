@@ -3,6 +3,7 @@
 // pipeline asks a `router` once per document; the decision is per recipient, so a policy layer
 // (data-sharing agreements, consent, de-identification) can deliver a filtered document to one
 // recipient and withhold it from another with a reason.
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -31,12 +32,27 @@ struct decision {
 };
 
 // Implementations are called concurrently from the pipeline's workers.
+// Something a document teaches the router for later decisions (a consent directive, the link
+// between a child's client number and Medicaid id). Facts are stored with the record, in its
+// transaction, and given back to `learn` after the commit and at start-up.
+struct fact {
+  std::string kind, key, value;
+};
+
 class router {
  public:
   virtual ~router() = default;
   virtual std::vector<decision> route(const routed_document& doc) const = 0;
   // Every recipient this router can ever deliver to (the queues the broker keeps).
   virtual std::vector<std::string> recipients() const = 0;
+  virtual std::vector<fact> facts(const routed_document&) const { return {}; }
+  // Thread-safe.
+  virtual void learn(const std::vector<fact>&) const {}
+  // Whether a queued document that relied on consent `consent_id` may still be delivered today:
+  // ok, or the reason to withdraw it (NIEM-507/508).
+  virtual base::errc still_consented(std::string_view, std::int64_t) const {
+    return base::errc::ok;
+  }
 };
 
 struct subscription {

@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '3');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '4');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -44,8 +44,12 @@ CREATE TABLE IF NOT EXISTS queue(
   id INTEGER PRIMARY KEY AUTOINCREMENT, recipient TEXT NOT NULL, message_id TEXT NOT NULL,
   source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
   doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
-  attempts INTEGER NOT NULL DEFAULT 0);
+  attempts INTEGER NOT NULL DEFAULT 0, consent TEXT NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue(recipient, id);
+-- What documents taught the router (consents, identity links), replayed in order at start-up.
+CREATE TABLE IF NOT EXISTS facts(
+  seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL,
+  value TEXT NOT NULL, UNIQUE(kind, key));
 -- Records that failed mapping or validation, and documents that could not be delivered.
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
@@ -76,6 +80,15 @@ INSERT INTO queue SELECT * FROM queue_v1;
 DROP TABLE queue_v1;
 CREATE INDEX queue_by_recipient ON queue(recipient, id);
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+// Schema 3 did not know which consent a queued document relied on, so a revocation could not
+// withdraw it.
+constexpr const char* k_migrate_v3 = R"sql(
+BEGIN IMMEDIATE;
+ALTER TABLE queue ADD COLUMN consent TEXT NOT NULL DEFAULT '';
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
@@ -197,7 +210,7 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt sel_dead, ins_audit;
+  stmt sel_dead, ins_audit, ins_fact;
   std::string audit_key;
   std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
@@ -265,14 +278,16 @@ struct store::impl {
         {&ins_ref, "INSERT INTO doc_refs(id, refs) VALUES(?, ?)"},
         {&ins_queue,
          "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
-         "enqueued_ms, received_ms) VALUES(?,?,?,?,?,?,?,?)"},
+         "enqueued_ms, received_ms, consent) VALUES(?,?,?,?,?,?,?,?,?)"},
+        {&ins_fact, "INSERT OR IGNORE INTO facts(kind, key, value) VALUES(?,?,?)"},
         {&ins_dead,
          "INSERT INTO dead_letters(message_id, recipient, agency, record_type, exchange, "
          "record_key, code, diagnostics, content_type, body, dead_ms, attempts) "
          "VALUES(?,?,?,?,?,?,?,?,?,?,?,?)"},
         {&sel_fetch,
          "SELECT q.id, q.message_id, q.source_agency, q.record_key, q.exchange, q.doc_id, "
-         "q.enqueued_ms, q.received_ms, q.attempts, d.body FROM queue q JOIN documents d ON "
+         "q.enqueued_ms, q.received_ms, q.attempts, d.body, q.consent FROM queue q JOIN documents "
+         "d ON "
          "d.id = q.doc_id WHERE q.recipient=? AND q.id>? ORDER BY q.id LIMIT ?"},
         {&del_queue,
          "DELETE FROM queue WHERE id=? RETURNING recipient, message_id, source_agency, "
@@ -431,6 +446,7 @@ struct store::impl {
       auto& s = ins_queue.reset();
       s.bind(1, d.recipient).bind(2, r.message_id).bind(3, r.agency).bind(4, r.key);
       s.bind(5, r.exchange).bind(6, doc_ids[d.document.get()]).bind(7, now).bind(8, r.received_ms);
+      s.bind(9, d.consent);
       if (!s.run()) return false;
       queue_entry e;
       e.id = sqlite3_last_insert_rowid(db);
@@ -442,8 +458,11 @@ struct store::impl {
       e.document = d.document;
       e.enqueued_ms = now;
       e.received_ms = r.received_ms;
+      e.consent = d.consent;
       out.enqueued.push_back(std::move(e));
     }
+    for (const auto& f : r.facts)
+      if (!ins_fact.reset().bind(1, f.kind).bind(2, f.key).bind(3, f.value).run()) return false;
     if (!log_message(r, r.deliveries.empty() ? "routed_to_none" : "routed", "")) return false;
     for (const auto& a : r.audit)
       if (!append_audit(a, now)) return false;
@@ -553,9 +572,15 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     sqlite3_free(err);
     return fail(fmt::format("cannot migrate {} to schema 3: {}", path, msg));
   }
-  if (im->schema_version() != 3)
+  if (im->schema_version() == 3 &&
+      sqlite3_exec(im->db, k_migrate_v3, nullptr, nullptr, &err) != SQLITE_OK) {
+    std::string msg = err ? err : im->last_error();
+    sqlite3_free(err);
+    return fail(fmt::format("cannot migrate {} to schema 4: {}", path, msg));
+  }
+  if (im->schema_version() != 4)
     return fail(
-        fmt::format("{} has schema {}; this broker knows schema 3", path, im->schema_version()));
+        fmt::format("{} has schema {}; this broker knows schema 4", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
   im->audit_key = opt.audit_key;
   {
@@ -622,12 +647,41 @@ void store::fetch(std::string recipient, std::int64_t after_id, std::uint32_t li
                    e.enqueued_ms = s.i64(6);
                    e.received_ms = s.i64(7);
                    e.attempts = static_cast<std::uint32_t>(s.i64(8));
+                   e.consent = s.text(10);
                    out->push_back(std::move(e));
                  }
                  s.reset();
                  return true;
                },
                [out, done = std::move(done)](bool) { done(std::move(*out)); }});
+}
+
+void store::withdraw(std::int64_t id, audit_entry why, std::function<void(bool)> done) {
+  impl_->push({[this, id, why = std::move(why)] {
+                 auto& d = impl_->del_queue.reset().bind(1, id);
+                 int rc = d.step();
+                 if (rc == SQLITE_DONE) return true;  // already gone: nothing withdrawn
+                 if (rc != SQLITE_ROW) return false;
+                 auto doc = d.i64(5);
+                 d.reset();
+                 return impl_->release_doc(doc) && impl_->append_audit(why, impl_->clk->now_ms());
+               },
+               std::move(done)});
+}
+
+std::vector<fact_row> store::facts() {
+  std::vector<fact_row> out;
+  std::promise<void> done;
+  impl_->push({[this, &out] {
+                 stmt s(impl_->db, "SELECT kind, key, value FROM facts ORDER BY seq");
+                 while (s && s.step() == SQLITE_ROW)
+                   out.push_back({s.text(0), s.text(1), s.text(2)});
+                 return true;
+               },
+               [&done](bool) { done.set_value(); }});
+  // The completion may run on the executor; at start-up there is none yet.
+  done.get_future().wait();
+  return out;
 }
 
 void store::ack(std::int64_t id, std::function<void(bool)> done) {

@@ -27,6 +27,10 @@ struct options {
   std::string audit_key;
 };
 
+struct fact_row {
+  std::string kind, key, value;
+};
+
 // One routing decision for the audit trail (HIPAA 164.312(b), accounting of disclosures under
 // 164.528): appended in the transaction that queues (or withholds) the document, hash-chained.
 struct audit_entry {
@@ -56,6 +60,7 @@ struct record_outcome {
   struct delivery {
     std::string recipient;
     std::shared_ptr<const std::string> document;
+    std::string consent;  // the consent it relies on, if any (checked again before delivery)
   };
   std::vector<delivery> deliveries;
   // Not mapped: why (dead-lettered with the record's bytes).
@@ -63,6 +68,8 @@ struct record_outcome {
   std::string diagnostics_json;
   // Every recipient's decision, recorded with the queue entries (not for a duplicate).
   std::vector<audit_entry> audit;
+  // What the router learned from the document (consents, identity links).
+  std::vector<fact_row> facts;
 };
 
 struct audit_check {
@@ -87,6 +94,7 @@ struct queue_entry {
   std::int64_t enqueued_ms = 0;
   std::int64_t received_ms = 0;
   std::uint32_t attempts = 0;
+  std::string consent;  // the consent the delivery relies on, if any
 };
 
 struct commit_result {
@@ -129,6 +137,12 @@ class store {
   // Up to `limit` entries of a recipient's queue with id > after_id, in id order.
   void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
              std::function<void(std::vector<queue_entry>)> done);
+  // The consent an entry relied on no longer holds: the entry leaves the queue undelivered and
+  // `why` (a withholding) is appended to the audit trail in the same transaction.
+  void withdraw(std::int64_t id, audit_entry why, std::function<void(bool ok)> done = {});
+  // Every fact recorded so far, in order (for the router at start-up, before an executor is set:
+  // it waits for its own completion).
+  std::vector<fact_row> facts();
   // The subscriber accepted: the entry leaves the queue.
   void ack(std::int64_t id, std::function<void(bool ok)> done = {});
   // A failed delivery attempt (modified, or the link went away while it was unsettled).

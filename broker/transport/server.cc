@@ -591,6 +591,14 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           progress = true;
           continue;
         }
+        if (!e.consent.empty() && opt.consent_gate) {
+          auto why = opt.consent_gate(e.consent);
+          if (why != base::errc::ok) {
+            withdraw(e, why);
+            progress = true;
+            continue;
+          }
+        }
         send(s, std::move(e));
         q.next_consumer = (q.next_consumer + n + 1) % q.consumers.size();
         progress = true;
@@ -659,6 +667,27 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       q.caught_up = false;
       pump(q);
     }
+  }
+
+  // The consent this document relied on no longer holds: it leaves the queue undelivered and the
+  // withholding is audited.
+  void withdraw(const store::queue_entry& e, base::errc why) {
+    store::audit_entry a;
+    a.message_id = e.message_id;
+    a.record_key = e.record_key;
+    a.provider = e.source_agency;
+    a.exchange = e.exchange;
+    a.recipient = e.recipient;
+    a.consent = e.consent;
+    a.decision = "withhold";
+    a.reason = std::string(base::code_id(why));
+    count([](counters& k) { ++k.withdrawn; });
+    base::log(log_level::info, "transport",
+              "queued document withdrawn: its consent no longer holds",
+              {{"message_id", e.message_id},
+               {"recipient", e.recipient},
+               {"code", std::string(base::code_id(why))}});
+    st.withdraw(e.id, std::move(a));
   }
 
   void dead_letter(const store::queue_entry& e, base::errc code, std::string detail) {

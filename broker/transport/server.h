@@ -6,9 +6,11 @@
 //
 // This header has no Proton types: only this module includes Proton headers.
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -45,12 +47,15 @@ struct options {
   std::uint32_t max_pending = 2048;               // records being mapped, over all links
   std::uint64_t max_pending_bytes = 64ull << 20;  // and their bytes
   std::uint32_t housekeeping_ms = 1000;           // expiry scan and oversized-transfer check
+  // Asked before a document that relied on a consent is sent: ok, or why it is withdrawn
+  // (revoked, expired). Called on the loop thread; must be quick.
+  std::function<base::errc(std::string_view consent_id)> consent_gate;
 };
 
 struct counters {
   std::uint64_t received = 0, accepted = 0, duplicates = 0, rejected = 0, delivered = 0,
                 acknowledged = 0, redelivered = 0, dead_lettered = 0, expired = 0,
-                refused_links = 0;
+                refused_links = 0, withdrawn = 0;
 };
 
 class server {

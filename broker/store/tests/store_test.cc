@@ -24,7 +24,7 @@ store::record_outcome routed(std::string id, std::string key, std::vector<std::s
   r.key = std::move(key);
   r.exchange = "placement-notification";
   auto doc = std::make_shared<const std::string>("<doc/>");
-  for (auto& rc : recipients) r.deliveries.push_back({rc, doc});
+  for (auto& rc : recipients) r.deliveries.push_back({rc, doc, ""});
   return r;
 }
 
@@ -188,7 +188,8 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
       source_agency TEXT NOT NULL, record_key TEXT NOT NULL, exchange TEXT NOT NULL,
       doc_id INTEGER NOT NULL, enqueued_ms INTEGER NOT NULL, received_ms INTEGER NOT NULL,
       attempts INTEGER NOT NULL DEFAULT 0);
-    INSERT INTO queue SELECT * FROM q2;
+    INSERT INTO queue SELECT id, recipient, message_id, source_agency, record_key, exchange,
+      doc_id, enqueued_ms, received_ms, attempts FROM q2;
     DROP TABLE q2;
     CREATE INDEX queue_by_recipient ON queue(recipient, id);
     UPDATE meta SET value = '1' WHERE key = 'schema_version';)sql";
@@ -210,7 +211,7 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
   ack(*s, c.enqueued[0].id);
   s.reset();
   REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 3);
+  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 4);
   CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
   CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
   sqlite3_close(db);
