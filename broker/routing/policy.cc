@@ -12,13 +12,18 @@ namespace {
 
 constexpr const char* k_nc = "http://release.niem.gov/niem/niem-core/5.0/";
 constexpr const char* k_ext = "http://example.gov/niem-broker/extension/1.0/";
+constexpr const char* k_hs = "http://release.niem.gov/niem/domains/humanServices/5.2/";
 
 path niem_path(std::initializer_list<const char*> steps) {
   path p;
   for (const char* s : steps) {
     std::string_view v(s);
     auto colon = v.find(':');
-    p.push_back({v.substr(0, colon) == "nc" ? k_nc : k_ext, std::string(v.substr(colon + 1))});
+    auto prefix = v.substr(0, colon);
+    p.push_back({prefix == "nc"   ? k_nc
+                 : prefix == "hs" ? k_hs
+                                  : k_ext,
+                 std::string(v.substr(colon + 1))});
   }
   return p;
 }
@@ -35,6 +40,36 @@ const path& medicaid_id_path() {
                                    "ext:PersonMedicaidIdentification", "nc:IdentificationID"});
   return p;
 }
+
+const path& sud_indicator_path() {
+  static const path p = niem_path({"nc:Person", "hs:PersonAugmentation", "hs:HealthDetails",
+                                   "hs:MedicationUse", "hs:Medication", "ext:DrugAugmentation",
+                                   "ext:DrugSubstanceUseDisorderTreatmentIndicator"});
+  return p;
+}
+
+// 42 CFR 2.32(a)(1): the notice that must accompany each disclosure of a record protected by
+// Part 2, with HL7 security labels (restricted, SUD sensitivity, Part 2 policy, no redisclosure
+// without consent). Written as the last child of the claim (ext:DisclosureRestriction).
+constexpr std::string_view k_part2_restriction =
+    "  <ext:DisclosureRestriction xmlns:ext=\"http://example.gov/niem-broker/extension/1.0/\">\n"
+    "    <ext:SecurityLabelCode>R</ext:SecurityLabelCode>\n"
+    "    <ext:SecurityLabelCode>SUD</ext:SecurityLabelCode>\n"
+    "    <ext:SecurityLabelCode>42CFRPart2</ext:SecurityLabelCode>\n"
+    "    <ext:SecurityLabelCode>NORDSCLCD</ext:SecurityLabelCode>\n"
+    "    <ext:RedisclosureProhibitionNoticeText>This information has been disclosed to you from "
+    "records protected by federal confidentiality rules (42 CFR part 2). The federal rules "
+    "prohibit you from making any further disclosure of information in this record that "
+    "identifies a patient as having or having had a substance use disorder either directly, by "
+    "reference to publicly available information, or through verification of such "
+    "identification by another person unless further disclosure is expressly permitted by the "
+    "written consent of the individual whose information is being disclosed or as otherwise "
+    "permitted by 42 CFR part 2. A general authorization for the release of medical or other "
+    "information is NOT sufficient for this purpose (see 42 CFR 2.31). The federal rules "
+    "restrict any use of the information to investigate or prosecute with regard to a crime any "
+    "patient with a substance use disorder, except as provided at 42 CFR 2.12(c)(5) and "
+    "2.65.</ext:RedisclosureProhibitionNoticeText>\n"
+    "  </ext:DisclosureRestriction>\n";
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -307,6 +342,7 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
         }
       wanted.push_back(&client_id_path());
       wanted.push_back(&medicaid_id_path());
+      wanted.push_back(&sud_indicator_path());
       readable = values_at(*doc.document, wanted, values);
     }
     for (std::size_t i = 0; i < wanted.size(); ++i)
@@ -417,6 +453,11 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
     d.disclosed = it->second.disclosed;
     out.push_back(std::move(d));
   }
+  // A substance use disorder record carries the 42 CFR 2.32 notice and its security labels
+  // wherever it goes.
+  bool part2 = false;
+  if (doc.exchange == "pharmacy-claim")
+    for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
   // One shared document per agreement's terms.
   std::unordered_map<const exchange_terms*, std::shared_ptr<const std::string>> docs;
   for (auto& d : out) {
@@ -425,7 +466,14 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
       if (a->label() != d.agreement) continue;
       const auto* t = a->terms(doc.exchange);
       auto& shared = docs[t];
-      if (!shared) shared = std::make_shared<const std::string>(std::move(filtered[t].document));
+      if (!shared) {
+        auto bytes = std::move(filtered[t].document);
+        if (part2) {
+          auto end = bytes.rfind("</");
+          if (end != std::string::npos) bytes.insert(end, k_part2_restriction);
+        }
+        shared = std::make_shared<const std::string>(std::move(bytes));
+      }
       d.document = shared;
       break;
     }

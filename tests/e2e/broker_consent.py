@@ -77,6 +77,10 @@ try:
     got = receive_all(conn, "deliver/cws")
     check([m.properties["niem-record-key"] for m in got] == ["RX-E2E-A"],
           "a SUD claim reaches cws under a consent found through the child's placement")
+    body = bytes(got[0].body) if not isinstance(got[0].body, str) else got[0].body.encode()
+    check(b"<ext:SecurityLabelCode>42CFRPart2</ext:SecurityLabelCode>" in body and
+          b"federal confidentiality rules (42 CFR part 2)" in body,
+          "it carries the 42 CFR 2.32 notice and the Part 2 security label")
     publish(conn, "ingest/medicaid/pharmacy_claim", sud_claim("RX-E2E-B"), "text/csv")
     conn.close()
 finally:

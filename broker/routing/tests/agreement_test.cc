@@ -428,6 +428,19 @@ TEST_CASE(
   auto within = f.route("medicaid", "pharmacy-claim", sud);
   CHECK(within["cws"].deliver);
   CHECK(within["cws"].consent == "CNS-2");
+  // 42 CFR Part 2: the notice of 2.32 and the security labels travel with the record.
+  const auto& delivered = *within["cws"].document;
+  CHECK(delivered.find("<ext:SecurityLabelCode>42CFRPart2</ext:SecurityLabelCode>") !=
+        std::string::npos);
+  CHECK(delivered.find("prohibit you from making any further disclosure") != std::string::npos);
+  std::string why;
+  CHECK(valid(f, delivered, &why));
+  INFO(why);
+  // A claim without substance use disorder treatment carries no such notice.
+  auto plain = f.route("medicaid", "pharmacy-claim",
+                       f.golden("pharmacy-claim", "paid-psychotropic.expected.xml"));
+  REQUIRE(plain["cws"].deliver);
+  CHECK(plain["cws"].document->find("DisclosureRestriction") == std::string::npos);
 
   f.clk.set_ms(k_june_2026 + 200LL * 24 * 3600 * 1000);  // 2027-01: after expiration
   auto after = f.route("medicaid", "pharmacy-claim", sud);
