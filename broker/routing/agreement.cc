@@ -409,9 +409,86 @@ bool values_at(std::string_view doc, const std::vector<const path*>& paths,
   }
 }
 
-filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain) {
+namespace {
+
+// One recipient's filter over the shared token stream: what it keeps, what it writes.
+class filter_run {
+ public:
+  filter_run(const exchange_terms& terms, std::string_view doc, bool explain)
+      : terms_(terms), doc_(doc), explain_(explain) {
+    r.document.reserve(doc.size());
+  }
+
   filter_result r;
-  r.document.reserve(doc.size());
+  bool failed = false;
+
+  void other(const xml_stream& x) {
+    if (frames_.empty() && x.raw().starts_with("<?xml")) r.document += x.raw();
+  }
+  void text(const xml_stream& x) {
+    if (!frames_.empty() && frames_.back().st == state::kept) r.document += x.raw();
+  }
+  void start(const xml_stream& x) {
+    if (frames_.empty()) {
+      if (x.name().local != terms_.root.local || x.name().ns != terms_.root.ns)
+        return fail("the document's root is not the exchange's root");
+      if (r.document.size()) r.document += '\n';
+      r.document += x.raw();
+      frames_.push_back({&terms_.filter, state::container, true, {}});
+      return;
+    }
+    if (explain_) {
+      auto q = x.raw().substr(1);
+      names_.push_back(q.substr(0, q.find_first_of(" \t\r\n/>")));
+    }
+    auto& parent = frames_.back();
+    if (parent.st == state::dropped) {
+      frames_.push_back({nullptr, state::dropped, false, {}});
+    } else if (parent.st == state::kept) {
+      r.document += x.raw();
+      frames_.push_back({nullptr, state::kept, true, {}});
+    } else {
+      const auto* c = parent.node->child(x.name().ns, x.name().local);
+      if (!c) {
+        note_removed(x.offset());
+        frames_.push_back({nullptr, state::dropped, false, {}});
+      } else if (c->include) {
+        flush();
+        indent(frames_.size());
+        r.document += x.raw();
+        if (std::find(disclosed_.begin(), disclosed_.end(), c) == disclosed_.end())
+          disclosed_.push_back(c);
+        frames_.push_back({c, state::kept, true, {}});
+      } else {
+        frames_.push_back({c, state::container, false, x.raw()});
+        if (c->always) flush();  // required where it stands: written even if it stays empty
+      }
+    }
+  }
+  void end(const xml_stream& x) {
+    if (frames_.empty()) return fail("unbalanced document");
+    auto f = frames_.back();
+    frames_.pop_back();
+    if (explain_ && !names_.empty() && !frames_.empty()) names_.pop_back();
+    if (f.st == state::kept) {
+      r.document += x.raw();
+    } else if (f.st == state::container && f.written && !x.raw().empty()) {
+      indent(frames_.size());
+      r.document += x.raw();
+    }
+  }
+  void finish() {
+    r.document += '\n';
+    for (const auto* n : disclosed_) r.disclosed.push_back(n->label);
+    std::sort(r.disclosed.begin(), r.disclosed.end());
+    r.ok = true;
+  }
+  void fail(std::string why) {
+    failed = true;
+    r.error = std::move(why);
+  }
+
+ private:
   enum class state { container, kept, dropped };
   struct frame {
     const filter_node* node;
@@ -419,106 +496,82 @@ filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bo
     bool written;
     std::string_view start;
   };
-  std::vector<frame> frames;
-  std::set<const filter_node*> disclosed;
-  std::vector<std::string_view> names;  // qualified names of the open elements below the root
-  auto note_removed = [&](std::size_t at) {
-    if (!explain) return;
+  void note_removed(std::size_t at) {
+    if (!explain_) return;
     removed_element e;
-    for (const auto& n : names) e.path += (e.path.empty() ? "" : "/") + std::string(n);
-    e.line = 1 + static_cast<std::uint32_t>(std::count(doc.begin(), doc.begin() + at, '\n'));
+    for (const auto& n : names_) e.path += (e.path.empty() ? "" : "/") + std::string(n);
+    e.line = 1 + static_cast<std::uint32_t>(std::count(doc_.begin(), doc_.begin() + at, '\n'));
     r.removed.push_back(std::move(e));
-  };
-  auto indent = [&](std::size_t depth) {
+  }
+  void indent(std::size_t depth) {
     r.document += '\n';
     r.document.append(depth * 2, ' ');
-  };
+  }
   // Writes the start tags of the containers above a kept element, once.
-  auto flush = [&] {
-    for (std::size_t i = 0; i < frames.size(); ++i) {
-      auto& f = frames[i];
+  void flush() {
+    for (std::size_t i = 0; i < frames_.size(); ++i) {
+      auto& f = frames_[i];
       if (f.written) continue;
       indent(i);
       r.document += f.start;
       f.written = true;
     }
-  };
+  }
+
+  const exchange_terms& terms_;
+  std::string_view doc_;
+  bool explain_;
+  std::vector<frame> frames_;
+  std::vector<const filter_node*> disclosed_;
+  std::vector<std::string_view> names_;  // qualified names of the open elements below the root
+};
+
+}  // namespace
+
+std::vector<filter_result> apply_filters(const std::vector<const exchange_terms*>& terms,
+                                         std::string_view doc, bool explain) {
+  std::vector<filter_run> runs;
+  runs.reserve(terms.size());
+  for (const auto* t : terms) runs.emplace_back(*t, doc, explain);
   xml_stream x(doc);
+  std::string error;
   for (;;) {
     auto k = x.next();
     if (k == xml_stream::kind::done) break;
     if (k == xml_stream::kind::error) {
-      r.error = x.error();
-      return r;
+      error = x.error();
+      break;
     }
-    if (k == xml_stream::kind::other) {
-      if (frames.empty() && x.raw().starts_with("<?xml")) r.document += x.raw();
-      continue;
-    }
-    if (k == xml_stream::kind::text) {
-      if (!frames.empty() && frames.back().st == state::kept) r.document += x.raw();
-      continue;
-    }
-    if (k == xml_stream::kind::start) {
-      if (frames.empty()) {
-        if (x.name().local != terms.root.local || x.name().ns != terms.root.ns) {
-          r.error = "the document's root is not the exchange's root";
-          return r;
-        }
-        if (r.document.size()) r.document += '\n';
-        r.document += x.raw();
-        frames.push_back({&terms.filter, state::container, true, {}});
-        continue;
+    for (auto& run : runs) {
+      if (run.failed) continue;
+      switch (k) {
+        case xml_stream::kind::other:
+          run.other(x);
+          break;
+        case xml_stream::kind::text:
+          run.text(x);
+          break;
+        case xml_stream::kind::start:
+          run.start(x);
+          break;
+        default:
+          run.end(x);
+          break;
       }
-      if (explain) {
-        auto q = x.raw().substr(1);
-        names.push_back(q.substr(0, q.find_first_of(" \t\r\n/>")));
-      }
-      auto& parent = frames.back();
-      if (parent.st == state::dropped) {
-        frames.push_back({nullptr, state::dropped, false, {}});
-      } else if (parent.st == state::kept) {
-        r.document += x.raw();
-        frames.push_back({nullptr, state::kept, true, {}});
-      } else {
-        const auto* c = parent.node->child(x.name().ns, x.name().local);
-        if (!c) {
-          note_removed(x.offset());
-          frames.push_back({nullptr, state::dropped, false, {}});
-        } else if (c->include) {
-          flush();
-          indent(frames.size());
-          r.document += x.raw();
-          disclosed.insert(c);
-          frames.push_back({c, state::kept, true, {}});
-        } else {
-          frames.push_back({c, state::container, false, x.raw()});
-          if (c->always) flush();  // required where it stands: written even if it stays empty
-        }
-      }
-      continue;
-    }
-    // end
-    if (frames.empty()) {
-      r.error = "unbalanced document";
-      return r;
-    }
-    auto f = frames.back();
-    frames.pop_back();
-    if (explain && !names.empty() && !frames.empty()) names.pop_back();
-    if (f.st == state::kept) {
-      r.document += x.raw();
-    } else if (f.st == state::container && f.written) {
-      if (x.raw().empty()) continue;  // an empty-element container that was written whole
-      indent(frames.size());
-      r.document += x.raw();
     }
   }
-  r.document += '\n';
-  for (const auto* n : disclosed) r.disclosed.push_back(n->label);
-  std::sort(r.disclosed.begin(), r.disclosed.end());
-  r.ok = true;
-  return r;
+  std::vector<filter_result> out;
+  out.reserve(runs.size());
+  for (auto& run : runs) {
+    if (!error.empty()) run.fail(error);
+    if (!run.failed) run.finish();
+    out.push_back(std::move(run.r));
+  }
+  return out;
+}
+
+filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain) {
+  return std::move(apply_filters({&terms}, doc, explain).front());
 }
 
 }  // namespace niem::routing

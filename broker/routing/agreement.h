@@ -113,5 +113,8 @@ struct filter_result {
 // What the recipient receives: the root, the included subtrees, and the containers on the way
 // to them that hold something. Byte ranges are copied as written.
 filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain = false);
+// Several recipients' filters in one pass over the document (one result per terms, in order).
+std::vector<filter_result> apply_filters(const std::vector<const exchange_terms*>& terms,
+                                         std::string_view doc, bool explain = false);
 
 }  // namespace niem::routing

@@ -322,8 +322,8 @@ base::errc policy_router::still_consented(std::string_view consent_id, std::int6
 std::vector<decision> policy_router::route(const routed_document& doc) const {
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
-  // Filtered documents, once per agreement (recipients under the same terms share the bytes).
-  std::unordered_map<const exchange_terms*, filter_result> filtered;
+  // Decisions to deliver, waiting for their terms' filter: (index in out, terms).
+  std::vector<std::pair<std::size_t, const exchange_terms*>> pending;
   // The values of the record that the candidate agreements test, read once per path.
   std::vector<const path*> wanted;
   std::vector<std::vector<std::string>> values;
@@ -435,47 +435,47 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
       out.push_back(std::move(d));
       continue;
     }
-    auto it = filtered.find(&terms);
-    if (it == filtered.end()) {
-      auto fr = apply_filter(terms, *doc.document);
-      it = filtered.emplace(&terms, std::move(fr)).first;
-      if (it->second.ok) {
-        // Keep the bytes in a shared string that every recipient under these terms shares.
-        it->second.error.clear();
-      }
-    }
-    if (!it->second.ok) {
-      d.reason = base::errc::internal;
-      out.push_back(std::move(d));
-      continue;
-    }
-    d.deliver = true;
-    d.disclosed = it->second.disclosed;
+    d.deliver = true;  // once its terms' filter has run (below)
+    pending.push_back({out.size(), &terms});
     out.push_back(std::move(d));
   }
-  // A substance use disorder record carries the 42 CFR 2.32 notice and its security labels
-  // wherever it goes.
-  bool part2 = false;
-  if (doc.exchange == "pharmacy-claim")
-    for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
-  // One shared document per agreement's terms.
-  std::unordered_map<const exchange_terms*, std::shared_ptr<const std::string>> docs;
-  for (auto& d : out) {
-    if (!d.deliver) continue;
-    for (const auto& a : agreements_) {
-      if (a->label() != d.agreement) continue;
-      const auto* t = a->terms(doc.exchange);
-      auto& shared = docs[t];
-      if (!shared) {
-        auto bytes = std::move(filtered[t].document);
-        if (part2) {
-          auto end = bytes.rfind("</");
-          if (end != std::string::npos) bytes.insert(end, k_part2_restriction);
-        }
-        shared = std::make_shared<const std::string>(std::move(bytes));
+  if (!pending.empty()) {
+    // Every distinct agreement's filter in one pass over the document.
+    std::vector<const exchange_terms*> distinct;
+    for (const auto& p : pending)
+      if (std::find(distinct.begin(), distinct.end(), p.second) == distinct.end())
+        distinct.push_back(p.second);
+    auto results = apply_filters(distinct, *doc.document);
+    // A substance use disorder record carries the 42 CFR 2.32 notice and its security labels
+    // wherever it goes.
+    bool part2 = false;
+    if (doc.exchange == "pharmacy-claim")
+      for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
+    // One shared document per distinct result: agreements that let the same bytes through
+    // share one copy in the store.
+    std::vector<std::shared_ptr<const std::string>> shared(distinct.size());
+    for (std::size_t i = 0; i < distinct.size(); ++i) {
+      if (!results[i].ok) continue;
+      auto bytes = std::move(results[i].document);
+      if (part2) {
+        auto end = bytes.rfind("</");
+        if (end != std::string::npos) bytes.insert(end, k_part2_restriction);
       }
-      d.document = shared;
-      break;
+      for (std::size_t j = 0; j < i && !shared[i]; ++j)
+        if (shared[j] && *shared[j] == bytes) shared[i] = shared[j];
+      if (!shared[i]) shared[i] = std::make_shared<const std::string>(std::move(bytes));
+    }
+    for (const auto& [index, terms] : pending) {
+      auto i = static_cast<std::size_t>(std::find(distinct.begin(), distinct.end(), terms) -
+                                        distinct.begin());
+      auto& d = out[index];
+      if (!results[i].ok) {
+        d.deliver = false;
+        d.reason = base::errc::internal;
+        continue;
+      }
+      d.document = shared[i];
+      d.disclosed = results[i].disclosed;
     }
   }
   if (out.empty()) {

@@ -296,12 +296,15 @@ std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
 
 const char* k_usage =
     "usage: niem-amqp-bench --mode niem|queues|direct --record FILE [--url HOST:PORT]\n"
-    "                       [--count N] [--rate R] [--window W] [--size BYTES] [--publish-only]\n";
+    "                       [--count N] [--rate R] [--window W] [--size BYTES] [--publish-only]\n"
+    "                       [--subscribers A,B,...]   (niem: the recipients; default "
+    "medicaid,court)\n";
 
 }  // namespace
 
 int main(int argc, char** argv) {
   config cfg;
+  std::string subscribers_arg = "medicaid,court";
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto v = [&]() -> std::string {
@@ -329,6 +332,8 @@ int main(int argc, char** argv) {
       cfg.timeout_s = std::stoi(v());
     else if (a == "--publish-only")
       cfg.publish_only = true;
+    else if (a == "--subscribers")
+      subscribers_arg = v();
     else {
       std::cerr << "unknown argument " << a << '\n' << k_usage;
       return 2;
@@ -347,12 +352,12 @@ int main(int argc, char** argv) {
   }
   auto tmpl = record_template::make(line, cfg.size);
 
-  shared_state st(cfg.count, 2);
-  subscriber s1(cfg, st), s2(cfg, st);
   std::vector<std::string> pub_urls{cfg.url}, pub_addrs, sub_addrs;
   if (cfg.mode == "niem") {
     pub_addrs = {"ingest/cws/placement"};
-    sub_addrs = {"deliver/medicaid", "deliver/court"};
+    std::stringstream names(subscribers_arg);
+    for (std::string n; std::getline(names, n, ',');)
+      if (!n.empty()) sub_addrs.push_back("deliver/" + n);
   } else if (cfg.mode == "queues") {
     pub_addrs = {"bench-q1", "bench-q2"};
     sub_addrs = pub_addrs;
@@ -363,6 +368,19 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  // A record counts when every subscriber has it.
+  auto copies = cfg.mode == "niem" ? sub_addrs.size() : std::size_t{2};
+  if (copies == 0) {
+    std::cerr << k_usage;
+    return 2;
+  }
+  shared_state st(cfg.count, copies);
+  std::vector<std::unique_ptr<subscriber>> subs;
+  std::vector<subscriber*> sub_ptrs;
+  for (std::size_t i = 0; i < copies; ++i) {
+    subs.push_back(std::make_unique<subscriber>(cfg, st));
+    sub_ptrs.push_back(subs.back().get());
+  }
   std::unique_ptr<subscriber_starter> starter;
   std::unique_ptr<proton::container> sub_container;
   std::vector<std::unique_ptr<direct_listener>> listeners;
@@ -374,7 +392,7 @@ int main(int argc, char** argv) {
       // Two subscribers are two AMQP containers (two processes in real life), each listening.
       pub_urls.clear();
       int i = 0;
-      for (auto* s : {&s1, &s2}) {
+      for (auto* s : sub_ptrs) {
         listeners.push_back(std::make_unique<direct_listener>(*s, static_cast<int>(cfg.credit)));
         auto& c = direct_containers.emplace_back(
             std::make_unique<proton::container>("bench-subscriber-" + std::to_string(++i)));
@@ -385,8 +403,7 @@ int main(int argc, char** argv) {
       for (auto& l : listeners)
         pub_urls.push_back("127.0.0.1:" + std::to_string(l->port.get_future().get()));
     } else {
-      starter =
-          std::make_unique<subscriber_starter>(cfg, std::vector<subscriber*>{&s1, &s2}, sub_addrs);
+      starter = std::make_unique<subscriber_starter>(cfg, sub_ptrs, sub_addrs);
       sub_container = std::make_unique<proton::container>(*starter, "bench-subscribers");
       sub_thread = std::thread([&] { sub_container->run(); });
       std::this_thread::sleep_for(std::chrono::milliseconds(300));  // receivers attach first
@@ -413,8 +430,8 @@ int main(int argc, char** argv) {
   for (auto& c : direct_containers) c->stop();
   for (auto& t : direct_threads) t.join();
   double secs = static_cast<double>(st.last_done - st.first_send) / 1e9;
-  std::vector<std::int64_t> lat = s1.latencies;
-  lat.insert(lat.end(), s2.latencies.begin(), s2.latencies.end());
+  std::vector<std::int64_t> lat;
+  for (const auto& s : subs) lat.insert(lat.end(), s->latencies.begin(), s->latencies.end());
   auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
   boost::json::object out{
       {"mode", cfg.mode},

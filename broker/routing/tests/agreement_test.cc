@@ -179,6 +179,20 @@ TEST_CASE("filtered documents keep only what each agreement lists and stay schem
     }
   }
   CHECK(checked >= 30);
+  // Several agreements in one pass give each the same bytes as alone.
+  std::vector<const exchange_terms*> placement_terms;
+  for (const auto& a : *all)
+    if (const auto* t = a->terms("placement-notification")) placement_terms.push_back(t);
+  REQUIRE(placement_terms.size() >= 4);
+  for (const auto& [name, doc] : f.goldens("placement-notification")) {
+    auto together = apply_filters(placement_terms, doc);
+    REQUIRE(together.size() == placement_terms.size());
+    for (std::size_t i = 0; i < placement_terms.size(); ++i) {
+      auto alone = apply_filter(*placement_terms[i], doc);
+      CHECK(together[i].document == alone.document);
+      CHECK(together[i].disclosed == alone.disclosed);
+    }
+  }
   // DSA-005 removes nothing: the court gets every element of the application.
   const auto& t5 = *by_id(*all, "DSA-005").terms("pmap-application");
   for (const auto& [name, doc] : f.goldens("pmap-application")) {
