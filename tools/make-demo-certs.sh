@@ -44,5 +44,7 @@ issue stranger "/O=Nobody/CN=stranger" "$client_ext"
 chmod 644 ./*.crt
 # The key of the audit trail's hash chain (config/production.xml, <audit key-file>).
 openssl rand -hex 32 > audit.key
-chmod 600 audit.key
+# DSA-007's own secret for the research pseudonyms (<agreement pseudonym-key-file>).
+openssl rand -hex 32 > research-pseudonym.key
+chmod 600 audit.key research-pseudonym.key
 echo "make-demo-certs: CA, broker and agency certificates in $PWD"

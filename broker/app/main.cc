@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <string>
 #include <thread>
 
@@ -130,9 +131,18 @@ int main(int argc, char** argv) {
   if (!cfg->agreement_files.empty()) {
     std::vector<routing::exchange_root> roots;
     for (const auto& m : (*lib)->mappings()) roots.push_back({m->exchange(), m->root()});
+    std::map<std::string, std::string> keys;
+    for (std::size_t i = 0; i < cfg->agreement_files.size(); ++i) {
+      if (cfg->agreement_key_files[i].empty()) continue;
+      auto key = validation::read_file(cfg->agreement_key_files[i], 4096);
+      if (!key)
+        errors.insert(errors.end(), key.errors().begin(), key.errors().end());
+      else
+        keys[cfg->agreement_files[i]] = std::string(base::trim(*key));
+    }
     auto loaded = routing::load_agreements(cfg->agreement_files,
                                            cfg->home + "/schemas/agreement/agreement.xsd",
-                                           *(*lib)->schemas(), roots);
+                                           *(*lib)->schemas(), roots, keys);
     if (loaded)
       agreements = std::move(*loaded);
     else

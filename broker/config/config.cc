@@ -156,6 +156,12 @@ class loader {
         file_must_exist(e.line, "agreement file", p);
         cfg.agreement_files.push_back(p);
         cfg.agreement_lines.push_back(e.line);
+        auto key = attr(e, "pseudonym-key-file");
+        if (!key.empty()) {
+          key = path(key);
+          file_must_exist(e.line, "pseudonym key file", key);
+        }
+        cfg.agreement_key_files.push_back(key);
       } else if (e.name == "agency") {
         agency_config a;
         a.line = e.line;

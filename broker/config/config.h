@@ -70,6 +70,7 @@ struct broker_config {
   std::vector<std::uint32_t> mapping_lines;
   std::vector<std::string> agreement_files;  // absolute; empty: no agreements (deliver whole)
   std::vector<std::uint32_t> agreement_lines;
+  std::vector<std::string> agreement_key_files;  // per agreement; empty: none
   std::vector<agency_config> agencies;
   std::vector<subscription_config> subscriptions;
 

@@ -6,6 +6,8 @@
 
 #include <fmt/format.h>
 
+#include "base/digest.h"
+#include "base/text.h"
 #include "routing/xml_stream.h"
 
 namespace niem::routing {
@@ -113,6 +115,14 @@ class reader final : public validation::xml_event_handler {
         auto text = attr("path");
         t.includes.push_back(parse_path(text, line));
         include_labels_.push_back({result.exchanges.size() - 1, text, line});
+      } else if (l == "transform") {
+        auto text = attr("path");
+        auto action = attr("action");
+        transforms_.push_back({result.exchanges.size() - 1, parse_path(text, line), text,
+                               action == "year"   ? transform_action::year
+                               : action == "zip3" ? transform_action::zip3
+                                                  : transform_action::pseudonym,
+                               line});
       }
     }
   }
@@ -123,6 +133,14 @@ class reader final : public validation::xml_event_handler {
     std::uint32_t line;
   };
   const std::vector<include_label>& include_labels() const { return include_labels_; }
+  struct transform_rule {
+    std::size_t terms;
+    path at;
+    std::string text;
+    transform_action action;
+    std::uint32_t line;
+  };
+  const std::vector<transform_rule>& transforms() const { return transforms_; }
   const std::vector<std::uint32_t>& term_lines() const { return term_lines_; }
 
  private:
@@ -162,6 +180,7 @@ class reader final : public validation::xml_event_handler {
   std::vector<base::diagnostic>& errors_;
   std::map<std::string, std::vector<std::string>> prefixes_;
   std::vector<include_label> include_labels_;
+  std::vector<transform_rule> transforms_;
   std::vector<std::uint32_t> term_lines_;
   bool in_title_ = false;
 };
@@ -258,7 +277,8 @@ bool agreement::provided_by(std::string_view agency) const {
 
 base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
     const std::vector<std::string>& files, const std::string& agreement_xsd,
-    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges) {
+    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges,
+    const std::map<std::string, std::string>& pseudonym_keys) {
   std::vector<base::diagnostic> errors;
   auto xsd = validation::schema_set::load({{agreement_xsd}, "", {}});
   if (!xsd) return xsd.errors();
@@ -343,7 +363,7 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
           if (n->include) break;  // already kept whole by a shorter path
           auto* c = child_of(*n, q);
           if (!c) {
-            n->children.push_back({q, false, false, {}, {}});
+            n->children.push_back({q, false, false, transform_action::none, {}, {}});
             c = &n->children.back();
           }
           n = c;
@@ -358,6 +378,66 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
         errs.push_back(problem(file, line, "terms without any include let nothing flow"));
       else
         check_required(model, t.filter, *root, t.root.local, file, first_line, errs);
+      t.deidentified = a->level == sharing_level::deidentified;
+      // Transforms mark elements inside included subtrees.
+      for (const auto& tr : r.transforms()) {
+        if (tr.terms != ti) continue;
+        std::vector<int> steps;
+        if (tr.at.empty()) continue;
+        if (auto bad = resolve(model, *root, tr.at, steps)) {
+          errs.push_back(problem(file, tr.line, *bad));
+          continue;
+        }
+        const auto& el = model.elements()[steps.back()];
+        const auto* ty = el.type >= 0 ? &model.types()[el.type] : nullptr;
+        if (!ty || !ty->simple_content) {
+          errs.push_back(
+              problem(file, tr.line, fmt::format("{} has no simple value to transform", tr.text)));
+          continue;
+        }
+        if (tr.action == transform_action::year &&
+            !(el.name.ns == "http://release.niem.gov/niem/niem-core/5.0/" &&
+              (el.name.local == "Date" || el.name.local == "DateTime"))) {
+          errs.push_back(problem(
+              file, tr.line,
+              fmt::format("'year' applies to nc:Date or nc:DateTime, not {}", el.name.local)));
+          continue;
+        }
+        if (tr.action == transform_action::year && !model.element({el.name.ns, "YearDate"})) {
+          errs.push_back(problem(file, tr.line, "the exchange schemas lack nc:YearDate"));
+          continue;
+        }
+        filter_node* n = &t.filter;
+        bool under_include = false;
+        for (const auto& q : tr.at) {
+          under_include |= n->include;
+          auto* c = child_of(*n, q);
+          if (!c) {
+            if (!under_include) break;
+            n->children.push_back({q, false, false, transform_action::none, {}, {}});
+            c = &n->children.back();
+          }
+          n = c;
+        }
+        under_include |= n->include;
+        if (!under_include || n->name != tr.at.back()) {
+          errs.push_back(
+              problem(file, tr.line,
+                      fmt::format("{} is not inside an include: nothing to transform", tr.text)));
+          continue;
+        }
+        n->transform = tr.action;
+        if (tr.action == transform_action::pseudonym) {
+          auto key = pseudonym_keys.find(file);
+          if (key == pseudonym_keys.end() || key->second.size() < 32)
+            errs.push_back(problem(file, tr.line,
+                                   "pseudonyms need the agreement's secret: give <agreement "
+                                   "pseudonym-key-file> (32 characters or more) in the "
+                                   "configuration"));
+          else
+            t.pseudonym_key = key->second;
+        }
+      }
     }
     errors.insert(errors.end(), errs.begin(), errs.end());
     if (errs.empty()) out.push_back(std::move(a));
@@ -426,7 +506,16 @@ class filter_run {
     if (frames_.empty() && x.raw().starts_with("<?xml")) r.document += x.raw();
   }
   void text(const xml_stream& x) {
-    if (!frames_.empty() && frames_.back().st == state::kept) r.document += x.raw();
+    if (frames_.empty()) return;
+    if (frames_.back().st == state::transforming) {
+      value_ += x.raw();
+    } else if (frames_.back().st == state::kept) {
+      if (terms_.deidentified && has_full_date(x.raw()))
+        return fail(
+            "a full date would flow under a de-identified agreement (add a 'year' "
+            "transform for it)");
+      r.document += x.raw();
+    }
   }
   void start(const xml_stream& x) {
     if (frames_.empty()) {
@@ -442,11 +531,19 @@ class filter_run {
       names_.push_back(q.substr(0, q.find_first_of(" \t\r\n/>")));
     }
     auto& parent = frames_.back();
-    if (parent.st == state::dropped) {
+    if (parent.st == state::dropped || parent.st == state::transforming) {
       frames_.push_back({nullptr, state::dropped, false, {}});
     } else if (parent.st == state::kept) {
-      r.document += x.raw();
-      frames_.push_back({nullptr, state::kept, true, {}});
+      // Inside a kept subtree the tree only marks transforms.
+      const auto* c = parent.node ? parent.node->child(x.name().ns, x.name().local) : nullptr;
+      if (c && c->transform != transform_action::none) {
+        value_.clear();
+        frames_.push_back({c, state::transforming, true, x.raw()});
+        if (x.empty_element()) value_.clear();
+      } else {
+        r.document += x.raw();
+        frames_.push_back({c, state::kept, true, {}});
+      }
     } else {
       const auto* c = parent.node->child(x.name().ns, x.name().local);
       if (!c) {
@@ -455,10 +552,15 @@ class filter_run {
       } else if (c->include) {
         flush();
         indent(frames_.size());
-        r.document += x.raw();
         if (std::find(disclosed_.begin(), disclosed_.end(), c) == disclosed_.end())
           disclosed_.push_back(c);
-        frames_.push_back({c, state::kept, true, {}});
+        if (c->transform != transform_action::none) {
+          value_.clear();
+          frames_.push_back({c, state::transforming, true, x.raw()});
+        } else {
+          r.document += x.raw();
+          frames_.push_back({c, state::kept, true, {}});
+        }
       } else {
         frames_.push_back({c, state::container, false, x.raw()});
         if (c->always) flush();  // required where it stands: written even if it stays empty
@@ -470,7 +572,9 @@ class filter_run {
     auto f = frames_.back();
     frames_.pop_back();
     if (explain_ && !names_.empty() && !frames_.empty()) names_.pop_back();
-    if (f.st == state::kept) {
+    if (f.st == state::transforming) {
+      transformed(f, x.raw());
+    } else if (f.st == state::kept) {
       r.document += x.raw();
     } else if (f.st == state::container && f.written && !x.raw().empty()) {
       indent(frames_.size());
@@ -489,13 +593,63 @@ class filter_run {
   }
 
  private:
-  enum class state { container, kept, dropped };
+  enum class state { container, kept, dropped, transforming };
   struct frame {
     const filter_node* node;
     state st;
     bool written;
     std::string_view start;
   };
+
+  static bool has_full_date(std::string_view s) {
+    auto digit = [](char c) { return c >= '0' && c <= '9'; };
+    for (std::size_t i = 0; i + 10 <= s.size(); ++i)
+      if (digit(s[i]) && digit(s[i + 1]) && digit(s[i + 2]) && digit(s[i + 3]) && s[i + 4] == '-' &&
+          digit(s[i + 5]) && digit(s[i + 6]) && s[i + 7] == '-' && digit(s[i + 8]) &&
+          digit(s[i + 9]))
+        return true;
+    return false;
+  }
+
+  // A start tag that can take content (an empty-element tag opened up).
+  static std::string open_tag(std::string_view start) {
+    std::string s(start);
+    if (s.ends_with("/>")) {
+      s.resize(s.size() - 2);
+      s += '>';
+    }
+    return s;
+  }
+
+  // Writes a transformed element in place of the original.
+  void transformed(const frame& f, std::string_view end_tag) {
+    auto value = xml_unescape(base::trim(value_));
+    auto tag = f.start.substr(1);
+    auto qname = tag.substr(0, tag.find_first_of(" \t\r\n/>"));
+    auto colon = qname.find(':');
+    auto prefix = colon == std::string_view::npos ? std::string_view() : qname.substr(0, colon + 1);
+    switch (f.node->transform) {
+      case transform_action::year: {
+        if (value.size() < 4 || !std::all_of(value.begin(), value.begin() + 4,
+                                             [](char c) { return c >= '0' && c <= '9'; }))
+          return fail("a date to generalize has no year");
+        r.document +=
+            fmt::format("<{}YearDate>{}</{}YearDate>", prefix, value.substr(0, 4), prefix);
+        return;
+      }
+      case transform_action::zip3:
+        r.document += open_tag(f.start);
+        base::append_xml_escaped(r.document, value.substr(0, 3));
+        break;
+      case transform_action::pseudonym:
+        r.document += open_tag(f.start);
+        r.document += "PSN-" + base::hmac_sha256_hex(terms_.pseudonym_key, value).substr(0, 24);
+        break;
+      case transform_action::none:
+        break;
+    }
+    r.document += end_tag.empty() ? fmt::format("</{}>", qname) : std::string(end_tag);
+  }
   void note_removed(std::size_t at) {
     if (!explain_) return;
     removed_element e;
@@ -524,6 +678,7 @@ class filter_run {
   std::vector<frame> frames_;
   std::vector<const filter_node*> disclosed_;
   std::vector<std::string_view> names_;  // qualified names of the open elements below the root
+  std::string value_;                    // the text of the element being transformed
 };
 
 }  // namespace

@@ -6,6 +6,7 @@
 // exchange schemas when loaded: a filter that would drop an element the schema requires is
 // refused, so every filtered document stays valid.
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -47,10 +48,16 @@ struct consent_rule {
 // containers, written only when something below them is kept, or (`always`) whenever they occur,
 // because the schema requires them where they stand; then their own required children are kept
 // too, so that an otherwise empty container is still valid.
+// De-identification (Safe Harbor) of one element's value: the year of a date, the first three
+// digits of a ZIP code, or a keyed pseudonym (HMAC-SHA-256 with the agreement's own secret:
+// stable within the agreement, unlinkable across agreements).
+enum class transform_action { none, year, zip3, pseudonym };
+
 struct filter_node {
   validation::qname name;
   bool include = false;
   bool always = false;
+  transform_action transform = transform_action::none;
   std::string label;  // for an include: its path as written in the agreement
   std::vector<filter_node> children;
   const filter_node* child(std::string_view ns, std::string_view local) const;
@@ -62,7 +69,9 @@ struct exchange_terms {
   std::vector<path_condition> conditions;
   std::vector<consent_rule> consents;
   std::vector<path> includes;
-  filter_node filter;  // root node: the exchange's root element
+  filter_node filter;         // root node: the exchange's root element
+  bool deidentified = false;  // a full date that is not generalized stops the filter
+  std::string pseudonym_key;  // the agreement's secret (from the configuration)
 };
 
 struct agreement {
@@ -86,9 +95,11 @@ struct exchange_root {
 
 // Loads and checks every file; all problems are reported together (file:line, NIEM-304).
 // `exchange_schemas` hold every exchange's schema (the mapping library's set).
+// `pseudonym_keys`: agreement file -> secret, for agreements that pseudonymize.
 base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
     const std::vector<std::string>& files, const std::string& agreement_xsd,
-    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges);
+    const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges,
+    const std::map<std::string, std::string>& pseudonym_keys = {});
 
 // ---- Streaming over documents (no DOM) ----
 

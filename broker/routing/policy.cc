@@ -357,6 +357,8 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
         subjects += (subjects.empty() ? "" : " ") + id;
   auto holds = [&](const path_condition& c) {
     const auto& v = values_of(c.at);
+    if (c.equals == "*")  // present with a value
+      return std::any_of(v.begin(), v.end(), [](const std::string& s) { return !s.empty(); });
     return std::find(v.begin(), v.end(), c.equals) != v.end();
   };
 
@@ -397,9 +399,9 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
       out.push_back(std::move(d));
       continue;
     }
-    if (chosen->level != sharing_level::identifiable) {
-      // De-identification and aggregation are transformations, not filters: until they are
-      // applied here, such an agreement delivers nothing (never identifiable data).
+    if (chosen->level == sharing_level::aggregate) {
+      // Aggregate agreements receive counts, never records: until the report is produced here,
+      // such an agreement delivers nothing.
       d.reason = base::errc::route_level_not_supported;
       out.push_back(std::move(d));
       continue;

@@ -111,14 +111,22 @@ try:
                        if r["CLAIM_STATUS"] == "PAID" and r["MEDICAID_ID"] == "95550001C")
     check(sorted(m.properties["niem-record-key"] for m in phn) == consented,
           f"phn received only the {len(consented)} paid claims its consent covers")
-    check(not school and not research,
-          "school (agreement expired) and research (de-identification not applied) received nothing")
-    body_of = lambda m: bytes(m.body) if not isinstance(m.body, str) else m.body.encode()
+    body_of = lambda m: bytes(m.body) if not isinstance(m.body, str) else m.body.encode()  # noqa: E731
+    check(not school, "school (agreement expired) received nothing")
+    non_sud = sorted(r["CLAIM_ID"] for r in rows if r["SUD_TREATMENT"] == "N")
+    check(kinds(research) == sorted(["placement-notification"] * len(placements) +
+                                    ["pharmacy-claim"] * len(non_sud)),
+          f"research received {len(placements)} placements and the {len(non_sud)} claims without SUD treatment, de-identified")
+    import re  # noqa: E402
+    body_text = lambda m: body_of(m).decode("utf-8")  # noqa: E731
+    check(all(not re.search(r"\d{4}-\d{2}-\d{2}", body_text(m)) and "PersonName" not in body_text(m)
+              and "95550001C" not in body_text(m) and "PSN-" in body_text(m) for m in research),
+          "no research document holds a name, a full date or a Medicaid id; each carries pseudonyms")
     check(all(b"PersonSSNIdentification" not in body_of(m) for m in medicaid + court),
           "no placement delivered to medicaid or the court carries the SSN")
     check(all(b"NPIIdentification" not in body_of(m) and b"Dispenser" not in body_of(m) for m in phn),
           "phn never sees an NPI")
-    delivered = court + medicaid + cws + phn
+    delivered = court + medicaid + cws + phn + research
     for m in court + medicaid + cws + phn:
         if m.content_type != "application/xml":
             fail("delivered content type is not application/xml")
@@ -185,15 +193,15 @@ check(all(digests.get((m.properties["niem-message-id"], m.properties["niem-recip
           hashlib.sha256(body_of(m)).hexdigest() for m in delivered),
       "each audit entry holds the SHA-256 of the bytes its recipient received")
 withheld = {(r[1], r[2]) for r in rows if r[0] == "withhold"}
-check(("school", "NIEM-503") in withheld and ("research", "NIEM-510") in withheld and
+check(("school", "NIEM-503") in withheld and ("research", "NIEM-505") in withheld and ("oversight", "NIEM-510") in withheld and
       ("phn", "NIEM-506") in withheld and ("cws", "NIEM-505") in withheld,
       "withholdings are audited with their reasons (expired, level, no consent, condition)")
 db.close()
 out = subprocess.run([dsa, "disclosures", "--store", store, "--person", "95550001C", "--format", "json"],
                      capture_output=True, text=True)
 acc = json.loads(out.stdout)
-check(out.returncode == 0 and {a["recipient"] for a in acc} == {"medicaid", "court", "cws", "phn"},
-      f"the accounting for Medicaid id 95550001C lists {len(acc)} disclosures to medicaid, court, cws and phn")
+check(out.returncode == 0 and {a["recipient"] for a in acc} == {"medicaid", "court", "cws", "phn", "research"},
+      f"the accounting for Medicaid id 95550001C lists {len(acc)} disclosures to medicaid, court, cws, phn and research")
 check(all(a["disclosed"] and a["purpose"] and a["agreement"] for a in acc),
       "each disclosure names its purpose, agreement and what was disclosed")
 tampered = os.path.join(tmp, "tampered")

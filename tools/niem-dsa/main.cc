@@ -29,7 +29,7 @@ const char* k_usage = R"(usage: niem-dsa COMMAND [OPTIONS]
 
 Commands:
   check AGREEMENT...                         check agreement files against the exchange schemas
-  explain --agreement FILE [--exchange X] DOCUMENT
+  explain --agreement FILE [--exchange X] [--pseudonym-key-file F] DOCUMENT
                                              print what the recipient would receive and, for
                                              every element removed, the rule that removed it
   audit-verify --store DIR [--key-file F]    verify the audit trail's hash chain
@@ -72,11 +72,17 @@ bool load_exchanges(exchanges& out) {
   return true;
 }
 
+// Agreements that pseudonymize need their secret: --pseudonym-key-file applies to every file
+// given (check uses a stand-in, since it only lints).
 base::result<std::vector<std::shared_ptr<const routing::agreement>>> load(
-    const exchanges& ex, const std::vector<std::string>& files) {
+    const exchanges& ex, const std::vector<std::string>& files, const std::string& key = {}) {
+  std::map<std::string, std::string> keys;
+  for (const auto& f : files) keys[f] = key.empty() ? std::string(64, 'k') : key;
   return routing::load_agreements(files, home() + "/schemas/agreement/agreement.xsd",
-                                  *ex.lib->schemas(), ex.roots);
+                                  *ex.lib->schemas(), ex.roots, keys);
 }
+
+std::string read_key(const std::string& file, int& rc);
 
 int cmd_check(const std::vector<std::string>& args) {
   if (args.empty()) return usage("check needs agreement files");
@@ -101,10 +107,12 @@ int cmd_check(const std::vector<std::string>& args) {
 }
 
 int cmd_explain(const std::vector<std::string>& args) {
-  std::string file, exchange, doc_path;
+  std::string file, exchange, doc_path, key_file;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (args[i] == "--agreement" && i + 1 < args.size())
       file = args[++i];
+    else if (args[i] == "--pseudonym-key-file" && i + 1 < args.size())
+      key_file = args[++i];
     else if (args[i] == "--exchange" && i + 1 < args.size())
       exchange = args[++i];
     else if (!args[i].starts_with("--"))
@@ -115,7 +123,10 @@ int cmd_explain(const std::vector<std::string>& args) {
   if (file.empty() || doc_path.empty()) return usage("explain needs --agreement FILE and DOCUMENT");
   exchanges ex;
   if (!load_exchanges(ex)) return 2;
-  auto r = load(ex, {file});
+  int krc = 0;
+  auto key = read_key(key_file, krc);
+  if (krc) return krc;
+  auto r = load(ex, {file}, key);
   if (!r) {
     for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
     return 1;
@@ -166,7 +177,9 @@ int cmd_explain(const std::vector<std::string>& args) {
   std::size_t vi = 0;
   for (const auto& c : terms->conditions) {
     const auto& v = values[vi++];
-    bool holds = std::find(v.begin(), v.end(), c.equals) != v.end();
+    bool holds = c.equals == "*" ? std::any_of(v.begin(), v.end(),
+                                               [](const std::string& s) { return !s.empty(); })
+                                 : std::find(v.begin(), v.end(), c.equals) != v.end();
     std::fprintf(stderr, "condition %s = %s: %s\n", c.label.c_str(), c.equals.c_str(),
                  holds ? "holds" : "FAILS: the record is withheld (NIEM-505)");
   }
@@ -182,9 +195,11 @@ int cmd_explain(const std::vector<std::string>& args) {
                  applies ? "required for this record (checked by the broker's registry)"
                          : "does not apply to this record");
   }
-  if (a.level != routing::sharing_level::identifiable)
-    std::fprintf(stderr, "level %s: not applied yet, so the broker withholds (NIEM-510)\n",
-                 std::string(routing::level_name(a.level)).c_str());
+  if (a.level == routing::sharing_level::aggregate)
+    std::fprintf(stderr, "level aggregate: no record flows; the broker withholds (NIEM-510)\n");
+  if (a.level == routing::sharing_level::deidentified && key_file.empty())
+    std::fprintf(stderr,
+                 "pseudonyms computed with a stand-in secret (give --pseudonym-key-file)\n");
   std::fprintf(stderr, "kept (include paths that matched):\n");
   for (const auto& p : fr.disclosed) std::fprintf(stderr, "  %s\n", p.c_str());
   std::fprintf(stderr, "removed (no include covers them: default deny):\n");

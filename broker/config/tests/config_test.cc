@@ -44,7 +44,7 @@ TEST_CASE("the shipped demo and production configurations load") {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }();
   auto cfgdir = tmp.path / "config";
-  for (auto f : {"broker.crt", "broker.key", "ca.crt", "audit.key"})
+  for (auto f : {"broker.crt", "broker.key", "ca.crt", "audit.key", "research-pseudonym.key"})
     tmp.write(std::string("var/certs/") + f, "x");
   std::filesystem::create_symlink(root() + "/mappings", tmp.path / "mappings");
   std::filesystem::create_symlink(root() + "/schemas", tmp.path / "schemas");

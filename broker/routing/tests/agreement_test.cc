@@ -10,6 +10,8 @@
 #include <set>
 
 #include "base/clock.h"
+#include "base/digest.h"
+#include "base/text.h"
 #include "routing/agreement.h"
 #include "routing/policy.h"
 #include "routing/xml_stream.h"
@@ -41,9 +43,13 @@ struct fixture {
     std::sort(out.begin(), out.end());
     return out;
   }
+  std::string research_key = "test-research-pseudonym-key-0123456789";
   base::result<std::vector<std::shared_ptr<const agreement>>> load(
       const std::vector<std::string>& files) const {
-    return load_agreements(files, xsd, *lib->schemas(), roots);
+    std::map<std::string, std::string> keys;
+    for (const auto& f : files)
+      if (f.ends_with("DSA-007.xml")) keys[f] = research_key;
+    return load_agreements(files, xsd, *lib->schemas(), roots, keys);
   }
   // The golden documents of an exchange (tests/*.expected.xml beside its mapping).
   std::vector<std::pair<std::string, std::string>> goldens(const std::string& exchange) const {
@@ -383,8 +389,13 @@ TEST_CASE(
   CHECK_FALSE(ds["school"].deliver);
   CHECK(ds["school"].reason == base::errc::route_agreement_expired);
   CHECK(ds["school"].agreement == "DSA-008@1");
-  CHECK_FALSE(ds["research"].deliver);
-  CHECK(ds["research"].reason == base::errc::route_level_not_supported);
+  // Research receives the placement de-identified (DSA-007).
+  REQUIRE(ds["research"].deliver);
+  const auto& deid = *ds["research"].document;
+  CHECK(deid.find("Ana") == std::string::npos);
+  CHECK(deid.find("95550001C") == std::string::npos);
+  CHECK(deid.find("<nc:YearDate>2014</nc:YearDate>") != std::string::npos);
+  CHECK(deid.find("PSN-") != std::string::npos);
   // Before DSA-008 ended, the school received the placement.
   f.clk.set_ms(k_june_2026 - 365LL * 24 * 3600 * 1000);
   auto before = f.route("cws", "placement-notification", doc);
@@ -546,4 +557,107 @@ TEST_CASE("the tokenizer ends damaged documents with an error, never a crash") {
     if (k == xml_stream::kind::text) seen.push_back(ok.text());
   }
   CHECK(seen == std::vector<std::string>{"u|a", "v|b", "x < y", "u|d"});
+}
+
+namespace {
+
+// Every value a Safe Harbor reviewer would call an identifier, from a source document.
+std::vector<std::string> identifiers_in(std::string_view doc) {
+  static const std::set<std::string> names = {
+      "IdentificationID", "PersonGivenName",          "PersonMiddleName",
+      "PersonSurName",    "PersonFullName",           "TelephoneNumberFullID",
+      "ContactEmailID",   "AddressDeliveryPointText", "AddressPostalCode",
+      "CaseDocketID",     "ChildWelfareAgencyCaseID", "CaregiverName"};
+  std::vector<std::string> out;
+  xml_stream x(doc);
+  std::string current;
+  for (auto k = x.next(); k != xml_stream::kind::done && k != xml_stream::kind::error;
+       k = x.next()) {
+    if (k == xml_stream::kind::start) current = std::string(x.name().local);
+    if (k == xml_stream::kind::text && names.count(current)) {
+      auto v = std::string(niem::base::trim(x.text()));
+      if (v.size() >= 3) out.push_back(v);
+    }
+    if (k == xml_stream::kind::end) current.clear();
+  }
+  return out;
+}
+
+bool has_full_date(const std::string& s) {
+  for (std::size_t i = 0; i + 10 <= s.size(); ++i) {
+    auto d = [&](std::size_t j) { return s[i + j] >= '0' && s[i + j] <= '9'; };
+    if (d(0) && d(1) && d(2) && d(3) && s[i + 4] == '-' && d(5) && d(6) && s[i + 7] == '-' &&
+        d(8) && d(9))
+      return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+TEST_CASE("property: no de-identified document holds an identifier or a full date") {
+  fixture f;
+  auto all = f.load(f.shipped());
+  REQUIRE(all.ok());
+  const auto& research = by_id(*all, "DSA-007");
+  int checked = 0;
+  for (const auto& t : research.exchanges) {
+    for (const auto& [name, doc] : f.goldens(t.exchange)) {
+      INFO(t.exchange << " " << name);
+      auto r = apply_filter(t, doc);
+      REQUIRE(r.ok);
+      std::string why;
+      CHECK(valid(f, r.document, &why));
+      INFO(why);
+      CHECK_FALSE(has_full_date(r.document));
+      for (const auto& id : identifiers_in(doc)) {
+        INFO("identifier " << id);
+        CHECK(r.document.find(id) == std::string::npos);
+      }
+      ++checked;
+    }
+  }
+  CHECK(checked >= 14);
+}
+
+TEST_CASE("pseudonyms are stable within an agreement and unlinkable across agreements") {
+  fixture f;
+  auto all = f.load(f.shipped());
+  REQUIRE(all.ok());
+  const auto& research = by_id(*all, "DSA-007");
+  auto pseudonyms = [](const std::string& doc) {
+    std::vector<std::string> out;
+    for (auto at = doc.find("PSN-"); at != std::string::npos; at = doc.find("PSN-", at + 1))
+      out.push_back(doc.substr(at, 28));
+    return out;
+  };
+  // The same child (Medicaid id 95550001C) in a placement and in a claim: the same pseudonym.
+  std::string placement, claim;
+  for (const auto& [n, d] : f.goldens("placement-notification"))
+    if (d.find("95550001C") != std::string::npos) placement = d;
+  for (const auto& [n, d] : f.goldens("pharmacy-claim"))
+    if (d.find("95550001C") != std::string::npos &&
+        d.find("<ext:ClaimStatusCode>PAID") != std::string::npos &&
+        d.find("DrugSubstanceUseDisorderTreatmentIndicator>false") != std::string::npos)
+      claim = d;
+  REQUIRE_FALSE(placement.empty());
+  REQUIRE_FALSE(claim.empty());
+  auto p = apply_filter(*research.terms("placement-notification"), placement).document;
+  auto c = apply_filter(*research.terms("pharmacy-claim"), claim).document;
+  auto child = "PSN-" + base::hmac_sha256_hex(f.research_key, "95550001C").substr(0, 24);
+  CHECK(p.find(child) != std::string::npos);
+  CHECK(c.find(child) != std::string::npos);
+  // Under another agreement's secret the same child has another pseudonym.
+  testing::temp_dir dir("niem-dsa-keys");
+  auto copy = dir.write("DSA-007.xml", slurp(research.file));
+  std::map<std::string, std::string> other_key{{copy, "another-agreement-secret-0123456789abcdef"}};
+  auto other = load_agreements({copy}, f.xsd, *f.lib->schemas(), f.roots, other_key);
+  REQUIRE(other.ok());
+  auto p2 = apply_filter(*other->front()->terms("placement-notification"), placement).document;
+  for (const auto& ps : pseudonyms(p)) CHECK(p2.find(ps) == std::string::npos);
+  CHECK_FALSE(pseudonyms(p2).empty());
+  // Without a secret, an agreement that pseudonymizes is refused.
+  auto none = load_agreements({copy}, f.xsd, *f.lib->schemas(), f.roots);
+  REQUIRE_FALSE(none.ok());
+  CHECK(none.errors().front().message.find("secret") != std::string::npos);
 }
