@@ -4,6 +4,7 @@
 # peer-to-peer Proton send/receive, with the same clients and messages (niem-amqp-bench). Then the
 # broker's peak RSS while a backlog waits for absent subscribers.
 #   tools/bench/run-amqp-bench.sh [--count N] [--repeat N] [--backlog N] [--no-backlog]
+#                                 [--no-agreements]
 # Each measurement is made --repeat times (default 3), the targets taking turns so that a slow
 # spell of the shared machine falls on all of them, and the median of each figure is reported.
 set -euo pipefail
@@ -11,13 +12,15 @@ ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 COUNT=50000
 REPEAT=3
 BACKLOG=1000000
+AGREEMENTS=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) COUNT=$2; shift 2 ;;
     --repeat) REPEAT=$2; shift 2 ;;
     --backlog) BACKLOG=$2; shift 2 ;;
     --no-backlog) BACKLOG=0; shift ;;
-    *) echo "usage: $0 [--count N] [--repeat N] [--backlog N] [--no-backlog]" >&2; exit 2 ;;
+    --no-agreements) AGREEMENTS=0; shift ;;
+    *) echo "usage: $0 [--count N] [--repeat N] [--backlog N] [--no-backlog] [--no-agreements]" >&2; exit 2 ;;
   esac
 done
 
@@ -31,11 +34,27 @@ PIDS=()
 cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
 trap cleanup EXIT
 
+# The demo configuration with its agreements, placements subscribed by exactly the two recipients
+# the benchmark drains (medicaid under DSA-001, court under DSA-002); --no-agreements drops the
+# agreements (whole documents, one shared copy).
+python3 - "$ROOT" "$WORK" "$AGREEMENTS" <<'EOF'
+import re, sys
+root, work, agreements = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
+s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
+s = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
+           lambda m: f'{m.group(1)}="{root}/config/{m.group(2)}', s)
+s = re.sub(r'\s*<subscription recipient="(school|research)" exchange="placement-notification"[^>]*/>', '', s)
+if not agreements:
+    s = re.sub(r'\s*<agreement [^>]*/>', '', s)
+open(f"{work}/bench.xml", "w").write(s)
+EOF
+
 # Starts niem-broker on a fresh store; sets BROKER_PID and URL.
 start_niem() {
   local dir=$WORK/niem-$1
   mkdir -p "$dir"
-  "$BIN/broker/app/niem-broker" --config config/demo.xml --listen 127.0.0.1:0 \
+  "$BIN/broker/app/niem-broker" --config "$WORK/bench.xml" --listen 127.0.0.1:0 \
     --store "$dir/store" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
