@@ -560,23 +560,14 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     sqlite3_free(err);
     return fail(fmt::format("cannot initialise {}: {}", path, msg));
   }
-  if (im->schema_version() == 1 &&
-      sqlite3_exec(im->db, k_migrate_v1, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : im->last_error();
-    sqlite3_free(err);
-    return fail(fmt::format("cannot migrate {} to schema 2: {}", path, msg));
-  }
-  if (im->schema_version() == 2 &&
-      sqlite3_exec(im->db, k_migrate_v2, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : im->last_error();
-    sqlite3_free(err);
-    return fail(fmt::format("cannot migrate {} to schema 3: {}", path, msg));
-  }
-  if (im->schema_version() == 3 &&
-      sqlite3_exec(im->db, k_migrate_v3, nullptr, nullptr, &err) != SQLITE_OK) {
-    std::string msg = err ? err : im->last_error();
-    sqlite3_free(err);
-    return fail(fmt::format("cannot migrate {} to schema 4: {}", path, msg));
+  // Older stores are brought up to date one version at a time, each step in its transaction.
+  for (auto [from, sql] : {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}, {3, k_migrate_v3}}) {
+    if (im->schema_version() != from) continue;
+    if (sqlite3_exec(im->db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
+      std::string msg = err ? err : im->last_error();
+      sqlite3_free(err);
+      return fail(fmt::format("cannot migrate {} to schema {}: {}", path, from + 1, msg));
+    }
   }
   if (im->schema_version() != 4)
     return fail(

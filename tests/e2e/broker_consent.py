@@ -15,7 +15,7 @@ import tempfile
 from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, record_message  # noqa: E402
+from broker_harness import Broker, check, drain, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-consent-")
@@ -55,26 +55,12 @@ def publish(conn, address, body, ct):
     s.close()
 
 
-def receive_all(conn, address):
-    r = conn.create_receiver(address, credit=20)
-    got = []
-    while True:
-        try:
-            m = r.receive(timeout=3)
-        except Exception:
-            break
-        got.append(m)
-        r.accept()
-    r.close()
-    return got
-
-
 try:
     conn = BlockingConnection(broker.url, timeout=20)
     publish(conn, "ingest/cws/placement", json.dumps(placement), "application/json")
     publish(conn, "ingest/cws/consent", json.dumps(consent), "application/json")
     publish(conn, "ingest/medicaid/pharmacy_claim", sud_claim("RX-E2E-A"), "text/csv")
-    got = receive_all(conn, "deliver/cws")
+    got = drain(conn, "deliver/cws")
     check([m.properties["niem-record-key"] for m in got] == ["RX-E2E-A"],
           "a SUD claim reaches cws under a consent found through the child's placement")
     body = bytes(got[0].body) if not isinstance(got[0].body, str) else got[0].body.encode()
@@ -92,7 +78,7 @@ try:
     conn = BlockingConnection(broker.url, timeout=20)
     publish(conn, "ingest/cws/consent", json.dumps(revocation), "application/json")
     publish(conn, "ingest/medicaid/pharmacy_claim", sud_claim("RX-E2E-C"), "text/csv")
-    got = receive_all(conn, "deliver/cws")
+    got = drain(conn, "deliver/cws")
     check(got == [], "after the revocation cws receives neither the queued claim nor a new one")
     conn.close()
 finally:

@@ -14,6 +14,7 @@ from proton.utils import BlockingConnection, SendException, LinkDetached
 
 sys.path.insert(0, os.path.dirname(__file__))
 from broker_harness import Broker, check, fail, record_message  # noqa: E402
+from broker_harness import drain as harness_drain  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-e2e-")
@@ -73,17 +74,7 @@ try:
     s.close()
 
     def drain(address):
-        r = conn.create_receiver(address, credit=50)
-        got = []
-        while True:
-            try:
-                m = r.receive(timeout=3)
-            except Exception:
-                break
-            got.append(m)
-            r.accept()
-        r.close()
-        return got
+        return harness_drain(conn, address)
 
     court = drain("deliver/court")
     medicaid = drain("deliver/medicaid")

@@ -77,3 +77,18 @@ def check(cond, msg):
     if not cond:
         fail(msg)
     print("ok:", msg)
+
+
+def drain(conn, address, credit=50):
+    """Accepts and returns everything waiting at `address` (stops after 3 s of silence)."""
+    r = conn.create_receiver(address, credit=credit)
+    got = []
+    while True:
+        try:
+            m = r.receive(timeout=3)
+        except Exception:
+            break
+        got.append(m)
+        r.accept()
+    r.close()
+    return got
