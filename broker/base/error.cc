@@ -79,7 +79,7 @@ const std::vector<error_info> k_catalogue = {
     {errc::route_category_not_consented, "NIEM-509", "route.category_not_consented",
      "a consent holds, but not for this data category (e.g. substance use disorder records)"},
     {errc::route_level_not_supported, "NIEM-510", "route.level_not_supported",
-     "the agreement's level of sharing (de-identified, aggregate) is not applied yet: nothing "
+     "the agreement is aggregate (counts only) and its report is not produced yet: no record "
      "flows"},
     {errc::auth_unauthorized_address, "NIEM-600", "auth.unauthorized_address",
      "the agency may not attach to this address"},
