@@ -146,8 +146,8 @@ struct pipeline::impl {
       rec.key = c.key;
       rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
-      auto decisions =
-          router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
+      auto decisions = router->route(
+          {rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc}, &learned);
       // Every decision goes to the audit trail with the queue entries, in one transaction.
       std::unordered_map<const std::string*, std::string> digests;
       for (const auto& d : decisions) {
@@ -177,8 +177,6 @@ struct pipeline::impl {
         else
           withheld.push_back(std::move(d));
       }
-      learned =
-          router->facts({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc});
       for (const auto& f : learned) rec.facts.push_back({f.kind, f.key, f.value});
     }
     auto code = rec.code;

@@ -288,22 +288,6 @@ std::vector<std::string> policy_router::recipients() const {
   return out;
 }
 
-std::vector<fact> policy_router::facts(const routed_document& doc) const {
-  std::vector<fact> out;
-  if (doc.exchange == "consent-directive") {
-    if (auto c = consent_from_document(*doc.document)) {
-      // Keyed by the record: a grant and its revocation are two facts, applied in order.
-      out.push_back({"consent", c->record_id, encode_consent(*c)});
-    }
-    return out;
-  }
-  std::vector<std::vector<std::string>> v;
-  if (values_at(*doc.document, {&client_id_path(), &medicaid_id_path()}, v) && !v[0].empty() &&
-      !v[1].empty() && !v[0][0].empty() && !v[1][0].empty())
-    out.push_back({"identity", v[0][0] + " " + v[1][0], ""});
-  return out;
-}
-
 void policy_router::learn(const std::vector<fact>& facts) const {
   for (const auto& f : facts) {
     if (f.kind == "consent") {
@@ -319,7 +303,8 @@ base::errc policy_router::still_consented(std::string_view consent_id, std::int6
   return consents_->holds(std::string(consent_id), utc_date(now_ms));
 }
 
-std::vector<decision> policy_router::route(const routed_document& doc) const {
+std::vector<decision> policy_router::route(const routed_document& doc,
+                                           std::vector<fact>* learned) const {
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
   // Decisions to deliver, waiting for their terms' filter: (index in out, terms).
@@ -355,6 +340,19 @@ std::vector<decision> policy_router::route(const routed_document& doc) const {
     for (const auto& id : values_of(*p))
       if (!id.empty() && subjects.find(id) == std::string::npos)
         subjects += (subjects.empty() ? "" : " ") + id;
+  if (learned) {
+    if (doc.exchange == "consent-directive") {
+      // Keyed by the record: a grant and its revocation are two facts, applied in order.
+      if (auto c = consent_from_document(*doc.document))
+        learned->push_back({"consent", c->record_id, encode_consent(*c)});
+    } else {
+      // The same child under both numbers: consents by client number then cover claims.
+      const auto& client = values_of(client_id_path());
+      const auto& medicaid = values_of(medicaid_id_path());
+      if (!client.empty() && !medicaid.empty() && !client[0].empty() && !medicaid[0].empty())
+        learned->push_back({"identity", client[0] + " " + medicaid[0], ""});
+    }
+  }
   auto holds = [&](const path_condition& c) {
     const auto& v = values_of(c.at);
     if (c.equals == "*")  // present with a value

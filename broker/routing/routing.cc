@@ -6,7 +6,8 @@ namespace niem::routing {
 
 subscription_router::subscription_router(std::vector<subscription> subs) : subs_(std::move(subs)) {}
 
-std::vector<decision> subscription_router::route(const routed_document& doc) const {
+std::vector<decision> subscription_router::route(const routed_document& doc,
+                                                 std::vector<fact>*) const {
   std::vector<decision> out;
   for (const auto& s : subs_) {
     if (s.exchange != doc.exchange) continue;

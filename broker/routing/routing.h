@@ -42,10 +42,11 @@ struct fact {
 class router {
  public:
   virtual ~router() = default;
-  virtual std::vector<decision> route(const routed_document& doc) const = 0;
+  // `learned`, if given, receives what the document teaches (read in the same pass).
+  virtual std::vector<decision> route(const routed_document& doc,
+                                      std::vector<fact>* learned = nullptr) const = 0;
   // Every recipient this router can ever deliver to (the queues the broker keeps).
   virtual std::vector<std::string> recipients() const = 0;
-  virtual std::vector<fact> facts(const routed_document&) const { return {}; }
   // Thread-safe.
   virtual void learn(const std::vector<fact>&) const {}
   // Whether a queued document that relied on consent `consent_id` may still be delivered today:
@@ -64,7 +65,8 @@ struct subscription {
 class subscription_router final : public router {
  public:
   explicit subscription_router(std::vector<subscription> subs);
-  std::vector<decision> route(const routed_document& doc) const override;
+  std::vector<decision> route(const routed_document& doc,
+                              std::vector<fact>* learned = nullptr) const override;
   std::vector<std::string> recipients() const override;
 
  private:
