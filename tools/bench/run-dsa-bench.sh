@@ -45,7 +45,7 @@ purposes = ["CARE_COORDINATION", "COURT_PROCEEDING", "EDUCATION_STABILITY", "CAR
 s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
 s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
 s = s.replace('key-file="demo-audit.key"', f'key-file="{root}/config/demo-audit.key"')
-s = re.sub(r'\s*<agreement file="[^"]*"/>', '', s)
+s = re.sub(r'\s*<agreement [^>]*/>', '', s)
 s = re.sub(r'\s*<subscription [^>]*/>', '', s)
 agencies = "".join(f'\n  <agency id="r{i}" name="bench recipient {i}"/>' for i in range(1, 6))
 subs = "".join(f'\n  <subscription recipient="r{i}" exchange="placement-notification" purpose="{purposes[i-1]}"/>'
