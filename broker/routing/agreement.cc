@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <map>
-#include <set>
 
 #include <fmt/format.h>
 
@@ -114,7 +113,7 @@ class reader final : public validation::xml_event_handler {
       } else if (l == "include") {
         auto text = attr("path");
         t.includes.push_back(parse_path(text, line));
-        include_labels_.push_back({result.exchanges.size() - 1, text, line});
+        include_labels_.push_back({result.exchanges.size() - 1, t.includes.size() - 1, text, line});
       } else if (l == "transform") {
         auto text = attr("path");
         auto action = attr("action");
@@ -129,6 +128,7 @@ class reader final : public validation::xml_event_handler {
 
   struct include_label {
     std::size_t terms;
+    std::size_t index;  // in the terms' includes
     std::string text;
     std::uint32_t line;
   };
@@ -351,12 +351,7 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
       for (const auto& il : r.include_labels()) {
         if (il.terms != ti) continue;
         first_line = std::max(first_line, il.line);
-        std::size_t idx = 0;
-        for (const auto& o : r.include_labels()) {
-          if (&o == &il) break;
-          if (o.terms == ti) ++idx;
-        }
-        const auto& p = t.includes[idx];
+        const auto& p = t.includes[il.index];
         if (!check_path(p, il.line)) continue;
         filter_node* n = &t.filter;
         for (const auto& q : p) {

@@ -279,7 +279,25 @@ policy_router::policy_router(std::vector<policy_subscription> subs,
     : subs_(std::move(subs)),
       agreements_(std::move(agreements)),
       clk_(clk),
-      consents_(consents ? std::move(consents) : std::make_shared<consent_registry>()) {}
+      consents_(consents ? std::move(consents) : std::make_shared<consent_registry>()) {
+  // Per exchange, every path a decision reads (each once), fixed when the agreements load.
+  auto add = [](std::vector<const path*>& v, const path& p) {
+    if (std::none_of(v.begin(), v.end(), [&](const path* q) { return *q == p; })) v.push_back(&p);
+  };
+  for (const auto& a : agreements_)
+    for (const auto& t : a->exchanges) {
+      auto& v = wanted_[t.exchange];
+      for (const auto& c : t.conditions) add(v, c.at);
+      for (const auto& c : t.consents) {
+        add(v, c.subject);
+        if (c.when) add(v, c.when->at);
+      }
+    }
+  wanted_[""];  // exchanges no agreement names
+  for (auto& [exchange, v] : wanted_)
+    for (const auto* p : {&client_id_path(), &medicaid_id_path(), &sud_indicator_path()})
+      add(v, *p);
+}
 
 std::vector<std::string> policy_router::recipients() const {
   std::vector<std::string> out;
@@ -309,27 +327,13 @@ std::vector<decision> policy_router::route(const routed_document& doc,
   auto today = utc_date(clk_.now_ms());
   // Decisions to deliver, waiting for their terms' filter: (index in out, terms).
   std::vector<std::pair<std::size_t, const exchange_terms*>> pending;
-  // The values of the record that the candidate agreements test, read once per path.
-  std::vector<const path*> wanted;
+  // The values of the record that the agreements test, all read in one pass.
+  auto w = wanted_.find(doc.exchange);
+  const auto& wanted = w != wanted_.end() ? w->second : wanted_.at("");
   std::vector<std::vector<std::string>> values;
-  bool values_read = false, readable = true;
+  bool readable = values_at(*doc.document, wanted, values);
   auto values_of = [&](const path& p) -> const std::vector<std::string>& {
     static const std::vector<std::string> none;
-    if (!values_read) {
-      values_read = true;
-      for (const auto& a : agreements_)
-        if (const auto* t = a->terms(doc.exchange)) {
-          for (const auto& c : t->conditions) wanted.push_back(&c.at);
-          for (const auto& c : t->consents) {
-            wanted.push_back(&c.subject);
-            if (c.when) wanted.push_back(&c.when->at);
-          }
-        }
-      wanted.push_back(&client_id_path());
-      wanted.push_back(&medicaid_id_path());
-      wanted.push_back(&sud_indicator_path());
-      readable = values_at(*doc.document, wanted, values);
-    }
     for (std::size_t i = 0; i < wanted.size(); ++i)
       if (*wanted[i] == p) return readable ? values[i] : none;
     return none;

@@ -94,6 +94,7 @@ class policy_router final : public router {
   std::vector<std::shared_ptr<const agreement>> agreements_;
   const base::clock& clk_;
   std::shared_ptr<consent_registry> consents_;
+  std::map<std::string, std::vector<const path*>, std::less<>> wanted_;  // "" for any other
 };
 
 // YYYY-MM-DD of a time in milliseconds since the epoch (UTC).
