@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "mapping/mapping.h"
 #include "pipeline/pipeline.h"
+#include "report/report.h"
 #include "routing/policy.h"
 #include "routing/routing.h"
 #include "store/store.h"
@@ -68,7 +69,7 @@ std::string home() {
   return NIEM_DEFAULT_HOME;
 }
 
-int report(const std::vector<base::diagnostic>& ds) {
+int report_errors(const std::vector<base::diagnostic>& ds) {
   for (const auto& d : ds) std::fprintf(stderr, "%s\n", base::format(d).c_str());
   std::fprintf(stderr, "niem-broker: %zu configuration error%s; not started\n", ds.size(),
                ds.size() == 1 ? "" : "s");
@@ -91,7 +92,7 @@ int main(int argc, char** argv) {
     base::set_log_level(base::log_level::error);
 
   auto cfg = config::load(a.config, home() + "/schemas/config/broker-config.xsd");
-  if (!cfg) return report(cfg.errors());
+  if (!cfg) return report_errors(cfg.errors());
   std::vector<base::diagnostic> errors;
   if (!a.listen.empty()) {
     auto colon = a.listen.rfind(':');
@@ -120,7 +121,7 @@ int main(int argc, char** argv) {
                                             cfg->home + "/schemas/mapping/mapping.xsd");
   if (!lib) {
     errors.insert(errors.end(), lib.errors().begin(), lib.errors().end());
-    return report(errors);
+    return report_errors(errors);
   }
   std::vector<config::mapping_fact> facts;
   for (const auto& m : (*lib)->mappings())
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
     else
       errors.insert(errors.end(), loaded.errors().begin(), loaded.errors().end());
   }
-  if (!errors.empty()) return report(errors);
+  if (!errors.empty()) return report_errors(errors);
 
   // Signals are taken by one thread with sigwait, so no handler runs inside Proton or SQLite.
   sigset_t sigs;
@@ -162,21 +163,21 @@ int main(int argc, char** argv) {
   std::string audit_key;
   if (!cfg->audit_key_file.empty()) {
     auto key = validation::read_file(cfg->audit_key_file, 4096);
-    if (!key) return report(key.errors());
+    if (!key) return report_errors(key.errors());
     audit_key = base::trim(*key);
     if (audit_key.size() < 32) {
       base::diagnostic d;
       d.code = base::errc::config_invalid;
       d.where = cfg->audit_key_file;
       d.message = "the audit key must hold at least 32 characters (e.g. openssl rand -hex 32)";
-      return report({d});
+      return report_errors({d});
     }
   } else {
     base::log(base::log_level::warn, "broker",
               "no <audit key-file>: the audit chain shows damage but not deliberate rewriting", {});
   }
   auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max, audit_key}, clk);
-  if (!st) return report(st.errors());
+  if (!st) return report_errors(st.errors());
 
   // With agreements, each delivery is decided and filtered by the covering agreement (default
   // deny); without, every subscriber receives whole documents (a closed test setup).
@@ -227,6 +228,20 @@ int main(int argc, char** argv) {
   };
 
   auto srv = std::make_unique<transport::server>(to, *pl, **st, clk);
+  // Aggregate agreements' reports (DSA-009), produced once per period and queued like any
+  // other document.
+  std::unique_ptr<report::scheduler> reports;
+  if (!agreements.empty()) {
+    report::scheduler_options ro;
+    ro.store_dir = cfg->store.path;
+    ro.report_schema = cfg->home + "/schemas/exchange/aggregate-report.xsd";
+    ro.recipients = router->recipients();
+    ro.check_ms = cfg->reports.check_interval_seconds * 1000;
+    ro.start_delay_ms = cfg->reports.start_delay_seconds * 1000;
+    reports = std::make_unique<report::scheduler>(
+        ro, agreements, **st, clk,
+        [s = srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); });
+  }
   std::thread signals([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -251,7 +266,9 @@ int main(int argc, char** argv) {
       std::ofstream(tmp) << *r << "\n";
       std::rename(tmp.c_str(), a.port_file.c_str());
     }
+    if (reports) reports->start();
   });
+  if (reports) reports->stop();
   pl->stop();
   srv.reset();
   st->get()->flush();

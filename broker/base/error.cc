@@ -78,9 +78,9 @@ const std::vector<error_info> k_catalogue = {
      "the consent the agreement requires has expired or is not yet in effect"},
     {errc::route_category_not_consented, "NIEM-509", "route.category_not_consented",
      "a consent holds, but not for this data category (e.g. substance use disorder records)"},
-    {errc::route_level_not_supported, "NIEM-510", "route.level_not_supported",
-     "the agreement is aggregate (counts only) and its report is not produced yet: no record "
-     "flows"},
+    {errc::route_aggregate_only, "NIEM-510", "route.aggregate_only",
+     "the agreement is aggregate: the record is counted for the recipient's report and never "
+     "flows itself"},
     {errc::auth_unauthorized_address, "NIEM-600", "auth.unauthorized_address",
      "the agency may not attach to this address"},
     {errc::auth_unknown_identity, "NIEM-601", "auth.unknown_identity",

@@ -60,7 +60,7 @@ enum class errc : std::uint16_t {
   route_consent_revoked = 507,
   route_consent_expired = 508,
   route_category_not_consented = 509,
-  route_level_not_supported = 510,
+  route_aggregate_only = 510,
   // Connections and links: NIEM-6xx.
   auth_unauthorized_address = 600,
   auth_unknown_identity = 601,

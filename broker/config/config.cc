@@ -141,6 +141,9 @@ class loader {
         number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
                std::uint64_t{10} * 365 * 24 * 3600);
         number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+      } else if (e.name == "reports") {
+        number(e, "check-interval-seconds", cfg.reports.check_interval_seconds, 1u, 86400u * 31);
+        number(e, "start-delay-seconds", cfg.reports.start_delay_seconds, 0u, 86400u);
       } else if (e.name == "audit") {
         cfg.audit_key_file = path(attr(e, "key-file"));
         file_must_exist(e.line, "audit key file", cfg.audit_key_file);

@@ -45,6 +45,11 @@ struct delivery_config {
   std::uint32_t prefetch = 256;
 };
 
+struct reports_config {
+  std::uint32_t check_interval_seconds = 3600;
+  std::uint32_t start_delay_seconds = 300;
+};
+
 struct agency_config : located {
   std::string id, name;
   std::vector<std::string> identities;    // certificate subjects
@@ -64,6 +69,7 @@ struct broker_config {
   store_config store;
   pipeline_config pipeline;
   delivery_config delivery;
+  reports_config reports;
   std::string home;            // holds schemas/
   std::string audit_key_file;  // absolute; empty: the audit chain is unkeyed
   std::vector<std::string> mapping_files;

@@ -129,6 +129,7 @@ struct pipeline::impl {
     auto errs = convert(conv, j, c);
     std::vector<routing::decision> withheld;
     std::vector<routing::fact> learned;
+    std::vector<routing::observation> counted;
     std::string detail;
     if (!errs.empty()) {
       rec.mapped = false;
@@ -146,8 +147,9 @@ struct pipeline::impl {
       rec.key = c.key;
       rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
-      auto decisions = router->route(
-          {rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc}, &learned);
+      auto decisions =
+          router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc},
+                        &learned, &counted);
       // Every decision goes to the audit trail with the queue entries, in one transaction.
       std::unordered_map<const std::string*, std::string> digests;
       for (const auto& d : decisions) {
@@ -178,6 +180,9 @@ struct pipeline::impl {
           withheld.push_back(std::move(d));
       }
       for (const auto& f : learned) rec.facts.push_back({f.kind, f.key, f.value});
+      for (const auto& o : counted)
+        rec.observations.push_back(
+            {o.agreement, o.exchange, rec.key, o.day, routing::encode_fields(o.fields)});
     }
     auto code = rec.code;
     st.commit_record(std::move(rec),

@@ -86,6 +86,14 @@ class reader final : public validation::xml_event_handler {
     } else if (l == "effective") {
       result.effective_from = attr("from");
       result.effective_to = attr("to");
+    } else if (l == "report") {
+      report_spec rs;
+      rs.kind = attr("kind");
+      rs.period = attr("period");
+      rs.minimum_count = static_cast<std::uint32_t>(std::stoul("0" + attr("minimum-count")));
+      rs.after_days = static_cast<std::uint32_t>(std::stoul("0" + attr("after-days")));
+      result.report = rs;
+      report_line_ = line;
     } else if (l == "terms") {
       exchange_terms t;
       t.exchange = attr("exchange");
@@ -110,6 +118,9 @@ class reader final : public validation::xml_event_handler {
         if (auto w = attr("when-path"); !w.empty())
           r.when = path_condition{parse_path(w, line), w, attr("when-equals"), line};
         t.consents.push_back(std::move(r));
+      } else if (l == "count") {
+        auto text = attr("path");
+        t.counts.push_back({attr("as"), parse_path(text, line), text, line});
       } else if (l == "include") {
         auto text = attr("path");
         t.includes.push_back(parse_path(text, line));
@@ -142,6 +153,7 @@ class reader final : public validation::xml_event_handler {
   };
   const std::vector<transform_rule>& transforms() const { return transforms_; }
   const std::vector<std::uint32_t>& term_lines() const { return term_lines_; }
+  std::uint32_t report_line() const { return report_line_; }
 
  private:
   path parse_path(const std::string& text, std::uint32_t line) {
@@ -182,6 +194,7 @@ class reader final : public validation::xml_event_handler {
   std::vector<include_label> include_labels_;
   std::vector<transform_rule> transforms_;
   std::vector<std::uint32_t> term_lines_;
+  std::uint32_t report_line_ = 0;
   bool in_title_ = false;
 };
 
@@ -243,6 +256,41 @@ void check_required(const validation::schema_model& m, filter_node& node, int el
     auto slot = type_of_node < 0 ? std::nullopt : m.child(type_of_node, c.name);
     if (slot) check_required(m, c, slot->element, where + "/" + c.name.local, file, line, errors);
   }
+}
+
+// A report needs its counts: psychotropic-by-county counts events (person, date, class) and
+// places children by their placements (client or person, county, begin).
+void check_report(const agreement& a, const std::string& file, std::uint32_t report_line,
+                  std::vector<base::diagnostic>& errs) {
+  bool aggregate = a.level == sharing_level::aggregate;
+  if (!aggregate) {
+    if (a.report)
+      errs.push_back(problem(file, report_line, "report belongs to aggregate agreements only"));
+    return;
+  }
+  if (!a.report) {
+    errs.push_back(problem(file, 1,
+                           "an aggregate agreement needs a report: what the recipient receives "
+                           "instead of records"));
+    return;
+  }
+  auto has = [](const exchange_terms& t, std::string_view role) {
+    return std::any_of(t.counts.begin(), t.counts.end(),
+                       [&](const count_field& c) { return c.role == role; });
+  };
+  bool events = false, placements = false;
+  for (const auto& t : a.exchanges) {
+    events |= has(t, "person") && has(t, "date") && has(t, "class");
+    placements |= (has(t, "client") || has(t, "person")) && has(t, "county") && has(t, "begin");
+  }
+  if (!events)
+    errs.push_back(problem(file, report_line,
+                           "a psychotropic-by-county report needs terms that count person, date "
+                           "and class (the claims)"));
+  if (!placements)
+    errs.push_back(problem(file, report_line,
+                           "a psychotropic-by-county report needs terms that count client or "
+                           "person, county and begin (the placements)"));
 }
 
 }  // namespace
@@ -369,10 +417,36 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
           n->children.clear();  // the whole subtree flows
         }
       }
-      if (t.includes.empty())
+      const bool aggregate = a->level == sharing_level::aggregate;
+      for (const auto& c : t.counts) {
+        std::vector<int> steps;
+        if (!aggregate) {
+          errs.push_back(problem(file, c.line, "count belongs to aggregate agreements only"));
+          continue;
+        }
+        if (c.at.empty()) continue;
+        if (auto bad = resolve(model, *root, c.at, steps)) {
+          errs.push_back(problem(file, c.line, *bad));
+          continue;
+        }
+        const auto& el = model.elements()[steps.back()];
+        if (el.type < 0 || !model.types()[el.type].simple_content)
+          errs.push_back(
+              problem(file, c.line, fmt::format("{} has no simple value to count", c.label)));
+      }
+      if (aggregate) {
+        // Aggregate agreements receive counts, never records.
+        if (!t.includes.empty())
+          errs.push_back(problem(file, line,
+                                 "an aggregate agreement lets no record flow: it counts (use "
+                                 "count, not include)"));
+        if (t.counts.empty())
+          errs.push_back(problem(file, line, "terms of an aggregate agreement need a count"));
+      } else if (t.includes.empty()) {
         errs.push_back(problem(file, line, "terms without any include let nothing flow"));
-      else
+      } else {
         check_required(model, t.filter, *root, t.root.local, file, first_line, errs);
+      }
       t.deidentified = a->level == sharing_level::deidentified;
       // Transforms mark elements inside included subtrees.
       for (const auto& tr : r.transforms()) {
@@ -434,6 +508,7 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
         }
       }
     }
+    check_report(*a, file, r.report_line(), errs);
     errors.insert(errors.end(), errs.begin(), errs.end());
     if (errs.empty()) out.push_back(std::move(a));
   }

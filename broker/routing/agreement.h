@@ -63,15 +63,33 @@ struct filter_node {
   const filter_node* child(std::string_view ns, std::string_view local) const;
 };
 
+// Aggregate agreements: a value read from each counted record, by its role in the report
+// (person, client, date, class, county, placement, begin, end).
+struct count_field {
+  std::string role;
+  path at;
+  std::string label;
+  std::uint32_t line = 0;
+};
+
+// The report an aggregate agreement's recipient receives instead of records.
+struct report_spec {
+  std::string kind;    // "psychotropic-by-county"
+  std::string period;  // "quarter"
+  std::uint32_t minimum_count = 11;
+  std::uint32_t after_days = 0;  // produced this many days after the period ends
+};
+
 struct exchange_terms {
   std::string exchange;
   validation::qname root;
   std::vector<path_condition> conditions;
   std::vector<consent_rule> consents;
   std::vector<path> includes;
-  filter_node filter;         // root node: the exchange's root element
-  bool deidentified = false;  // a full date that is not generalized stops the filter
-  std::string pseudonym_key;  // the agreement's secret (from the configuration)
+  std::vector<count_field> counts;  // aggregate level
+  filter_node filter;               // root node: the exchange's root element
+  bool deidentified = false;        // a full date that is not generalized stops the filter
+  std::string pseudonym_key;        // the agreement's secret (from the configuration)
 };
 
 struct agreement {
@@ -82,6 +100,7 @@ struct agreement {
   sharing_level level = sharing_level::identifiable;
   std::string effective_from, effective_to;  // YYYY-MM-DD, inclusive; empty: open-ended
   std::vector<exchange_terms> exchanges;
+  std::optional<report_spec> report;  // aggregate level
 
   const exchange_terms* terms(std::string_view exchange) const;
   bool provided_by(std::string_view agency) const;

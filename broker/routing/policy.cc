@@ -292,6 +292,7 @@ policy_router::policy_router(std::vector<policy_subscription> subs,
         add(v, c.subject);
         if (c.when) add(v, c.when->at);
       }
+      for (const auto& c : t.counts) add(v, c.at);
     }
   wanted_[""];  // exchanges no agreement names
   for (auto& [exchange, v] : wanted_)
@@ -321,8 +322,8 @@ base::errc policy_router::still_consented(std::string_view consent_id, std::int6
   return consents_->holds(std::string(consent_id), utc_date(now_ms));
 }
 
-std::vector<decision> policy_router::route(const routed_document& doc,
-                                           std::vector<fact>* learned) const {
+std::vector<decision> policy_router::route(const routed_document& doc, std::vector<fact>* learned,
+                                           std::vector<observation>* counted) const {
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
   // Decisions to deliver, waiting for their terms' filter: (index in out, terms).
@@ -401,16 +402,30 @@ std::vector<decision> policy_router::route(const routed_document& doc,
       out.push_back(std::move(d));
       continue;
     }
-    if (chosen->level == sharing_level::aggregate) {
-      // Aggregate agreements receive counts, never records: until the report is produced here,
-      // such an agreement delivers nothing.
-      d.reason = base::errc::route_level_not_supported;
-      out.push_back(std::move(d));
-      continue;
-    }
     bool met = std::all_of(terms.conditions.begin(), terms.conditions.end(), holds);
     if (!met) {
       d.reason = base::errc::route_condition_not_met;
+      out.push_back(std::move(d));
+      continue;
+    }
+    if (chosen->level == sharing_level::aggregate) {
+      // Aggregate agreements receive counts, never records: the record is counted here (once
+      // per agreement) and the quarterly report carries it.
+      d.reason = base::errc::route_aggregate_only;
+      if (counted && std::none_of(counted->begin(), counted->end(), [&](const observation& o) {
+            return o.agreement == chosen->id && o.exchange == doc.exchange;
+          })) {
+        observation o;
+        o.agreement = chosen->id;
+        o.exchange = std::string(doc.exchange);
+        for (const auto& c : terms.counts) {
+          const auto& v = values_of(c.at);
+          o.fields.emplace_back(c.role, v.empty() ? std::string() : v.front());
+          if ((c.role == "date" || (c.role == "begin" && o.day.empty())) && !v.empty())
+            o.day = v.front();
+        }
+        counted->push_back(std::move(o));
+      }
       out.push_back(std::move(d));
       continue;
     }

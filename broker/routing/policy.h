@@ -80,8 +80,8 @@ class policy_router final : public router {
   policy_router(std::vector<policy_subscription> subs,
                 std::vector<std::shared_ptr<const agreement>> agreements, const base::clock& clk,
                 std::shared_ptr<consent_registry> consents);
-  std::vector<decision> route(const routed_document& doc,
-                              std::vector<fact>* learned = nullptr) const override;
+  std::vector<decision> route(const routed_document& doc, std::vector<fact>* learned = nullptr,
+                              std::vector<observation>* counted = nullptr) const override;
   std::vector<std::string> recipients() const override;
   void learn(const std::vector<fact>& facts) const override;
   base::errc still_consented(std::string_view consent_id, std::int64_t now_ms) const override;

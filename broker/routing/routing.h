@@ -39,12 +39,26 @@ struct fact {
   std::string kind, key, value;
 };
 
+// A record counted for an aggregate agreement's report: the record is withheld from the
+// recipient (NIEM-510) and these values, by role, are kept for the report.
+struct observation {
+  std::string agreement;  // the agreement's id
+  std::string exchange;
+  std::string day;  // YYYY-MM-DD: the "date" role, else "begin" (which period it counts in)
+  std::vector<std::pair<std::string, std::string>> fields;  // role, value
+};
+// Fields as stored: "role=value" lines, with %, = and line breaks percent-encoded.
+std::string encode_fields(const std::vector<std::pair<std::string, std::string>>& fields);
+std::vector<std::pair<std::string, std::string>> decode_fields(std::string_view s);
+
 class router {
  public:
   virtual ~router() = default;
-  // `learned`, if given, receives what the document teaches (read in the same pass).
+  // `learned`, if given, receives what the document teaches (read in the same pass); `counted`
+  // what aggregate agreements count from it.
   virtual std::vector<decision> route(const routed_document& doc,
-                                      std::vector<fact>* learned = nullptr) const = 0;
+                                      std::vector<fact>* learned = nullptr,
+                                      std::vector<observation>* counted = nullptr) const = 0;
   // Every recipient this router can ever deliver to (the queues the broker keeps).
   virtual std::vector<std::string> recipients() const = 0;
   // Thread-safe.
@@ -65,8 +79,8 @@ struct subscription {
 class subscription_router final : public router {
  public:
   explicit subscription_router(std::vector<subscription> subs);
-  std::vector<decision> route(const routed_document& doc,
-                              std::vector<fact>* learned = nullptr) const override;
+  std::vector<decision> route(const routed_document& doc, std::vector<fact>* learned = nullptr,
+                              std::vector<observation>* counted = nullptr) const override;
   std::vector<std::string> recipients() const override;
 
  private:

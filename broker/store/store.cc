@@ -24,7 +24,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '4');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '5');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -50,6 +50,12 @@ CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue(recipient, id);
 CREATE TABLE IF NOT EXISTS facts(
   seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, key TEXT NOT NULL,
   value TEXT NOT NULL, UNIQUE(kind, key));
+-- Records counted for aggregate agreements' reports (by role: the child's ids, dates, class,
+-- county), read when a report is produced; the records themselves never flow.
+CREATE TABLE IF NOT EXISTS observations(
+  id INTEGER PRIMARY KEY, agreement TEXT NOT NULL, exchange TEXT NOT NULL,
+  record_key TEXT NOT NULL, day TEXT NOT NULL, fields TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS observations_by_day ON observations(agreement, exchange, day);
 -- Records that failed mapping or validation, and documents that could not be delivered.
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
@@ -89,6 +95,13 @@ constexpr const char* k_migrate_v3 = R"sql(
 BEGIN IMMEDIATE;
 ALTER TABLE queue ADD COLUMN consent TEXT NOT NULL DEFAULT '';
 UPDATE meta SET value = '4' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
+// Schema 4 did not count records for aggregate reports (the table itself is created above).
+constexpr const char* k_migrate_v4 = R"sql(
+BEGIN IMMEDIATE;
+UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
@@ -210,7 +223,7 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt sel_dead, ins_audit, ins_fact;
+  stmt sel_dead, ins_audit, ins_fact, ins_obs;
   std::string audit_key;
   std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
@@ -280,6 +293,9 @@ struct store::impl {
          "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
          "enqueued_ms, received_ms, consent) VALUES(?,?,?,?,?,?,?,?,?)"},
         {&ins_fact, "INSERT OR IGNORE INTO facts(kind, key, value) VALUES(?,?,?)"},
+        {&ins_obs,
+         "INSERT INTO observations(agreement, exchange, record_key, day, fields) "
+         "VALUES(?,?,?,?,?)"},
         {&ins_dead,
          "INSERT INTO dead_letters(message_id, recipient, agency, record_type, exchange, "
          "record_key, code, diagnostics, content_type, body, dead_ms, attempts) "
@@ -463,6 +479,11 @@ struct store::impl {
     }
     for (const auto& f : r.facts)
       if (!ins_fact.reset().bind(1, f.kind).bind(2, f.key).bind(3, f.value).run()) return false;
+    for (const auto& o : r.observations) {
+      auto& q = ins_obs.reset();
+      q.bind(1, o.agreement).bind(2, o.exchange).bind(3, r.key).bind(4, o.day).bind(5, o.fields);
+      if (!q.run()) return false;
+    }
     if (!log_message(r, r.deliveries.empty() ? "routed_to_none" : "routed", "")) return false;
     for (const auto& a : r.audit)
       if (!append_audit(a, now)) return false;
@@ -561,7 +582,8 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
     return fail(fmt::format("cannot initialise {}: {}", path, msg));
   }
   // Older stores are brought up to date one version at a time, each step in its transaction.
-  for (auto [from, sql] : {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}, {3, k_migrate_v3}}) {
+  for (auto [from, sql] :
+       {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}, {3, k_migrate_v3}, {4, k_migrate_v4}}) {
     if (im->schema_version() != from) continue;
     if (sqlite3_exec(im->db, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : im->last_error();
@@ -569,9 +591,9 @@ base::result<std::unique_ptr<store>> store::open(const options& opt, const base:
       return fail(fmt::format("cannot migrate {} to schema {}: {}", path, from + 1, msg));
     }
   }
-  if (im->schema_version() != 4)
+  if (im->schema_version() != 5)
     return fail(
-        fmt::format("{} has schema {}; this broker knows schema 4", path, im->schema_version()));
+        fmt::format("{} has schema {}; this broker knows schema 5", path, im->schema_version()));
   if (!im->prepare()) return fail(fmt::format("cannot prepare statements: {}", im->last_error()));
   im->audit_key = opt.audit_key;
   {
@@ -920,6 +942,35 @@ base::result<std::vector<audit_entry>> disclosures(const std::string& dir, std::
     if (s) {
       s.bind(1, since_ms).bind(2, person);
       while (s.step() == SQLITE_ROW) out.push_back(read_entry(s));
+    }
+  }
+  sqlite3_close(db);
+  return out;
+}
+
+base::result<std::vector<observation_row>> observations(const std::string& dir,
+                                                        std::string_view agreement,
+                                                        std::string_view exchange,
+                                                        std::string_view from_day,
+                                                        std::string_view to_day) {
+  std::string error;
+  sqlite3* db = open_read_only(dir, error);
+  if (!db) {
+    base::diagnostic d;
+    d.code = base::errc::io_error;
+    d.where = dir;
+    d.message = error;
+    return std::vector<base::diagnostic>{d};
+  }
+  std::vector<observation_row> out;
+  {
+    stmt s(db,
+           "SELECT agreement, exchange, record_key, day, fields FROM observations WHERE "
+           "agreement = ? AND exchange = ? AND day >= ? AND day <= ? ORDER BY id");
+    if (s) {
+      s.bind(1, agreement).bind(2, exchange).bind(3, from_day).bind(4, to_day);
+      while (s.step() == SQLITE_ROW)
+        out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
     }
   }
   sqlite3_close(db);

@@ -46,6 +46,11 @@ struct audit_entry {
   std::string prev, hash;
 };
 
+// A record counted for an aggregate agreement's report (see routing::observation).
+struct observation_row {
+  std::string agreement, exchange, record_key, day, fields;
+};
+
 // What the pipeline decided for one received record.
 struct record_outcome {
   // The record as received.
@@ -70,6 +75,8 @@ struct record_outcome {
   std::vector<audit_entry> audit;
   // What the router learned from the document (consents, identity links).
   std::vector<fact_row> facts;
+  // Counted for aggregate reports (record_key is the record's key).
+  std::vector<observation_row> observations;
 };
 
 struct audit_check {
@@ -85,6 +92,14 @@ audit_check verify_audit(const std::string& dir, std::string_view key);
 // time, oldest first.
 base::result<std::vector<audit_entry>> disclosures(const std::string& dir, std::string_view person,
                                                    std::int64_t since_ms);
+
+// Records counted for `agreement` from one exchange whose day lies in [from_day, to_day]
+// (YYYY-MM-DD, inclusive), in the order they were received (read-only; the broker may run).
+base::result<std::vector<observation_row>> observations(const std::string& dir,
+                                                        std::string_view agreement,
+                                                        std::string_view exchange,
+                                                        std::string_view from_day,
+                                                        std::string_view to_day);
 
 // A document waiting in a subscriber's queue.
 struct queue_entry {

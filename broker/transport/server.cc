@@ -858,6 +858,22 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   }
 };
 
+namespace {
+
+// Hands completions to the loop (from the store's thread, or any other).
+void post(loop_inbox& inbox, server::impl* im, store::completions&& c) {
+  std::lock_guard lk(inbox.mu);
+  if (inbox.closed) return;
+  inbox.items.push_back(std::move(c));
+  if (inbox.wake_pending) return;
+  inbox.wake_pending = true;
+  for (auto& [id, wq] : inbox.wakers)
+    if (wq->add([im] { im->drain(); })) return;
+  // No live connection to wake through: the loop's tick drains the inbox.
+}
+
+}  // namespace
+
 server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
   impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
@@ -865,15 +881,17 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
   st.set_executor([inbox = impl_->inbox, im](store::completions&& c) {
     // Store thread. Everything under the inbox lock, so a server being destroyed (which closes
     // the inbox under the same lock) is never touched.
-    std::lock_guard lk(inbox->mu);
-    if (inbox->closed) return;
-    inbox->items.push_back(std::move(c));
-    if (inbox->wake_pending) return;
-    inbox->wake_pending = true;
-    for (auto& [id, wq] : inbox->wakers)
-      if (wq->add([im] { im->drain(); })) return;
-    // No live connection to wake through: the loop's tick drains the inbox.
+    post(*inbox, im, std::move(c));
   });
+}
+
+void server::offer(std::vector<store::queue_entry> entries) {
+  auto* im = impl_.get();
+  store::completions c;
+  c.push_back([im, entries = std::move(entries)]() mutable {
+    for (auto& e : entries) im->enqueued(std::move(e));
+  });
+  post(*impl_->inbox, im, std::move(c));
 }
 
 server::~server() {

@@ -72,6 +72,9 @@ class server {
   void stop();
   // Thread-safe snapshot.
   counters snapshot() const;
+  // Thread-safe: entries committed outside the AMQP path (a produced report, a replay), for
+  // delivery to their subscribers.
+  void offer(std::vector<store::queue_entry> entries);
 
   struct impl;
 

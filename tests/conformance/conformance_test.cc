@@ -28,7 +28,8 @@ std::string exchange(const std::string& name) {
 
 std::vector<std::string> exchange_files() {
   return {exchange("placement-notification"), exchange("pharmacy-claim"),
-          exchange("pmap-application"), exchange("consent-directive")};
+          exchange("pmap-application"), exchange("consent-directive"),
+          exchange("aggregate-report")};
 }
 
 // The exchange and extension schemas compiled against the reference release: a catalog sends every
@@ -151,4 +152,18 @@ TEST_CASE("every example document is valid against the subset and the full refer
     exchanges.insert(c->exchange);
   }
   CHECK(exchanges.size() == 4);
+}
+
+TEST_CASE("the aggregate report's golden document is valid against the full reference release") {
+  testing::temp_dir tmp("niem-conformance");
+  auto reference = load_reference(tmp);
+  REQUIRE(reference);
+  validation::validator v(reference);
+  std::ifstream in(testing::source_root() + "/broker/report/tests/golden/dsa-009-q3.xml",
+                   std::ios::binary);
+  std::string doc{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  REQUIRE(doc.size() > 100);
+  auto rep = v.validate(doc, "dsa-009-q3.xml");
+  for (const auto& d : rep.diagnostics) UNSCOPED_INFO(base::format(d));
+  CHECK(rep.valid);
 }

@@ -3,6 +3,7 @@
 //   explain       what one recipient would receive of a document, and why each element went
 //   audit-verify  verify the audit trail's hash chain in a broker store
 //   disclosures   the accounting of disclosures for one child
+//   report        an aggregate agreement's report for any period, on demand
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -16,6 +17,7 @@
 
 #include "base/text.h"
 #include "mapping/mapping.h"
+#include "report/report.h"
 #include "routing/agreement.h"
 #include "routing/policy.h"
 #include "store/store.h"
@@ -36,6 +38,10 @@ Commands:
   disclosures --store DIR --person ID [--since YYYY-MM-DD] [--format table|csv|json]
                                              the accounting of disclosures for one child (client
                                              number or Medicaid id; default: the past six years)
+  report --store DIR --agreement FILE --period 2026-Q3|FROM..TO [--format xml|table|json]
+                                             an aggregate agreement's report (DSA-009) from what
+                                             the broker counted, small counts suppressed; xml is
+                                             the aggregate-report document, schema-checked
 
 Exit codes: 0 fine, 1 problems found (invalid agreement, broken chain), 2 usage or I/O error.
 Environment: NIEM_HOME is the project root holding mappings/ and schemas/ (default: the source tree).
@@ -340,6 +346,76 @@ int cmd_disclosures(const std::vector<std::string>& args) {
 
 }  // namespace
 
+int cmd_report(const std::vector<std::string>& args) {
+  std::string dir, file, period_text, format = "xml";
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (args[i] == "--store" && i + 1 < args.size())
+      dir = args[++i];
+    else if (args[i] == "--agreement" && i + 1 < args.size())
+      file = args[++i];
+    else if (args[i] == "--period" && i + 1 < args.size())
+      period_text = args[++i];
+    else if (args[i] == "--format" && i + 1 < args.size())
+      format = args[++i];
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (dir.empty() || file.empty() || period_text.empty())
+    return usage("report needs --store DIR, --agreement FILE and --period");
+  if (format != "xml" && format != "table" && format != "json")
+    return usage("--format is xml, table or json");
+  auto p = report::parse_period(period_text);
+  if (!p) return usage("--period is YYYY-Qn or YYYY-MM-DD..YYYY-MM-DD");
+  if (!fs::exists(fs::path(dir) / "broker.db")) {
+    std::fprintf(stderr, "niem-dsa: %s holds no broker store\n", dir.c_str());
+    return 2;
+  }
+  exchanges ex;
+  if (!load_exchanges(ex)) return 2;
+  auto r = load(ex, {file});
+  if (!r) {
+    for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 1;
+  }
+  const auto& a = *r->front();
+  if (a.level != routing::sharing_level::aggregate || !a.report) {
+    std::fprintf(stderr, "niem-dsa: %s is %s: only aggregate agreements have a report\n",
+                 a.id.c_str(), std::string(routing::level_name(a.level)).c_str());
+    return 1;
+  }
+  auto t = report::build(dir, a, *p);
+  if (!t) {
+    for (const auto& d : t.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 2;
+  }
+  if (format == "table") {
+    std::fputs(report::format_text(*t).c_str(), stdout);
+    return 0;
+  }
+  if (format == "json") {
+    std::fputs(report::format_json(*t).c_str(), stdout);
+    return 0;
+  }
+  auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                 std::chrono::system_clock::now().time_since_epoch())
+                 .count();
+  auto doc = report::write_document(*t, a.label() + "/" + p->label, routing::utc_date(now));
+  auto schema =
+      validation::schema_set::load({{home() + "/schemas/exchange/aggregate-report.xsd"}, "", {}});
+  if (!schema) {
+    for (const auto& d : schema.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 2;
+  }
+  validation::validator v(*schema);
+  auto rep = v.validate(doc, "report");
+  if (!rep.valid) {
+    for (const auto& d : rep.diagnostics) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+    return 1;
+  }
+  std::fputs(doc.c_str(), stdout);
+  return 0;
+}
+
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(k_usage, argc < 2 ? stderr : stdout);
@@ -351,5 +427,6 @@ int main(int argc, char** argv) {
   if (cmd == "explain") return cmd_explain(args);
   if (cmd == "audit-verify") return cmd_audit_verify(args);
   if (cmd == "disclosures") return cmd_disclosures(args);
+  if (cmd == "report") return cmd_report(args);
   return usage(("unknown command '" + cmd + "'").c_str());
 }

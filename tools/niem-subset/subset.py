@@ -7,7 +7,8 @@ type keeps only the element references that are themselves wanted. Declarations 
 text from the reference (annotations included), in their original order, into the same file
 layout, so relative schemaLocations and the NIEM documentation stay as released.
 
-A wantlist line "@first prefix:SimpleType code ..." lists those codes first in that type's
+A wantlist line "@type prefix:Type" keeps a type that no wanted element uses (the extension's own
+elements are declared with it). A wantlist line "@first prefix:SimpleType code ..." lists those codes first in that type's
 enumeration. Order has no meaning in XSD, but Xerces checks an enumeration facet by a linear
 scan: with the 7,893 ISO 639-3 languages that scan was the largest cost of validating a
 placement. The codes that most records carry are found in the first few comparisons; the others
@@ -78,6 +79,7 @@ def main(ref_dir, wantlist, out_dir):
         for p, u in f.prefixes.items():
             prefixes.setdefault(p, u)
     first = {}  # (ns, "type", name) -> codes to list first
+    wanted_types = set()
     for line in open(wantlist, encoding="utf-8"):
         line = line.split("#")[0].strip()
         if not line:
@@ -88,6 +90,12 @@ def main(ref_dir, wantlist, out_dir):
             if p not in prefixes or (prefixes[p], "type", local) not in comps:
                 sys.exit(f"wantlist: unknown type {qname}")
             first[(prefixes[p], "type", local)] = codes
+            continue
+        if line.startswith("@type "):
+            p, _, local = line.split()[1].partition(":")
+            if p not in prefixes or (prefixes[p], "type", local) not in comps:
+                sys.exit(f"wantlist: unknown type {line.split()[1]}")
+            wanted_types.add((prefixes[p], "type", local))
             continue
         p, _, local = line.partition(":")
         if p not in prefixes or (prefixes[p], "element", local) not in comps:
@@ -107,7 +115,7 @@ def main(ref_dir, wantlist, out_dir):
                 changed = True
 
     keep = set()  # (ns, group, name)
-    work = [(ns, "element", n) for ns, n in wanted_elements]
+    work = [(ns, "element", n) for ns, n in wanted_elements] + list(wanted_types)
     while work:
         k = work.pop()
         if k in keep or k[0] in (XS, XML_NS, None):

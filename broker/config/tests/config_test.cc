@@ -33,7 +33,7 @@ TEST_CASE("the shipped demo and production configurations load") {
   CHECK(demo->home == root());
   CHECK(demo->publishes("medicaid", "pharmacy_claim"));
   CHECK_FALSE(demo->publishes("medicaid", "placement"));
-  CHECK(demo->subscriptions.size() == 10);
+  CHECK(demo->subscriptions.size() == 11);
   CHECK(demo->agreement_files.size() == 9);
   for (const auto& s : demo->subscriptions) CHECK_FALSE(s.purpose.empty());
 

@@ -239,6 +239,83 @@ TEST_CASE("an agreement that would produce invalid documents or names unknown pa
   CHECK(all.find("weather-report") != std::string::npos);
 }
 
+TEST_CASE("an aggregate agreement counts and reports, and never lets a record flow") {
+  fixture f;
+  testing::temp_dir dir("niem-dsa");
+  auto text = [&](const std::string& id, const std::string& level, const std::string& body) {
+    return "<?xml version=\"1.0\"?>\n<agreement " + k_ns + " id=\"" + id +
+           "\" version=\"1\" level=\"" + level +
+           "\">\n<title>t</title>\n<provider agency=\"medicaid\"/><recipient "
+           "agency=\"oversight\"/><purpose code=\"PUBLIC_REPORTING\"/><effective "
+           "from=\"2024-01-01\"/>\n" +
+           body + "</agreement>\n";
+  };
+  const std::string id =
+      "nc:Person/ext:PersonAugmentation/ext:PersonMedicaidIdentification/"
+      "nc:IdentificationID";
+  const std::string report =
+      "<report kind=\"psychotropic-by-county\" period=\"quarter\" minimum-count=\"11\" "
+      "after-days=\"15\"/>\n";
+  // Records would flow: include in an aggregate agreement.
+  auto leaks = dir.write(
+      "leaks.xml", text("DSA-A1", "aggregate",
+                        "<terms exchange=\"pharmacy-claim\"><count as=\"person\" path=\"" + id +
+                            "\"/><include path=\"nc:Person\"/></terms>\n" + report));
+  // No report: the recipient would receive nothing at all.
+  auto no_report = dir.write(
+      "no-report.xml", text("DSA-A2", "aggregate",
+                            "<terms exchange=\"pharmacy-claim\"><count as=\"person\" path=\"" + id +
+                                "\"/></terms>\n"));
+  // The report needs the placements' county: only claims are counted.
+  auto no_county = dir.write(
+      "no-county.xml",
+      text("DSA-A3", "aggregate",
+           "<terms exchange=\"pharmacy-claim\"><count as=\"person\" path=\"" + id +
+               "\"/><count as=\"date\" path=\"nc:Person/hs:PersonAugmentation/hs:HealthDetails/"
+               "hs:MedicationUse/hs:MedicationDispensingDate/nc:Date\"/><count as=\"class\" "
+               "path=\"nc:Person/hs:PersonAugmentation/hs:HealthDetails/hs:MedicationUse/"
+               "hs:Medication/ext:DrugAugmentation/ext:DrugTherapeuticClassText\"/></terms>\n" +
+               report));
+  // Counting a container, and counting under an identifiable agreement.
+  auto container =
+      dir.write("container.xml", text("DSA-A4", "aggregate",
+                                      "<terms exchange=\"pharmacy-claim\"><count as=\"person\" "
+                                      "path=\"nc:Person\"/></terms>\n" +
+                                          report));
+  auto identifiable =
+      dir.write("identifiable.xml",
+                text("DSA-A5", "identifiable",
+                     "<terms exchange=\"pharmacy-claim\"><count as=\"person\" path=\"" + id +
+                         "\"/><include path=\"ext:SourceRecordIdentification\"/><include "
+                         "path=\"ext:ClaimStatusCode\"/><include path=\"nc:Person\"/></terms>\n" +
+                         report));
+  auto r = f.load({leaks, no_report, no_county, container, identifiable});
+  REQUIRE_FALSE(r.ok());
+  std::string all;
+  for (const auto& d : r.errors()) all += base::format(d) + "\n";
+  INFO(all);
+  CHECK(all.find("leaks.xml:") != std::string::npos);
+  CHECK(all.find("lets no record flow") != std::string::npos);
+  CHECK(all.find("no-report.xml:1") != std::string::npos);
+  CHECK(all.find("needs a report") != std::string::npos);
+  CHECK(all.find("no-county.xml:") != std::string::npos);
+  CHECK(all.find("count client or person, county and begin") != std::string::npos);
+  CHECK(all.find("container.xml:") != std::string::npos);
+  CHECK(all.find("no simple value to count") != std::string::npos);
+  CHECK(all.find("identifiable.xml:") != std::string::npos);
+  CHECK(all.find("count belongs to aggregate agreements only") != std::string::npos);
+  CHECK(all.find("report belongs to aggregate agreements only") != std::string::npos);
+  // The shipped DSA-009 counts claims and placements for its quarterly report.
+  auto shipped = f.load(f.shipped());
+  REQUIRE(shipped.ok());
+  const auto& dsa9 = by_id(*shipped, "DSA-009");
+  REQUIRE(dsa9.report);
+  CHECK(dsa9.report->minimum_count == 11);
+  CHECK(dsa9.report->kind == "psychotropic-by-county");
+  CHECK(dsa9.terms("pharmacy-claim")->counts.size() == 3);
+  CHECK(dsa9.terms("placement-notification")->includes.empty());
+}
+
 TEST_CASE("property: random agreements never let an unlisted path through and stay valid") {
   fixture f;
   testing::temp_dir dir("niem-dsa-prop");
@@ -333,14 +410,19 @@ struct policy_fixture : fixture {
             {"research", "pharmacy-claim", "RESEARCH"},
             {"court", "pharmacy-claim", "COURT_PROCEEDING"},
             {"court", "pmap-application", "COURT_PROCEEDING"},
-            {"cws", "pmap-application", "TREATMENT"}},
+            {"cws", "pmap-application", "TREATMENT"},
+            {"oversight", "pharmacy-claim", "PUBLIC_REPORTING"},
+            {"oversight", "placement-notification", "PUBLIC_REPORTING"}},
         *all, clk, consents);
   }
+  std::vector<observation> counted;
   std::map<std::string, decision> route(const std::string& agency, const std::string& exchange,
                                         const std::string& doc) {
     auto d = std::make_shared<const std::string>(doc);
     std::map<std::string, decision> out;
-    for (auto& x : router->route({"M1", agency, "t", "K1", exchange, d})) out[x.recipient] = x;
+    counted.clear();
+    for (auto& x : router->route({"M1", agency, "t", "K1", exchange, d}, nullptr, &counted))
+      out[x.recipient] = x;
     return out;
   }
   std::string golden(const std::string& exchange, const std::string& name) {
@@ -401,6 +483,39 @@ TEST_CASE(
   auto before = f.route("cws", "placement-notification", doc);
   CHECK(before["school"].deliver);
   CHECK(before["school"].document->find("Ana") != std::string::npos);
+}
+
+TEST_CASE(
+    "oversight never receives a record: paid psychotropic claims and placements are counted") {
+  policy_fixture f;
+  auto claim = f.golden("pharmacy-claim", "paid-psychotropic.expected.xml");
+  auto ds = f.route("medicaid", "pharmacy-claim", claim);
+  CHECK_FALSE(ds["oversight"].deliver);
+  CHECK(ds["oversight"].reason == base::errc::route_aggregate_only);
+  CHECK(ds["oversight"].agreement == "DSA-009@1");
+  CHECK_FALSE(ds["oversight"].document);
+  REQUIRE(f.counted.size() == 1);
+  CHECK(f.counted[0].agreement == "DSA-009");
+  CHECK(f.counted[0].day == "2026-06-01");
+  auto fields = decode_fields(encode_fields(f.counted[0].fields));
+  CHECK(fields == f.counted[0].fields);
+  CHECK(fields == std::vector<std::pair<std::string, std::string>>{
+                      {"person", "95550001C"}, {"date", "2026-06-01"}, {"class", "ADHD AGENT"}});
+  // A denied claim is not counted (the agreement's condition), and says so.
+  auto denied =
+      f.route("medicaid", "pharmacy-claim", f.golden("pharmacy-claim", "denied.expected.xml"));
+  CHECK(denied["oversight"].reason == base::errc::route_condition_not_met);
+  CHECK(f.counted.empty());
+  // Every placement event counts (the population and the county).
+  auto pl = f.route("cws", "placement-notification",
+                    f.golden("placement-notification", "start-foster-home-full.expected.xml"));
+  CHECK(pl["oversight"].reason == base::errc::route_aggregate_only);
+  REQUIRE(f.counted.size() == 1);
+  CHECK(f.counted[0].exchange == "placement-notification");
+  CHECK_FALSE(f.counted[0].day.empty());
+  // Values with line breaks, '=' and '%' survive the stored encoding.
+  std::vector<std::pair<std::string, std::string>> odd{{"class", "A=B%\nC\r"}, {"x", ""}};
+  CHECK(decode_fields(encode_fields(odd)) == odd);
 }
 
 TEST_CASE("pharmacy claims: paid only, the court has no agreement, phn needs consent") {

@@ -211,7 +211,7 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
   ack(*s, c.enqueued[0].id);
   s.reset();
   REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 4);
+  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 5);
   CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
   CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
   sqlite3_close(db);
