@@ -87,6 +87,10 @@ const std::vector<error_info> k_catalogue = {
      "the connection's identity maps to no configured agency"},
     {errc::link_message_too_large, "NIEM-602", "link.message_too_large",
      "message exceeds the configured maximum size"},
+    {errc::replay_not_found, "NIEM-700", "replay.not_found",
+     "no dead letter, or no withheld decision for that recipient, has this id"},
+    {errc::replay_not_retained, "NIEM-701", "replay.not_retained",
+     "the record is no longer retained (records are kept for the delivery time-to-live)"},
 };
 }  // namespace
 

@@ -65,6 +65,9 @@ enum class errc : std::uint16_t {
   auth_unauthorized_address = 600,
   auth_unknown_identity = 601,
   link_message_too_large = 602,
+  // Operations (replay, admin requests): NIEM-7xx.
+  replay_not_found = 700,
+  replay_not_retained = 701,
 };
 
 struct error_info {

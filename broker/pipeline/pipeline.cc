@@ -49,6 +49,20 @@ std::string diagnostics_json(const std::vector<base::diagnostic>& ds) {
   return out + "]";
 }
 
+job replay_job(store::replay_source src) {
+  job j;
+  j.message_id = std::move(src.message_id);
+  j.agency = std::move(src.agency);
+  j.record_type = std::move(src.record_type);
+  j.content_type = std::move(src.content_type);
+  j.body = std::move(src.body);
+  j.received_ms = src.received_ms;
+  j.only_recipient = std::move(src.recipient);
+  j.replaces_dead_letter = src.dead_letter_id;
+  j.redecision = src.redecision;
+  return j;
+}
+
 struct pipeline::impl {
   std::shared_ptr<const mapping::mapping_library> lib;
   std::shared_ptr<const routing::router> router;
@@ -125,8 +139,21 @@ struct pipeline::impl {
     rec.record_type = j.record_type;
     rec.content_type = j.content_type;
     rec.received_ms = j.received_ms;
+    rec.replaces_dead_letter = j.replaces_dead_letter;
+    rec.redecision = j.redecision;
     mapping::conversion c;
     auto errs = convert(conv, j, c);
+    if (!errs.empty() && j.redecision) {
+      // An accepted record that no longer maps (its mapping changed since): nothing changes;
+      // the operator is told why.
+      outcome o;
+      o.what = outcome::status::failed;
+      o.message_id = j.message_id;
+      o.code = errs.front().code;
+      o.detail = base::format(errs.front());
+      done(std::move(o));
+      return;
+    }
     std::vector<routing::decision> withheld;
     std::vector<routing::fact> learned;
     std::vector<routing::observation> counted;
@@ -149,7 +176,18 @@ struct pipeline::impl {
       auto doc = std::make_shared<const std::string>(std::move(c.document));
       auto decisions =
           router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc},
-                        &learned, &counted);
+                        j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
+      if (!j.only_recipient.empty()) {
+        // A replay for one recipient: only its decision is taken again (and audited).
+        std::erase_if(decisions,
+                      [&](const routing::decision& d) { return d.recipient != j.only_recipient; });
+        if (decisions.empty()) {
+          routing::decision d;
+          d.recipient = j.only_recipient;
+          d.reason = base::errc::route_no_subscriber;
+          decisions.push_back(std::move(d));
+        }
+      }
       // Every decision goes to the audit trail with the queue entries, in one transaction.
       std::unordered_map<const std::string*, std::string> digests;
       for (const auto& d : decisions) {
@@ -183,6 +221,8 @@ struct pipeline::impl {
       for (const auto& o : counted)
         rec.observations.push_back(
             {o.agreement, o.exchange, rec.key, o.day, routing::encode_fields(o.fields)});
+      // Kept (for the delivery time-to-live) so that a decision can be taken again.
+      if (!j.redecision) rec.body = std::move(j.body);
     }
     auto code = rec.code;
     st.commit_record(std::move(rec),

@@ -28,7 +28,15 @@ struct job {
   std::string agency, record_type, content_type;
   std::string body;
   std::int64_t received_ms = 0;
+  // Replays: decided again for this recipient only (empty: all); a dead letter to take out of
+  // the dead-letter queue; an already accepted record (its key and body are kept).
+  std::string only_recipient;
+  std::int64_t replaces_dead_letter = 0;
+  bool redecision = false;
 };
+
+// A replay as a job: the record as received, decided again under today's policy.
+job replay_job(store::replay_source src);
 
 struct outcome {
   enum class status { accepted, duplicate, dead_lettered, failed } what = status::failed;

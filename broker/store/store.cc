@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -56,9 +57,15 @@ CREATE TABLE IF NOT EXISTS observations(
   id INTEGER PRIMARY KEY, agreement TEXT NOT NULL, exchange TEXT NOT NULL,
   record_key TEXT NOT NULL, day TEXT NOT NULL, fields TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS observations_by_day ON observations(agreement, exchange, day);
+-- Accepted records as received, kept as long as the delivery time-to-live, so that a withheld
+-- decision or an undeliverable document can be decided again (replay) under today's policy.
+CREATE TABLE IF NOT EXISTS records(
+  message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
+  content_type TEXT NOT NULL, body BLOB NOT NULL, received_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_time ON records(received_ms);
 -- Records that failed mapping or validation, and documents that could not be delivered.
 CREATE TABLE IF NOT EXISTS dead_letters(
-  id INTEGER PRIMARY KEY, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
+  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
   record_type TEXT, exchange TEXT, record_key TEXT, code TEXT NOT NULL, diagnostics TEXT,
   content_type TEXT, body BLOB, dead_ms INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0);
 -- The audit trail: one entry per routing decision, append-only, each entry's hash an HMAC over
@@ -98,9 +105,19 @@ UPDATE meta SET value = '4' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-// Schema 4 did not count records for aggregate reports (the table itself is created above).
+// Schema 4 did not count records for aggregate reports nor keep records for replay (those
+// tables are created above), and could give a new dead letter the id of one just replayed or
+// purged, so that an operator's second request would reach another letter.
 constexpr const char* k_migrate_v4 = R"sql(
 BEGIN IMMEDIATE;
+ALTER TABLE dead_letters RENAME TO dead_letters_v4;
+CREATE TABLE dead_letters(
+  id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, recipient TEXT,
+  agency TEXT NOT NULL, record_type TEXT, exchange TEXT, record_key TEXT, code TEXT NOT NULL,
+  diagnostics TEXT, content_type TEXT, body BLOB, dead_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL DEFAULT 0);
+INSERT INTO dead_letters SELECT * FROM dead_letters_v4;
+DROP TABLE dead_letters_v4;
 UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
@@ -223,7 +240,7 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt sel_dead, ins_audit, ins_fact, ins_obs;
+  stmt sel_dead, ins_audit, ins_fact, ins_obs, ins_record, del_dead;
   std::string audit_key;
   std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
@@ -293,6 +310,10 @@ struct store::impl {
          "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
          "enqueued_ms, received_ms, consent) VALUES(?,?,?,?,?,?,?,?,?)"},
         {&ins_fact, "INSERT OR IGNORE INTO facts(kind, key, value) VALUES(?,?,?)"},
+        {&ins_record,
+         "INSERT OR REPLACE INTO records(message_id, agency, record_type, content_type, body, "
+         "received_ms) VALUES(?,?,?,?,?,?)"},
+        {&del_dead, "DELETE FROM dead_letters WHERE id=?"},
         {&ins_obs,
          "INSERT INTO observations(agreement, exchange, record_key, day, fields) "
          "VALUES(?,?,?,?,?)"},
@@ -424,6 +445,10 @@ struct store::impl {
 
   bool apply_record(const record_outcome& r, commit_result& out) {
     auto now = clk->now_ms();
+    // A replayed dead letter leaves the dead-letter queue (if it fails again, it comes back in
+    // with today's diagnostics).
+    if (r.replaces_dead_letter && !del_dead.reset().bind(1, r.replaces_dead_letter).run())
+      return false;
     if (!r.mapped) {
       auto code = base::code_id(r.code);
       auto& s = ins_dead.reset();
@@ -436,10 +461,12 @@ struct store::impl {
       out.what = commit_result::status::dead_lettered;
       return true;
     }
-    auto& k = ins_key.reset();
-    k.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key).bind(4, r.message_id);
-    if (!k.run()) return false;
-    if (sqlite3_changes(db) == 0) {
+    if (!r.redecision) {
+      auto& k = ins_key.reset();
+      k.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key).bind(4, r.message_id);
+      if (!k.run()) return false;
+    }
+    if (!r.redecision && sqlite3_changes(db) == 0) {
       auto& q = sel_key.reset();
       q.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key);
       if (q.step() == SQLITE_ROW) out.duplicate_of = q.text(0);
@@ -477,6 +504,12 @@ struct store::impl {
       e.consent = d.consent;
       out.enqueued.push_back(std::move(e));
     }
+    if (!r.redecision && !r.body.empty()) {
+      auto& q = ins_record.reset();
+      q.bind(1, r.message_id).bind(2, r.agency).bind(3, r.record_type).bind(4, r.content_type);
+      q.bind_blob(5, r.body).bind(6, r.received_ms);
+      if (!q.run()) return false;
+    }
     for (const auto& f : r.facts)
       if (!ins_fact.reset().bind(1, f.kind).bind(2, f.key).bind(3, f.value).run()) return false;
     for (const auto& o : r.observations) {
@@ -484,7 +517,12 @@ struct store::impl {
       q.bind(1, o.agreement).bind(2, o.exchange).bind(3, r.key).bind(4, o.day).bind(5, o.fields);
       if (!q.run()) return false;
     }
-    if (!log_message(r, r.deliveries.empty() ? "routed_to_none" : "routed", "")) return false;
+    if (!log_message(r,
+                     r.redecision           ? "replayed"
+                     : r.deliveries.empty() ? "routed_to_none"
+                                            : "routed",
+                     ""))
+      return false;
     for (const auto& a : r.audit)
       if (!append_audit(a, now)) return false;
     out.what = commit_result::status::routed;
@@ -670,13 +708,24 @@ void store::fetch(std::string recipient, std::int64_t after_id, std::uint32_t li
 }
 
 void store::withdraw(std::int64_t id, audit_entry why, std::function<void(bool)> done) {
-  impl_->push({[this, id, why = std::move(why)] {
+  impl_->push({[this, id, why = std::move(why)]() mutable {
                  auto& d = impl_->del_queue.reset().bind(1, id);
                  int rc = d.step();
                  if (rc == SQLITE_DONE) return true;  // already gone: nothing withdrawn
                  if (rc != SQLITE_ROW) return false;
                  auto doc = d.i64(5);
                  d.reset();
+                 if (why.agreement.empty()) {
+                   // Withheld under the agreement and purpose it was queued under.
+                   stmt a(impl_->db,
+                          "SELECT agreement, purpose FROM audit WHERE message_id=? AND "
+                          "recipient=? AND decision='deliver' ORDER BY seq DESC LIMIT 1");
+                   a.bind(1, why.message_id).bind(2, why.recipient);
+                   if (a.step() == SQLITE_ROW) {
+                     why.agreement = a.text(0);
+                     why.purpose = a.text(1);
+                   }
+                 }
                  return impl_->release_doc(doc) && impl_->append_audit(why, impl_->clk->now_ms());
                },
                std::move(done)});
@@ -792,6 +841,128 @@ std::vector<dead_letter> store::dead_letters(std::uint32_t limit) {
                &p});
   p.get_future().wait();
   return out;
+}
+
+namespace {
+
+std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
+  base::diagnostic d;
+  d.code = code;
+  d.message = std::move(msg);
+  return {d};
+}
+
+}  // namespace
+
+base::result<replay_source> store::replay_dead_letter(std::int64_t id) {
+  std::optional<replay_source> out;
+  base::errc why = base::errc::replay_not_found;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 stmt d(impl_->db,
+                        "SELECT message_id, recipient, agency, record_type, content_type, body "
+                        "FROM dead_letters WHERE id=?");
+                 d.bind(1, id);
+                 if (d.step() != SQLITE_ROW) return true;
+                 replay_source r;
+                 r.message_id = d.text(0);
+                 r.recipient = d.text(1);
+                 r.dead_letter_id = id;
+                 if (r.recipient.empty()) {
+                   // A record that never mapped: its bytes are the dead letter's.
+                   r.agency = d.text(2);
+                   r.record_type = d.text(3);
+                   r.content_type = d.text(4);
+                   r.body = d.blob(5);
+                   stmt m(impl_->db, "SELECT received_ms FROM messages WHERE message_id=?");
+                   m.bind(1, r.message_id);
+                   if (m.step() == SQLITE_ROW) r.received_ms = m.i64(0);
+                   out = std::move(r);
+                   return true;
+                 }
+                 // An undeliverable document: decided again from the record as received.
+                 stmt k(impl_->db,
+                        "SELECT agency, record_type, content_type, body, received_ms FROM records "
+                        "WHERE message_id=?");
+                 k.bind(1, r.message_id);
+                 if (k.step() != SQLITE_ROW) {
+                   why = base::errc::replay_not_retained;
+                   return true;
+                 }
+                 r.agency = k.text(0);
+                 r.record_type = k.text(1);
+                 r.content_type = k.text(2);
+                 r.body = k.blob(3);
+                 r.received_ms = k.i64(4);
+                 r.redecision = true;
+                 out = std::move(r);
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  if (!out)
+    return replay_error(why, why == base::errc::replay_not_found
+                                 ? fmt::format("no dead letter {}", id)
+                                 : fmt::format("dead letter {}: the record is no longer kept", id));
+  return std::move(*out);
+}
+
+base::result<replay_source> store::replay_withheld(const std::string& message_id,
+                                                   const std::string& recipient) {
+  std::optional<replay_source> out;
+  base::errc why = base::errc::replay_not_found;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 // The latest decision for this recipient must be a withholding.
+                 stmt a(impl_->db,
+                        "SELECT decision FROM audit WHERE message_id=? AND recipient=? ORDER BY "
+                        "seq DESC LIMIT 1");
+                 a.bind(1, message_id).bind(2, recipient);
+                 if (a.step() != SQLITE_ROW || a.text(0) != "withhold") return true;
+                 stmt k(impl_->db,
+                        "SELECT agency, record_type, content_type, body, received_ms FROM records "
+                        "WHERE message_id=?");
+                 k.bind(1, message_id);
+                 if (k.step() != SQLITE_ROW) {
+                   why = base::errc::replay_not_retained;
+                   return true;
+                 }
+                 replay_source r;
+                 r.message_id = message_id;
+                 r.recipient = recipient;
+                 r.agency = k.text(0);
+                 r.record_type = k.text(1);
+                 r.content_type = k.text(2);
+                 r.body = k.blob(3);
+                 r.received_ms = k.i64(4);
+                 r.redecision = true;
+                 out = std::move(r);
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  if (!out)
+    return replay_error(
+        why, why == base::errc::replay_not_found
+                 ? fmt::format("message {} was not withheld from {}", message_id, recipient)
+                 : fmt::format("message {}: the record is no longer kept", message_id));
+  return std::move(*out);
+}
+
+void store::purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done) {
+  auto n = std::make_shared<std::uint64_t>(0);
+  impl_->push({[this, n, cutoff_ms] {
+                 stmt d(impl_->db, "DELETE FROM records WHERE received_ms < ?");
+                 d.bind(1, cutoff_ms);
+                 if (!d.run()) return false;
+                 *n = static_cast<std::uint64_t>(sqlite3_changes(impl_->db));
+                 return true;
+               },
+               [n, done = std::move(done)](bool) {
+                 if (done) done(*n);
+               }});
 }
 
 std::uint64_t store::dead_letter_count() {

@@ -77,6 +77,20 @@ struct record_outcome {
   std::vector<fact_row> facts;
   // Counted for aggregate reports (record_key is the record's key).
   std::vector<observation_row> observations;
+  // Replays. A dead letter replayed leaves the dead-letter queue in this transaction. A
+  // redecision is an accepted record decided again for some recipients: its key is already
+  // accepted and its body already kept, so only the new decisions are recorded.
+  std::int64_t replaces_dead_letter = 0;
+  bool redecision = false;
+};
+
+// What a replay starts from: the record as received, and for whom it is decided again.
+struct replay_source {
+  std::string message_id, agency, record_type, content_type, body;
+  std::int64_t received_ms = 0;
+  std::string recipient;  // empty: every recipient (a record that never mapped)
+  std::int64_t dead_letter_id = 0;
+  bool redecision = false;  // the record was accepted before
 };
 
 struct audit_check {
@@ -168,6 +182,16 @@ class store {
   // Dead-letters entries of `recipient` with id > above_id enqueued before cutoff_ms.
   void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
               std::function<void(std::uint64_t expired)> done);
+
+  // A dead letter to replay: a record that never mapped (all recipients), or a document that
+  // could not be delivered (its recipient, from the record as received). NIEM-700/701.
+  base::result<replay_source> replay_dead_letter(std::int64_t id);
+  // A withheld decision to take again for `recipient`. NIEM-700 when the audit trail holds no
+  // withholding of this message from that recipient; NIEM-701 when the record is gone.
+  base::result<replay_source> replay_withheld(const std::string& message_id,
+                                              const std::string& recipient);
+  // Forgets records received before cutoff_ms (they can no longer be replayed).
+  void purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done = {});
 
   // Synchronous queries for tools, tests and the admin API (they wait for the store thread).
   std::vector<queue_stats> stats(const std::vector<std::string>& recipients);

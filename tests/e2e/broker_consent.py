@@ -88,7 +88,11 @@ check(rc == 0, "broker stops cleanly")
 db = sqlite3.connect(os.path.join(store, "broker.db"))
 rows = db.execute("SELECT record_key, recipient, decision, reason, consent FROM audit "
                   "WHERE recipient = 'cws' ORDER BY seq").fetchall()
+withdrawn = db.execute("SELECT agreement, purpose FROM audit WHERE record_key = 'RX-E2E-B' "
+                       "AND recipient = 'cws' AND decision = 'withhold'").fetchall()
 db.close()
+check(withdrawn == [("DSA-003@1", "OVERSIGHT")],
+      "the withdrawal is audited under the agreement and purpose it was queued under")
 by = {}
 for key, recipient, decision, reason, consent_id in rows:
     by.setdefault(key, []).append((decision, reason, consent_id))

@@ -37,12 +37,13 @@ struct rig {
   outcome run(std::string agency, std::string type, std::string ct, std::string body,
               std::string id = "") {
     static int n = 0;
-    pipeline::job j{id.empty() ? "M" + std::to_string(++n) : id,
-                    std::move(agency),
-                    std::move(type),
-                    std::move(ct),
-                    std::move(body),
-                    clk.now_ms()};
+    pipeline::job j;
+    j.message_id = id.empty() ? "M" + std::to_string(++n) : id;
+    j.agency = std::move(agency);
+    j.record_type = std::move(type);
+    j.content_type = std::move(ct);
+    j.body = std::move(body);
+    j.received_ms = clk.now_ms();
     std::promise<outcome> p;
     pl->submit(std::move(j), [&](outcome o) { p.set_value(std::move(o)); });
     return p.get_future().get();

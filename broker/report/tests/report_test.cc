@@ -237,7 +237,13 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   pipeline::pipeline pl(lib, router, **st, pipeline::options{2, {}, {}});
   int n = 0;
   auto run = [&](std::string agency, std::string type, std::string ct, std::string body) {
-    pipeline::job j{"M" + std::to_string(++n), agency, type, ct, body, clk.now_ms()};
+    pipeline::job j;
+    j.message_id = "M" + std::to_string(++n);
+    j.agency = agency;
+    j.record_type = type;
+    j.content_type = ct;
+    j.body = body;
+    j.received_ms = clk.now_ms();
     std::promise<pipeline::outcome> pr;
     pl.submit(std::move(j), [&](pipeline::outcome o) { pr.set_value(std::move(o)); });
     return pr.get_future().get();
