@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -12,8 +13,10 @@
 
 #include <fmt/format.h>
 
+#include "admin/admin.h"
 #include "base/clock.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/text.h"
 #include "config/config.h"
 #include "mapping/mapping.h"
@@ -30,10 +33,11 @@ namespace {
 
 constexpr const char* k_usage =
     "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR]\n"
-    "                   [--port-file FILE] [--log-level debug|info|warn|error]\n";
+    "                   [--port-file FILE] [--admin HOST:PORT] [--admin-port-file FILE]\n"
+    "                   [--log-level debug|info|warn|error]\n";
 
 struct args {
-  std::string config, listen, store, port_file, log_level = "info";
+  std::string config, listen, store, port_file, admin, admin_port_file, log_level = "info";
 };
 
 bool parse(int argc, char** argv, args& a) {
@@ -52,6 +56,10 @@ bool parse(int argc, char** argv, args& a) {
       if (!value(a.store)) return false;
     } else if (k == "--port-file") {
       if (!value(a.port_file)) return false;
+    } else if (k == "--admin") {
+      if (!value(a.admin)) return false;
+    } else if (k == "--admin-port-file") {
+      if (!value(a.admin_port_file)) return false;
     } else if (k == "--log-level") {
       if (!value(a.log_level)) return false;
     } else if (k == "--help" || k == "-h") {
@@ -116,6 +124,39 @@ int main(int argc, char** argv) {
     }
   }
   if (!a.store.empty()) cfg->store.path = a.store;
+  if (!a.admin.empty()) {
+    auto colon = a.admin.rfind(':');
+    int port = colon == std::string::npos ? -1 : std::atoi(a.admin.c_str() + colon + 1);
+    auto host = colon == std::string::npos ? std::string() : a.admin.substr(0, colon);
+    if (port < 0 || port > 65535 || !config::is_loopback_host(host)) {
+      base::diagnostic d;
+      d.code = base::errc::config_invalid;
+      d.where = "--admin";
+      d.message = fmt::format("expected a loopback HOST:PORT, got '{}'", a.admin);
+      errors.push_back(d);
+    } else {
+      cfg->admin.enabled = true;
+      cfg->admin.host = host;
+      cfg->admin.port = static_cast<std::uint16_t>(port);
+    }
+  }
+  // The admin tokens (files hold the secrets; at least 24 characters each).
+  std::vector<admin::token> admin_tokens;
+  for (const auto& t : cfg->admin.tokens) {
+    auto secret = validation::read_file(t.file, 4096);
+    auto value = secret ? std::string(base::trim(*secret)) : std::string();
+    if (value.size() < 24) {
+      base::diagnostic d;
+      d.code = base::errc::config_invalid;
+      d.where = fmt::format("{}:{}", cfg->file, t.line);
+      d.message =
+          fmt::format("admin token '{}': {} must hold at least 24 characters", t.name, t.file);
+      errors.push_back(d);
+      continue;
+    }
+    admin_tokens.push_back(
+        {t.name, value, t.role == "operator" ? admin::role::operator_ : admin::role::viewer});
+  }
 
   auto lib = mapping::mapping_library::load(cfg->mapping_files,
                                             cfg->home + "/schemas/mapping/mapping.xsd");
@@ -242,6 +283,55 @@ int main(int argc, char** argv) {
         ro, agreements, **st, clk,
         [s = srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); });
   }
+  // The admin API, /metrics and the dashboard, on their own thread and port.
+  std::atomic<bool> bound{false};
+  std::unique_ptr<admin::server> adm;
+  if (cfg->admin.enabled) {
+    admin::options ao;
+    ao.host = cfg->admin.host;
+    ao.port = cfg->admin.port;
+    ao.protect_health = cfg->admin.protect_health;
+    ao.tokens = admin_tokens;
+    ao.static_dir = cfg->home + "/broker/admin/static";
+    ao.store_dir = cfg->store.path;
+    ao.audit_key = audit_key;
+    ao.ttl_ms = cfg->delivery.ttl_seconds * 1000;
+    admin::hooks hk;
+    hk.listener_bound = [&bound] { return bound.load(); };
+    hk.recipients = [router] { return router->recipients(); };
+    hk.offer = [s = srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); };
+    hk.transport_metrics = [s = srv.get()] {
+      std::string out =
+          "# HELP niem_agency_connections Open AMQP connections per agency.\n"
+          "# TYPE niem_agency_connections gauge\n";
+      for (const auto& [agency, n] : s->connections())
+        out += fmt::format("niem_agency_connections{{agency=\"{}\"}} {}\n",
+                           base::prometheus_escape(agency), n);
+      auto c = s->snapshot();
+      out += fmt::format(
+          "# HELP niem_links_refused_total AMQP links and connections refused.\n"
+          "# TYPE niem_links_refused_total counter\nniem_links_refused_total {}\n",
+          c.refused_links);
+      return out;
+    };
+    adm = std::make_unique<admin::server>(
+        ao, **st, *pl, agreements, std::dynamic_pointer_cast<const routing::policy_router>(router),
+        hk, clk);
+    std::string err;
+    auto port = adm->start(err);
+    if (!port) {
+      std::fprintf(stderr, "niem-broker: the admin server cannot listen on %s:%u: %s\n",
+                   cfg->admin.host.c_str(), cfg->admin.port, err.c_str());
+      return 1;
+    }
+    base::log(base::log_level::info, "admin", "admin server listening",
+              {{"address", fmt::format("{}:{}", cfg->admin.host, port)}});
+    if (!a.admin_port_file.empty()) {
+      auto tmp = a.admin_port_file + ".tmp";
+      std::ofstream(tmp) << port << "\n";
+      std::rename(tmp.c_str(), a.admin_port_file.c_str());
+    }
+  }
   std::thread signals([&] {
     int sig = 0;
     sigwait(&sigs, &sig);
@@ -266,8 +356,11 @@ int main(int argc, char** argv) {
       std::ofstream(tmp) << *r << "\n";
       std::rename(tmp.c_str(), a.port_file.c_str());
     }
+    bound = true;
     if (reports) reports->start();
   });
+  bound = false;
+  if (adm) adm->stop();
   if (reports) reports->stop();
   pl->stop();
   srv.reset();

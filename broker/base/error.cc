@@ -107,6 +107,12 @@ const error_info& info(errc code) {
   return it == k_catalogue.end() ? *find(errc::internal) : *it;
 }
 
+errc parse_code(std::string_view id) {
+  for (const auto& e : k_catalogue)
+    if (e.id == id) return e.code;
+  return errc::internal;
+}
+
 std::string_view code_id(errc code) {
   return info(code).id;
 }

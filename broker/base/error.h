@@ -80,6 +80,8 @@ struct error_info {
 // Looks up the catalogue entry for a code (never fails: unknown codes map to `internal`).
 const error_info& info(errc code);
 std::string_view code_id(errc code);
+// The code of a stable id ("NIEM-105"); `internal` for an unknown one.
+errc parse_code(std::string_view id);
 // The whole catalogue, in code order (for docs and for the catalogue test).
 const std::vector<error_info>& catalogue();
 

@@ -141,6 +141,21 @@ class loader {
         number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
                std::uint64_t{10} * 365 * 24 * 3600);
         number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+      } else if (e.name == "admin") {
+        cfg.admin.enabled = true;
+        if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;
+        number(e, "port", cfg.admin.port, std::uint16_t{0}, std::uint16_t{65535});
+        cfg.admin.protect_health = attr(e, "protect-health") == "true";
+        if (!is_loopback_host(cfg.admin.host))
+          error(e.line,
+                "the admin server listens on a loopback address only (its bearer tokens would "
+                "cross the network in clear); reach it through a TLS-terminating proxy");
+      } else if (e.name == "token" && e.parent == "admin") {
+        admin_token t{attr(e, "name"), attr(e, "role"), path(attr(e, "file")), e.line};
+        file_must_exist(e.line, "admin token file", t.file);
+        for (const auto& o : cfg.admin.tokens)
+          if (o.name == t.name) error(e.line, fmt::format("a second admin token '{}'", t.name));
+        cfg.admin.tokens.push_back(std::move(t));
       } else if (e.name == "reports") {
         number(e, "check-interval-seconds", cfg.reports.check_interval_seconds, 1u, 86400u * 31);
         number(e, "start-delay-seconds", cfg.reports.start_delay_seconds, 0u, 86400u);

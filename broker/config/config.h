@@ -50,6 +50,19 @@ struct reports_config {
   std::uint32_t start_delay_seconds = 300;
 };
 
+struct admin_token {
+  std::string name, role, file;  // role: viewer or operator
+  std::uint32_t line = 0;
+};
+
+struct admin_config {
+  bool enabled = false;
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8081;
+  bool protect_health = false;
+  std::vector<admin_token> tokens;
+};
+
 struct agency_config : located {
   std::string id, name;
   std::vector<std::string> identities;    // certificate subjects
@@ -70,6 +83,7 @@ struct broker_config {
   pipeline_config pipeline;
   delivery_config delivery;
   reports_config reports;
+  admin_config admin;
   std::string home;            // holds schemas/
   std::string audit_key_file;  // absolute; empty: the audit chain is unkeyed
   std::vector<std::string> mapping_files;

@@ -10,6 +10,7 @@
 
 #include "base/digest.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/text.h"
 
 namespace niem::pipeline {
@@ -236,6 +237,9 @@ struct pipeline::impl {
                          case store::commit_result::status::routed:
                            // Durable now: later decisions may rely on it.
                            if (!learned.empty()) router->learn(learned);
+                           for (const auto& w : o.withheld)
+                             if (!w.recipient.empty())
+                               base::metrics().withheld.add({w.recipient, base::code_id(w.reason)});
                            o.what = outcome::status::accepted;
                            o.enqueued = std::move(cr.enqueued);
                            break;
@@ -244,6 +248,8 @@ struct pipeline::impl {
                            o.code = base::errc::record_duplicate_key;
                            break;
                          case store::commit_result::status::dead_lettered:
+                           base::metrics().validation_failures.inc(base::code_id(code));
+                           base::metrics().dead_lettered.inc(base::code_id(code));
                            o.what = outcome::status::dead_lettered;
                            o.code = code;
                            o.detail = std::move(detail);

@@ -1148,4 +1148,165 @@ base::result<std::vector<observation_row>> observations(const std::string& dir,
   return out;
 }
 
+namespace {
+
+dead_letter read_dead_letter(stmt& s) {
+  dead_letter d;
+  d.id = s.i64(0);
+  d.message_id = s.text(1);
+  d.recipient = s.text(2);
+  d.agency = s.text(3);
+  d.record_type = s.text(4);
+  d.exchange = s.text(5);
+  d.record_key = s.text(6);
+  d.code = s.text(7);
+  d.diagnostics_json = s.text(8);
+  d.content_type = s.text(9);
+  d.dead_ms = s.i64(10);
+  d.attempts = static_cast<std::uint32_t>(s.i64(11));
+  return d;
+}
+
+constexpr const char* k_dead_columns =
+    "id, message_id, COALESCE(recipient,''), agency, COALESCE(record_type,''), "
+    "COALESCE(exchange,''), COALESCE(record_key,''), code, COALESCE(diagnostics,''), "
+    "COALESCE(content_type,''), dead_ms, attempts";
+
+}  // namespace
+
+void store::audit(audit_entry e, std::function<void(bool)> done) {
+  impl_->push({[this, e = std::move(e)] { return impl_->append_audit(e, impl_->clk->now_ms()); },
+               std::move(done)});
+}
+
+std::vector<dead_letter> store::dead_letters(const dead_letter_filter& f) {
+  std::vector<dead_letter> out;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 stmt s(impl_->db,
+                        fmt::format("SELECT {} FROM dead_letters WHERE (?1 = '' OR code = ?1) AND "
+                                    "(?2 = '' OR recipient = ?2) AND (?3 = '' OR agency = ?3) AND "
+                                    "(?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
+                                    k_dead_columns)
+                            .c_str());
+                 s.bind(1, f.code).bind(2, f.recipient).bind(3, f.agency).bind(4, f.before_id);
+                 s.bind(5, static_cast<std::int64_t>(f.limit));
+                 while (s.step() == SQLITE_ROW) out.push_back(read_dead_letter(s));
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  return out;
+}
+
+std::optional<dead_letter> store::dead_letter_by_id(std::int64_t id) {
+  std::optional<dead_letter> out;
+  std::promise<void> p;
+  impl_->push(
+      {[&] {
+         stmt s(impl_->db,
+                fmt::format("SELECT {} FROM dead_letters WHERE id = ?", k_dead_columns).c_str());
+         s.bind(1, id);
+         if (s.step() == SQLITE_ROW) out = read_dead_letter(s);
+         return true;
+       },
+       {},
+       &p});
+  p.get_future().wait();
+  return out;
+}
+
+std::vector<std::pair<std::string, std::uint64_t>> store::dead_letter_counts() {
+  std::vector<std::pair<std::string, std::uint64_t>> out;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 stmt s(impl_->db, "SELECT code, COUNT(*) FROM dead_letters GROUP BY code");
+                 while (s.step() == SQLITE_ROW)
+                   out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.i64(1)));
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  return out;
+}
+
+bool store::purge_dead_letter(std::int64_t id) {
+  bool gone = false;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 if (!impl_->del_dead.reset().bind(1, id).run()) return false;
+                 gone = sqlite3_changes(impl_->db) > 0;
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  return gone;
+}
+
+store::message_trace store::trace(const std::string& message_id) {
+  message_trace t;
+  std::promise<void> p;
+  impl_->push({[&] {
+                 stmt m(impl_->db,
+                        "SELECT agency, record_type, COALESCE(record_key,''), "
+                        "COALESCE(exchange,''), received_ms, status, COALESCE(code,'') FROM "
+                        "messages WHERE message_id = ?");
+                 m.bind(1, message_id);
+                 if (m.step() != SQLITE_ROW) return true;
+                 t.found = true;
+                 t.message_id = message_id;
+                 t.agency = m.text(0);
+                 t.record_type = m.text(1);
+                 t.record_key = m.text(2);
+                 t.exchange = m.text(3);
+                 t.received_ms = m.i64(4);
+                 t.status = m.text(5);
+                 t.code = m.text(6);
+                 stmt a(impl_->db, fmt::format("SELECT {} FROM audit WHERE message_id = ? "
+                                               "ORDER BY seq",
+                                               k_audit_columns)
+                                       .c_str());
+                 a.bind(1, message_id);
+                 while (a.step() == SQLITE_ROW) t.decisions.push_back(read_entry(a));
+                 stmt q(impl_->db,
+                        "SELECT id, recipient, enqueued_ms, attempts, consent FROM queue WHERE "
+                        "message_id = ? ORDER BY id");
+                 q.bind(1, message_id);
+                 while (q.step() == SQLITE_ROW) {
+                   queue_entry e;
+                   e.id = q.i64(0);
+                   e.recipient = q.text(1);
+                   e.enqueued_ms = q.i64(2);
+                   e.attempts = static_cast<std::uint32_t>(q.i64(3));
+                   e.consent = q.text(4);
+                   e.message_id = message_id;
+                   t.queued.push_back(std::move(e));
+                 }
+                 stmt d(impl_->db, fmt::format("SELECT {} FROM dead_letters WHERE message_id = ? "
+                                               "ORDER BY id",
+                                               k_dead_columns)
+                                       .c_str());
+                 d.bind(1, message_id);
+                 while (d.step() == SQLITE_ROW) t.dead_letters.push_back(read_dead_letter(d));
+                 return true;
+               },
+               {},
+               &p});
+  p.get_future().wait();
+  return t;
+}
+
+std::uint64_t store::size_bytes() const {
+  std::uint64_t n = 0;
+  for (const char* f : {"broker.db", "broker.db-wal"}) {
+    std::error_code ec;
+    auto sz = std::filesystem::file_size(std::filesystem::path(impl_->opt.dir) / f, ec);
+    if (!ec) n += sz;
+  }
+  return n;
+}
+
 }  // namespace niem::store

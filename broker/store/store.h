@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -193,7 +194,32 @@ class store {
   // Forgets records received before cutoff_ms (they can no longer be replayed).
   void purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done = {});
 
+  // An operator's action (replay, purge) for the audit trail, appended in its own transaction.
+  void audit(audit_entry e, std::function<void(bool ok)> done = {});
+
   // Synchronous queries for tools, tests and the admin API (they wait for the store thread).
+  struct dead_letter_filter {
+    std::string code, recipient, agency;
+    std::uint32_t limit = 100;
+    std::int64_t before_id = 0;  // paging: only ids below this (0: from the newest)
+  };
+  std::vector<dead_letter> dead_letters(const dead_letter_filter& f);
+  std::optional<dead_letter> dead_letter_by_id(std::int64_t id);
+  std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts();  // by code
+  bool purge_dead_letter(std::int64_t id);
+  // Everything the store knows of one message: as received, every decision (the audit trail),
+  // what still waits in a queue, its dead letters.
+  struct message_trace {
+    bool found = false;
+    std::string message_id, agency, record_type, record_key, exchange, status, code;
+    std::int64_t received_ms = 0;
+    std::vector<audit_entry> decisions;
+    std::vector<queue_entry> queued;  // without their documents
+    std::vector<dead_letter> dead_letters;
+  };
+  message_trace trace(const std::string& message_id);
+  // Bytes of the database and its WAL.
+  std::uint64_t size_bytes() const;
   std::vector<queue_stats> stats(const std::vector<std::string>& recipients);
   std::vector<dead_letter> dead_letters(std::uint32_t limit);
   std::uint64_t dead_letter_count();

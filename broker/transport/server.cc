@@ -36,6 +36,7 @@
 
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/metrics.h"
 #include "base/text.h"
 #include "transport/proton_c.h"
 
@@ -126,6 +127,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   mutable std::mutex counters_mu;
   counters ctr;
+  std::map<std::string, std::uint32_t> connected;  // open connections per agency
 
   impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
       : opt(std::move(o)), pl(p), st(s), clk(c) {
@@ -217,6 +219,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
               {{"connection", std::to_string(id)},
                {"agency", cs.agency.empty() ? "(anonymous)" : cs.agency}});
     conn_ids[c] = id;
+    {
+      std::lock_guard lk(counters_mu);
+      ++connected[cs.agency.empty() ? "(anonymous)" : cs.agency];
+    }
     conns.emplace(id, std::move(cs));
     {
       std::lock_guard lk(inbox->mu);
@@ -305,6 +311,11 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       }
     }
     std::erase_if(owed_credit, [&](const proton::receiver& r) { return r.connection() == c; });
+    if (auto cs = conns.find(id); cs != conns.end()) {
+      std::lock_guard lk(counters_mu);
+      auto& n = connected[cs->second.agency.empty() ? "(anonymous)" : cs->second.agency];
+      if (n > 0) --n;
+    }
     conns.erase(id);  // pending ingest deliveries are dropped: the publisher will resend
     base::log(log_level::info, "transport", "connection closed",
               {{"connection", std::to_string(id)}});
@@ -409,6 +420,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       return;
     }
     count([](counters& k) { ++k.received; });
+    base::metrics().received.inc(lt->second.agency);
     std::string body;
     if (!body_bytes(m, body)) {
       reject(d, base::errc::record_bad_content_type,
@@ -630,6 +642,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto t = s.send(m);
     touch(s.connection());
     auto cid = conn_ids.count(s.connection()) ? conn_ids[s.connection()] : 0;
+    base::metrics().delivered.inc(e.recipient);
     inflight[t] = {std::move(e), cid, s};
     count([](counters& k) { ++k.delivered; });
   }
@@ -656,6 +669,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   // A newly committed entry: deliver straight from memory when the queue is caught up.
   void enqueued(store::queue_entry e) {
+    base::metrics().enqueued.inc(e.recipient);
     auto& q = queues[e.recipient];
     if (q.recipient.empty()) q.recipient = e.recipient;
     if (q.caught_up && !q.fetching && !q.consumers.empty() && q.buffer.size() < opt.prefetch &&
@@ -682,6 +696,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     a.decision = "withhold";
     a.reason = std::string(base::code_id(why));
     count([](counters& k) { ++k.withdrawn; });
+    base::metrics().withheld.add({e.recipient, base::code_id(why)});
     base::log(log_level::info, "transport",
               "queued document withdrawn: its consent no longer holds",
               {{"message_id", e.message_id},
@@ -695,6 +710,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       ++k.dead_lettered;
       if (code == base::errc::delivery_expired) ++k.expired;
     });
+    base::metrics().dead_lettered.inc(base::code_id(code));
+    if (code == base::errc::delivery_expired) base::metrics().expired.inc(e.recipient);
     base::log(log_level::warn, "delivery", "document dead-lettered",
               {{"message_id", e.message_id},
                {"recipient", e.recipient},
@@ -710,6 +727,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     inflight.erase(it);
     ++e.attempts;
     count([](counters& k) { ++k.redelivered; });
+    base::metrics().redelivered.inc(e.recipient);
     if (e.attempts >= opt.max_attempts) {
       dead_letter(e, base::errc::delivery_max_attempts,
                   fmt::format(R"({{"attempts":{}}})", e.attempts));
@@ -729,6 +747,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     auto id = it->second.entry.id;
     auto conn_id = it->second.conn_id;
+    base::metrics().accepted.inc(it->second.entry.recipient);
+    base::metrics().latency.observe(
+        static_cast<double>(clk.now_ms() - it->second.entry.received_ms) / 1000.0);
     inflight.erase(it);
     count([](counters& k) { ++k.acknowledged; });
     // Settle only once the removal is durable: a subscriber that waits for our settlement
@@ -774,6 +795,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         auto e = std::move(it->second.entry);
         inflight.erase(it);
         auto id = e.id;
+        base::metrics().redelivered.inc(e.recipient);
         q.redeliver.emplace(id, std::move(e));
         count([](counters& k) { ++k.redelivered; });
       }
@@ -830,6 +852,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
               c.expired += k;
               c.dead_lettered += k;
             });
+            base::metrics().expired.add({n}, k);
+            base::metrics().dead_lettered.add({base::code_id(base::errc::delivery_expired)}, k);
             base::log(log_level::warn, "delivery", "documents expired",
                       {{"recipient", n},
                        {"count", std::to_string(k)},
@@ -933,6 +957,13 @@ void server::stop() {
 counters server::snapshot() const {
   std::lock_guard lk(impl_->counters_mu);
   return impl_->ctr;
+}
+
+std::map<std::string, std::uint32_t> server::connections() const {
+  std::lock_guard lk(impl_->counters_mu);
+  auto out = impl_->connected;
+  for (const auto& a : impl_->opt.agencies) out.emplace(a.id, 0);
+  return out;
 }
 
 }  // namespace niem::transport

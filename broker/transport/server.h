@@ -7,6 +7,7 @@
 // This header has no Proton types: only this module includes Proton headers.
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -72,6 +73,8 @@ class server {
   void stop();
   // Thread-safe snapshot.
   counters snapshot() const;
+  // Open connections per agency (every configured agency listed, with 0 when not connected).
+  std::map<std::string, std::uint32_t> connections() const;
   // Thread-safe: entries committed outside the AMQP path (a produced report, a replay), for
   // delivery to their subscribers.
   void offer(std::vector<store::queue_entry> entries);

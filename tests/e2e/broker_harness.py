@@ -17,17 +17,23 @@ class Broker:
 
     def start(self, timeout=30):
         port_file = os.path.join(self.store + ".port")
-        if os.path.exists(port_file):
-            os.remove(port_file)
+        admin_file = os.path.join(self.store + ".admin-port")
+        for f in (port_file, admin_file):
+            if os.path.exists(f):
+                os.remove(f)
         log = open(self.log_path, "a")
+        # The admin server on a free port too (the demo configuration names 8081).
         self.proc = subprocess.Popen(
             [self.binary, "--config", self.config, "--listen", f"127.0.0.1:{self.port}",
-             "--store", self.store, "--port-file", port_file] + self.extra,
+             "--store", self.store, "--port-file", port_file,
+             "--admin", "127.0.0.1:0", "--admin-port-file", admin_file] + self.extra,
             stdout=log, stderr=log)
+        self.admin_port_file = admin_file
         deadline = time.time() + timeout
         while time.time() < deadline:
             if os.path.exists(port_file):
                 self.port = int(open(port_file).read().strip())
+                self.admin_port = int(open(admin_file).read().strip())
                 return self
             if self.proc.poll() is not None:
                 raise RuntimeError(f"broker exited with {self.proc.returncode}; see {self.log_path}")
@@ -37,6 +43,10 @@ class Broker:
     @property
     def url(self):
         return f"amqp://127.0.0.1:{self.port}"
+
+    @property
+    def admin_url(self):
+        return f"http://127.0.0.1:{self.admin_port}"
 
     def kill9(self):
         self.proc.send_signal(signal.SIGKILL)

@@ -29,7 +29,7 @@ conf = conf.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<sche
 conf = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
               lambda m: f'{m.group(1)}="{root}/config/{m.group(2)}', conf)
 open(os.path.join(tmp, "later.xml"), "w", encoding="utf-8").write(conf)
-conf = conf.replace("<schemas ", '<reports start-delay-seconds="0"/>\n  <schemas ', 1)
+conf = conf.replace("<admin ", '<reports start-delay-seconds="0"/>\n  <admin ', 1)
 open(os.path.join(tmp, "now.xml"), "w", encoding="utf-8").write(conf)
 # First the default: the first look for due reports waits 5 minutes after start-up, so that a
 # backlog is counted before the report is made.

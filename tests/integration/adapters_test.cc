@@ -35,10 +35,11 @@ struct broker {
   void start() {
     auto pf = dir.path / "port";
     std::filesystem::remove(pf);
-    proc = child_process({NIEM_BROKER_BIN, "--config", k_root + "/config/demo.xml", "--listen",
-                          "127.0.0.1:" + std::to_string(port), "--store",
-                          (dir.path / "store").string(), "--port-file", pf.string()},
-                         (dir.path / "broker.log").string());
+    proc = child_process(
+        {NIEM_BROKER_BIN, "--config", k_root + "/config/demo.xml", "--listen",
+         "127.0.0.1:" + std::to_string(port), "--store", (dir.path / "store").string(),
+         "--port-file", pf.string(), "--admin", "127.0.0.1:0"},
+        (dir.path / "broker.log").string());
     port = niem::testing::wait_for_port_file(pf, proc);
   }
   void kill9() {

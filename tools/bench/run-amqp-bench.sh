@@ -54,7 +54,7 @@ EOF
 start_niem() {
   local dir=$WORK/niem-$1
   mkdir -p "$dir"
-  "$BIN/broker/app/niem-broker" --config "$WORK/bench.xml" --listen 127.0.0.1:0 \
+  "$BIN/broker/app/niem-broker" --config "$WORK/bench.xml" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
     --store "$dir/store" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")

@@ -62,7 +62,7 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+
 run() {
   local cfg=$1 dir=$WORK/run-$2
   mkdir -p "$dir"
-  "$BIN/broker/app/niem-broker" --config "$WORK/$cfg.xml" --listen 127.0.0.1:0 \
+  "$BIN/broker/app/niem-broker" --config "$WORK/$cfg.xml" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
     --store "$dir/store" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
   PID=$!
   while [ ! -s "$dir/port" ]; do

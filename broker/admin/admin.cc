@@ -1,0 +1,684 @@
+#include "admin/admin.h"
+
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <charconv>
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <future>
+#include <map>
+#include <optional>
+#include <thread>
+
+#include <fmt/format.h>
+
+#include "base/digest.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "base/text.h"
+
+namespace niem::admin {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+response json_response(unsigned status, const json::value& v) {
+  return {status, "application/json", json::serialize(v) + "\n"};
+}
+
+// Errors have a stable code (NIEM-7xx for the admin's own, HTTP-level ones by name).
+response error(unsigned status, std::string_view code, std::string_view message) {
+  return json_response(status,
+                       json::object{{"error", json::object{{"code", code}, {"message", message}}}});
+}
+
+std::string iso(std::int64_t ms) {
+  return ms > 0 ? base::format_time_ms(ms) : std::string();
+}
+
+std::string url_decode(std::string_view s) {
+  std::string out;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '+') {
+      out += ' ';
+    } else if (s[i] == '%' && i + 2 < s.size()) {
+      int v = 0;
+      auto r = std::from_chars(s.data() + i + 1, s.data() + i + 3, v, 16);
+      if (r.ec == std::errc() && r.ptr == s.data() + i + 3) {
+        out += static_cast<char>(v);
+        i += 2;
+      } else {
+        out += s[i];
+      }
+    } else {
+      out += s[i];
+    }
+  }
+  return out;
+}
+
+struct target {
+  std::vector<std::string> segments;
+  std::map<std::string, std::string> query;
+  std::string get(const std::string& k) const {
+    auto it = query.find(k);
+    return it == query.end() ? std::string() : it->second;
+  }
+};
+
+target parse_target(std::string_view t) {
+  target out;
+  auto q = t.find('?');
+  auto path = t.substr(0, q);
+  for (auto seg : base::split(path, '/'))
+    if (!seg.empty()) out.segments.push_back(url_decode(seg));
+  if (q != std::string_view::npos)
+    for (auto kv : base::split(t.substr(q + 1), '&')) {
+      auto eq = kv.find('=');
+      if (eq == std::string_view::npos)
+        out.query[url_decode(kv)] = "";
+      else
+        out.query[url_decode(kv.substr(0, eq))] = url_decode(kv.substr(eq + 1));
+    }
+  return out;
+}
+
+std::optional<std::int64_t> to_id(std::string_view s) {
+  std::int64_t v = 0;
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (r.ec != std::errc() || r.ptr != s.data() + s.size() || v <= 0) return std::nullopt;
+  return v;
+}
+
+// Names the API may echo: ids, agencies, codes (anything else is refused before a query).
+bool plain(std::string_view s, std::size_t max = 128) {
+  if (s.size() > max) return false;
+  for (char c : s)
+    if (!(std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.' ||
+          c == '@' || c == ':'))
+      return false;
+  return true;
+}
+
+json::object audit_json(const store::audit_entry& a) {
+  return {{"seq", a.seq},
+          {"at", iso(a.at_ms)},
+          {"provider", a.provider},
+          {"recipient", a.recipient},
+          {"agreement", a.agreement},
+          {"purpose", a.purpose},
+          {"consent", a.consent},
+          {"decision", a.decision},
+          {"reason", a.reason},
+          {"paths", a.paths},
+          {"digest", a.digest}};
+}
+
+json::object dead_letter_json(const store::dead_letter& d, bool detail) {
+  json::object o{{"id", d.id},
+                 {"message_id", d.message_id},
+                 {"recipient", d.recipient},
+                 {"agency", d.agency},
+                 {"record_type", d.record_type},
+                 {"exchange", d.exchange},
+                 {"record_key", d.record_key},
+                 {"code", d.code},
+                 {"reason", base::info(base::parse_code(d.code)).summary},
+                 {"dead_at", iso(d.dead_ms)},
+                 {"attempts", d.attempts}};
+  if (detail) {
+    boost::system::error_code ec;
+    auto diags = json::parse(d.diagnostics_json.empty() ? "[]" : d.diagnostics_json, ec);
+    o["diagnostics"] = ec ? json::value(json::array{}) : diags;
+  }
+  return o;
+}
+
+std::string content_type_of(const std::string& file) {
+  if (file.ends_with(".html")) return "text/html; charset=utf-8";
+  if (file.ends_with(".js")) return "text/javascript; charset=utf-8";
+  if (file.ends_with(".css")) return "text/css; charset=utf-8";
+  if (file.ends_with(".svg")) return "image/svg+xml";
+  return "application/octet-stream";
+}
+
+}  // namespace
+
+struct server::impl {
+  options opt;
+  store::store& st;
+  pipeline::pipeline& pl;
+  std::vector<std::shared_ptr<const routing::agreement>> agreements;
+  std::shared_ptr<const routing::policy_router> policy;
+  hooks h;
+  const base::clock& clk;
+
+  asio::io_context ioc{1};
+  tcp::acceptor acceptor{ioc};
+  std::thread thread;
+
+  impl(options o, store::store& s, pipeline::pipeline& p,
+       std::vector<std::shared_ptr<const routing::agreement>> a,
+       std::shared_ptr<const routing::policy_router> pr, hooks hk, const base::clock& c)
+      : opt(std::move(o)),
+        st(s),
+        pl(p),
+        agreements(std::move(a)),
+        policy(std::move(pr)),
+        h(std::move(hk)),
+        clk(c) {}
+
+  // ---- authorization ----
+
+  const token* who(const std::string& authorization) const {
+    constexpr std::string_view bearer = "Bearer ";
+    if (!authorization.starts_with(bearer)) return nullptr;
+    auto presented = std::string_view(authorization).substr(bearer.size());
+    const token* found = nullptr;
+    // Every token compared in constant time (no early exit on a match either).
+    for (const auto& t : opt.tokens)
+      if (base::constant_time_equal(presented, t.secret)) found = &t;
+    return found;
+  }
+
+  // ---- endpoints ----
+
+  response metrics() {
+    std::string out;
+    out.reserve(16 * 1024);
+    auto& m = base::metrics();
+    out += "# HELP niem_up The broker is running.\n# TYPE niem_up gauge\nniem_up 1\n";
+    auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
+    auto stats = st.stats(recipients);
+    auto now = clk.now_ms();
+    out +=
+        "# HELP niem_queue_depth Documents waiting in a subscriber's queue.\n"
+        "# TYPE niem_queue_depth gauge\n";
+    for (const auto& q : stats)
+      out += fmt::format("niem_queue_depth{{queue=\"{}\"}} {}\n",
+                         base::prometheus_escape(q.recipient), q.depth);
+    out +=
+        "# HELP niem_queue_oldest_age_seconds Age of the oldest waiting document (0: empty).\n"
+        "# TYPE niem_queue_oldest_age_seconds gauge\n";
+    for (const auto& q : stats)
+      out += fmt::format(
+          "niem_queue_oldest_age_seconds{{queue=\"{}\"}} {}\n",
+          base::prometheus_escape(q.recipient),
+          q.oldest_enqueued_ms ? static_cast<double>(now - q.oldest_enqueued_ms) / 1000.0 : 0.0);
+    out +=
+        "# HELP niem_dead_letter_depth Dead letters waiting, by reason code.\n"
+        "# TYPE niem_dead_letter_depth gauge\n";
+    for (const auto& [code, n] : st.dead_letter_counts())
+      out += fmt::format("niem_dead_letter_depth{{code=\"{}\"}} {}\n",
+                         base::prometheus_escape(code), n);
+    out += fmt::format(
+        "# HELP niem_store_bytes Size of the store (database and WAL).\n"
+        "# TYPE niem_store_bytes gauge\nniem_store_bytes {}\n",
+        st.size_bytes());
+    for (const auto* c : {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered,
+                          &m.expired, &m.dead_lettered, &m.validation_failures, &m.withheld})
+      c->render(out);
+    m.latency.render(out);
+    if (h.transport_metrics) out += h.transport_metrics();
+    return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(out)};
+  }
+
+  response queues() {
+    auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
+    auto stats = st.stats(recipients);
+    auto& m = base::metrics();
+    auto now = clk.now_ms();
+    json::array arr;
+    for (const auto& q : stats)
+      arr.push_back(json::object{
+          {"recipient", q.recipient},
+          {"depth", q.depth},
+          {"oldest_age_seconds",
+           q.oldest_enqueued_ms ? static_cast<double>(now - q.oldest_enqueued_ms) / 1000.0 : 0.0},
+          {"enqueued", m.enqueued.value({q.recipient})},
+          {"delivered", m.delivered.value({q.recipient})},
+          {"accepted", m.accepted.value({q.recipient})},
+          {"redelivered", m.redelivered.value({q.recipient})},
+          {"expired", m.expired.value({q.recipient})}});
+    return json_response(
+        200, json::object{{"queues", std::move(arr)}, {"dead_letters", st.dead_letter_count()}});
+  }
+
+  response dlq_list(const target& t) {
+    store::store::dead_letter_filter f;
+    f.code = t.get("code");
+    f.recipient = t.get("recipient");
+    f.agency = t.get("agency");
+    for (const auto* v : {&f.code, &f.recipient, &f.agency})
+      if (!plain(*v)) return error(400, "bad_request", "filters are codes, agencies or ids");
+    if (auto l = t.get("limit"); !l.empty()) {
+      auto n = to_id(l);
+      if (!n || *n > 1000) return error(400, "bad_request", "limit is 1 to 1000");
+      f.limit = static_cast<std::uint32_t>(*n);
+    }
+    if (auto b = t.get("before"); !b.empty()) {
+      auto n = to_id(b);
+      if (!n) return error(400, "bad_request", "before is a dead letter id");
+      f.before_id = *n;
+    }
+    json::array arr;
+    for (const auto& d : st.dead_letters(f)) arr.push_back(dead_letter_json(d, false));
+    json::object counts;
+    for (const auto& [code, n] : st.dead_letter_counts()) counts[code] = n;
+    return json_response(200, json::object{{"dead_letters", std::move(arr)},
+                                           {"by_code", std::move(counts)},
+                                           {"total", st.dead_letter_count()}});
+  }
+
+  void audit_action(const token& who, std::string_view action, std::string message_id,
+                    std::string record_key, std::string recipient, std::string reason) {
+    store::audit_entry a;
+    a.message_id = std::move(message_id);
+    a.record_key = std::move(record_key);
+    a.provider = "admin:" + who.name;
+    a.recipient = std::move(recipient);
+    a.decision = std::string(action);
+    a.reason = std::move(reason);
+    std::promise<void> done;
+    st.audit(std::move(a), [&done](bool) { done.set_value(); });
+    done.get_future().wait_for(std::chrono::seconds(10));
+  }
+
+  // Decides the record again (pipeline) and answers with what happened.
+  response replay(const token& who, store::replay_source src, std::string what) {
+    auto message_id = src.message_id;
+    auto recipient = src.recipient;
+    auto dl = src.dead_letter_id;
+    auto p = std::make_shared<std::promise<pipeline::outcome>>();
+    auto fut = p->get_future();
+    pl.submit(pipeline::replay_job(std::move(src)),
+              [p](pipeline::outcome o) { p->set_value(std::move(o)); });
+    if (fut.wait_for(std::chrono::seconds(30)) != std::future_status::ready)
+      return error(503, "timeout", "the replay did not finish in 30 s; see the trace later");
+    auto o = fut.get();
+    std::string outcome = o.what == pipeline::outcome::status::accepted        ? "accepted"
+                          : o.what == pipeline::outcome::status::duplicate     ? "duplicate"
+                          : o.what == pipeline::outcome::status::dead_lettered ? "dead_lettered"
+                                                                               : "failed";
+    json::array queued, withheld;
+    for (const auto& e : o.enqueued) queued.push_back(json::string(e.recipient));
+    for (const auto& w : o.withheld)
+      withheld.push_back(json::object{{"recipient", w.recipient},
+                                      {"code", base::code_id(w.reason)},
+                                      {"agreement", w.agreement}});
+    audit_action(who, "replay", message_id, dl ? fmt::format("dead-letter:{}", dl) : what,
+                 recipient, o.code == base::errc::ok ? "" : std::string(base::code_id(o.code)));
+    base::log(base::log_level::info, "admin", "replayed",
+              {{"message_id", message_id}, {"token", who.name}, {"outcome", outcome}});
+    if (!o.enqueued.empty() && h.offer) h.offer(std::move(o.enqueued));
+    json::object body{{"message_id", message_id},
+                      {"outcome", outcome},
+                      {"queued", std::move(queued)},
+                      {"withheld", std::move(withheld)}};
+    if (o.code != base::errc::ok) {
+      body["code"] = base::code_id(o.code);
+      body["detail"] = o.detail;
+    }
+    return json_response(200, body);
+  }
+
+  response trace(const std::string& id) {
+    auto t = st.trace(id);
+    if (!t.found) return error(404, "not_found", "no message with this id");
+    json::array decisions, queued, dead;
+    for (const auto& a : t.decisions) decisions.push_back(audit_json(a));
+    for (const auto& q : t.queued)
+      queued.push_back(json::object{{"recipient", q.recipient},
+                                    {"enqueued_at", iso(q.enqueued_ms)},
+                                    {"attempts", q.attempts}});
+    for (const auto& d : t.dead_letters) dead.push_back(dead_letter_json(d, true));
+    // Each recipient's latest state: queued, delivered and accepted (it left the queue with a
+    // delivery as its last decision), withheld, or dead-lettered.
+    json::object recipients;
+    for (const auto& a : t.decisions) {
+      if (a.recipient.empty() || a.provider.starts_with("admin:")) continue;
+      recipients[a.recipient] = a.decision == "deliver" ? "accepted" : "withheld";
+    }
+    for (const auto& q : t.queued) recipients[q.recipient] = "queued";
+    for (const auto& d : t.dead_letters)
+      if (!d.recipient.empty()) recipients[d.recipient] = "dead_lettered";
+    return json_response(200, json::object{{"message_id", t.message_id},
+                                           {"agency", t.agency},
+                                           {"record_type", t.record_type},
+                                           {"record_key", t.record_key},
+                                           {"exchange", t.exchange},
+                                           {"received_at", iso(t.received_ms)},
+                                           {"status", t.status},
+                                           {"code", t.code},
+                                           {"recipients", std::move(recipients)},
+                                           {"decisions", std::move(decisions)},
+                                           {"queued", std::move(queued)},
+                                           {"dead_letters", std::move(dead)}});
+  }
+
+  response agreements_summary() {
+    auto today = routing::utc_date(clk.now_ms());
+    json::array arr;
+    for (const auto& a : agreements) {
+      std::string status = !a->effective_from.empty() && today < a->effective_from
+                               ? "not_yet_effective"
+                           : !a->effective_to.empty() && today > a->effective_to ? "expired"
+                                                                                 : "in_effect";
+      json::array providers, purposes, exchanges;
+      for (const auto& p : a->providers) providers.push_back(json::string(p));
+      for (const auto& p : a->purposes) purposes.push_back(json::string(p));
+      for (const auto& e : a->exchanges) exchanges.push_back(json::string(e.exchange));
+      arr.push_back(json::object{{"id", a->id},
+                                 {"version", a->version},
+                                 {"title", a->title},
+                                 {"level", routing::level_name(a->level)},
+                                 {"providers", std::move(providers)},
+                                 {"recipient", a->recipient},
+                                 {"purposes", std::move(purposes)},
+                                 {"exchanges", std::move(exchanges)},
+                                 {"effective_from", a->effective_from},
+                                 {"effective_to", a->effective_to},
+                                 {"status", status}});
+    }
+    return json_response(200, json::object{{"agreements", std::move(arr)}});
+  }
+
+  response consents(const target& t) {
+    auto person = t.get("person");
+    if (!plain(person))
+      return error(400, "bad_request", "person is a client number or Medicaid id");
+    json::array arr;
+    if (policy) {
+      auto today = routing::utc_date(clk.now_ms());
+      for (const auto& c : policy->consents().all()) {
+        if (!person.empty() && c.client_id != person && c.medicaid_id != person) continue;
+        json::array purposes, categories;
+        for (const auto& p : c.purposes) purposes.push_back(json::string(p));
+        for (const auto& p : c.categories) categories.push_back(json::string(p));
+        auto holds = policy->consents().holds(c.consent_id, today);
+        arr.push_back(json::object{
+            {"consent_id", c.consent_id},
+            {"client_id", c.client_id},
+            {"medicaid_id", c.medicaid_id},
+            {"recipient", c.recipient},
+            {"purposes", std::move(purposes)},
+            {"categories", std::move(categories)},
+            {"effective_date", c.effective_date},
+            {"expiration_date", c.expiration_date},
+            {"status", c.status},
+            {"acknowledged", c.acknowledged},
+            {"holds_today", holds == base::errc::ok},
+            {"reason", holds == base::errc::ok ? "" : std::string(base::code_id(holds))}});
+      }
+    }
+    return json_response(200, json::object{{"consents", std::move(arr)}});
+  }
+
+  response disclosures(const target& t) {
+    auto person = t.get("person");
+    if (person.empty() || !plain(person))
+      return error(400, "bad_request", "person (client number or Medicaid id) is required");
+    // The accounting covers six years (45 CFR 164.528).
+    auto since = clk.now_ms() - 6LL * 366 * 24 * 3600 * 1000;
+    auto r = store::disclosures(opt.store_dir, person, since);
+    if (!r) return error(500, "NIEM-303", "the store cannot be read");
+    json::array arr;
+    for (const auto& a : *r) {
+      auto o = audit_json(a);
+      o["message_id"] = a.message_id;
+      o["record_key"] = a.record_key;
+      o["exchange"] = a.exchange;
+      arr.push_back(std::move(o));
+    }
+    return json_response(200, json::object{{"person", person}, {"disclosures", std::move(arr)}});
+  }
+
+  response audit_verify() {
+    auto c = store::verify_audit(opt.store_dir, opt.audit_key);
+    return json_response(200, json::object{{"ok", c.ok},
+                                           {"entries", c.entries},
+                                           {"first_bad_seq", c.first_bad_seq},
+                                           {"problem", c.problem}});
+  }
+
+  response static_file(const std::string& name) {
+    // Only plain file names from the dashboard folder.
+    if (name.empty() || name.size() > 64 || name.find("..") != std::string::npos || !plain(name) ||
+        opt.static_dir.empty())
+      return error(404, "not_found", "no such file");
+    auto p = std::filesystem::path(opt.static_dir) / name;
+    std::ifstream in(p, std::ios::binary);
+    if (!in) return error(404, "not_found", "no such file");
+    std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    return {200, content_type_of(name), std::move(body)};
+  }
+
+  response handle(const request& req) {
+    auto t = parse_target(req.target);
+    const auto& s = t.segments;
+    const bool get = req.method == "GET";
+    const bool post = req.method == "POST";
+    const bool del = req.method == "DELETE";
+    auto seg = [&](std::size_t i) -> const std::string& {
+      static const std::string none;
+      return i < s.size() ? s[i] : none;
+    };
+    // The dashboard (the page itself holds no data; its API calls carry the token).
+    if (get && (s.empty() || (s.size() == 1 && s[0] == "index.html")))
+      return static_file("index.html");
+    if (get && s.size() == 2 && s[0] == "static") return static_file(s[1]);
+
+    const token* tok = who(req.authorization);
+    bool health = s.size() == 1 && (s[0] == "healthz" || s[0] == "readyz" || s[0] == "metrics");
+    if (health && get && (!opt.protect_health || tok)) {
+      if (s[0] == "healthz") return json_response(200, json::object{{"status", "ok"}});
+      if (s[0] == "readyz") {
+        bool bound = h.listener_bound && h.listener_bound();
+        // The store answers, the schemas are loaded (the pipeline exists), the listener is bound.
+        st.stats({});
+        if (!bound)
+          return json_response(503, json::object{{"status", "not_ready"}, {"listener", false}});
+        return json_response(
+            200, json::object{
+                     {"status", "ready"}, {"store", true}, {"schemas", true}, {"listener", true}});
+      }
+      return metrics();
+    }
+    if (s.empty() || (s[0] != "api" && !health)) return error(404, "not_found", "no such path");
+    if (!tok) return error(401, "unauthorized", "a bearer token is required");
+    const bool operator_ = tok->r == role::operator_;
+    auto forbidden = [&] { return error(403, "forbidden", "this action needs an operator token"); };
+    if (health) return error(405, "method_not_allowed", "use GET");
+
+    if (seg(1) == "queues" && s.size() == 2 && get) return queues();
+    if (seg(1) == "dlq") {
+      if (s.size() == 2 && get) return dlq_list(t);
+      auto id = to_id(seg(2));
+      if (!id) return error(404, "not_found", "a dead letter id is a number");
+      if (s.size() == 3 && get) {
+        auto d = st.dead_letter_by_id(*id);
+        if (!d)
+          return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
+        return json_response(200, dead_letter_json(*d, true));
+      }
+      if (s.size() == 3 && del) {
+        if (!operator_) return forbidden();
+        auto d = st.dead_letter_by_id(*id);
+        if (!d || !st.purge_dead_letter(*id))
+          return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
+        audit_action(*tok, "purge", d->message_id, fmt::format("dead-letter:{}", *id), d->recipient,
+                     d->code);
+        base::log(base::log_level::info, "admin", "dead letter purged",
+                  {{"message_id", d->message_id}, {"token", tok->name}, {"code", d->code}});
+        return json_response(200, json::object{{"purged", 1}});
+      }
+      if (s.size() == 4 && seg(3) == "replay" && post) {
+        if (!operator_) return forbidden();
+        auto src = st.replay_dead_letter(*id);
+        if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
+        return replay(*tok, std::move(*src), {});
+      }
+      return error(405, "method_not_allowed", "GET, DELETE, or POST .../replay");
+    }
+    if (seg(1) == "messages" && s.size() >= 3) {
+      const auto& id = seg(2);
+      if (!base::valid_message_id(id)) return error(404, "not_found", "not a message id");
+      if (s.size() == 4 && seg(3) == "trace" && get) return trace(id);
+      if (s.size() == 4 && seg(3) == "replay" && post) {
+        if (!operator_) return forbidden();
+        auto recipient = t.get("recipient");
+        if (recipient.empty() || !plain(recipient))
+          return error(400, "bad_request", "recipient is required: whose decision to take again");
+        auto src = st.replay_withheld(id, recipient);
+        if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
+        return replay(*tok, std::move(*src), "withheld");
+      }
+      return error(405, "method_not_allowed", "GET .../trace or POST .../replay");
+    }
+    if (seg(1) == "agreements" && s.size() == 2 && get) return agreements_summary();
+    if (seg(1) == "consents" && s.size() == 2 && get) return consents(t);
+    if (seg(1) == "disclosures" && s.size() == 2 && get) return disclosures(t);
+    if (seg(1) == "audit" && seg(2) == "verify" && s.size() == 3 && get) return audit_verify();
+    if (seg(1) == "whoami" && s.size() == 2 && get)
+      return json_response(
+          200, json::object{{"name", tok->name}, {"role", operator_ ? "operator" : "viewer"}});
+    return error(404, "not_found", "no such path");
+  }
+
+  // ---- HTTP ----
+
+  class session : public std::enable_shared_from_this<session> {
+   public:
+    session(tcp::socket s, impl& ad) : stream_(std::move(s)), ad_(ad) {}
+    void start() { read(); }
+
+   private:
+    void read() {
+      parser_.emplace();
+      parser_->body_limit(64 * 1024);
+      parser_->header_limit(16 * 1024);
+      stream_.expires_after(std::chrono::seconds(30));
+      http::async_read(
+          stream_, buffer_, *parser_,
+          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+    }
+
+    void on_read(beast::error_code ec) {
+      if (ec) return close();
+      auto req = parser_->release();
+      request r;
+      r.method = std::string(req.method_string());
+      r.target = std::string(req.target());
+      r.authorization = std::string(req[http::field::authorization]);
+      r.body = std::move(req.body());
+      response out;
+      try {
+        out = ad_.handle(r);
+      } catch (const std::exception& e) {
+        // Never expected; the request gets an error and the server goes on.
+        base::log(base::log_level::error, "admin", "request failed",
+                  {{"code", base::code_id(base::errc::internal)}});
+        out = error(500, base::code_id(base::errc::internal), "internal error");
+      }
+      respond(std::move(out), req.keep_alive(), req.version());
+    }
+
+    void respond(response r, bool keep, unsigned version) {
+      auto res = std::make_shared<http::response<http::string_body>>(
+          static_cast<http::status>(r.status), version ? version : 11);
+      res->set(http::field::server, "niem-broker");
+      res->set(http::field::content_type, r.content_type);
+      res->set(http::field::cache_control, "no-store");
+      res->set("X-Content-Type-Options", "nosniff");
+      res->set("Content-Security-Policy",
+               "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'");
+      if (r.status == 401) res->set(http::field::www_authenticate, "Bearer");
+      res->keep_alive(keep);
+      res->body() = std::move(r.body);
+      res->prepare_payload();
+      http::async_write(stream_, *res,
+                        [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+                          if (!ec && keep) return self->read();
+                          self->close();
+                        });
+    }
+
+    void close() {
+      beast::error_code ec;
+      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    impl& ad_;
+  };
+
+  void accept() {
+    acceptor.async_accept(ioc, [this](beast::error_code ec, tcp::socket s) {
+      if (ec == asio::error::operation_aborted) return;
+      if (!ec) std::make_shared<session>(std::move(s), *this)->start();
+      accept();
+    });
+  }
+};
+
+server::server(options opt, store::store& st, pipeline::pipeline& pl,
+               std::vector<std::shared_ptr<const routing::agreement>> agreements,
+               std::shared_ptr<const routing::policy_router> policy, hooks h,
+               const base::clock& clk)
+    : impl_(std::make_unique<impl>(std::move(opt), st, pl, std::move(agreements), std::move(policy),
+                                   std::move(h), clk)) {}
+
+server::~server() {
+  stop();
+}
+
+std::uint16_t server::start(std::string& err) {
+  beast::error_code ec;
+  auto addr = asio::ip::make_address(impl_->opt.host, ec);
+  if (ec) {
+    err = "not an IP address: " + impl_->opt.host;
+    return 0;
+  }
+  tcp::endpoint ep(addr, impl_->opt.port);
+  auto& a = impl_->acceptor;
+  a.open(ep.protocol(), ec);
+  if (!ec) a.set_option(asio::socket_base::reuse_address(true), ec);
+  if (!ec) a.bind(ep, ec);
+  if (!ec) a.listen(asio::socket_base::max_listen_connections, ec);
+  if (ec) {
+    err = ec.message();
+    return 0;
+  }
+  auto port = a.local_endpoint().port();
+  impl_->accept();
+  impl_->thread = std::thread([this] { impl_->ioc.run(); });
+  return port;
+}
+
+void server::stop() {
+  if (!impl_->thread.joinable()) return;
+  asio::post(impl_->ioc, [this] {
+    beast::error_code ec;
+    impl_->acceptor.close(ec);
+    impl_->ioc.stop();
+  });
+  impl_->thread.join();
+}
+
+response server::handle(const request& req) {
+  return impl_->handle(req);
+}
+
+}  // namespace niem::admin

@@ -1,0 +1,81 @@
+#pragma once
+// The admin HTTP server inside niem-broker (Boost.Beast), on its own port and thread, loopback
+// only. /healthz, /readyz and /metrics (Prometheus text) are open unless configured otherwise;
+// /api/... needs a bearer token whose role is viewer (reads everything but record content) or
+// operator (also replays and purges; each such action is written to the audit trail with the
+// token's name). Errors are JSON with a stable code. The dashboard's static files are served
+// from `static_dir`.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "pipeline/pipeline.h"
+#include "routing/policy.h"
+#include "store/store.h"
+
+namespace niem::admin {
+
+enum class role { viewer, operator_ };
+
+struct token {
+  std::string name, secret;
+  role r = role::viewer;
+};
+
+struct options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8081;  // 0: pick a free port
+  bool protect_health = false;
+  std::vector<token> tokens;
+  std::string static_dir;  // the dashboard
+  std::string store_dir;   // for the read-only tools (audit verification, disclosures)
+  std::string audit_key;
+  std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
+};
+
+// What the admin server needs from the rest of the broker, as callbacks (it does not depend on
+// the transport).
+struct hooks {
+  std::function<bool()> listener_bound;
+  std::function<std::vector<std::string>()> recipients;
+  // Entries committed by a replay, for delivery.
+  std::function<void(std::vector<store::queue_entry>)> offer;
+  // Extra Prometheus text (the transport's connection and link state).
+  std::function<std::string()> transport_metrics;
+};
+
+struct request {
+  std::string method, target, authorization, body;
+};
+struct response {
+  unsigned status = 200;
+  std::string content_type = "application/json";
+  std::string body;
+};
+
+class server {
+ public:
+  server(options opt, store::store& st, pipeline::pipeline& pl,
+         std::vector<std::shared_ptr<const routing::agreement>> agreements,
+         std::shared_ptr<const routing::policy_router> policy, hooks h, const base::clock& clk);
+  ~server();
+  server(const server&) = delete;
+  server& operator=(const server&) = delete;
+
+  // Binds and starts serving on a thread of its own; the bound port, or 0 with `error`.
+  std::uint16_t start(std::string& error);
+  void stop();
+
+  // One request, answered synchronously (the HTTP layer calls it; so do tests).
+  response handle(const request& req);
+
+  struct impl;
+
+ private:
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace niem::admin

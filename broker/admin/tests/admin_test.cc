@@ -1,0 +1,290 @@
+// The admin API on a real store, pipeline and policy router: status codes, authorization
+// (no token 401, viewer replay 403, operator replay 200 and audited), the dead-letter queue,
+// traces, agreements, and /metrics in the Prometheus text format. Also one round trip over HTTP.
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <catch2/catch.hpp>
+#include <cstring>
+#include <filesystem>
+#include <future>
+#include <set>
+#include <sstream>
+
+#include "admin/admin.h"
+#include "base/ids.h"
+#include "support/fixtures.h"
+
+using namespace niem;
+namespace fs = std::filesystem;
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::int64_t k_now = 1'795'348'800'000;  // 2026-11-22T12:00:00Z
+
+const std::string k_header =
+    "CLAIM_ID|MEDICAID_ID|MEMBER_LAST_NAME|MEMBER_FIRST_NAME|MEMBER_DOB|MEMBER_SEX|FILL_DATE|NDC|"
+    "DRUG_NAME|STRENGTH|DOSE_FORM|QUANTITY|DAYS_SUPPLY|PRESCRIBER_NPI|PRESCRIBER_NAME|PHARMACY_NPI|"
+    "THERAPEUTIC_CLASS|PSYCHOTROPIC|SUD_TREATMENT|CLAIM_STATUS\n";
+
+std::string claim(const std::string& id, const std::string& fill = "20261101") {
+  return k_header + id + "|95557001Q|DOE|JO|20140101|F|" + fill +
+         "|65162-0627-10|GUANFACINE ER|1 MG|TABLET|30|30|1234567893|KIM, DANIEL|1987654321|"
+         "ADHD AGENT|Y|N|PAID\n";
+}
+
+struct rig {
+  testing::temp_dir dir{"niem-admin"};
+  base::manual_clock clk{k_now};
+  std::shared_ptr<mapping::mapping_library> lib = testing::load_project_mappings();
+  std::unique_ptr<store::store> st;
+  std::vector<std::shared_ptr<const routing::agreement>> agreements;
+  std::shared_ptr<routing::policy_router> router;
+  std::unique_ptr<pipeline::pipeline> pl;
+  std::unique_ptr<admin::server> srv;
+  std::vector<store::queue_entry> offered;
+  int n = 0;
+  rig() {
+    REQUIRE(lib);
+    std::vector<routing::exchange_root> roots;
+    for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
+    std::vector<std::string> files;
+    for (auto& e : fs::directory_iterator(testing::source_root() + "/config/agreements"))
+      files.push_back(e.path().string());
+    std::map<std::string, std::string> keys;
+    for (const auto& f : files)
+      if (f.ends_with("DSA-007.xml")) keys[f] = std::string(40, 'k');
+    auto a =
+        routing::load_agreements(files, testing::source_root() + "/schemas/agreement/agreement.xsd",
+                                 *lib->schemas(), roots, keys);
+    REQUIRE(a.ok());
+    agreements = *a;
+    auto s = store::store::open({dir.path.string(), 256, "admin-test-audit-key"}, clk);
+    REQUIRE(s.ok());
+    st = std::move(s.value());
+    router = std::make_shared<routing::policy_router>(
+        std::vector<routing::policy_subscription>{{"phn", "pharmacy-claim", "CARE_COORDINATION"},
+                                                  {"cws", "pharmacy-claim", "OVERSIGHT"}},
+        agreements, clk, std::make_shared<routing::consent_registry>());
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
+    admin::options o;
+    o.port = 0;
+    o.tokens = {{"ops-viewer", std::string(32, 'v'), admin::role::viewer},
+                {"ops-operator", std::string(32, 'o'), admin::role::operator_}};
+    o.store_dir = dir.path.string();
+    o.audit_key = "admin-test-audit-key";
+    o.static_dir = testing::source_root() + "/broker/admin/static";
+    admin::hooks h;
+    h.listener_bound = [] { return true; };
+    h.recipients = [this] { return router->recipients(); };
+    h.offer = [this](std::vector<store::queue_entry> e) {
+      offered.insert(offered.end(), e.begin(), e.end());
+    };
+    srv = std::make_unique<admin::server>(o, *st, *pl, agreements, router, h, clk);
+  }
+  pipeline::outcome run(std::string agency, std::string type, std::string ct, std::string body) {
+    pipeline::job j;
+    j.message_id = base::new_message_id(clk.now_ms());
+    j.agency = std::move(agency);
+    j.record_type = std::move(type);
+    j.content_type = std::move(ct);
+    j.body = std::move(body);
+    j.received_ms = clk.now_ms();
+    std::promise<pipeline::outcome> p;
+    pl->submit(std::move(j), [&](pipeline::outcome o) { p.set_value(std::move(o)); });
+    return p.get_future().get();
+  }
+  admin::response call(std::string method, std::string target, std::string token = {}) {
+    admin::request r;
+    r.method = std::move(method);
+    r.target = std::move(target);
+    if (!token.empty()) r.authorization = "Bearer " + token;
+    return srv->handle(r);
+  }
+  const std::string viewer = std::string(32, 'v');
+  const std::string op = std::string(32, 'o');
+};
+
+json::value body(const admin::response& r) {
+  return json::parse(r.body);
+}
+
+}  // namespace
+
+TEST_CASE("admin: health is open, the API needs a token, and roles limit what a token may do") {
+  rig r;
+  CHECK(r.call("GET", "/healthz").status == 200);
+  CHECK(r.call("GET", "/readyz").status == 200);
+  CHECK(r.call("GET", "/metrics").status == 200);
+  auto no = r.call("GET", "/api/queues");
+  CHECK(no.status == 401);
+  CHECK(body(no).at("error").at("code") == "unauthorized");
+  CHECK(r.call("GET", "/api/queues", "not-a-token").status == 401);
+  CHECK(r.call("GET", "/api/queues", r.viewer).status == 200);
+  CHECK(r.call("GET", "/api/nothing", r.viewer).status == 404);
+  CHECK(r.call("GET", "/api/dlq/abc", r.viewer).status == 404);
+  CHECK(r.call("GET", "/api/dlq?code=NIEM-105%27%3B", r.viewer).status == 400);
+  auto me = body(r.call("GET", "/api/whoami", r.op));
+  CHECK(me.at("role") == "operator");
+}
+
+TEST_CASE("admin: a dead letter is listed with its reason, replayed by an operator, and audited") {
+  rig r;
+  auto bad = r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-A1", "2026-11-01"));
+  REQUIRE(bad.what == pipeline::outcome::status::dead_lettered);
+  auto list = body(r.call("GET", "/api/dlq?code=NIEM-105", r.viewer));
+  REQUIRE(list.at("dead_letters").as_array().size() == 1);
+  auto dl = list.at("dead_letters").at(0);
+  CHECK(dl.at("message_id").as_string() == bad.message_id);
+  CHECK(dl.at("code") == "NIEM-105");
+  CHECK(list.at("by_code").at("NIEM-105") == 1);
+  CHECK(body(r.call("GET", "/api/dlq?code=NIEM-999", r.viewer))
+            .at("dead_letters")
+            .as_array()
+            .empty());
+  auto id = std::to_string(dl.at("id").as_int64());
+  auto detail = body(r.call("GET", "/api/dlq/" + id, r.viewer));
+  REQUIRE(detail.at("diagnostics").as_array().size() >= 1);
+  CHECK(detail.at("diagnostics").at(0).at("code") == "NIEM-105");
+  // No record content, even in the detail.
+  CHECK(r.call("GET", "/api/dlq/" + id, r.viewer).body.find("DOE") == std::string::npos);
+
+  // A viewer may not replay; an operator may (here it fails again: the record is still bad).
+  CHECK(r.call("POST", "/api/dlq/" + id + "/replay", r.viewer).status == 403);
+  auto again = r.call("POST", "/api/dlq/" + id + "/replay", r.op);
+  REQUIRE(again.status == 200);
+  CHECK(body(again).at("outcome") == "dead_lettered");
+  CHECK(body(again).at("code") == "NIEM-105");
+  // Purge: gone from the queue; a second purge finds nothing.
+  auto latest = body(r.call("GET", "/api/dlq", r.viewer)).at("dead_letters").at(0);
+  auto id2 = std::to_string(latest.at("id").as_int64());
+  CHECK(r.call("DELETE", "/api/dlq/" + id2, r.viewer).status == 403);
+  CHECK(r.call("DELETE", "/api/dlq/" + id2, r.op).status == 200);
+  CHECK(r.call("DELETE", "/api/dlq/" + id2, r.op).status == 404);
+  CHECK(body(r.call("GET", "/api/queues", r.viewer)).at("dead_letters") == 0);
+
+  // The operator's actions are in the audit trail with the token's name, and it verifies.
+  auto trace = body(r.call("GET", "/api/messages/" + bad.message_id + "/trace", r.viewer));
+  int replays = 0, purges = 0;
+  for (const auto& d : trace.at("decisions").as_array()) {
+    if (d.at("provider") == "admin:ops-operator" && d.at("decision") == "replay") ++replays;
+    if (d.at("provider") == "admin:ops-operator" && d.at("decision") == "purge") ++purges;
+  }
+  CHECK(replays == 1);
+  CHECK(purges == 1);
+  CHECK(body(r.call("GET", "/api/audit/verify", r.viewer)).at("ok") == true);
+}
+
+TEST_CASE("admin: a withheld decision replayed after the consent arrives reaches the recipient") {
+  rig r;
+  auto o = r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-B1"));
+  REQUIRE(o.what == pipeline::outcome::status::accepted);
+  auto trace = body(r.call("GET", "/api/messages/" + o.message_id + "/trace", r.viewer));
+  CHECK(trace.at("recipients").at("phn") == "withheld");
+  CHECK(trace.at("recipients").at("cws") == "queued");
+  CHECK(trace.at("record_key").as_string() == "RX-B1");
+  // Nothing to replay for a recipient that was not withheld; replay needs a recipient.
+  CHECK(r.call("POST", "/api/messages/" + o.message_id + "/replay?recipient=cws", r.op).status ==
+        404);
+  CHECK(r.call("POST", "/api/messages/" + o.message_id + "/replay", r.op).status == 400);
+  REQUIRE(
+      r.run(
+           "cws", "consent", "application/json",
+           R"({"record_type":"consent","consent_id":"CNS-A1","record_id":"CNS-A1-1",)"
+           R"("status":"ACTIVE","subject":{"client_id":"CWS-7001-0001","medicaid_id":"95557001Q"},)"
+           R"("grantor":{"role":"PARENT","name":"P"},"recipient":"phn",)"
+           R"("purposes":["CARE_COORDINATION"],"data_categories":["MEDICATION"],)"
+           R"("effective_date":"2026-01-01","expiration_date":"2099-12-31",)"
+           R"("disclosure_acknowledged":true})")
+          .what == pipeline::outcome::status::accepted);
+  auto rep = r.call("POST", "/api/messages/" + o.message_id + "/replay?recipient=phn", r.op);
+  REQUIRE(rep.status == 200);
+  CHECK(body(rep).at("outcome") == "accepted");
+  CHECK(body(rep).at("queued").at(0) == "phn");
+  REQUIRE(r.offered.size() == 1);  // handed to the transport for delivery
+  CHECK(r.offered[0].recipient == "phn");
+  auto after = body(r.call("GET", "/api/messages/" + o.message_id + "/trace", r.viewer));
+  CHECK(after.at("recipients").at("phn") == "queued");
+  // Consents and agreements summaries.
+  auto cs = body(r.call("GET", "/api/consents?person=95557001Q", r.viewer));
+  REQUIRE(cs.at("consents").as_array().size() == 1);
+  CHECK(cs.at("consents").at(0).at("holds_today") == true);
+  auto ag = body(r.call("GET", "/api/agreements", r.viewer));
+  std::map<std::string, std::string> status;
+  for (const auto& a : ag.at("agreements").as_array())
+    status[std::string(a.at("id").as_string())] = std::string(a.at("status").as_string());
+  CHECK(status.size() == 9);
+  CHECK(status["DSA-008"] == "expired");
+  CHECK(status["DSA-001"] == "in_effect");
+  auto dis = body(r.call("GET", "/api/disclosures?person=95557001Q", r.viewer));
+  CHECK(dis.at("disclosures").as_array().size() == 2);  // cws at first, phn on replay
+}
+
+TEST_CASE("admin: /metrics is Prometheus text with the queues, dead letters and decisions") {
+  rig r;
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-C1"));
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-C2", "bad"));
+  auto m = r.call("GET", "/metrics");
+  CHECK(m.content_type.starts_with("text/plain; version=0.0.4"));
+  // Every sample line is NAME{labels} VALUE; every family has HELP and TYPE.
+  std::map<std::string, double> samples;
+  std::set<std::string> typed;
+  std::istringstream in(m.body);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.starts_with("# TYPE ")) {
+      auto rest = line.substr(7);
+      typed.insert(rest.substr(0, rest.find(' ')));
+      continue;
+    }
+    if (line.empty() || line[0] == '#') continue;
+    auto sp = line.rfind(' ');
+    REQUIRE(sp != std::string::npos);
+    samples[line.substr(0, sp)] = std::stod(line.substr(sp + 1));
+    auto name = line.substr(0, line.find_first_of("{ "));
+    bool known = typed.count(name) > 0;
+    for (auto suffix : {"_bucket", "_sum", "_count"})
+      if (name.ends_with(suffix))
+        known |= typed.count(name.substr(0, name.size() - std::strlen(suffix))) > 0;
+    CHECK(known);
+  }
+  CHECK(samples["niem_queue_depth{queue=\"cws\"}"] == 1);
+  CHECK(samples["niem_queue_depth{queue=\"phn\"}"] == 0);
+  CHECK(samples["niem_dead_letter_depth{code=\"NIEM-105\"}"] == 1);
+  CHECK(samples["niem_withheld_total{recipient=\"phn\",code=\"NIEM-506\"}"] >= 1);
+  CHECK(samples["niem_record_rejected_total{code=\"NIEM-105\"}"] >= 1);
+  CHECK(samples["niem_store_bytes"] > 0);
+  CHECK(samples.count("niem_ingest_to_delivery_seconds_count") == 1);
+}
+
+TEST_CASE("admin: one request over HTTP, with the security headers") {
+  rig r;
+  std::string err;
+  // A second server on a free port (the rig's is not started).
+  admin::options o;
+  o.port = 0;
+  o.tokens = {{"t", std::string(32, 'x'), admin::role::viewer}};
+  admin::hooks h;
+  h.listener_bound = [] { return true; };
+  admin::server live(o, *r.st, *r.pl, r.agreements, r.router, h, r.clk);
+  auto port = live.start(err);
+  REQUIRE(port != 0);
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  asio::io_context ioc;
+  asio::ip::tcp::socket sock(ioc);
+  sock.connect({asio::ip::make_address("127.0.0.1"), port});
+  http::request<http::string_body> req(http::verb::get, "/api/queues", 11);
+  req.set(http::field::host, "localhost");
+  http::write(sock, req);
+  boost::beast::flat_buffer buf;
+  http::response<http::string_body> res;
+  http::read(sock, buf, res);
+  CHECK(res.result_int() == 401);
+  CHECK(res[http::field::www_authenticate] == "Bearer");
+  CHECK(res["X-Content-Type-Options"] == "nosniff");
+  CHECK(res.body().find("unauthorized") != std::string::npos);
+  live.stop();
+}
