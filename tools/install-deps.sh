@@ -20,6 +20,10 @@ packages=(
   openssl
   # SHA-256 and HMAC for the audit trail's hash chain and the research pseudonyms (libcrypto)
   libssl-dev
+  # the admin API tests: an independent Prometheus text-format parser
+  python3-prometheus-client
+  # the dashboard's browser test: headless Chromium driven over its DevTools protocol
+  chromium python3-websocket
 )
 
 missing=()

@@ -1,0 +1,160 @@
+// The dashboard: reads the admin API with the token given in the page (or in #token=...), never
+// stores it beyond the tab (sessionStorage), and shows operator actions only to operators.
+'use strict';
+
+const state = { token: '', role: '', last: null };
+
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (k === 'class') e.className = v; else e.setAttribute(k, v);
+  }
+  for (const c of children) e.append(c instanceof Node ? c : document.createTextNode(String(c ?? '')));
+  return e;
+}
+
+async function api(method, path) {
+  const res = await fetch(path, { method, headers: { Authorization: 'Bearer ' + state.token } });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error((body.error && (body.error.code + ': ' + body.error.message)) || res.status);
+  return body;
+}
+
+function age(seconds) {
+  if (!seconds) return '-';
+  if (seconds < 120) return seconds.toFixed(1) + ' s';
+  if (seconds < 7200) return (seconds / 60).toFixed(1) + ' min';
+  return (seconds / 3600).toFixed(1) + ' h';
+}
+
+async function refreshQueues() {
+  const q = await api('GET', '/api/queues');
+  const now = Date.now();
+  const prev = state.last;
+  const tbody = document.querySelector('#queues tbody');
+  tbody.replaceChildren(...q.queues.map(r => {
+    const p = prev && prev.byQueue[r.recipient];
+    const dt = prev ? (now - prev.at) / 1000 : 0;
+    const rin = p && dt > 0 ? ((r.enqueued - p.enqueued) / dt).toFixed(1) : '-';
+    const rout = p && dt > 0 ? ((r.accepted - p.accepted) / dt).toFixed(1) : '-';
+    return el('tr', { 'data-queue': r.recipient, 'data-depth': r.depth },
+      el('td', {}, r.recipient), el('td', { class: 'num depth' }, r.depth),
+      el('td', { class: 'num' + (r.oldest_age_seconds > 3600 ? ' warn' : '') }, age(r.oldest_age_seconds)),
+      el('td', { class: 'num' }, r.enqueued), el('td', { class: 'num' }, r.delivered),
+      el('td', { class: 'num' }, r.accepted), el('td', { class: 'num' }, r.redelivered),
+      el('td', { class: 'num' }, r.expired), el('td', { class: 'num' }, rin), el('td', { class: 'num' }, rout));
+  }));
+  const byQueue = {};
+  for (const r of q.queues) byQueue[r.recipient] = r;
+  state.last = { at: now, byQueue };
+  const total = document.getElementById('dlq-total');
+  total.textContent = q.dead_letters;
+  total.className = q.dead_letters > 0 ? 'bad' : 'good';
+}
+
+async function refreshDlq() {
+  const code = document.getElementById('dlq-code').value.trim();
+  const agency = document.getElementById('dlq-agency').value.trim();
+  const qs = new URLSearchParams();
+  if (code) qs.set('code', code);
+  if (agency) qs.set('agency', agency);
+  const d = await api('GET', '/api/dlq' + (qs.toString() ? '?' + qs : ''));
+  const tbody = document.querySelector('#dlq tbody');
+  tbody.replaceChildren(...d.dead_letters.map(r => {
+    const replay = el('button', { 'data-replay': r.id }, 'Replay');
+    replay.addEventListener('click', () => act('POST', `/api/dlq/${r.id}/replay`, `replay of ${r.id}`));
+    const purge = el('button', { 'data-purge': r.id }, 'Purge');
+    purge.addEventListener('click', () => {
+      if (confirm(`Purge dead letter ${r.id} for good?`)) act('DELETE', `/api/dlq/${r.id}`, `purge of ${r.id}`);
+    });
+    const msg = el('a', { href: '#' }, r.message_id);
+    msg.addEventListener('click', ev => { ev.preventDefault(); trace(r.message_id); });
+    return el('tr', { 'data-dead-letter': r.id },
+      el('td', { class: 'num' }, r.id), el('td', {}, r.dead_at), el('td', { class: 'bad' }, r.code),
+      el('td', {}, r.reason), el('td', {}, r.agency), el('td', {}, r.recipient || '-'),
+      el('td', {}, r.record_key), el('td', {}, msg), el('td', { class: 'op' }, replay, ' ', purge));
+  }));
+}
+
+async function act(method, path, what) {
+  const out = document.getElementById('dlq-result');
+  try {
+    const r = await api(method, path);
+    out.textContent = `${what}: ` + (r.outcome ? r.outcome + (r.code ? ` (${r.code} ${r.detail})` : '') +
+      (r.queued && r.queued.length ? `; queued for ${r.queued.join(', ')}` : '') : 'done');
+  } catch (e) {
+    out.textContent = `${what} failed: ${e.message}`;
+  }
+  await Promise.all([refreshQueues(), refreshDlq()]);
+}
+
+async function trace(id) {
+  document.getElementById('trace-id').value = id;
+  const box = document.getElementById('trace');
+  try {
+    const t = await api('GET', `/api/messages/${encodeURIComponent(id)}/trace`);
+    const rows = t.decisions.map(d => el('tr', {},
+      el('td', {}, d.at), el('td', {}, d.recipient || '-'), el('td', { class: d.decision === 'withhold' ? 'warn' : '' }, d.decision),
+      el('td', {}, d.reason), el('td', {}, d.agreement), el('td', {}, d.purpose), el('td', {}, d.consent), el('td', {}, d.provider)));
+    const states = Object.entries(t.recipients).map(([r, s]) => `${r}: ${s}`).join(' · ');
+    box.replaceChildren(
+      el('p', { id: 'trace-summary' }, `${t.agency}/${t.record_type} record ${t.record_key}, received ${t.received_at}, ${t.status}${t.code ? ' ' + t.code : ''}`),
+      el('p', {}, states),
+      el('table', {}, el('thead', {}, el('tr', {}, ...['At', 'Recipient', 'Decision', 'Reason', 'Agreement', 'Purpose', 'Consent', 'By'].map(h => el('th', {}, h)))),
+        el('tbody', {}, ...rows)));
+  } catch (e) {
+    box.replaceChildren(el('p', { class: 'bad' }, e.message));
+  }
+}
+
+async function refreshAgreements() {
+  const a = await api('GET', '/api/agreements');
+  document.querySelector('#agreements tbody').replaceChildren(...a.agreements.map(r =>
+    el('tr', { 'data-agreement': r.id, 'data-status': r.status },
+      el('td', {}, `${r.id}@${r.version}`), el('td', {}, r.providers.join(', ')), el('td', {}, r.recipient),
+      el('td', {}, r.level), el('td', {}, r.purposes.join(', ')), el('td', {}, r.effective_from),
+      el('td', {}, r.effective_to || '-'),
+      el('td', { class: r.status === 'in_effect' ? 'good' : 'bad' }, r.status.replaceAll('_', ' ')))));
+}
+
+async function refresh() {
+  if (!state.token) return;
+  try {
+    await Promise.all([refreshQueues(), refreshDlq()]);
+    document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
+  } catch (e) {
+    document.getElementById('updated').textContent = e.message;
+  }
+}
+
+async function signIn(token) {
+  state.token = token;
+  sessionStorage.setItem('niem-token', token);
+  try {
+    const me = await api('GET', '/api/whoami');
+    state.role = me.role;
+    document.getElementById('who').textContent = `${me.name} (${me.role})`;
+    document.body.classList.toggle('operator', me.role === 'operator');
+    await Promise.all([refresh(), refreshAgreements()]);
+    document.body.dataset.ready = 'true';
+  } catch (e) {
+    document.getElementById('who').textContent = 'sign-in failed: ' + e.message;
+  }
+}
+
+document.addEventListener('DOMContentLoaded', () => {
+  document.getElementById('signin').addEventListener('submit', ev => {
+    ev.preventDefault();
+    signIn(document.getElementById('token').value.trim());
+  });
+  document.getElementById('dlq-filter').addEventListener('submit', ev => { ev.preventDefault(); refreshDlq(); });
+  document.getElementById('trace-form').addEventListener('submit', ev => {
+    ev.preventDefault();
+    trace(document.getElementById('trace-id').value.trim());
+  });
+  const hash = new URLSearchParams(location.hash.slice(1));
+  const token = hash.get('token') || sessionStorage.getItem('niem-token');
+  if (hash.get('token')) history.replaceState(null, '', location.pathname);  // keep it out of history
+  if (token) signIn(token);
+  setInterval(refresh, 2000);
+});

@@ -1,0 +1,418 @@
+// niemctl: the ops staff's command line for a running niem-broker, over its admin HTTP API.
+// Human-readable tables by default, --json for scripts; exit codes scripts can rely on.
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+namespace {
+
+const char* k_usage = R"(usage: niemctl [--url URL] [--token TOKEN] [--json] COMMAND
+
+Commands:
+  queues                                    every subscriber queue: depth, oldest age, counters
+  dlq list [--code C] [--recipient R] [--agency A] [--limit N]
+                                            dead letters, newest first, with their reason
+  dlq show ID                               one dead letter with its diagnostics
+  dlq replay ID | --code C [--recipient R] [--agency A]
+                                            decide again under today's mappings and policy
+  dlq purge ID | --code C [--recipient R] [--agency A]
+                                            remove for good (audited)
+  replay MESSAGE-ID --recipient R           take a withheld decision again
+  trace MESSAGE-ID                          received, mapped, each recipient's decision, delivered
+  disclosures --person ID                   the accounting of disclosures for one child
+  audit verify                              verify the audit trail's hash chain
+  agreements                                the agreements and whether each is in effect
+  consents --person ID                      a child's consents and whether each holds today
+
+The broker's admin address and token come from --url and --token, or NIEMCTL_URL and
+NIEMCTL_TOKEN (default URL http://127.0.0.1:8081).
+Exit codes: 0 done; 1 done, but the answer is bad news (a replay that failed again, a broken audit
+chain, nothing found); 2 usage; 3 not authorized (no or wrong token, or a viewer's token for an
+operator's command); 4 the broker could not be reached or failed.
+)";
+
+int usage(const std::string& why) {
+  std::fprintf(stderr, "niemctl: %s\n\n%s", why.c_str(), k_usage);
+  return 2;
+}
+
+struct reply {
+  unsigned status = 0;
+  json::value body;
+  std::string error;  // transport error
+};
+
+struct client {
+  std::string host = "127.0.0.1", port = "8081", token;
+
+  bool set_url(const std::string& url) {
+    std::string rest = url;
+    if (rest.starts_with("http://"))
+      rest = rest.substr(7);
+    else if (rest.find("://") != std::string::npos)
+      return false;  // TLS: through a proxy's client
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    auto colon = rest.rfind(':');
+    if (colon == std::string::npos) {
+      host = rest;
+      port = "80";
+    } else {
+      host = rest.substr(0, colon);
+      port = rest.substr(colon + 1);
+    }
+    return !host.empty() && !port.empty();
+  }
+
+  reply call(http::verb verb, const std::string& target) {
+    reply r;
+    try {
+      asio::io_context ioc;
+      asio::ip::tcp::resolver resolver(ioc);
+      beast::tcp_stream stream(ioc);
+      stream.expires_after(std::chrono::seconds(60));
+      stream.connect(resolver.resolve(host, port));
+      http::request<http::string_body> req(verb, target, 11);
+      req.set(http::field::host, host);
+      req.set(http::field::user_agent, "niemctl");
+      if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+      req.prepare_payload();
+      http::write(stream, req);
+      beast::flat_buffer buf;
+      http::response_parser<http::string_body> parser;
+      parser.body_limit(64 << 20);
+      http::read(stream, buf, parser);
+      auto res = parser.release();
+      r.status = res.result_int();
+      boost::system::error_code ec;
+      r.body = json::parse(res.body(), ec);
+      if (ec) r.body = json::object{{"text", res.body()}};
+      beast::error_code ignored;
+      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    return r;
+  }
+};
+
+std::string str(const json::value& v) {
+  if (v.is_string()) return std::string(v.as_string());
+  if (v.is_null()) return "";
+  if (v.is_bool()) return v.as_bool() ? "yes" : "no";
+  if (v.is_double()) return fmt::format("{:.1f}", v.as_double());
+  return json::serialize(v);
+}
+
+const json::value& at(const json::value& v, std::string_view k) {
+  static const json::value none;
+  if (!v.is_object()) return none;
+  auto* p = v.as_object().if_contains(k);
+  return p ? *p : none;
+}
+
+void table(const std::vector<std::string>& head,
+           const std::vector<std::vector<std::string>>& rows) {
+  std::vector<std::size_t> w(head.size());
+  for (std::size_t i = 0; i < head.size(); ++i) w[i] = head[i].size();
+  for (const auto& r : rows)
+    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i) w[i] = std::max(w[i], r[i].size());
+  auto line = [&](const std::vector<std::string>& r) {
+    std::string s;
+    for (std::size_t i = 0; i < r.size() && i < w.size(); ++i)
+      s += fmt::format("{:<{}}{}", r[i], w[i], i + 1 < r.size() ? "  " : "");
+    while (!s.empty() && s.back() == ' ') s.pop_back();
+    std::puts(s.c_str());
+  };
+  line(head);
+  for (const auto& r : rows) line(r);
+}
+
+// Maps an answer to an exit code, printing the error if there is one.
+int failed(const reply& r) {
+  if (!r.error.empty()) {
+    std::fprintf(stderr, "niemctl: cannot reach the broker: %s\n", r.error.c_str());
+    return 4;
+  }
+  if (r.status >= 200 && r.status < 300) return 0;
+  auto code = str(at(at(r.body, "error"), "code"));
+  auto msg = str(at(at(r.body, "error"), "message"));
+  std::fprintf(stderr, "niemctl: %u %s: %s\n", r.status, code.c_str(), msg.c_str());
+  if (r.status == 401 || r.status == 403) return 3;
+  if (r.status == 404 || r.status == 400) return 1;
+  return 4;
+}
+
+std::string query(const std::vector<std::pair<std::string, std::string>>& kv) {
+  std::string q;
+  for (const auto& [k, v] : kv) {
+    if (v.empty()) continue;
+    q += (q.empty() ? "?" : "&") + k + "=";
+    for (unsigned char c : v) {
+      if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '@' || c == ':')
+        q += static_cast<char>(c);
+      else
+        q += fmt::format("%{:02X}", c);
+    }
+  }
+  return q;
+}
+
+std::string escape_path(const std::string& s) {
+  return query({{"x", s}}).substr(3);
+}
+
+void print_replay(const json::value& b) {
+  std::string withheld;
+  if (at(b, "withheld").is_array())
+    for (const auto& w : at(b, "withheld").as_array())
+      withheld += fmt::format("{}{} ({})", withheld.empty() ? "" : ", ", str(at(w, "recipient")),
+                              str(at(w, "code")));
+  std::string queued;
+  if (at(b, "queued").is_array())
+    for (const auto& q : at(b, "queued").as_array())
+      queued += (queued.empty() ? "" : ", ") + str(q);
+  std::printf("%s: %s%s%s%s\n", str(at(b, "message_id")).c_str(), str(at(b, "outcome")).c_str(),
+              queued.empty() ? "" : ("; queued for " + queued).c_str(),
+              withheld.empty() ? "" : ("; withheld from " + withheld).c_str(),
+              at(b, "code").is_null()
+                  ? ""
+                  : (" [" + str(at(b, "code")) + " " + str(at(b, "detail")) + "]").c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  client c;
+  if (const char* u = std::getenv("NIEMCTL_URL")) c.set_url(u);
+  if (const char* t = std::getenv("NIEMCTL_TOKEN")) c.token = t;
+  bool as_json = false;
+  std::vector<std::string> args;
+  std::map<std::string, std::string> opts;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "--json") {
+      as_json = true;
+    } else if (a == "--help" || a == "-h") {
+      std::fputs(k_usage, stdout);
+      return 0;
+    } else if (a.starts_with("--")) {
+      if (i + 1 >= argc) return usage(a + " needs a value");
+      opts[a.substr(2)] = argv[++i];
+    } else {
+      args.push_back(a);
+    }
+  }
+  if (opts.count("url") && !c.set_url(opts["url"])) return usage("--url is http://HOST:PORT");
+  if (opts.count("token")) c.token = opts["token"];
+  if (args.empty()) return usage("a command is needed");
+  auto opt = [&](const std::string& k) { return opts.count(k) ? opts[k] : std::string(); };
+  auto emit_json = [&](const reply& r) { std::puts(json::serialize(r.body).c_str()); };
+  const auto& cmd = args[0];
+  auto arg = [&](std::size_t i) { return i < args.size() ? args[i] : std::string(); };
+
+  if (cmd == "queues") {
+    auto r = c.call(http::verb::get, "/api/queues");
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& q : at(r.body, "queues").as_array())
+      rows.push_back({str(at(q, "recipient")), str(at(q, "depth")),
+                      fmt::format("{:.1f}s", at(q, "oldest_age_seconds").to_number<double>()),
+                      str(at(q, "enqueued")), str(at(q, "delivered")), str(at(q, "accepted")),
+                      str(at(q, "redelivered")), str(at(q, "expired"))});
+    table(
+        {"QUEUE", "DEPTH", "OLDEST", "ENQUEUED", "DELIVERED", "ACCEPTED", "REDELIVERED", "EXPIRED"},
+        rows);
+    std::printf("\ndead letters: %s\n", str(at(r.body, "dead_letters")).c_str());
+    return 0;
+  }
+  if (cmd == "dlq") {
+    auto sub = arg(1);
+    auto filter = query({{"code", opt("code")},
+                         {"recipient", opt("recipient")},
+                         {"agency", opt("agency")},
+                         {"limit", opt("limit")}});
+    if (sub == "list") {
+      auto r = c.call(http::verb::get, "/api/dlq" + filter);
+      if (int rc = failed(r)) return rc;
+      if (as_json) return emit_json(r), 0;
+      std::vector<std::vector<std::string>> rows;
+      for (const auto& d : at(r.body, "dead_letters").as_array())
+        rows.push_back({str(at(d, "id")), str(at(d, "dead_at")), str(at(d, "code")),
+                        str(at(d, "agency")), str(at(d, "recipient")), str(at(d, "record_key")),
+                        str(at(d, "message_id")), str(at(d, "reason"))});
+      table({"ID", "DEAD AT", "CODE", "AGENCY", "RECIPIENT", "RECORD KEY", "MESSAGE", "REASON"},
+            rows);
+      return 0;
+    }
+    if (sub == "show") {
+      if (arg(2).empty()) return usage("dlq show ID");
+      auto r = c.call(http::verb::get, "/api/dlq/" + escape_path(arg(2)));
+      if (int rc = failed(r)) return rc;
+      if (as_json) return emit_json(r), 0;
+      for (auto k : {"id", "message_id", "agency", "record_type", "recipient", "exchange",
+                     "record_key", "code", "reason", "dead_at", "attempts"})
+        std::printf("%-12s %s\n", k, str(at(r.body, k)).c_str());
+      std::puts("diagnostics:");
+      for (const auto& d : at(r.body, "diagnostics").as_array())
+        std::printf("  %s %s %s %s\n", str(at(d, "code")).c_str(), str(at(d, "where")).c_str(),
+                    str(at(d, "field")).c_str(), str(at(d, "message")).c_str());
+      return 0;
+    }
+    if (sub == "replay" || sub == "purge") {
+      std::vector<std::string> ids;
+      if (!arg(2).empty()) {
+        ids.push_back(arg(2));
+      } else if (!opt("code").empty() || !opt("recipient").empty() || !opt("agency").empty()) {
+        auto r = c.call(http::verb::get,
+                        "/api/dlq" + filter + (opt("limit").empty() ? "&limit=1000" : ""));
+        if (int rc = failed(r)) return rc;
+        for (const auto& d : at(r.body, "dead_letters").as_array()) ids.push_back(str(at(d, "id")));
+      } else {
+        return usage("dlq " + sub + " needs an ID or a filter (--code, --recipient, --agency)");
+      }
+      int worst = 0;
+      json::array results;
+      for (const auto& id : ids) {
+        auto r = sub == "replay"
+                     ? c.call(http::verb::post, "/api/dlq/" + escape_path(id) + "/replay")
+                     : c.call(http::verb::delete_, "/api/dlq/" + escape_path(id));
+        if (int rc = failed(r)) {
+          worst = std::max(worst, rc);
+          if (rc >= 3) return rc;
+          continue;
+        }
+        if (as_json) {
+          results.push_back(r.body);
+        } else if (sub == "replay") {
+          print_replay(r.body);
+        } else {
+          std::printf("dead letter %s purged\n", id.c_str());
+        }
+        if (sub == "replay" && str(at(r.body, "outcome")) != "accepted") worst = std::max(worst, 1);
+      }
+      if (as_json) std::puts(json::serialize(results).c_str());
+      if (ids.empty() && !as_json) std::puts("no dead letter matches");
+      return worst;
+    }
+    return usage("dlq list|show|replay|purge");
+  }
+  if (cmd == "replay") {
+    if (arg(1).empty() || opt("recipient").empty()) return usage("replay MESSAGE-ID --recipient R");
+    auto r = c.call(http::verb::post, "/api/messages/" + escape_path(arg(1)) + "/replay" +
+                                          query({{"recipient", opt("recipient")}}));
+    if (int rc = failed(r)) return rc;
+    if (as_json)
+      emit_json(r);
+    else
+      print_replay(r.body);
+    return str(at(r.body, "outcome")) == "accepted" ? 0 : 1;
+  }
+  if (cmd == "trace") {
+    if (arg(1).empty()) return usage("trace MESSAGE-ID");
+    auto r = c.call(http::verb::get, "/api/messages/" + escape_path(arg(1)) + "/trace");
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    const auto& b = r.body;
+    std::printf("message %s: %s/%s, record %s, received %s\n", str(at(b, "message_id")).c_str(),
+                str(at(b, "agency")).c_str(), str(at(b, "record_type")).c_str(),
+                str(at(b, "record_key")).c_str(), str(at(b, "received_at")).c_str());
+    std::printf("status %s%s%s, exchange %s\n\n", str(at(b, "status")).c_str(),
+                str(at(b, "code")).empty() ? "" : " ", str(at(b, "code")).c_str(),
+                str(at(b, "exchange")).c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : at(b, "decisions").as_array())
+      rows.push_back({str(at(d, "at")), str(at(d, "recipient")), str(at(d, "decision")),
+                      str(at(d, "reason")), str(at(d, "agreement")), str(at(d, "purpose")),
+                      str(at(d, "consent")), str(at(d, "provider"))});
+    table({"AT", "RECIPIENT", "DECISION", "REASON", "AGREEMENT", "PURPOSE", "CONSENT", "BY"}, rows);
+    std::puts("");
+    for (const auto& [k, v] : at(b, "recipients").as_object())
+      std::printf("%-12s %s\n", std::string(k).c_str(), str(v).c_str());
+    return 0;
+  }
+  if (cmd == "disclosures") {
+    if (opt("person").empty()) return usage("disclosures --person ID");
+    auto r = c.call(http::verb::get, "/api/disclosures" + query({{"person", opt("person")}}));
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& d : at(r.body, "disclosures").as_array())
+      rows.push_back({str(at(d, "at")), str(at(d, "recipient")), str(at(d, "purpose")),
+                      str(at(d, "agreement")), str(at(d, "exchange")), str(at(d, "record_key")),
+                      str(at(d, "paths"))});
+    table({"DATE", "RECIPIENT", "PURPOSE", "AGREEMENT", "EXCHANGE", "RECORD", "WHAT"}, rows);
+    return rows.empty() ? 1 : 0;
+  }
+  if (cmd == "audit" && arg(1) == "verify") {
+    auto r = c.call(http::verb::get, "/api/audit/verify");
+    if (int rc = failed(r)) return rc;
+    bool ok = at(r.body, "ok").is_bool() && at(r.body, "ok").as_bool();
+    if (as_json)
+      emit_json(r);
+    else if (ok)
+      std::printf("audit trail intact: %s entries\n", str(at(r.body, "entries")).c_str());
+    else
+      std::printf("audit trail BROKEN at entry %s: %s\n", str(at(r.body, "first_bad_seq")).c_str(),
+                  str(at(r.body, "problem")).c_str());
+    return ok ? 0 : 1;
+  }
+  if (cmd == "agreements") {
+    auto r = c.call(http::verb::get, "/api/agreements");
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : at(r.body, "agreements").as_array()) {
+      std::string providers, purposes;
+      for (const auto& p : at(a, "providers").as_array())
+        providers += (providers.empty() ? "" : "+") + str(p);
+      for (const auto& p : at(a, "purposes").as_array())
+        purposes += (purposes.empty() ? "" : ",") + str(p);
+      rows.push_back({str(at(a, "id")) + "@" + str(at(a, "version")), providers,
+                      str(at(a, "recipient")), str(at(a, "level")), purposes,
+                      str(at(a, "effective_from")),
+                      str(at(a, "effective_to")).empty() ? "-" : str(at(a, "effective_to")),
+                      str(at(a, "status"))});
+    }
+    table({"AGREEMENT", "FROM", "TO", "LEVEL", "PURPOSES", "EFFECTIVE", "EXPIRES", "STATUS"}, rows);
+    return 0;
+  }
+  if (cmd == "consents") {
+    if (opt("person").empty()) return usage("consents --person ID");
+    auto r = c.call(http::verb::get, "/api/consents" + query({{"person", opt("person")}}));
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& k : at(r.body, "consents").as_array()) {
+      std::string purposes, cats;
+      for (const auto& p : at(k, "purposes").as_array())
+        purposes += (purposes.empty() ? "" : ",") + str(p);
+      for (const auto& p : at(k, "categories").as_array())
+        cats += (cats.empty() ? "" : ",") + str(p);
+      rows.push_back({str(at(k, "consent_id")), str(at(k, "recipient")), purposes, cats,
+                      str(at(k, "effective_date")), str(at(k, "expiration_date")),
+                      str(at(k, "status")),
+                      at(k, "holds_today").as_bool() ? "holds" : "no: " + str(at(k, "reason"))});
+    }
+    table({"CONSENT", "RECIPIENT", "PURPOSES", "CATEGORIES", "FROM", "TO", "STATUS", "TODAY"},
+          rows);
+    return rows.empty() ? 1 : 0;
+  }
+  return usage("unknown command '" + cmd + "'");
+}
