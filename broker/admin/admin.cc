@@ -5,6 +5,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <filesystem>
@@ -238,10 +239,12 @@ struct server::impl {
     auto stats = st.stats(recipients);
     auto& m = base::metrics();
     auto now = clk.now_ms();
+    auto held = h.paused ? h.paused() : std::vector<std::string>{};
     json::array arr;
     for (const auto& q : stats)
       arr.push_back(json::object{
           {"recipient", q.recipient},
+          {"paused", std::find(held.begin(), held.end(), q.recipient) != held.end()},
           {"depth", q.depth},
           {"oldest_age_seconds",
            q.oldest_enqueued_ms ? static_cast<double>(now - q.oldest_enqueued_ms) / 1000.0 : 0.0},
@@ -501,6 +504,19 @@ struct server::impl {
     if (health) return error(405, "method_not_allowed", "use GET");
 
     if (seg(1) == "queues" && s.size() == 2 && get) return queues();
+    if (seg(1) == "queues" && s.size() == 4 && post && (seg(3) == "pause" || seg(3) == "resume")) {
+      if (!operator_) return forbidden();
+      auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
+      if (std::find(recipients.begin(), recipients.end(), seg(2)) == recipients.end())
+        return error(404, "not_found", "no such queue");
+      if (!h.pause) return error(503, "unavailable", "delivery cannot be paused here");
+      bool on = seg(3) == "pause";
+      h.pause(seg(2), on);
+      audit_action(*tok, seg(3), "", "", seg(2), "");
+      base::log(base::log_level::info, "admin", on ? "delivery paused" : "delivery resumed",
+                {{"recipient", seg(2)}, {"token", tok->name}});
+      return json_response(200, json::object{{"recipient", seg(2)}, {"paused", on}});
+    }
     if (seg(1) == "dlq") {
       if (s.size() == 2 && get) return dlq_list(t);
       auto id = to_id(seg(2));

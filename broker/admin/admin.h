@@ -2,7 +2,8 @@
 // The admin HTTP server inside niem-broker (Boost.Beast), on its own port and thread, loopback
 // only. /healthz, /readyz and /metrics (Prometheus text) are open unless configured otherwise;
 // /api/... needs a bearer token whose role is viewer (reads everything but record content) or
-// operator (also replays and purges; each such action is written to the audit trail with the
+// operator (also replays, purges, pauses and resumes a subscriber's delivery; each such action is
+// written to the audit trail with the
 // token's name). Errors are JSON with a stable code. The dashboard's static files are served
 // from `static_dir`.
 #include <cstdint>
@@ -45,6 +46,9 @@ struct hooks {
   std::function<void(std::vector<store::queue_entry>)> offer;
   // Extra Prometheus text (the transport's connection and link state).
   std::function<std::string()> transport_metrics;
+  // Holds or resumes delivery to a subscriber; which are held.
+  std::function<void(const std::string&, bool)> pause;
+  std::function<std::vector<std::string>()> paused;
 };
 
 struct request {

@@ -29,6 +29,7 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -128,6 +129,11 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   mutable std::mutex counters_mu;
   counters ctr;
   std::map<std::string, std::uint32_t> connected;  // open connections per agency
+  std::set<std::string> paused;                    // subscribers an operator paused
+  bool paused_queue(const std::string& recipient) {
+    std::lock_guard lk(counters_mu);
+    return paused.count(recipient) > 0;
+  }
 
   impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
       : opt(std::move(o)), pl(p), st(s), clk(c) {
@@ -582,6 +588,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   void pump(queue_state& q) {
     if (stopping) return;
+    if (paused_queue(q.recipient)) return;  // an operator holds this subscriber's delivery
     bool progress = true;
     while (progress && !q.consumers.empty()) {
       progress = false;
@@ -957,6 +964,30 @@ void server::stop() {
 counters server::snapshot() const {
   std::lock_guard lk(impl_->counters_mu);
   return impl_->ctr;
+}
+
+void server::pause(const std::string& recipient, bool on) {
+  {
+    std::lock_guard lk(impl_->counters_mu);
+    if (on)
+      impl_->paused.insert(recipient);
+    else
+      impl_->paused.erase(recipient);
+  }
+  if (on) return;
+  // Resumed: deliver what waits (on the loop).
+  auto* im = impl_.get();
+  store::completions c;
+  c.push_back([im, recipient] {
+    auto it = im->queues.find(recipient);
+    if (it != im->queues.end()) im->pump(it->second);
+  });
+  post(*impl_->inbox, im, std::move(c));
+}
+
+std::vector<std::string> server::paused() const {
+  std::lock_guard lk(impl_->counters_mu);
+  return {impl_->paused.begin(), impl_->paused.end()};
 }
 
 std::map<std::string, std::uint32_t> server::connections() const {

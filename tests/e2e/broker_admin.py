@@ -171,6 +171,19 @@ try:
     check(samples[("niem_agency_connections", (("agency", "cws"),))] == 0,
           "per-agency connection state")
     check(samples[("niem_store_bytes", ())] > 0, "store size")
+
+    # Pause and resume a subscriber's delivery.
+    check(ctl("pause", "court", token=viewer).returncode == 3, "a viewer cannot pause delivery")
+    out = ctl("pause", "court")
+    check(out.returncode == 0 and "paused" in ctl("queues", token=viewer).stdout, "court paused")
+    conn = BlockingConnection(broker.url, timeout=30)
+    check(drain(conn, "deliver/court") == [], "nothing reaches a paused subscriber")
+    check(ctl("resume", "court").returncode == 0, "court resumed")
+    got = drain(conn, "deliver/court")
+    conn.close()
+    check(len(got) == len(records), f"after resume the court receives what waited ({len(got)})")
+    t = json.loads(http("GET", "/api/queues", viewer)[1])
+    check(not any(q["paused"] for q in t["queues"]), "no queue is paused")
 finally:
     rc = broker.stop()
 check(rc == 0, "the broker stops cleanly")

@@ -34,6 +34,7 @@ Commands:
   dlq purge ID | --code C [--recipient R] [--agency A]
                                             remove for good (audited)
   replay MESSAGE-ID --recipient R           take a withheld decision again
+  pause QUEUE | resume QUEUE                hold or resume delivery to one subscriber (audited)
   trace MESSAGE-ID                          received, mapped, each recipient's decision, delivered
   disclosures --person ID                   the accounting of disclosures for one child
   audit verify                              verify the audit trail's hash chain
@@ -232,10 +233,13 @@ int main(int argc, char** argv) {
     if (as_json) return emit_json(r), 0;
     std::vector<std::vector<std::string>> rows;
     for (const auto& q : at(r.body, "queues").as_array())
-      rows.push_back({str(at(q, "recipient")), str(at(q, "depth")),
-                      fmt::format("{:.1f}s", at(q, "oldest_age_seconds").to_number<double>()),
-                      str(at(q, "enqueued")), str(at(q, "delivered")), str(at(q, "accepted")),
-                      str(at(q, "redelivered")), str(at(q, "expired"))});
+      rows.push_back(
+          {str(at(q, "recipient")) +
+               (at(q, "paused").is_bool() && at(q, "paused").as_bool() ? " (paused)" : ""),
+           str(at(q, "depth")),
+           fmt::format("{:.1f}s", at(q, "oldest_age_seconds").to_number<double>()),
+           str(at(q, "enqueued")), str(at(q, "delivered")), str(at(q, "accepted")),
+           str(at(q, "redelivered")), str(at(q, "expired"))});
     table(
         {"QUEUE", "DEPTH", "OLDEST", "ENQUEUED", "DELIVERED", "ACCEPTED", "REDELIVERED", "EXPIRED"},
         rows);
@@ -323,6 +327,16 @@ int main(int argc, char** argv) {
     else
       print_replay(r.body);
     return str(at(r.body, "outcome")) == "accepted" ? 0 : 1;
+  }
+  if (cmd == "pause" || cmd == "resume") {
+    if (arg(1).empty()) return usage(cmd + " QUEUE");
+    auto r = c.call(http::verb::post, "/api/queues/" + escape_path(arg(1)) + "/" + cmd);
+    if (int rc = failed(r)) return rc;
+    if (as_json)
+      emit_json(r);
+    else
+      std::printf("%s: delivery %s\n", arg(1).c_str(), cmd == "pause" ? "paused" : "resumed");
+    return 0;
   }
   if (cmd == "trace") {
     if (arg(1).empty()) return usage("trace MESSAGE-ID");

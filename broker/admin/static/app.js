@@ -37,8 +37,12 @@ async function refreshQueues() {
     const dt = prev ? (now - prev.at) / 1000 : 0;
     const rin = p && dt > 0 ? ((r.enqueued - p.enqueued) / dt).toFixed(1) : '-';
     const rout = p && dt > 0 ? ((r.accepted - p.accepted) / dt).toFixed(1) : '-';
-    return el('tr', { 'data-queue': r.recipient, 'data-depth': r.depth },
-      el('td', {}, r.recipient), el('td', { class: 'num depth' }, r.depth),
+    const hold = el('button', { 'data-pause': r.recipient }, r.paused ? 'Resume' : 'Pause');
+    hold.addEventListener('click', () => act('POST', `/api/queues/${encodeURIComponent(r.recipient)}/${r.paused ? 'resume' : 'pause'}`,
+      `${r.paused ? 'resume' : 'pause'} of ${r.recipient}`));
+    return el('tr', { 'data-queue': r.recipient, 'data-depth': r.depth, 'data-paused': r.paused },
+      el('td', {}, r.recipient, r.paused ? el('span', { class: 'warn' }, ' (paused)') : '', ' ', el('span', { class: 'op' }, hold)),
+      el('td', { class: 'num depth' }, r.depth),
       el('td', { class: 'num' + (r.oldest_age_seconds > 3600 ? ' warn' : '') }, age(r.oldest_age_seconds)),
       el('td', { class: 'num' }, r.enqueued), el('td', { class: 'num' }, r.delivered),
       el('td', { class: 'num' }, r.accepted), el('td', { class: 'num' }, r.redelivered),
