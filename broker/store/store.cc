@@ -845,6 +845,22 @@ std::vector<dead_letter> store::dead_letters(std::uint32_t limit) {
 
 namespace {
 
+// Fills `r` (a redecision) from the record kept for r.message_id; false if it is no longer kept.
+bool read_kept_record(sqlite3* db, replay_source& r) {
+  stmt k(db,
+         "SELECT agency, record_type, content_type, body, received_ms FROM records WHERE "
+         "message_id=?");
+  k.bind(1, r.message_id);
+  if (k.step() != SQLITE_ROW) return false;
+  r.agency = k.text(0);
+  r.record_type = k.text(1);
+  r.content_type = k.text(2);
+  r.body = k.blob(3);
+  r.received_ms = k.i64(4);
+  r.redecision = true;
+  return true;
+}
+
 std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
   base::diagnostic d;
   d.code = code;
@@ -881,20 +897,10 @@ base::result<replay_source> store::replay_dead_letter(std::int64_t id) {
                    return true;
                  }
                  // An undeliverable document: decided again from the record as received.
-                 stmt k(impl_->db,
-                        "SELECT agency, record_type, content_type, body, received_ms FROM records "
-                        "WHERE message_id=?");
-                 k.bind(1, r.message_id);
-                 if (k.step() != SQLITE_ROW) {
+                 if (!read_kept_record(impl_->db, r)) {
                    why = base::errc::replay_not_retained;
                    return true;
                  }
-                 r.agency = k.text(0);
-                 r.record_type = k.text(1);
-                 r.content_type = k.text(2);
-                 r.body = k.blob(3);
-                 r.received_ms = k.i64(4);
-                 r.redecision = true;
                  out = std::move(r);
                  return true;
                },
@@ -920,23 +926,13 @@ base::result<replay_source> store::replay_withheld(const std::string& message_id
                         "seq DESC LIMIT 1");
                  a.bind(1, message_id).bind(2, recipient);
                  if (a.step() != SQLITE_ROW || a.text(0) != "withhold") return true;
-                 stmt k(impl_->db,
-                        "SELECT agency, record_type, content_type, body, received_ms FROM records "
-                        "WHERE message_id=?");
-                 k.bind(1, message_id);
-                 if (k.step() != SQLITE_ROW) {
-                   why = base::errc::replay_not_retained;
-                   return true;
-                 }
                  replay_source r;
                  r.message_id = message_id;
                  r.recipient = recipient;
-                 r.agency = k.text(0);
-                 r.record_type = k.text(1);
-                 r.content_type = k.text(2);
-                 r.body = k.blob(3);
-                 r.received_ms = k.i64(4);
-                 r.redecision = true;
+                 if (!read_kept_record(impl_->db, r)) {
+                   why = base::errc::replay_not_retained;
+                   return true;
+                 }
                  out = std::move(r);
                  return true;
                },

@@ -14,7 +14,7 @@
 
 #include "admin/admin.h"
 #include "base/ids.h"
-#include "support/fixtures.h"
+#include "support/agreements.h"
 
 using namespace niem;
 namespace fs = std::filesystem;
@@ -48,19 +48,8 @@ struct rig {
   int n = 0;
   rig() {
     REQUIRE(lib);
-    std::vector<routing::exchange_root> roots;
-    for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
-    std::vector<std::string> files;
-    for (auto& e : fs::directory_iterator(testing::source_root() + "/config/agreements"))
-      files.push_back(e.path().string());
-    std::map<std::string, std::string> keys;
-    for (const auto& f : files)
-      if (f.ends_with("DSA-007.xml")) keys[f] = std::string(40, 'k');
-    auto a =
-        routing::load_agreements(files, testing::source_root() + "/schemas/agreement/agreement.xsd",
-                                 *lib->schemas(), roots, keys);
-    REQUIRE(a.ok());
-    agreements = *a;
+    agreements = testing::load_shipped_agreements(*lib);
+    REQUIRE(agreements.size() == 9);
     auto s = store::store::open({dir.path.string(), 256, "admin-test-audit-key"}, clk);
     REQUIRE(s.ok());
     st = std::move(s.value());

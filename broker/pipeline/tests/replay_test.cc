@@ -8,7 +8,7 @@
 
 #include "pipeline/pipeline.h"
 #include "routing/policy.h"
-#include "support/fixtures.h"
+#include "support/agreements.h"
 
 using namespace niem;
 using pipeline::outcome;
@@ -52,25 +52,15 @@ struct rig {
   int n = 0;
   rig() {
     REQUIRE(lib);
-    std::vector<routing::exchange_root> roots;
-    for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
-    std::vector<std::string> files;
-    for (auto& e : fs::directory_iterator(testing::source_root() + "/config/agreements"))
-      files.push_back(e.path().string());
-    std::map<std::string, std::string> keys;
-    for (const auto& f : files)
-      if (f.ends_with("DSA-007.xml")) keys[f] = std::string(40, 'k');
-    auto agreements =
-        routing::load_agreements(files, testing::source_root() + "/schemas/agreement/agreement.xsd",
-                                 *lib->schemas(), roots, keys);
-    REQUIRE(agreements.ok());
+    auto agreements = testing::load_shipped_agreements(*lib);
+    REQUIRE(agreements.size() == 9);
     auto s = store::store::open({dir.path.string(), 256, "replay-test-audit-key"}, clk);
     REQUIRE(s.ok());
     st = std::move(s.value());
     router = std::make_shared<routing::policy_router>(
         std::vector<routing::policy_subscription>{{"phn", "pharmacy-claim", "CARE_COORDINATION"},
                                                   {"cws", "pharmacy-claim", "OVERSIGHT"}},
-        *agreements, clk, std::make_shared<routing::consent_registry>());
+        agreements, clk, std::make_shared<routing::consent_registry>());
     pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
   }
   outcome finish(pipeline::job j) {

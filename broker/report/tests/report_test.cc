@@ -12,7 +12,7 @@
 #include "pipeline/pipeline.h"
 #include "report/report.h"
 #include "routing/policy.h"
-#include "support/fixtures.h"
+#include "support/agreements.h"
 #include "validation/validation.h"
 
 using namespace niem;
@@ -218,15 +218,8 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   base::manual_clock clk(k_now);
   auto lib = testing::load_project_mappings();
   REQUIRE(lib);
-  std::vector<routing::exchange_root> roots;
-  for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
-  auto loaded = routing::load_agreements(
-      {testing::source_root() + "/config/agreements/DSA-009.xml"},
-      testing::source_root() + "/schemas/agreement/agreement.xsd", *lib->schemas(), roots);
-  if (!loaded)
-    for (const auto& d : loaded.errors()) UNSCOPED_INFO(base::format(d));
-  REQUIRE(loaded.ok());
-  auto agreements = loaded.value();
+  auto agreements = testing::load_shipped_agreements(*lib, {"DSA-009.xml"});
+  REQUIRE(agreements.size() == 1);
   auto st = store::store::open({dir.path.string(), 256, "report-test-audit-key"}, clk);
   REQUIRE(st.ok());
   auto router = std::make_shared<routing::policy_router>(
