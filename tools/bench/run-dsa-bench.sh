@@ -44,7 +44,7 @@ root, work = sys.argv[1], sys.argv[2]
 purposes = ["CARE_COORDINATION", "COURT_PROCEEDING", "EDUCATION_STABILITY", "CARE_COORDINATION", "COURT_PROCEEDING"]
 s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
 s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
-s = s.replace('key-file="demo-audit.key"', f'key-file="{root}/config/demo-audit.key"')
+s = re.sub(r'(key-file|file)="demo-', lambda m: f'{m.group(1)}="{root}/config/demo-', s)
 s = re.sub(r'\s*<agreement [^>]*/>', '', s)
 s = re.sub(r'\s*<subscription [^>]*/>', '', s)
 agencies = "".join(f'\n  <agency id="r{i}" name="bench recipient {i}"/>' for i in range(1, 6))
