@@ -46,5 +46,8 @@ chmod 644 ./*.crt
 openssl rand -hex 32 > audit.key
 # DSA-007's own secret for the research pseudonyms (<agreement pseudonym-key-file>).
 openssl rand -hex 32 > research-pseudonym.key
-chmod 600 audit.key research-pseudonym.key
+# The admin API's bearer tokens (<admin><token file>).
+[ -f admin-viewer.token ] || openssl rand -hex 24 > admin-viewer.token
+[ -f admin-operator.token ] || openssl rand -hex 24 > admin-operator.token
+chmod 600 audit.key research-pseudonym.key admin-viewer.token admin-operator.token
 echo "make-demo-certs: CA, broker and agency certificates in $PWD"

@@ -1,8 +1,10 @@
 #include "admin/admin.h"
 
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
 #include <algorithm>
@@ -29,6 +31,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+namespace ssl = asio::ssl;
 using tcp = asio::ip::tcp;
 
 namespace {
@@ -573,20 +576,34 @@ struct server::impl {
 
   // ---- HTTP ----
 
-  class session : public std::enable_shared_from_this<session> {
+  // One connection: plain HTTP, or HTTPS (a TLS handshake first).
+  template <class Stream>
+  class session : public std::enable_shared_from_this<session<Stream>> {
    public:
-    session(tcp::socket s, impl& ad) : stream_(std::move(s)), ad_(ad) {}
-    void start() { read(); }
+    template <class... A>
+    session(impl& ad, A&&... a) : stream_(std::forward<A>(a)...), ad_(ad) {}
+    void start() {
+      if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+        read();
+      } else {
+        beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+        stream_.async_handshake(ssl::stream_base::server,
+                                [self = this->shared_from_this()](beast::error_code ec) {
+                                  if (!ec) self->read();  // a failed handshake just closes
+                                });
+      }
+    }
 
    private:
     void read() {
       parser_.emplace();
       parser_->body_limit(64 * 1024);
       parser_->header_limit(16 * 1024);
-      stream_.expires_after(std::chrono::seconds(30));
-      http::async_read(
-          stream_, buffer_, *parser_,
-          [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
+      http::async_read(stream_, buffer_, *parser_,
+                       [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
+                         self->on_read(ec);
+                       });
     }
 
     void on_read(beast::error_code ec) {
@@ -600,7 +617,7 @@ struct server::impl {
       response out;
       try {
         out = ad_.handle(r);
-      } catch (const std::exception& e) {
+      } catch (const std::exception&) {
         // Never expected; the request gets an error and the server goes on.
         base::log(base::log_level::error, "admin", "request failed",
                   {{"code", base::code_id(base::errc::internal)}});
@@ -618,32 +635,43 @@ struct server::impl {
       res->set("X-Content-Type-Options", "nosniff");
       res->set("Content-Security-Policy",
                "default-src 'self'; script-src 'self'; style-src 'self'; frame-ancestors 'none'");
+      if constexpr (!std::is_same_v<Stream, beast::tcp_stream>)
+        res->set(http::field::strict_transport_security, "max-age=31536000");
       if (r.status == 401) res->set(http::field::www_authenticate, "Bearer");
       res->keep_alive(keep);
       res->body() = std::move(r.body);
       res->prepare_payload();
-      http::async_write(stream_, *res,
-                        [self = shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
-                          if (!ec && keep) return self->read();
-                          self->close();
-                        });
+      http::async_write(
+          stream_, *res,
+          [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
+            if (!ec && keep) return self->read();
+            self->close();
+          });
     }
 
     void close() {
       beast::error_code ec;
-      stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+      beast::get_lowest_layer(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     impl& ad_;
   };
 
+  std::optional<ssl::context> tls;
+
   void accept() {
     acceptor.async_accept(ioc, [this](beast::error_code ec, tcp::socket s) {
       if (ec == asio::error::operation_aborted) return;
-      if (!ec) std::make_shared<session>(std::move(s), *this)->start();
+      if (!ec) {
+        if (tls)
+          std::make_shared<session<ssl::stream<beast::tcp_stream>>>(*this, std::move(s), *tls)
+              ->start();
+        else
+          std::make_shared<session<beast::tcp_stream>>(*this, std::move(s))->start();
+      }
       accept();
     });
   }
@@ -662,6 +690,25 @@ server::~server() {
 
 std::uint16_t server::start(std::string& err) {
   beast::error_code ec;
+  if (impl_->opt.tls) {
+    // TLS 1.2 or later; with a CA, a client certificate is required and checked.
+    try {
+      auto& t = *impl_->opt.tls;
+      impl_->tls.emplace(ssl::context::tls_server);
+      auto& c = *impl_->tls;
+      c.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                    ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+      c.use_certificate_chain_file(t.certificate);
+      c.use_private_key_file(t.key, ssl::context::pem);
+      if (!t.ca.empty()) {
+        c.load_verify_file(t.ca);
+        c.set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
+      }
+    } catch (const std::exception& e) {
+      err = std::string("TLS: ") + e.what();
+      return 0;
+    }
+  }
   auto addr = asio::ip::make_address(impl_->opt.host, ec);
   if (ec) {
     err = "not an IP address: " + impl_->opt.host;

@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,13 @@ struct token {
   role r = role::viewer;
 };
 
+struct tls_files {
+  std::string certificate, key;
+  std::string ca;  // set: clients must present a certificate this CA issued
+};
+
 struct options {
+  std::optional<tls_files> tls;  // HTTPS
   std::string host = "127.0.0.1";
   std::uint16_t port = 8081;  // 0: pick a free port
   bool protect_health = false;

@@ -128,11 +128,12 @@ int main(int argc, char** argv) {
     auto colon = a.admin.rfind(':');
     int port = colon == std::string::npos ? -1 : std::atoi(a.admin.c_str() + colon + 1);
     auto host = colon == std::string::npos ? std::string() : a.admin.substr(0, colon);
-    if (port < 0 || port > 65535 || !config::is_loopback_host(host)) {
+    if (port < 0 || port > 65535 || (!cfg->admin.tls && !config::is_loopback_host(host))) {
       base::diagnostic d;
       d.code = base::errc::config_invalid;
       d.where = "--admin";
-      d.message = fmt::format("expected a loopback HOST:PORT, got '{}'", a.admin);
+      d.message = fmt::format(
+          "expected HOST:PORT, on a loopback address unless <admin> has <tls>; got '{}'", a.admin);
       errors.push_back(d);
     } else {
       cfg->admin.enabled = true;
@@ -291,6 +292,9 @@ int main(int argc, char** argv) {
     ao.host = cfg->admin.host;
     ao.port = cfg->admin.port;
     ao.protect_health = cfg->admin.protect_health;
+    if (cfg->admin.tls)
+      ao.tls =
+          admin::tls_files{cfg->admin.tls->certificate, cfg->admin.tls->key, cfg->admin.tls->ca};
     ao.tokens = admin_tokens;
     ao.static_dir = cfg->home + "/broker/admin/static";
     ao.store_dir = cfg->store.path;

@@ -102,6 +102,7 @@ class loader {
   void build(const std::vector<element>& els, broker_config& cfg) {
     cfg.home = dir_.parent_path().string();
     bool anonymous = false;
+    std::uint32_t admin_line = 0;
     std::uint32_t anonymous_line = 0;
     for (const auto& e : els) {
       if (e.name == "broker") {
@@ -113,7 +114,7 @@ class loader {
         number(e, "max-message-bytes", cfg.listener.max_message_bytes, std::uint64_t{64},
                std::uint64_t{64} << 20);
         number(e, "idle-timeout-seconds", cfg.listener.idle_timeout_seconds, 0u, 3600u);
-      } else if (e.name == "tls") {
+      } else if (e.name == "tls" && e.parent == "broker") {
         tls_config t;
         t.line = e.line;
         t.certificate = path(attr(e, "certificate"));
@@ -146,10 +147,17 @@ class loader {
         if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;
         number(e, "port", cfg.admin.port, std::uint16_t{0}, std::uint16_t{65535});
         cfg.admin.protect_health = attr(e, "protect-health") == "true";
-        if (!is_loopback_host(cfg.admin.host))
-          error(e.line,
-                "the admin server listens on a loopback address only (its bearer tokens would "
-                "cross the network in clear); reach it through a TLS-terminating proxy");
+        admin_line = e.line;
+      } else if (e.name == "tls" && e.parent == "admin") {
+        tls_config t;
+        t.line = e.line;
+        t.certificate = path(attr(e, "certificate"));
+        t.key = path(attr(e, "key"));
+        if (auto ca = attr(e, "ca"); !ca.empty()) t.ca = path(ca);
+        file_must_exist(e.line, "admin TLS certificate", t.certificate);
+        file_must_exist(e.line, "admin TLS key", t.key);
+        if (!t.ca.empty()) file_must_exist(e.line, "admin TLS CA certificate", t.ca);
+        cfg.admin.tls = t;
       } else if (e.name == "token" && e.parent == "admin") {
         admin_token t{attr(e, "name"), attr(e, "role"), path(attr(e, "file")), e.line};
         file_must_exist(e.line, "admin token file", t.file);
@@ -205,6 +213,10 @@ class loader {
       }
     }
 
+    if (cfg.admin.enabled && !cfg.admin.tls && !is_loopback_host(cfg.admin.host))
+      error(admin_line,
+            "the admin server listens on a non-loopback address only with <tls> (its bearer "
+            "tokens would cross the network in clear)");
     if (anonymous && !is_loopback_host(cfg.listener.host))
       error(anonymous_line,
             fmt::format("<anonymous/> is allowed only on a loopback listener, not host '{}'; "

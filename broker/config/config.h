@@ -57,6 +57,7 @@ struct admin_token {
 
 struct admin_config {
   bool enabled = false;
+  std::optional<tls_config> tls;  // HTTPS (ca: clients must present a certificate too)
   std::string host = "127.0.0.1";
   std::uint16_t port = 8081;
   bool protect_health = false;

@@ -86,6 +86,35 @@ try:
     r.accept()
     cws.close()
 
+    # The admin API over HTTPS: the broker's certificate, a client certificate, and a token.
+    import json  # noqa: E402
+    import ssl  # noqa: E402
+    import urllib.request  # noqa: E402
+    viewer = open(os.path.join(certs, "admin-viewer.token")).read().strip()
+
+    def admin(path, cert=True, token=viewer):
+        ctx = ssl.create_default_context(cafile=os.path.join(certs, "ca.crt"))
+        if cert:
+            ctx.load_cert_chain(os.path.join(certs, "cws.crt"), os.path.join(certs, "cws.key"))
+        req = urllib.request.Request(f"https://localhost:{broker.admin_port}{path}",
+                                     headers={"Authorization": "Bearer " + token})
+        with urllib.request.urlopen(req, context=ctx, timeout=10) as r:
+            return r.status, json.loads(r.read()), r.headers
+
+    status, body, headers = admin("/api/queues")
+    check(status == 200 and "queues" in body and "max-age" in headers["Strict-Transport-Security"],
+          "the admin API answers over HTTPS to a client certificate and a token")
+    try:
+        admin("/healthz", cert=False)
+        fail("the admin API answered a client without a certificate")
+    except Exception as e:  # the handshake fails
+        check("HTTP Error" not in str(e), "the admin API refuses a client without a certificate")
+    try:
+        urllib.request.urlopen(f"http://localhost:{broker.admin_port}/healthz", timeout=10)
+        fail("the admin API answered plain HTTP")
+    except Exception:
+        check(True, "the admin API does not speak plain HTTP when TLS is configured")
+
     for name, kw in (("no client certificate", dict(agency="cws", with_cert=False)),
                      ("a certificate from another CA", dict(agency="cws", ca_dir=other)),
                      ("an unknown subject from the demo CA", dict(agency="stranger"))):

@@ -44,7 +44,8 @@ TEST_CASE("the shipped demo and production configurations load") {
     return std::string(std::istreambuf_iterator<char>(in), {});
   }();
   auto cfgdir = tmp.path / "config";
-  for (auto f : {"broker.crt", "broker.key", "ca.crt", "audit.key", "research-pseudonym.key"})
+  for (auto f : {"broker.crt", "broker.key", "ca.crt", "audit.key", "research-pseudonym.key",
+                 "admin-viewer.token", "admin-operator.token"})
     tmp.write(std::string("var/certs/") + f, "x");
   std::filesystem::create_symlink(root() + "/mappings", tmp.path / "mappings");
   std::filesystem::create_symlink(root() + "/schemas", tmp.path / "schemas");
@@ -57,6 +58,12 @@ TEST_CASE("the shipped demo and production configurations load") {
   REQUIRE(prod.ok());
   REQUIRE(prod->tls.has_value());
   CHECK(prod->tls->ca == (tmp.path / "var/certs/ca.crt").string());
+  // Its admin API: HTTPS with client certificates, two tokens.
+  REQUIRE(prod->admin.tls.has_value());
+  CHECK(prod->admin.tls->ca == (tmp.path / "var/certs/ca.crt").string());
+  CHECK(prod->admin.tokens.size() == 2);
+  CHECK(demo->admin.enabled);
+  CHECK_FALSE(demo->admin.tls.has_value());
   const auto* a = prod->agency_for_subject("CN = medicaid, O = State Medicaid Agency");
   REQUIRE(a != nullptr);
   CHECK(a->id == "medicaid");
@@ -82,6 +89,24 @@ TEST_CASE("every configuration error is reported together, with its line") {
   <subscription recipient="court" exchange="placement-notification"/>
 </broker>
 )");
+  // The admin server: on another address only with TLS; token files must exist.
+  auto admin = tmp.write("admin.xml", R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="admin">
+  <listener host="127.0.0.1" port="5672"/>
+  <anonymous/>
+  <store path="store"/>
+  <admin host="0.0.0.0" port="8081">
+    <token name="t" role="viewer" file="no-such.token"/>
+  </admin>
+  <schemas home=")" + home + R"("/>
+  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
+  <agency id="cws"/>
+</broker>
+)");
+  auto ra = config::load(admin, xsd());
+  REQUIRE_FALSE(ra.ok());
+  CHECK(any_message(ra.errors(), "non-loopback address only with <tls>", 6));
+  CHECK(any_message(ra.errors(), "admin token file", 7));
   auto r = config::load(file, xsd());
   REQUIRE_FALSE(r.ok());
   const auto& e = r.errors();
