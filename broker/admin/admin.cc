@@ -522,6 +522,48 @@ struct server::impl {
     }
     if (seg(1) == "dlq") {
       if (s.size() == 2 && get) return dlq_list(t);
+      // By filter: every dead letter that matches (at least one filter, at most 1000 at a time).
+      if ((s.size() == 2 && del) || (s.size() == 3 && seg(2) == "replay" && post)) {
+        if (!operator_) return forbidden();
+        store::store::dead_letter_filter f;
+        f.code = t.get("code");
+        f.recipient = t.get("recipient");
+        f.agency = t.get("agency");
+        f.limit = 1000;
+        for (const auto* v : {&f.code, &f.recipient, &f.agency})
+          if (!plain(*v)) return error(400, "bad_request", "filters are codes, agencies or ids");
+        if (f.code.empty() && f.recipient.empty() && f.agency.empty())
+          return error(400, "bad_request", "give code, recipient or agency: which dead letters");
+        json::array results;
+        std::uint64_t accepted = 0;
+        for (const auto& d : st.dead_letters(f)) {
+          if (del) {
+            if (!st.purge_dead_letter(d.id)) continue;
+            audit_action(*tok, "purge", d.message_id, fmt::format("dead-letter:{}", d.id),
+                         d.recipient, d.code);
+            results.push_back(json::value(d.id));
+            continue;
+          }
+          auto src = st.replay_dead_letter(d.id);
+          if (!src) {
+            results.push_back(json::object{{"id", d.id},
+                                           {"outcome", "not_replayed"},
+                                           {"code", base::code_id(src.errors()[0].code)}});
+            continue;
+          }
+          auto r = replay(*tok, std::move(*src), {});
+          auto v = json::parse(r.body);
+          accepted +=
+              v.as_object().if_contains("outcome") && v.at("outcome").as_string() == "accepted";
+          v.as_object()["id"] = d.id;
+          results.push_back(std::move(v));
+        }
+        if (del)
+          return json_response(200, json::object{{"purged", results.size()}, {"ids", results}});
+        return json_response(
+            200, json::object{
+                     {"replayed", results.size()}, {"accepted", accepted}, {"results", results}});
+      }
       auto id = to_id(seg(2));
       if (!id) return error(404, "not_found", "a dead letter id is a number");
       if (s.size() == 3 && get) {

@@ -227,11 +227,14 @@ struct pipeline::impl {
     }
     auto code = rec.code;
     st.commit_record(std::move(rec),
-                     [this, done = std::move(done), id = j.message_id, code,
-                      detail = std::move(detail), withheld = std::move(withheld),
+                     [this, done = std::move(done), id = j.message_id, agency = j.agency,
+                      record_type = j.record_type, code, detail = std::move(detail),
+                      withheld = std::move(withheld),
                       learned = std::move(learned)](store::commit_result cr) mutable {
                        outcome o;
                        o.message_id = std::move(id);
+                       o.agency = std::move(agency);
+                       o.record_type = std::move(record_type);
                        o.withheld = std::move(withheld);
                        switch (cr.what) {
                          case store::commit_result::status::routed:

@@ -41,6 +41,7 @@ job replay_job(store::replay_source src);
 struct outcome {
   enum class status { accepted, duplicate, dead_lettered, failed } what = status::failed;
   std::string message_id;
+  std::string agency, record_type;   // whose record (for logs)
   base::errc code = base::errc::ok;  // for dead_lettered / failed
   // For the publisher (its own record, on its own link): the diagnostics, formatted.
   std::string detail;

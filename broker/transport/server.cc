@@ -494,10 +494,13 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     if (o.what == pipeline::outcome::status::dead_lettered)
       base::log(log_level::warn, "pipeline", "record dead-lettered",
-                {{"message_id", o.message_id}, {"code", std::string(base::code_id(o.code))}});
+                {{"message_id", o.message_id},
+                 {"agency", o.agency},
+                 {"record_type", o.record_type},
+                 {"code", base::code_id(o.code)}});
     else if (o.what == pipeline::outcome::status::failed)
       base::log(log_level::error, "pipeline", "record not stored; released to the publisher",
-                {{"message_id", o.message_id}});
+                {{"message_id", o.message_id}, {"agency", o.agency}});
     for (auto& e : o.enqueued) enqueued(std::move(e));
     pay_owed_credit();
   }

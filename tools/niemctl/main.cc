@@ -284,10 +284,18 @@ int main(int argc, char** argv) {
       if (!arg(2).empty()) {
         ids.push_back(arg(2));
       } else if (!opt("code").empty() || !opt("recipient").empty() || !opt("agency").empty()) {
-        auto r = c.call(http::verb::get,
-                        "/api/dlq" + filter + (opt("limit").empty() ? "&limit=1000" : ""));
+        // The broker applies the filter (each dead letter audited on its own).
+        auto r = sub == "replay" ? c.call(http::verb::post, "/api/dlq/replay" + filter)
+                                 : c.call(http::verb::delete_, "/api/dlq" + filter);
         if (int rc = failed(r)) return rc;
-        for (const auto& d : at(r.body, "dead_letters").as_array()) ids.push_back(str(at(d, "id")));
+        if (as_json) return emit_json(r), 0;
+        if (sub == "purge") {
+          std::printf("%s dead letter(s) purged\n", str(at(r.body, "purged")).c_str());
+          return 0;
+        }
+        for (const auto& x : at(r.body, "results").as_array()) print_replay(x);
+        if (at(r.body, "results").as_array().empty()) std::puts("no dead letter matches");
+        return at(r.body, "accepted") == at(r.body, "replayed") ? 0 : 1;
       } else {
         return usage("dlq " + sub + " needs an ID or a filter (--code, --recipient, --agency)");
       }

@@ -154,6 +154,19 @@ TEST_CASE("admin: a dead letter is listed with its reason, replayed by an operat
   CHECK(r.call("DELETE", "/api/dlq/" + id2, r.op).status == 404);
   CHECK(body(r.call("GET", "/api/queues", r.viewer)).at("dead_letters") == 0);
 
+  // By filter: a filter is required; the matching ones are replayed, then purged.
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-A2", "2026-11-02"));
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-A3", "2026-11-03"));
+  CHECK(r.call("POST", "/api/dlq/replay", r.op).status == 400);
+  CHECK(r.call("POST", "/api/dlq/replay?code=NIEM-105", r.viewer).status == 403);
+  auto all = body(r.call("POST", "/api/dlq/replay?code=NIEM-105", r.op));
+  CHECK(all.at("replayed") == 2);
+  CHECK(all.at("accepted") == 0);  // still bad: dead-lettered again
+  CHECK(r.call("DELETE", "/api/dlq?agency=nobody", r.op).status == 200);
+  CHECK(body(r.call("GET", "/api/queues", r.viewer)).at("dead_letters") == 2);
+  CHECK(body(r.call("DELETE", "/api/dlq?code=NIEM-105", r.op)).at("purged") == 2);
+  CHECK(body(r.call("GET", "/api/queues", r.viewer)).at("dead_letters") == 0);
+
   // The operator's actions are in the audit trail with the token's name, and it verifies.
   auto trace = body(r.call("GET", "/api/messages/" + bad.message_id + "/trace", r.viewer));
   int replays = 0, purges = 0;
