@@ -14,7 +14,8 @@ rm -rf "$out" && mkdir -p "$out"
 broker=build/release/broker/app/niem-broker
 
 echo "== niem-broker --config config/demo.xml --store $out/store"
-$broker --config config/demo.xml --store "$out/store" --port-file "$out/port" 2> "$out/broker.log" &
+$broker --config config/demo.xml --store "$out/store" --port-file "$out/port" \
+  --admin-port-file "$out/admin-port" 2> "$out/broker.log" &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true' EXIT
 for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
@@ -30,4 +31,6 @@ echo "   ..."
 if [ "${1:-}" = "--exit" ]; then exit 0; fi
 echo
 echo "niem-broker is running on amqp://127.0.0.1:$port with the demo configuration; Ctrl-C stops it."
+echo "Dashboard: http://127.0.0.1:$(cat "$out/admin-port")/#token=$(cat config/demo-operator.token)"
+echo "niemctl:   NIEMCTL_TOKEN=\$(cat config/demo-viewer.token) build/release/tools/niemctl queues"
 wait $pid
