@@ -104,6 +104,13 @@ try:
     status, body, headers = admin("/api/queues")
     check(status == 200 and "queues" in body and "max-age" in headers["Strict-Transport-Security"],
           "the admin API answers over HTTPS to a client certificate and a token")
+    ctl = [os.environ["NIEMCTL_BIN"], "--url", f"https://localhost:{broker.admin_port}",
+           "--token", viewer, "--ca", os.path.join(certs, "ca.crt")]
+    out = subprocess.run(ctl + ["--cert", os.path.join(certs, "cws.crt"), "--key",
+                                os.path.join(certs, "cws.key"), "queues"], capture_output=True, text=True)
+    check(out.returncode == 0 and "medicaid" in out.stdout, f"niemctl over HTTPS ({out.stderr.strip()})")
+    out = subprocess.run(ctl + ["queues"], capture_output=True, text=True)
+    check(out.returncode == 4, "niemctl without a client certificate cannot reach it (exit 4)")
     try:
         admin("/healthz", cert=False)
         fail("the admin API answered a client without a certificate")

@@ -1,8 +1,10 @@
 // niemctl: the ops staff's command line for a running niem-broker, over its admin HTTP API.
 // Human-readable tables by default, --json for scripts; exit codes scripts can rely on.
 #include <boost/asio.hpp>
+#include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/json.hpp>
 
 #include <cctype>
@@ -11,6 +13,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include <fmt/format.h>
@@ -19,6 +22,7 @@ namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
+namespace ssl = asio::ssl;
 
 namespace {
 
@@ -42,7 +46,9 @@ Commands:
   consents --person ID                      a child's consents and whether each holds today
 
 The broker's admin address and token come from --url and --token, or NIEMCTL_URL and
-NIEMCTL_TOKEN (default URL http://127.0.0.1:8081).
+NIEMCTL_TOKEN (default URL http://127.0.0.1:8081). For https:// URLs: --ca FILE (the CA that
+issued the broker's certificate; default the system's), and when the broker asks for a client
+certificate, --cert FILE --key FILE (or NIEMCTL_CA, NIEMCTL_CERT, NIEMCTL_KEY).
 Exit codes: 0 done; 1 done, but the answer is bad news (a replay that failed again, a broken audit
 chain, nothing found); 2 usage; 3 not authorized (no or wrong token, or a viewer's token for an
 operator's command); 4 the broker could not be reached or failed.
@@ -61,18 +67,23 @@ struct reply {
 
 struct client {
   std::string host = "127.0.0.1", port = "8081", token;
+  bool https = false;
+  std::string ca, cert, key;  // HTTPS: the CA to trust; a client certificate if the broker asks
 
   bool set_url(const std::string& url) {
     std::string rest = url;
+    https = rest.starts_with("https://");
     if (rest.starts_with("http://"))
       rest = rest.substr(7);
+    else if (https)
+      rest = rest.substr(8);
     else if (rest.find("://") != std::string::npos)
-      return false;  // TLS: through a proxy's client
+      return false;
     while (!rest.empty() && rest.back() == '/') rest.pop_back();
     auto colon = rest.rfind(':');
     if (colon == std::string::npos) {
       host = rest;
-      port = "80";
+      port = https ? "443" : "80";
     } else {
       host = rest.substr(0, colon);
       port = rest.substr(colon + 1);
@@ -85,9 +96,46 @@ struct client {
     try {
       asio::io_context ioc;
       asio::ip::tcp::resolver resolver(ioc);
-      beast::tcp_stream stream(ioc);
-      stream.expires_after(std::chrono::seconds(60));
-      stream.connect(resolver.resolve(host, port));
+      if (!https) {
+        beast::tcp_stream stream(ioc);
+        stream.expires_after(std::chrono::seconds(60));
+        stream.connect(resolver.resolve(host, port));
+        exchange(stream, verb, target, r);
+        beast::error_code ignored;
+        stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
+        return r;
+      }
+      // HTTPS: the broker's certificate is verified (the CA given, else the system's) against
+      // the host name.
+      ssl::context ctx(ssl::context::tls_client);
+      if (!ca.empty())
+        ctx.load_verify_file(ca);
+      else
+        ctx.set_default_verify_paths();
+      if (!cert.empty()) {
+        ctx.use_certificate_chain_file(cert);
+        ctx.use_private_key_file(key.empty() ? cert : key, ssl::context::pem);
+      }
+      ctx.set_verify_mode(ssl::verify_peer);
+      ssl::stream<beast::tcp_stream> stream(ioc, ctx);
+      if (!SSL_set_tlsext_host_name(stream.native_handle(), host.c_str()))
+        throw std::runtime_error("cannot set the TLS server name");
+      stream.set_verify_callback(ssl::host_name_verification(host));
+      beast::get_lowest_layer(stream).expires_after(std::chrono::seconds(60));
+      beast::get_lowest_layer(stream).connect(resolver.resolve(host, port));
+      stream.handshake(ssl::stream_base::client);
+      exchange(stream, verb, target, r);
+      beast::error_code ignored;
+      stream.shutdown(ignored);  // the peer may just close; that is fine here
+    } catch (const std::exception& e) {
+      r.error = e.what();
+    }
+    return r;
+  }
+
+  template <class Stream>
+  void exchange(Stream& stream, http::verb verb, const std::string& target, reply& r) {
+    {
       http::request<http::string_body> req(verb, target, 11);
       req.set(http::field::host, host);
       req.set(http::field::user_agent, "niemctl");
@@ -103,12 +151,7 @@ struct client {
       boost::system::error_code ec;
       r.body = json::parse(res.body(), ec);
       if (ec) r.body = json::object{{"text", res.body()}};
-      beast::error_code ignored;
-      stream.socket().shutdown(asio::ip::tcp::socket::shutdown_both, ignored);
-    } catch (const std::exception& e) {
-      r.error = e.what();
     }
-    return r;
   }
 };
 
@@ -219,8 +262,16 @@ int main(int argc, char** argv) {
       args.push_back(a);
     }
   }
-  if (opts.count("url") && !c.set_url(opts["url"])) return usage("--url is http://HOST:PORT");
+  if (opts.count("url") && !c.set_url(opts["url"]))
+    return usage("--url is http://HOST:PORT or https://HOST:PORT");
   if (opts.count("token")) c.token = opts["token"];
+  // HTTPS: --ca, --cert, --key, or NIEMCTL_CA, NIEMCTL_CERT, NIEMCTL_KEY.
+  for (auto [opt_name, env, field] : {std::tuple{"ca", "NIEMCTL_CA", &c.ca},
+                                      {"cert", "NIEMCTL_CERT", &c.cert},
+                                      {"key", "NIEMCTL_KEY", &c.key}}) {
+    if (const char* v = std::getenv(env)) *field = v;
+    if (opts.count(opt_name)) *field = opts[opt_name];
+  }
   if (args.empty()) return usage("a command is needed");
   auto opt = [&](const std::string& k) { return opts.count(k) ? opts[k] : std::string(); };
   auto emit_json = [&](const reply& r) { std::puts(json::serialize(r.body).c_str()); };
