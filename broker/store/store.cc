@@ -240,7 +240,7 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt sel_dead, ins_audit, ins_fact, ins_obs, ins_record, del_dead;
+  stmt ins_audit, ins_fact, ins_obs, ins_record, del_dead;
   std::string audit_key;
   std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
@@ -341,10 +341,6 @@ struct store::impl {
         {&sel_expire,
          "SELECT id, enqueued_ms FROM queue WHERE recipient=? AND id>? ORDER BY id LIMIT 10000"},
         {&sel_stats, "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=?"},
-        {&sel_dead,
-         "SELECT id, message_id, COALESCE(recipient,''), agency, COALESCE(record_type,''), "
-         "COALESCE(exchange,''), COALESCE(record_key,''), code, COALESCE(diagnostics,''), "
-         "COALESCE(content_type,''), dead_ms, attempts FROM dead_letters ORDER BY id DESC LIMIT ?"},
     };
     for (auto& a : all) {
       *a.s = stmt(db, a.sql);
@@ -814,33 +810,9 @@ std::vector<queue_stats> store::stats(const std::vector<std::string>& recipients
 }
 
 std::vector<dead_letter> store::dead_letters(std::uint32_t limit) {
-  std::vector<dead_letter> out;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 auto& s = impl_->sel_dead.reset().bind(1, static_cast<std::int64_t>(limit));
-                 while (s.step() == SQLITE_ROW) {
-                   dead_letter d;
-                   d.id = s.i64(0);
-                   d.message_id = s.text(1);
-                   d.recipient = s.text(2);
-                   d.agency = s.text(3);
-                   d.record_type = s.text(4);
-                   d.exchange = s.text(5);
-                   d.record_key = s.text(6);
-                   d.code = s.text(7);
-                   d.diagnostics_json = s.text(8);
-                   d.content_type = s.text(9);
-                   d.dead_ms = s.i64(10);
-                   d.attempts = static_cast<std::uint32_t>(s.i64(11));
-                   out.push_back(std::move(d));
-                 }
-                 s.reset();
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
-  return out;
+  dead_letter_filter f;
+  f.limit = limit;
+  return dead_letters(f);
 }
 
 namespace {

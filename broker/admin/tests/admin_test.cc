@@ -15,6 +15,7 @@
 #include "admin/admin.h"
 #include "base/ids.h"
 #include "support/agreements.h"
+#include "support/records.h"
 
 using namespace niem;
 namespace fs = std::filesystem;
@@ -24,15 +25,8 @@ namespace {
 
 constexpr std::int64_t k_now = 1'795'348'800'000;  // 2026-11-22T12:00:00Z
 
-const std::string k_header =
-    "CLAIM_ID|MEDICAID_ID|MEMBER_LAST_NAME|MEMBER_FIRST_NAME|MEMBER_DOB|MEMBER_SEX|FILL_DATE|NDC|"
-    "DRUG_NAME|STRENGTH|DOSE_FORM|QUANTITY|DAYS_SUPPLY|PRESCRIBER_NPI|PRESCRIBER_NAME|PHARMACY_NPI|"
-    "THERAPEUTIC_CLASS|PSYCHOTROPIC|SUD_TREATMENT|CLAIM_STATUS\n";
-
 std::string claim(const std::string& id, const std::string& fill = "20261101") {
-  return k_header + id + "|95557001Q|DOE|JO|20140101|F|" + fill +
-         "|65162-0627-10|GUANFACINE ER|1 MG|TABLET|30|30|1234567893|KIM, DANIEL|1987654321|"
-         "ADHD AGENT|Y|N|PAID\n";
+  return testing::test_claim(id, fill);
 }
 
 struct rig {
