@@ -357,6 +357,15 @@ struct store::impl {
     cv.notify_one();
   }
 
+  // Runs `f` on the store thread (in the next group) and waits for it: the synchronous queries of
+  // tools and the admin API. `f` returns false to roll its own work back.
+  template <class F>
+  void run_sync(F&& f) {
+    std::promise<void> p;
+    push({[&f] { return f(); }, {}, &p});
+    p.get_future().wait();
+  }
+
   void loop() {
     std::vector<op> batch;
     for (;;) {
@@ -788,24 +797,20 @@ void store::expire(std::string recipient, std::int64_t above_id, std::int64_t cu
 
 std::vector<queue_stats> store::stats(const std::vector<std::string>& recipients) {
   std::vector<queue_stats> out;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 for (const auto& r : recipients) {
-                   auto& s = impl_->sel_stats.reset().bind(1, r);
-                   queue_stats q;
-                   q.recipient = r;
-                   if (s.step() == SQLITE_ROW) {
-                     q.depth = static_cast<std::uint64_t>(s.i64(0));
-                     q.oldest_enqueued_ms = s.i64(1);
-                   }
-                   s.reset();
-                   out.push_back(q);
-                 }
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    for (const auto& r : recipients) {
+      auto& s = impl_->sel_stats.reset().bind(1, r);
+      queue_stats q;
+      q.recipient = r;
+      if (s.step() == SQLITE_ROW) {
+        q.depth = static_cast<std::uint64_t>(s.i64(0));
+        q.oldest_enqueued_ms = s.i64(1);
+      }
+      s.reset();
+      out.push_back(q);
+    }
+    return true;
+  });
   return out;
 }
 
@@ -845,40 +850,36 @@ std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
 base::result<replay_source> store::replay_dead_letter(std::int64_t id) {
   std::optional<replay_source> out;
   base::errc why = base::errc::replay_not_found;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 stmt d(impl_->db,
-                        "SELECT message_id, recipient, agency, record_type, content_type, body "
-                        "FROM dead_letters WHERE id=?");
-                 d.bind(1, id);
-                 if (d.step() != SQLITE_ROW) return true;
-                 replay_source r;
-                 r.message_id = d.text(0);
-                 r.recipient = d.text(1);
-                 r.dead_letter_id = id;
-                 if (r.recipient.empty()) {
-                   // A record that never mapped: its bytes are the dead letter's.
-                   r.agency = d.text(2);
-                   r.record_type = d.text(3);
-                   r.content_type = d.text(4);
-                   r.body = d.blob(5);
-                   stmt m(impl_->db, "SELECT received_ms FROM messages WHERE message_id=?");
-                   m.bind(1, r.message_id);
-                   if (m.step() == SQLITE_ROW) r.received_ms = m.i64(0);
-                   out = std::move(r);
-                   return true;
-                 }
-                 // An undeliverable document: decided again from the record as received.
-                 if (!read_kept_record(impl_->db, r)) {
-                   why = base::errc::replay_not_retained;
-                   return true;
-                 }
-                 out = std::move(r);
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt d(impl_->db,
+           "SELECT message_id, recipient, agency, record_type, content_type, body "
+           "FROM dead_letters WHERE id=?");
+    d.bind(1, id);
+    if (d.step() != SQLITE_ROW) return true;
+    replay_source r;
+    r.message_id = d.text(0);
+    r.recipient = d.text(1);
+    r.dead_letter_id = id;
+    if (r.recipient.empty()) {
+      // A record that never mapped: its bytes are the dead letter's.
+      r.agency = d.text(2);
+      r.record_type = d.text(3);
+      r.content_type = d.text(4);
+      r.body = d.blob(5);
+      stmt m(impl_->db, "SELECT received_ms FROM messages WHERE message_id=?");
+      m.bind(1, r.message_id);
+      if (m.step() == SQLITE_ROW) r.received_ms = m.i64(0);
+      out = std::move(r);
+      return true;
+    }
+    // An undeliverable document: decided again from the record as received.
+    if (!read_kept_record(impl_->db, r)) {
+      why = base::errc::replay_not_retained;
+      return true;
+    }
+    out = std::move(r);
+    return true;
+  });
   if (!out)
     return replay_error(why, why == base::errc::replay_not_found
                                  ? fmt::format("no dead letter {}", id)
@@ -890,27 +891,23 @@ base::result<replay_source> store::replay_withheld(const std::string& message_id
                                                    const std::string& recipient) {
   std::optional<replay_source> out;
   base::errc why = base::errc::replay_not_found;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 // The latest decision for this recipient must be a withholding.
-                 stmt a(impl_->db,
-                        "SELECT decision FROM audit WHERE message_id=? AND recipient=? ORDER BY "
-                        "seq DESC LIMIT 1");
-                 a.bind(1, message_id).bind(2, recipient);
-                 if (a.step() != SQLITE_ROW || a.text(0) != "withhold") return true;
-                 replay_source r;
-                 r.message_id = message_id;
-                 r.recipient = recipient;
-                 if (!read_kept_record(impl_->db, r)) {
-                   why = base::errc::replay_not_retained;
-                   return true;
-                 }
-                 out = std::move(r);
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    // The latest decision for this recipient must be a withholding.
+    stmt a(impl_->db,
+           "SELECT decision FROM audit WHERE message_id=? AND recipient=? ORDER BY "
+           "seq DESC LIMIT 1");
+    a.bind(1, message_id).bind(2, recipient);
+    if (a.step() != SQLITE_ROW || a.text(0) != "withhold") return true;
+    replay_source r;
+    r.message_id = message_id;
+    r.recipient = recipient;
+    if (!read_kept_record(impl_->db, r)) {
+      why = base::errc::replay_not_retained;
+      return true;
+    }
+    out = std::move(r);
+    return true;
+  });
   if (!out)
     return replay_error(
         why, why == base::errc::replay_not_found
@@ -935,15 +932,11 @@ void store::purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64
 
 std::uint64_t store::dead_letter_count() {
   std::uint64_t n = 0;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 stmt s(impl_->db, "SELECT COUNT(*) FROM dead_letters");
-                 if (s.step() == SQLITE_ROW) n = static_cast<std::uint64_t>(s.i64(0));
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt s(impl_->db, "SELECT COUNT(*) FROM dead_letters");
+    if (s.step() == SQLITE_ROW) n = static_cast<std::uint64_t>(s.i64(0));
+    return true;
+  });
   return n;
 }
 
@@ -1149,121 +1142,99 @@ void store::audit(audit_entry e, std::function<void(bool)> done) {
 
 std::vector<dead_letter> store::dead_letters(const dead_letter_filter& f) {
   std::vector<dead_letter> out;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 stmt s(impl_->db,
-                        fmt::format("SELECT {} FROM dead_letters WHERE (?1 = '' OR code = ?1) AND "
-                                    "(?2 = '' OR recipient = ?2) AND (?3 = '' OR agency = ?3) AND "
-                                    "(?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
-                                    k_dead_columns)
-                            .c_str());
-                 s.bind(1, f.code).bind(2, f.recipient).bind(3, f.agency).bind(4, f.before_id);
-                 s.bind(5, static_cast<std::int64_t>(f.limit));
-                 while (s.step() == SQLITE_ROW) out.push_back(read_dead_letter(s));
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt s(impl_->db, fmt::format("SELECT {} FROM dead_letters WHERE (?1 = '' OR code = ?1) AND "
+                                  "(?2 = '' OR recipient = ?2) AND (?3 = '' OR agency = ?3) AND "
+                                  "(?4 = 0 OR id < ?4) ORDER BY id DESC LIMIT ?5",
+                                  k_dead_columns)
+                          .c_str());
+    s.bind(1, f.code).bind(2, f.recipient).bind(3, f.agency).bind(4, f.before_id);
+    s.bind(5, static_cast<std::int64_t>(f.limit));
+    while (s.step() == SQLITE_ROW) out.push_back(read_dead_letter(s));
+    return true;
+  });
   return out;
 }
 
 std::optional<dead_letter> store::dead_letter_by_id(std::int64_t id) {
   std::optional<dead_letter> out;
-  std::promise<void> p;
-  impl_->push(
-      {[&] {
-         stmt s(impl_->db,
-                fmt::format("SELECT {} FROM dead_letters WHERE id = ?", k_dead_columns).c_str());
-         s.bind(1, id);
-         if (s.step() == SQLITE_ROW) out = read_dead_letter(s);
-         return true;
-       },
-       {},
-       &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt s(impl_->db,
+           fmt::format("SELECT {} FROM dead_letters WHERE id = ?", k_dead_columns).c_str());
+    s.bind(1, id);
+    if (s.step() == SQLITE_ROW) out = read_dead_letter(s);
+    return true;
+  });
   return out;
 }
 
 std::vector<std::pair<std::string, std::uint64_t>> store::dead_letter_counts() {
   std::vector<std::pair<std::string, std::uint64_t>> out;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 stmt s(impl_->db, "SELECT code, COUNT(*) FROM dead_letters GROUP BY code");
-                 while (s.step() == SQLITE_ROW)
-                   out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.i64(1)));
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt s(impl_->db, "SELECT code, COUNT(*) FROM dead_letters GROUP BY code");
+    while (s.step() == SQLITE_ROW)
+      out.emplace_back(s.text(0), static_cast<std::uint64_t>(s.i64(1)));
+    return true;
+  });
   return out;
 }
 
 bool store::purge_dead_letter(std::int64_t id) {
   bool gone = false;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 if (!impl_->del_dead.reset().bind(1, id).run()) return false;
-                 gone = sqlite3_changes(impl_->db) > 0;
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    if (!impl_->del_dead.reset().bind(1, id).run()) return false;
+    gone = sqlite3_changes(impl_->db) > 0;
+    return true;
+  });
   return gone;
 }
 
 store::message_trace store::trace(const std::string& message_id) {
   message_trace t;
-  std::promise<void> p;
-  impl_->push({[&] {
-                 stmt m(impl_->db,
-                        "SELECT agency, record_type, COALESCE(record_key,''), "
-                        "COALESCE(exchange,''), received_ms, status, COALESCE(code,'') FROM "
-                        "messages WHERE message_id = ?");
-                 m.bind(1, message_id);
-                 if (m.step() != SQLITE_ROW) return true;
-                 t.found = true;
-                 t.message_id = message_id;
-                 t.agency = m.text(0);
-                 t.record_type = m.text(1);
-                 t.record_key = m.text(2);
-                 t.exchange = m.text(3);
-                 t.received_ms = m.i64(4);
-                 t.status = m.text(5);
-                 t.code = m.text(6);
-                 stmt a(impl_->db, fmt::format("SELECT {} FROM audit WHERE message_id = ? "
-                                               "ORDER BY seq",
-                                               k_audit_columns)
-                                       .c_str());
-                 a.bind(1, message_id);
-                 while (a.step() == SQLITE_ROW) t.decisions.push_back(read_entry(a));
-                 stmt q(impl_->db,
-                        "SELECT id, recipient, enqueued_ms, attempts, consent FROM queue WHERE "
-                        "message_id = ? ORDER BY id");
-                 q.bind(1, message_id);
-                 while (q.step() == SQLITE_ROW) {
-                   queue_entry e;
-                   e.id = q.i64(0);
-                   e.recipient = q.text(1);
-                   e.enqueued_ms = q.i64(2);
-                   e.attempts = static_cast<std::uint32_t>(q.i64(3));
-                   e.consent = q.text(4);
-                   e.message_id = message_id;
-                   t.queued.push_back(std::move(e));
-                 }
-                 stmt d(impl_->db, fmt::format("SELECT {} FROM dead_letters WHERE message_id = ? "
-                                               "ORDER BY id",
-                                               k_dead_columns)
-                                       .c_str());
-                 d.bind(1, message_id);
-                 while (d.step() == SQLITE_ROW) t.dead_letters.push_back(read_dead_letter(d));
-                 return true;
-               },
-               {},
-               &p});
-  p.get_future().wait();
+  impl_->run_sync([&] {
+    stmt m(impl_->db,
+           "SELECT agency, record_type, COALESCE(record_key,''), "
+           "COALESCE(exchange,''), received_ms, status, COALESCE(code,'') FROM "
+           "messages WHERE message_id = ?");
+    m.bind(1, message_id);
+    if (m.step() != SQLITE_ROW) return true;
+    t.found = true;
+    t.message_id = message_id;
+    t.agency = m.text(0);
+    t.record_type = m.text(1);
+    t.record_key = m.text(2);
+    t.exchange = m.text(3);
+    t.received_ms = m.i64(4);
+    t.status = m.text(5);
+    t.code = m.text(6);
+    stmt a(impl_->db, fmt::format("SELECT {} FROM audit WHERE message_id = ? "
+                                  "ORDER BY seq",
+                                  k_audit_columns)
+                          .c_str());
+    a.bind(1, message_id);
+    while (a.step() == SQLITE_ROW) t.decisions.push_back(read_entry(a));
+    stmt q(impl_->db,
+           "SELECT id, recipient, enqueued_ms, attempts, consent FROM queue WHERE "
+           "message_id = ? ORDER BY id");
+    q.bind(1, message_id);
+    while (q.step() == SQLITE_ROW) {
+      queue_entry e;
+      e.id = q.i64(0);
+      e.recipient = q.text(1);
+      e.enqueued_ms = q.i64(2);
+      e.attempts = static_cast<std::uint32_t>(q.i64(3));
+      e.consent = q.text(4);
+      e.message_id = message_id;
+      t.queued.push_back(std::move(e));
+    }
+    stmt d(impl_->db, fmt::format("SELECT {} FROM dead_letters WHERE message_id = ? "
+                                  "ORDER BY id",
+                                  k_dead_columns)
+                          .c_str());
+    d.bind(1, message_id);
+    while (d.step() == SQLITE_ROW) t.dead_letters.push_back(read_dead_letter(d));
+    return true;
+  });
   return t;
 }
 

@@ -143,7 +143,9 @@ try:
     page.eval("document.querySelector('[data-replay]').click(); true")
     page.wait("document.getElementById('dlq-result').textContent.includes('dead_lettered')",
               "the replay's outcome")
-    check(True, "the replay from the page ran (the broken record is dead-lettered again, NIEM-101)")
+    result = page.eval("document.getElementById('dlq-result').textContent")
+    check("NIEM-101" in result,
+          f"the replay from the page ran: the broken record is dead-lettered again ({result})")
     time.sleep(2.5)  # one refresh, so that rates show
     png = base64.b64decode(page.call("Page.captureScreenshot", format="png")["data"])
     open(shot, "wb").write(png)
