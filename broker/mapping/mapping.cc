@@ -835,7 +835,10 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);
-  json::value doc;
+  // Bound to the arena: assigning parse()'s arena-backed result to a default-storage value would
+  // deep-copy the whole record onto the heap.
+  const json::storage_ptr arena_storage(&arena);
+  json::value doc(arena_storage);
   if (m.format == record_format::json) {
     json::parse_options opt;
     opt.max_depth = static_cast<std::size_t>(lim.max_json_depth);

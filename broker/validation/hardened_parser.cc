@@ -23,6 +23,7 @@ guard_handler::guard_handler(const limits& lim, std::string doc_name)
 void guard_handler::reset(std::string doc_name) {
   doc_name_ = std::move(doc_name);
   stack_.clear();
+  names_.clear();
   diags_.clear();
   text_.clear();
   text_len_ = 0;
@@ -39,9 +40,10 @@ std::uint32_t guard_handler::column() const {
 
 std::string guard_handler::path() const {
   std::string p;
-  for (const auto& s : stack_) {
+  for (std::size_t i = 0; i < stack_.size(); ++i) {
+    const std::size_t end = i + 1 < stack_.size() ? stack_[i + 1] : names_.size();
     p += '/';
-    p += to_utf8(reinterpret_cast<const XMLCh*>(s.data()), s.size());
+    p += to_utf8(reinterpret_cast<const XMLCh*>(names_.data() + stack_[i]), end - stack_[i]);
   }
   return p.empty() ? "/" : p;
 }
@@ -68,7 +70,8 @@ void guard_handler::flush_text() {
 void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const XMLCh*,
                                  const Attributes& attrs) {
   flush_text();
-  stack_.emplace_back(reinterpret_cast<const char16_t*>(localname));
+  stack_.push_back(names_.size());
+  names_.append(reinterpret_cast<const char16_t*>(localname));
   if (++elements_ > lim_.max_elements) {
     add(errc::xml_too_many_elements, fmt::format("more than {} elements", lim_.max_elements),
         line(), column());
@@ -117,7 +120,10 @@ void guard_handler::startElement(const XMLCh* uri, const XMLCh* localname, const
 void guard_handler::endElement(const XMLCh* uri, const XMLCh* localname, const XMLCh*) {
   flush_text();
   if (forward_) forward_->end_element({to_utf8(uri), to_utf8(localname)});
-  if (!stack_.empty()) stack_.pop_back();
+  if (!stack_.empty()) {
+    names_.resize(stack_.back());
+    stack_.pop_back();
+  }
 }
 
 void guard_handler::characters(const XMLCh* chars, XMLSize_t length) {

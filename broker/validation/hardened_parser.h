@@ -63,7 +63,10 @@ class guard_handler : public xercesc::DefaultHandler, public xercesc::XMLEntityR
   const xercesc::Locator* locator_ = nullptr;
   xml_event_handler* forward_ = nullptr;
   const std::vector<std::string>* allowed_ns_ = nullptr;
-  std::vector<std::u16string> stack_;
+  // The open elements' local names, end to end, and where each starts: one buffer reused across
+  // documents instead of a string allocated per element.
+  std::u16string names_;
+  std::vector<std::size_t> stack_;
   std::vector<base::diagnostic> diags_;
   std::string text_;  // forwarded text, gathered between tags
   std::size_t text_len_ = 0;

@@ -1,8 +1,11 @@
 // niem-bench: convert+validate throughput per record type on one thread, beside the validate-only
 // rate of the same documents with the same hardened Xerces SAX2 validator, measured in the same
-// run; and the process's peak RSS. Usage: niem-bench [--seconds S] [--home DIR]
+// run; and the process's peak RSS. Usage: niem-bench [--seconds S] [--repeat N] [--home DIR].
+// Each figure is the median of N measurements, interleaved across the three kinds, because this
+// class of VM swings by a third from one second to the next.
 #include <sys/resource.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -71,19 +74,27 @@ double rate(std::size_t n, double seconds, F&& fn) {
   return static_cast<double>(ops) / elapsed;
 }
 
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   double seconds = 3.0;
+  int repeat = 3;
   std::string home = NIEM_DEFAULT_HOME;
   if (const char* h = std::getenv("NIEM_HOME")) home = h;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--seconds") && i + 1 < argc)
       seconds = std::atof(argv[++i]);
+    else if (!std::strcmp(argv[i], "--repeat") && i + 1 < argc)
+      repeat = std::max(1, std::atoi(argv[++i]));
     else if (!std::strcmp(argv[i], "--home") && i + 1 < argc)
       home = argv[++i];
     else {
-      std::fprintf(stderr, "usage: niem-bench [--seconds S] [--home DIR]\n");
+      std::fprintf(stderr, "usage: niem-bench [--seconds S] [--repeat N] [--home DIR]\n");
       return 2;
     }
   }
@@ -104,8 +115,10 @@ int main(int argc, char** argv) {
   std::map<std::string, std::vector<sample>> by_type;
   for (auto& s : samples) by_type[s.m->record_type()].push_back(s);
 
-  std::printf("schemas and mappings loaded in %.0f ms; %.1f s per measurement, one thread\n\n",
-              load_ms, seconds);
+  std::printf(
+      "schemas and mappings loaded in %.0f ms; %.1f s per measurement, median of %d, one "
+      "thread\n\n",
+      load_ms, seconds, repeat);
   std::printf("%-18s %8s %14s %14s %14s %8s %10s\n", "record type", "records", "map only/s",
               "convert+val/s", "validate/s", "ratio", "doc bytes");
   for (auto& [type, recs] : by_type) {
@@ -122,15 +135,19 @@ int main(int argc, char** argv) {
       docs.push_back(std::move(c->document));
     }
     std::size_t failures = 0;
-    double map_only = rate(recs.size(), seconds, [&](std::size_t i) {
-      failures += !recs[i].m->map(recs[i].record, "bench").ok();
-    });
-    double full = rate(recs.size(), seconds, [&](std::size_t i) {
-      failures += !conv.convert(*recs[i].m, recs[i].record, "bench").ok();
-    });
-    double validate_only = rate(docs.size(), seconds, [&](std::size_t i) {
-      failures += !val.validate(docs[i], "bench").valid;
-    });
+    std::vector<double> maps, fulls, validates;
+    for (int r = 0; r < repeat; ++r) {
+      maps.push_back(rate(recs.size(), seconds, [&](std::size_t i) {
+        failures += !recs[i].m->map(recs[i].record, "bench").ok();
+      }));
+      fulls.push_back(rate(recs.size(), seconds, [&](std::size_t i) {
+        failures += !conv.convert(*recs[i].m, recs[i].record, "bench").ok();
+      }));
+      validates.push_back(rate(docs.size(), seconds, [&](std::size_t i) {
+        failures += !val.validate(docs[i], "bench").valid;
+      }));
+    }
+    const double map_only = median(maps), full = median(fulls), validate_only = median(validates);
     if (failures) {
       std::fprintf(stderr, "%zu failures during measurement\n", failures);
       return 1;
