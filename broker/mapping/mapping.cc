@@ -98,6 +98,7 @@ struct code_table {
   std::string name;
   std::unordered_map<std::string, std::string> map;
   std::vector<std::string> order;
+  std::vector<std::pair<std::uint32_t, std::uint32_t>> positions;  // of each entry, as `order`
   std::uint32_t line = 0, column = 0;
   bool used = false;
 };
@@ -187,6 +188,7 @@ class compiler {
           if (!t.map.emplace(from, c->get("to")).second)
             error(*c, "", fmt::format("code '{}' appears twice in table '{}'", from, t.name));
           t.order.push_back(from);
+          t.positions.emplace_back(c->line, c->column);
         }
         if (m_.tables.count(t.name))
           error(*k, "", fmt::format("code table '{}' defined twice", t.name));
@@ -590,6 +592,11 @@ struct runner {
   std::string scratch;
   std::string value_buf;
   std::string part_buf;
+  code_coverage* coverage = nullptr;
+
+  void note_code(const code_table& t, std::string_view from) {
+    if (coverage) coverage->used.emplace(t.name, std::string(from));
+  }
 
   void fail(errc code, std::string msg, const std::string& src) {
     errs.push_back({code, std::move(msg), std::string(where), src, 0, 0});
@@ -639,8 +646,10 @@ struct runner {
     auto f = lookup(c.field);
     bool r = f.present && f.scalar && !f.text.empty();
     if (r && c.k == condition::kind::equals) r = f.text == c.value;
-    if (r && c.k == condition::kind::in_codes)
+    if (r && c.k == condition::kind::in_codes) {
       r = c.codes && c.codes->map.count(std::string(f.text));
+      if (r) note_code(*c.codes, f.text);
+    }
     return c.negate ? !r : r;
   }
 
@@ -675,6 +684,7 @@ struct runner {
              fmt::format("unknown code '{}' (table '{}')", val, v.codes->name), v.path.label);
         return false;
       }
+      note_code(*v.codes, val);
       val = it->second;
     }
     return true;
@@ -817,8 +827,20 @@ std::vector<diagnostic> compiled_mapping::check_header(std::string_view header,
   return errs;
 }
 
+std::vector<code_entry> compiled_mapping::code_entries() const {
+  std::vector<code_entry> out;
+  for (const auto& [name, t] : impl_->tables)
+    for (std::size_t i = 0; i < t.order.size(); ++i)
+      out.push_back(
+          {name, t.order[i], t.map.at(t.order[i]), t.positions[i].first, t.positions[i].second});
+  std::sort(out.begin(), out.end(),
+            [](const code_entry& a, const code_entry& b) { return a.line < b.line; });
+  return out;
+}
+
 base::result<conversion> compiled_mapping::map(std::string_view record, std::string_view where,
-                                               const record_limits& lim) const {
+                                               const record_limits& lim,
+                                               code_coverage* coverage) const {
   const auto& m = *impl_;
   if (record.size() > lim.max_record_bytes)
     return diagnostic{
@@ -831,7 +853,7 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   if (!base::valid_utf8(record))
     return diagnostic{
         errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
-  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}};
+  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}, coverage};
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);

@@ -3,6 +3,7 @@
 // native records. Documents are written as a stream straight into a string (no DOM), in schema
 // order, and validated from their bytes by the caller's per-thread validator.
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -30,6 +31,19 @@ struct conversion {
 };
 
 class compiled_mapping;
+
+// Which code-table entries a set of records exercised (table name, native code). `niem-map check`
+// fills it from a mapping's examples and golden tests to name the entries none of them reaches;
+// the broker never passes one, so its path pays nothing.
+struct code_coverage {
+  std::set<std::pair<std::string, std::string>> used;
+};
+
+// One entry of a mapping's code tables, where the mapping file defines it.
+struct code_entry {
+  std::string table, from, to;
+  std::uint32_t line = 0, column = 0;
+};
 
 // Every mapping of a directory, compiled against one shared grammar pool.
 class mapping_library {
@@ -68,7 +82,10 @@ class compiled_mapping {
   std::vector<base::diagnostic> check_header(std::string_view header, std::string_view where) const;
   // Maps one record (a JSON object, or one delimited row) without validating the result.
   base::result<conversion> map(std::string_view record, std::string_view where,
-                               const record_limits& lim = {}) const;
+                               const record_limits& lim = {},
+                               code_coverage* coverage = nullptr) const;
+  // Every entry of every code table, in file order.
+  std::vector<code_entry> code_entries() const;
 
   struct impl;
   explicit compiled_mapping(std::unique_ptr<impl> im);

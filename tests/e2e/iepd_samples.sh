@@ -9,6 +9,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
 "$niem_map" validate --schemas "$s"/jtmp-case-initiation/api/xml_schema "$s"/jtmp-case-initiation/examples/*.xml
+"$niem_map" validate --schemas "$s"/jtmp-juvenile-admission/api/xml_schema "$s"/jtmp-juvenile-admission/examples/*.xml
 "$niem_map" validate --schemas "$s"/ojbc-uniform-commitment-order/information_model/IEPD/xsd \
   "$s"/ojbc-uniform-commitment-order/information_model/IEPD/xml/*.xml
 phi=$s/ojbc-person-health-information-search-results/information_model/IEPD

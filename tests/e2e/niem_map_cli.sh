@@ -60,6 +60,22 @@ sed -i 's|schema="../../schemas|schema="'"$root"'/schemas|' "$tmp"/mapping.xml
 expect_rc 1 "$niem_map" check "$tmp"/mapping.xml
 [ "$(grep -c 'NIEM-301' "$tmp"/stderr)" -ge 3 ] || fail "not every mistake reported: $(cat "$tmp"/stderr)"
 grep -q 'mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenNmae is not declared' "$tmp"/stderr || fail "no location: $(cat "$tmp"/stderr)"
+# check names the code-table entries that no example or golden input reaches; --strict fails on them.
+expect_rc 0 "$niem_map" check --strict "$root"/mappings/*/mapping.xml
+grep -q 'cws-placement/mapping.xml: ok .* 26 of 26 code entries exercised by 16 records' "$tmp"/stdout \
+  || fail "no coverage summary: $(cat "$tmp"/stdout)"
+cp -r "$root"/mappings/cws-placement "$tmp"/placement-copy
+sed -i -e 's|schema="../../schemas|schema="'"$root"'/schemas|' \
+  -e 's|<map:code from="STRTP" to="RTC"/>|<map:code from="STRTP" to="RTC"/>\n    <map:code from="KINSHIP_HOME" to="Family"/>|' \
+  "$tmp"/placement-copy/mapping.xml
+line=$(grep -n 'KINSHIP_HOME' "$tmp"/placement-copy/mapping.xml | cut -d: -f1)
+[ -n "$line" ] || fail "entry not added"
+expect_rc 0 "$niem_map" check "$tmp"/placement-copy/mapping.xml
+grep -q "mapping.xml:$line:[0-9]*: code 'KINSHIP_HOME' of table 'setting-code' is never reached" "$tmp"/stderr \
+  || fail "unexercised entry not named: $(cat "$tmp"/stderr)"
+[ "$(grep -c 'never reached' "$tmp"/stderr)" -eq 1 ] || fail "only KINSHIP_HOME is unexercised: $(cat "$tmp"/stderr)"
+expect_rc 1 "$niem_map" check --strict "$tmp"/placement-copy/mapping.xml
+
 # An oversized record (over the 1 MiB default) is refused, not converted, and the next one still is.
 python3 -c 'import json,sys; print(json.dumps({"record_type":"placement","event_id":"BIG","pad":"x"*(2<<20)}))' > "$tmp"/big.ndjson
 sed -n 1p "$root"/mappings/cws-placement/examples/placements.ndjson >> "$tmp"/big.ndjson

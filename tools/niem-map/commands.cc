@@ -239,28 +239,6 @@ int cmd_convert(const options& o) {
   return st.failed ? 1 : 0;
 }
 
-int cmd_check(const options& o) {
-  auto a = parse(o.args, {});
-  if (a.help || a.positional.empty()) {
-    std::cout << "usage: niem-map check MAPPING...\n\nCompiles each mapping against its exchange "
-                 "schema and reports unknown or misplaced target paths, required elements the "
-                 "mapping never fills, code values the schema does not allow and unused code "
-                 "tables. Exit 0 when all compile, 1 otherwise.\n";
-    return a.help ? 0 : 2;
-  }
-  auto lib = mapping::mapping_library::load(a.positional, mapping_schema(o));
-  if (!lib) {
-    print_diags(lib.errors());
-    std::cerr << fmt::format("niem-map check: {} problem(s)\n", lib.errors().size());
-    return 1;
-  }
-  for (const auto& w : lib.value()->warnings()) std::cerr << "warning: " << base::format(w) << "\n";
-  for (const auto& m : lib.value()->mappings())
-    std::cout << fmt::format("{}: ok ({} {} -> {})\n", m->file(), m->agency(), m->record_type(),
-                             m->exchange());
-  return 0;
-}
-
 namespace {
 
 std::vector<std::string> lines_of(const std::string& s) {
@@ -313,7 +291,93 @@ base::result<mapping::conversion> convert_fixture(mapping::converter& conv,
   return conv.convert(m, text, where);
 }
 
+// Maps (without validating) every record of the mapping's golden inputs and examples, noting the
+// code-table entries they reach; returns how many records were read.
+int exercise_codes(const mapping::compiled_mapping& m, mapping::code_coverage& cov) {
+  const fs::path dir = fs::path(m.file()).parent_path();
+  const bool delimited = m.format() == mapping::record_format::delimited;
+  int records = 0;
+  auto run = [&](const fs::path& file) {
+    std::ifstream in(file, std::ios::binary);
+    std::string line;
+    bool header = delimited;
+    while (std::getline(in, line)) {
+      if (!line.empty() && line.back() == '\r') line.pop_back();
+      if (header) {
+        header = false;
+        continue;
+      }
+      if (base::trim(line).empty()) continue;
+      ++records;
+      (void)m.map(line, file.string(), {}, &cov);
+    }
+  };
+  std::vector<fs::path> files;
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(dir / "tests", ec))
+    if (e.path().filename().string().find(".input.") != std::string::npos)
+      files.push_back(e.path());
+  for (auto& e : fs::directory_iterator(dir / "examples", ec))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) run(f);
+  return records;
+}
+
+const char* k_check_help =
+    R"(usage: niem-map check [--strict] MAPPING...
+
+Compiles each mapping against its exchange schema and reports unknown or misplaced target paths,
+required elements the mapping never fills, code values the schema does not allow, unused code
+tables, and code-table entries that none of the mapping's examples (examples/) and golden inputs
+(tests/*.input.*) reaches: an entry no record exercises is a translation nobody has seen work.
+Exit 0 when all compile, 1 otherwise (with --strict, also when there is any warning).
+)";
+
 }  // namespace
+
+int cmd_check(const options& o) {
+  auto a = parse(o.args, {});
+  bool strict = false;
+  std::vector<std::string> files;
+  for (const auto& p : a.positional) files.push_back(p);
+  for (const auto& arg : o.args)
+    if (arg == "--strict") strict = true;
+  if (strict) a.error.clear();
+  if (a.help || files.empty() || !a.error.empty()) {
+    std::cout << k_check_help;
+    if (!a.error.empty()) std::cerr << a.error << "\n";
+    return a.help ? 0 : 2;
+  }
+  auto lib = mapping::mapping_library::load(files, mapping_schema(o));
+  if (!lib) {
+    print_diags(lib.errors());
+    std::cerr << fmt::format("niem-map check: {} problem(s)\n", lib.errors().size());
+    return 1;
+  }
+  std::size_t warnings = lib.value()->warnings().size();
+  for (const auto& w : lib.value()->warnings()) std::cerr << "warning: " << base::format(w) << "\n";
+  for (const auto& m : lib.value()->mappings()) {
+    mapping::code_coverage cov;
+    const int records = exercise_codes(*m, cov);
+    int unexercised = 0;
+    const auto entries = m->code_entries();
+    for (const auto& e : entries) {
+      if (cov.used.count({e.table, e.from})) continue;
+      ++unexercised;
+      std::cerr << fmt::format(
+          "warning: {}:{}:{}: code '{}' of table '{}' is never reached by the examples or golden "
+          "inputs\n",
+          m->file(), e.line, e.column, e.from, e.table);
+    }
+    warnings += static_cast<std::size_t>(unexercised);
+    std::cout << fmt::format(
+        "{}: ok ({} {} -> {}; {} of {} code entries exercised by {} records)\n", m->file(),
+        m->agency(), m->record_type(), m->exchange(),
+        entries.size() - static_cast<std::size_t>(unexercised), entries.size(), records);
+  }
+  return strict && warnings ? 1 : 0;
+}
 
 int cmd_test(const options& o) {
   auto a = parse(o.args, {});

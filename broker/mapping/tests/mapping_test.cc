@@ -222,6 +222,20 @@ TEST_CASE("repeats, conditions, concatenation and empty containers") {
   CHECK(c2->document.find("PersonSexText") == std::string::npos);
   CHECK(c2->document.find("ChildAugmentation") == std::string::npos);
 
+  // Coverage: the in-codes test and the translation both count; entries no record reaches do not.
+  mapping::code_coverage cov;
+  REQUIRE(m.map(R"({"id":"K5","reasons":["A","N"]})", "r5", {}, &cov).ok());
+  CHECK(cov.used ==
+        std::set<std::pair<std::string, std::string>>{{"reason", "N"}, {"reason-text", "A"}});
+  const auto entries = m.code_entries();
+  REQUIRE(entries.size() == 3);
+  CHECK(entries[0].table == "reason");
+  CHECK(entries[1].from == "P");
+  CHECK(entries[1].to == "Physical Abuse");
+  CHECK(entries[2].table == "reason-text");
+  CHECK(entries[1].line > 0);
+  CHECK(entries[1].column > entries[0].column);
+
   auto bad = conv.convert(m, R"({"id":"K3","reasons":["N","Z"]})", "r3");
   REQUIRE_FALSE(bad.ok());
   CHECK(has(bad.errors(), errc::record_unknown_code, "unknown code 'Z'"));
