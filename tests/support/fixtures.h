@@ -38,13 +38,17 @@ struct example_record {
   std::string where;
 };
 
-// Every record of every example file of every mapping (examples/ beside each mapping).
+// Every record of every example file of every mapping (examples/ beside each mapping) and of
+// every golden input (tests/NAME.input.*).
 inline std::vector<example_record> example_records(const mapping::mapping_library& lib) {
   std::vector<example_record> out;
   for (const auto& m : lib.mappings()) {
-    auto dir = std::filesystem::path(m->file()).parent_path() / "examples";
+    auto dir = std::filesystem::path(m->file()).parent_path();
     std::vector<std::filesystem::path> files;
-    for (auto& e : std::filesystem::directory_iterator(dir)) files.push_back(e.path());
+    for (auto& e : std::filesystem::directory_iterator(dir / "examples")) files.push_back(e.path());
+    for (auto& e : std::filesystem::directory_iterator(dir / "tests"))
+      if (e.path().filename().string().find(".input.") != std::string::npos)
+        files.push_back(e.path());
     std::sort(files.begin(), files.end());
     for (const auto& f : files) {
       std::ifstream in(f, std::ios::binary);
