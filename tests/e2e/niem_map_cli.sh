@@ -24,6 +24,15 @@ expect_rc 2 "$niem_map" convert --agency nobody --record-type placement "$root"/
 head -1 "$root"/mappings/cws-placement/examples/placements.ndjson > "$tmp"/one.ndjson
 expect_rc 0 "$niem_map" convert --agency cws "$tmp"/one.ndjson
 grep -q '<pn:PlacementNotification' "$tmp"/stdout || fail "no document on stdout"
+# From standard input too; several records need --out (concatenated documents are not XML).
+set +e
+"$niem_map" convert --agency cws - < "$tmp"/one.ndjson > "$tmp"/stdin.xml 2> "$tmp"/stderr
+rc=$?
+set -e
+[ $rc -eq 0 ] && cmp -s "$tmp"/stdin.xml "$tmp"/stdout || fail "stdin conversion differs (rc $rc)"
+expect_rc 2 "$niem_map" convert --agency cws "$root"/mappings/cws-placement/examples/placements.ndjson
+[ ! -s "$tmp"/stdout ] || fail "documents written to stdout for a batch"
+grep -q 'more than one record; give --out DIR' "$tmp"/stderr || fail "no reason: $(cat "$tmp"/stderr)"
 
 # A batch with bad records in the middle: the good ones convert, each bad one is reported with its
 # line and reason, exit 1.

@@ -121,9 +121,10 @@ const char* k_convert_help =
     R"(usage: niem-map convert --agency ID [--record-type TYPE] [--mappings DIR] [--out DIR] FILE...
 
 Converts every record of each FILE (NDJSON for JSON formats; an extract with its header row for
-delimited formats) to a NIEM document validated against the exchange schema. Documents are named
-KEY.xml in --out, or written to stdout without --out. Each bad record is reported on stderr with its
-line, field and reason; the other records still convert.
+delimited formats; - reads standard input) to a NIEM document validated against the exchange
+schema. Documents are named KEY.xml in --out. Without --out the input must hold one record, whose
+document is written to stdout (several documents on one stream would not be XML). Each bad record is
+reported on stderr with its line, field and reason; the other records still convert.
 Record types: placement, consent, pmap_application (from each record's record_type unless given),
 pharmacy_claim (the MMIS extract).
 Exit status: 0 all converted, 1 some record failed, 2 usage error.
@@ -167,7 +168,10 @@ int cmd_convert(const options& o) {
     return 2;
   }
 
-  auto emit = [&](const base::result<mapping::conversion>& r) {
+  // Without --out the one document is held until the input is known to hold no other record.
+  std::optional<std::string> only_document;
+  bool too_many = false;
+  auto emit = [&](base::result<mapping::conversion>&& r) {
     if (!r) {
       ++st.failed;
       print_diags(r.errors());
@@ -182,18 +186,27 @@ int cmd_convert(const options& o) {
       }
       std::ofstream f(fs::path(*out_dir) / (r->key + ".xml"), std::ios::binary);
       f << r->document;
+    } else if (only_document) {
+      too_many = true;
+      return;
     } else {
-      std::cout << r->document;
+      only_document = std::move(r->document);
     }
     ++st.ok;
   };
 
-  for (const auto& file : a.positional) {
-    std::ifstream in(file, std::ios::binary);
-    if (!in) {
-      std::cerr << fmt::format("{}: cannot open\n", file);
-      return 2;
+  for (const auto& name : a.positional) {
+    if (too_many) break;
+    std::ifstream file_in;
+    if (name != "-") {
+      file_in.open(name, std::ios::binary);
+      if (!file_in) {
+        std::cerr << fmt::format("{}: cannot open\n", name);
+        return 2;
+      }
     }
+    std::istream& in = name == "-" ? std::cin : file_in;
+    const std::string file = name == "-" ? "stdin" : name;
     std::string line;
     std::uint64_t lineno = 0;
     const bool is_delimited =
@@ -210,7 +223,7 @@ int cmd_convert(const options& o) {
         continue;
       }
     }
-    while (std::getline(in, line)) {
+    while (!too_many && std::getline(in, line)) {
       ++lineno;
       if (base::trim(line).empty()) continue;
       std::string where = fmt::format("{}:{}", file, lineno);
@@ -235,6 +248,12 @@ int cmd_convert(const options& o) {
       emit(conv.convert(*m, line, where));
     }
   }
+  if (too_many) {
+    std::cerr << "niem-map convert: the input holds more than one record; give --out DIR (stdout "
+                 "holds one document)\n";
+    return 2;
+  }
+  if (only_document) std::cout << *only_document;
   std::cerr << fmt::format("niem-map convert: {} converted, {} failed\n", st.ok, st.failed);
   return st.failed ? 1 : 0;
 }
