@@ -16,6 +16,7 @@
 #include <map>
 #include <optional>
 #include <thread>
+#include <unordered_map>
 
 #include <fmt/format.h>
 
@@ -184,6 +185,44 @@ struct server::impl {
 
   // ---- authorization ----
 
+  // Wrong tokens, by client address. Tokens are long random secrets, so this is not what keeps
+  // them safe; it makes a scanner or a misconfigured client stop after a few tries instead of
+  // filling the log, and makes it visible in the metrics. Only the admin thread touches it.
+  static constexpr int k_max_failures = 10;            // within one window...
+  static constexpr std::int64_t k_window_ms = 60'000;  // ...locks the address out this long
+  static constexpr std::size_t k_max_tracked = 4096;
+  struct failure_state {
+    std::int64_t window_start_ms = 0;
+    int count = 0;
+    std::int64_t locked_until_ms = 0;
+  };
+  std::unordered_map<std::string, failure_state> failures;
+
+  std::int64_t locked_for_ms(const std::string& remote, std::int64_t now) const {
+    auto it = failures.find(remote);
+    return it == failures.end() || it->second.locked_until_ms <= now
+               ? 0
+               : it->second.locked_until_ms - now;
+  }
+
+  void note_failure(const std::string& remote, std::int64_t now) {
+    if (failures.size() >= k_max_tracked && !failures.count(remote))
+      std::erase_if(failures, [&](const auto& kv) {
+        return kv.second.locked_until_ms <= now && now - kv.second.window_start_ms >= k_window_ms;
+      });
+    if (failures.size() >= k_max_tracked && !failures.count(remote)) return;  // under a flood
+    auto& f = failures[remote];
+    if (now - f.window_start_ms >= k_window_ms) f = {now, 0, f.locked_until_ms};
+    base::metrics().admin_auth_failures.inc("wrong_token");
+    if (++f.count < k_max_failures) return;
+    f.locked_until_ms = now + k_window_ms;
+    f.count = 0;
+    f.window_start_ms = now;
+    base::log(base::log_level::warn, "admin",
+              "too many wrong tokens: the client address is refused for a minute",
+              {{"remote", remote}, {"code", "too_many_requests"}});
+  }
+
   const token* who(const std::string& authorization) const {
     constexpr std::string_view bearer = "Bearer ";
     if (!authorization.starts_with(bearer)) return nullptr;
@@ -229,8 +268,9 @@ struct server::impl {
         "# HELP niem_store_bytes Size of the store (database and WAL).\n"
         "# TYPE niem_store_bytes gauge\nniem_store_bytes {}\n",
         st.size_bytes());
-    for (const auto* c : {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered,
-                          &m.expired, &m.dead_lettered, &m.validation_failures, &m.withheld})
+    for (const auto* c :
+         {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered, &m.expired,
+          &m.dead_lettered, &m.validation_failures, &m.withheld, &m.admin_auth_failures})
       c->render(out);
     m.latency.render(out);
     if (h.transport_metrics) out += h.transport_metrics();
@@ -484,7 +524,16 @@ struct server::impl {
       return static_file("index.html");
     if (get && s.size() == 2 && s[0] == "static") return static_file(s[1]);
 
+    const auto now = clk.now_ms();
+    if (auto wait = locked_for_ms(req.remote, now)) {
+      base::metrics().admin_auth_failures.inc("locked_out");
+      auto r = error(429, "too_many_requests",
+                     "too many wrong tokens from this address; try again later");
+      r.retry_after_seconds = static_cast<unsigned>((wait + 999) / 1000);
+      return r;
+    }
     const token* tok = who(req.authorization);
+    if (!tok && !req.authorization.empty()) note_failure(req.remote, now);
     bool health = s.size() == 1 && (s[0] == "healthz" || s[0] == "readyz" || s[0] == "metrics");
     if (health && get && (!opt.protect_health || tok)) {
       if (s[0] == "healthz") return json_response(200, json::object{{"status", "ok"}});
@@ -514,7 +563,8 @@ struct server::impl {
         return error(404, "not_found", "no such queue");
       if (!h.pause) return error(503, "unavailable", "delivery cannot be paused here");
       bool on = seg(3) == "pause";
-      h.pause(seg(2), on);
+      if (!h.pause(seg(2), on))
+        return error(503, "unavailable", "the store could not record the change; nothing changed");
       audit_action(*tok, seg(3), "", "", seg(2), "");
       base::log(base::log_level::info, "admin", on ? "delivery paused" : "delivery resumed",
                 {{"recipient", seg(2)}, {"token", tok->name}});
@@ -655,6 +705,9 @@ struct server::impl {
       r.method = std::string(req.method_string());
       r.target = std::string(req.target());
       r.authorization = std::string(req[http::field::authorization]);
+      beast::error_code ep_ec;
+      auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
+      r.remote = ep_ec ? "unknown" : ep.address().to_string();
       r.body = std::move(req.body());
       response out;
       try {
@@ -680,6 +733,8 @@ struct server::impl {
       if constexpr (!std::is_same_v<Stream, beast::tcp_stream>)
         res->set(http::field::strict_transport_security, "max-age=31536000");
       if (r.status == 401) res->set(http::field::www_authenticate, "Bearer");
+      if (r.retry_after_seconds)
+        res->set(http::field::retry_after, std::to_string(r.retry_after_seconds));
       res->keep_alive(keep);
       res->body() = std::move(r.body);
       res->prepare_payload();

@@ -54,17 +54,19 @@ struct hooks {
   // Extra Prometheus text (the transport's connection and link state).
   std::function<std::string()> transport_metrics;
   // Holds or resumes delivery to a subscriber; which are held.
-  std::function<void(const std::string&, bool)> pause;
+  std::function<bool(const std::string&, bool)> pause;  // false: not stored, not changed
   std::function<std::vector<std::string>()> paused;
 };
 
 struct request {
   std::string method, target, authorization, body;
+  std::string remote;  // the client's address (failed tokens are counted per address)
 };
 struct response {
   unsigned status = 200;
   std::string content_type = "application/json";
   std::string body;
+  unsigned retry_after_seconds = 0;  // sent as Retry-After when set
 };
 
 class server {

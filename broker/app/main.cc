@@ -304,7 +304,7 @@ int main(int argc, char** argv) {
     hk.listener_bound = [&bound] { return bound.load(); };
     hk.recipients = [router] { return router->recipients(); };
     hk.offer = [s = srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); };
-    hk.pause = [s = srv.get()](const std::string& r, bool on) { s->pause(r, on); };
+    hk.pause = [s = srv.get()](const std::string& r, bool on) { return s->pause(r, on); };
     hk.paused = [s = srv.get()] { return s->paused(); };
     hk.transport_metrics = [s = srv.get()] {
       std::string out =

@@ -71,6 +71,10 @@ struct broker_metrics {
                           {"recipient", "code"}};
   counter_family received{
       "niem_records_received_total", "Records received, by agency.", {"agency"}};
+  counter_family admin_auth_failures{
+      "niem_admin_auth_failures_total",
+      "Admin requests with a wrong token, and those refused while their address was locked out.",
+      {"outcome"}};
   histogram latency{
       "niem_ingest_to_delivery_seconds",
       "Time from a record's receipt to its subscriber's acceptance.",

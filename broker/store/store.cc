@@ -1189,6 +1189,35 @@ bool store::purge_dead_letter(std::int64_t id) {
   return gone;
 }
 
+// In the meta table, beside the schema version; the `setting:` prefix keeps them apart.
+bool store::put_setting(const std::string& key, std::optional<std::string> value) {
+  bool ok = false;
+  impl_->run_sync([&] {
+    stmt q(impl_->db, value ? "INSERT OR REPLACE INTO meta(key, value) VALUES(?, ?)"
+                            : "DELETE FROM meta WHERE key = ?");
+    const std::string full = "setting:" + key;  // bound without a copy: must outlive the run
+    q.bind(1, full);
+    if (value) q.bind(2, *value);
+    ok = q.run();
+    return ok;
+  });
+  return ok;
+}
+
+std::vector<std::pair<std::string, std::string>> store::settings(const std::string& prefix) {
+  std::vector<std::pair<std::string, std::string>> out;
+  impl_->run_sync([&] {
+    stmt q(impl_->db,
+           "SELECT substr(key, 9), value FROM meta WHERE key >= ? AND key < ? ORDER BY key");
+    const std::string from = "setting:" + prefix, to = from + "\xff";  // bound without a copy
+    q.bind(1, from);
+    q.bind(2, to);
+    while (q.step() == SQLITE_ROW) out.emplace_back(q.text(0), q.text(1));
+    return true;
+  });
+  return out;
+}
+
 store::message_trace store::trace(const std::string& message_id) {
   message_trace t;
   impl_->run_sync([&] {

@@ -207,6 +207,10 @@ class store {
   std::optional<dead_letter> dead_letter_by_id(std::int64_t id);
   std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts();  // by code
   bool purge_dead_letter(std::int64_t id);
+  // Small durable settings an operator changes at run time (e.g. `paused:RECIPIENT`): set, or
+  // removed with nullopt; false when the store could not commit it.
+  bool put_setting(const std::string& key, std::optional<std::string> value);
+  std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix);
   // Everything the store knows of one message: as received, every decision (the audit trail),
   // what still waits in a queue, its dead letters.
   struct message_trace {

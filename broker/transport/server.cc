@@ -917,6 +917,16 @@ void post(loop_inbox& inbox, server::impl* im, store::completions&& c) {
 server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
   impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
+  // Subscribers an operator paused before the restart stay paused.
+  for (auto& [key, value] : st.settings("paused:")) {
+    std::string recipient = key.substr(7);
+    if (impl_->queues.count(recipient)) {
+      impl_->paused.insert(recipient);
+      base::log(base::log_level::warn, "transport",
+                "delivery paused by an operator (kept from before the restart)",
+                {{"recipient", recipient}});
+    }
+  }
   auto* im = impl_.get();
   st.set_executor([inbox = impl_->inbox, im](store::completions&& c) {
     // Store thread. Everything under the inbox lock, so a server being destroyed (which closes
@@ -969,7 +979,10 @@ counters server::snapshot() const {
   return impl_->ctr;
 }
 
-void server::pause(const std::string& recipient, bool on) {
+bool server::pause(const std::string& recipient, bool on) {
+  if (!impl_->st.put_setting("paused:" + recipient,
+                             on ? std::optional<std::string>("1") : std::nullopt))
+    return false;
   {
     std::lock_guard lk(impl_->counters_mu);
     if (on)
@@ -977,7 +990,7 @@ void server::pause(const std::string& recipient, bool on) {
     else
       impl_->paused.erase(recipient);
   }
-  if (on) return;
+  if (on) return true;
   // Resumed: deliver what waits (on the loop).
   auto* im = impl_.get();
   store::completions c;
@@ -986,6 +999,7 @@ void server::pause(const std::string& recipient, bool on) {
     if (it != im->queues.end()) im->pump(it->second);
   });
   post(*impl_->inbox, im, std::move(c));
+  return true;
 }
 
 std::vector<std::string> server::paused() const {

@@ -73,9 +73,10 @@ class server {
   void stop();
   // Thread-safe snapshot.
   counters snapshot() const;
-  // Thread-safe: holds (or resumes) delivery to one subscriber; its queue keeps filling. Not
-  // persisted: a restart resumes every subscriber.
-  void pause(const std::string& recipient, bool on);
+  // Thread-safe, not for the event loop (it waits for the store): holds (or resumes) delivery to
+  // one subscriber; its queue keeps filling. Stored, so a restart keeps the subscriber paused;
+  // false (and nothing changed) when the store could not record it.
+  bool pause(const std::string& recipient, bool on);
   std::vector<std::string> paused() const;
   // Open connections per agency (every configured agency listed, with 0 when not connected).
   std::map<std::string, std::uint32_t> connections() const;

@@ -178,12 +178,32 @@ try:
     check(out.returncode == 0 and "paused" in ctl("queues", token=viewer).stdout, "court paused")
     conn = BlockingConnection(broker.url, timeout=30)
     check(drain(conn, "deliver/court") == [], "nothing reaches a paused subscriber")
+    conn.close()
+finally:
+    rc = broker.stop()
+check(rc == 0, "the broker stops cleanly")
+
+# A pause outlives a restart: the operator paused the court for a reason the restart did not fix.
+broker.start()
+try:
+    t = json.loads(http("GET", "/api/queues", viewer)[1])
+    check([q["recipient"] for q in t["queues"] if q["paused"]] == ["court"],
+          "after a restart the court is still paused")
+    conn = BlockingConnection(broker.url, timeout=30)
+    check(drain(conn, "deliver/court") == [], "nothing reaches the court after the restart")
     check(ctl("resume", "court").returncode == 0, "court resumed")
     got = drain(conn, "deliver/court")
     conn.close()
     check(len(got) == len(records), f"after resume the court receives what waited ({len(got)})")
     t = json.loads(http("GET", "/api/queues", viewer)[1])
     check(not any(q["paused"] for q in t["queues"]), "no queue is paused")
+finally:
+    broker.stop()
+# ...and so does a resume.
+broker.start()
+try:
+    t = json.loads(http("GET", "/api/queues", viewer)[1])
+    check(not any(q["paused"] for q in t["queues"]), "no queue is paused after the next restart")
 finally:
     rc = broker.stop()
 check(rc == 0, "the broker stops cleanly")

@@ -50,8 +50,8 @@ NIEMCTL_TOKEN (default URL http://127.0.0.1:8081). For https:// URLs: --ca FILE 
 issued the broker's certificate; default the system's), and when the broker asks for a client
 certificate, --cert FILE --key FILE (or NIEMCTL_CA, NIEMCTL_CERT, NIEMCTL_KEY).
 Exit codes: 0 done; 1 done, but the answer is bad news (a replay that failed again, a broken audit
-chain, nothing found); 2 usage; 3 not authorized (no or wrong token, or a viewer's token for an
-operator's command); 4 the broker could not be reached or failed.
+chain, nothing found); 2 usage; 3 not authorized (no or wrong token, a viewer's token for an
+operator's command, or locked out after too many wrong tokens); 4 the broker could not be reached or failed.
 )";
 
 int usage(const std::string& why) {
@@ -197,7 +197,8 @@ int failed(const reply& r) {
   auto code = str(at(at(r.body, "error"), "code"));
   auto msg = str(at(at(r.body, "error"), "message"));
   std::fprintf(stderr, "niemctl: %u %s: %s\n", r.status, code.c_str(), msg.c_str());
-  if (r.status == 401 || r.status == 403) return 3;
+  // 429: this address presented too many wrong tokens and is locked out for a while.
+  if (r.status == 401 || r.status == 403 || r.status == 429) return 3;
   if (r.status == 404 || r.status == 400) return 1;
   return 4;
 }

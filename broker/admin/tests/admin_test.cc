@@ -14,6 +14,7 @@
 
 #include "admin/admin.h"
 #include "base/ids.h"
+#include "base/metrics.h"
 #include "support/agreements.h"
 #include "support/records.h"
 
@@ -79,10 +80,12 @@ struct rig {
     pl->submit(std::move(j), [&](pipeline::outcome o) { p.set_value(std::move(o)); });
     return p.get_future().get();
   }
-  admin::response call(std::string method, std::string target, std::string token = {}) {
+  admin::response call(std::string method, std::string target, std::string token = {},
+                       std::string remote = "127.0.0.1") {
     admin::request r;
     r.method = std::move(method);
     r.target = std::move(target);
+    r.remote = std::move(remote);
     if (!token.empty()) r.authorization = "Bearer " + token;
     return srv->handle(r);
   }
@@ -111,6 +114,40 @@ TEST_CASE("admin: health is open, the API needs a token, and roles limit what a 
   CHECK(r.call("GET", "/api/dlq?code=NIEM-105%27%3B", r.viewer).status == 400);
   auto me = body(r.call("GET", "/api/whoami", r.op));
   CHECK(me.at("role") == "operator");
+}
+
+TEST_CASE("admin: an address that keeps presenting wrong tokens is refused for a minute") {
+  rig r;
+  const std::string guesser = "192.0.2.7", other = "192.0.2.8";
+  const auto before = base::metrics().admin_auth_failures.value({"wrong_token"});
+  for (int i = 0; i < 9; ++i)
+    CHECK(r.call("GET", "/api/queues", "guess-" + std::to_string(i), guesser).status == 401);
+  // No token at all is not a guess, and another address is not held for this one's failures.
+  CHECK(r.call("GET", "/api/queues", "", guesser).status == 401);
+  CHECK(r.call("GET", "/api/queues", "wrong", other).status == 401);
+  CHECK(r.call("GET", "/api/queues", r.viewer, guesser).status == 200);
+  CHECK(r.call("GET", "/api/queues", "guess-9", guesser).status == 401);  // the tenth
+  // Locked out: even the right token, even health, until the minute has passed.
+  auto locked = r.call("GET", "/api/queues", r.viewer, guesser);
+  CHECK(locked.status == 429);
+  CHECK(body(locked).at("error").at("code") == "too_many_requests");
+  CHECK(locked.retry_after_seconds == 60);
+  CHECK(r.call("GET", "/metrics", "", guesser).status == 429);
+  CHECK(r.call("GET", "/api/queues", r.viewer, other).status == 200);
+  CHECK(base::metrics().admin_auth_failures.value({"wrong_token"}) == before + 11);
+  CHECK(base::metrics().admin_auth_failures.value({"locked_out"}) >= 2);
+  r.clk.advance_ms(30'000);
+  auto later = r.call("GET", "/api/queues", r.viewer, guesser);
+  CHECK(later.status == 429);
+  CHECK(later.retry_after_seconds == 30);
+  r.clk.advance_ms(30'000);
+  CHECK(r.call("GET", "/api/queues", r.viewer, guesser).status == 200);
+  // Failures spread over more than a minute never add up to a lockout.
+  for (int i = 0; i < 30; ++i) {
+    CHECK(r.call("GET", "/api/queues", "slow-guess", other).status == 401);
+    r.clk.advance_ms(7'000);
+  }
+  CHECK(r.call("GET", "/api/queues", r.viewer, other).status == 200);
 }
 
 TEST_CASE("admin: a dead letter is listed with its reason, replayed by an operator, and audited") {

@@ -418,3 +418,23 @@ TEST_CASE("tampering with the audit trail is found at the right entry") {
   sqlite3_close(db);
   check_at(p, 9, "altered");
 }
+
+TEST_CASE("operator settings are stored by prefix, survive a reopen and can be removed") {
+  testing::temp_dir dir("niem-store");
+  base::manual_clock clk(5000);
+  {
+    auto s = open(dir, clk);
+    CHECK(s->settings("paused:").empty());
+    CHECK(s->put_setting("paused:court", "1"));
+    CHECK(s->put_setting("paused:phn", "1"));
+    CHECK(s->put_setting("pausedx", "other"));  // shares the prefix's letters, not the prefix
+    CHECK(s->put_setting("paused:phn", std::nullopt));
+    CHECK(s->put_setting("paused:never-set", std::nullopt));  // removing nothing is fine
+  }
+  auto s = open(dir, clk);
+  auto paused = s->settings("paused:");
+  REQUIRE(paused.size() == 1);
+  CHECK(paused[0].first == "paused:court");
+  CHECK(paused[0].second == "1");
+  CHECK(s->settings("").size() == 2);  // the schema version is not a setting
+}
