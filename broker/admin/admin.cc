@@ -14,6 +14,7 @@
 #include <fstream>
 #include <future>
 #include <map>
+#include <mutex>
 #include <optional>
 #include <thread>
 #include <unordered_map>
@@ -168,9 +169,12 @@ struct server::impl {
   hooks h;
   const base::clock& clk;
 
-  asio::io_context ioc{1};
+  asio::io_context ioc{1};  // the sockets: one thread that never waits on a request's work
   tcp::acceptor acceptor{ioc};
   std::thread thread;
+  // The requests' work (store queries, replays that wait for the pipeline): a replay or a bulk
+  // purge never holds /healthz, /metrics or another operator's request.
+  asio::thread_pool workers{4};
 
   impl(options o, store::store& s, pipeline::pipeline& p,
        std::vector<std::shared_ptr<const routing::agreement>> a,
@@ -197,8 +201,10 @@ struct server::impl {
     std::int64_t locked_until_ms = 0;
   };
   std::unordered_map<std::string, failure_state> failures;
+  mutable std::mutex failures_mu;  // the workers share it
 
   std::int64_t locked_for_ms(const std::string& remote, std::int64_t now) const {
+    std::lock_guard lk(failures_mu);
     auto it = failures.find(remote);
     return it == failures.end() || it->second.locked_until_ms <= now
                ? 0
@@ -206,6 +212,7 @@ struct server::impl {
   }
 
   void note_failure(const std::string& remote, std::int64_t now) {
+    std::lock_guard lk(failures_mu);
     if (failures.size() >= k_max_tracked && !failures.count(remote))
       std::erase_if(failures, [&](const auto& kv) {
         return kv.second.locked_until_ms <= now && now - kv.second.window_start_ms >= k_window_ms;
@@ -709,16 +716,24 @@ struct server::impl {
       auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
       r.remote = ep_ec ? "unknown" : ep.address().to_string();
       r.body = std::move(req.body());
-      response out;
-      try {
-        out = ad_.handle(r);
-      } catch (const std::exception&) {
-        // Never expected; the request gets an error and the server goes on.
-        base::log(base::log_level::error, "admin", "request failed",
-                  {{"code", base::code_id(base::errc::internal)}});
-        out = error(500, base::code_id(base::errc::internal), "internal error");
-      }
-      respond(std::move(out), req.keep_alive(), req.version());
+      // The work on a worker; the answer back on the socket's thread. The session stays alive
+      // through both (each holds a reference), and reads nothing more until it has answered.
+      asio::post(ad_.workers, [self = this->shared_from_this(), r = std::move(r),
+                               keep = req.keep_alive(), version = req.version()]() mutable {
+        response out;
+        try {
+          out = self->ad_.handle(r);
+        } catch (const std::exception&) {
+          // Never expected; the request gets an error and the server goes on.
+          base::log(base::log_level::error, "admin", "request failed",
+                    {{"code", base::code_id(base::errc::internal)}});
+          out = error(500, base::code_id(base::errc::internal), "internal error");
+        }
+        asio::post(self->stream_.get_executor(),
+                   [self, out = std::move(out), keep, version]() mutable {
+                     self->respond(std::move(out), keep, version);
+                   });
+      });
     }
 
     void respond(response r, bool keep, unsigned version) {
@@ -738,6 +753,7 @@ struct server::impl {
       res->keep_alive(keep);
       res->body() = std::move(r.body);
       res->prepare_payload();
+      beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
       http::async_write(
           stream_, *res,
           [self = this->shared_from_this(), res, keep](beast::error_code ec, std::size_t) {
@@ -835,6 +851,9 @@ void server::stop() {
     impl_->ioc.stop();
   });
   impl_->thread.join();
+  // Work still running (a replay waits for the pipeline at most 30 s) finishes; its answer is
+  // posted to a stopped loop and dropped with the connection.
+  impl_->workers.join();
 }
 
 response server::handle(const request& req) {

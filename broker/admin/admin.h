@@ -82,7 +82,8 @@ class server {
   std::uint16_t start(std::string& error);
   void stop();
 
-  // One request, answered synchronously (the HTTP layer calls it; so do tests).
+  // One request, answered synchronously; thread-safe (the HTTP layer calls it on its workers;
+  // tests call it directly).
   response handle(const request& req);
 
   struct impl;

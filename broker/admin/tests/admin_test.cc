@@ -321,3 +321,50 @@ TEST_CASE("admin: one request over HTTP, with the security headers") {
   CHECK(res.body().find("unauthorized") != std::string::npos);
   live.stop();
 }
+
+TEST_CASE("admin: a slow request does not hold the health check or other requests") {
+  rig r;
+  std::string err;
+  admin::options o;
+  o.port = 0;
+  o.tokens = {{"t", std::string(32, 'x'), admin::role::viewer}};
+  admin::hooks h;
+  h.listener_bound = [] { return true; };
+  // /api/queues asks for the recipients: this one waits until the test lets it go, like a replay
+  // waiting for the pipeline.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  h.recipients = [released] {
+    released.wait();
+    return std::vector<std::string>{"court"};
+  };
+  admin::server live(o, *r.st, *r.pl, r.agreements, r.router, h, r.clk);
+  auto port = live.start(err);
+  REQUIRE(port != 0);
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  asio::io_context ioc;
+  auto send = [&](asio::ip::tcp::socket& sock, const char* target) {
+    sock.connect({asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::string_body> req(http::verb::get, target, 11);
+    req.set(http::field::host, "localhost");
+    req.set(http::field::authorization, "Bearer " + std::string(32, 'x'));
+    http::write(sock, req);
+  };
+  auto receive = [](asio::ip::tcp::socket& sock) {
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(sock, buf, res);
+    return res;
+  };
+  asio::ip::tcp::socket slow(ioc), quick(ioc);
+  send(slow, "/api/queues");
+  send(quick, "/healthz");
+  auto health = receive(quick);  // answered while /api/queues is still waiting
+  CHECK(health.result_int() == 200);
+  release.set_value();
+  auto queues = receive(slow);
+  CHECK(queues.result_int() == 200);
+  CHECK(queues.body().find("court") != std::string::npos);
+  live.stop();
+}
