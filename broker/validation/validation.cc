@@ -180,6 +180,19 @@ struct catalog_reader : xml_event_handler {
   }
 };
 
+// Published IEPD catalogs name the OASIS catalog DTD. A catalog is the author's file, not a
+// message, so a DOCTYPE that only names an external DTD (no internal subset, so no entities) is
+// blanked, keeping lines and columns, instead of refused; the DTD is never read. One with an
+// internal subset is still refused by the reader.
+void blank_external_doctype(std::string& xml) {
+  auto start = xml.find("<!DOCTYPE");
+  if (start == std::string::npos) return;
+  auto end = xml.find('>', start);
+  if (end == std::string::npos || xml.find('[', start) < end) return;
+  for (auto i = start; i <= end; ++i)
+    if (xml[i] != '\n' && xml[i] != '\r') xml[i] = ' ';
+}
+
 void load_catalog(const std::string& file, std::map<std::string, std::string>& out,
                   std::vector<diagnostic>& diags, int depth = 0) {
   if (depth > 8) return;
@@ -188,12 +201,16 @@ void load_catalog(const std::string& file, std::map<std::string, std::string>& o
     diags.insert(diags.end(), bytes.errors().begin(), bytes.errors().end());
     return;
   }
+  blank_external_doctype(*bytes);
   catalog_reader r;
   r.dir = fs::path(file).parent_path();
   r.out = &out;
   auto errs = read_xml(*bytes, file, r);
   diags.insert(diags.end(), errs.begin(), errs.end());
-  for (const auto& n : r.next) load_catalog(n, out, diags, depth + 1);
+  // A chained catalog that is not there is skipped, as libxml2 and Xerces' resolver do (published
+  // IEPDs point at ones they did not ship).
+  for (const auto& n : r.next)
+    if (std::error_code ec; fs::is_regular_file(n, ec)) load_catalog(n, out, diags, depth + 1);
 }
 
 // Builds the plain model from Xerces' PSVI model.

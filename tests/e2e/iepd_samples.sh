@@ -10,6 +10,20 @@ fail() { echo "FAIL: $*"; exit 1; }
 
 "$niem_map" validate --schemas "$s"/jtmp-case-initiation/api/xml_schema "$s"/jtmp-case-initiation/examples/*.xml
 "$niem_map" validate --schemas "$s"/jtmp-juvenile-admission/api/xml_schema "$s"/jtmp-juvenile-admission/examples/*.xml
+# With the IEPD's own catalog, as published: it names the OASIS catalog DTD (never read) and chains
+# to a catalog the IEPD did not ship (skipped).
+ja=$s/jtmp-juvenile-admission/api/xml_schema
+"$niem_map" validate --schemas "$ja"/JuvenileAdmission_NOLA.xsd --catalog "$ja"/niem/xsd/xml-catalog.xml \
+  "$s"/jtmp-juvenile-admission/examples/*.xml
+# A catalog with an internal subset (entities) is still refused.
+{ echo '<?xml version="1.0"?>'; echo '<!DOCTYPE catalog [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+  echo '<catalog xmlns="urn:oasis:names:tc:entity:xmlns:xml:catalog"><uri name="&x;" uri="a.xsd"/></catalog>'; } > "$tmp"/evil-catalog.xml
+set +e
+"$niem_map" validate --schemas "$ja"/JuvenileAdmission_NOLA.xsd --catalog "$tmp"/evil-catalog.xml \
+  "$s"/jtmp-juvenile-admission/examples/*.xml > "$tmp"/out.txt 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] && grep -q 'evil-catalog.xml:2:.*NIEM-201' "$tmp"/out.txt || fail "catalog with entities accepted (rc $rc): $(cat "$tmp"/out.txt)"
 "$niem_map" validate --schemas "$s"/ojbc-uniform-commitment-order/information_model/IEPD/xsd \
   "$s"/ojbc-uniform-commitment-order/information_model/IEPD/xml/*.xml
 phi=$s/ojbc-person-health-information-search-results/information_model/IEPD
