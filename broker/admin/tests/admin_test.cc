@@ -97,6 +97,36 @@ json::value body(const admin::response& r) {
   return json::parse(r.body);
 }
 
+namespace http = boost::beast::http;
+
+// A live server of its own, with one viewer token.
+const std::string k_live_token(32, 'x');
+admin::options live_options() {
+  admin::options o;
+  o.port = 0;
+  o.tokens = {{"t", k_live_token, admin::role::viewer}};
+  return o;
+}
+
+// One request over a real connection.
+struct http_client {
+  boost::asio::io_context ioc;
+  boost::asio::ip::tcp::socket sock{ioc};
+  void send(std::uint16_t port, const char* target, const std::string& token = {}) {
+    sock.connect({boost::asio::ip::make_address("127.0.0.1"), port});
+    http::request<http::string_body> req(http::verb::get, target, 11);
+    req.set(http::field::host, "localhost");
+    if (!token.empty()) req.set(http::field::authorization, "Bearer " + token);
+    http::write(sock, req);
+  }
+  http::response<http::string_body> receive() {
+    boost::beast::flat_buffer buf;
+    http::response<http::string_body> res;
+    http::read(sock, buf, res);
+    return res;
+  }
+};
+
 }  // namespace
 
 TEST_CASE("admin: health is open, the API needs a token, and roles limit what a token may do") {
@@ -296,25 +326,14 @@ TEST_CASE("admin: one request over HTTP, with the security headers") {
   rig r;
   std::string err;
   // A second server on a free port (the rig's is not started).
-  admin::options o;
-  o.port = 0;
-  o.tokens = {{"t", std::string(32, 'x'), admin::role::viewer}};
   admin::hooks h;
   h.listener_bound = [] { return true; };
-  admin::server live(o, *r.st, *r.pl, r.agreements, r.router, h, r.clk);
+  admin::server live(live_options(), *r.st, *r.pl, r.agreements, r.router, h, r.clk);
   auto port = live.start(err);
   REQUIRE(port != 0);
-  namespace asio = boost::asio;
-  namespace http = boost::beast::http;
-  asio::io_context ioc;
-  asio::ip::tcp::socket sock(ioc);
-  sock.connect({asio::ip::make_address("127.0.0.1"), port});
-  http::request<http::string_body> req(http::verb::get, "/api/queues", 11);
-  req.set(http::field::host, "localhost");
-  http::write(sock, req);
-  boost::beast::flat_buffer buf;
-  http::response<http::string_body> res;
-  http::read(sock, buf, res);
+  http_client c;
+  c.send(port, "/api/queues");
+  auto res = c.receive();
   CHECK(res.result_int() == 401);
   CHECK(res[http::field::www_authenticate] == "Bearer");
   CHECK(res["X-Content-Type-Options"] == "nosniff");
@@ -325,9 +344,6 @@ TEST_CASE("admin: one request over HTTP, with the security headers") {
 TEST_CASE("admin: a slow request does not hold the health check or other requests") {
   rig r;
   std::string err;
-  admin::options o;
-  o.port = 0;
-  o.tokens = {{"t", std::string(32, 'x'), admin::role::viewer}};
   admin::hooks h;
   h.listener_bound = [] { return true; };
   // /api/queues asks for the recipients: this one waits until the test lets it go, like a replay
@@ -338,32 +354,16 @@ TEST_CASE("admin: a slow request does not hold the health check or other request
     released.wait();
     return std::vector<std::string>{"court"};
   };
-  admin::server live(o, *r.st, *r.pl, r.agreements, r.router, h, r.clk);
+  admin::server live(live_options(), *r.st, *r.pl, r.agreements, r.router, h, r.clk);
   auto port = live.start(err);
   REQUIRE(port != 0);
-  namespace asio = boost::asio;
-  namespace http = boost::beast::http;
-  asio::io_context ioc;
-  auto send = [&](asio::ip::tcp::socket& sock, const char* target) {
-    sock.connect({asio::ip::make_address("127.0.0.1"), port});
-    http::request<http::string_body> req(http::verb::get, target, 11);
-    req.set(http::field::host, "localhost");
-    req.set(http::field::authorization, "Bearer " + std::string(32, 'x'));
-    http::write(sock, req);
-  };
-  auto receive = [](asio::ip::tcp::socket& sock) {
-    boost::beast::flat_buffer buf;
-    http::response<http::string_body> res;
-    http::read(sock, buf, res);
-    return res;
-  };
-  asio::ip::tcp::socket slow(ioc), quick(ioc);
-  send(slow, "/api/queues");
-  send(quick, "/healthz");
-  auto health = receive(quick);  // answered while /api/queues is still waiting
+  http_client slow, quick;
+  slow.send(port, "/api/queues", k_live_token);
+  quick.send(port, "/healthz");
+  auto health = quick.receive();  // answered while /api/queues is still waiting
   CHECK(health.result_int() == 200);
   release.set_value();
-  auto queues = receive(slow);
+  auto queues = slow.receive();
   CHECK(queues.result_int() == 200);
   CHECK(queues.body().find("court") != std::string::npos);
   live.stop();
