@@ -395,13 +395,22 @@ struct server::impl {
                                     {"enqueued_at", iso(q.enqueued_ms)},
                                     {"attempts", q.attempts}});
     for (const auto& d : t.dead_letters) dead.push_back(dead_letter_json(d, true));
-    // Each recipient's latest state: queued, delivered and accepted (it left the queue with a
-    // delivery as its last decision), withheld, or dead-lettered.
+    json::array accepted;
+    for (const auto& r : t.receipts)
+      accepted.push_back(json::object{{"recipient", r.recipient},
+                                      {"accepted_at", iso(r.accepted_ms)},
+                                      {"attempts", r.attempts}});
+    // Each recipient's latest state: withheld; queued; accepted (the subscriber's acceptance is
+    // recorded with the removal from its queue); dead-lettered. A delivery decision with none of
+    // these left the queue before the store kept receipts.
     json::object recipients;
     for (const auto& a : t.decisions) {
       if (a.recipient.empty() || a.provider.starts_with("admin:")) continue;
-      recipients[a.recipient] = a.decision == "deliver" ? "accepted" : "withheld";
+      recipients[a.recipient] = a.decision == "deliver" ? "left_queue" : "withheld";
     }
+    for (const auto& r : t.receipts)
+      if (recipients.contains(r.recipient) && recipients[r.recipient] == "left_queue")
+        recipients[r.recipient] = "accepted";
     for (const auto& q : t.queued) recipients[q.recipient] = "queued";
     for (const auto& d : t.dead_letters)
       if (!d.recipient.empty()) recipients[d.recipient] = "dead_lettered";
@@ -416,6 +425,7 @@ struct server::impl {
                                            {"recipients", std::move(recipients)},
                                            {"decisions", std::move(decisions)},
                                            {"queued", std::move(queued)},
+                                           {"accepted", std::move(accepted)},
                                            {"dead_letters", std::move(dead)}});
   }
 

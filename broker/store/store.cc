@@ -63,6 +63,12 @@ CREATE TABLE IF NOT EXISTS records(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
   content_type TEXT NOT NULL, body BLOB NOT NULL, received_ms INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS records_by_time ON records(received_ms);
+-- Each subscriber's acceptance of a document (the end of a message's trace), in the transaction
+-- that removes it from the queue: when, after how many attempts. A later acceptance (a replay)
+-- replaces it.
+CREATE TABLE IF NOT EXISTS receipts(
+  message_id TEXT NOT NULL, recipient TEXT NOT NULL, accepted_ms INTEGER NOT NULL,
+  attempts INTEGER NOT NULL, PRIMARY KEY(message_id, recipient)) WITHOUT ROWID;
 -- Records that failed mapping or validation, and documents that could not be delivered.
 CREATE TABLE IF NOT EXISTS dead_letters(
   id INTEGER PRIMARY KEY AUTOINCREMENT, message_id TEXT NOT NULL, recipient TEXT, agency TEXT NOT NULL,
@@ -240,7 +246,7 @@ struct store::impl {
   stmt ins_message, ins_key, sel_key, ins_doc, ins_ref, ins_queue, ins_dead;
   stmt sel_fetch, del_queue, dec_doc, del_doc, del_ref, sel_doc, upd_attempts, sel_expire,
       sel_stats;
-  stmt ins_audit, ins_fact, ins_obs, ins_record, del_dead;
+  stmt ins_audit, ins_fact, ins_obs, ins_record, del_dead, ins_receipt;
   std::string audit_key;
   std::string last_hash = std::string(k_genesis);  // head of the audit chain
 
@@ -331,6 +337,9 @@ struct store::impl {
          "record_key, exchange, doc_id, attempts"},
         {&dec_doc, "UPDATE doc_refs SET refs = refs - 1 WHERE id=? RETURNING refs"},
         {&del_doc, "DELETE FROM documents WHERE id=?"},
+        {&ins_receipt,
+         "INSERT OR REPLACE INTO receipts(message_id, recipient, accepted_ms, attempts) "
+         "VALUES(?, ?, ?, ?)"},
         {&del_ref, "DELETE FROM doc_refs WHERE id=?"},
         {&sel_doc, "SELECT body FROM documents WHERE id=?"},
         {&ins_audit,
@@ -563,9 +572,12 @@ struct store::impl {
     int rc = d.step();
     if (rc == SQLITE_DONE) return true;  // already gone (acked or expired): nothing to do
     if (rc != SQLITE_ROW) return false;
-    auto doc = d.i64(5);
+    auto recipient = d.text(0), message_id = d.text(1);
+    auto doc = d.i64(5), attempts = d.i64(6);
     d.reset();
-    return release_doc(doc);
+    auto& r = ins_receipt.reset();
+    r.bind(1, message_id).bind(2, recipient).bind(3, clk->now_ms()).bind(4, attempts);
+    return r.run() && release_doc(doc);
   }
 
   bool apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail) {
@@ -1262,6 +1274,12 @@ store::message_trace store::trace(const std::string& message_id) {
                           .c_str());
     d.bind(1, message_id);
     while (d.step() == SQLITE_ROW) t.dead_letters.push_back(read_dead_letter(d));
+    stmt r(impl_->db,
+           "SELECT recipient, accepted_ms, attempts FROM receipts WHERE message_id = ? "
+           "ORDER BY accepted_ms, recipient");
+    r.bind(1, message_id);
+    while (r.step() == SQLITE_ROW)
+      t.receipts.push_back({r.text(0), r.i64(1), static_cast<std::uint32_t>(r.i64(2))});
     return true;
   });
   return t;

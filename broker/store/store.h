@@ -212,7 +212,7 @@ class store {
   bool put_setting(const std::string& key, std::optional<std::string> value);
   std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix);
   // Everything the store knows of one message: as received, every decision (the audit trail),
-  // what still waits in a queue, its dead letters.
+  // what still waits in a queue, its dead letters, each subscriber's acceptance.
   struct message_trace {
     bool found = false;
     std::string message_id, agency, record_type, record_key, exchange, status, code;
@@ -220,6 +220,12 @@ class store {
     std::vector<audit_entry> decisions;
     std::vector<queue_entry> queued;  // without their documents
     std::vector<dead_letter> dead_letters;
+    struct receipt {
+      std::string recipient;
+      std::int64_t accepted_ms = 0;
+      std::uint32_t attempts = 0;  // deliveries before the one accepted
+    };
+    std::vector<receipt> receipts;  // each subscriber's acceptance
   };
   message_trace trace(const std::string& message_id);
   // Bytes of the database and its WAL.

@@ -139,6 +139,14 @@ try:
     t = json.loads(out.stdout)
     check(t["recipients"].get("medicaid") == "accepted" and t["recipients"].get("school") == "withheld",
           f"trace: accepted by medicaid, withheld from school ({t['recipients']})")
+    receipt = [a for a in t["accepted"] if a["recipient"] == "medicaid"]
+    check(len(receipt) == 1 and receipt[0]["accepted_at"] >= t["received_at"] and receipt[0]["attempts"] == 0,
+          f"the trace has medicaid's acceptance receipt, after the record arrived ({t['accepted']})")
+    check(not any(a["recipient"] == "court" for a in t["accepted"]),
+          "no receipt for the court, which has not taken its copy yet")
+    out = ctl("trace", dl["message_id"], token=viewer)
+    check(re.search(r"medicaid\s+accepted at 20\d\d-", out.stdout) is not None,
+          f"niemctl trace prints when medicaid accepted ({out.stdout[-300:]})")
     by = [(d["provider"], d["decision"]) for d in t["decisions"]]
     check(("admin:demo-operator", "replay") in by, "the operator's replays are in the message's audit trail")
     out = ctl("audit", "verify", token=viewer)

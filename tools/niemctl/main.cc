@@ -417,8 +417,15 @@ int main(int argc, char** argv) {
                       str(at(d, "consent")), str(at(d, "provider"))});
     table({"AT", "RECIPIENT", "DECISION", "REASON", "AGREEMENT", "PURPOSE", "CONSENT", "BY"}, rows);
     std::puts("");
-    for (const auto& [k, v] : at(b, "recipients").as_object())
-      std::printf("%-12s %s\n", std::string(k).c_str(), str(v).c_str());
+    for (const auto& [k, v] : at(b, "recipients").as_object()) {
+      std::string when;
+      if (str(v) == "accepted" && at(b, "accepted").is_array())
+        for (const auto& a : at(b, "accepted").as_array())
+          if (str(at(a, "recipient")) == std::string(k))
+            when = " at " + str(at(a, "accepted_at")) +
+                   ", failed attempts before: " + str(at(a, "attempts"));
+      std::printf("%-12s %s%s\n", std::string(k).c_str(), str(v).c_str(), when.c_str());
+    }
     return 0;
   }
   if (cmd == "disclosures") {

@@ -438,3 +438,24 @@ TEST_CASE("operator settings are stored by prefix, survive a reopen and can be r
   CHECK(paused[0].second == "1");
   CHECK(s->settings("").size() == 2);  // the schema version is not a setting
 }
+
+TEST_CASE("an acknowledgement leaves a receipt in the message's trace") {
+  testing::temp_dir dir("niem-store");
+  base::manual_clock clk(5000);
+  auto s = open(dir, clk);
+  commit(*s, routed("M1", "E-1", {"court", "medicaid"}));
+  auto court = fetch(*s, "court");
+  REQUIRE(court.size() == 1);
+  s->set_attempts(court[0].id, 2);
+  clk.advance_ms(1500);
+  ack(*s, court[0].id);
+  ack(*s, court[0].id);  // a second acknowledgement of the same entry changes nothing
+  auto t = s->trace("M1");
+  REQUIRE(t.found);
+  REQUIRE(t.receipts.size() == 1);
+  CHECK(t.receipts[0].recipient == "court");
+  CHECK(t.receipts[0].accepted_ms == 6500);
+  CHECK(t.receipts[0].attempts == 2);
+  REQUIRE(t.queued.size() == 1);  // medicaid has not taken its copy
+  CHECK(t.queued[0].recipient == "medicaid");
+}
