@@ -191,7 +191,8 @@ struct server::impl {
 
   // Wrong tokens, by client address. Tokens are long random secrets, so this is not what keeps
   // them safe; it makes a scanner or a misconfigured client stop after a few tries instead of
-  // filling the log, and makes it visible in the metrics. Only the admin thread touches it.
+  // filling the log, and makes it visible in the metrics. Every client behind one address (e.g.
+  // all of a host's loopback clients) shares its lockout.
   static constexpr int k_max_failures = 10;            // within one window...
   static constexpr std::int64_t k_window_ms = 60'000;  // ...locks the address out this long
   static constexpr std::size_t k_max_tracked = 4096;
@@ -201,7 +202,7 @@ struct server::impl {
     std::int64_t locked_until_ms = 0;
   };
   std::unordered_map<std::string, failure_state> failures;
-  mutable std::mutex failures_mu;  // the workers share it
+  mutable std::mutex failures_mu;  // the admin workers share `failures`
 
   std::int64_t locked_for_ms(const std::string& remote, std::int64_t now) const {
     std::lock_guard lk(failures_mu);
