@@ -914,12 +914,15 @@ void post(loop_inbox& inbox, server::impl* im, store::completions&& c) {
 
 }  // namespace
 
+// The store setting that keeps a subscriber paused across restarts: `paused:RECIPIENT`.
+const std::string k_paused_setting = "paused:";
+
 server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
   impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
   // Subscribers an operator paused before the restart stay paused.
-  for (auto& [key, value] : st.settings("paused:")) {
-    std::string recipient = key.substr(7);
+  for (auto& [key, value] : st.settings(k_paused_setting)) {
+    std::string recipient = key.substr(k_paused_setting.size());
     if (impl_->queues.count(recipient)) {
       impl_->paused.insert(recipient);
       base::log(base::log_level::warn, "transport",
@@ -980,7 +983,7 @@ counters server::snapshot() const {
 }
 
 bool server::pause(const std::string& recipient, bool on) {
-  if (!impl_->st.put_setting("paused:" + recipient,
+  if (!impl_->st.put_setting(k_paused_setting + recipient,
                              on ? std::optional<std::string>("1") : std::nullopt))
     return false;
   {
