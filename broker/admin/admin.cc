@@ -494,7 +494,7 @@ struct server::impl {
       return error(400, "bad_request", "person (client number or Medicaid id) is required");
     // The accounting covers six years (45 CFR 164.528).
     auto since = clk.now_ms() - 6LL * 366 * 24 * 3600 * 1000;
-    auto r = store::disclosures(opt.store_dir, person, since);
+    auto r = st.disclosures(person, since);
     if (!r) return error(500, "NIEM-303", "the store cannot be read");
     json::array arr;
     for (const auto& a : *r) {
@@ -508,7 +508,7 @@ struct server::impl {
   }
 
   response audit_verify() {
-    auto c = store::verify_audit(opt.store_dir, opt.audit_key);
+    auto c = st.verify_audit(opt.audit_key);
     return json_response(200, json::object{{"ok", c.ok},
                                            {"entries", c.entries},
                                            {"first_bad_seq", c.first_bad_seq},

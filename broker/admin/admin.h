@@ -39,7 +39,6 @@ struct options {
   bool protect_health = false;
   std::vector<token> tokens;
   std::string static_dir;  // the dashboard
-  std::string store_dir;   // for the read-only tools (audit verification, disclosures)
   std::string audit_key;
   std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
 };

@@ -218,7 +218,10 @@ int main(int argc, char** argv) {
     base::log(base::log_level::warn, "broker",
               "no <audit key-file>: the audit chain shows damage but not deliberate rewriting", {});
   }
-  auto st = store::store::open({cfg->store.path, cfg->store.group_commit_max, audit_key}, clk);
+  auto st = store::store::open({.locator = cfg->store.path,
+                                .group_commit_max = cfg->store.group_commit_max,
+                                .audit_key = audit_key},
+                               clk);
   if (!st) return report_errors(st.errors());
 
   // With agreements, each delivery is decided and filtered by the covering agreement (default
@@ -275,7 +278,6 @@ int main(int argc, char** argv) {
   std::unique_ptr<report::scheduler> reports;
   if (!agreements.empty()) {
     report::scheduler_options ro;
-    ro.store_dir = cfg->store.path;
     ro.report_schema = cfg->home + "/schemas/exchange/aggregate-report.xsd";
     ro.recipients = router->recipients();
     ro.check_ms = cfg->reports.check_interval_seconds * 1000;
@@ -297,7 +299,6 @@ int main(int argc, char** argv) {
           admin::tls_files{cfg->admin.tls->certificate, cfg->admin.tls->key, cfg->admin.tls->ca};
     ao.tokens = admin_tokens;
     ao.static_dir = cfg->home + "/broker/admin/static";
-    ao.store_dir = cfg->store.path;
     ao.audit_key = audit_key;
     ao.ttl_ms = cfg->delivery.ttl_seconds * 1000;
     admin::hooks hk;

@@ -371,7 +371,7 @@ std::string format_json(const table& t) {
   return out + "]}\n";
 }
 
-base::result<table> build(const std::string& store_dir, const routing::agreement& a,
+base::result<table> build(store::store& st, const routing::agreement& a,
                           const period& p) {
   auto fail = [&](std::string msg) {
     base::diagnostic d;
@@ -393,7 +393,7 @@ base::result<table> build(const std::string& store_dir, const routing::agreement
     bool is_placements = has(t, "county") && has(t, "begin");
     if (!is_events && !is_placements) continue;
     // Placements from their beginning (a child placed years ago is in care this quarter).
-    auto rows = store::observations(store_dir, a.id, t.exchange, is_events ? p.from : "", p.to);
+    auto rows = st.observations(a.id, t.exchange, is_events ? p.from : "", p.to);
     if (!rows) return rows.errors();
     for (const auto& r : *rows) {
       auto f = routing::decode_fields(r.fields);
@@ -460,7 +460,7 @@ struct scheduler::impl {
   std::optional<std::string> produce(const routing::agreement& a, const period& p) {
     auto key = a.label() + "/" + p.label;
     if (done.count(key)) return std::nullopt;
-    auto t = build(opt.store_dir, a, p);
+    auto t = build(st, a, p);
     if (!t) {
       for (const auto& d : t.errors())
         base::log(base::log_level::error, "report", "cannot build the report",

@@ -87,13 +87,12 @@ std::string format_text(const table& t);
 std::string format_json(const table& t);
 
 // Reads what the store counted for the agreement and builds the suppressed table.
-base::result<table> build(const std::string& store_dir, const routing::agreement& a,
+base::result<table> build(store::store& st, const routing::agreement& a,
                           const period& p);
 
 // ---- Production ----
 
 struct scheduler_options {
-  std::string store_dir;
   std::string report_schema;  // schemas/exchange/aggregate-report.xsd
   std::uint32_t check_ms = 3600 * 1000;
   std::uint32_t start_delay_ms = 300 * 1000;  // adapters catching up are counted first

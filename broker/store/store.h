@@ -1,11 +1,14 @@
 #pragma once
-// The broker's durable state in one embedded SQLite database (WAL, synchronous=FULL): the record
-// keys already accepted, the documents waiting for each subscriber, and the dead letters.
+// The broker's durable state: the record keys already accepted, the documents waiting for each
+// subscriber, the dead letters, the facts and observations the router learned, and the audit
+// trail. `store` is the interface every other module uses; two implementations hold it:
+// `sqlite/` (embedded, the default: a directory) and `postgres/` (libpq: a postgresql:// URI).
+// No other module speaks SQL or opens the database.
 //
-// One thread owns the database and applies operations in groups: every operation queued while
-// the previous group was committing goes into the next transaction, so a burst of records pays one
-// fsync, not one each. Completions run after the commit that made their operation durable, on the
-// executor the owner provides (the AMQP event loop), batched per commit.
+// Writes are applied in groups by one thread per store: every operation queued while the
+// previous group was committing goes into the next transaction, so a burst of records pays one
+// commit, not one each. Completions run after the commit that made their operation durable, on
+// the executor the owner provides (the AMQP event loop), batched per commit.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -21,12 +24,26 @@
 namespace niem::store {
 
 struct options {
-  std::string dir;  // created if missing; holds broker.db
+  // Where the store is: a directory (SQLite; created if missing, holds broker.db) or a libpq
+  // connection URI (postgresql://...).
+  std::string locator;
   std::uint32_t group_commit_max = 1024;
   // Key of the audit trail's HMAC chain (from the configuration). Without it the chain still
   // shows accidental damage, but someone who can write the file could rebuild it.
   std::string audit_key;
+  // PostgreSQL: the password, read from a file (never part of the locator, a command line or a
+  // log line).
+  std::string password = {};
+  // Tools that only read (niem-dsa, tests): nothing is created or migrated, and a store that
+  // does not exist is an error.
+  bool read_only = false;
 };
+
+enum class backend { sqlite, postgres };
+// Which implementation a locator names.
+backend backend_of(std::string_view locator);
+// The locator with any password removed, for log lines and error messages.
+std::string redact(std::string_view locator);
 
 struct fact_row {
   std::string kind, key, value;
@@ -101,21 +118,6 @@ struct audit_check {
   std::string problem;
 };
 
-// Verifies the audit chain of the store in `dir` (read-only; the broker may be running).
-audit_check verify_audit(const std::string& dir, std::string_view key);
-// Disclosures (delivered decisions) about one child, by client number or Medicaid id, since a
-// time, oldest first.
-base::result<std::vector<audit_entry>> disclosures(const std::string& dir, std::string_view person,
-                                                   std::int64_t since_ms);
-
-// Records counted for `agreement` from one exchange whose day lies in [from_day, to_day]
-// (YYYY-MM-DD, inclusive), in the order they were received (read-only; the broker may run).
-base::result<std::vector<observation_row>> observations(const std::string& dir,
-                                                        std::string_view agreement,
-                                                        std::string_view exchange,
-                                                        std::string_view from_day,
-                                                        std::string_view to_day);
-
 // A document waiting in a subscriber's queue.
 struct queue_entry {
   std::int64_t id = 0;
@@ -150,52 +152,75 @@ struct queue_stats {
 
 using completions = std::vector<std::function<void()>>;
 
+// Every method may be called from any thread. Asynchronous ones complete on the executor;
+// the synchronous queries wait for the store.
 class store {
  public:
+  // Opens (creating and migrating unless read_only) the store the locator names.
   static base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
-  ~store();
+  virtual ~store() = default;
   store(const store&) = delete;
   store& operator=(const store&) = delete;
 
+  virtual backend kind() const = 0;
+
   // Where completions run; by default on the store's thread right after the commit.
-  void set_executor(std::function<void(completions&&)> exec);
+  virtual void set_executor(std::function<void(completions&&)> exec) = 0;
 
   // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
   // was already accepted) one queue entry per delivery.
-  void commit_record(record_outcome rec, std::function<void(commit_result)> done);
+  virtual void commit_record(record_outcome rec, std::function<void(commit_result)> done) = 0;
 
   // Up to `limit` entries of a recipient's queue with id > after_id, in id order.
-  void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
-             std::function<void(std::vector<queue_entry>)> done);
+  virtual void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
+                     std::function<void(std::vector<queue_entry>)> done) = 0;
   // The consent an entry relied on no longer holds: the entry leaves the queue undelivered and
   // `why` (a withholding) is appended to the audit trail in the same transaction.
-  void withdraw(std::int64_t id, audit_entry why, std::function<void(bool ok)> done = {});
+  virtual void withdraw(std::int64_t id, audit_entry why,
+                        std::function<void(bool ok)> done = {}) = 0;
   // Every fact recorded so far, in order (for the router at start-up, before an executor is set:
   // it waits for its own completion).
-  std::vector<fact_row> facts();
+  virtual std::vector<fact_row> facts() = 0;
   // The subscriber accepted: the entry leaves the queue.
-  void ack(std::int64_t id, std::function<void(bool ok)> done = {});
+  virtual void ack(std::int64_t id, std::function<void(bool ok)> done = {}) = 0;
   // A failed delivery attempt (modified, or the link went away while it was unsettled).
-  void set_attempts(std::int64_t id, std::uint32_t attempts);
+  virtual void set_attempts(std::int64_t id, std::uint32_t attempts) = 0;
   // Moves a queue entry to the dead-letter queue.
-  void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
-                         std::function<void(bool ok)> done = {});
+  virtual void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
+                                 std::function<void(bool ok)> done = {}) = 0;
   // Dead-letters entries of `recipient` with id > above_id enqueued before cutoff_ms.
-  void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
-              std::function<void(std::uint64_t expired)> done);
+  virtual void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
+                      std::function<void(std::uint64_t expired)> done) = 0;
 
   // A dead letter to replay: a record that never mapped (all recipients), or a document that
   // could not be delivered (its recipient, from the record as received). NIEM-700/701.
-  base::result<replay_source> replay_dead_letter(std::int64_t id);
+  virtual base::result<replay_source> replay_dead_letter(std::int64_t id) = 0;
   // A withheld decision to take again for `recipient`. NIEM-700 when the audit trail holds no
   // withholding of this message from that recipient; NIEM-701 when the record is gone.
-  base::result<replay_source> replay_withheld(const std::string& message_id,
-                                              const std::string& recipient);
+  virtual base::result<replay_source> replay_withheld(const std::string& message_id,
+                                                      const std::string& recipient) = 0;
   // Forgets records received before cutoff_ms (they can no longer be replayed).
-  void purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done = {});
+  virtual void purge_records(std::int64_t cutoff_ms,
+                             std::function<void(std::uint64_t)> done = {}) = 0;
 
   // An operator's action (replay, purge) for the audit trail, appended in its own transaction.
-  void audit(audit_entry e, std::function<void(bool ok)> done = {});
+  virtual void audit(audit_entry e, std::function<void(bool ok)> done = {}) = 0;
+
+  // ---- Reading the audit trail and the observations (long scans: they never hold up the
+  // writer; on a running broker they see the last committed state) ----
+
+  // Verifies the audit chain with `key`.
+  virtual audit_check verify_audit(std::string_view key) = 0;
+  // Disclosures (delivered decisions) about one child, by client number or Medicaid id, since a
+  // time, oldest first.
+  virtual base::result<std::vector<audit_entry>> disclosures(std::string_view person,
+                                                             std::int64_t since_ms) = 0;
+  // Records counted for `agreement` from one exchange whose day lies in [from_day, to_day]
+  // (YYYY-MM-DD, inclusive), in the order they were received.
+  virtual base::result<std::vector<observation_row>> observations(std::string_view agreement,
+                                                                  std::string_view exchange,
+                                                                  std::string_view from_day,
+                                                                  std::string_view to_day) = 0;
 
   // Synchronous queries for tools, tests and the admin API (they wait for the store thread).
   struct dead_letter_filter {
@@ -203,14 +228,20 @@ class store {
     std::uint32_t limit = 100;
     std::int64_t before_id = 0;  // paging: only ids below this (0: from the newest)
   };
-  std::vector<dead_letter> dead_letters(const dead_letter_filter& f);
-  std::optional<dead_letter> dead_letter_by_id(std::int64_t id);
-  std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts();  // by code
-  bool purge_dead_letter(std::int64_t id);
+  virtual std::vector<dead_letter> dead_letters(const dead_letter_filter& f) = 0;
+  std::vector<dead_letter> dead_letters(std::uint32_t limit) {
+    dead_letter_filter f;
+    f.limit = limit;
+    return dead_letters(f);
+  }
+  virtual std::optional<dead_letter> dead_letter_by_id(std::int64_t id) = 0;
+  virtual std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts() = 0;  // by code
+  virtual std::uint64_t dead_letter_count() = 0;
+  virtual bool purge_dead_letter(std::int64_t id) = 0;
   // Small durable settings an operator changes at run time (e.g. `paused:RECIPIENT`): set, or
   // removed with nullopt; false when the store could not commit it.
-  bool put_setting(const std::string& key, std::optional<std::string> value);
-  std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix);
+  virtual bool put_setting(const std::string& key, std::optional<std::string> value) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) = 0;
   // Everything the store knows of one message: as received, every decision (the audit trail),
   // what still waits in a queue, its dead letters, each subscriber's acceptance.
   struct message_trace {
@@ -227,26 +258,21 @@ class store {
     };
     std::vector<receipt> receipts;  // each subscriber's acceptance
   };
-  message_trace trace(const std::string& message_id);
-  // Bytes of the database and its WAL.
-  std::uint64_t size_bytes() const;
-  std::vector<queue_stats> stats(const std::vector<std::string>& recipients);
-  std::vector<dead_letter> dead_letters(std::uint32_t limit);
-  std::uint64_t dead_letter_count();
+  virtual message_trace trace(const std::string& message_id) = 0;
+  // Bytes the store occupies (SQLite: the database and its WAL; PostgreSQL: the database).
+  virtual std::uint64_t size_bytes() = 0;
+  virtual std::vector<queue_stats> stats(const std::vector<std::string>& recipients) = 0;
   struct counters {
     std::uint64_t commits = 0;  // transactions committed
     std::uint64_t ops = 0;      // operations they carried
   };
-  counters stats_counters() const;
+  virtual counters stats_counters() const = 0;
   // Waits until every operation queued so far has committed and its completion has been handed
   // to the executor.
-  void flush();
+  virtual void flush() = 0;
 
-  struct impl;
-
- private:
-  explicit store(std::unique_ptr<impl> im);
-  std::unique_ptr<impl> impl_;
+ protected:
+  store() = default;
 };
 
 }  // namespace niem::store

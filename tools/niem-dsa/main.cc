@@ -34,14 +34,17 @@ Commands:
   explain --agreement FILE [--exchange X] [--pseudonym-key-file F] DOCUMENT
                                              print what the recipient would receive and, for
                                              every element removed, the rule that removed it
-  audit-verify --store DIR [--key-file F]    verify the audit trail's hash chain
-  disclosures --store DIR --person ID [--since YYYY-MM-DD] [--format table|csv|json]
+  audit-verify --store STORE [--key-file F]  verify the audit trail's hash chain
+  disclosures --store STORE --person ID [--since YYYY-MM-DD] [--format table|csv|json]
                                              the accounting of disclosures for one child (client
                                              number or Medicaid id; default: the past six years)
-  report --store DIR --agreement FILE --period 2026-Q3|FROM..TO [--format xml|table|json]
+  report --store STORE --agreement FILE --period 2026-Q3|FROM..TO [--format xml|table|json]
                                              an aggregate agreement's report (DSA-009) from what
                                              the broker counted, small counts suppressed; xml is
                                              the aggregate-report document, schema-checked
+
+STORE is a broker store's directory (SQLite) or a postgresql:// URI; with --password-file F the
+database password is read from F (never give it in the URI). The store is only read.
 
 Exit codes: 0 fine, 1 problems found (invalid agreement, broken chain), 2 usage or I/O error.
 Environment: NIEM_HOME is the project root holding mappings/ and schemas/ (default: the source tree).
@@ -225,21 +228,60 @@ std::string read_key(const std::string& file, int& rc) {
   return std::string(base::trim(*k));
 }
 
+// Takes --store and --password-file out of args.
+struct store_args {
+  std::string locator, password_file;
+  bool take(const std::vector<std::string>& args, std::size_t& i) {
+    if (args[i] == "--store" && i + 1 < args.size()) {
+      locator = args[++i];
+      return true;
+    }
+    if (args[i] == "--password-file" && i + 1 < args.size()) {
+      password_file = args[++i];
+      return true;
+    }
+    return false;
+  }
+};
+
+// Opens the store for reading; reports why not (and sets rc) when it cannot.
+std::unique_ptr<store::store> open_store(const store_args& a, int& rc) {
+  store::options o;
+  o.locator = a.locator;
+  o.read_only = true;
+  o.group_commit_max = 1;
+  if (!a.password_file.empty()) {
+    o.password = read_key(a.password_file, rc);
+    if (rc) return nullptr;
+  }
+  auto s = store::store::open(o, base::default_clock());
+  if (!s) {
+    for (const auto& d : s.errors())
+      std::fprintf(stderr, "niem-dsa: %s\n", base::format(d).c_str());
+    rc = 2;
+    return nullptr;
+  }
+  return std::move(s.value());
+}
+
 int cmd_audit_verify(const std::vector<std::string>& args) {
-  std::string dir, key_file;
+  store_args sa;
+  std::string key_file;
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--store" && i + 1 < args.size())
-      dir = args[++i];
+    if (sa.take(args, i))
+      continue;
     else if (args[i] == "--key-file" && i + 1 < args.size())
       key_file = args[++i];
     else
       return usage(("unknown option " + args[i]).c_str());
   }
-  if (dir.empty()) return usage("audit-verify needs --store DIR");
+  if (sa.locator.empty()) return usage("audit-verify needs --store STORE");
   int rc = 0;
   auto key = read_key(key_file, rc);
   if (rc) return rc;
-  auto v = store::verify_audit(dir, key);
+  auto st = open_store(sa, rc);
+  if (!st) return rc;
+  auto v = st->verify_audit(key);
   if (v.ok) {
     std::printf("audit trail intact: %llu entries\n", static_cast<unsigned long long>(v.entries));
     return 0;
@@ -276,10 +318,11 @@ std::string csv(std::string_view s) {
 }
 
 int cmd_disclosures(const std::vector<std::string>& args) {
-  std::string dir, person, since, format = "table";
+  store_args sa;
+  std::string person, since, format = "table";
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--store" && i + 1 < args.size())
-      dir = args[++i];
+    if (sa.take(args, i))
+      continue;
     else if (args[i] == "--person" && i + 1 < args.size())
       person = args[++i];
     else if (args[i] == "--since" && i + 1 < args.size())
@@ -289,7 +332,8 @@ int cmd_disclosures(const std::vector<std::string>& args) {
     else
       return usage(("unknown option " + args[i]).c_str());
   }
-  if (dir.empty() || person.empty()) return usage("disclosures needs --store DIR and --person ID");
+  if (sa.locator.empty() || person.empty())
+    return usage("disclosures needs --store STORE and --person ID");
   if (format != "table" && format != "csv" && format != "json")
     return usage("--format is table, csv or json");
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -299,7 +343,10 @@ int cmd_disclosures(const std::vector<std::string>& args) {
   std::int64_t since_ms = now_ms - std::int64_t{6} * 365 * 24 * 3600 * 1000 - 2LL * 86400000;
   if (!since.empty() && (since_ms = parse_date_ms(since)) < 0)
     return usage("--since is YYYY-MM-DD");
-  auto r = store::disclosures(dir, person, since_ms);
+  int rc = 0;
+  auto st = open_store(sa, rc);
+  if (!st) return rc;
+  auto r = st->disclosures(person, since_ms);
   if (!r) {
     for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
     return 2;
@@ -347,10 +394,11 @@ int cmd_disclosures(const std::vector<std::string>& args) {
 }  // namespace
 
 int cmd_report(const std::vector<std::string>& args) {
-  std::string dir, file, period_text, format = "xml";
+  store_args sa;
+  std::string file, period_text, format = "xml";
   for (std::size_t i = 0; i < args.size(); ++i) {
-    if (args[i] == "--store" && i + 1 < args.size())
-      dir = args[++i];
+    if (sa.take(args, i))
+      continue;
     else if (args[i] == "--agreement" && i + 1 < args.size())
       file = args[++i];
     else if (args[i] == "--period" && i + 1 < args.size())
@@ -360,16 +408,15 @@ int cmd_report(const std::vector<std::string>& args) {
     else
       return usage(("unknown option " + args[i]).c_str());
   }
-  if (dir.empty() || file.empty() || period_text.empty())
-    return usage("report needs --store DIR, --agreement FILE and --period");
+  if (sa.locator.empty() || file.empty() || period_text.empty())
+    return usage("report needs --store STORE, --agreement FILE and --period");
   if (format != "xml" && format != "table" && format != "json")
     return usage("--format is xml, table or json");
   auto p = report::parse_period(period_text);
   if (!p) return usage("--period is YYYY-Qn or YYYY-MM-DD..YYYY-MM-DD");
-  if (!fs::exists(fs::path(dir) / "broker.db")) {
-    std::fprintf(stderr, "niem-dsa: %s holds no broker store\n", dir.c_str());
-    return 2;
-  }
+  int rc = 0;
+  auto st = open_store(sa, rc);
+  if (!st) return rc;
   exchanges ex;
   if (!load_exchanges(ex)) return 2;
   auto r = load(ex, {file});
@@ -383,7 +430,7 @@ int cmd_report(const std::vector<std::string>& args) {
                  a.id.c_str(), std::string(routing::level_name(a.level)).c_str());
     return 1;
   }
-  auto t = report::build(dir, a, *p);
+  auto t = report::build(*st, a, *p);
   if (!t) {
     for (const auto& d : t.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
     return 2;

@@ -45,7 +45,10 @@ struct rig {
     REQUIRE(lib);
     agreements = testing::load_shipped_agreements(*lib);
     REQUIRE(agreements.size() == 9);
-    auto s = store::store::open({dir.path.string(), 256, "admin-test-audit-key"}, clk);
+    auto s = store::store::open({.locator = dir.path.string(),
+                                 .group_commit_max = 256,
+                                 .audit_key = "admin-test-audit-key"},
+                                clk);
     REQUIRE(s.ok());
     st = std::move(s.value());
     router = std::make_shared<routing::policy_router>(
@@ -57,7 +60,6 @@ struct rig {
     o.port = 0;
     o.tokens = {{"ops-viewer", std::string(32, 'v'), admin::role::viewer},
                 {"ops-operator", std::string(32, 'o'), admin::role::operator_}};
-    o.store_dir = dir.path.string();
     o.audit_key = "admin-test-audit-key";
     o.static_dir = testing::source_root() + "/broker/admin/static";
     admin::hooks h;

@@ -25,7 +25,10 @@ struct rig {
   std::unique_ptr<pipeline::pipeline> pl;
   rig() {
     REQUIRE(lib);
-    auto s = store::store::open({dir.path.string(), 256, "pipeline-test-audit-key"}, clk);
+    auto s = store::store::open({.locator = dir.path.string(),
+                                 .group_commit_max = 256,
+                                 .audit_key = "pipeline-test-audit-key"},
+                                clk);
     REQUIRE(s.ok());
     st = std::move(s.value());
     auto router = std::make_shared<routing::subscription_router>(

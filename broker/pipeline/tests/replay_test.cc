@@ -48,7 +48,10 @@ struct rig {
     REQUIRE(lib);
     auto agreements = testing::load_shipped_agreements(*lib);
     REQUIRE(agreements.size() == 9);
-    auto s = store::store::open({dir.path.string(), 256, "replay-test-audit-key"}, clk);
+    auto s = store::store::open({.locator = dir.path.string(),
+                                 .group_commit_max = 256,
+                                 .audit_key = "replay-test-audit-key"},
+                                clk);
     REQUIRE(s.ok());
     st = std::move(s.value());
     router = std::make_shared<routing::policy_router>(
@@ -74,7 +77,7 @@ struct rig {
   }
   std::vector<store::audit_entry> audit_of(const std::string& message_id) {
     st->flush();
-    auto all = store::disclosures(dir.path.string(), "95557001Q", 0);
+    auto all = st->disclosures("95557001Q", 0);
     REQUIRE(all.ok());
     std::vector<store::audit_entry> out;
     for (auto& a : *all)
@@ -133,7 +136,7 @@ TEST_CASE("a withheld claim replayed is decided under the consents of the replay
 
   // Every decision, first and replayed, is in the audit trail, which verifies.
   r.st->flush();
-  auto check = store::verify_audit(r.dir.path.string(), "replay-test-audit-key");
+  auto check = r.st->verify_audit("replay-test-audit-key");
   CHECK(check.ok);
   auto delivered = r.audit_of(first.message_id);  // deliveries about the child
   REQUIRE(delivered.size() == 2);                 // cws first, phn on replay

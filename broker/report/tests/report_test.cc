@@ -220,7 +220,9 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   REQUIRE(lib);
   auto agreements = testing::load_shipped_agreements(*lib, {"DSA-009.xml"});
   REQUIRE(agreements.size() == 1);
-  auto st = store::store::open({dir.path.string(), 256, "report-test-audit-key"}, clk);
+  auto st = store::store::open(
+      {.locator = dir.path.string(), .group_commit_max = 256, .audit_key = "report-test-audit-key"},
+      clk);
   REQUIRE(st.ok());
   auto router = std::make_shared<routing::policy_router>(
       std::vector<routing::policy_subscription>{
@@ -302,7 +304,6 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
 
   std::vector<store::queue_entry> queued;
   scheduler_options so;
-  so.store_dir = dir.path.string();
   so.report_schema = testing::source_root() + "/schemas/exchange/aggregate-report.xsd";
   so.recipients = {"oversight"};
   scheduler sch(so, agreements, **st, clk, [&](std::vector<store::queue_entry> e) {
@@ -327,13 +328,13 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   CHECK((*st)->stats({"oversight"})[0].depth == 1);
   // The delivery has its audit entry (no child in it) and the chain verifies.
   (*st)->flush();
-  auto check = store::verify_audit(dir.path.string(), "report-test-audit-key");
+  auto check = (*st)->verify_audit("report-test-audit-key");
   CHECK(check.ok);
-  auto none = store::disclosures(dir.path.string(), "91000000A", 0);
+  auto none = (*st)->disclosures("91000000A", 0);
   REQUIRE(none.ok());
   CHECK(none->empty());
   // On demand, the same table for any period: Q2 counted only the June claim's child, unknown.
-  auto q2 = build(dir.path.string(), *agreements[0], *parse_period("2026-Q2"));
+  auto q2 = build(**st, *agreements[0], *parse_period("2026-Q2"));
   REQUIRE(q2.ok());
   CHECK(klass(q2->state, "ANTIPSYCHOTIC").children.value == 1);
   CHECK(klass(q2->state, "ANTIPSYCHOTIC").children.state == shown::primary);

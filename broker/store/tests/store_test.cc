@@ -50,8 +50,21 @@ std::int64_t scalar(sqlite3* db, const char* sql) {
   return v;
 }
 
+// A copy of a store, opened as the tools open it.
+std::unique_ptr<store::store> read_only(const std::filesystem::path& p) {
+  store::options o;
+  o.locator = p.string();
+  o.read_only = true;
+  auto s = store::store::open(o, base::default_clock());
+  REQUIRE(s.ok());
+  return std::move(s.value());
+}
+
 std::unique_ptr<store::store> open(const testing::temp_dir& d, const base::clock& c) {
-  auto s = store::store::open({d.path.string(), 64, "store-test-audit-key-0123456789abcdef"}, c);
+  auto s = store::store::open({.locator = d.path.string(),
+                               .group_commit_max = 64,
+                               .audit_key = "store-test-audit-key-0123456789abcdef"},
+                              c);
   REQUIRE(s.ok());
   return std::move(s.value());
 }
@@ -333,23 +346,24 @@ TEST_CASE("every decision is in the audit chain, which verifies across restarts"
     auto s = open(dir, clk);  // the chain continues from its head after a restart
     commit(*s, audited("M4", "E-4", "CWS-1 9555A"));
   }
-  auto v = store::verify_audit(dir.path.string(), k_key);
+  auto s = open(dir, clk);
+  auto v = s->verify_audit(k_key);
   INFO(v.problem);
   CHECK(v.ok);
   CHECK(v.entries == 6);
   // With another key nothing verifies: the chain is keyed.
-  CHECK_FALSE(store::verify_audit(dir.path.string(), "another-key-0123456789abcdef0123").ok);
+  CHECK_FALSE(s->verify_audit("another-key-0123456789abcdef0123").ok);
 
-  auto d = store::disclosures(dir.path.string(), "CWS-1", 0);
+  auto d = s->disclosures("CWS-1", 0);
   REQUIRE(d.ok());
   REQUIRE(d->size() == 2);  // M1 and M4 to the court; the withheld school entries are not
   CHECK((*d)[0].message_id == "M1");
   CHECK((*d)[1].message_id == "M4");
   CHECK((*d)[0].recipient == "court");
   CHECK((*d)[0].paths == "nc:Person/nc:PersonName");
-  CHECK(store::disclosures(dir.path.string(), "9555B", 0)->size() == 1);
-  CHECK(store::disclosures(dir.path.string(), "CWS", 0)->empty());  // whole identifiers only
-  CHECK(store::disclosures(dir.path.string(), "CWS-1", 2'000'000)->empty());
+  CHECK(s->disclosures("9555B", 0)->size() == 1);
+  CHECK(s->disclosures("CWS", 0)->empty());  // whole identifiers only
+  CHECK(s->disclosures("CWS-1", 2'000'000)->empty());
 }
 
 TEST_CASE("tampering with the audit trail is found at the right entry") {
@@ -360,7 +374,7 @@ TEST_CASE("tampering with the audit trail is found at the right entry") {
     for (int i = 1; i <= 4; ++i)
       commit(*s, audited("M" + std::to_string(i), "E-" + std::to_string(i), "CWS-1"));
   }
-  REQUIRE(store::verify_audit(dir.path.string(), k_key).ok);
+  REQUIRE(open(dir, clk)->verify_audit(k_key).ok);
   auto copy = [&](const char* name) {
     auto to = dir.path.parent_path() / (dir.path.filename().string() + name);
     std::filesystem::remove_all(to);
@@ -368,7 +382,7 @@ TEST_CASE("tampering with the audit trail is found at the right entry") {
     return to;
   };
   auto check_at = [&](const std::filesystem::path& p, std::int64_t seq, const char* words) {
-    auto v = store::verify_audit(p.string(), k_key);
+    auto v = read_only(p)->verify_audit(k_key);
     INFO(v.problem);
     CHECK_FALSE(v.ok);
     CHECK(v.first_bad_seq == seq);

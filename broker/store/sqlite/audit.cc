@@ -1,0 +1,101 @@
+// The audit trail: appending to the hash chain in the caller's transaction, operators' entries,
+// and the long readers (verification, disclosures, observations) on a connection of their own.
+#include <fmt/format.h>
+
+#include "store/audit_chain.h"
+#include "store/sqlite/rows.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace niem::store::sqlite {
+
+bool sqlite_store::append_audit(audit_entry e, std::int64_t now) {
+  e.at_ms = now;
+  e.prev = last_hash_;
+  e.hash = chain_hash(opt_.audit_key, e.prev, e);
+  auto& s = ins_audit_.reset();
+  s.bind(1, e.at_ms).bind(2, e.message_id).bind(3, e.record_key).bind(4, e.provider);
+  s.bind(5, e.exchange).bind(6, e.recipient).bind(7, e.agreement).bind(8, e.purpose);
+  s.bind(9, e.consent).bind(10, e.decision).bind(11, e.reason).bind(12, e.paths);
+  s.bind(13, e.digest).bind(14, e.subjects).bind(15, e.prev).bind(16, e.hash);
+  if (!s.run()) return false;
+  last_hash_ = e.hash;
+  return true;
+}
+
+void sqlite_store::audit(audit_entry e, std::function<void(bool)> done) {
+  eng_.push({[this, e = std::move(e)] { return append_audit(e, clk_.now_ms()); }, std::move(done)});
+}
+
+namespace {
+
+// A reader connection closed at the end of the scope.
+struct reader {
+  sqlite3* db = nullptr;
+  ~reader() {
+    if (db) sqlite3_close(db);
+  }
+};
+
+}  // namespace
+
+audit_check sqlite_store::verify_audit(std::string_view key) {
+  chain_verifier v(key);
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) {
+    v.read_failed(err);
+    return v.result();
+  }
+  stmt s(r.db, fmt::format("SELECT {} FROM audit ORDER BY seq", k_audit_columns).c_str());
+  if (!s) {
+    v.read_failed(fmt::format("cannot read the audit trail: {}", sqlite3_errmsg(r.db)));
+    return v.result();
+  }
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    if (!v.add(read_entry(s))) return v.result();
+  if (rc != SQLITE_DONE) {
+    v.read_failed(fmt::format("cannot read the audit trail: {}", sqlite3_errmsg(r.db)));
+    return v.result();
+  }
+  // SQLite's high-water mark of the ids it handed out (AUTOINCREMENT).
+  stmt hw(r.db, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'");
+  v.finish(hw && hw.step() == SQLITE_ROW ? hw.i64(0) : 0);
+  return v.result();
+}
+
+base::result<std::vector<audit_entry>> sqlite_store::disclosures(std::string_view person,
+                                                                 std::int64_t since_ms) {
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) return std::vector<base::diagnostic>{error(err)};
+  std::vector<audit_entry> out;
+  stmt s(r.db, fmt::format("SELECT {} FROM audit WHERE decision = 'deliver' AND at_ms >= ? AND "
+                           "instr(' ' || subjects || ' ', ' ' || ? || ' ') > 0 ORDER BY seq",
+                           k_audit_columns)
+                   .c_str());
+  if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
+  s.bind(1, since_ms).bind(2, person);
+  while (s.step() == SQLITE_ROW) out.push_back(read_entry(s));
+  return out;
+}
+
+base::result<std::vector<observation_row>> sqlite_store::observations(std::string_view agreement,
+                                                                      std::string_view exchange,
+                                                                      std::string_view from_day,
+                                                                      std::string_view to_day) {
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) return std::vector<base::diagnostic>{error(err)};
+  std::vector<observation_row> out;
+  stmt s(r.db,
+         "SELECT agreement, exchange, record_key, day, fields FROM observations WHERE "
+         "agreement = ? AND exchange = ? AND day >= ? AND day <= ? ORDER BY id");
+  if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
+  s.bind(1, agreement).bind(2, exchange).bind(3, from_day).bind(4, to_day);
+  while (s.step() == SQLITE_ROW)
+    out.push_back({s.text(0), s.text(1), s.text(2), s.text(3), s.text(4)});
+  return out;
+}
+
+}  // namespace niem::store::sqlite
