@@ -11,6 +11,8 @@ packages=(
   libfmt-dev
   catch2
   libsqlite3-dev
+  # the PostgreSQL store (libpq) and the throwaway cluster its tests start
+  libpq-dev postgresql-15
   libxml2-utils
   # the independent AMQP client of the end-to-end and crash tests (for /usr/bin/python3)
   python3-qpid-proton

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "store/postgres/pg_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace niem::store {
@@ -30,14 +31,16 @@ std::string redact(std::string_view locator) {
 }
 
 base::result<std::unique_ptr<store>> store::open(const options& opt, const base::clock& clk) {
-  if (backend_of(opt.locator) == backend::postgres) {
+  if (backend_of(opt.locator) == backend::sqlite) return sqlite::open(opt, clk);
+  if (redact(opt.locator) != opt.locator) {
+    // A password in the URI would end up on command lines, in process lists and logs.
     base::diagnostic d;
-    d.code = base::errc::io_error;
+    d.code = base::errc::config_invalid;
     d.where = redact(opt.locator);
-    d.message = "this build has no PostgreSQL store";
+    d.message = "the store's URI holds a password: give it in a file (<store password-file>)";
     return std::vector<base::diagnostic>{d};
   }
-  return sqlite::open(opt, clk);
+  return postgres::open(opt, clk);
 }
 
 }  // namespace niem::store

@@ -44,6 +44,7 @@ bool sqlite_store::apply_record(const record_outcome& r, commit_result& out) {
     auto& q = sel_key_.reset();
     q.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key);
     if (q.step() == SQLITE_ROW) out.duplicate_of = q.text(0);
+    q.reset();  // an unfinished statement holds a read transaction open (checkpoints wait on it)
     if (!log_message(r, "duplicate", base::code_id(base::errc::record_duplicate_key))) return false;
     out.what = commit_result::status::duplicate;
     return true;

@@ -2,9 +2,8 @@
 #include <catch2/catch.hpp>
 #include <future>
 
-#include <sqlite3.h>
-
 #include "store/store.h"
+#include "support/store_backends.h"
 #include "support/temp_dir.h"
 
 using namespace niem;
@@ -41,40 +40,11 @@ std::vector<store::queue_entry> fetch(store::store& s, const std::string& rcpt,
   return p.get_future().get();
 }
 
-// One integer from a query on the closed store's file (-1 when it returns no row).
-std::int64_t scalar(sqlite3* db, const char* sql) {
-  sqlite3_stmt* q = nullptr;
-  REQUIRE(sqlite3_prepare_v2(db, sql, -1, &q, nullptr) == SQLITE_OK);
-  std::int64_t v = sqlite3_step(q) == SQLITE_ROW ? sqlite3_column_int64(q, 0) : -1;
-  sqlite3_finalize(q);
-  return v;
-}
-
-// A copy of a store, opened as the tools open it.
-std::unique_ptr<store::store> read_only(const std::filesystem::path& p) {
-  store::options o;
-  o.locator = p.string();
-  o.read_only = true;
-  auto s = store::store::open(o, base::default_clock());
-  REQUIRE(s.ok());
-  return std::move(s.value());
-}
-
-std::unique_ptr<store::store> open(const testing::temp_dir& d, const base::clock& c) {
-  auto s = store::store::open({.locator = d.path.string(),
-                               .group_commit_max = 64,
-                               .audit_key = "store-test-audit-key-0123456789abcdef"},
-                              c);
-  REQUIRE(s.ok());
-  return std::move(s.value());
-}
-
 }  // namespace
 
-TEST_CASE("a routed record is queued once per recipient and its document stored once") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_1, "a routed record is queued once per recipient and its document stored once") {
   base::manual_clock clk(5000);
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   auto c = commit(*s, routed("M1", "E-1", {"court", "medicaid"}));
   REQUIRE(c.what == commit_result::status::routed);
   REQUIRE(c.enqueued.size() == 2);
@@ -90,10 +60,9 @@ TEST_CASE("a routed record is queued once per recipient and its document stored 
   CHECK(fetch(*s, "phn").empty());
 }
 
-TEST_CASE("a key already accepted is acknowledged as a duplicate and not queued again") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_2, "a key already accepted is acknowledged as a duplicate and not queued again") {
   base::manual_clock clk(5000);
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   REQUIRE(commit(*s, routed("M1", "E-1", {"court"})).what == commit_result::status::routed);
   auto dup = commit(*s, routed("M2", "E-1", {"court"}));
   CHECK(dup.what == commit_result::status::duplicate);
@@ -105,12 +74,12 @@ TEST_CASE("a key already accepted is acknowledged as a duplicate and not queued 
   CHECK(commit(*s, other).what == commit_result::status::routed);
 }
 
-TEST_CASE("acks remove entries, dead letters keep the reason, and state survives a reopen") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_3,
+           "acks remove entries, dead letters keep the reason, and state survives a reopen") {
   base::manual_clock clk(5000);
   std::int64_t first = 0;
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     commit(*s, routed("M1", "E-1", {"court", "medicaid"}));
     commit(*s, routed("M2", "E-2", {"court"}));
     store::record_outcome bad;
@@ -133,7 +102,7 @@ TEST_CASE("acks remove entries, dead letters keep the reason, and state survives
                          [&](bool ok) { dl.set_value(ok); });
     CHECK(dl.get_future().get());
   }
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   CHECK(fetch(*s, "court").empty());
   auto med = fetch(*s, "medicaid");
   REQUIRE(med.size() == 1);  // the shared document outlived the court's ack
@@ -159,13 +128,13 @@ std::int64_t ack(store::store& s, std::int64_t id) {
   return id;
 }
 
-TEST_CASE("a queue id is never reused, even after the entries at the tail were acknowledged") {
+STORE_TEST(case_12,
+           "a queue id is never reused, even after the entries at the tail were acknowledged") {
   // The broker loads entries above the highest id it has seen; a reused id would hide an entry.
-  testing::temp_dir dir("niem-store");
   base::manual_clock clk(5000);
   std::int64_t last = 0;
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     for (int i = 0; i < 3; ++i) {
       auto c = commit(*s, routed("M" + std::to_string(i), "E-" + std::to_string(i), {"court"}));
       REQUIRE(c.enqueued.size() == 1);
@@ -173,24 +142,22 @@ TEST_CASE("a queue id is never reused, even after the entries at the tail were a
       last = ack(*s, c.enqueued[0].id);  // the queue is empty again each time
     }
   }
-  auto s = open(dir, clk);  // and across a restart
+  auto s = f.open(clk);  // and across a restart
   auto c = commit(*s, routed("M9", "E-9", {"court"}));
   REQUIRE(c.enqueued.size() == 1);
   CHECK(c.enqueued[0].id > last);
 }
 
-TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing its ids") {
-  testing::temp_dir dir("niem-store");
+TEST_CASE("sqlite: a store of schema 1 is migrated, keeping its queue and never reusing its ids") {
+  testing::store_fixture f(store::backend::sqlite);
   base::manual_clock clk(5000);
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     commit(*s, routed("M1", "E-1", {"court"}));
     commit(*s, routed("M2", "E-2", {"court"}));
   }
   // Turn it back into a schema-1 store: a queue table whose ids SQLite may reuse, and reference
   // counts in the documents' rows.
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
   const char* downgrade = R"sql(
     ALTER TABLE documents ADD COLUMN refs INTEGER NOT NULL DEFAULT 0;
     UPDATE documents SET refs = (SELECT refs FROM doc_refs WHERE doc_refs.id = documents.id);
@@ -206,10 +173,9 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
     DROP TABLE q2;
     CREATE INDEX queue_by_recipient ON queue(recipient, id);
     UPDATE meta SET value = '1' WHERE key = 'schema_version';)sql";
-  REQUIRE(sqlite3_exec(db, downgrade, nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
+  REQUIRE(f.exec(downgrade));
 
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   auto q = fetch(*s, "court");
   REQUIRE(q.size() == 2);
   CHECK(q[0].message_id == "M1");
@@ -223,19 +189,16 @@ TEST_CASE("a store of schema 1 is migrated, keeping its queue and never reusing 
   ack(*s, q[0].id);
   ack(*s, c.enqueued[0].id);
   s.reset();
-  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(scalar(db, "SELECT value FROM meta WHERE key = 'schema_version'") == 5);
-  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
-  CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
-  sqlite3_close(db);
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 5);
+  CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
+  CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
 
-TEST_CASE("a document shared by two recipients is freed with its last acknowledgement") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_5, "a document shared by two recipients is freed with its last acknowledgement") {
   base::manual_clock clk(5000);
   std::int64_t a = 0, b = 0;
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     auto c = commit(*s, routed("M1", "E-1", {"court", "cws"}));
     REQUIRE(c.enqueued.size() == 2);
     CHECK(c.enqueued[0].document == c.enqueued[1].document);
@@ -243,13 +206,10 @@ TEST_CASE("a document shared by two recipients is freed with its last acknowledg
     b = c.enqueued[1].id;
     ack(*s, a);
   }
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 1);  // still wanted by the other
-  CHECK(scalar(db, "SELECT refs FROM doc_refs") == 1);
-  sqlite3_close(db);
+  CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 1);  // still wanted by the other
+  CHECK(f.scalar("SELECT refs FROM doc_refs") == 1);
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     auto q = fetch(*s, "cws");
     REQUIRE(q.size() == 1);
     CHECK(q[0].id == b);
@@ -258,16 +218,13 @@ TEST_CASE("a document shared by two recipients is freed with its last acknowledg
     ack(*s, b);
     ack(*s, b);  // a second acknowledgement of the same entry changes nothing
   }
-  REQUIRE(sqlite3_open((dir.path / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(scalar(db, "SELECT COUNT(*) FROM documents") == 0);
-  CHECK(scalar(db, "SELECT COUNT(*) FROM doc_refs") == 0);
-  sqlite3_close(db);
+  CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
+  CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
 
-TEST_CASE("entries older than the time-to-live expire into the dead-letter queue") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_6, "entries older than the time-to-live expire into the dead-letter queue") {
   base::manual_clock clk(1'000'000);
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   commit(*s, routed("M1", "E-1", {"court"}));
   clk.advance_ms(60'000);
   commit(*s, routed("M2", "E-2", {"court"}));
@@ -282,10 +239,9 @@ TEST_CASE("entries older than the time-to-live expire into the dead-letter queue
   CHECK(dls[0].code == "NIEM-402");
 }
 
-TEST_CASE("concurrent commits share transactions (group commit)") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_7, "concurrent commits share transactions (group commit)") {
   base::manual_clock clk(1);
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   std::atomic<int> done{0};
   constexpr int n = 2000;
   for (int i = 0; i < n; ++i)
@@ -332,21 +288,20 @@ constexpr const char* k_key = "store-test-audit-key-0123456789abcdef";
 
 }  // namespace
 
-TEST_CASE("every decision is in the audit chain, which verifies across restarts") {
-  testing::temp_dir dir("niem-audit");
+STORE_TEST(case_8, "every decision is in the audit chain, which verifies across restarts") {
   base::manual_clock clk(1'000'000);
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     commit(*s, audited("M1", "E-1", "CWS-1 9555A"));
     commit(*s, audited("M2", "E-2", "CWS-2 9555B"));
     // A duplicate decides nothing and leaves no entry.
     commit(*s, audited("M3", "E-1", "CWS-1 9555A"));
   }
   {
-    auto s = open(dir, clk);  // the chain continues from its head after a restart
+    auto s = f.open(clk);  // the chain continues from its head after a restart
     commit(*s, audited("M4", "E-4", "CWS-1 9555A"));
   }
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   auto v = s->verify_audit(k_key);
   INFO(v.problem);
   CHECK(v.ok);
@@ -366,28 +321,20 @@ TEST_CASE("every decision is in the audit chain, which verifies across restarts"
   CHECK(s->disclosures("CWS-1", 2'000'000)->empty());
 }
 
-TEST_CASE("tampering with the audit trail is found at the right entry") {
-  testing::temp_dir dir("niem-audit-tamper");
+STORE_TEST(case_9, "tampering with the audit trail is found at the right entry") {
   base::manual_clock clk(1'000'000);
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     for (int i = 1; i <= 4; ++i)
       commit(*s, audited("M" + std::to_string(i), "E-" + std::to_string(i), "CWS-1"));
   }
-  REQUIRE(open(dir, clk)->verify_audit(k_key).ok);
-  auto copy = [&](const char* name) {
-    auto to = dir.path.parent_path() / (dir.path.filename().string() + name);
-    std::filesystem::remove_all(to);
-    std::filesystem::copy(dir.path, to);
-    return to;
-  };
-  auto check_at = [&](const std::filesystem::path& p, std::int64_t seq, const char* words) {
-    auto v = read_only(p)->verify_audit(k_key);
+  REQUIRE(f.open(clk)->verify_audit(k_key).ok);
+  auto check_at = [&](testing::store_fixture& c, std::int64_t seq, const char* words) {
+    auto v = c.open_read_only()->verify_audit(k_key);
     INFO(v.problem);
     CHECK_FALSE(v.ok);
     CHECK(v.first_bad_seq == seq);
     CHECK(v.problem.find(words) != std::string::npos);
-    std::filesystem::remove_all(p);
   };
   struct tamper {
     const char* name;
@@ -411,33 +358,24 @@ TEST_CASE("tampering with the audit trail is found at the right entry") {
             "does not link"},
        }) {
     INFO(t.name);
-    auto p = copy(t.name);
-    sqlite3* db = nullptr;
-    REQUIRE(sqlite3_open((p / "broker.db").string().c_str(), &db) == SQLITE_OK);
-    CHECK(sqlite3_exec(db, t.sql, nullptr, nullptr, nullptr) == SQLITE_OK);
-    sqlite3_close(db);
-    check_at(p, t.seq, t.words);
+    auto c = f.copy();
+    CHECK(c->exec(t.sql));
+    check_at(*c, t.seq, t.words);
   }
   // An entry appended at the end in sequence, but without the key, does not verify either.
-  auto p = copy("-forge");
-  sqlite3* db = nullptr;
-  REQUIRE(sqlite3_open((p / "broker.db").string().c_str(), &db) == SQLITE_OK);
-  CHECK(sqlite3_exec(db,
-                     "INSERT INTO audit(at_ms, message_id, record_key, provider, exchange, "
-                     "recipient, agreement, purpose, consent, decision, reason, paths, digest, "
-                     "subjects, prev, hash) SELECT at_ms, 'FORGED', record_key, provider, "
-                     "exchange, 'phn', agreement, purpose, consent, decision, reason, paths, "
-                     "digest, subjects, hash, hash FROM audit WHERE seq = 8",
-                     nullptr, nullptr, nullptr) == SQLITE_OK);
-  sqlite3_close(db);
-  check_at(p, 9, "altered");
+  auto c = f.copy();
+  CHECK(c->exec(
+      "INSERT INTO audit(seq, at_ms, message_id, record_key, provider, exchange, recipient, "
+      "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
+      "SELECT 9, at_ms, 'FORGED', record_key, provider, exchange, 'phn', agreement, purpose, "
+      "consent, decision, reason, paths, digest, subjects, hash, hash FROM audit WHERE seq = 8"));
+  check_at(*c, 9, "altered");
 }
 
-TEST_CASE("operator settings are stored by prefix, survive a reopen and can be removed") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_10, "operator settings are stored by prefix, survive a reopen and can be removed") {
   base::manual_clock clk(5000);
   {
-    auto s = open(dir, clk);
+    auto s = f.open(clk);
     CHECK(s->settings("paused:").empty());
     CHECK(s->put_setting("paused:court", "1"));
     CHECK(s->put_setting("paused:phn", "1"));
@@ -445,7 +383,7 @@ TEST_CASE("operator settings are stored by prefix, survive a reopen and can be r
     CHECK(s->put_setting("paused:phn", std::nullopt));
     CHECK(s->put_setting("paused:never-set", std::nullopt));  // removing nothing is fine
   }
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   auto paused = s->settings("paused:");
   REQUIRE(paused.size() == 1);
   CHECK(paused[0].first == "paused:court");
@@ -453,10 +391,9 @@ TEST_CASE("operator settings are stored by prefix, survive a reopen and can be r
   CHECK(s->settings("").size() == 2);  // the schema version is not a setting
 }
 
-TEST_CASE("an acknowledgement leaves a receipt in the message's trace") {
-  testing::temp_dir dir("niem-store");
+STORE_TEST(case_11, "an acknowledgement leaves a receipt in the message's trace") {
   base::manual_clock clk(5000);
-  auto s = open(dir, clk);
+  auto s = f.open(clk);
   commit(*s, routed("M1", "E-1", {"court", "medicaid"}));
   auto court = fetch(*s, "court");
   REQUIRE(court.size() == 1);

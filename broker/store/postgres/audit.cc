@@ -1,0 +1,114 @@
+// The audit trail: appending to the one chain all replicas share (its head row is held by the
+// transaction), operators' entries, and the long readers on a connection of their own.
+#include <fmt/format.h>
+
+#include "store/audit_chain.h"
+#include "store/postgres/pg_store.h"
+#include "store/postgres/rows.h"
+
+namespace niem::store::postgres {
+
+bool pg_store::append_audit(std::vector<audit_entry> entries, std::int64_t now) {
+  if (entries.empty()) return true;
+  auto seq = head_seq_;
+  auto hash = head_hash_;
+  std::vector<std::int64_t> seqs, ats;
+  std::vector<std::vector<std::string_view>> cols(15);
+  for (auto& e : entries) {
+    e.seq = ++seq;
+    e.at_ms = now;
+    e.prev = hash;
+    e.hash = chain_hash(opt_.audit_key, e.prev, e);
+    hash = e.hash;
+    seqs.push_back(e.seq);
+    ats.push_back(e.at_ms);
+    std::string_view v[] = {e.message_id, e.record_key, e.provider, e.exchange, e.recipient,
+                            e.agreement,  e.purpose,    e.consent,  e.decision, e.reason,
+                            e.paths,      e.digest,     e.subjects, e.prev,     e.hash};
+    for (std::size_t c = 0; c < 15; ++c) cols[c].push_back(v[c]);
+  }
+  params p;
+  p.array(seqs).array(ats);
+  for (const auto& c : cols) p.array(c);
+  auto r = run("ins_audit", p);
+  if (!r.ok()) return failed(r, "ins_audit");
+  head_seq_ = seq;
+  head_hash_ = hash;
+  return true;
+}
+
+void pg_store::audit(audit_entry e, std::function<void(bool)> done) {
+  eng_.push(
+      {[this, e = std::move(e)] { return append_audit({e}, clk_.now_ms()); }, std::move(done)});
+}
+
+audit_check pg_store::verify_audit(std::string_view key) {
+  chain_verifier v(key);
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) {
+    v.read_failed(fmt::format("cannot connect: {}", err));
+    return v.result();
+  }
+  // One snapshot for the whole read; a cursor keeps memory flat over six years of entries.
+  if (!c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok() ||
+      !c.exec(fmt::format("DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM audit ORDER BY seq",
+                          k_audit_columns)
+                  .c_str())
+           .ok()) {
+    v.read_failed(fmt::format("cannot read the audit trail: {}", c.error()));
+    return v.result();
+  }
+  for (;;) {
+    auto r = c.exec("FETCH 5000 FROM chain");
+    if (!r.ok()) {
+      v.read_failed(fmt::format("cannot read the audit trail: {}", r.message()));
+      return v.result();
+    }
+    if (r.rows() == 0) break;
+    for (int i = 0; i < r.rows(); ++i)
+      if (!v.add(read_entry(r, i))) return v.result();
+  }
+  // The head row is the high-water mark: entries removed from the end leave it above the last.
+  auto h = c.exec("SELECT seq FROM audit_head WHERE id = 1");
+  v.finish(h.ok() && h.rows() == 1 ? h.i64(0, 0) : 0);
+  c.exec("COMMIT");
+  return v.result();
+}
+
+base::result<std::vector<audit_entry>> pg_store::disclosures(std::string_view person,
+                                                             std::int64_t since_ms) {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  auto r = c.exec(fmt::format("SELECT {} FROM audit WHERE decision = 'deliver' AND at_ms >= $1 "
+                              "AND position(' ' || $2 || ' ' in ' ' || subjects || ' ') > 0 "
+                              "ORDER BY seq",
+                              k_audit_columns)
+                      .c_str(),
+                  params().num(since_ms).text(person));
+  if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
+  std::vector<audit_entry> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_entry(r, i));
+  return out;
+}
+
+base::result<std::vector<observation_row>> pg_store::observations(std::string_view agreement,
+                                                                  std::string_view exchange,
+                                                                  std::string_view from_day,
+                                                                  std::string_view to_day) {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  auto r = c.exec(
+      "SELECT agreement, exchange, record_key, day, fields FROM observations WHERE "
+      "agreement = $1 AND exchange = $2 AND day >= $3 AND day <= $4 ORDER BY id",
+      params().text(agreement).text(exchange).text(from_day).text(to_day));
+  if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
+  std::vector<observation_row> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2), r.text(i, 3), r.text(i, 4)});
+  return out;
+}
+
+}  // namespace niem::store::postgres

@@ -1,0 +1,145 @@
+#include "store/postgres/pg.h"
+
+#include <endian.h>
+
+#include <cstring>
+
+namespace niem::store::postgres {
+
+namespace {
+constexpr Oid k_bytea = 17;
+}
+
+std::int64_t result::i64(int row, int col) const {
+  const char* v = PQgetvalue(r_, row, col);
+  if (PQfformat(r_, col) == 0) return std::strtoll(v, nullptr, 10);
+  switch (PQgetlength(r_, row, col)) {
+    case 8: {
+      std::uint64_t n;
+      std::memcpy(&n, v, 8);
+      return static_cast<std::int64_t>(be64toh(n));
+    }
+    case 4: {
+      std::uint32_t n;
+      std::memcpy(&n, v, 4);
+      return static_cast<std::int32_t>(be32toh(n));
+    }
+    case 2: {
+      std::uint16_t n;
+      std::memcpy(&n, v, 2);
+      return static_cast<std::int16_t>(be16toh(n));
+    }
+    default:
+      return 0;
+  }
+}
+
+std::string result::text(int row, int col) const {
+  const char* v = PQgetvalue(r_, row, col);
+  auto n = static_cast<std::size_t>(PQgetlength(r_, row, col));
+  if (PQfformat(r_, col) == 0 && PQftype(r_, col) == k_bytea) {
+    std::size_t len = 0;
+    unsigned char* b = PQunescapeBytea(reinterpret_cast<const unsigned char*>(v), &len);
+    std::string out(reinterpret_cast<const char*>(b), len);
+    PQfreemem(b);
+    return out;
+  }
+  return std::string(v, n);
+}
+
+std::uint64_t result::affected() const {
+  const char* n = r_ ? PQcmdTuples(r_) : "";
+  return *n ? std::strtoull(n, nullptr, 10) : 0;
+}
+
+std::string result::state() const {
+  const char* s = r_ ? PQresultErrorField(r_, PG_DIAG_SQLSTATE) : nullptr;
+  return s ? s : "";
+}
+
+std::string result::message() const {
+  const char* s = r_ ? PQresultErrorField(r_, PG_DIAG_MESSAGE_PRIMARY) : nullptr;
+  return s ? s : (r_ ? PQresultErrorMessage(r_) : "no result");
+}
+
+namespace {
+
+// One element of an array literal: quoted, with " and \ escaped.
+void append_element(std::string& out, std::string_view v) {
+  out += '"';
+  for (char c : v) {
+    if (c == '"' || c == '\\') out += '\\';
+    out += c;
+  }
+  out += '"';
+}
+
+}  // namespace
+
+params& params::array(const std::vector<std::string_view>& v) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    append_element(s, v[i]);
+  }
+  s += '}';
+  auto& o = owned_.emplace_back(std::move(s));
+  add(o.data(), o.size(), 0);
+  return *this;
+}
+
+params& params::array(const std::vector<std::int64_t>& v) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
+  s += '}';
+  auto& o = owned_.emplace_back(std::move(s));
+  add(o.data(), o.size(), 0);
+  return *this;
+}
+
+bool connection::open(const std::string& uri, const std::string& password, std::string& err) {
+  close();
+  // dbname holding a URI is expanded by libpq (expand_dbname); the password goes apart so that
+  // it is never part of a string that could be logged.
+  const char* keys[] = {"dbname", "password", "application_name", "connect_timeout", nullptr};
+  const char* vals[] = {uri.c_str(), password.empty() ? nullptr : password.c_str(), "niem-broker",
+                        "10", nullptr};
+  c_ = PQconnectdbParams(keys, vals, 1);
+  if (!good()) {
+    err = error();
+    close();
+    return false;
+  }
+  return true;
+}
+
+std::string connection::error() const {
+  if (!c_) return "no connection";
+  std::string e = PQerrorMessage(c_);
+  while (!e.empty() && (e.back() == '\n' || e.back() == ' ')) e.pop_back();
+  return e;
+}
+
+result connection::exec(const char* sql) {
+  return result(PQexec(c_, sql));
+}
+
+result connection::exec(const char* sql, const params& p, bool binary_result) {
+  return result(PQexecParams(c_, sql, p.size(), nullptr, p.values(), p.lengths(), p.formats(),
+                             binary_result ? 1 : 0));
+}
+
+bool connection::prepare(const char* name, const char* sql) {
+  result r(PQprepare(c_, name, sql, 0, nullptr));
+  return r.ok();
+}
+
+result connection::run(const char* name, const params& p, bool binary_result) {
+  return result(PQexecPrepared(c_, name, p.size(), p.values(), p.lengths(), p.formats(),
+                               binary_result ? 1 : 0));
+}
+
+}  // namespace niem::store::postgres

@@ -1,0 +1,112 @@
+#pragma once
+// The PostgreSQL implementation (libpq, no ORM), for replicas that share one database. Split
+// like the SQLite one: schema.cc (DDL, migrations under an advisory lock, connection, the group
+// transaction), records.cc, queues.cc, audit.cc, queries.cc.
+//
+// Every write group takes the audit chain's head row (FOR UPDATE) first: the chain stays one
+// sequence in commit order whichever replica appends, and queue ids are handed out in commit
+// order, so a reader that has seen id N never later finds a committed entry below N.
+#include <chrono>
+#include <mutex>
+
+#include "store/engine.h"
+#include "store/postgres/pg.h"
+#include "store/store.h"
+
+namespace niem::store::postgres {
+
+base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
+
+class pg_store final : public store, engine::committer {
+ public:
+  pg_store(const options& opt, const base::clock& clk);
+  ~pg_store() override;
+
+  base::result<bool> init();
+
+  backend kind() const override { return backend::postgres; }
+  void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
+  void commit_record(record_outcome rec, std::function<void(commit_result)> done) override;
+  void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
+             std::function<void(std::vector<queue_entry>)> done) override;
+  void withdraw(std::int64_t id, audit_entry why, std::function<void(bool)> done) override;
+  std::vector<fact_row> facts() override;
+  void ack(std::int64_t id, std::function<void(bool)> done) override;
+  void set_attempts(std::int64_t id, std::uint32_t attempts) override;
+  void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
+                         std::function<void(bool)> done) override;
+  void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
+              std::function<void(std::uint64_t)> done) override;
+  base::result<replay_source> replay_dead_letter(std::int64_t id) override;
+  base::result<replay_source> replay_withheld(const std::string& message_id,
+                                              const std::string& recipient) override;
+  void purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done) override;
+  void audit(audit_entry e, std::function<void(bool)> done) override;
+  audit_check verify_audit(std::string_view key) override;
+  base::result<std::vector<audit_entry>> disclosures(std::string_view person,
+                                                     std::int64_t since_ms) override;
+  base::result<std::vector<observation_row>> observations(std::string_view agreement,
+                                                          std::string_view exchange,
+                                                          std::string_view from_day,
+                                                          std::string_view to_day) override;
+  std::vector<dead_letter> dead_letters(const dead_letter_filter& f) override;
+  using store::dead_letters;
+  std::optional<dead_letter> dead_letter_by_id(std::int64_t id) override;
+  std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts() override;
+  std::uint64_t dead_letter_count() override;
+  bool purge_dead_letter(std::int64_t id) override;
+  bool put_setting(const std::string& key, std::optional<std::string> value) override;
+  std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) override;
+  message_trace trace(const std::string& message_id) override;
+  std::uint64_t size_bytes() override;
+  std::vector<queue_stats> stats(const std::vector<std::string>& recipients) override;
+  counters stats_counters() const override { return eng_.counters(); }
+  void flush() override { eng_.flush(); }
+
+ private:
+  // engine::committer: one transaction per group; when an op fails, the group is rolled back and
+  // each op is applied again in a transaction of its own (PostgreSQL aborts the whole
+  // transaction at an error, so a savepoint per op would cost two round trips each).
+  bool apply_group(std::vector<op>& batch, std::vector<char>& ok) override;
+  bool run_transaction(std::vector<op>& batch, std::size_t from, std::size_t to,
+                       std::vector<char>& ok);
+
+  // schema.cc
+  bool connect(std::string& error);
+  bool ensure_connected();
+  bool prepare_all();
+  base::diagnostic error(std::string msg) const;
+  // A statement of the group failed: logged (SQLSTATE and message only, never values).
+  bool failed(const result& r, const char* what);
+  // Runs a prepared statement; false (logged) when it fails.
+  result run(const char* name, const params& p, bool binary_result = false) {
+    return conn_.run(name, p, binary_result);
+  }
+
+  // records.cc (engine thread, inside the transaction)
+  bool log_message(const record_outcome& r, std::string_view status, std::string_view code);
+  bool apply_record(const record_outcome& r, commit_result& out);
+  // audit.cc: entries get their sequence number and link from the head read at the start of the
+  // transaction; the head row is written back before the commit.
+  bool append_audit(std::vector<audit_entry> entries, std::int64_t now);
+  // queues.cc
+  bool release_doc(std::int64_t doc_id);
+  bool apply_ack(std::int64_t id);
+  bool apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail);
+  // queries.cc
+  bool read_kept_record(replay_source& r);
+  // A connection of its own for the long scans (they never hold up the writer).
+  bool open_reader(connection& c, std::string& error) const;
+
+  options opt_;
+  const base::clock& clk_;
+  std::string where_;  // the locator without secrets, for messages
+  connection conn_;
+  engine eng_;
+  std::chrono::steady_clock::time_point next_reconnect_{};
+  // The audit chain's head as of this transaction.
+  std::int64_t head_seq_ = 0, head_seq_at_begin_ = 0;
+  std::string head_hash_;
+};
+
+}  // namespace niem::store::postgres

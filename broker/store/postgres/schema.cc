@@ -1,0 +1,305 @@
+// The PostgreSQL schema and its migrations, the writer's connection and its prepared
+// statements, and the group transaction.
+#include <fmt/format.h>
+
+#include "base/log.h"
+#include "store/audit_chain.h"
+#include "store/postgres/pg_store.h"
+
+namespace niem::store::postgres {
+
+namespace {
+
+constexpr int k_schema_version = 1;
+// pg_advisory_lock key held while the schema is created or migrated: replicas starting at once
+// take turns ("niem" in ASCII).
+constexpr std::int64_t k_migration_lock = 0x6e69656d;
+
+// Version 1. Ids are identities (never reused); the audit trail's sequence numbers are given by
+// the broker from audit_head, so that they have no gaps whatever rolls back.
+constexpr const char* k_schema_v1 = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key text PRIMARY KEY, value text NOT NULL);
+CREATE TABLE IF NOT EXISTS messages(
+  message_id text PRIMARY KEY, agency text NOT NULL, record_type text NOT NULL,
+  record_key text, exchange text, received_ms bigint NOT NULL, status text NOT NULL, code text);
+CREATE TABLE IF NOT EXISTS record_keys(
+  agency text NOT NULL, record_type text NOT NULL, record_key text NOT NULL,
+  message_id text NOT NULL, PRIMARY KEY(agency, record_type, record_key));
+CREATE TABLE IF NOT EXISTS documents(
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body bytea NOT NULL);
+CREATE TABLE IF NOT EXISTS doc_refs(id bigint PRIMARY KEY, refs integer NOT NULL);
+CREATE TABLE IF NOT EXISTS queue(
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, recipient text NOT NULL,
+  message_id text NOT NULL, source_agency text NOT NULL, record_key text NOT NULL,
+  exchange text NOT NULL, doc_id bigint NOT NULL, enqueued_ms bigint NOT NULL,
+  received_ms bigint NOT NULL, attempts integer NOT NULL DEFAULT 0,
+  consent text NOT NULL DEFAULT '');
+CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue(recipient, id);
+CREATE INDEX IF NOT EXISTS queue_by_message ON queue(message_id);
+CREATE TABLE IF NOT EXISTS facts(
+  seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind text NOT NULL, key text NOT NULL,
+  value text NOT NULL, UNIQUE(kind, key));
+CREATE TABLE IF NOT EXISTS observations(
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, agreement text NOT NULL,
+  exchange text NOT NULL, record_key text NOT NULL, day text NOT NULL, fields text NOT NULL);
+CREATE INDEX IF NOT EXISTS observations_by_day ON observations(agreement, exchange, day);
+CREATE TABLE IF NOT EXISTS records(
+  message_id text PRIMARY KEY, agency text NOT NULL, record_type text NOT NULL,
+  content_type text NOT NULL, body bytea NOT NULL, received_ms bigint NOT NULL);
+CREATE INDEX IF NOT EXISTS records_by_time ON records(received_ms);
+CREATE TABLE IF NOT EXISTS receipts(
+  message_id text NOT NULL, recipient text NOT NULL, accepted_ms bigint NOT NULL,
+  attempts integer NOT NULL, PRIMARY KEY(message_id, recipient));
+CREATE TABLE IF NOT EXISTS dead_letters(
+  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, message_id text NOT NULL,
+  recipient text, agency text NOT NULL, record_type text, exchange text, record_key text,
+  code text NOT NULL, diagnostics text, content_type text, body bytea, dead_ms bigint NOT NULL,
+  attempts integer NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS dead_letters_by_message ON dead_letters(message_id);
+CREATE TABLE IF NOT EXISTS audit(
+  seq bigint PRIMARY KEY, at_ms bigint NOT NULL, message_id text NOT NULL,
+  record_key text NOT NULL, provider text NOT NULL, exchange text NOT NULL,
+  recipient text NOT NULL, agreement text NOT NULL, purpose text NOT NULL, consent text NOT NULL,
+  decision text NOT NULL, reason text NOT NULL, paths text NOT NULL, digest text NOT NULL,
+  subjects text NOT NULL, prev text NOT NULL, hash text NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_by_message ON audit(message_id, recipient);
+CREATE TABLE IF NOT EXISTS audit_head(
+  id integer PRIMARY KEY CHECK (id = 1), seq bigint NOT NULL, hash text NOT NULL);
+INSERT INTO audit_head VALUES(1, 0, '0000000000000000000000000000000000000000000000000000000000000000')
+  ON CONFLICT DO NOTHING;
+CREATE TABLE IF NOT EXISTS settings(key text PRIMARY KEY, value text NOT NULL);
+INSERT INTO meta VALUES('schema_version', '1') ON CONFLICT DO NOTHING;
+)sql";
+
+struct statement {
+  const char* name;
+  const char* sql;
+};
+
+constexpr statement k_statements[] = {
+    {"head", "SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE"},
+    {"set_head", "UPDATE audit_head SET seq = $1, hash = $2 WHERE id = 1"},
+    {"ins_message",
+     "INSERT INTO messages(message_id, agency, record_type, record_key, exchange, received_ms, "
+     "status, code) VALUES($1,$2,$3,$4,$5,$6,$7,$8) ON CONFLICT (message_id) DO UPDATE SET "
+     "agency = EXCLUDED.agency, record_type = EXCLUDED.record_type, record_key = "
+     "EXCLUDED.record_key, exchange = EXCLUDED.exchange, received_ms = EXCLUDED.received_ms, "
+     "status = EXCLUDED.status, code = EXCLUDED.code"},
+    {"ins_key",
+     "INSERT INTO record_keys(agency, record_type, record_key, message_id) VALUES($1,$2,$3,$4) "
+     "ON CONFLICT DO NOTHING"},
+    {"sel_key",
+     "SELECT message_id FROM record_keys WHERE agency=$1 AND record_type=$2 AND record_key=$3"},
+    {"ins_doc",
+     "WITH d AS (INSERT INTO documents(body) VALUES($1) RETURNING id) "
+     "INSERT INTO doc_refs(id, refs) SELECT id, $2 FROM d RETURNING id"},
+    {"ins_queue",
+     "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
+     "enqueued_ms, received_ms, consent) SELECT u.r, $2, $3, $4, $5, u.d, $6, $7, u.c FROM "
+     "unnest($1::text[], $8::bigint[], $9::text[]) WITH ORDINALITY AS u(r, d, c, n) ORDER BY u.n "
+     "RETURNING id, recipient"},
+    {"ins_record",
+     "INSERT INTO records(message_id, agency, record_type, content_type, body, received_ms) "
+     "VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (message_id) DO UPDATE SET agency = EXCLUDED.agency, "
+     "record_type = EXCLUDED.record_type, content_type = EXCLUDED.content_type, body = "
+     "EXCLUDED.body, received_ms = EXCLUDED.received_ms"},
+    {"ins_fact",
+     "INSERT INTO facts(kind, key, value) VALUES($1,$2,$3) ON CONFLICT (kind, key) DO NOTHING"},
+    {"ins_obs",
+     "INSERT INTO observations(agreement, exchange, record_key, day, fields) "
+     "VALUES($1,$2,$3,$4,$5)"},
+    {"ins_dead",
+     "INSERT INTO dead_letters(message_id, recipient, agency, record_type, exchange, record_key, "
+     "code, diagnostics, content_type, body, dead_ms, attempts) "
+     "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12)"},
+    {"del_dead", "DELETE FROM dead_letters WHERE id=$1"},
+    {"ins_audit",
+     "INSERT INTO audit(seq, at_ms, message_id, record_key, provider, exchange, recipient, "
+     "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
+     "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
+     "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
+     "$13::text[], $14::text[], $15::text[], $16::text[], $17::text[])"},
+    {"sel_fetch",
+     "SELECT q.id, q.message_id, q.source_agency, q.record_key, q.exchange, q.doc_id, "
+     "q.enqueued_ms, q.received_ms, q.attempts, d.body, q.consent FROM queue q JOIN documents d "
+     "ON d.id = q.doc_id WHERE q.recipient=$1 AND q.id>$2 ORDER BY q.id LIMIT $3"},
+    {"del_queue",
+     "DELETE FROM queue WHERE id=$1 RETURNING recipient, message_id, source_agency, "
+     "record_key, exchange, doc_id, attempts"},
+    {"dec_doc", "UPDATE doc_refs SET refs = refs - 1 WHERE id=$1 RETURNING refs"},
+    {"del_doc", "WITH d AS (DELETE FROM documents WHERE id=$1) DELETE FROM doc_refs WHERE id=$1"},
+    {"sel_doc", "SELECT body FROM documents WHERE id=$1"},
+    {"ins_receipt",
+     "INSERT INTO receipts(message_id, recipient, accepted_ms, attempts) VALUES($1,$2,$3,$4) "
+     "ON CONFLICT (message_id, recipient) DO UPDATE SET accepted_ms = EXCLUDED.accepted_ms, "
+     "attempts = EXCLUDED.attempts"},
+    {"upd_attempts", "UPDATE queue SET attempts=$1 WHERE id=$2"},
+    {"sel_expire",
+     "SELECT id, enqueued_ms FROM queue WHERE recipient=$1 AND id>$2 ORDER BY id LIMIT 10000"},
+    {"sel_stats", "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=$1"},
+};
+
+}  // namespace
+
+base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk) {
+  auto s = std::make_unique<pg_store>(opt, clk);
+  auto r = s->init();
+  if (!r.ok()) return r.errors();
+  return std::unique_ptr<store>(std::move(s));
+}
+
+pg_store::pg_store(const options& opt, const base::clock& clk)
+    : opt_(opt),
+      clk_(clk),
+      where_(redact(opt.locator)),
+      eng_(*this, opt.group_commit_max),
+      head_hash_(k_genesis) {}
+
+pg_store::~pg_store() {
+  eng_.stop();
+}
+
+base::diagnostic pg_store::error(std::string msg) const {
+  base::diagnostic d;
+  d.code = base::errc::io_error;
+  d.where = where_;
+  d.message = std::move(msg);
+  return d;
+}
+
+bool pg_store::failed(const result& r, const char* what) {
+  base::log(base::log_level::error, "store", "a statement failed; its transaction is rolled back",
+            {{"statement", what}, {"sqlstate", r.state()}, {"error", r.message()}});
+  return false;
+}
+
+bool pg_store::connect(std::string& err) {
+  if (!conn_.open(opt_.locator, opt_.password, err)) return false;
+  // Read-only tools can never write, whatever they are asked.
+  if (opt_.read_only && !conn_.exec("SET default_transaction_read_only = on").ok()) {
+    err = conn_.error();
+    return false;
+  }
+  return true;
+}
+
+bool pg_store::prepare_all() {
+  for (const auto& s : k_statements)
+    if (!conn_.prepare(s.name, s.sql)) return false;
+  return true;
+}
+
+base::result<bool> pg_store::init() {
+  auto fail = [&](std::string msg) -> base::result<bool> {
+    return std::vector<base::diagnostic>{error(std::move(msg))};
+  };
+  std::string err;
+  if (!connect(err)) return fail(fmt::format("cannot connect: {}", err));
+  auto version = [&]() -> int {
+    auto r = conn_.exec(
+        "SELECT value FROM meta WHERE key = 'schema_version' AND to_regclass('meta') IS NOT NULL");
+    return r.ok() && r.rows() == 1 ? static_cast<int>(r.i64(0, 0)) : 0;
+  };
+  if (!opt_.read_only) {
+    // Replicas starting at once take turns; the second finds the schema made.
+    if (!conn_.exec(fmt::format("SELECT pg_advisory_lock({})", k_migration_lock).c_str()).ok())
+      return fail(fmt::format("cannot take the migration lock: {}", conn_.error()));
+    auto exists = conn_.exec("SELECT to_regclass('meta') IS NOT NULL");
+    int v = exists.ok() && exists.text(0, 0) == "t" ? version() : 0;
+    std::string problem;
+    if (v > k_schema_version) {
+      problem =
+          fmt::format("the database has schema {}, newer than this broker's {}: run a newer broker",
+                      v, k_schema_version);
+    } else if (v == 0) {
+      auto r = conn_.exec(fmt::format("BEGIN; {} COMMIT;", k_schema_v1).c_str());
+      if (!r.ok()) {
+        conn_.exec("ROLLBACK");
+        problem = fmt::format("cannot create the schema: {}", r.message());
+      }
+    }
+    // (Migrations from version N to N+1 go here, each in its transaction, under the lock.)
+    conn_.exec(fmt::format("SELECT pg_advisory_unlock({})", k_migration_lock).c_str());
+    if (!problem.empty()) return fail(problem);
+  }
+  auto exists = conn_.exec("SELECT to_regclass('meta') IS NOT NULL");
+  if (!exists.ok() || exists.text(0, 0) != "t") return fail("the database holds no broker store");
+  int v = version();
+  if (v != k_schema_version)
+    return fail(fmt::format("the database has schema {}; this program knows schema {}", v,
+                            k_schema_version));
+  if (!prepare_all()) return fail(fmt::format("cannot prepare statements: {}", conn_.error()));
+  eng_.start();
+  return true;
+}
+
+bool pg_store::ensure_connected() {
+  if (conn_.good()) return true;
+  auto now = std::chrono::steady_clock::now();
+  if (now < next_reconnect_) return false;
+  next_reconnect_ = now + std::chrono::milliseconds(500);
+  std::string err;
+  if (!connect(err) || !prepare_all()) {
+    base::log(base::log_level::warn, "store", "the database is unreachable; retrying",
+              {{"store", where_}, {"error", err.empty() ? conn_.error() : err}});
+    conn_.close();
+    return false;
+  }
+  base::log(base::log_level::info, "store", "reconnected to the database", {{"store", where_}});
+  return true;
+}
+
+bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::size_t to,
+                               std::vector<char>& ok) {
+  bool any = false;
+  for (auto i = from; i < to; ++i) any = any || static_cast<bool>(batch[i].apply);
+  if (!any) return true;  // barriers only
+  if (!conn_.exec("BEGIN").ok()) return false;
+  auto head = run("head", {});
+  if (!head.ok() || head.rows() != 1) {
+    conn_.exec("ROLLBACK");
+    return failed(head, "head");
+  }
+  head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
+  head_hash_ = head.text(0, 1);
+  for (auto i = from; i < to; ++i) {
+    if (!batch[i].apply) continue;
+    ok[i] = batch[i].apply();
+    if (!ok[i]) {
+      conn_.exec("ROLLBACK");
+      return false;
+    }
+  }
+  if (head_seq_ != head_seq_at_begin_) {
+    auto r = run("set_head", params().num(head_seq_).text(head_hash_));
+    if (!r.ok()) {
+      conn_.exec("ROLLBACK");
+      return failed(r, "set_head");
+    }
+  }
+  auto c = conn_.exec("COMMIT");
+  if (!c.ok()) return failed(c, "commit");
+  return true;
+}
+
+bool pg_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
+  if (!ensure_connected()) return false;
+  if (run_transaction(batch, 0, batch.size(), ok)) return true;
+  // The group failed. The connection gone: nothing is known to be committed; the callers
+  // release what they hold and it comes again. Otherwise one op failed: each op again alone.
+  std::fill(ok.begin(), ok.end(), 0);
+  if (!conn_.good()) return false;
+  for (std::size_t i = 0; i < batch.size(); ++i) {
+    std::vector<char> one(batch.size(), 0);
+    if (run_transaction(batch, i, i + 1, one)) ok[i] = one[i] || !batch[i].apply;
+    if (!conn_.good()) break;
+  }
+  return true;
+}
+
+bool pg_store::open_reader(connection& c, std::string& err) const {
+  if (!c.open(opt_.locator, opt_.password, err)) return false;
+  return c.exec("SET default_transaction_read_only = on").ok();
+}
+
+}  // namespace niem::store::postgres
