@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <map>
 #include <string>
@@ -32,7 +33,7 @@ using namespace niem;
 namespace {
 
 constexpr const char* k_usage =
-    "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR]\n"
+    "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR|postgresql://...]\n"
     "                   [--port-file FILE] [--admin HOST:PORT] [--admin-port-file FILE]\n"
     "                   [--log-level debug|info|warn|error]\n";
 
@@ -123,7 +124,11 @@ int main(int argc, char** argv) {
       }
     }
   }
-  if (!a.store.empty()) cfg->store.path = a.store;
+  if (!a.store.empty()) {
+    cfg->store.locator = a.store;
+    if (store::backend_of(a.store) == store::backend::sqlite)
+      cfg->store.locator = std::filesystem::absolute(a.store).lexically_normal().string();
+  }
   if (!a.admin.empty()) {
     auto colon = a.admin.rfind(':');
     int port = colon == std::string::npos ? -1 : std::atoi(a.admin.c_str() + colon + 1);
@@ -218,9 +223,16 @@ int main(int argc, char** argv) {
     base::log(base::log_level::warn, "broker",
               "no <audit key-file>: the audit chain shows damage but not deliberate rewriting", {});
   }
-  auto st = store::store::open({.locator = cfg->store.path,
+  std::string db_password;
+  if (!cfg->store.password_file.empty()) {
+    auto pw = validation::read_file(cfg->store.password_file, 4096);
+    if (!pw) return report_errors(pw.errors());
+    db_password = base::trim(*pw);
+  }
+  auto st = store::store::open({.locator = cfg->store.locator,
                                 .group_commit_max = cfg->store.group_commit_max,
-                                .audit_key = audit_key},
+                                .audit_key = audit_key,
+                                .password = db_password},
                                clk);
   if (!st) return report_errors(st.errors());
 
@@ -351,7 +363,7 @@ int main(int argc, char** argv) {
   base::log(base::log_level::info, "broker", "starting",
             {{"config", cfg->name},
              {"mappings", std::to_string((*lib)->mappings().size())},
-             {"store", cfg->store.path}});
+             {"store", store::redact(cfg->store.locator)}});
   srv->run([&](base::result<std::uint16_t> r) {
     if (!r) {
       for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());

@@ -94,6 +94,50 @@ class loader {
     return it == e.attrs.end() ? std::string() : it->second;
   }
 
+  // <store path> (SQLite) or <store uri [password-file] [ca certificate key]> (PostgreSQL).
+  void store(const element& e, store_config& s) {
+    s.line = e.line;
+    number(e, "group-commit-max", s.group_commit_max, 1u, 65536u);
+    auto dir = attr(e, "path"), uri = attr(e, "uri");
+    if (dir.empty() == uri.empty()) {
+      error(e.line, "<store> needs either path (an SQLite directory) or uri (postgresql://...)");
+      return;
+    }
+    bool pg_only = false;
+    for (const char* a : {"password-file", "ca", "certificate", "key"})
+      pg_only = pg_only || !attr(e, a).empty();
+    if (!dir.empty()) {
+      if (pg_only)
+        error(e.line, "<store path> is SQLite: password-file, ca, certificate and key are for uri");
+      s.locator = path(dir);
+      return;
+    }
+    if (!uri.starts_with("postgresql://") && !uri.starts_with("postgres://")) {
+      error(e.line, "<store uri> must start with postgresql://");
+      return;
+    }
+    s.locator = uri;
+    if (auto pw = attr(e, "password-file"); !pw.empty()) {
+      s.password_file = path(pw);
+      file_must_exist(e.line, "store password file", s.password_file);
+    }
+    auto ca = attr(e, "ca"), cert = attr(e, "certificate"), key = attr(e, "key");
+    if (cert.empty() != key.empty()) error(e.line, "<store> certificate and key go together");
+    if (!cert.empty() && ca.empty())
+      error(e.line, "<store> with a client certificate needs ca (the server is verified too)");
+    std::string extra;
+    if (!ca.empty()) {
+      file_must_exist(e.line, "store CA certificate", path(ca));
+      extra += "sslmode=verify-full&sslrootcert=" + path(ca);
+    }
+    if (!cert.empty()) {
+      file_must_exist(e.line, "store client certificate", path(cert));
+      file_must_exist(e.line, "store client key", path(key));
+      extra += "&sslcert=" + path(cert) + "&sslkey=" + path(key);
+    }
+    if (!extra.empty()) s.locator += (uri.find('?') == std::string::npos ? "?" : "&") + extra;
+  }
+
   void file_must_exist(std::uint32_t line, const std::string& what, const std::string& p) {
     std::error_code ec;
     if (!fs::is_regular_file(p, ec)) error(line, fmt::format("{} '{}' does not exist", what, p));
@@ -128,9 +172,7 @@ class loader {
         anonymous = true;
         anonymous_line = e.line;
       } else if (e.name == "store") {
-        cfg.store.line = e.line;
-        cfg.store.path = path(attr(e, "path"));
-        number(e, "group-commit-max", cfg.store.group_commit_max, 1u, 65536u);
+        store(e, cfg.store);
       } else if (e.name == "pipeline") {
         number(e, "workers", cfg.pipeline.workers, 1u, 64u);
         number(e, "max-pending", cfg.pipeline.max_pending, 16u, 1u << 20);

@@ -28,7 +28,10 @@ struct tls_config : located {
 };
 
 struct store_config : located {
-  std::string path;  // directory, absolute
+  // A directory (SQLite, absolute) or a postgresql:// URI (with the TLS files of <store ca
+  // certificate key> added as sslrootcert, sslcert, sslkey and sslmode=verify-full).
+  std::string locator;
+  std::string password_file;  // absolute; PostgreSQL only
   std::uint32_t group_commit_max = 1024;
 };
 

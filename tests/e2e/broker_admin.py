@@ -18,7 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from proton.utils import BlockingConnection, SendException
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, drain, record_message  # noqa: E402
+from broker_harness import Broker, new_store, check, drain, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 niemctl = os.environ["NIEMCTL_BIN"]
@@ -48,7 +48,7 @@ for d in os.listdir(mappings):
 config = os.path.join(tmp, "admin.xml")
 open(config, "w", encoding="utf-8").write(conf)
 
-store = os.path.join(tmp, "store")
+store = new_store(tmp)
 broker = Broker(binary, config, store, os.path.join(tmp, "broker.log")).start()
 
 

@@ -7,7 +7,6 @@ are withheld.
 usage: broker_consent.py NIEM-BROKER PROJECT-ROOT"""
 import json
 import os
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -15,11 +14,11 @@ import tempfile
 from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, drain, record_message  # noqa: E402
+from broker_harness import Broker, check, drain, new_store, record_message, store_query  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-consent-")
-store = os.path.join(tmp, "store")
+store = new_store(tmp)
 broker = Broker(binary, os.path.join(root, "config/demo.xml"), store,
                 os.path.join(tmp, "broker.log")).start()
 ex = lambda *p: os.path.join(root, "mappings", *p)  # noqa: E731
@@ -85,12 +84,10 @@ finally:
     rc = broker.stop()
 check(rc == 0, "broker stops cleanly")
 
-db = sqlite3.connect(os.path.join(store, "broker.db"))
-rows = db.execute("SELECT record_key, recipient, decision, reason, consent FROM audit "
-                  "WHERE recipient = 'cws' ORDER BY seq").fetchall()
-withdrawn = db.execute("SELECT agreement, purpose FROM audit WHERE record_key = 'RX-E2E-B' "
-                       "AND recipient = 'cws' AND decision = 'withhold'").fetchall()
-db.close()
+rows = store_query(store, "SELECT record_key, recipient, decision, reason, consent FROM audit "
+                         "WHERE recipient = 'cws' ORDER BY seq")
+withdrawn = store_query(store, "SELECT agreement, purpose FROM audit WHERE record_key = 'RX-E2E-B' "
+                               "AND recipient = 'cws' AND decision = 'withhold'")
 check(withdrawn == [("DSA-003@1", "OVERSIGHT")],
       "the withdrawal is audited under the agreement and purpose it was queued under")
 by = {}

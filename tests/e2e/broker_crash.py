@@ -20,7 +20,7 @@ def stamp(msg):
     print(f"[{time.time() - t0:6.1f}s] {msg}", flush=True)
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, placement  # noqa: E402
+from broker_harness import Broker, check, fail, new_store, placement  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
@@ -35,7 +35,7 @@ with open(records, "w", encoding="utf-8") as f:
     for i in range(n):
         f.write(placement(template, f"CRASH-{i:06d}") + "\n")
 
-broker = Broker(binary, os.path.join(root, "config/demo.xml"), os.path.join(tmp, "store"),
+broker = Broker(binary, os.path.join(root, "config/demo.xml"), new_store(tmp),
                 os.path.join(tmp, "broker.log")).start()
 url = broker.url
 clients = os.path.join(here, "broker_clients.py")

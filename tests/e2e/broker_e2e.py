@@ -14,11 +14,13 @@ from proton.utils import BlockingConnection, SendException, LinkDetached
 
 sys.path.insert(0, os.path.dirname(__file__))
 from broker_harness import Broker, check, fail, record_message  # noqa: E402
+from broker_harness import copy_store, new_store, store_exec, store_query  # noqa: E402
 from broker_harness import drain as harness_drain  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-e2e-")
-broker = Broker(binary, os.path.join(root, "config/demo.xml"), os.path.join(tmp, "store"),
+store = new_store(tmp)
+broker = Broker(binary, os.path.join(root, "config/demo.xml"), store,
                 os.path.join(tmp, "broker.log")).start()
 
 
@@ -165,17 +167,13 @@ check(True, "no personal data in the broker log")
 
 # The audit trail: one entry per decision, chained, and the accounting of disclosures.
 import json  # noqa: E402
-import shutil  # noqa: E402
-import sqlite3  # noqa: E402
 import subprocess  # noqa: E402
 dsa = os.environ["NIEM_DSA_BIN"]
 key = os.path.join(root, "config/demo-audit.key")
-store = os.path.join(tmp, "store")
 out = subprocess.run([dsa, "audit-verify", "--store", store, "--key-file", key],
                      capture_output=True, text=True)
 check(out.returncode == 0 and "intact" in out.stdout, f"the audit trail verifies ({out.stdout.strip()})")
-db = sqlite3.connect(os.path.join(store, "broker.db"))
-rows = db.execute("SELECT decision, recipient, reason, agreement, digest, message_id FROM audit").fetchall()
+rows = store_query(store, "SELECT decision, recipient, reason, agreement, digest, message_id FROM audit")
 deliver = [r for r in rows if r[0] == "deliver"]
 check(len(deliver) == len(delivered), f"every delivery has its audit entry ({len(deliver)})")
 digests = {(r[5], r[1]): r[4] for r in deliver}
@@ -187,7 +185,6 @@ withheld = {(r[1], r[2]) for r in rows if r[0] == "withhold"}
 check(("school", "NIEM-503") in withheld and ("research", "NIEM-505") in withheld and ("oversight", "NIEM-510") in withheld and
       ("phn", "NIEM-506") in withheld and ("cws", "NIEM-505") in withheld,
       "withholdings are audited with their reasons (expired, level, no consent, condition)")
-db.close()
 out = subprocess.run([dsa, "disclosures", "--store", store, "--person", "95550001C", "--format", "json"],
                      capture_output=True, text=True)
 acc = json.loads(out.stdout)
@@ -195,12 +192,8 @@ check(out.returncode == 0 and {a["recipient"] for a in acc} == {"medicaid", "cou
       f"the accounting for Medicaid id 95550001C lists {len(acc)} disclosures to medicaid, court, cws, phn and research")
 check(all(a["disclosed"] and a["purpose"] and a["agreement"] for a in acc),
       "each disclosure names its purpose, agreement and what was disclosed")
-tampered = os.path.join(tmp, "tampered")
-shutil.copytree(store, tampered)
-db = sqlite3.connect(os.path.join(tampered, "broker.db"))
-db.execute("UPDATE audit SET recipient = 'school' WHERE seq = 5")
-db.commit()
-db.close()
+tampered = copy_store(store, tmp, "tampered")
+store_exec(tampered, "UPDATE audit SET recipient = 'school' WHERE seq = 5")
 out = subprocess.run([dsa, "audit-verify", "--store", tampered, "--key-file", key],
                      capture_output=True, text=True)
 check(out.returncode == 1 and "entry 5" in out.stdout, "an edited audit entry is found by audit-verify")

@@ -1,8 +1,13 @@
 """Starts and stops niem-broker for the end-to-end tests, and speaks AMQP to it with Debian's
 python3-qpid-proton: an AMQP client that shares no code with the broker."""
+import csv
+import io
 import json
 import os
+import re
+import shutil
 import signal
+import sqlite3
 import subprocess
 import tempfile
 import time
@@ -16,8 +21,9 @@ class Broker:
         self.port, self.extra, self.proc = port, list(extra), None
 
     def start(self, timeout=30):
-        port_file = os.path.join(self.store + ".port")
-        admin_file = os.path.join(self.store + ".admin-port")
+        # Beside the log: the store may be a database, not a directory.
+        port_file = self.log_path + ".port"
+        admin_file = self.log_path + ".admin-port"
         for f in (port_file, admin_file):
             if os.path.exists(f):
                 os.remove(f)
@@ -65,6 +71,76 @@ class Broker:
     def log_lines(self):
         with open(self.log_path) as f:
             return [json.loads(l) for l in f if l.startswith("{")]
+
+
+# ---- Stores: the tests run on the backend NIEM_TEST_STORE names ("sqlite", the default, or
+# "postgres": a fresh database in the throwaway cluster whose URI NIEM_TEST_PG_STATE/uri holds).
+
+def backend():
+    return os.environ.get("NIEM_TEST_STORE", "sqlite")
+
+
+def _pg_admin():
+    with open(os.path.join(os.environ["NIEM_TEST_PG_STATE"], "uri")) as f:
+        return f.read().strip()
+
+
+def _psql(uri, sql):
+    out = subprocess.run(["psql", "-X", "-q", "--csv", "-t", "-v", "ON_ERROR_STOP=1", uri, "-c", sql],
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(f"psql: {out.stderr.strip()}")
+    return out.stdout
+
+
+def new_store(tmp, name="store"):
+    """A locator for an empty store: an SQLite directory, or a PostgreSQL database of its own."""
+    if backend() != "postgres":
+        return os.path.join(tmp, name)
+    admin = _pg_admin()
+    db = re.sub(r"[^a-z0-9_]", "_", f"e2e_{os.getpid()}_{name}".lower())
+    _psql(admin, f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    _psql(admin, f"CREATE DATABASE {db}")
+    return admin.rsplit("/", 1)[0] + "/" + db
+
+
+def _cell(v):
+    return int(v) if re.fullmatch(r"-?\d{1,18}", v) else v
+
+
+def store_query(locator, sql):
+    """Rows of a query straight at the store's database (integers as int, the rest as str)."""
+    if not locator.startswith("postgresql://"):
+        db = sqlite3.connect(os.path.join(locator, "broker.db"))
+        try:
+            return db.execute(sql).fetchall()
+        finally:
+            db.close()
+    return [tuple(_cell(v) for v in row) for row in csv.reader(io.StringIO(_psql(locator, sql)))]
+
+
+def store_exec(locator, sql):
+    if not locator.startswith("postgresql://"):
+        db = sqlite3.connect(os.path.join(locator, "broker.db"))
+        db.execute(sql)
+        db.commit()
+        db.close()
+    else:
+        _psql(locator, sql)
+
+
+def copy_store(locator, tmp, name):
+    """A copy of a store no broker has open."""
+    if not locator.startswith("postgresql://"):
+        to = os.path.join(tmp, name)
+        shutil.copytree(locator, to)
+        return to
+    to = new_store(tmp, name)
+    db = to.rsplit("/", 1)[1]
+    admin = _pg_admin()
+    _psql(admin, f"DROP DATABASE {db}")
+    _psql(admin, f"CREATE DATABASE {db} TEMPLATE {locator.rsplit('/', 1)[1]}")
+    return to
 
 
 def record_message(body, content_type):

@@ -8,7 +8,6 @@ import datetime
 import json
 import os
 import re
-import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -17,12 +16,12 @@ import xml.etree.ElementTree as ET
 from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, drain, record_message  # noqa: E402
+from broker_harness import Broker, check, drain, new_store, record_message, store_query  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 dsa = os.environ["NIEM_DSA_BIN"]
 tmp = tempfile.mkdtemp(prefix="niem-report-")
-store = os.path.join(tmp, "store")
+store = new_store(tmp)
 # The demo configuration, looking for due reports at start-up (not 5 minutes later).
 conf = open(os.path.join(root, "config/demo.xml"), encoding="utf-8").read()
 conf = conf.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
@@ -161,15 +160,13 @@ check(out.returncode == 1 and "only aggregate agreements" in out.stderr,
       "an identifiable agreement has no report (exit 1)")
 
 # Audited: one delivery to oversight, under DSA-009, with the report's digest; the chain holds.
-db = sqlite3.connect(os.path.join(store, "broker.db"))
-rows = db.execute("SELECT decision, agreement, purpose, digest, subjects FROM audit "
-                  "WHERE recipient = 'oversight' AND exchange = 'aggregate-report'").fetchall()
+rows = store_query(store, "SELECT decision, agreement, purpose, digest, subjects FROM audit "
+                         "WHERE recipient = 'oversight' AND exchange = 'aggregate-report'")
 check(len(rows) == 1 and rows[0][:3] == ("deliver", "DSA-009@1", "PUBLIC_REPORTING") and
       len(rows[0][3]) == 64 and rows[0][4] == "", "the report's delivery is audited (no child named)")
-withheld = db.execute("SELECT count(*) FROM audit WHERE recipient = 'oversight' AND "
-                      "reason = 'NIEM-510'").fetchone()[0]
+withheld = store_query(store, "SELECT count(*) FROM audit WHERE recipient = 'oversight' AND "
+                             "reason = 'NIEM-510'")[0][0]
 check(withheld == 38 + 29, f"every counted record's withholding is audited ({withheld})")
-db.close()
 out = subprocess.run([dsa, "audit-verify", "--store", store, "--key-file",
                       os.path.join(root, "config/demo-audit.key")], capture_output=True, text=True)
 check(out.returncode == 0, "the audit trail verifies")

@@ -19,7 +19,7 @@ import websocket
 from proton.utils import BlockingConnection, SendException
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, record_message  # noqa: E402
+from broker_harness import Broker, check, fail, new_store, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 shot = os.environ.get("DASHBOARD_SCREENSHOT", os.path.abspath("dashboard.png"))
@@ -27,7 +27,7 @@ chromium = shutil.which("chromium") or "/usr/bin/chromium"
 tmp = tempfile.mkdtemp(prefix="niem-dashboard-")
 viewer = open(os.path.join(root, "config/demo-viewer.token")).read().strip()
 operator = open(os.path.join(root, "config/demo-operator.token")).read().strip()
-broker = Broker(binary, os.path.join(root, "config/demo.xml"), os.path.join(tmp, "store"),
+broker = Broker(binary, os.path.join(root, "config/demo.xml"), new_store(tmp),
                 os.path.join(tmp, "broker.log")).start()
 browser = None
 

@@ -150,3 +150,49 @@ TEST_CASE("cross-check names unpublished record types and unproduced exchanges")
   CHECK(config::is_loopback_host("127.0.0.1"));
   CHECK_FALSE(config::is_loopback_host("0.0.0.0"));
 }
+
+TEST_CASE("the store is a directory or a PostgreSQL URI, with its TLS files and password file") {
+  testing::temp_dir tmp("niem-config-store");
+  std::string home = root();
+  auto ca = tmp.write("db-ca.pem", "x"), cert = tmp.write("db.pem", "x");
+  tmp.write("db.key", "x");
+  tmp.write("db.password", "secret");
+  auto conf = [&](const std::string& store) {
+    return tmp.write("b.xml", R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="b">
+  <listener host="127.0.0.1" port="5672"/>
+  <anonymous/>
+  )" + store + R"(
+  <schemas home=")" + home + R"("/>
+  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
+  <agency id="cws"/>
+</broker>
+)");
+  };
+  auto pg = config::load(conf(R"(<store uri="postgresql://niem@db.example:5432/niem" )"
+                              R"(password-file="db.password" ca="db-ca.pem" )"
+                              R"(certificate="db.pem" key="db.key"/>)"),
+                         xsd());
+  INFO((pg.ok() ? std::string() : base::format(pg.errors().front())));
+  REQUIRE(pg.ok());
+  CHECK(pg->store.locator ==
+        "postgresql://niem@db.example:5432/niem?sslmode=verify-full&sslrootcert=" + ca +
+            "&sslcert=" + cert + "&sslkey=" + tmp.path.string() + "/db.key");
+  CHECK(pg->store.password_file == tmp.path.string() + "/db.password");
+  auto dir = config::load(conf(R"(<store path="var/store"/>)"), xsd());
+  REQUIRE(dir.ok());
+  CHECK(dir->store.locator == tmp.path.string() + "/var/store");
+
+  auto fails = [&](const std::string& store, const std::string& words) {
+    auto r = config::load(conf(store), xsd());
+    REQUIRE_FALSE(r.ok());
+    CHECK(any_message(r.errors(), words, 5));
+  };
+  fails(R"(<store/>)", "either path");
+  fails(R"(<store path="s" uri="postgresql://h/d"/>)", "either path");
+  fails(R"(<store path="s" password-file="db.password"/>)", "are for uri");
+  fails(R"(<store uri="mysql://h/d"/>)", "must start with postgresql://");
+  fails(R"(<store uri="postgresql://h/d" certificate="db.pem"/>)", "go together");
+  fails(R"(<store uri="postgresql://h/d" certificate="db.pem" key="db.key"/>)", "needs ca");
+  fails(R"(<store uri="postgresql://h/d" password-file="none"/>)", "does not exist");
+}
