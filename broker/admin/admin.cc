@@ -334,7 +334,10 @@ struct server::impl {
                                            {"total", st.dead_letter_count()}});
   }
 
-  void audit_action(const token& who, std::string_view action, std::string message_id,
+  // Appends the operator's action to the audit trail and waits for its commit; false (and an
+  // error in the log) when the store did not commit it in time. The completion may come after
+  // the wait gave up, so the promise is shared with it.
+  bool audit_action(const token& who, std::string_view action, std::string message_id,
                     std::string record_key, std::string recipient, std::string reason) {
     store::audit_entry a;
     a.message_id = std::move(message_id);
@@ -343,9 +346,16 @@ struct server::impl {
     a.recipient = std::move(recipient);
     a.decision = std::string(action);
     a.reason = std::move(reason);
-    std::promise<void> done;
-    st.audit(std::move(a), [&done](bool) { done.set_value(); });
-    done.get_future().wait_for(std::chrono::seconds(10));
+    auto done = std::make_shared<std::promise<bool>>();
+    auto fut = done->get_future();
+    st.audit(std::move(a), [done](bool ok) { done->set_value(ok); });
+    bool ok = fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready && fut.get();
+    if (!ok)
+      base::log(base::log_level::error, "admin", "an operator action is not in the audit trail",
+                {{"action", std::string(action)},
+                 {"token", who.name},
+                 {"code", base::code_id(base::errc::io_error)}});
+    return ok;
   }
 
   // Decides the record again (pipeline) and answers with what happened.

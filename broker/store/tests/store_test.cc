@@ -1,6 +1,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <future>
+#include <thread>
 
 #include "store/store.h"
 #include "support/store_backends.h"
@@ -409,4 +410,62 @@ STORE_TEST(case_11, "an acknowledgement leaves a receipt in the message's trace"
   CHECK(t.receipts[0].attempts == 2);
   REQUIRE(t.queued.size() == 1);  // medicaid has not taken its copy
   CHECK(t.queued[0].recipient == "medicaid");
+}
+
+TEST_CASE("postgres: replicas starting at once create the schema once; a newer one is refused",
+          "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  // Four brokers open the empty database together: the advisory lock makes them take turns.
+  std::vector<std::thread> starts;
+  std::atomic<int> opened{0};
+  std::vector<std::unique_ptr<store::store>> stores(4);
+  for (int i = 0; i < 4; ++i)
+    starts.emplace_back([&, i] {
+      store::options o;
+      o.locator = f.locator();
+      o.audit_key = "store-test-audit-key-0123456789abcdef";
+      auto s = store::store::open(o, clk);
+      if (s) {
+        stores[i] = std::move(s.value());
+        ++opened;
+      }
+    });
+  for (auto& t : starts) t.join();
+  CHECK(opened == 4);
+  // A key accepted through one is a duplicate through another.
+  REQUIRE(commit(*stores[0], routed("M1", "E-1", {"court"})).what == commit_result::status::routed);
+  auto dup = commit(*stores[1], routed("M2", "E-1", {"court"}));
+  CHECK(dup.what == commit_result::status::duplicate);
+  CHECK(dup.duplicate_of == "M1");
+  // Entries appended through two stores form one chain.
+  commit(*stores[2], audited("M3", "E-3", "CWS-3"));
+  commit(*stores[3], audited("M4", "E-4", "CWS-4"));
+  commit(*stores[2], audited("M5", "E-5", "CWS-5"));
+  auto v = stores[0]->verify_audit(k_key);
+  INFO(v.problem);
+  CHECK(v.ok);
+  CHECK(v.entries == 6);
+  stores.clear();
+
+  CHECK(f.exec("UPDATE meta SET value = '99' WHERE key = 'schema_version'"));
+  store::options o;
+  o.locator = f.locator();
+  auto newer = store::store::open(o, clk);
+  REQUIRE_FALSE(newer.ok());
+  CHECK(newer.errors()[0].message.find("newer than this broker") != std::string::npos);
+}
+
+TEST_CASE("postgres: a password in the store's URI is refused, and never shown") {
+  store::options o;
+  o.locator = "postgresql://niem:s3cret@db.example/niem?sslmode=verify-full";
+  auto s = store::store::open(o, base::default_clock());
+  REQUIRE_FALSE(s.ok());
+  CHECK(s.errors()[0].message.find("password") != std::string::npos);
+  CHECK(s.errors()[0].where.find("s3cret") == std::string::npos);
+  CHECK(store::redact("postgresql://u:pw@h/d?password=x&a=b") ==
+        "postgresql://u:***@h/d?password=***&a=b");
+  CHECK(store::redact("/var/lib/niem") == "/var/lib/niem");
+  CHECK(store::backend_of("postgres://h/d") == store::backend::postgres);
+  CHECK(store::backend_of("var/store") == store::backend::sqlite);
 }
