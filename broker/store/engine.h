@@ -8,6 +8,7 @@
 #include <deque>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
@@ -20,6 +21,10 @@ struct op {
   std::function<bool()> apply;     // inside the group's transaction; false rolls this op back
   std::function<void(bool)> done;  // after the commit, on the executor
   std::promise<void>* barrier = nullptr;
+  // What a backend may apply differently from `apply` (PostgreSQL pipelines records and acks:
+  // kind 1 and 2); `apply` stays the way to apply the op alone.
+  int kind = 0;
+  std::shared_ptr<void> data = {};
 };
 
 class engine {

@@ -2,9 +2,11 @@
 # End-to-end AMQP benchmark: 1 KiB records to 2 subscribers through niem-broker (durable store,
 # mapping and validation), beside Proton's example broker (in-memory pass-through) and direct
 # peer-to-peer Proton send/receive, with the same clients and messages (niem-amqp-bench). Then the
-# broker's peak RSS while a backlog waits for absent subscribers.
+# broker's peak RSS while a backlog waits for absent subscribers. niem-broker runs twice: on its
+# embedded SQLite store and on PostgreSQL (a throwaway cluster on this machine, the database's
+# CPU time reported per 1,000 records).
 #   tools/bench/run-amqp-bench.sh [--count N] [--repeat N] [--backlog N] [--no-backlog]
-#                                 [--no-agreements]
+#                                 [--no-agreements] [--targets "niem niem-pg queues direct"]
 # Each measurement is made --repeat times (default 3), the targets taking turns so that a slow
 # spell of the shared machine falls on all of them, and the median of each figure is reported.
 set -euo pipefail
@@ -13,6 +15,7 @@ COUNT=50000
 REPEAT=3
 BACKLOG=1000000
 AGREEMENTS=1
+TARGETS="niem niem-pg queues direct"
 while [ $# -gt 0 ]; do
   case "$1" in
     --count) COUNT=$2; shift 2 ;;
@@ -20,6 +23,7 @@ while [ $# -gt 0 ]; do
     --backlog) BACKLOG=$2; shift 2 ;;
     --no-backlog) BACKLOG=0; shift ;;
     --no-agreements) AGREEMENTS=0; shift ;;
+    --targets) TARGETS=$2; shift 2 ;;
     *) echo "usage: $0 [--count N] [--repeat N] [--backlog N] [--no-backlog] [--no-agreements]" >&2; exit 2 ;;
   esac
 done
@@ -31,7 +35,12 @@ BIN=build/release
 RECORD=mappings/cws-placement/examples/placements.ndjson
 WORK=$(mktemp -d /tmp/niem-amqp-bench.XXXXXX)
 PIDS=()
-cleanup() { for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$WORK"; }
+PG_STATE=$WORK/pg
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$PG_STATE/data" ] && tests/support/pg_cluster.sh stop "$PG_STATE"
+  rm -rf "$WORK"
+}
 trap cleanup EXIT
 
 # The demo configuration with its agreements, placements subscribed by exactly the two recipients
@@ -50,12 +59,34 @@ if not agreements:
 open(f"{work}/bench.xml", "w").write(s)
 EOF
 
-# Starts niem-broker on a fresh store; sets BROKER_PID and URL.
+if [[ " $TARGETS " == *" niem-pg "* ]]; then
+  tests/support/pg_cluster.sh start "$PG_STATE" >/dev/null
+  PG_ADMIN=$(cat "$PG_STATE/uri")
+fi
+# A fresh PostgreSQL database for one run.
+pg_store() {
+  local db=bench_${1//[^a-z0-9]/_}
+  psql -X -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  echo "${PG_ADMIN%/*}/$db"
+}
+# CPU seconds (user + system) the cluster's processes have used so far.
+pg_cpu() {
+  local data total=0 t
+  data=$(cat "$PG_STATE/data")
+  for p in $(pgrep -f "$data/db" ; pgrep -P "$(head -1 "$data/db/postmaster.pid")"); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
+}
+
+# Starts niem-broker on a fresh store (a directory, or with STORE set, that locator); sets
+# BROKER_PID and URL.
 start_niem() {
   local dir=$WORK/niem-$1
   mkdir -p "$dir"
   "$BIN/broker/app/niem-broker" --config "$WORK/bench.xml" --listen 127.0.0.1:0 --admin 127.0.0.1:0 \
-    --store "$dir/store" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
+    --store "${STORE:-$dir/store}" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
   BROKER_PID=$!
   PIDS+=("$BROKER_PID")
   while [ ! -s "$dir/port" ]; do sleep 0.05; done
@@ -77,6 +108,16 @@ run() {
   local target=$1 phase=$2 rate=$3 url=unused
   case $target in
     niem) start_niem "$phase"; url=$URL ;;
+    niem-pg)
+      STORE=$(pg_store "$phase") start_niem "pg-$phase"; url=$URL
+      local before after
+      before=$(pg_cpu)
+      "$BIN/tools/niem-amqp-bench" --mode niem --url "$url" --record "$RECORD" \
+        --count "$COUNT" --rate "$rate"
+      after=$(pg_cpu)
+      echo "$before $after" >>"$WORK/pg-cpu"
+      stop_broker
+      return 0 ;;
     queues) start_example "$phase"; url=$URL ;;
   esac
   "$BIN/tools/niem-amqp-bench" --mode "$target" --url "$url" --record "$RECORD" \
@@ -88,25 +129,25 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+
 
 declare -A RATE RATES P50 P99 HALF P50S P99S
 for i in $(seq 1 "$REPEAT"); do
-  for target in niem queues direct; do
+  for target in $TARGETS; do
     out=$(run "$target" "max-$i" 0)
     echo "$target/max #$i: $out"
     RATES[$target]="${RATES[$target]:-} $(field "$out" records_per_s)"
   done
 done
-for target in niem queues direct; do
+for target in $TARGETS; do
   RATE[$target]=$(median <<<"${RATES[$target]}")
   HALF[$target]=$(awk -v r="${RATE[$target]}" 'BEGIN{printf "%d", r/2}')
 done
 for i in $(seq 1 "$REPEAT"); do
-  for target in niem queues direct; do
+  for target in $TARGETS; do
     out=$(run "$target" "half-$i" "${HALF[$target]}")
     echo "$target/half #$i: $out"
     P50S[$target]="${P50S[$target]:-} $(field "$out" p50_ms)"
     P99S[$target]="${P99S[$target]:-} $(field "$out" p99_ms)"
   done
 done
-for target in niem queues direct; do
+for target in $TARGETS; do
   P50[$target]=$(median <<<"${P50S[$target]}")
   P99[$target]=$(median <<<"${P99S[$target]}")
 done
@@ -114,15 +155,23 @@ done
 echo
 printf "%-34s %12s %10s %10s %10s\n" target "records/s" "half rate" "p50 ms" "p99 ms"
 echo "(each figure the median of $REPEAT runs; latency measured at half the median rate)"
-for t in niem queues direct; do
+for t in $TARGETS; do
   name=$t
-  [ $t = niem ] && name="niem-broker (durable, validated)"
+  [ $t = niem ] && name="niem-broker on SQLite"
+  [ $t = niem-pg ] && name="niem-broker on PostgreSQL"
   [ $t = queues ] && name="Proton example broker (memory)"
   [ $t = direct ] && name="direct peer-to-peer"
   printf "%-34s %12.0f %10d %10.2f %10.2f\n" "$name" "${RATE[$t]}" "${HALF[$t]}" "${P50[$t]}" "${P99[$t]}"
 done
-awk -v a="${RATE[niem]}" -v b="${RATE[queues]}" -v c="${RATE[direct]}" \
-  'BEGIN{printf "ratio niem/example broker %.2f, niem/direct %.2f\n", a/b, a/c}'
+if [[ " $TARGETS " == *" niem "* && " $TARGETS " == *" queues "* && " $TARGETS " == *" direct "* ]]; then
+  awk -v a="${RATE[niem]}" -v b="${RATE[queues]}" -v c="${RATE[direct]}" \
+    'BEGIN{printf "ratio niem/example broker %.2f, niem/direct %.2f\n", a/b, a/c}'
+fi
+if [[ " $TARGETS " == *" niem-pg "* ]]; then
+  [ -n "${RATE[niem]:-}" ] && awk -v a="${RATE[niem-pg]}" -v b="${RATE[niem]}" \
+    'BEGIN{printf "ratio PostgreSQL/SQLite store %.2f\n", a/b}'
+  awk -v c="$COUNT" '{s += $2 - $1; n++} END{printf "PostgreSQL CPU: %.2f s per 1,000 records (mean of %d runs)\n", s / n / c * 1000, n}' "$WORK/pg-cpu"
+fi
 
 if [ "$BACKLOG" -gt 0 ]; then
   start_niem backlog

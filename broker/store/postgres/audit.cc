@@ -10,6 +10,11 @@ namespace niem::store::postgres {
 
 bool pg_store::append_audit(std::vector<audit_entry> entries, std::int64_t now) {
   if (entries.empty()) return true;
+  auto r = run("ins_audit", audit_params(entries, now));
+  return r.ok() || failed(r, "ins_audit");
+}
+
+params pg_store::audit_params(std::vector<audit_entry>& entries, std::int64_t now) {
   auto seq = head_seq_;
   auto hash = head_hash_;
   std::vector<std::int64_t> seqs, ats;
@@ -30,11 +35,10 @@ bool pg_store::append_audit(std::vector<audit_entry> entries, std::int64_t now) 
   params p;
   p.array(seqs).array(ats);
   for (const auto& c : cols) p.array(c);
-  auto r = run("ins_audit", p);
-  if (!r.ok()) return failed(r, "ins_audit");
+  // A transaction that fails is rolled back and the next one reads the head again.
   head_seq_ = seq;
   head_hash_ = hash;
-  return true;
+  return p;
 }
 
 void pg_store::audit(audit_entry e, std::function<void(bool)> done) {

@@ -83,9 +83,7 @@ params& params::array(const std::vector<std::string_view>& v) {
     append_element(s, v[i]);
   }
   s += '}';
-  auto& o = owned_.emplace_back(std::move(s));
-  add(o.data(), o.size(), 0);
-  return *this;
+  return own(std::move(s));
 }
 
 params& params::array(const std::vector<std::int64_t>& v) {
@@ -95,9 +93,7 @@ params& params::array(const std::vector<std::int64_t>& v) {
     s += std::to_string(v[i]);
   }
   s += '}';
-  auto& o = owned_.emplace_back(std::move(s));
-  add(o.data(), o.size(), 0);
-  return *this;
+  return own(std::move(s));
 }
 
 bool connection::open(const std::string& uri, const std::string& password, std::string& err) {
@@ -140,6 +136,49 @@ bool connection::prepare(const char* name, const char* sql) {
 result connection::run(const char* name, const params& p, bool binary_result) {
   return result(PQexecPrepared(c_, name, p.size(), p.values(), p.lengths(), p.formats(),
                                binary_result ? 1 : 0));
+}
+
+bool connection::enter_pipeline() {
+  return PQenterPipelineMode(c_) == 1;
+}
+
+void connection::exit_pipeline() {
+  if (PQpipelineStatus(c_) != PQ_PIPELINE_OFF) PQexitPipelineMode(c_);
+}
+
+bool connection::send(const char* name, const params& p, bool binary_result) {
+  return PQsendQueryPrepared(c_, name, p.size(), p.values(), p.lengths(), p.formats(),
+                             binary_result ? 1 : 0) == 1;
+}
+
+std::vector<result> connection::collect(std::size_t sent) {
+  std::vector<result> out;
+  out.reserve(sent);
+  if (PQpipelineSync(c_) != 1) {
+    out.resize(sent);
+    return out;
+  }
+  // Each statement's result is followed by a null; the sync ends the segment. A broken
+  // connection returns nulls only: two in a row with statements outstanding end the wait.
+  int nulls = 0;
+  for (;;) {
+    PGresult* r = PQgetResult(c_);
+    if (!r) {
+      if (++nulls > 1 && (PQstatus(c_) != CONNECTION_OK || out.size() >= sent)) break;
+      continue;
+    }
+    nulls = 0;
+    if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+      PQclear(r);
+      break;
+    }
+    if (out.size() < sent)
+      out.emplace_back(r);
+    else
+      PQclear(r);
+  }
+  out.resize(sent);  // missing results (connection lost) read as failures
+  return out;
 }
 
 }  // namespace niem::store::postgres

@@ -4,7 +4,6 @@
 #include <libpq-fe.h>
 
 #include <cstdint>
-#include <deque>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,49 +38,84 @@ class result {
   PGresult* r_ = nullptr;
 };
 
+// Parameters of one statement. Text and bytea values are referred to, not copied (they must
+// outlive the statement's send); numbers and arrays are held here. Safe to copy and move: the
+// pointers libpq reads are resolved when it asks for them.
 class params {
  public:
-  params& text(std::string_view v) {
-    add(v.data(), v.size(), 0);
+  params() = default;
+  params(const params& o) : e_(o.e_), owned_(o.owned_) {}
+  params(params&& o) noexcept : e_(std::move(o.e_)), owned_(std::move(o.owned_)) {}
+  params& operator=(const params& o) {
+    e_ = o.e_;
+    owned_ = o.owned_;
+    resolved_ = false;
     return *this;
   }
-  params& binary(std::string_view v) {
-    add(v.data(), v.size(), 1);
+  params& operator=(params&& o) noexcept {
+    e_ = std::move(o.e_);
+    owned_ = std::move(o.owned_);
+    resolved_ = false;
     return *this;
   }
-  params& num(std::int64_t v) {
-    auto& s = owned_.emplace_back(std::to_string(v));
-    add(s.data(), s.size(), 0);
-    return *this;
-  }
+
+  params& text(std::string_view v) { return add(v.data() ? v.data() : "", v.size(), 0, -1); }
+  params& binary(std::string_view v) { return add(v.data() ? v.data() : "", v.size(), 1, -1); }
+  params& num(std::int64_t v) { return own(std::to_string(v)); }
   // Empty text is stored as NULL (optional columns: key, exchange, code).
-  params& opt(std::string_view v) {
-    if (v.empty()) {
-      values_.push_back(nullptr);
-      lengths_.push_back(0);
-      formats_.push_back(0);
-      return *this;
-    }
-    return text(v);
-  }
-  // A text[] literal of the values ({"a","b"}), for unnest().
+  params& opt(std::string_view v) { return v.empty() ? add(nullptr, 0, 0, -1) : text(v); }
+  // A text[] or bigint[] literal ({"a","b"}), for unnest().
   params& array(const std::vector<std::string_view>& v);
   params& array(const std::vector<std::int64_t>& v);
 
-  int size() const { return static_cast<int>(values_.size()); }
-  const char* const* values() const { return values_.data(); }
-  const int* lengths() const { return lengths_.data(); }
-  const int* formats() const { return formats_.data(); }
+  int size() const { return static_cast<int>(e_.size()); }
+  const char* const* values() const {
+    resolve();
+    return values_.data();
+  }
+  const int* lengths() const {
+    resolve();
+    return lengths_.data();
+  }
+  const int* formats() const {
+    resolve();
+    return formats_.data();
+  }
 
  private:
-  void add(const char* p, std::size_t n, int format) {
-    values_.push_back(p ? p : "");
-    lengths_.push_back(static_cast<int>(n));
-    formats_.push_back(format);
+  struct entry {
+    const char* p;
+    std::size_t n;
+    int format;
+    int owned;  // index into owned_, or -1
+  };
+  params& add(const char* p, std::size_t n, int format, int owned) {
+    e_.push_back({p, n, format, owned});
+    resolved_ = false;
+    return *this;
   }
-  std::vector<const char*> values_;
-  std::vector<int> lengths_, formats_;
-  std::deque<std::string> owned_;  // stable addresses
+  params& own(std::string s) {
+    owned_.push_back(std::move(s));
+    return add(nullptr, 0, 0, static_cast<int>(owned_.size() - 1));
+  }
+  void resolve() const {
+    if (resolved_) return;
+    values_.clear();
+    lengths_.clear();
+    formats_.clear();
+    for (const auto& e : e_) {
+      const auto* o = e.owned >= 0 ? &owned_[static_cast<std::size_t>(e.owned)] : nullptr;
+      values_.push_back(o ? o->c_str() : e.p);
+      lengths_.push_back(static_cast<int>(o ? o->size() : e.n));
+      formats_.push_back(e.format);
+    }
+    resolved_ = true;
+  }
+  std::vector<entry> e_;
+  std::vector<std::string> owned_;
+  mutable std::vector<const char*> values_;
+  mutable std::vector<int> lengths_, formats_;
+  mutable bool resolved_ = false;
 };
 
 class connection {
@@ -105,6 +139,15 @@ class connection {
   result exec(const char* sql, const params& p, bool binary_result = false);
   bool prepare(const char* name, const char* sql);
   result run(const char* name, const params& p, bool binary_result = false);
+
+  // Pipeline mode: statements sent without waiting for each other's results; `collect` sends
+  // the sync and returns one result per statement sent since the last collect, in order (a
+  // statement after a failed one reports PGRES_PIPELINE_ABORTED). Kept short by the caller so
+  // that neither side's socket buffer fills while the other is not reading.
+  bool enter_pipeline();
+  void exit_pipeline();
+  bool send(const char* name, const params& p, bool binary_result = false);
+  std::vector<result> collect(std::size_t sent);
 
  private:
   PGconn* c_ = nullptr;

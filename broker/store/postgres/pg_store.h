@@ -7,6 +7,7 @@
 // sequence in commit order whichever replica appends, and queue ids are handed out in commit
 // order, so a reader that has seen id N never later finds a committed entry below N.
 #include <chrono>
+#include <functional>
 #include <mutex>
 
 #include "store/engine.h"
@@ -14,6 +15,39 @@
 #include "store/store.h"
 
 namespace niem::store::postgres {
+
+// Ops the group transaction pipelines (engine op kinds).
+inline constexpr int k_staged_record = 1;
+inline constexpr int k_staged_ack = 2;
+
+// A record's outcome on its way to the database, and what became of it.
+struct record_job {
+  record_outcome rec;
+  commit_result res;
+  std::vector<audit_entry> audit;  // with their sequence numbers and links, while being sent
+};
+
+// Statements sent in pipeline mode, each with what to do with its result; sent and collected in
+// chunks so that neither side's socket buffer fills while the other is not reading.
+class pipeline_batch {
+ public:
+  using handler = std::function<bool(const result&)>;
+  void add(const char* name, params p, handler on = {}, bool binary_result = false) {
+    items_.push_back({name, std::move(p), std::move(on), binary_result});
+  }
+  bool empty() const { return items_.empty(); }
+  // False at the first statement that failed (logged); the transaction is then to be rolled back.
+  bool run(connection& c);
+
+ private:
+  struct item {
+    const char* name;
+    params p;
+    handler on;
+    bool binary;
+  };
+  std::vector<item> items_;
+};
 
 base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
 
@@ -69,7 +103,10 @@ class pg_store final : public store, engine::committer {
   // transaction at an error, so a savepoint per op would cost two round trips each).
   bool apply_group(std::vector<op>& batch, std::vector<char>& ok) override;
   bool run_transaction(std::vector<op>& batch, std::size_t from, std::size_t to,
-                       std::vector<char>& ok);
+                       std::vector<char>& ok, bool pipelined);
+  // records.cc: records and acks [from, to) in two pipelined round trips: the keys first (which
+  // are new decides what follows), then every other statement.
+  bool run_staged(std::vector<op>& batch, std::size_t from, std::size_t to, std::vector<char>& ok);
 
   // schema.cc
   bool connect(std::string& error);
@@ -89,6 +126,9 @@ class pg_store final : public store, engine::committer {
   // audit.cc: entries get their sequence number and link from the head read at the start of the
   // transaction; the head row is written back before the commit.
   bool append_audit(std::vector<audit_entry> entries, std::int64_t now);
+  // Numbers and links the entries from the head (which it advances) and returns the insert's
+  // parameters (which hold copies of the values).
+  params audit_params(std::vector<audit_entry>& entries, std::int64_t now);
   // queues.cc
   bool release_doc(std::int64_t doc_id);
   bool apply_ack(std::int64_t id);

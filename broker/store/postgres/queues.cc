@@ -7,22 +7,14 @@
 namespace niem::store::postgres {
 
 bool pg_store::release_doc(std::int64_t doc_id) {
-  auto d = run("dec_doc", params().num(doc_id));
-  if (!d.ok()) return failed(d, "dec_doc");
-  bool last = d.rows() == 0 || d.i64(0, 0) <= 0;  // no count (ever): nothing else refers to it
-  if (!last) return true;
-  auto g = run("del_doc", params().num(doc_id));
-  return g.ok() || failed(g, "del_doc");
+  auto g = run("free_doc", params().num(doc_id));
+  return g.ok() || failed(g, "free_doc");
 }
 
 bool pg_store::apply_ack(std::int64_t id) {
-  auto d = run("del_queue", params().num(id));
-  if (!d.ok()) return failed(d, "del_queue");
-  if (d.rows() == 0) return true;  // already gone (acked or expired): nothing to do
-  auto r = run("ins_receipt",
-               params().text(d.text(0, 1)).text(d.text(0, 0)).num(clk_.now_ms()).num(d.i64(0, 6)));
-  if (!r.ok()) return failed(r, "ins_receipt");
-  return release_doc(d.i64(0, 5));
+  // Already gone (acknowledged or expired): the statement changes nothing.
+  auto r = run("ack", params().num(id).num(clk_.now_ms()));
+  return r.ok() || failed(r, "ack");
 }
 
 bool pg_store::apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail) {
@@ -96,7 +88,10 @@ void pg_store::withdraw(std::int64_t id, audit_entry why, std::function<void(boo
 }
 
 void pg_store::ack(std::int64_t id, std::function<void(bool)> done) {
-  eng_.push({[this, id] { return apply_ack(id); }, std::move(done)});
+  op o{[this, id] { return apply_ack(id); }, std::move(done)};
+  o.kind = k_staged_ack;
+  o.data = std::make_shared<std::int64_t>(id);
+  eng_.push(std::move(o));
 }
 
 void pg_store::set_attempts(std::int64_t id, std::uint32_t attempts) {

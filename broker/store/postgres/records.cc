@@ -1,35 +1,215 @@
-// The commit of one record's outcome, in the group's transaction: its key, documents, queue
-// entries (one statement for all recipients), the record kept for replay, facts, observations,
-// and its audit entries (one statement).
+// The commit of records' outcomes: key, documents with their queue entries (one statement per
+// distinct document), the record kept for replay, facts, observations, the message log and the
+// audit entries. A group's records (and acknowledgements) go in two pipelined round trips; a
+// record applied alone (after a failed group) goes statement by statement.
+#include <algorithm>
 #include <map>
 
+#include "base/log.h"
 #include "store/postgres/pg_store.h"
 
 namespace niem::store::postgres {
 
-bool pg_store::log_message(const record_outcome& r, std::string_view status,
-                           std::string_view code) {
+namespace {
+
+// The deliveries that share one document, in the order the document first appears.
+struct doc_group {
+  const std::shared_ptr<const std::string>* doc = nullptr;
+  std::vector<std::string_view> recipients, consents;
+};
+
+std::vector<doc_group> group_by_document(const record_outcome& r) {
+  std::vector<doc_group> out;
+  for (const auto& d : r.deliveries) {
+    auto it = std::find_if(out.begin(), out.end(),
+                           [&](const doc_group& g) { return g.doc->get() == d.document.get(); });
+    if (it == out.end()) it = out.insert(out.end(), doc_group{&d.document, {}, {}});
+    it->recipients.push_back(d.recipient);
+    it->consents.push_back(d.consent);
+  }
+  return out;
+}
+
+params doc_queue_params(const record_outcome& r, const doc_group& g, std::int64_t now) {
+  params p;
+  p.binary(**g.doc).array(g.recipients).text(r.message_id).text(r.agency).text(r.key);
+  p.text(r.exchange).num(now).num(r.received_ms).array(g.consents);
+  return p;
+}
+
+// The entries a doc_queue statement created, for the transport.
+bool take_entries(const result& res, const record_outcome& r, const doc_group& g, std::int64_t now,
+                  commit_result& out) {
+  if (res.rows() != static_cast<int>(g.recipients.size())) return false;
+  for (int i = 0; i < res.rows(); ++i) {
+    auto recipient = res.text(i, 1);
+    auto d =
+        std::find_if(r.deliveries.begin(), r.deliveries.end(),
+                     [&](const record_outcome::delivery& x) { return x.recipient == recipient; });
+    if (d == r.deliveries.end()) return false;
+    queue_entry e;
+    e.id = res.i64(i, 0);
+    e.recipient = recipient;
+    e.message_id = r.message_id;
+    e.source_agency = r.agency;
+    e.record_key = r.key;
+    e.exchange = r.exchange;
+    e.document = d->document;
+    e.enqueued_ms = now;
+    e.received_ms = r.received_ms;
+    e.consent = d->consent;
+    out.enqueued.push_back(std::move(e));
+  }
+  return true;
+}
+
+params message_params(const record_outcome& r, std::string_view status, std::string_view code) {
   params p;
   p.text(r.message_id).text(r.agency).text(r.record_type).opt(r.key).opt(r.exchange);
   p.num(r.received_ms).text(status).opt(code);
-  auto res = run("ins_message", p);
-  return res.ok() || failed(res, "ins_message");
+  return p;
+}
+
+params dead_params(const record_outcome& r, std::int64_t now) {
+  params p;
+  p.text(r.message_id).opt("").text(r.agency).text(r.record_type).opt(r.exchange).opt(r.key);
+  p.text(base::code_id(r.code)).text(r.diagnostics_json).text(r.content_type).binary(r.body);
+  p.num(now).num(0);
+  return p;
+}
+
+params record_params(const record_outcome& r) {
+  params p;
+  p.text(r.message_id).text(r.agency).text(r.record_type).text(r.content_type);
+  p.binary(r.body).num(r.received_ms);
+  return p;
+}
+
+const char* routed_status(const record_outcome& r) {
+  return r.redecision ? "replayed" : r.deliveries.empty() ? "routed_to_none" : "routed";
+}
+
+void sort_entries(commit_result& out) {
+  std::sort(out.enqueued.begin(), out.enqueued.end(),
+            [](const queue_entry& a, const queue_entry& b) { return a.id < b.id; });
+}
+
+}  // namespace
+
+bool pipeline_batch::run(connection& c) {
+  constexpr std::size_t k_chunk = 128;
+  if (items_.empty()) return true;
+  if (!c.enter_pipeline()) return false;
+  bool good = true;
+  for (std::size_t from = 0; good && from < items_.size(); from += k_chunk) {
+    auto to = std::min(items_.size(), from + k_chunk);
+    std::size_t sent = 0;
+    for (auto i = from; i < to && good; ++i, ++sent)
+      good = c.send(items_[i].name, items_[i].p, items_[i].binary);
+    auto results = c.collect(sent);
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      const auto& it = items_[from + k];
+      if (!results[k].ok()) {
+        if (good)
+          base::log(base::log_level::error, "store",
+                    "a statement failed; its transaction is rolled back",
+                    {{"statement", it.name},
+                     {"sqlstate", results[k].state()},
+                     {"error", results[k].message()}});
+        good = false;
+        continue;
+      }
+      if (good && it.on && !it.on(results[k])) good = false;
+    }
+  }
+  c.exit_pipeline();
+  return good;
+}
+
+bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t to,
+                          std::vector<char>& ok) {
+  auto now = clk_.now_ms();
+  std::vector<char> duplicate(to - from, 0);
+  // Round trip 1: which keys are new (here or at another replica).
+  pipeline_batch keys;
+  for (auto i = from; i < to; ++i) {
+    if (batch[i].kind != k_staged_record) continue;
+    auto& job = *static_cast<record_job*>(batch[i].data.get());
+    job.res = {};
+    const auto& r = job.rec;
+    if (!r.mapped || r.redecision) continue;
+    keys.add("ins_key", params().text(r.agency).text(r.record_type).text(r.key).text(r.message_id),
+             [&duplicate, k = i - from](const result& res) {
+               duplicate[k] = res.affected() == 0;
+               return true;
+             });
+  }
+  if (!keys.run(conn_)) return false;
+  // Round trip 2: everything else, in op order.
+  pipeline_batch rest;
+  for (auto i = from; i < to; ++i) {
+    if (batch[i].kind == k_staged_ack) {
+      rest.add("ack", params().num(*static_cast<std::int64_t*>(batch[i].data.get())).num(now));
+      continue;
+    }
+    auto& job = *static_cast<record_job*>(batch[i].data.get());
+    const auto& r = job.rec;
+    auto& out = job.res;
+    if (r.replaces_dead_letter) rest.add("del_dead", params().num(r.replaces_dead_letter));
+    if (!r.mapped) {
+      rest.add("ins_dead", dead_params(r, now));
+      rest.add("ins_message", message_params(r, "dead_lettered", base::code_id(r.code)));
+      out.what = commit_result::status::dead_lettered;
+      continue;
+    }
+    if (duplicate[i - from]) {
+      rest.add("sel_key", params().text(r.agency).text(r.record_type).text(r.key),
+               [&out](const result& res) {
+                 if (res.rows() == 1) out.duplicate_of = res.text(0, 0);
+                 return true;
+               });
+      rest.add("ins_message",
+               message_params(r, "duplicate", base::code_id(base::errc::record_duplicate_key)));
+      out.what = commit_result::status::duplicate;
+      continue;
+    }
+    for (auto& g : group_by_document(r))
+      rest.add("ins_doc_queue", doc_queue_params(r, g, now),
+               [&r, &out, g, now](const result& res) { return take_entries(res, r, g, now, out); });
+    if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
+    for (const auto& f : r.facts)
+      rest.add("ins_fact", params().text(f.kind).text(f.key).text(f.value));
+    for (const auto& o : r.observations)
+      rest.add("ins_obs",
+               params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields));
+    rest.add("ins_message", message_params(r, routed_status(r), ""));
+    if (!r.audit.empty()) {
+      job.audit = r.audit;
+      rest.add("ins_audit", audit_params(job.audit, now));
+    }
+    out.what = commit_result::status::routed;
+  }
+  if (!rest.run(conn_)) return false;
+  for (auto i = from; i < to; ++i) {
+    if (batch[i].kind == k_staged_record)
+      sort_entries(static_cast<record_job*>(batch[i].data.get())->res);
+    ok[i] = 1;
+  }
+  return true;
 }
 
 bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
   auto now = clk_.now_ms();
-  if (r.replaces_dead_letter) {
-    auto d = run("del_dead", params().num(r.replaces_dead_letter));
-    if (!d.ok()) return failed(d, "del_dead");
-  }
+  auto step = [&](const char* name, const params& p) {
+    auto res = run(name, p);
+    return res.ok() || failed(res, name);
+  };
+  if (r.replaces_dead_letter && !step("del_dead", params().num(r.replaces_dead_letter)))
+    return false;
   if (!r.mapped) {
-    auto code = base::code_id(r.code);
-    params p;
-    p.text(r.message_id).opt("").text(r.agency).text(r.record_type).opt(r.exchange).opt(r.key);
-    p.text(code).text(r.diagnostics_json).text(r.content_type).binary(r.body).num(now).num(0);
-    auto d = run("ins_dead", p);
-    if (!d.ok()) return failed(d, "ins_dead");
-    if (!log_message(r, "dead_lettered", code)) return false;
+    if (!step("ins_dead", dead_params(r, now)) ||
+        !step("ins_message", message_params(r, "dead_lettered", base::code_id(r.code))))
+      return false;
     out.what = commit_result::status::dead_lettered;
     return true;
   }
@@ -41,96 +221,50 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
       // Accepted before, here or at another replica.
       auto q = run("sel_key", params().text(r.agency).text(r.record_type).text(r.key));
       if (q.ok() && q.rows() == 1) out.duplicate_of = q.text(0, 0);
-      if (!log_message(r, "duplicate", base::code_id(base::errc::record_duplicate_key)))
+      if (!step("ins_message",
+                message_params(r, "duplicate", base::code_id(base::errc::record_duplicate_key))))
         return false;
       out.what = commit_result::status::duplicate;
       return true;
     }
   }
-  // Each distinct document once, referenced by every entry that delivers it.
-  std::map<const std::string*, std::int64_t> refs, doc_ids;
-  for (const auto& d : r.deliveries) ++refs[d.document.get()];
-  for (const auto& [doc, n] : refs) {
-    auto res = run("ins_doc", params().binary(*doc).num(n));
-    if (!res.ok() || res.rows() != 1) return failed(res, "ins_doc");
-    doc_ids[doc] = res.i64(0, 0);
+  for (auto& g : group_by_document(r)) {
+    auto res = run("ins_doc_queue", doc_queue_params(r, g, now));
+    if (!res.ok()) return failed(res, "ins_doc_queue");
+    if (!take_entries(res, r, g, now, out)) return false;
   }
-  if (!r.deliveries.empty()) {
-    std::vector<std::string_view> recipients, consents;
-    std::vector<std::int64_t> docs;
-    for (const auto& d : r.deliveries) {
-      recipients.push_back(d.recipient);
-      consents.push_back(d.consent);
-      docs.push_back(doc_ids[d.document.get()]);
-    }
-    params p;
-    p.array(recipients).text(r.message_id).text(r.agency).text(r.key).text(r.exchange);
-    p.num(now).num(r.received_ms).array(docs).array(consents);
-    auto res = run("ins_queue", p);
-    if (!res.ok() || res.rows() != static_cast<int>(r.deliveries.size()))
-      return failed(res, "ins_queue");
-    std::map<std::string, std::int64_t, std::less<>> ids;
-    for (int i = 0; i < res.rows(); ++i) ids[res.text(i, 1)] = res.i64(i, 0);
-    for (const auto& d : r.deliveries) {
-      queue_entry e;
-      e.id = ids[d.recipient];
-      e.recipient = d.recipient;
-      e.message_id = r.message_id;
-      e.source_agency = r.agency;
-      e.record_key = r.key;
-      e.exchange = r.exchange;
-      e.document = d.document;
-      e.enqueued_ms = now;
-      e.received_ms = r.received_ms;
-      e.consent = d.consent;
-      out.enqueued.push_back(std::move(e));
-    }
-    std::sort(out.enqueued.begin(), out.enqueued.end(),
-              [](const queue_entry& a, const queue_entry& b) { return a.id < b.id; });
-  }
-  if (!r.redecision && !r.body.empty()) {
-    params p;
-    p.text(r.message_id).text(r.agency).text(r.record_type).text(r.content_type);
-    p.binary(r.body).num(r.received_ms);
-    auto res = run("ins_record", p);
-    if (!res.ok()) return failed(res, "ins_record");
-  }
-  for (const auto& f : r.facts) {
-    auto res = run("ins_fact", params().text(f.kind).text(f.key).text(f.value));
-    if (!res.ok()) return failed(res, "ins_fact");
-  }
-  for (const auto& o : r.observations) {
-    auto res =
-        run("ins_obs",
-            params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields));
-    if (!res.ok()) return failed(res, "ins_obs");
-  }
-  if (!log_message(r,
-                   r.redecision           ? "replayed"
-                   : r.deliveries.empty() ? "routed_to_none"
-                                          : "routed",
-                   ""))
-    return false;
+  sort_entries(out);
+  if (!r.redecision && !r.body.empty() && !step("ins_record", record_params(r))) return false;
+  for (const auto& f : r.facts)
+    if (!step("ins_fact", params().text(f.kind).text(f.key).text(f.value))) return false;
+  for (const auto& o : r.observations)
+    if (!step("ins_obs",
+              params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields)))
+      return false;
+  if (!step("ins_message", message_params(r, routed_status(r), ""))) return false;
   if (!append_audit(r.audit, now)) return false;
   out.what = commit_result::status::routed;
   return true;
 }
 
 void pg_store::commit_record(record_outcome rec, std::function<void(commit_result)> done) {
-  auto res = std::make_shared<commit_result>();
-  auto r = std::make_shared<record_outcome>(std::move(rec));
-  eng_.push({[this, r, res] {
-               *res = {};
-               return apply_record(*r, *res);
-             },
-             [res, done = std::move(done)](bool ok) {
-               if (!ok) {
-                 res->what = commit_result::status::failed;
-                 res->enqueued.clear();
-                 res->error = "store write failed";
-               }
-               done(std::move(*res));
-             }});
+  auto job = std::make_shared<record_job>();
+  job->rec = std::move(rec);
+  op o{[this, job] {
+         job->res = {};
+         return apply_record(job->rec, job->res);
+       },
+       [job, done = std::move(done)](bool ok) {
+         if (!ok) {
+           job->res.what = commit_result::status::failed;
+           job->res.enqueued.clear();
+           job->res.error = "store write failed";
+         }
+         done(std::move(job->res));
+       }};
+  o.kind = k_staged_record;
+  o.data = job;
+  eng_.push(std::move(o));
 }
 
 std::vector<fact_row> pg_store::facts() {

@@ -25,9 +25,10 @@ CREATE TABLE IF NOT EXISTS messages(
 CREATE TABLE IF NOT EXISTS record_keys(
   agency text NOT NULL, record_type text NOT NULL, record_key text NOT NULL,
   message_id text NOT NULL, PRIMARY KEY(agency, record_type, record_key));
+-- NIEM documents, shared by the queue entries that deliver the same bytes; a document goes with
+-- the last entry that refers to it (no reference count to update per acknowledgement).
 CREATE TABLE IF NOT EXISTS documents(
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, body bytea NOT NULL);
-CREATE TABLE IF NOT EXISTS doc_refs(id bigint PRIMARY KEY, refs integer NOT NULL);
 CREATE TABLE IF NOT EXISTS queue(
   id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, recipient text NOT NULL,
   message_id text NOT NULL, source_agency text NOT NULL, record_key text NOT NULL,
@@ -36,6 +37,7 @@ CREATE TABLE IF NOT EXISTS queue(
   consent text NOT NULL DEFAULT '');
 CREATE INDEX IF NOT EXISTS queue_by_recipient ON queue(recipient, id);
 CREATE INDEX IF NOT EXISTS queue_by_message ON queue(message_id);
+CREATE INDEX IF NOT EXISTS queue_by_doc ON queue(doc_id);
 CREATE TABLE IF NOT EXISTS facts(
   seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, kind text NOT NULL, key text NOT NULL,
   value text NOT NULL, UNIQUE(kind, key));
@@ -90,13 +92,12 @@ constexpr statement k_statements[] = {
      "ON CONFLICT DO NOTHING"},
     {"sel_key",
      "SELECT message_id FROM record_keys WHERE agency=$1 AND record_type=$2 AND record_key=$3"},
-    {"ins_doc",
+    // One document and the entries of every recipient that receives it, in one statement.
+    {"ins_doc_queue",
      "WITH d AS (INSERT INTO documents(body) VALUES($1) RETURNING id) "
-     "INSERT INTO doc_refs(id, refs) SELECT id, $2 FROM d RETURNING id"},
-    {"ins_queue",
      "INSERT INTO queue(recipient, message_id, source_agency, record_key, exchange, doc_id, "
-     "enqueued_ms, received_ms, consent) SELECT u.r, $2, $3, $4, $5, u.d, $6, $7, u.c FROM "
-     "unnest($1::text[], $8::bigint[], $9::text[]) WITH ORDINALITY AS u(r, d, c, n) ORDER BY u.n "
+     "enqueued_ms, received_ms, consent) SELECT u.r, $3, $4, $5, $6, d.id, $7, $8, u.c FROM d, "
+     "unnest($2::text[], $9::text[]) WITH ORDINALITY AS u(r, c, n) ORDER BY u.n "
      "RETURNING id, recipient"},
     {"ins_record",
      "INSERT INTO records(message_id, agency, record_type, content_type, body, received_ms) "
@@ -126,13 +127,19 @@ constexpr statement k_statements[] = {
     {"del_queue",
      "DELETE FROM queue WHERE id=$1 RETURNING recipient, message_id, source_agency, "
      "record_key, exchange, doc_id, attempts"},
-    {"dec_doc", "UPDATE doc_refs SET refs = refs - 1 WHERE id=$1 RETURNING refs"},
-    {"del_doc", "WITH d AS (DELETE FROM documents WHERE id=$1) DELETE FROM doc_refs WHERE id=$1"},
+    // An acknowledgement: the entry goes, its receipt is written, and its document goes with the
+    // last entry that refers to it (the subquery sees the queue before this statement's delete).
+    {"ack",
+     "WITH q AS (DELETE FROM queue WHERE id=$1 RETURNING message_id, recipient, doc_id, "
+     "attempts), r AS (INSERT INTO receipts(message_id, recipient, accepted_ms, attempts) "
+     "SELECT message_id, recipient, $2, attempts FROM q ON CONFLICT (message_id, recipient) DO "
+     "UPDATE SET accepted_ms = EXCLUDED.accepted_ms, attempts = EXCLUDED.attempts) "
+     "DELETE FROM documents d USING q WHERE d.id = q.doc_id AND NOT EXISTS (SELECT 1 FROM queue "
+     "o WHERE o.doc_id = q.doc_id AND o.id <> $1)"},
+    // After an entry was deleted in this transaction: its document, if no other entry needs it.
+    {"free_doc",
+     "DELETE FROM documents WHERE id=$1 AND NOT EXISTS (SELECT 1 FROM queue WHERE doc_id=$1)"},
     {"sel_doc", "SELECT body FROM documents WHERE id=$1"},
-    {"ins_receipt",
-     "INSERT INTO receipts(message_id, recipient, accepted_ms, attempts) VALUES($1,$2,$3,$4) "
-     "ON CONFLICT (message_id, recipient) DO UPDATE SET accepted_ms = EXCLUDED.accepted_ms, "
-     "attempts = EXCLUDED.attempts"},
     {"upd_attempts", "UPDATE queue SET attempts=$1 WHERE id=$2"},
     {"sel_expire",
      "SELECT id, enqueued_ms FROM queue WHERE recipient=$1 AND id>$2 ORDER BY id LIMIT 10000"},
@@ -250,7 +257,7 @@ bool pg_store::ensure_connected() {
 }
 
 bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::size_t to,
-                               std::vector<char>& ok) {
+                               std::vector<char>& ok, bool pipelined) {
   bool any = false;
   for (auto i = from; i < to; ++i) any = any || static_cast<bool>(batch[i].apply);
   if (!any) return true;  // barriers only
@@ -262,13 +269,26 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
   }
   head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
   head_hash_ = head.text(0, 1);
-  for (auto i = from; i < to; ++i) {
-    if (!batch[i].apply) continue;
-    ok[i] = batch[i].apply();
-    if (!ok[i]) {
+  auto staged = [&](std::size_t i) {
+    return pipelined && (batch[i].kind == k_staged_record || batch[i].kind == k_staged_ack);
+  };
+  for (auto i = from; i < to;) {
+    if (staged(i)) {
+      // A run of records and acknowledgements: pipelined.
+      auto j = i;
+      while (j < to && staged(j)) ++j;
+      if (!run_staged(batch, i, j, ok)) {
+        conn_.exec("ROLLBACK");
+        return false;
+      }
+      i = j;
+      continue;
+    }
+    if (batch[i].apply && !(ok[i] = batch[i].apply())) {
       conn_.exec("ROLLBACK");
       return false;
     }
+    ++i;
   }
   if (head_seq_ != head_seq_at_begin_) {
     auto r = run("set_head", params().num(head_seq_).text(head_hash_));
@@ -284,14 +304,14 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
 
 bool pg_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
   if (!ensure_connected()) return false;
-  if (run_transaction(batch, 0, batch.size(), ok)) return true;
+  if (run_transaction(batch, 0, batch.size(), ok, true)) return true;
   // The group failed. The connection gone: nothing is known to be committed; the callers
   // release what they hold and it comes again. Otherwise one op failed: each op again alone.
   std::fill(ok.begin(), ok.end(), 0);
   if (!conn_.good()) return false;
   for (std::size_t i = 0; i < batch.size(); ++i) {
     std::vector<char> one(batch.size(), 0);
-    if (run_transaction(batch, i, i + 1, one)) ok[i] = one[i] || !batch[i].apply;
+    if (run_transaction(batch, i, i + 1, one, false)) ok[i] = one[i] || !batch[i].apply;
     if (!conn_.good()) break;
   }
   return true;

@@ -208,7 +208,8 @@ STORE_TEST(case_5, "a document shared by two recipients is freed with its last a
     ack(*s, a);
   }
   CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 1);  // still wanted by the other
-  CHECK(f.scalar("SELECT refs FROM doc_refs") == 1);
+  // SQLite counts references; PostgreSQL frees a document with the last entry that names it.
+  if (f.kind() == store::backend::sqlite) CHECK(f.scalar("SELECT refs FROM doc_refs") == 1);
   {
     auto s = f.open(clk);
     auto q = fetch(*s, "cws");
@@ -220,7 +221,7 @@ STORE_TEST(case_5, "a document shared by two recipients is freed with its last a
     ack(*s, b);  // a second acknowledgement of the same entry changes nothing
   }
   CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
-  CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
+  if (f.kind() == store::backend::sqlite) CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
 
 STORE_TEST(case_6, "entries older than the time-to-live expire into the dead-letter queue") {
