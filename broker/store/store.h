@@ -166,6 +166,10 @@ class store {
 
   // Where completions run; by default on the store's thread right after the commit.
   virtual void set_executor(std::function<void(completions&&)> exec) = 0;
+  // Called (on a thread of the store's) when another broker sharing the store committed queue
+  // entries for a recipient; an empty recipient means any may have changed (notifications may
+  // have been lost). A store no other broker shares never calls it. Empty: stop calling.
+  virtual void watch(std::function<void(const std::string& recipient)> changed) { (void)changed; }
 
   // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
   // was already accepted) one queue entry per delivery.

@@ -72,6 +72,9 @@ struct queue_state {
   std::int64_t loaded_upto = 0;  // every entry <= this is in memory, in flight or gone
   bool caught_up = false;        // the store holds nothing beyond loaded_upto
   bool fetching = false;
+  // Another broker sharing the store committed entries while a fetch was running: the fetch may
+  // not have seen them, so it does not count as caught up.
+  bool stale = false;
   bool sweeping = false;
 };
 
@@ -672,9 +675,20 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                  qq.loaded_upto = e.id;
                  qq.buffer.push_back(std::move(e));
                }
-               qq.caught_up = v.size() < want;
+               qq.caught_up = v.size() < want && !qq.stale;
+               qq.stale = false;
                pump(qq);
              });
+  }
+
+  // Another broker sharing the store committed entries for `recipient` (empty: for anyone).
+  void changed_elsewhere(const std::string& recipient) {
+    for (auto& [name, q] : queues) {
+      if (!recipient.empty() && name != recipient) continue;
+      if (q.fetching) q.stale = true;
+      q.caught_up = false;
+      pump(q);
+    }
   }
 
   // A newly committed entry: deliver straight from memory when the queue is caught up.
@@ -936,6 +950,11 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
     // the inbox under the same lock) is never touched.
     post(*inbox, im, std::move(c));
   });
+  st.watch([inbox = impl_->inbox, im](const std::string& recipient) {
+    store::completions c;
+    c.push_back([im, recipient] { im->changed_elsewhere(recipient); });
+    post(*inbox, im, std::move(c));
+  });
 }
 
 void server::offer(std::vector<store::queue_entry> entries) {
@@ -954,6 +973,7 @@ server::~server() {
     impl_->inbox->wakers.clear();
   }
   impl_->st.set_executor([](store::completions&&) {});
+  impl_->st.watch({});
 }
 
 void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) {

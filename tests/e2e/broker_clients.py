@@ -6,7 +6,8 @@
   subscriber URL ADDRESS OUT  receives with receiver-settle-mode second: accepts each message without
                               settling ('R <message-id> <record-key>'), and counts it delivered only
                               when the broker settles ('C <message-id>'), i.e. after the broker has
-                              committed the acceptance. Reconnects after a lost connection."""
+                              committed the acceptance. Reconnects after a lost connection.
+URL may list several brokers, comma-separated: each reconnection tries the next (failover)."""
 import sys
 import time
 
@@ -99,17 +100,22 @@ class Subscriber(MessagingHandler):
 
 
 def main():
-    role, url = sys.argv[1], sys.argv[2]
+    role, urls = sys.argv[1], sys.argv[2].split(",")
+    attempt = 0
+
+    def url():
+        return urls[attempt % len(urls)]
     if role == "publisher":
         records = [l.rstrip("\n") for l in open(sys.argv[3], encoding="utf-8")]
         out = open(sys.argv[4], "a")
         accepted = set()
         while len(accepted) < len(records):
             try:
-                Container(Publisher(url, records, accepted, out)).run()
+                Container(Publisher(url(), records, accepted, out)).run()
             except Exception as e:  # a refused connection while the broker restarts
                 out.write(f"# {type(e).__name__}\n")
             if len(accepted) < len(records):
+                attempt += 1
                 time.sleep(0.2)
         out.write("DONE\n")
         out.flush()
@@ -117,9 +123,10 @@ def main():
         out = open(sys.argv[4], "a")
         while True:
             try:
-                Container(Subscriber(url, sys.argv[3], out)).run()
+                Container(Subscriber(url(), sys.argv[3], out)).run()
             except Exception as e:
                 out.write(f"# {type(e).__name__}\n")
+            attempt += 1
             time.sleep(0.2)
 
 

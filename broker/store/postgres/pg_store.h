@@ -6,9 +6,12 @@
 // Every write group takes the audit chain's head row (FOR UPDATE) first: the chain stays one
 // sequence in commit order whichever replica appends, and queue ids are handed out in commit
 // order, so a reader that has seen id N never later finds a committed entry below N.
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <mutex>
+#include <set>
+#include <thread>
 
 #include "store/engine.h"
 #include "store/postgres/pg.h"
@@ -60,6 +63,7 @@ class pg_store final : public store, engine::committer {
 
   backend kind() const override { return backend::postgres; }
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
+  void watch(std::function<void(const std::string&)> changed) override;
   void commit_record(record_outcome rec, std::function<void(commit_result)> done) override;
   void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
              std::function<void(std::vector<queue_entry>)> done) override;
@@ -137,6 +141,17 @@ class pg_store final : public store, engine::committer {
   bool read_kept_record(replay_source& r);
   // A connection of its own for the long scans (they never hold up the writer).
   bool open_reader(connection& c, std::string& error) const;
+
+  // listen.cc: LISTEN on a connection of its own; notifications from other brokers' commits
+  // (not this one's writer) go to the watcher.
+  void listen_loop();
+  std::thread listener_;
+  std::atomic<bool> stopping_{false};
+  std::mutex watch_mu_;
+  std::function<void(const std::string&)> watcher_;
+  std::atomic<int> writer_pid_{0};
+  // Recipients that got entries in this transaction: notified with the commit.
+  std::set<std::string, std::less<>> notify_;
 
   options opt_;
   const base::clock& clk_;

@@ -63,6 +63,11 @@ bool take_entries(const result& res, const record_outcome& r, const doc_group& g
   return true;
 }
 
+// The recipients to notify at the commit.
+void note(std::set<std::string, std::less<>>& notify, const commit_result& out) {
+  for (const auto& e : out.enqueued) notify.insert(e.recipient);
+}
+
 params message_params(const record_outcome& r, std::string_view status, std::string_view code) {
   params p;
   p.text(r.message_id).text(r.agency).text(r.record_type).opt(r.key).opt(r.exchange);
@@ -191,8 +196,11 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
   }
   if (!rest.run(conn_)) return false;
   for (auto i = from; i < to; ++i) {
-    if (batch[i].kind == k_staged_record)
-      sort_entries(static_cast<record_job*>(batch[i].data.get())->res);
+    if (batch[i].kind == k_staged_record) {
+      auto& res = static_cast<record_job*>(batch[i].data.get())->res;
+      sort_entries(res);
+      note(notify_, res);
+    }
     ok[i] = 1;
   }
   return true;
@@ -234,6 +242,7 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
     if (!take_entries(res, r, g, now, out)) return false;
   }
   sort_entries(out);
+  note(notify_, out);
   if (!r.redecision && !r.body.empty() && !step("ins_record", record_params(r))) return false;
   for (const auto& f : r.facts)
     if (!step("ins_fact", params().text(f.kind).text(f.key).text(f.value))) return false;

@@ -144,6 +144,8 @@ constexpr statement k_statements[] = {
     {"sel_expire",
      "SELECT id, enqueued_ms FROM queue WHERE recipient=$1 AND id>$2 ORDER BY id LIMIT 10000"},
     {"sel_stats", "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=$1"},
+    // Delivered to the other brokers' listeners when the transaction commits.
+    {"notify", "SELECT pg_notify('niem_queue', r) FROM unnest($1::text[]) AS r"},
 };
 
 }  // namespace
@@ -163,6 +165,8 @@ pg_store::pg_store(const options& opt, const base::clock& clk)
       head_hash_(k_genesis) {}
 
 pg_store::~pg_store() {
+  stopping_ = true;
+  if (listener_.joinable()) listener_.join();
   eng_.stop();
 }
 
@@ -182,6 +186,7 @@ bool pg_store::failed(const result& r, const char* what) {
 
 bool pg_store::connect(std::string& err) {
   if (!conn_.open(opt_.locator, opt_.password, err)) return false;
+  writer_pid_ = PQbackendPID(conn_.raw());
   // Read-only tools can never write, whatever they are asked.
   if (opt_.read_only && !conn_.exec("SET default_transaction_read_only = on").ok()) {
     err = conn_.error();
@@ -237,6 +242,7 @@ base::result<bool> pg_store::init() {
                             k_schema_version));
   if (!prepare_all()) return fail(fmt::format("cannot prepare statements: {}", conn_.error()));
   eng_.start();
+  if (!opt_.read_only) listener_ = std::thread([this] { listen_loop(); });
   return true;
 }
 
@@ -267,6 +273,7 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
     conn_.exec("ROLLBACK");
     return failed(head, "head");
   }
+  notify_.clear();
   head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
   head_hash_ = head.text(0, 1);
   auto staged = [&](std::size_t i) {
@@ -295,6 +302,14 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
     if (!r.ok()) {
       conn_.exec("ROLLBACK");
       return failed(r, "set_head");
+    }
+  }
+  if (!notify_.empty()) {
+    std::vector<std::string_view> rs(notify_.begin(), notify_.end());
+    auto r = run("notify", params().array(rs));
+    if (!r.ok()) {
+      conn_.exec("ROLLBACK");
+      return failed(r, "notify");
     }
   }
   auto c = conn_.exec("COMMIT");

@@ -1,6 +1,8 @@
 #include <atomic>
 #include <catch2/catch.hpp>
+#include <condition_variable>
 #include <future>
+#include <mutex>
 #include <thread>
 
 #include "store/store.h"
@@ -469,4 +471,30 @@ TEST_CASE("postgres: a password in the store's URI is refused, and never shown")
   CHECK(store::redact("/var/lib/niem") == "/var/lib/niem");
   CHECK(store::backend_of("postgres://h/d") == store::backend::postgres);
   CHECK(store::backend_of("var/store") == store::backend::sqlite);
+}
+
+TEST_CASE("postgres: a broker hears at once of entries another broker sharing the store committed",
+          "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  auto a = f.open(clk), b = f.open(clk);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<std::string> heard;
+  b->watch([&](const std::string& recipient) {
+    std::lock_guard lk(mu);
+    heard.push_back(recipient);
+    cv.notify_all();
+  });
+  // Its own commits are not news to it.
+  commit(*b, routed("M0", "E-0", {"court"}));
+  commit(*a, routed("M1", "E-1", {"court", "medicaid"}));
+  std::unique_lock lk(mu);
+  REQUIRE(cv.wait_for(lk, std::chrono::seconds(5), [&] { return heard.size() >= 2; }));
+  std::sort(heard.begin(), heard.end());
+  CHECK(heard == std::vector<std::string>{"court", "medicaid"});
+  lk.unlock();
+  auto q = fetch(*b, "court");
+  CHECK(q.size() == 2);  // and it finds them in the store
+  b->watch({});
 }

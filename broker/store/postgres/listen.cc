@@ -1,0 +1,66 @@
+// Other brokers' commits, as they happen: LISTEN niem_queue on a connection of its own. While it
+// is down (and once after it comes back) the watcher hears "anything may have changed" every
+// second: polling only as the fallback.
+#include <poll.h>
+
+#include "base/log.h"
+#include "store/postgres/pg_store.h"
+
+namespace niem::store::postgres {
+
+void pg_store::watch(std::function<void(const std::string&)> changed) {
+  std::lock_guard lk(watch_mu_);
+  watcher_ = std::move(changed);
+}
+
+void pg_store::listen_loop() {
+  auto tell = [this](const std::string& recipient) {
+    std::lock_guard lk(watch_mu_);
+    if (watcher_) watcher_(recipient);
+  };
+  connection c;
+  bool was_down = false;
+  auto last_poll = std::chrono::steady_clock::now();
+  while (!stopping_) {
+    if (!c.good()) {
+      std::string err;
+      if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok()) {
+        if (was_down) {
+          base::log(base::log_level::info, "store", "listening for other brokers' commits again",
+                    {{"store", where_}});
+          tell("");  // what was committed meanwhile went unheard
+        }
+        was_down = false;
+      } else {
+        c.close();
+        if (!was_down)
+          base::log(base::log_level::warn, "store",
+                    "cannot listen for other brokers' commits; polling every second",
+                    {{"store", where_}, {"error", err}});
+        was_down = true;
+        for (int i = 0; i < 10 && !stopping_; ++i)
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        if (std::chrono::steady_clock::now() - last_poll >= std::chrono::seconds(1)) {
+          last_poll = std::chrono::steady_clock::now();
+          tell("");
+        }
+        continue;
+      }
+    }
+    pollfd p{PQsocket(c.raw()), POLLIN, 0};
+    if (::poll(&p, 1, 200) < 0) continue;
+    if (!PQconsumeInput(c.raw())) {
+      c.close();
+      was_down = true;
+      continue;
+    }
+    while (PGnotify* n = PQnotifies(c.raw())) {
+      std::string recipient = n->extra ? n->extra : "";
+      bool mine = n->be_pid == writer_pid_.load();
+      PQfreemem(n);
+      if (!mine) tell(recipient);
+    }
+  }
+}
+
+}  // namespace niem::store::postgres
