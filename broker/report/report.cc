@@ -371,8 +371,7 @@ std::string format_json(const table& t) {
   return out + "]}\n";
 }
 
-base::result<table> build(store::store& st, const routing::agreement& a,
-                          const period& p) {
+base::result<table> build(store::store& st, const routing::agreement& a, const period& p) {
   auto fail = [&](std::string msg) {
     base::diagnostic d;
     d.code = base::errc::config_invalid;
@@ -535,6 +534,9 @@ struct scheduler::impl {
   std::vector<std::string> run_once() {
     std::lock_guard lk(run_mu);
     std::vector<std::string> out;
+    // One broker of those sharing a store produces the reports (its key makes a second
+    // production a duplicate anyway; this saves the others the work).
+    if (!st.lead("reports")) return out;
     if (!ensure_schema()) return out;
     auto today = routing::utc_date(clk.now_ms());
     for (const auto& a : agreements) {

@@ -170,6 +170,13 @@ class store {
   // entries for a recipient; an empty recipient means any may have changed (notifications may
   // have been lost). A store no other broker shares never calls it. Empty: stop calling.
   virtual void watch(std::function<void(const std::string& recipient)> changed) { (void)changed; }
+  // Whether this broker is the one of those sharing the store that does `role` (e.g. produce
+  // the aggregate reports): the first to ask holds it until it ends or loses the database, then
+  // another takes over at its next ask. A store no other broker shares: always.
+  virtual bool lead(std::string_view role) {
+    (void)role;
+    return true;
+  }
 
   // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
   // was already accepted) one queue entry per delivery.

@@ -13,6 +13,22 @@ void pg_store::watch(std::function<void(const std::string&)> changed) {
   watcher_ = std::move(changed);
 }
 
+bool pg_store::lead(std::string_view role) {
+  std::lock_guard lk(lead_mu_);
+  if (!leader_.good()) {
+    std::string err;
+    if (!leader_.open(opt_.locator, opt_.password, err)) return false;  // and try again later
+  }
+  // Re-entrant within the session: asking again while holding it answers true.
+  auto r = leader_.exec("SELECT pg_try_advisory_lock(hashtext('niem-broker:' || $1))",
+                        params().text(role));
+  if (!r.ok()) {
+    leader_.close();  // the session (and with it the lock) is gone
+    return false;
+  }
+  return r.rows() == 1 && r.text(0, 0) == "t";
+}
+
 void pg_store::listen_loop() {
   auto tell = [this](const std::string& recipient) {
     std::lock_guard lk(watch_mu_);

@@ -64,6 +64,7 @@ class pg_store final : public store, engine::committer {
   backend kind() const override { return backend::postgres; }
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
   void watch(std::function<void(const std::string&)> changed) override;
+  bool lead(std::string_view role) override;
   void commit_record(record_outcome rec, std::function<void(commit_result)> done) override;
   void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
              std::function<void(std::vector<queue_entry>)> done) override;
@@ -150,6 +151,9 @@ class pg_store final : public store, engine::committer {
   std::mutex watch_mu_;
   std::function<void(const std::string&)> watcher_;
   std::atomic<int> writer_pid_{0};
+  // Session advisory locks of the roles this broker leads, on a connection of their own.
+  std::mutex lead_mu_;
+  connection leader_;
   // Recipients that got entries in this transaction: notified with the commit.
   std::set<std::string, std::less<>> notify_;
 

@@ -498,3 +498,15 @@ TEST_CASE("postgres: a broker hears at once of entries another broker sharing th
   CHECK(q.size() == 2);  // and it finds them in the store
   b->watch({});
 }
+
+TEST_CASE("postgres: one broker leads a role; another takes over when it is gone", "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  auto a = f.open(clk), b = f.open(clk);
+  CHECK(a->lead("reports"));
+  CHECK(a->lead("reports"));  // still
+  CHECK_FALSE(b->lead("reports"));
+  CHECK(b->lead("other"));
+  a.reset();  // its session ends, and with it the lock
+  CHECK(b->lead("reports"));
+}
