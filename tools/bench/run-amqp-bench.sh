@@ -67,7 +67,7 @@ fi
 pg_store() {
   local db=bench_${1//[^a-z0-9]/_}
   psql -X -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-  echo "${PG_ADMIN%/*}/$db"
+  echo "${PG_ADMIN%/*}/$db?sslmode=disable"  # measured without TLS, like the other targets
 }
 # CPU seconds (user + system) the cluster's processes have used so far.
 pg_cpu() {

@@ -1,6 +1,7 @@
 #include <atomic>
 #include <catch2/catch.hpp>
 #include <condition_variable>
+#include <fstream>
 #include <future>
 #include <mutex>
 #include <thread>
@@ -509,4 +510,79 @@ TEST_CASE("postgres: one broker leads a role; another takes over when it is gone
   CHECK(b->lead("other"));
   a.reset();  // its session ends, and with it the lock
   CHECK(b->lead("reports"));
+}
+
+namespace {
+
+// The test cluster's port, and the TLS files pg_cluster.sh made.
+std::string cluster_port(const std::string& locator) {
+  auto at = locator.rfind(':');
+  return locator.substr(at + 1, locator.find('/', at) - at - 1);
+}
+std::string tls_file(const char* name) {
+  return std::string(NIEM_TEST_PG_STATE) + "/tls/" + name;
+}
+std::string database_of(const std::string& locator) {
+  return locator.substr(locator.rfind('/') + 1);
+}
+
+}  // namespace
+
+TEST_CASE("postgres: TLS to the database with verify-full and a client certificate", "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  auto db = database_of(f.locator());
+  REQUIRE(f.exec("ALTER DATABASE " + db + " OWNER TO niem_tls"));
+  auto uri = [&](const std::string& host, const std::string& ca) {
+    return "postgresql://niem_tls@" + host + ":" + cluster_port(f.locator()) + "/" + db +
+           "?sslmode=verify-full&sslrootcert=" + ca + "&sslcert=" + tls_file("client.crt") +
+           "&sslkey=" + tls_file("client.key");
+  };
+  base::manual_clock clk(5000);
+  store::options o;
+  o.audit_key = k_key;
+  o.locator = uri("localhost", tls_file("ca.crt"));
+  {
+    auto s = store::store::open(o, clk);
+    INFO((s.ok() ? std::string() : s.errors()[0].message));
+    REQUIRE(s.ok());
+    CHECK(commit(**s, routed("M1", "E-1", {"court"})).what == commit_result::status::routed);
+  }
+  CHECK(f.scalar("SELECT COUNT(*) FROM queue") == 1);
+  // A server the CA did not certify, or one whose certificate names another host, is refused.
+  o.locator = uri("localhost", tls_file("client.crt"));
+  CHECK_FALSE(store::store::open(o, clk).ok());
+  o.locator = uri("127.0.0.1", tls_file("ca.crt")) + "&host=db.example&hostaddr=127.0.0.1";
+  auto wrong_name = store::store::open(o, clk);
+  REQUIRE_FALSE(wrong_name.ok());
+  CHECK(wrong_name.errors()[0].message.find("db.example") != std::string::npos);
+  // Without TLS the role may not log in at all.
+  o.locator = "postgresql://niem_tls@127.0.0.1:" + cluster_port(f.locator()) + "/" + db +
+              "?sslmode=disable";
+  CHECK_FALSE(store::store::open(o, clk).ok());
+}
+
+TEST_CASE("postgres: the password comes from the options and never shows in an error",
+          "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  auto db = database_of(f.locator());
+  REQUIRE(f.exec("ALTER DATABASE " + db + " OWNER TO niem_pw"));
+  std::ifstream in(tls_file("niem_pw.password"));
+  std::string password;
+  std::getline(in, password);
+  REQUIRE(password.size() == 32);
+  base::manual_clock clk(5000);
+  store::options o;
+  o.locator = "postgresql://niem_pw@127.0.0.1:" + cluster_port(f.locator()) + "/" + db;
+  o.password = password;
+  {
+    auto s = store::store::open(o, clk);
+    INFO((s.ok() ? std::string() : s.errors()[0].message));
+    CHECK(s.ok());
+  }
+  o.password = "not-" + password;
+  auto wrong = store::store::open(o, clk);
+  REQUIRE_FALSE(wrong.ok());
+  CHECK(wrong.errors()[0].message.find("password authentication failed") != std::string::npos);
+  CHECK(wrong.errors()[0].message.find(o.password) == std::string::npos);
+  CHECK(wrong.errors()[0].where.find(o.password) == std::string::npos);
 }
