@@ -8,7 +8,8 @@
 namespace niem::client {
 
 inline constexpr const char* k_connection_flags_help =
-    "  --url URL            broker address (default $NIEM_BROKER_URL or amqp://127.0.0.1:5672)\n"
+    "  --url URL            broker address (default $NIEM_BROKER_URL or amqp://127.0.0.1:5672);\n"
+    "                       repeat it (or separate with commas) for replicas: failover in turn\n"
     "  --tls-ca FILE        CA that signed the broker's certificate (mutual TLS)\n"
     "  --tls-cert FILE      this agency's certificate\n"
     "  --tls-key FILE       this agency's private key\n"
@@ -21,7 +22,7 @@ inline bool apply_connection_flag(const std::string& flag, const std::string& va
     return *o.tls;
   };
   if (flag == "--url")
-    o.url = value;
+    o.url = o.url == options{}.url ? value : o.url + "," + value;  // repeated: replicas
   else if (flag == "--tls-ca")
     tls().ca = value;
   else if (flag == "--tls-cert")

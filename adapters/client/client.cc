@@ -49,6 +49,16 @@ namespace {
 using steady = std::chrono::steady_clock;
 const proton::duration k_tick(10);
 
+// The brokers `url` lists, comma-separated, in order (at least one).
+std::vector<std::string> split_urls(const std::string& url) {
+  std::vector<std::string> out;
+  std::stringstream in(url);
+  for (std::string u; std::getline(in, u, ',');)
+    if (!u.empty()) out.push_back(u);
+  if (out.empty()) out.push_back(url);
+  return out;
+}
+
 std::string random_id(const char* prefix) {
   std::random_device rd;
   std::uniform_int_distribution<std::uint64_t> dist;
@@ -212,6 +222,8 @@ struct publisher::impl : proton::messaging_handler {
 
   // Loop thread only.
   enum class link_state { down, connecting, up } state = link_state::down;
+  std::vector<std::string> urls = split_urls(opt.url);
+  std::size_t url_at = 0;
   proton::connection conn;
   std::string down_reason;
   std::deque<request> until_open;
@@ -269,9 +281,10 @@ struct publisher::impl : proton::messaging_handler {
 
   void connect() {
     try {
-      conn = container.connect(opt.url, connection_options(opt));
+      conn = container.connect(urls[url_at % urls.size()], connection_options(opt));
       state = link_state::connecting;
     } catch (const std::exception& e) {
+      ++url_at;  // the next broker next time
       fail_all(failure(status::unreachable, "connect", e.what()));
     }
   }
@@ -370,6 +383,9 @@ struct publisher::impl : proton::messaging_handler {
 
   void connection_down(const proton::error_condition& why) {
     in.set_waker(nullptr);
+    // Fail over: the next connection goes to the next broker listed (once per lost connection,
+    // however many events report it).
+    if (state != link_state::down) ++url_at;
     state = link_state::down;
     senders.clear();
     address_of.clear();
@@ -474,6 +490,8 @@ struct subscriber::impl : proton::messaging_handler {
 
   // Loop thread only.
   bool connected = false;
+  std::vector<std::string> urls = split_urls(opt.url);
+  std::size_t url_at = 0;
   proton::connection conn;
   steady::time_point next_attempt{};
 
@@ -494,9 +512,10 @@ struct subscriber::impl : proton::messaging_handler {
     if (!connected && steady::now() >= next_attempt) {
       next_attempt = steady::now() + retry;
       try {
-        conn = container.connect(opt.url, connection_options(opt));
+        conn = container.connect(urls[url_at % urls.size()], connection_options(opt));
         connected = true;
       } catch (const std::exception& e) {
+        ++url_at;
         set_error(std::string("connect: ") + e.what());
       }
     }
@@ -555,6 +574,7 @@ struct subscriber::impl : proton::messaging_handler {
     auto d = describe(why);
     set_error(d.empty() ? what : d);
     if (connected && conn.active()) conn.close();
+    if (connected) ++url_at;  // fail over to the next broker listed, once per lost connection
     connected = false;
     conn = proton::connection();
   }

@@ -22,7 +22,11 @@ struct tls_files {
 };
 
 struct options {
-  std::string url = "amqp://127.0.0.1:5672";  // amqp://host:port, or amqps://… with `tls`
+  // amqp://host:port, or amqps://… with `tls`. Several brokers (replicas sharing a store),
+  // comma-separated: after a failed or lost connection the next connection goes to the next one
+  // (failover); what was unsettled fails as unreachable and is sent again by the caller, which
+  // the brokers' dedup by record key makes safe.
+  std::string url = "amqp://127.0.0.1:5672";
   std::optional<tls_files> tls;
   std::chrono::milliseconds timeout{30000};  // a publish not settled by then fails as timed_out
   std::string container_id;                  // AMQP container id; generated when empty

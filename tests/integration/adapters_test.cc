@@ -218,6 +218,30 @@ TEST_CASE("a broker that is not there is reported as unreachable, quickly", "[cl
   CHECK(std::chrono::steady_clock::now() - t0 < 4s);
 }
 
+TEST_CASE("with several broker URLs the clients fail over to the next one that answers",
+          "[client]") {
+  broker b;
+  collector court;
+  auto dead = std::string("amqp://127.0.0.1:1");  // nothing listens on port 1
+  auto so = b.opts();
+  so.url = dead + "," + so.url;
+  client::subscriber sub(so, "deliver/court", [&](const client::incoming& m) { return court(m); });
+  REQUIRE(sub.wait_attached(20s));
+  auto po = b.opts();
+  po.url = dead + "," + po.url;
+  client::publisher pub(po);
+  // The first attempt finds no broker (unreachable, to be sent again); the next goes to the
+  // second URL.
+  auto first = pub.publish(placement_msg("IT-FAILOVER-1"));
+  if (!first.accepted()) {
+    CHECK(first.what == client::status::unreachable);
+    REQUIRE(pub.publish(placement_msg("IT-FAILOVER-1")).accepted());
+  }
+  REQUIRE(pub.publish(placement_msg("IT-FAILOVER-2")).accepted());
+  REQUIRE(court.wait_count(2));
+  CHECK(court.keys() == std::multiset<std::string>{"IT-FAILOVER-1", "IT-FAILOVER-2"});
+}
+
 TEST_CASE("a released document is delivered again, and a subscriber that reconnects gets the rest",
           "[client]") {
   broker b;
