@@ -68,6 +68,22 @@ TEST_CASE("the shipped demo and production configurations load") {
   REQUIRE(a != nullptr);
   CHECK(a->id == "medicaid");
   CHECK(prod->agency_for_subject("CN=medicaid") == nullptr);
+
+  // The replicas' example: the same, with the store on PostgreSQL over TLS.
+  for (auto f : {"db.password", "db-ca.crt", "broker-db.crt", "broker-db.key"})
+    tmp.write(std::string("var/certs/") + f, "x");
+  auto ha_text = [&] {
+    std::ifstream in(root() + "/config/production-ha.xml");
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  }();
+  auto ha = config::load(tmp.write("config/production-ha.xml", ha_text), xsd());
+  if (!ha.ok())
+    for (const auto& d : ha.errors()) UNSCOPED_INFO(base::format(d));
+  REQUIRE(ha.ok());
+  CHECK(ha->store.locator.starts_with(
+      "postgresql://niem@db.example.gov:5432/niem?sslmode=verify-full&sslrootcert="));
+  CHECK(ha->store.password_file == (tmp.path / "var/certs/db.password").string());
+  CHECK(ha->tls.has_value());
   (void)cfgdir;
 }
 
