@@ -476,6 +476,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         auto r = d.receiver();
         switch (o.what) {
           case pipeline::outcome::status::accepted:
+            store_down_until = {};
             d.accept();
             count([](counters& k) { ++k.accepted; });
             break;
@@ -489,6 +490,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
             break;
           case pipeline::outcome::status::failed:
             d.release();  // not stored: the publisher sends it again
+            // The store cannot commit (the database unreachable, restarting, full): hold
+            // every publisher's credit for a while rather than have them resend at once.
+            store_down_until = std::chrono::steady_clock::now() + k_store_backoff;
             break;
         }
         credit_back(r);
@@ -508,8 +512,12 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     pay_owed_credit();
   }
 
+  static constexpr std::chrono::milliseconds k_store_backoff{1000};
+  std::chrono::steady_clock::time_point store_down_until{};
+
   bool saturated() const {
-    return pending_total >= opt.max_pending || pending_bytes >= opt.max_pending_bytes;
+    return pending_total >= opt.max_pending || pending_bytes >= opt.max_pending_bytes ||
+           std::chrono::steady_clock::now() < store_down_until;
   }
 
   void credit_back(proton::receiver r) {
@@ -524,7 +532,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     while (!owed_credit.empty() && !saturated()) {
       auto r = owed_credit.front();
       owed_credit.pop_front();
-      if (r.active()) r.add_credit(1);
+      if (!r.active()) continue;
+      r.add_credit(1);
+      touch(r.connection());  // written out when its connection is woken
     }
   }
 
@@ -780,7 +790,20 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     // (receiver-settle-mode second) never sees a document again after that.
     auto ticket = next_seq++;
     settle_after_ack.emplace(ticket, std::make_pair(conn_id, t));
-    st.ack(id, [this, ticket](bool) {
+    commit_ack(id, ticket);
+  }
+
+  // The removal is committed before the settlement; a removal the store could not commit (the
+  // database unreachable) is tried again until it is, and only then settled.
+  void commit_ack(std::int64_t id, std::uint64_t ticket) {
+    st.ack(id, [this, id, ticket](bool ok) {
+      if (!ok) {
+        if (stopping) return;
+        container->schedule(proton::duration(500), [this, id, ticket] {
+          if (!stopping) commit_ack(id, ticket);
+        });
+        return;
+      }
       auto node = settle_after_ack.extract(ticket);
       if (node.empty()) return;
       auto ct = conns.find(node.mapped().first);
@@ -841,6 +864,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     if (stopping) return;
     container->schedule(proton::duration(k_tick_ms), [this] {
       drain();
+      pay_owed_credit();  // held back while the store could not commit
       if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
         housekeeping();
       flush_dirty();

@@ -6,6 +6,8 @@
 # 127.0.0.1), role niem_pw only with its password (STATE_DIR/tls/niem_pw.password).
 #   pg_cluster.sh start STATE_DIR   writes STATE_DIR/uri (libpq URI of the admin database)
 #   pg_cluster.sh stop STATE_DIR    stops it and removes its files
+#   pg_cluster.sh crash STATE_DIR   stops it as a crash would (immediate: no checkpoint)
+#   pg_cluster.sh resume STATE_DIR  starts it again (crash recovery), same port
 set -euo pipefail
 cmd=${1:?start or stop}
 state=${2:?state directory}
@@ -52,9 +54,19 @@ case "$cmd" in
       cat "$hba"; } >"$hba.new" && mv "$hba.new" "$hba"
     if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$hba"; fi
     port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 \
-      -o "-c listen_addresses=127.0.0.1 -p $port -c unix_socket_directories=$data -c max_connections=300 -c fsync=on -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key -c ssl_ca_file=ca.crt" \
-      start >/dev/null || { cat "$data/server.log" >&2; exit 1; }
+    cat >>"$data/db/postgresql.conf" <<CONF
+listen_addresses = '127.0.0.1'
+port = $port
+unix_socket_directories = '$data'
+max_connections = 300
+fsync = on
+ssl = on
+ssl_cert_file = 'server.crt'
+ssl_key_file = 'server.key'
+ssl_ca_file = 'ca.crt'
+CONF
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start >/dev/null ||
+      { cat "$data/server.log" >&2; exit 1; }
     echo "$data" >"$state/data"
     echo "postgresql://postgres@127.0.0.1:$port/postgres" >"$state/uri"
     psql -X -q "postgresql://postgres@127.0.0.1:$port/postgres" \
@@ -68,5 +80,14 @@ case "$cmd" in
     "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$data" "$state/data" "$state/uri" "$state/tls"
     ;;
-  *) echo "pg_cluster: start or stop" >&2; exit 2 ;;
+  crash)
+    data=$(cat "$state/data")
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -m immediate -w stop >/dev/null
+    ;;
+  resume)
+    data=$(cat "$state/data")
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start >/dev/null ||
+      { cat "$data/server.log" >&2; exit 1; }
+    ;;
+  *) echo "pg_cluster: start, stop, crash or resume" >&2; exit 2 ;;
 esac
