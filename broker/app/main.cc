@@ -232,7 +232,8 @@ int main(int argc, char** argv) {
   auto st = store::store::open({.locator = cfg->store.locator,
                                 .group_commit_max = cfg->store.group_commit_max,
                                 .audit_key = audit_key,
-                                .password = db_password},
+                                .password = db_password,
+                                .lease_ms = cfg->store.lease_seconds * 1000},
                                clk);
   if (!st) return report_errors(st.errors());
 

@@ -98,6 +98,7 @@ class loader {
   void store(const element& e, store_config& s) {
     s.line = e.line;
     number(e, "group-commit-max", s.group_commit_max, 1u, 65536u);
+    number(e, "lease-seconds", s.lease_seconds, 1u, 3600u);
     auto dir = attr(e, "path"), uri = attr(e, "uri");
     if (dir.empty() == uri.empty()) {
       error(e.line, "<store> needs either path (an SQLite directory) or uri (postgresql://...)");

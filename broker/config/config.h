@@ -33,6 +33,7 @@ struct store_config : located {
   std::string locator;
   std::string password_file;  // absolute; PostgreSQL only
   std::uint32_t group_commit_max = 1024;
+  std::uint32_t lease_seconds = 5;  // PostgreSQL: a dead broker's queues are taken over after it
 };
 
 struct pipeline_config {

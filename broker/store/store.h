@@ -34,6 +34,9 @@ struct options {
   // PostgreSQL: the password, read from a file (never part of the locator, a command line or a
   // log line).
   std::string password = {};
+  // PostgreSQL: how long a recipient's queue stays with a broker that stopped renewing its lease
+  // (it died or lost the database) before another broker serving that recipient takes it over.
+  std::uint32_t lease_ms = 5000;
   // Tools that only read (niem-dsa, tests): nothing is created or migrated, and a store that
   // does not exist is an error.
   bool read_only = false;
@@ -176,6 +179,15 @@ class store {
   virtual bool lead(std::string_view role) {
     (void)role;
     return true;
+  }
+  // Which of `wanted` (the recipients this broker has subscribers for) this broker may deliver
+  // to now: each recipient's queue is served by one broker of those sharing the store at a time
+  // (queue order, one delivery per entry at a time). Held recipients are renewed, recipients no
+  // longer wanted released; a lease not renewed within options::lease_ms is free for another.
+  // A store no other broker shares: all of them.
+  virtual void renew_leases(std::vector<std::string> wanted,
+                            std::function<void(std::vector<std::string> held)> done) {
+    done(std::move(wanted));
   }
 
   // Records one received record with its outcome, atomically: dead-lettered, or (unless its key

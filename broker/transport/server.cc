@@ -75,6 +75,10 @@ struct queue_state {
   // Another broker sharing the store committed entries while a fetch was running: the fetch may
   // not have seen them, so it does not count as caught up.
   bool stale = false;
+  // This broker serves the recipient now (its lease in the store): one broker of those sharing
+  // a store delivers a recipient's queue at a time.
+  bool held = false;
+  std::set<std::int64_t> acking;  // accepted, removal not yet committed
   bool sweeping = false;
 };
 
@@ -568,6 +572,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     qt->second.consumers.push_back(s);
     base::log(log_level::info, "transport", "subscriber attached",
               {{"connection", std::to_string(cs->id)}, {"address", address}});
+    if (!qt->second.held) renew_leases();
     pump(qt->second);
     flush_dirty();
   }
@@ -582,6 +587,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     for (auto& [t, f] : inflight)
       if (f.sender == s) gone.push_back(t);
     for (auto& t : gone) fail_attempt(t);
+    if (q.consumers.empty() && q.held) renew_leases();  // gives the lease back
     pump(q);
     flush_dirty();
   }
@@ -604,6 +610,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   void pump(queue_state& q) {
     if (stopping) return;
+    if (!q.held) return;  // another broker serves this recipient (or the lease is not yet ours)
     if (paused_queue(q.recipient)) return;  // an operator holds this subscriber's delivery
     bool progress = true;
     while (progress && !q.consumers.empty()) {
@@ -679,9 +686,11 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
              [this, name = q.recipient, want](std::vector<store::queue_entry> v) {
                auto& qq = queues[name];
                qq.fetching = false;
-               // Entries in flight or waiting for redelivery are never loaded twice.
+               // Entries in flight or waiting for redelivery are never loaded twice (after a
+               // lease is taken back the queue is read from its start again).
+               auto busy = in_use(qq);
                for (auto& e : v) {
-                 if (e.id <= qq.loaded_upto) continue;
+                 if (e.id <= qq.loaded_upto || busy.count(e.id)) continue;
                  qq.loaded_upto = e.id;
                  qq.buffer.push_back(std::move(e));
                }
@@ -689,6 +698,59 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                qq.stale = false;
                pump(qq);
              });
+  }
+
+  // Ids this broker holds for the queue outside its buffer: in flight, to be sent again, or
+  // accepted with the removal not yet committed.
+  std::set<std::int64_t> in_use(const queue_state& q) const {
+    std::set<std::int64_t> ids(q.acking);
+    for (const auto& [id, _] : q.redeliver) ids.insert(id);
+    for (const auto& [_, f] : inflight)
+      if (f.entry.recipient == q.recipient) ids.insert(f.entry.id);
+    return ids;
+  }
+
+  // Takes, renews and gives back the leases of the recipients this broker has subscribers for;
+  // a queue taken over is read from its start (what another broker left unacknowledged comes
+  // first), a queue lost stops being delivered here.
+  bool renewing = false, renew_again = false;
+  void renew_leases() {
+    if (stopping) return;
+    if (renewing) {
+      renew_again = true;
+      return;
+    }
+    renewing = true;
+    std::vector<std::string> wanted;
+    for (auto& [name, q] : queues)
+      if (!q.consumers.empty()) wanted.push_back(name);
+    st.renew_leases(std::move(wanted), [this](std::vector<std::string> held) {
+      renewing = false;
+      std::set<std::string> h(held.begin(), held.end());
+      for (auto& [name, q] : queues) {
+        bool now = h.count(name) > 0;
+        if (now == q.held) continue;
+        q.held = now;
+        q.buffer.clear();
+        q.loaded_upto = 0;
+        q.caught_up = false;
+        if (q.fetching) q.stale = true;
+        if (now) {
+          pump(q);
+        } else {
+          q.redeliver.clear();  // still in the store, for whoever serves the queue
+          if (!q.consumers.empty())
+            base::log(log_level::warn, "transport",
+                      "another broker serves this recipient now; its subscribers here wait",
+                      {{"recipient", name}});
+        }
+      }
+      flush_dirty();
+      if (renew_again) {
+        renew_again = false;
+        renew_leases();
+      }
+    });
   }
 
   // Another broker sharing the store committed entries for `recipient` (empty: for anyone).
@@ -706,8 +768,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     base::metrics().enqueued.inc(e.recipient);
     auto& q = queues[e.recipient];
     if (q.recipient.empty()) q.recipient = e.recipient;
-    if (q.caught_up && !q.fetching && !q.consumers.empty() && q.buffer.size() < opt.prefetch &&
-        e.id > q.loaded_upto) {
+    if (q.held && q.caught_up && !q.fetching && !q.consumers.empty() &&
+        q.buffer.size() < opt.prefetch && e.id > q.loaded_upto) {
       q.loaded_upto = e.id;
       q.buffer.push_back(std::move(e));
       pump(q);
@@ -781,6 +843,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     auto id = it->second.entry.id;
     auto conn_id = it->second.conn_id;
+    auto it_recipient = it->second.entry.recipient;
     base::metrics().accepted.inc(it->second.entry.recipient);
     base::metrics().latency.observe(
         static_cast<double>(clk.now_ms() - it->second.entry.received_ms) / 1000.0);
@@ -790,20 +853,22 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     // (receiver-settle-mode second) never sees a document again after that.
     auto ticket = next_seq++;
     settle_after_ack.emplace(ticket, std::make_pair(conn_id, t));
-    commit_ack(id, ticket);
+    queues[it_recipient].acking.insert(id);
+    commit_ack(it_recipient, id, ticket);
   }
 
   // The removal is committed before the settlement; a removal the store could not commit (the
   // database unreachable) is tried again until it is, and only then settled.
-  void commit_ack(std::int64_t id, std::uint64_t ticket) {
-    st.ack(id, [this, id, ticket](bool ok) {
+  void commit_ack(const std::string& recipient, std::int64_t id, std::uint64_t ticket) {
+    st.ack(id, [this, recipient, id, ticket](bool ok) {
       if (!ok) {
         if (stopping) return;
-        container->schedule(proton::duration(500), [this, id, ticket] {
-          if (!stopping) commit_ack(id, ticket);
+        container->schedule(proton::duration(500), [this, recipient, id, ticket] {
+          if (!stopping) commit_ack(recipient, id, ticket);
         });
         return;
       }
+      queues[recipient].acking.erase(id);
       auto node = settle_after_ack.extract(ticket);
       if (node.empty()) return;
       auto ct = conns.find(node.mapped().first);
@@ -865,6 +930,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     container->schedule(proton::duration(k_tick_ms), [this] {
       drain();
       pay_owed_credit();  // held back while the store could not commit
+      if (ticks % (1000 / k_tick_ms) == 0) renew_leases();  // well within the lease's time
       if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
         housekeeping();
       flush_dirty();

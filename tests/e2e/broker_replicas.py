@@ -1,6 +1,8 @@
 """Two niem-broker replicas on one PostgreSQL store. The publisher and the court's subscriber
-start on replica A, the medicaid subscriber on replica B; A is killed with SIGKILL while records
-stream in, and the clients that were on A fail over to B (each lists both URLs). Checks that
+start on replica A, the medicaid subscriber and a second court subscriber on replica B; A is
+killed with SIGKILL while records stream in, and the clients that were on A fail over to B (each
+lists both URLs). One replica at a time serves a recipient's queue: B's court subscriber gets
+nothing while A lives, then A's unacknowledged court entries first. Checks that
 every record accepted by either replica reaches both subscribers, that a key accepted by one
 replica is a duplicate at the other (one message id per key), that nothing is delivered again
 after a broker confirmed the subscriber's acceptance, that B delivered what A committed while
@@ -53,12 +55,18 @@ for rnd in range(rounds):
     b = Broker(binary, conf, store, os.path.join(tmp, "b.log")).start()
     both = f"{a.url},{b.url}"
     clients = os.path.join(here, "broker_clients.py")
-    outs = {k: os.path.join(tmp, f"{k}.out") for k in ("publisher", "court", "medicaid")}
+    outs = {k: os.path.join(tmp, f"{k}.out") for k in ("publisher", "court", "court2", "medicaid")}
     subs = [subprocess.Popen([py, clients, "subscriber", both, "deliver/court", outs["court"]]),
             subprocess.Popen([py, clients, "subscriber", f"{b.url},{a.url}", "deliver/medicaid",
                               outs["medicaid"]])]
     pub = subprocess.Popen([py, clients, "publisher", both, records, outs["publisher"]])
     try:
+        # B's court subscriber once A serves court (whichever attaches first takes the lease).
+        deadline = time.time() + 60
+        while not lines(outs["court"], "R ") and time.time() < deadline:
+            time.sleep(0.02)
+        subs.append(subprocess.Popen([py, clients, "subscriber", b.url, "deliver/court",
+                                      outs["court2"]]))
         deadline = time.time() + 300
         while len(lines(outs["publisher"], "A ")) < n // 3 and time.time() < deadline:
             if pub.poll() is not None:
@@ -66,15 +74,18 @@ for rnd in range(rounds):
             time.sleep(0.02)
         at_kill = len(lines(outs["publisher"], "A "))
         before_b = len(lines(outs["medicaid"], "R "))
+        court2_before = len(lines(outs["court2"], "R "))
         a.kill9()
         stamp(f"round {rnd + 1}: killed replica A after {at_kill} acceptances "
               f"(B had delivered {before_b} to medicaid)")
         check(before_b > 0, "replica B delivered records replica A committed (it heard of them)")
+        check(court2_before == 0, "while A served court, B's court subscriber received nothing")
         pub.wait(timeout=600)
         check(pub.returncode == 0, "the publisher got every record accepted, failing over to B")
         deadline = time.time() + 300
         while time.time() < deadline:
-            if all(len({p[2] for p in lines(outs[r], "R ")}) >= n for r in ("court", "medicaid")):
+            court = {p[2] for r in ("court", "court2") for p in lines(outs[r], "R ")}
+            if len(court) >= n and len({p[2] for p in lines(outs["medicaid"], "R ")}) >= n:
                 break
             time.sleep(0.2)
         time.sleep(1.0)  # the last settlements
@@ -90,7 +101,16 @@ for rnd in range(rounds):
     check(len(accepted) == n, f"all {n} records accepted ({at_kill} by A before it died)")
     check(not lines(outs["publisher"], "X "), "no record rejected")
     keys = {f"REPL{rnd}-{i:06d}" for i in accepted}
-    for r in ("court", "medicaid"):
+    # court's two subscribers read as one: whatever replica served the queue.
+    with open(os.path.join(tmp, "court-all.out"), "w") as all_court:
+        for r in ("court", "court2"):
+            all_court.write(open(outs[r]).read())
+    outs["court-all"] = os.path.join(tmp, "court-all.out")
+    in_both = ({p[1] for p in lines(outs["court"], "R ")} &
+               {p[1] for p in lines(outs["court2"], "R ")})
+    check(len(in_both) <= 400, f"court: only what A had in flight when it died went to both "
+          f"subscribers ({len(in_both)})")
+    for r in ("court-all", "medicaid"):
         got = {p[2] for p in lines(outs[r], "R ")}
         check(not (keys - got), f"{r}: every accepted record delivered ({len(got)} keys)")
         ids_by_key = collections.defaultdict(set)

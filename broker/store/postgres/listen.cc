@@ -13,6 +13,24 @@ void pg_store::watch(std::function<void(const std::string&)> changed) {
   watcher_ = std::move(changed);
 }
 
+void pg_store::renew_leases(std::vector<std::string> wanted,
+                            std::function<void(std::vector<std::string>)> done) {
+  auto held = std::make_shared<std::vector<std::string>>();
+  eng_.push({[this, held, wanted = std::move(wanted)] {
+               held->clear();
+               std::vector<std::string_view> w(wanted.begin(), wanted.end());
+               auto r = run("renew_leases", params().array(w).text(replica_id_).num(opt_.lease_ms));
+               if (!r.ok()) return failed(r, "renew_leases");
+               for (int i = 0; i < r.rows(); ++i) held->push_back(r.text(i, 0));
+               return true;
+             },
+             [held, done = std::move(done)](bool ok) {
+               // Not renewed (the database unreachable): hold nothing rather than deliver
+               // what another broker may be delivering.
+               done(ok ? std::move(*held) : std::vector<std::string>{});
+             }});
+}
+
 bool pg_store::lead(std::string_view role) {
   std::lock_guard lk(lead_mu_);
   if (!leader_.good()) {
@@ -34,8 +52,8 @@ void pg_store::listen_loop() {
     std::lock_guard lk(watch_mu_);
     if (watcher_) watcher_(recipient);
   };
-  connection c;
-  bool was_down = false;
+  auto& c = listen_conn_;
+  bool was_down = !c.good();
   auto last_poll = std::chrono::steady_clock::now();
   while (!stopping_) {
     if (!c.good()) {

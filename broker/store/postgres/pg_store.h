@@ -65,6 +65,8 @@ class pg_store final : public store, engine::committer {
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
   void watch(std::function<void(const std::string&)> changed) override;
   bool lead(std::string_view role) override;
+  void renew_leases(std::vector<std::string> wanted,
+                    std::function<void(std::vector<std::string>)> done) override;
   void commit_record(record_outcome rec, std::function<void(commit_result)> done) override;
   void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
              std::function<void(std::vector<queue_entry>)> done) override;
@@ -146,6 +148,7 @@ class pg_store final : public store, engine::committer {
   // listen.cc: LISTEN on a connection of its own; notifications from other brokers' commits
   // (not this one's writer) go to the watcher.
   void listen_loop();
+  connection listen_conn_;  // listening before init() returns: no commit goes unheard
   std::thread listener_;
   std::atomic<bool> stopping_{false};
   std::mutex watch_mu_;
@@ -154,6 +157,7 @@ class pg_store final : public store, engine::committer {
   // Session advisory locks of the roles this broker leads, on a connection of their own.
   std::mutex lead_mu_;
   connection leader_;
+  std::string replica_id_;  // this broker's name in the recipients' leases
   // Recipients that got entries in this transaction: notified with the commit.
   std::set<std::string, std::less<>> notify_;
 

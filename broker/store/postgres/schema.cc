@@ -2,6 +2,8 @@
 // statements, and the group transaction.
 #include <fmt/format.h>
 
+#include <random>
+
 #include "base/log.h"
 #include "store/audit_chain.h"
 #include "store/postgres/pg_store.h"
@@ -70,6 +72,9 @@ CREATE TABLE IF NOT EXISTS audit_head(
 INSERT INTO audit_head VALUES(1, 0, '0000000000000000000000000000000000000000000000000000000000000000')
   ON CONFLICT DO NOTHING;
 CREATE TABLE IF NOT EXISTS settings(key text PRIMARY KEY, value text NOT NULL);
+-- Which broker serves each recipient's queue, until when (the database's clock, ms).
+CREATE TABLE IF NOT EXISTS recipient_leases(
+  recipient text PRIMARY KEY, owner text NOT NULL, until_ms bigint NOT NULL);
 INSERT INTO meta VALUES('schema_version', '1') ON CONFLICT DO NOTHING;
 )sql";
 
@@ -146,6 +151,15 @@ constexpr statement k_statements[] = {
     {"sel_stats", "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=$1"},
     // Delivered to the other brokers' listeners when the transaction commits.
     {"notify", "SELECT pg_notify('niem_queue', r) FROM unnest($1::text[]) AS r"},
+    // Takes or renews the leases of the recipients wanted (free, expired or already ours) and
+    // answers which are ours; gives back those no longer wanted.
+    {"renew_leases",
+     "WITH now AS (SELECT (extract(epoch FROM clock_timestamp()) * 1000)::bigint AS ms), "
+     "g AS (DELETE FROM recipient_leases WHERE owner = $2 AND recipient <> ALL($1::text[])) "
+     "INSERT INTO recipient_leases(recipient, owner, until_ms) SELECT r, $2, now.ms + $3 FROM "
+     "unnest($1::text[]) AS r, now ON CONFLICT (recipient) DO UPDATE SET owner = EXCLUDED.owner, "
+     "until_ms = EXCLUDED.until_ms WHERE recipient_leases.owner = EXCLUDED.owner OR "
+     "recipient_leases.until_ms < (SELECT ms FROM now) RETURNING recipient"},
 };
 
 }  // namespace
@@ -162,7 +176,10 @@ pg_store::pg_store(const options& opt, const base::clock& clk)
       clk_(clk),
       where_(redact(opt.locator)),
       eng_(*this, opt.group_commit_max),
-      head_hash_(k_genesis) {}
+      head_hash_(k_genesis) {
+  std::random_device rd;
+  replica_id_ = fmt::format("{:08x}{:08x}", rd(), rd());
+}
 
 pg_store::~pg_store() {
   stopping_ = true;
@@ -242,7 +259,13 @@ base::result<bool> pg_store::init() {
                             k_schema_version));
   if (!prepare_all()) return fail(fmt::format("cannot prepare statements: {}", conn_.error()));
   eng_.start();
-  if (!opt_.read_only) listener_ = std::thread([this] { listen_loop(); });
+  if (!opt_.read_only) {
+    std::string lerr;
+    if (!listen_conn_.open(opt_.locator, opt_.password, lerr) ||
+        !listen_conn_.exec("LISTEN niem_queue").ok())
+      listen_conn_.close();  // the thread keeps trying
+    listener_ = std::thread([this] { listen_loop(); });
+  }
   return true;
 }
 

@@ -586,3 +586,50 @@ TEST_CASE("postgres: the password comes from the options and never shows in an e
   CHECK(wrong.errors()[0].message.find(o.password) == std::string::npos);
   CHECK(wrong.errors()[0].where.find(o.password) == std::string::npos);
 }
+
+namespace {
+
+std::vector<std::string> renew(store::store& s, std::vector<std::string> wanted) {
+  std::promise<std::vector<std::string>> p;
+  s.renew_leases(std::move(wanted), [&](std::vector<std::string> held) { p.set_value(held); });
+  return p.get_future().get();
+}
+
+}  // namespace
+
+TEST_CASE("postgres: one broker serves a recipient's queue at a time; a dead one's is taken over",
+          "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  auto open_with_lease = [&] {
+    store::options o;
+    o.locator = f.locator();
+    o.audit_key = k_key;
+    o.lease_ms = 700;
+    auto s = store::store::open(o, clk);
+    REQUIRE(s.ok());
+    return std::move(s.value());
+  };
+  auto a = open_with_lease(), b = open_with_lease();
+  CHECK(renew(*a, {"court", "phn"}) == std::vector<std::string>{"court", "phn"});
+  CHECK(renew(*b, {"court", "medicaid"}) == std::vector<std::string>{"medicaid"});
+  CHECK(renew(*a, {"court", "phn"}).size() == 2);  // renewed, still A's
+  // A no longer serves phn: B may take it at once.
+  CHECK(renew(*a, {"court"}) == std::vector<std::string>{"court"});
+  CHECK(renew(*b, {"phn"}) == std::vector<std::string>{"phn"});
+  // A dies without giving court back: B takes it once the lease has run out.
+  a.reset();
+  CHECK(renew(*b, {"court", "phn"}) == std::vector<std::string>{"phn"});
+  std::this_thread::sleep_for(std::chrono::milliseconds(900));
+  auto held = renew(*b, {"court", "phn"});
+  std::sort(held.begin(), held.end());
+  CHECK(held == std::vector<std::string>{"court", "phn"});
+}
+
+TEST_CASE("sqlite: a store no other broker shares serves every recipient") {
+  testing::store_fixture f(store::backend::sqlite);
+  base::manual_clock clk(5000);
+  auto s = f.open(clk);
+  CHECK(renew(*s, {"court", "phn"}) == std::vector<std::string>{"court", "phn"});
+  CHECK(s->lead("reports"));
+}
