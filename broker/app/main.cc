@@ -256,6 +256,12 @@ int main(int argc, char** argv) {
     std::vector<routing::fact> known;
     for (auto& f : (*st)->facts()) known.push_back({f.kind, f.key, f.value});
     router->learn(known);
+    // And what other brokers sharing the store learn from now on.
+    (*st)->watch_facts([router](std::vector<store::fact_row> fs) {
+      std::vector<routing::fact> v;
+      for (auto& f : fs) v.push_back({f.kind, f.key, f.value});
+      router->learn(v);
+    });
     if (!known.empty())
       base::log(base::log_level::info, "broker", "consent registry restored",
                 {{"facts", std::to_string(known.size())}});

@@ -173,6 +173,10 @@ class store {
   // entries for a recipient; an empty recipient means any may have changed (notifications may
   // have been lost). A store no other broker shares never calls it. Empty: stop calling.
   virtual void watch(std::function<void(const std::string& recipient)> changed) { (void)changed; }
+  // Called (on a thread of the store's) with the facts (consents, identity links) committed since
+  // the last call, in commit order, when another broker sharing the store committed some; they
+  // may include this broker's own, which the router learns again harmlessly. Empty: stop.
+  virtual void watch_facts(std::function<void(std::vector<fact_row>)> learned) { (void)learned; }
   // Whether this broker is the one of those sharing the store that does `role` (e.g. produce
   // the aggregate reports): the first to ask holds it until it ends or loses the database, then
   // another takes over at its next ask. A store no other broker shares: always.

@@ -47,10 +47,29 @@ bool pg_store::lead(std::string_view role) {
   return r.rows() == 1 && r.text(0, 0) == "t";
 }
 
+void pg_store::watch_facts(std::function<void(std::vector<fact_row>)> learned) {
+  std::lock_guard lk(watch_mu_);
+  fact_watcher_ = std::move(learned);
+}
+
 void pg_store::listen_loop() {
-  auto tell = [this](const std::string& recipient) {
+  // The facts committed since the last ones handed on, read on the listener's connection.
+  auto new_facts = [this](connection& c) {
+    auto r = c.exec("SELECT seq, kind, key, value FROM facts WHERE seq > $1 ORDER BY seq",
+                    params().num(facts_seen_));
+    if (!r.ok() || r.rows() == 0) return;
+    std::vector<fact_row> out;
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 1), r.text(i, 2), r.text(i, 3)});
+    facts_seen_ = r.i64(r.rows() - 1, 0);
     std::lock_guard lk(watch_mu_);
-    if (watcher_) watcher_(recipient);
+    if (fact_watcher_) fact_watcher_(std::move(out));
+  };
+  auto tell = [this, &new_facts](const std::string& recipient) {
+    {
+      std::lock_guard lk(watch_mu_);
+      if (watcher_) watcher_(recipient);
+    }
+    if (recipient.empty() && listen_conn_.good()) new_facts(listen_conn_);
   };
   auto& c = listen_conn_;
   bool was_down = !c.good();
@@ -58,7 +77,8 @@ void pg_store::listen_loop() {
   while (!stopping_) {
     if (!c.good()) {
       std::string err;
-      if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok()) {
+      if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok() &&
+          c.exec("LISTEN niem_facts").ok()) {
         if (was_down) {
           base::log(base::log_level::info, "store", "listening for other brokers' commits again",
                     {{"store", where_}});
@@ -88,12 +108,23 @@ void pg_store::listen_loop() {
       was_down = true;
       continue;
     }
+    bool facts = false;
+    std::vector<std::string> changed;
     while (PGnotify* n = PQnotifies(c.raw())) {
+      std::string channel = n->relname ? n->relname : "";
       std::string recipient = n->extra ? n->extra : "";
       bool mine = n->be_pid == writer_pid_.load();
       PQfreemem(n);
-      if (!mine) tell(recipient);
+      if (mine) continue;
+      if (channel == "niem_facts")
+        facts = true;
+      else
+        changed.push_back(std::move(recipient));
     }
+    // The facts first: a revocation is learned before the entries committed with it are
+    // offered for delivery.
+    if (facts) new_facts(c);
+    for (const auto& r : changed) tell(r);
   }
 }
 

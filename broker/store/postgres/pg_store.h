@@ -64,6 +64,7 @@ class pg_store final : public store, engine::committer {
   backend kind() const override { return backend::postgres; }
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
   void watch(std::function<void(const std::string&)> changed) override;
+  void watch_facts(std::function<void(std::vector<fact_row>)> learned) override;
   bool lead(std::string_view role) override;
   void renew_leases(std::vector<std::string> wanted,
                     std::function<void(std::vector<std::string>)> done) override;
@@ -153,6 +154,9 @@ class pg_store final : public store, engine::committer {
   std::atomic<bool> stopping_{false};
   std::mutex watch_mu_;
   std::function<void(const std::string&)> watcher_;
+  std::function<void(std::vector<fact_row>)> fact_watcher_;
+  std::int64_t facts_seen_ = 0;  // listener thread: the last fact's seq handed on
+  bool facts_changed_ = false;   // this transaction inserted facts: notified with the commit
   std::atomic<int> writer_pid_{0};
   // Session advisory locks of the roles this broker leads, on a connection of their own.
   std::mutex lead_mu_;

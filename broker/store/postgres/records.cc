@@ -184,6 +184,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
     if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
     for (const auto& f : r.facts)
       rest.add("ins_fact", params().text(f.kind).text(f.key).text(f.value));
+    if (!r.facts.empty()) facts_changed_ = true;
     for (const auto& o : r.observations)
       rest.add("ins_obs",
                params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields));
@@ -246,6 +247,7 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
   if (!r.redecision && !r.body.empty() && !step("ins_record", record_params(r))) return false;
   for (const auto& f : r.facts)
     if (!step("ins_fact", params().text(f.kind).text(f.key).text(f.value))) return false;
+  if (!r.facts.empty()) facts_changed_ = true;
   for (const auto& o : r.observations)
     if (!step("ins_obs",
               params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields)))

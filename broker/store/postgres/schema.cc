@@ -262,8 +262,12 @@ base::result<bool> pg_store::init() {
   if (!opt_.read_only) {
     std::string lerr;
     if (!listen_conn_.open(opt_.locator, opt_.password, lerr) ||
-        !listen_conn_.exec("LISTEN niem_queue").ok())
+        !listen_conn_.exec("LISTEN niem_queue").ok() ||
+        !listen_conn_.exec("LISTEN niem_facts").ok())
       listen_conn_.close();  // the thread keeps trying
+    // Facts up to now are read by the caller (facts()); later ones come through the watcher.
+    auto last = conn_.exec("SELECT COALESCE(MAX(seq), 0) FROM facts");
+    if (last.ok() && last.rows() == 1) facts_seen_ = last.i64(0, 0);
     listener_ = std::thread([this] { listen_loop(); });
   }
   return true;
@@ -297,6 +301,7 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
     return failed(head, "head");
   }
   notify_.clear();
+  facts_changed_ = false;
   head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
   head_hash_ = head.text(0, 1);
   auto staged = [&](std::size_t i) {
@@ -334,6 +339,10 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
       conn_.exec("ROLLBACK");
       return failed(r, "notify");
     }
+  }
+  if (facts_changed_ && !conn_.exec("SELECT pg_notify('niem_facts', '')").ok()) {
+    conn_.exec("ROLLBACK");
+    return false;
   }
   auto c = conn_.exec("COMMIT");
   if (!c.ok()) return failed(c, "commit");

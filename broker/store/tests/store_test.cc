@@ -633,3 +633,28 @@ TEST_CASE("sqlite: a store no other broker shares serves every recipient") {
   CHECK(renew(*s, {"court", "phn"}) == std::vector<std::string>{"court", "phn"});
   CHECK(s->lead("reports"));
 }
+
+TEST_CASE("postgres: a broker learns the facts another broker sharing the store committed",
+          "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  auto a = f.open(clk), b = f.open(clk);
+  std::mutex mu;
+  std::condition_variable cv;
+  std::vector<store::fact_row> learned;
+  b->watch_facts([&](std::vector<store::fact_row> fs) {
+    std::lock_guard lk(mu);
+    learned.insert(learned.end(), fs.begin(), fs.end());
+    cv.notify_all();
+  });
+  auto r = routed("M1", "E-1", {"court"});
+  r.facts = {{"consent", "CNS-1", "revoked 2026-11-30"}, {"link", "CWS-1", "95550001C"}};
+  commit(*a, r);
+  std::unique_lock lk(mu);
+  REQUIRE(cv.wait_for(lk, std::chrono::seconds(5), [&] { return learned.size() >= 2; }));
+  CHECK(learned[0].key == "CNS-1");
+  CHECK(learned[0].value == "revoked 2026-11-30");
+  CHECK(learned[1].kind == "link");
+  lk.unlock();
+  b->watch_facts({});
+}
