@@ -276,6 +276,25 @@ struct server::impl {
         "# HELP niem_store_bytes Size of the store (database and WAL).\n"
         "# TYPE niem_store_bytes gauge\nniem_store_bytes {}\n",
         st.size_bytes());
+    auto sc = st.stats_counters();
+    auto db = st.check();
+    out += fmt::format(
+        "# HELP niem_store_up The store's database answers (1) or not (0).\n"
+        "# TYPE niem_store_up gauge\nniem_store_up{{backend=\"{}\"}} {}\n"
+        "# HELP niem_store_connections Connections the store holds open to its database.\n"
+        "# TYPE niem_store_connections gauge\nniem_store_connections {}\n"
+        "# HELP niem_store_group_seconds How long the store's last group of operations took, "
+        "commit included.\n"
+        "# TYPE niem_store_group_seconds gauge\nniem_store_group_seconds {}\n"
+        "# HELP niem_store_queued_operations Operations waiting for the store's next group.\n"
+        "# TYPE niem_store_queued_operations gauge\nniem_store_queued_operations {}\n"
+        "# HELP niem_store_commits_total Groups committed.\n"
+        "# TYPE niem_store_commits_total counter\nniem_store_commits_total {}\n"
+        "# HELP niem_store_failed_groups_total Groups that could not commit (nothing of them "
+        "stored).\n"
+        "# TYPE niem_store_failed_groups_total counter\nniem_store_failed_groups_total {}\n",
+        st.kind() == store::backend::postgres ? "postgres" : "sqlite", db.reachable ? 1 : 0,
+        db.connections, sc.last_group_seconds, sc.queued, sc.commits, sc.failed_groups);
     for (const auto* c :
          {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered, &m.expired,
           &m.dead_lettered, &m.validation_failures, &m.withheld, &m.admin_auth_failures})
@@ -567,10 +586,14 @@ struct server::impl {
       if (s[0] == "healthz") return json_response(200, json::object{{"status", "ok"}});
       if (s[0] == "readyz") {
         bool bound = h.listener_bound && h.listener_bound();
-        // The store answers, the schemas are loaded (the pipeline exists), the listener is bound.
-        st.stats({});
-        if (!bound)
-          return json_response(503, json::object{{"status", "not_ready"}, {"listener", false}});
+        // The store's database answers, the schemas are loaded (the pipeline exists), the
+        // listener is bound.
+        auto db = st.check();
+        if (!bound || !db.reachable) {
+          json::object o{{"status", "not_ready"}, {"listener", bound}, {"store", db.reachable}};
+          if (!db.reachable) o["problem"] = db.problem;
+          return json_response(503, std::move(o));
+        }
         return json_response(
             200, json::object{
                      {"status", "ready"}, {"store", true}, {"schemas", true}, {"listener", true}});

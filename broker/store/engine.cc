@@ -1,5 +1,7 @@
 #include "store/engine.h"
 
+#include <chrono>
+
 namespace niem::store {
 
 void engine::start() {
@@ -28,6 +30,19 @@ void engine::set_executor(std::function<void(completions&&)> exec) {
   exec_ = std::move(exec);
 }
 
+store::counters engine::counters() const {
+  store::counters c;
+  c.commits = commits_.load(std::memory_order_relaxed);
+  c.ops = ops_.load(std::memory_order_relaxed);
+  c.failed_groups = failed_.load(std::memory_order_relaxed);
+  c.last_group_seconds = static_cast<double>(last_group_us_.load(std::memory_order_relaxed)) / 1e6;
+  {
+    std::lock_guard lk(const_cast<std::mutex&>(mu_));
+    c.queued = ops_queue_.size();
+  }
+  return c;
+}
+
 void engine::flush() {
   std::promise<void> p;
   push({{}, {}, &p});
@@ -48,10 +63,17 @@ void engine::loop() {
       }
     }
     std::vector<char> ok(batch.size(), 0);
+    auto t0 = std::chrono::steady_clock::now();
     bool committed = backend_.apply_group(batch, ok);
+    last_group_us_.store(
+        std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() - t0)
+            .count(),
+        std::memory_order_relaxed);
     if (committed) {
       commits_.fetch_add(1, std::memory_order_relaxed);
       ops_.fetch_add(batch.size(), std::memory_order_relaxed);
+    } else {
+      failed_.fetch_add(1, std::memory_order_relaxed);
     }
     completions c;
     std::vector<std::promise<void>*> barriers;

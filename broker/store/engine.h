@@ -70,7 +70,7 @@ class engine {
   }
   void flush();
 
-  store::counters counters() const { return {commits_.load(), ops_.load()}; }
+  store::counters counters() const;
 
  private:
   void loop();
@@ -83,7 +83,8 @@ class engine {
   bool stopping_ = false;
   std::thread thread_;
   std::function<void(completions&&)> exec_;
-  std::atomic<std::uint64_t> commits_{0}, ops_{0};
+  std::atomic<std::uint64_t> commits_{0}, ops_{0}, failed_{0};
+  std::atomic<std::int64_t> last_group_us_{0};
 };
 
 }  // namespace niem::store

@@ -290,10 +290,21 @@ class store {
   virtual std::uint64_t size_bytes() = 0;
   virtual std::vector<queue_stats> stats(const std::vector<std::string>& recipients) = 0;
   struct counters {
-    std::uint64_t commits = 0;  // transactions committed
-    std::uint64_t ops = 0;      // operations they carried
+    std::uint64_t commits = 0;        // transactions committed
+    std::uint64_t ops = 0;            // operations they carried
+    std::uint64_t failed_groups = 0;  // groups that could not commit (nothing of them stored)
+    double last_group_seconds = 0;    // how long the last group took, commit included
+    std::uint64_t queued = 0;         // operations waiting for the next group
   };
   virtual counters stats_counters() const = 0;
+  // Whether the database answers (the last group reached it), and if not why, without secrets;
+  // and the connections this store holds open to it. Never waits.
+  struct health {
+    bool reachable = true;
+    std::string problem;
+    std::uint32_t connections = 1;
+  };
+  virtual health check() const { return {}; }
   // Waits until every operation queued so far has committed and its completion has been handed
   // to the executor.
   virtual void flush() = 0;

@@ -7,7 +7,10 @@ nothing is delivered again after the broker confirmed the subscriber's acceptanc
 
 usage: broker_db_restart.py NIEM-BROKER PROJECT-ROOT [RECORDS]"""
 import collections
+import json
 import os
+import urllib.error
+import urllib.request
 import subprocess
 import sys
 import tempfile
@@ -28,6 +31,23 @@ t0 = time.time()
 
 def stamp(msg):
     print(f"[{time.time() - t0:6.1f}s] {msg}", flush=True)
+
+
+def ready(broker):
+    """/readyz: (HTTP status, body)."""
+    try:
+        with urllib.request.urlopen(broker.admin_url + "/readyz", timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+def metric(broker, name):
+    with urllib.request.urlopen(broker.admin_url + "/metrics", timeout=10) as r:
+        for l in r.read().decode().splitlines():
+            if l.startswith(name):
+                return float(l.rsplit(" ", 1)[1])
+    return None
 
 
 def lines(path, prefix):
@@ -64,7 +84,12 @@ try:
         at_stop = len(lines(outs["publisher"], "A "))
         subprocess.run([cluster, "crash", state], check=True)
         stamp(f"database crashed after {at_stop} acceptances")
-        time.sleep(3)
+        time.sleep(1.5)
+        code, body = ready(broker)
+        check(code == 503 and body.get("store") is False and body.get("problem"),
+              f"/readyz says the store is not ready while the database is down ({body})")
+        check(metric(broker, "niem_store_up") == 0, "niem_store_up is 0 while it is down")
+        time.sleep(1.5)
         during = len(lines(outs["publisher"], "A "))
         subprocess.run([cluster, "resume", state], check=True)
         stamp(f"database back ({during - at_stop} acceptances while it was down)")
@@ -79,6 +104,10 @@ try:
             time.sleep(0.2)
         time.sleep(1.0)
         check(broker.proc.poll() is None, "the broker kept running through the outage")
+        code, body = ready(broker)
+        check(code == 200 and body.get("store") is True, "/readyz is ready again")
+        check(metric(broker, "niem_store_up") == 1 and metric(broker, "niem_store_failed_groups_total") > 0,
+              "niem_store_up is 1 again; the groups that failed meanwhile are counted")
     finally:
         for p in subs + [pub]:
             if p.poll() is None:

@@ -35,13 +35,16 @@ bool pg_store::lead(std::string_view role) {
   std::lock_guard lk(lead_mu_);
   if (!leader_.good()) {
     std::string err;
+    leader_up_ = false;
     if (!leader_.open(opt_.locator, opt_.password, err)) return false;  // and try again later
+    leader_up_ = true;
   }
   // Re-entrant within the session: asking again while holding it answers true.
   auto r = leader_.exec("SELECT pg_try_advisory_lock(hashtext('niem-broker:' || $1))",
                         params().text(role));
   if (!r.ok()) {
     leader_.close();  // the session (and with it the lock) is gone
+    leader_up_ = false;
     return false;
   }
   return r.rows() == 1 && r.text(0, 0) == "t";
@@ -73,6 +76,7 @@ void pg_store::listen_loop() {
   };
   auto& c = listen_conn_;
   bool was_down = !c.good();
+  listening_ = c.good();
   auto last_poll = std::chrono::steady_clock::now();
   while (!stopping_) {
     if (!c.good()) {
@@ -85,8 +89,14 @@ void pg_store::listen_loop() {
           tell("");  // what was committed meanwhile went unheard
         }
         was_down = false;
+        listening_ = true;
       } else {
         c.close();
+        listening_ = false;
+        {
+          std::lock_guard lk(problem_mu_);
+          problem_ = err;
+        }
         if (!was_down)
           base::log(base::log_level::warn, "store",
                     "cannot listen for other brokers' commits; polling every second",
@@ -105,6 +115,7 @@ void pg_store::listen_loop() {
     if (::poll(&p, 1, 200) < 0) continue;
     if (!PQconsumeInput(c.raw())) {
       c.close();
+      listening_ = false;
       was_down = true;
       continue;
     }

@@ -103,6 +103,7 @@ class pg_store final : public store, engine::committer {
   std::uint64_t size_bytes() override;
   std::vector<queue_stats> stats(const std::vector<std::string>& recipients) override;
   counters stats_counters() const override { return eng_.counters(); }
+  health check() const override;
   void flush() override { eng_.flush(); }
 
  private:
@@ -158,6 +159,10 @@ class pg_store final : public store, engine::committer {
   std::int64_t facts_seen_ = 0;  // listener thread: the last fact's seq handed on
   bool facts_changed_ = false;   // this transaction inserted facts: notified with the commit
   std::atomic<int> writer_pid_{0};
+  std::atomic<bool> db_up_{true};
+  std::atomic<bool> listening_{false}, leader_up_{false};
+  mutable std::mutex problem_mu_;
+  std::string problem_;  // why the database does not answer (no secrets)
   // Session advisory locks of the roles this broker leads, on a connection of their own.
   std::mutex lead_mu_;
   connection leader_;

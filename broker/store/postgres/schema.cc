@@ -273,6 +273,20 @@ base::result<bool> pg_store::init() {
   return true;
 }
 
+store::health pg_store::check() const {
+  health h;
+  // The writer's last group reached the database, and (a broker, not a tool) the listener's
+  // connection, which notices a database gone even while nothing is written, is up.
+  h.reachable = db_up_.load() && (opt_.read_only || listening_.load());
+  if (!h.reachable) {
+    std::lock_guard lk(problem_mu_);
+    h.problem = problem_.empty() ? "the database connection was lost" : problem_;
+  }
+  h.connections =
+      (db_up_.load() ? 1u : 0u) + (listening_.load() ? 1u : 0u) + (leader_up_.load() ? 1u : 0u);
+  return h;
+}
+
 bool pg_store::ensure_connected() {
   if (conn_.good()) return true;
   auto now = std::chrono::steady_clock::now();
@@ -280,11 +294,17 @@ bool pg_store::ensure_connected() {
   next_reconnect_ = now + std::chrono::milliseconds(500);
   std::string err;
   if (!connect(err) || !prepare_all()) {
+    {
+      std::lock_guard lk(problem_mu_);
+      problem_ = err.empty() ? conn_.error() : err;
+    }
+    db_up_ = false;
     base::log(base::log_level::warn, "store", "the database is unreachable; retrying",
               {{"store", where_}, {"error", err.empty() ? conn_.error() : err}});
     conn_.close();
     return false;
   }
+  db_up_ = true;
   base::log(base::log_level::info, "store", "reconnected to the database", {{"store", where_}});
   return true;
 }
@@ -352,6 +372,11 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
 bool pg_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
   if (!ensure_connected()) return false;
   if (run_transaction(batch, 0, batch.size(), ok, true)) return true;
+  if (!conn_.good()) {
+    std::lock_guard lk(problem_mu_);
+    problem_ = conn_.error();
+    db_up_ = false;
+  }
   // The group failed. The connection gone: nothing is known to be committed; the callers
   // release what they hold and it comes again. Otherwise one op failed: each op again alone.
   std::fill(ok.begin(), ok.end(), 0);
