@@ -8,6 +8,10 @@
 #   pg_cluster.sh stop STATE_DIR    stops it and removes its files
 #   pg_cluster.sh crash STATE_DIR   stops it as a crash would (immediate: no checkpoint)
 #   pg_cluster.sh resume STATE_DIR  starts it again (crash recovery), same port
+#   pg_cluster.sh standby STATE_DIR PRIMARY_STATE_DIR
+#                                   a streaming standby of that primary (pg_basebackup), on its own
+#                                   port, named standby1 for synchronous_standby_names
+#   pg_cluster.sh promote STATE_DIR the standby becomes a primary
 set -euo pipefail
 cmd=${1:?start or stop}
 state=${2:?state directory}
@@ -89,5 +93,28 @@ CONF
     "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start >/dev/null ||
       { cat "$data/server.log" >&2; exit 1; }
     ;;
-  *) echo "pg_cluster: start, stop, crash or resume" >&2; exit 2 ;;
+  standby)
+    primary=${3:?primary state directory}
+    mkdir -p "$state"
+    data=$(mktemp -d /tmp/niem-pg.XXXXXX)
+    if [ "$(id -u)" -eq 0 ]; then chown postgres:postgres "$data"; fi
+    pport=$(sed -n 's|.*127.0.0.1:\([0-9]*\)/.*|\1|p' "$primary/uri")
+    "${as_pg[@]}" "$bin/pg_basebackup" -D "$data/db" -R -X stream -h 127.0.0.1 -p "$pport" \
+      -U postgres >"$data/basebackup.log" 2>&1 || { cat "$data/basebackup.log" >&2; exit 1; }
+    port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    cat >>"$data/db/postgresql.conf" <<CONF
+port = $port
+unix_socket_directories = '$data'
+cluster_name = 'standby1'
+CONF
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -l "$data/server.log" -w -t 60 start >/dev/null ||
+      { cat "$data/server.log" >&2; exit 1; }
+    echo "$data" >"$state/data"
+    echo "postgresql://postgres@127.0.0.1:$port/postgres" >"$state/uri"
+    ;;
+  promote)
+    data=$(cat "$state/data")
+    "${as_pg[@]}" "$bin/pg_ctl" -D "$data/db" -w promote >/dev/null
+    ;;
+  *) echo "pg_cluster: start, stop, crash, resume, standby or promote" >&2; exit 2 ;;
 esac
