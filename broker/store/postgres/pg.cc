@@ -86,6 +86,19 @@ params& params::array(const std::vector<std::string_view>& v) {
   return own(std::move(s));
 }
 
+params& params::array_opt(const std::vector<std::string_view>& v) {
+  std::string s = "{";
+  for (std::size_t i = 0; i < v.size(); ++i) {
+    if (i) s += ',';
+    if (v[i].empty())
+      s += "NULL";
+    else
+      append_element(s, v[i]);
+  }
+  s += '}';
+  return own(std::move(s));
+}
+
 params& params::array(const std::vector<std::int64_t>& v) {
   std::string s = "{";
   for (std::size_t i = 0; i < v.size(); ++i) {

@@ -66,6 +66,8 @@ class params {
   params& opt(std::string_view v) { return v.empty() ? add(nullptr, 0, 0, -1) : text(v); }
   // A text[] or bigint[] literal ({"a","b"}), for unnest().
   params& array(const std::vector<std::string_view>& v);
+  // The same, an empty value as NULL (optional columns).
+  params& array_opt(const std::vector<std::string_view>& v);
   params& array(const std::vector<std::int64_t>& v);
 
   int size() const { return static_cast<int>(e_.size()); }

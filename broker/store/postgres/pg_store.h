@@ -27,7 +27,6 @@ inline constexpr int k_staged_ack = 2;
 struct record_job {
   record_outcome rec;
   commit_result res;
-  std::vector<audit_entry> audit;  // with their sequence numbers and links, while being sent
 };
 
 // Statements sent in pipeline mode, each with what to do with its result; sent and collected in

@@ -134,47 +134,77 @@ bool pipeline_batch::run(connection& c) {
 bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t to,
                           std::vector<char>& ok) {
   auto now = clk_.now_ms();
-  std::vector<char> duplicate(to - from, 0);
-  // Round trip 1: which keys are new (here or at another replica).
-  pipeline_batch keys;
-  for (auto i = from; i < to; ++i) {
-    if (batch[i].kind != k_staged_record) continue;
-    auto& job = *static_cast<record_job*>(batch[i].data.get());
-    job.res = {};
-    const auto& r = job.rec;
-    if (!r.mapped || r.redecision) continue;
-    keys.add("ins_key", params().text(r.agency).text(r.record_type).text(r.key).text(r.message_id),
-             [&duplicate, k = i - from](const result& res) {
-               duplicate[k] = res.affected() == 0;
-               return true;
-             });
+  auto job_of = [&](std::size_t i) -> record_job& {
+    return *static_cast<record_job*>(batch[i].data.get());
+  };
+  // Round trip 1: which keys are new (here or at another replica), all in one statement.
+  std::set<std::string, std::less<>> fresh;  // message ids whose key was new
+  {
+    std::vector<std::string_view> agencies, types, keys, ids;
+    for (auto i = from; i < to; ++i) {
+      if (batch[i].kind != k_staged_record) continue;
+      auto& job = job_of(i);
+      job.res = {};
+      const auto& r = job.rec;
+      if (!r.mapped || r.redecision) continue;
+      agencies.push_back(r.agency);
+      types.push_back(r.record_type);
+      keys.push_back(r.key);
+      ids.push_back(r.message_id);
+    }
+    if (!ids.empty()) {
+      pipeline_batch first;
+      first.add("ins_keys", params().array(agencies).array(types).array(keys).array(ids),
+                [&fresh](const result& res) {
+                  for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
+                  return true;
+                });
+      if (!first.run(conn_)) return false;
+    }
   }
-  if (!keys.run(conn_)) return false;
-  // Round trip 2: everything else, in op order.
+  // Round trip 2: everything else. Rows of one kind go in one statement, in op order; what
+  // needs a record's own result (its documents' entries, a duplicate's first message) goes alone.
   pipeline_batch rest;
+  std::vector<std::int64_t> acks;
+  struct {
+    std::vector<std::string_view> id, agency, type, key, exchange, status, code;
+    std::vector<std::int64_t> received;
+    void add(const record_outcome& r, std::string_view st, std::string_view c) {
+      id.push_back(r.message_id);
+      agency.push_back(r.agency);
+      type.push_back(r.record_type);
+      key.push_back(r.key);
+      exchange.push_back(r.exchange);
+      received.push_back(r.received_ms);
+      status.push_back(st);
+      code.push_back(c);
+    }
+  } messages;
+  std::vector<std::string_view> fact_kind, fact_key, fact_value;
+  std::vector<std::string_view> obs_agreement, obs_exchange, obs_key, obs_day, obs_fields;
+  std::vector<audit_entry> audit;
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_ack) {
-      rest.add("ack", params().num(*static_cast<std::int64_t*>(batch[i].data.get())).num(now));
+      acks.push_back(*static_cast<std::int64_t*>(batch[i].data.get()));
       continue;
     }
-    auto& job = *static_cast<record_job*>(batch[i].data.get());
+    auto& job = job_of(i);
     const auto& r = job.rec;
     auto& out = job.res;
     if (r.replaces_dead_letter) rest.add("del_dead", params().num(r.replaces_dead_letter));
     if (!r.mapped) {
       rest.add("ins_dead", dead_params(r, now));
-      rest.add("ins_message", message_params(r, "dead_lettered", base::code_id(r.code)));
+      messages.add(r, "dead_lettered", base::code_id(r.code));
       out.what = commit_result::status::dead_lettered;
       continue;
     }
-    if (duplicate[i - from]) {
+    if (!r.redecision && !fresh.count(r.message_id)) {
       rest.add("sel_key", params().text(r.agency).text(r.record_type).text(r.key),
                [&out](const result& res) {
                  if (res.rows() == 1) out.duplicate_of = res.text(0, 0);
                  return true;
                });
-      rest.add("ins_message",
-               message_params(r, "duplicate", base::code_id(base::errc::record_duplicate_key)));
+      messages.add(r, "duplicate", base::code_id(base::errc::record_duplicate_key));
       out.what = commit_result::status::duplicate;
       continue;
     }
@@ -182,23 +212,48 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
       rest.add("ins_doc_queue", doc_queue_params(r, g, now),
                [&r, &out, g, now](const result& res) { return take_entries(res, r, g, now, out); });
     if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
-    for (const auto& f : r.facts)
-      rest.add("ins_fact", params().text(f.kind).text(f.key).text(f.value));
-    if (!r.facts.empty()) facts_changed_ = true;
-    for (const auto& o : r.observations)
-      rest.add("ins_obs",
-               params().text(o.agreement).text(o.exchange).text(r.key).text(o.day).text(o.fields));
-    rest.add("ins_message", message_params(r, routed_status(r), ""));
-    if (!r.audit.empty()) {
-      job.audit = r.audit;
-      rest.add("ins_audit", audit_params(job.audit, now));
+    for (const auto& f : r.facts) {
+      fact_kind.push_back(f.kind);
+      fact_key.push_back(f.key);
+      fact_value.push_back(f.value);
     }
+    if (!r.facts.empty()) facts_changed_ = true;
+    for (const auto& o : r.observations) {
+      obs_agreement.push_back(o.agreement);
+      obs_exchange.push_back(o.exchange);
+      obs_key.push_back(r.key);
+      obs_day.push_back(o.day);
+      obs_fields.push_back(o.fields);
+    }
+    messages.add(r, routed_status(r), "");
+    audit.insert(audit.end(), r.audit.begin(), r.audit.end());
     out.what = commit_result::status::routed;
   }
+  if (!messages.id.empty())
+    rest.add("ins_messages", params()
+                                 .array(messages.id)
+                                 .array(messages.agency)
+                                 .array(messages.type)
+                                 .array_opt(messages.key)
+                                 .array_opt(messages.exchange)
+                                 .array(messages.received)
+                                 .array(messages.status)
+                                 .array_opt(messages.code));
+  if (!fact_kind.empty())
+    rest.add("ins_facts", params().array(fact_kind).array(fact_key).array(fact_value));
+  if (!obs_key.empty())
+    rest.add("ins_observations", params()
+                                     .array(obs_agreement)
+                                     .array(obs_exchange)
+                                     .array(obs_key)
+                                     .array(obs_day)
+                                     .array(obs_fields));
+  if (!audit.empty()) rest.add("ins_audit", audit_params(audit, now));
+  if (!acks.empty()) rest.add("acks", params().array(acks).num(now));
   if (!rest.run(conn_)) return false;
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_record) {
-      auto& res = static_cast<record_job*>(batch[i].data.get())->res;
+      auto& res = job_of(i).res;
       sort_entries(res);
       note(notify_, res);
     }

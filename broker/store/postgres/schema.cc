@@ -149,6 +149,34 @@ constexpr statement k_statements[] = {
     {"sel_expire",
      "SELECT id, enqueued_ms FROM queue WHERE recipient=$1 AND id>$2 ORDER BY id LIMIT 10000"},
     {"sel_stats", "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=$1"},
+    // A group's records, several rows a statement (one statement's overhead, not one a row).
+    {"ins_keys",
+     "INSERT INTO record_keys(agency, record_type, record_key, message_id) SELECT a, t, k, m FROM "
+     "unnest($1::text[], $2::text[], $3::text[], $4::text[]) WITH ORDINALITY AS u(a, t, k, m, n) "
+     "ORDER BY n ON CONFLICT DO NOTHING RETURNING message_id"},
+    {"ins_messages",
+     "INSERT INTO messages(message_id, agency, record_type, record_key, exchange, received_ms, "
+     "status, code) SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], "
+     "$5::text[], $6::bigint[], $7::text[], $8::text[]) ON CONFLICT (message_id) DO UPDATE SET "
+     "agency = EXCLUDED.agency, record_type = EXCLUDED.record_type, record_key = "
+     "EXCLUDED.record_key, exchange = EXCLUDED.exchange, received_ms = EXCLUDED.received_ms, "
+     "status = EXCLUDED.status, code = EXCLUDED.code"},
+    {"ins_facts",
+     "INSERT INTO facts(kind, key, value) SELECT k, y, v FROM unnest($1::text[], $2::text[], "
+     "$3::text[]) WITH ORDINALITY AS u(k, y, v, n) ORDER BY n ON CONFLICT (kind, key) DO NOTHING"},
+    {"ins_observations",
+     "INSERT INTO observations(agreement, exchange, record_key, day, fields) SELECT a, e, k, d, f "
+     "FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS "
+     "u(a, e, k, d, f, n) ORDER BY n"},
+    // A group's acknowledgements: the entries go, their receipts are written, and each document
+    // goes with the last entry that refers to it.
+    {"acks",
+     "WITH q AS (DELETE FROM queue WHERE id = ANY($1::bigint[]) RETURNING message_id, recipient, "
+     "doc_id, attempts), r AS (INSERT INTO receipts(message_id, recipient, accepted_ms, attempts) "
+     "SELECT message_id, recipient, $2, attempts FROM q ON CONFLICT (message_id, recipient) DO "
+     "UPDATE SET accepted_ms = EXCLUDED.accepted_ms, attempts = EXCLUDED.attempts) "
+     "DELETE FROM documents d USING (SELECT DISTINCT doc_id FROM q) g WHERE d.id = g.doc_id AND "
+     "NOT EXISTS (SELECT 1 FROM queue o WHERE o.doc_id = g.doc_id AND o.id <> ALL($1::bigint[]))"},
     // Delivered to the other brokers' listeners when the transaction commits.
     {"notify", "SELECT pg_notify('niem_queue', r) FROM unnest($1::text[]) AS r"},
     // Takes or renews the leases of the recipients wanted (free, expired or already ours) and
