@@ -8,7 +8,7 @@ replica is a duplicate at the other (one message id per key), that nothing is de
 after a broker confirmed the subscriber's acceptance, that B delivered what A committed while
 both ran (it heard of A's commits), and that the audit chain verifies. Repeated ROUNDS times.
 
-usage: broker_replicas.py NIEM-BROKER PROJECT-ROOT [RECORDS] [ROUNDS]"""
+usage: broker_replicas.py NIEM-BROKER PROJECT-ROOT [RECORDS] [ROUNDS]   (3000 records, 10 rounds)"""
 import collections
 import os
 import subprocess
@@ -21,7 +21,7 @@ from broker_harness import Broker, backend, check, fail, new_store, placement  #
 
 binary, root = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
-rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 2
+rounds = int(sys.argv[4]) if len(sys.argv) > 4 else 10
 if backend() != "postgres":
     fail("replicas share a PostgreSQL store: run with NIEM_TEST_STORE=postgres")
 here = os.path.dirname(os.path.abspath(__file__))
