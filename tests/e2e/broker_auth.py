@@ -16,7 +16,7 @@ from proton import ConnectionException
 from proton.utils import BlockingConnection, LinkDetached
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, record_message  # noqa: E402
+from broker_harness import new_store, Broker, check, fail, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-auth-")
@@ -37,7 +37,7 @@ cfg = cfg.replace('file="agreements/', f'file="{root}/config/agreements/')
 cfg_path = os.path.join(tmp, "production.xml")
 open(cfg_path, "w", encoding="utf-8").write(cfg)
 
-broker = Broker(binary, cfg_path, os.path.join(tmp, "store"), os.path.join(tmp, "broker.log"))
+broker = Broker(binary, cfg_path, new_store(tmp), os.path.join(tmp, "broker.log"))
 broker.start()
 url = f"amqps://localhost:{broker.port}"
 
