@@ -591,7 +591,10 @@ struct server::impl {
         auto db = st.check();
         if (!bound || !db.reachable) {
           json::object o{{"status", "not_ready"}, {"listener", bound}, {"store", db.reachable}};
-          if (!db.reachable) o["problem"] = db.problem;
+          if (!db.reachable) {
+            o["problem"] = db.problem;
+            o["code"] = base::code_id(base::errc::store_unavailable);
+          }
           return json_response(503, std::move(o));
         }
         return json_response(

@@ -51,6 +51,9 @@ const std::vector<error_info> k_catalogue = {
     {errc::io_error, "NIEM-303", "io.error", "file could not be read or written"},
     {errc::agreement_invalid, "NIEM-304", "agreement.invalid",
      "data-sharing agreement file is invalid or would let an invalid document flow"},
+    {errc::store_unavailable, "NIEM-305", "store.unavailable",
+     "the store could not commit (its database unreachable, restarting, full or read-only): "
+     "nothing was stored; the record was released to its publisher"},
     {errc::internal, "NIEM-399", "internal", "internal error"},
     {errc::delivery_rejected, "NIEM-400", "delivery.rejected",
      "the subscriber rejected the document"},

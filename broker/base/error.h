@@ -44,6 +44,7 @@ enum class errc : std::uint16_t {
   schema_load_failed = 302,
   io_error = 303,
   agreement_invalid = 304,
+  store_unavailable = 305,
   internal = 399,
   // Delivery to a subscriber: NIEM-4xx (dead-letter reasons).
   delivery_rejected = 400,

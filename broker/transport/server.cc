@@ -511,7 +511,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                  {"code", base::code_id(o.code)}});
     else if (o.what == pipeline::outcome::status::failed)
       base::log(log_level::error, "pipeline", "record not stored; released to the publisher",
-                {{"message_id", o.message_id}, {"agency", o.agency}});
+                {{"message_id", o.message_id},
+                 {"agency", o.agency},
+                 {"code", base::code_id(base::errc::store_unavailable)}});
     for (auto& e : o.enqueued) enqueued(std::move(e));
     pay_owed_credit();
   }

@@ -92,7 +92,8 @@ try:
         stamp(f"database crashed after {at_stop} acceptances")
         time.sleep(1.5)
         code, body = ready(broker)
-        check(code == 503 and body.get("store") is False and body.get("problem"),
+        check(code == 503 and body.get("store") is False and body.get("problem") and
+              body.get("code") == "NIEM-305",
               f"/readyz says the store is not ready while the database is down ({body})")
         check(metric(broker, "niem_store_up") == 0, "niem_store_up is 0 while it is down")
         time.sleep(1.5)
@@ -123,6 +124,7 @@ try:
     check(rc == 0, "the broker stops cleanly afterwards")
     log = open(os.path.join(tmp, "broker.log")).read()
     check("reconnected to the database" in log, "the broker reconnected by itself")
+    check('"code":"NIEM-305"' in log, "records not stored during the outage are logged with NIEM-305")
     accepted = {int(p[1]) for p in lines(outs["publisher"], "A ")}
     check(len(accepted) == n, f"all {n} records accepted ({at_stop} before the outage)")
     check(not lines(outs["publisher"], "X "), "no record rejected")

@@ -119,6 +119,7 @@ bool pipeline_batch::run(connection& c) {
           base::log(base::log_level::error, "store",
                     "a statement failed; its transaction is rolled back",
                     {{"statement", it.name},
+                     {"code", base::code_id(base::errc::store_unavailable)},
                      {"sqlstate", results[k].state()},
                      {"error", results[k].message()}});
         good = false;

@@ -225,7 +225,10 @@ base::diagnostic pg_store::error(std::string msg) const {
 
 bool pg_store::failed(const result& r, const char* what) {
   base::log(base::log_level::error, "store", "a statement failed; its transaction is rolled back",
-            {{"statement", what}, {"sqlstate", r.state()}, {"error", r.message()}});
+            {{"statement", what},
+             {"code", base::code_id(base::errc::store_unavailable)},
+             {"sqlstate", r.state()},
+             {"error", r.message()}});
   return false;
 }
 
