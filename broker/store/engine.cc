@@ -37,7 +37,7 @@ store::counters engine::counters() const {
   c.failed_groups = failed_.load(std::memory_order_relaxed);
   c.last_group_seconds = static_cast<double>(last_group_us_.load(std::memory_order_relaxed)) / 1e6;
   {
-    std::lock_guard lk(const_cast<std::mutex&>(mu_));
+    std::lock_guard lk(mu_);
     c.queued = ops_queue_.size();
   }
   return c;

@@ -77,7 +77,7 @@ class engine {
 
   committer& backend_;
   std::uint32_t group_max_;
-  std::mutex mu_;
+  mutable std::mutex mu_;
   std::condition_variable cv_;
   std::deque<op> ops_queue_;
   bool stopping_ = false;

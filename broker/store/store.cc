@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include "store/postgres/pg_store.h"
+#include "store/replay_errors.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace niem::store {
@@ -28,6 +29,31 @@ std::string redact(std::string_view locator) {
     out.replace(p + 9, (end == std::string::npos ? out.size() : end) - p - 9, "***");
   }
   return out;
+}
+
+namespace {
+
+std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
+  base::diagnostic d;
+  d.code = code;
+  d.message = std::move(msg);
+  return {d};
+}
+
+}  // namespace
+
+std::vector<base::diagnostic> dead_letter_replay_error(base::errc why, std::int64_t id) {
+  return replay_error(why, why == base::errc::replay_not_found
+                               ? fmt::format("no dead letter {}", id)
+                               : fmt::format("dead letter {}: the record is no longer kept", id));
+}
+
+std::vector<base::diagnostic> withheld_replay_error(base::errc why, const std::string& message_id,
+                                                    const std::string& recipient) {
+  return replay_error(
+      why, why == base::errc::replay_not_found
+               ? fmt::format("message {} was not withheld from {}", message_id, recipient)
+               : fmt::format("message {}: the record is no longer kept", message_id));
 }
 
 base::result<std::unique_ptr<store>> store::open(const options& opt, const base::clock& clk) {

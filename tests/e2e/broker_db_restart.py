@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, placement  # noqa: E402
+from broker_harness import Broker, check, fail, lines, placement, stamp  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
@@ -26,11 +26,7 @@ py = "/usr/bin/python3"
 tmp = tempfile.mkdtemp(prefix="niem-dbrestart-")
 cluster = os.path.join(here, "..", "support", "pg_cluster.sh")
 state = os.path.join(tmp, "pg")
-t0 = time.time()
 
-
-def stamp(msg):
-    print(f"[{time.time() - t0:6.1f}s] {msg}", flush=True)
 
 
 def ready(broker):
@@ -49,12 +45,6 @@ def metric(broker, name):
                 return float(l.rsplit(" ", 1)[1])
     return None
 
-
-def lines(path, prefix):
-    try:
-        return [l.split() for l in open(path) if l.startswith(prefix)]
-    except FileNotFoundError:
-        return []
 
 
 # Seen once in about ten runs under a loaded ctest -j2: at the clean stop after the outage,

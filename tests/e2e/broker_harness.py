@@ -154,6 +154,23 @@ def placement(template, event_id):
     return json.dumps(rec, ensure_ascii=False)
 
 
+_t0 = time.time()
+
+
+def stamp(msg):
+    """A progress line with the seconds since the test started."""
+    print(f"[{time.time() - _t0:6.1f}s] {msg}", flush=True)
+
+
+def lines(path, prefix):
+    """The lines of a client's output file (broker_clients.py) that start with `prefix` (or
+    one of a tuple of them), split into words; none while the file does not exist yet."""
+    try:
+        return [l.split() for l in open(path) if l.startswith(prefix)]
+    except FileNotFoundError:
+        return []
+
+
 def fail(msg):
     print("FAIL:", msg)
     raise SystemExit(1)

@@ -17,7 +17,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, backend, check, fail, new_store, placement  # noqa: E402
+from broker_harness import backend, Broker, check, fail, lines, new_store, placement, stamp  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
@@ -26,19 +26,8 @@ if backend() != "postgres":
     fail("replicas share a PostgreSQL store: run with NIEM_TEST_STORE=postgres")
 here = os.path.dirname(os.path.abspath(__file__))
 py = "/usr/bin/python3"
-t0 = time.time()
 
 
-def stamp(msg):
-    print(f"[{time.time() - t0:6.1f}s] {msg}", flush=True)
-
-
-def lines(path, prefix):
-    prefixes = prefix if isinstance(prefix, tuple) else (prefix,)
-    try:
-        return [l.split() for l in open(path) if l.startswith(prefixes)]
-    except FileNotFoundError:
-        return []
 
 
 for rnd in range(rounds):

@@ -14,7 +14,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, placement, store_query  # noqa: E402
+from broker_harness import Broker, check, fail, lines, placement, stamp, store_query  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 n = int(sys.argv[3]) if len(sys.argv) > 3 else 3000
@@ -23,11 +23,7 @@ py = "/usr/bin/python3"
 tmp = tempfile.mkdtemp(prefix="niem-standby-")
 cluster = os.path.join(here, "..", "support", "pg_cluster.sh")
 primary, standby = os.path.join(tmp, "primary"), os.path.join(tmp, "standby")
-t0 = time.time()
 
-
-def stamp(msg):
-    print(f"[{time.time() - t0:6.1f}s] {msg}", flush=True)
 
 
 def uri(state, db="postgres"):
@@ -41,23 +37,16 @@ def psql(state, *sql):
     return subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip()
 
 
-def lines(path, prefix):
-    try:
-        return [l.split() for l in open(path) if l.startswith(prefix)]
-    except FileNotFoundError:
-        return []
-
 
 subprocess.run([cluster, "start", primary], check=True)
 try:
     subprocess.run([cluster, "standby", standby, primary], check=True)
     psql(primary, "ALTER SYSTEM SET synchronous_standby_names = 'standby1'", "SELECT pg_reload_conf()")
     deadline = time.time() + 30
-    while psql(primary, "SELECT sync_state FROM pg_stat_replication") != "sync":
-        if time.time() > deadline:
-            fail("the standby did not become synchronous")
+    while (state := psql(primary, "SELECT sync_state FROM pg_stat_replication")) != "sync" and \
+            time.time() < deadline:
         time.sleep(0.2)
-    check(True, "the standby replicates synchronously")
+    check(state == "sync", f"the standby replicates synchronously ({state or 'not connected'})")
     psql(primary, "CREATE DATABASE niem")
     template = open(os.path.join(root, "mappings/cws-placement/examples/placements.ndjson"),
                     encoding="utf-8").readline()

@@ -29,6 +29,9 @@ struct record_job {
   commit_result res;
 };
 
+// Logs a failed statement (SQLSTATE and message, never values) and answers false.
+bool log_failure(const char* statement, const result& r);
+
 // Statements sent in pipeline mode, each with what to do with its result; sent and collected in
 // chunks so that neither side's socket buffer fills while the other is not reading.
 class pipeline_batch {

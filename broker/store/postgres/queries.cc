@@ -4,19 +4,9 @@
 
 #include "store/postgres/pg_store.h"
 #include "store/postgres/rows.h"
+#include "store/replay_errors.h"
 
 namespace niem::store::postgres {
-
-namespace {
-
-std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
-  base::diagnostic d;
-  d.code = code;
-  d.message = std::move(msg);
-  return {d};
-}
-
-}  // namespace
 
 bool pg_store::read_kept_record(replay_source& r) {
   auto k = conn_.exec(
@@ -69,10 +59,7 @@ base::result<replay_source> pg_store::replay_dead_letter(std::int64_t id) {
     out = std::move(r);
     return true;
   });
-  if (!out)
-    return replay_error(why, why == base::errc::replay_not_found
-                                 ? fmt::format("no dead letter {}", id)
-                                 : fmt::format("dead letter {}: the record is no longer kept", id));
+  if (!out) return dead_letter_replay_error(why, id);
   return std::move(*out);
 }
 
@@ -100,11 +87,7 @@ base::result<replay_source> pg_store::replay_withheld(const std::string& message
     out = std::move(r);
     return true;
   });
-  if (!out)
-    return replay_error(
-        why, why == base::errc::replay_not_found
-                 ? fmt::format("message {} was not withheld from {}", message_id, recipient)
-                 : fmt::format("message {}: the record is no longer kept", message_id));
+  if (!out) return withheld_replay_error(why, message_id, recipient);
   return std::move(*out);
 }
 

@@ -115,13 +115,7 @@ bool pipeline_batch::run(connection& c) {
     for (std::size_t k = 0; k < results.size(); ++k) {
       const auto& it = items_[from + k];
       if (!results[k].ok()) {
-        if (good)
-          base::log(base::log_level::error, "store",
-                    "a statement failed; its transaction is rolled back",
-                    {{"statement", it.name},
-                     {"code", base::code_id(base::errc::store_unavailable)},
-                     {"sqlstate", results[k].state()},
-                     {"error", results[k].message()}});
+        if (good) log_failure(it.name, results[k]);
         good = false;
         continue;
       }

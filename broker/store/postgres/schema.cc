@@ -223,13 +223,17 @@ base::diagnostic pg_store::error(std::string msg) const {
   return d;
 }
 
-bool pg_store::failed(const result& r, const char* what) {
+bool log_failure(const char* statement, const result& r) {
   base::log(base::log_level::error, "store", "a statement failed; its transaction is rolled back",
-            {{"statement", what},
+            {{"statement", statement},
              {"code", base::code_id(base::errc::store_unavailable)},
              {"sqlstate", r.state()},
              {"error", r.message()}});
   return false;
+}
+
+bool pg_store::failed(const result& r, const char* what) {
+  return log_failure(what, r);
 }
 
 bool pg_store::connect(std::string& err) {

@@ -3,21 +3,11 @@
 
 #include <fmt/format.h>
 
+#include "store/replay_errors.h"
 #include "store/sqlite/rows.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace niem::store::sqlite {
-
-namespace {
-
-std::vector<base::diagnostic> replay_error(base::errc code, std::string msg) {
-  base::diagnostic d;
-  d.code = code;
-  d.message = std::move(msg);
-  return {d};
-}
-
-}  // namespace
 
 bool sqlite_store::read_kept_record(replay_source& r) {
   stmt k(db_,
@@ -67,10 +57,7 @@ base::result<replay_source> sqlite_store::replay_dead_letter(std::int64_t id) {
     out = std::move(r);
     return true;
   });
-  if (!out)
-    return replay_error(why, why == base::errc::replay_not_found
-                                 ? fmt::format("no dead letter {}", id)
-                                 : fmt::format("dead letter {}: the record is no longer kept", id));
+  if (!out) return dead_letter_replay_error(why, id);
   return std::move(*out);
 }
 
@@ -95,11 +82,7 @@ base::result<replay_source> sqlite_store::replay_withheld(const std::string& mes
     out = std::move(r);
     return true;
   });
-  if (!out)
-    return replay_error(
-        why, why == base::errc::replay_not_found
-                 ? fmt::format("message {} was not withheld from {}", message_id, recipient)
-                 : fmt::format("message {}: the record is no longer kept", message_id));
+  if (!out) return withheld_replay_error(why, message_id, recipient);
   return std::move(*out);
 }
 
