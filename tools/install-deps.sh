@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs every system package the project needs, from Debian 12's archive only. Idempotent: packages
 # already present are skipped, and apt-get runs only when something is missing.
+# With --missing it only prints the packages that are missing (nothing when all are present).
 set -euo pipefail
 
 packages=(
@@ -34,6 +35,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+
+if [ "${1:-}" = "--missing" ]; then
+  echo "${missing[*]}"
+  exit 0
+fi
 
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#packages[@]} packages present"

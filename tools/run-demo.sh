@@ -5,6 +5,7 @@
 # (pass --exit to stop it once the demo traffic has been shown).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./tools/check-prereqs.sh
 ./tools/install-deps.sh
 cmake --preset release -G Ninja > /dev/null
 cmake --build --preset release -j "$(nproc)"

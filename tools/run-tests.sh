@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
-# Installs what is missing, builds with the CI preset (warnings as errors, ASan+UBSan) and runs the
-# whole test suite. Expects ../shared beside the checkout (the NIEM reference material).
+# Checks the prerequisites, installs what is missing, builds with the CI preset (warnings as errors,
+# ASan+UBSan), builds the release preset (-O3) with warnings as errors too, so that what the demo and
+# the benchmarks build stays warning-free, and runs the whole test suite. Expects ../shared beside
+# the checkout (the NIEM reference material).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+./tools/check-prereqs.sh
 ./tools/install-deps.sh
 cmake --preset ci -G Ninja
 cmake --build --preset ci -j "$(nproc)"
+cmake --preset release -G Ninja -DNIEM_WERROR=ON > /dev/null
+cmake --build --preset release -j "$(nproc)"
 ctest --preset ci -j "$(nproc)"

@@ -459,14 +459,17 @@ struct server::impl {
                                            {"dead_letters", std::move(dead)}});
   }
 
+  static std::string agreement_status(const routing::agreement& a, const std::string& today) {
+    return !a.effective_from.empty() && today < a.effective_from ? "not_yet_effective"
+           : !a.effective_to.empty() && today > a.effective_to   ? "expired"
+                                                                 : "in_effect";
+  }
+
   response agreements_summary() {
     auto today = routing::utc_date(clk.now_ms());
     json::array arr;
     for (const auto& a : agreements) {
-      std::string status = !a->effective_from.empty() && today < a->effective_from
-                               ? "not_yet_effective"
-                           : !a->effective_to.empty() && today > a->effective_to ? "expired"
-                                                                                 : "in_effect";
+      std::string status = agreement_status(*a, today);
       json::array providers, purposes, exchanges;
       for (const auto& p : a->providers) providers.push_back(json::string(p));
       for (const auto& p : a->purposes) purposes.push_back(json::string(p));
@@ -534,6 +537,57 @@ struct server::impl {
       arr.push_back(std::move(o));
     }
     return json_response(200, json::object{{"person", person}, {"disclosures", std::move(arr)}});
+  }
+
+  // Why recipients were withheld records lately (the audit trail's withholdings by recipient, code
+  // and agreement), with what the agreement's dates say: "why did school receive nothing?".
+  response withholdings(const target& t) {
+    auto recipient = t.get("recipient");
+    if (!plain(recipient)) return error(400, "bad_request", "recipient is an agency id");
+    std::int64_t hours = 24;
+    if (auto v = t.get("hours"); !v.empty()) {
+      auto n = to_id(v);
+      if (!n || *n > 6 * 366 * 24)
+        return error(400, "bad_request", "hours is 1 to 52704 (six years)");
+      hours = static_cast<std::int64_t>(*n);
+    }
+    // A bound on the scan however long the trail is; the answer says when it was reached.
+    constexpr std::int64_t k_entries = 100'000;
+    auto since = clk.now_ms() - hours * 3600 * 1000;
+    auto r = st.withholdings(since, k_entries);
+    if (!r) return error(500, "NIEM-303", "the store cannot be read");
+    auto today = routing::utc_date(clk.now_ms());
+    json::array arr;
+    for (const auto& w : *r) {
+      if (!recipient.empty() && w.recipient != recipient) continue;
+      auto code = base::parse_code(w.code);
+      json::object o{{"recipient", w.recipient},      {"code", w.code},
+                     {"name", base::info(code).name}, {"summary", base::info(code).summary},
+                     {"agreement", w.agreement},      {"count", w.count},
+                     {"last", iso(w.last_ms)}};
+      // One phrase for people (niemctl and the demo print it): the agreement's dates when they
+      // are the reason, the code's summary otherwise.
+      std::string why = w.agreement.empty() ? std::string(base::info(code).summary)
+                                            : fmt::format("agreement {}: {}", w.agreement,
+                                                          base::info(code).summary);
+      for (const auto& a : agreements)
+        if (a->label() == w.agreement) {
+          auto status = agreement_status(*a, today);
+          o["agreement_status"] = status;
+          o["effective_from"] = a->effective_from;
+          o["effective_to"] = a->effective_to;
+          if (code == base::errc::route_agreement_expired && status == "expired")
+            why = fmt::format("agreement {} expired {}", w.agreement, a->effective_to);
+          else if (code == base::errc::route_agreement_not_effective &&
+                   status == "not_yet_effective")
+            why = fmt::format("agreement {} in effect from {}", w.agreement, a->effective_from);
+        }
+      o["why"] = why;
+      arr.push_back(std::move(o));
+    }
+    return json_response(200, json::object{{"hours", hours},
+                                           {"entries_scanned_at_most", k_entries},
+                                           {"withholdings", std::move(arr)}});
   }
 
   response audit_verify() {
@@ -713,6 +767,7 @@ struct server::impl {
     if (seg(1) == "agreements" && s.size() == 2 && get) return agreements_summary();
     if (seg(1) == "consents" && s.size() == 2 && get) return consents(t);
     if (seg(1) == "disclosures" && s.size() == 2 && get) return disclosures(t);
+    if (seg(1) == "withholdings" && s.size() == 2 && get) return withholdings(t);
     if (seg(1) == "audit" && seg(2) == "verify" && s.size() == 3 && get) return audit_verify();
     if (seg(1) == "whoami" && s.size() == 2 && get)
       return json_response(

@@ -723,7 +723,10 @@ class filter_run {
   void note_removed(std::size_t at) {
     if (!explain_) return;
     removed_element e;
-    for (const auto& n : names_) e.path += (e.path.empty() ? "" : "/") + std::string(n);
+    for (const auto& n : names_) {
+      if (!e.path.empty()) e.path += '/';
+      e.path += n;
+    }
     e.line = 1 + static_cast<std::uint32_t>(std::count(doc_.begin(), doc_.begin() + at, '\n'));
     r.removed.push_back(std::move(e));
   }

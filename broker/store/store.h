@@ -242,6 +242,16 @@ class store {
   // time, oldest first.
   virtual base::result<std::vector<audit_entry>> disclosures(std::string_view person,
                                                              std::int64_t since_ms) = 0;
+  // Why records were withheld: among the last `last_entries` entries of the audit trail (newest
+  // first; a bound on the scan however long the trail) that are not older than since_ms, the
+  // withholdings counted by recipient, code and agreement, each recipient's largest first.
+  struct withholding_count {
+    std::string recipient, code, agreement;
+    std::uint64_t count = 0;
+    std::int64_t last_ms = 0;  // the latest of them
+  };
+  virtual base::result<std::vector<withholding_count>> withholdings(std::int64_t since_ms,
+                                                                    std::int64_t last_entries) = 0;
   // Records counted for `agreement` from one exchange whose day lies in [from_day, to_day]
   // (YYYY-MM-DD, inclusive), in the order they were received.
   virtual base::result<std::vector<observation_row>> observations(std::string_view agreement,

@@ -43,6 +43,8 @@ Commands:
   disclosures --person ID                   the accounting of disclosures for one child
   audit verify                              verify the audit trail's hash chain
   agreements                                the agreements and whether each is in effect
+  withheld [--recipient R] [--hours H]      why records were withheld from each recipient in the
+                                            last H hours (default 24), by code and agreement
   consents --person ID                      a child's consents and whether each holds today
 
 The broker's admin address and token come from --url and --token, or NIEMCTL_URL and
@@ -473,6 +475,20 @@ int main(int argc, char** argv) {
     }
     table({"AGREEMENT", "FROM", "TO", "LEVEL", "PURPOSES", "EFFECTIVE", "EXPIRES", "STATUS"}, rows);
     return 0;
+  }
+  if (cmd == "withheld") {
+    std::vector<std::pair<std::string, std::string>> q;
+    if (!opt("recipient").empty()) q.emplace_back("recipient", opt("recipient"));
+    if (!opt("hours").empty()) q.emplace_back("hours", opt("hours"));
+    auto r = c.call(http::verb::get, "/api/withholdings" + query(q));
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& w : at(r.body, "withholdings").as_array())
+      rows.push_back({str(at(w, "recipient")), str(at(w, "count")), str(at(w, "code")),
+                      str(at(w, "last")), str(at(w, "why"))});
+    table({"RECIPIENT", "WITHHELD", "CODE", "LAST", "WHY"}, rows);
+    return rows.empty() ? 1 : 0;
   }
   if (cmd == "consents") {
     if (opt("person").empty()) return usage("consents --person ID");

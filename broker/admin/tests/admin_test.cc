@@ -8,6 +8,7 @@
 #include <catch2/catch.hpp>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <future>
 #include <set>
 #include <sstream>
@@ -52,8 +53,10 @@ struct rig {
     REQUIRE(s.ok());
     st = std::move(s.value());
     router = std::make_shared<routing::policy_router>(
-        std::vector<routing::policy_subscription>{{"phn", "pharmacy-claim", "CARE_COORDINATION"},
-                                                  {"cws", "pharmacy-claim", "OVERSIGHT"}},
+        std::vector<routing::policy_subscription>{
+            {"phn", "pharmacy-claim", "CARE_COORDINATION"},
+            {"cws", "pharmacy-claim", "OVERSIGHT"},
+            {"school", "placement-notification", "EDUCATION_STABILITY"}},
         agreements, clk, std::make_shared<routing::consent_registry>());
     pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
     admin::options o;
@@ -285,6 +288,49 @@ TEST_CASE("admin: a withheld decision replayed after the consent arrives reaches
   CHECK(status["DSA-001"] == "in_effect");
   auto dis = body(r.call("GET", "/api/disclosures?person=95557001Q", r.viewer));
   CHECK(dis.at("disclosures").as_array().size() == 2);  // cws at first, phn on replay
+}
+
+TEST_CASE(
+    "admin: withholdings say why each recipient was withheld records, by code and agreement") {
+  rig r;
+  for (auto id : {"RX-W1", "RX-W2"})
+    REQUIRE(r.run("medicaid", "pharmacy_claim", "text/plain", claim(id)).what ==
+            pipeline::outcome::status::accepted);
+  std::ifstream in(testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson");
+  std::string placement;
+  REQUIRE(std::getline(in, placement));
+  REQUIRE(r.run("cws", "placement", "application/json", placement).what ==
+          pipeline::outcome::status::accepted);
+
+  auto all = r.call("GET", "/api/withholdings", r.viewer);
+  REQUIRE(all.status == 200);
+  auto w = body(all).at("withholdings").as_array();
+  REQUIRE(w.size() == 2);
+  CHECK(w[0].at("recipient") == "phn");
+  CHECK(w[0].at("count") == 2);
+  CHECK(w[0].at("code") == "NIEM-506");
+  CHECK(w[0].at("name") == "route.no_consent");
+  CHECK(w[0].at("agreement") == "DSA-004@1");
+  CHECK(w[0].at("agreement_status") == "in_effect");
+  CHECK(w[0].at("why") ==
+        "agreement DSA-004@1: the agreement requires a consent and none holds for this child");
+  CHECK(w[1].at("recipient") == "school");
+  CHECK(w[1].at("count") == 1);
+  CHECK(w[1].at("code") == "NIEM-503");
+  CHECK(w[1].at("why") == "agreement DSA-008@1 expired 2025-12-31");
+
+  auto school = body(r.call("GET", "/api/withholdings?recipient=school", r.viewer));
+  REQUIRE(school.at("withholdings").as_array().size() == 1);
+  CHECK(school.at("withholdings").at(0).at("recipient") == "school");
+  // Older than the hours asked for: nothing.
+  r.clk.advance_ms(2 * 3600 * 1000);
+  CHECK(body(r.call("GET", "/api/withholdings?hours=1", r.viewer))
+            .at("withholdings")
+            .as_array()
+            .empty());
+  CHECK(r.call("GET", "/api/withholdings?hours=x", r.viewer).status == 400);
+  CHECK(r.call("GET", "/api/withholdings?recipient=a%20b", r.viewer).status == 400);
+  CHECK(r.call("GET", "/api/withholdings").status == 401);
 }
 
 TEST_CASE("admin: /metrics is Prometheus text with the queues, dead letters and decisions") {

@@ -2,6 +2,8 @@
 #include <fstream>
 #include <future>
 
+#include <fmt/format.h>
+
 #include "pipeline/pipeline.h"
 #include "support/fixtures.h"
 
@@ -41,7 +43,7 @@ struct rig {
               std::string id = "") {
     static int n = 0;
     pipeline::job j;
-    j.message_id = id.empty() ? "M" + std::to_string(++n) : id;
+    j.message_id = id.empty() ? fmt::format("M{}", ++n) : id;
     j.agency = std::move(agency);
     j.record_type = std::move(type);
     j.content_type = std::move(ct);

@@ -6,6 +6,8 @@
 #include <filesystem>
 #include <future>
 
+#include <fmt/format.h>
+
 #include "pipeline/pipeline.h"
 #include "routing/policy.h"
 #include "support/agreements.h"
@@ -67,7 +69,7 @@ struct rig {
   }
   outcome run(std::string agency, std::string type, std::string ct, std::string body) {
     pipeline::job j;
-    j.message_id = "M" + std::to_string(++n);
+    j.message_id = fmt::format("M{}", ++n);
     j.agency = std::move(agency);
     j.record_type = std::move(type);
     j.content_type = std::move(ct);

@@ -178,10 +178,10 @@ TEST_CASE("property: after suppression no small count shows and no group hides e
     int children = static_cast<int>(rng() % 120);
     const char* classes[] = {"ANTIPSYCHOTIC", "ADHD AGENT", "ANTIDEPRESSANT", "MOOD STABILIZER"};
     for (int i = 0; i < children; ++i) {
-      auto m = "M" + std::to_string(i);
+      auto m = fmt::format("M{}", i);
       if (rng() % 10 != 0)  // a tenth never placed: unknown county
-        pl.push_back({"C" + std::to_string(i), m, fmt::format("06{:03}", rng() % counties),
-                      "P" + std::to_string(i), "2026-01-01", ""});
+        pl.push_back({fmt::format("C{}", i), m, fmt::format("06{:03}", rng() % counties),
+                      fmt::format("P{}", i), "2026-01-01", ""});
       for (int k = 0; k < 4; ++k)
         if (rng() % 3 == 0) ev.push_back({m, "2026-05-05", classes[k]});
     }
@@ -233,7 +233,7 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   int n = 0;
   auto run = [&](std::string agency, std::string type, std::string ct, std::string body) {
     pipeline::job j;
-    j.message_id = "M" + std::to_string(++n);
+    j.message_id = fmt::format("M{}", ++n);
     j.agency = agency;
     j.record_type = type;
     j.content_type = ct;

@@ -97,6 +97,26 @@ base::result<std::vector<audit_entry>> pg_store::disclosures(std::string_view pe
   return out;
 }
 
+base::result<std::vector<store::withholding_count>> pg_store::withholdings(
+    std::int64_t since_ms, std::int64_t last_entries) {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  // The range on seq (the primary key) bounds the scan.
+  auto r = c.exec(
+      "SELECT recipient, reason, agreement, COUNT(*), MAX(at_ms) FROM audit WHERE "
+      "seq > (SELECT COALESCE(MAX(seq), 0) FROM audit) - $1 AND decision = 'withhold' AND "
+      "at_ms >= $2 GROUP BY recipient, reason, agreement "
+      "ORDER BY recipient, COUNT(*) DESC, reason, agreement",
+      params().num(last_entries).num(since_ms));
+  if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
+  std::vector<withholding_count> out;
+  for (int i = 0; i < r.rows(); ++i)
+    out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2),
+                   static_cast<std::uint64_t>(r.i64(i, 3)), r.i64(i, 4)});
+  return out;
+}
+
 base::result<std::vector<observation_row>> pg_store::observations(std::string_view agreement,
                                                                   std::string_view exchange,
                                                                   std::string_view from_day,

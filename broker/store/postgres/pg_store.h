@@ -89,6 +89,8 @@ class pg_store final : public store, engine::committer {
   audit_check verify_audit(std::string_view key) override;
   base::result<std::vector<audit_entry>> disclosures(std::string_view person,
                                                      std::int64_t since_ms) override;
+  base::result<std::vector<withholding_count>> withholdings(std::int64_t since_ms,
+                                                            std::int64_t last_entries) override;
   base::result<std::vector<observation_row>> observations(std::string_view agreement,
                                                           std::string_view exchange,
                                                           std::string_view from_day,

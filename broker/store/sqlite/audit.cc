@@ -80,6 +80,26 @@ base::result<std::vector<audit_entry>> sqlite_store::disclosures(std::string_vie
   return out;
 }
 
+base::result<std::vector<store::withholding_count>> sqlite_store::withholdings(
+    std::int64_t since_ms, std::int64_t last_entries) {
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) return std::vector<base::diagnostic>{error(err)};
+  // The range on seq (the rowid) bounds the scan.
+  stmt s(r.db,
+         "SELECT recipient, reason, agreement, COUNT(*), MAX(at_ms) FROM audit WHERE "
+         "seq > (SELECT COALESCE(MAX(seq), 0) FROM audit) - ? AND decision = 'withhold' AND "
+         "at_ms >= ? GROUP BY recipient, reason, agreement "
+         "ORDER BY recipient, COUNT(*) DESC, reason, agreement");
+  if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
+  s.bind(1, last_entries).bind(2, since_ms);
+  std::vector<withholding_count> out;
+  while (s.step() == SQLITE_ROW)
+    out.push_back(
+        {s.text(0), s.text(1), s.text(2), static_cast<std::uint64_t>(s.i64(3)), s.i64(4)});
+  return out;
+}
+
 base::result<std::vector<observation_row>> sqlite_store::observations(std::string_view agreement,
                                                                       std::string_view exchange,
                                                                       std::string_view from_day,

@@ -6,6 +6,8 @@
 #include <mutex>
 #include <thread>
 
+#include <fmt/format.h>
+
 #include "store/store.h"
 #include "support/store_backends.h"
 #include "support/temp_dir.h"
@@ -140,7 +142,7 @@ STORE_TEST(case_12,
   {
     auto s = f.open(clk);
     for (int i = 0; i < 3; ++i) {
-      auto c = commit(*s, routed("M" + std::to_string(i), "E-" + std::to_string(i), {"court"}));
+      auto c = commit(*s, routed(fmt::format("M{}", i), fmt::format("E-{}", i), {"court"}));
       REQUIRE(c.enqueued.size() == 1);
       CHECK(c.enqueued[0].id > last);
       last = ack(*s, c.enqueued[0].id);  // the queue is empty again each time
@@ -250,7 +252,7 @@ STORE_TEST(case_7, "concurrent commits share transactions (group commit)") {
   std::atomic<int> done{0};
   constexpr int n = 2000;
   for (int i = 0; i < n; ++i)
-    s->commit_record(routed("M" + std::to_string(i), "K" + std::to_string(i), {"court"}),
+    s->commit_record(routed(fmt::format("M{}", i), fmt::format("K{}", i), {"court"}),
                      [&](commit_result c) {
                        if (c.what == commit_result::status::routed) ++done;
                      });
@@ -326,12 +328,53 @@ STORE_TEST(case_8, "every decision is in the audit chain, which verifies across 
   CHECK(s->disclosures("CWS-1", 2'000'000)->empty());
 }
 
+STORE_TEST(case_13,
+           "withholdings are counted by recipient, code and agreement, within the time and the "
+           "entries asked for") {
+  base::manual_clock clk(1'000'000);
+  auto s = f.open(clk);
+  commit(*s, audited("M1", "E-1", "CWS-1"));  // court delivered, school withheld NIEM-503
+  commit(*s, audited("M2", "E-2", "CWS-2"));
+  clk.advance_ms(60'000);
+  auto r = audited("M3", "E-3", "CWS-3");
+  r.audit[0].recipient = "oversight";
+  r.audit[0].agreement = "DSA-009@1";
+  r.audit[0].decision = "withhold";
+  r.audit[0].reason = "NIEM-510";
+  commit(*s, std::move(r));  // school NIEM-503 again, and oversight NIEM-510
+
+  auto all = s->withholdings(0, 1000);
+  REQUIRE(all.ok());
+  REQUIRE(all->size() == 2);
+  CHECK((*all)[0].recipient == "oversight");
+  CHECK((*all)[0].code == "NIEM-510");
+  CHECK((*all)[0].agreement == "DSA-009@1");
+  CHECK((*all)[0].count == 1);
+  CHECK((*all)[0].last_ms == 1'060'000);
+  CHECK((*all)[1].recipient == "school");
+  CHECK((*all)[1].code == "NIEM-503");
+  CHECK((*all)[1].agreement == "DSA-008@1");
+  CHECK((*all)[1].count == 3);
+  CHECK((*all)[1].last_ms == 1'060'000);
+  // Not older than a time: only M3's two.
+  auto recent = s->withholdings(1'030'000, 1000);
+  REQUIRE(recent.ok());
+  REQUIRE(recent->size() == 2);
+  CHECK((*recent)[1].count == 1);
+  // Only the last two entries of the trail (M3's): M1 and M2 are not scanned.
+  auto last = s->withholdings(0, 2);
+  REQUIRE(last.ok());
+  REQUIRE(last->size() == 2);
+  CHECK((*last)[0].count == 1);
+  CHECK((*last)[1].count == 1);
+}
+
 STORE_TEST(case_9, "tampering with the audit trail is found at the right entry") {
   base::manual_clock clk(1'000'000);
   {
     auto s = f.open(clk);
     for (int i = 1; i <= 4; ++i)
-      commit(*s, audited("M" + std::to_string(i), "E-" + std::to_string(i), "CWS-1"));
+      commit(*s, audited(fmt::format("M{}", i), fmt::format("E-{}", i), "CWS-1"));
   }
   REQUIRE(f.open(clk)->verify_audit(k_key).ok);
   auto check_at = [&](testing::store_fixture& c, std::int64_t seq, const char* words) {
