@@ -1,16 +1,21 @@
 """Demo traffic for a running niem-broker (config/demo.xml): publishes the project's example
 records of every agency to ingest/<agency>/<record-type>, then receives what each subscriber
-gets from deliver/<agency> and saves the NIEM documents under OUT/<recipient>/.
+gets from deliver/<agency> and saves the NIEM documents under OUT/<recipient>/. For a subscriber
+that received nothing it says why: the withholdings the audit trail holds for it, by code and
+agreement (the admin API's /api/withholdings, which `niemctl withheld` prints too).
 
-usage: /usr/bin/python3 demo_traffic.py URL PROJECT-ROOT OUT"""
+usage: /usr/bin/python3 demo_traffic.py URL PROJECT-ROOT OUT ADMIN-URL VIEWER-TOKEN-FILE"""
 import glob
+import json
 import os
 import sys
+import urllib.request
 
 from proton import Delivery, Message
 from proton.utils import BlockingConnection, SendException
 
-url, root, out = sys.argv[1], sys.argv[2], sys.argv[3]
+url, root, out, admin_url, token_file = sys.argv[1:6]
+token = open(token_file, encoding="utf-8").read().strip()
 conn = BlockingConnection(url, timeout=30)
 
 
@@ -45,6 +50,16 @@ for f in sorted(glob.glob(os.path.join(root, "mappings/mmis-pharmacy-claim/examp
     claims += [lines[0] + "\n" + row for row in lines[1:]]
 publish("ingest/medicaid/pharmacy_claim", claims, "text/csv")
 
+def why_nothing(recipient):
+    req = urllib.request.Request(f"{admin_url}/api/withholdings?recipient={recipient}",
+                                 headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        rows = json.load(r)["withholdings"]
+    if not rows:
+        return "no record was routed to it, and none was withheld"
+    return "; ".join(f"{w['count']} withheld {w['code']} {w['why']}" for w in rows)
+
+
 print("\nreceiving at each subscriber (each gets what its data-sharing agreement allows):")
 for recipient in ("court", "medicaid", "cws", "phn", "school", "research", "oversight"):
     r = conn.create_receiver(f"deliver/{recipient}", credit=100)
@@ -65,8 +80,11 @@ for recipient in ("court", "medicaid", "cws", "phn", "school", "research", "over
         r.accept()
     r.close()
     del r  # before interpreter shutdown, where proton's finalizers cannot run cleanly
-    summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items())) or "nothing"
-    print(f"  deliver/{recipient:10} {summary}  -> {d}/")
+    if counts:
+        summary = ", ".join(f"{n} {k}" for k, n in sorted(counts.items()))
+        print(f"  deliver/{recipient:10} {summary}  -> {d}/")
+    else:
+        print(f"  deliver/{recipient:10} nothing: {why_nothing(recipient)}")
 conn.close()
 import gc  # noqa: E402
 gc.collect()
