@@ -30,6 +30,8 @@ const std::vector<error_info> k_catalogue = {
     {errc::record_duplicate_key, "NIEM-113", "record.duplicate_key",
      "a record with this key was already accepted; not processed again"},
     {errc::record_empty, "NIEM-114", "record.empty", "message carries no record"},
+    {errc::record_duplicate_member, "NIEM-115", "record.duplicate_member",
+     "a JSON object names a member twice: the record could mean two things"},
     {errc::xml_not_well_formed, "NIEM-200", "xml.not_well_formed", "XML is not well-formed"},
     {errc::xml_doctype_forbidden, "NIEM-201", "xml.doctype_forbidden", "a DOCTYPE is not accepted"},
     {errc::xml_schema_invalid, "NIEM-202", "xml.schema_invalid", "document is not schema-valid"},

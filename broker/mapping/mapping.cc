@@ -9,6 +9,7 @@
 #include <boost/json.hpp>
 
 #include "base/text.h"
+#include "mapping/json_reader.h"
 #include "mapping/transforms.h"
 
 namespace fs = std::filesystem;
@@ -862,15 +863,9 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   const json::storage_ptr arena_storage(&arena);
   json::value doc(arena_storage);
   if (m.format == record_format::json) {
-    json::parse_options opt;
-    opt.max_depth = static_cast<std::size_t>(lim.max_json_depth);
-    boost::system::error_code ec;
-    doc = json::parse(record, ec, &arena, opt);
-    if (ec) {
-      auto code = ec == json::error::too_deep ? errc::record_too_deep : errc::record_malformed_json;
-      return diagnostic{
-          code, fmt::format("malformed JSON: {}", ec.message()), std::string(where), "", 0, 0};
-    }
+    auto read = read_json(record, doc, static_cast<std::size_t>(lim.max_json_depth));
+    if (read.code != errc::ok)
+      return diagnostic{read.code, std::move(read.message), std::string(where), read.field, 0, 0};
     if (!doc.is_object())
       return diagnostic{
           errc::record_wrong_type, "record is not a JSON object", std::string(where), "", 0, 0};
