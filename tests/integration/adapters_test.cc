@@ -10,6 +10,8 @@
 #include <mutex>
 #include <set>
 
+#include <fmt/format.h>
+
 #include "client/client.h"
 #include "support/process.h"
 #include "support/temp_dir.h"
@@ -507,6 +509,57 @@ TEST_CASE("the HTTP adapter answers 202 only for a record the broker committed",
   CHECK(http_call(h.port, http::verb::get, "/healthz", "", "").status == 200);
   std::this_thread::sleep_for(300ms);
   CHECK(court.keys() == std::multiset<std::string>{"H-1"});  // nothing else got through
+}
+
+// Regression: a record naming a member twice (plainly, through an escape, inside `child`) was
+// accepted, one of the two values kept by a parser detail.
+TEST_CASE(
+    "a record naming a member twice is refused NIEM-115 by the broker, the batch adapter and "
+    "the HTTP adapter",
+    "[batch][http]") {
+  broker b;
+  collector court;
+  auto s = subscribe(b, "court", court);
+  auto twice = [](const std::string& rec, const std::string& after, const std::string& extra) {
+    auto at = rec.find(after);
+    REQUIRE(at != std::string::npos);
+    return rec.substr(0, at + after.size()) + extra + rec.substr(at + after.size());
+  };
+  const auto plain = twice(placement("D-1"), "{", R"("event_id":"D-1b",)");
+  const auto escaped = twice(placement("D-2"), "{", R"("ev\u0065nt_id":"D-2b",)");
+  const auto nested = twice(placement("D-3"), R"("child":{)", R"("last_name":"Other",)");
+
+  // The client library (what both adapters use) gets the broker's refusal and its code.
+  client::publisher pub(b.opts());
+  for (const auto& rec : {plain, escaped, nested}) {
+    auto r = pub.publish({"ingest/cws/placement", rec, "application/json", {}});
+    INFO(r.description);
+    CHECK(r.what == client::status::rejected);
+    CHECK(r.code() == "NIEM-115");
+  }
+
+  temp_dir d("niem-it-dup");
+  auto file = d.write("cws.ndjson",
+                      plain + "\n" + placement("D-4") + "\n" + escaped + "\n" + nested + "\n");
+  auto r = run_batch_adapter(
+      d, {"--url", b.url(), "--agency", "cws", "--record-type", "placement", file});
+  INFO(r.output);
+  CHECK(r.exit_code == 1);
+  for (int line : {1, 3, 4})
+    CHECK(r.output.find(fmt::format("line {}: rejected NIEM-115", line)) != std::string::npos);
+  CHECK(r.output.find("sent 4, accepted 1, rejected 3") != std::string::npos);
+
+  http_adapter_process h(d, b.url());
+  auto bad = http_call(h.port, http::verb::post, "/records/placement", nested);
+  CHECK(bad.status == 422);
+  auto j = boost::json::parse(bad.body).as_object();
+  CHECK(j.at("code").as_string() == "NIEM-115");
+  CHECK(j.at("condition").as_string() == "niem:record.duplicate_member");
+  CHECK(std::string(j.at("description").as_string()).find("child.last_name") != std::string::npos);
+
+  REQUIRE(court.wait_count(1));
+  std::this_thread::sleep_for(300ms);
+  CHECK(court.keys() == std::multiset<std::string>{"D-4"});  // none of the ambiguous ones
 }
 
 TEST_CASE("the HTTP adapter answers 503 while the broker is down and 202 once it is back",
