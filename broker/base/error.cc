@@ -32,6 +32,8 @@ const std::vector<error_info> k_catalogue = {
     {errc::record_empty, "NIEM-114", "record.empty", "message carries no record"},
     {errc::record_duplicate_member, "NIEM-115", "record.duplicate_member",
      "a JSON object names a member twice: the record could mean two things"},
+    {errc::record_out_of_range, "NIEM-116", "record.out_of_range",
+     "a number is outside the range the specification allows"},
     {errc::xml_not_well_formed, "NIEM-200", "xml.not_well_formed", "XML is not well-formed"},
     {errc::xml_doctype_forbidden, "NIEM-201", "xml.doctype_forbidden", "a DOCTYPE is not accepted"},
     {errc::xml_schema_invalid, "NIEM-202", "xml.schema_invalid", "document is not schema-valid"},

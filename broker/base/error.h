@@ -28,6 +28,7 @@ enum class errc : std::uint16_t {
   record_duplicate_key = 113,
   record_empty = 114,
   record_duplicate_member = 115,
+  record_out_of_range = 116,
   // Produced or received XML problems: NIEM-2xx.
   xml_not_well_formed = 200,
   xml_doctype_forbidden = 201,

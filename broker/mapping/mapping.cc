@@ -120,7 +120,8 @@ struct condition {
   bool negate = false;
 };
 
-enum class node_kind { container, leaf, ref };
+// check: writes nothing; refuses the record when a field its conditions require is missing.
+enum class node_kind { container, leaf, ref, check };
 
 struct node {
   node_kind kind = node_kind::container;
@@ -135,6 +136,14 @@ struct node {
   std::string separator = " ";
   bool required = false;
   std::string source_label;
+  // leaf: the range a number must lie in (an xs:decimal bound each, inclusive or not)
+  std::optional<decimal> min, max;
+  bool min_exclusive = false, max_exclusive = false;
+  std::string range;  // as written, for messages: "> 0", ">= 1 and <= 365"
+  // check: the field that must have a value (an array: at least min_items entries)
+  source_path required_field;
+  std::uint32_t min_items = 0;
+  std::string because;  // the conditions, for messages: "when grantor.role is COURT"
   // ref / id
   std::string ref_to;
   int ref_level = -1;  // repeat level whose index numbers the referenced id (-1: not repeated)
@@ -410,6 +419,20 @@ class compiler {
         if (!p.is_const) n->source_label += (n->source_label.empty() ? "" : "+") + p.path.label;
         check_codes(r, sub.path, *n, p);
       }
+      range(r, sub.path, *n);
+    } else if (r.tag == "require") {
+      auto n = std::make_unique<node>();
+      n->kind = node_kind::check;
+      n->order = -1;  // before the elements: a refusal is decided before anything is written
+      n->seq = seq_++;
+      n->line = r.line;
+      n->column = r.column;
+      n->required_field = path(r, r.get("field"), s.level);
+      if (auto* mi = r.attr("min-items"))
+        n->min_items = static_cast<std::uint32_t>(std::stoul(*mi));
+      n->because = describe(s.conds);
+      attach(n.get(), s);
+      s.parent->kids.push_back(std::move(n));
     } else if (r.tag == "ref") {
       scope sub = s;
       node* n = target(r, sub, r.get("target"), node_kind::ref, false);
@@ -471,6 +494,57 @@ class compiler {
         rules(*w, inner);
       }
     }
+  }
+
+  // The conditions a rule holds under, for people: "when event_type is PLACEMENT_START".
+  static std::string describe(const std::vector<condition>& conds) {
+    std::string out;
+    for (const auto& c : conds) {
+      out += out.empty() ? "when " : " and ";
+      const auto& f = c.field.label;
+      switch (c.k) {
+        case condition::kind::present:
+          out += fmt::format("{} {}", f, c.negate ? "has no value" : "has a value");
+          break;
+        case condition::kind::equals:
+          out += fmt::format("{} {} {}", f, c.negate ? "is not" : "is", c.value);
+          break;
+        case condition::kind::in_codes:
+          out += fmt::format("{} {} in '{}'", f, c.negate ? "is not" : "is",
+                             c.codes ? c.codes->name : "");
+          break;
+      }
+    }
+    return out;
+  }
+
+  // min, max, min-exclusive, max-exclusive: bounds of a number, checked exactly.
+  void range(const ast& r, const std::string& p, node& n) {
+    struct bound {
+      const char* attr;
+      std::optional<decimal>* into;
+      bool exclusive;
+      const char* op;
+    };
+    for (const auto& b :
+         {bound{"min", &n.min, false, ">="}, bound{"min-exclusive", &n.min, true, ">"},
+          bound{"max", &n.max, false, "<="}, bound{"max-exclusive", &n.max, true, "<"}}) {
+      const auto* text = r.attr(b.attr);
+      if (!text) continue;
+      if (*b.into) {
+        error(r, p, fmt::format("{} bounds the value twice on one side", b.attr));
+        continue;
+      }
+      *b.into = parse_decimal(*text);
+      if (!*b.into) {
+        error(r, p, fmt::format("{}=\"{}\" is not a decimal number", b.attr, *text));
+        continue;
+      }
+      (b.into == &n.min ? n.min_exclusive : n.max_exclusive) = b.exclusive;
+      n.range += fmt::format("{}{} {}", n.range.empty() ? "" : " and ", b.op, *text);
+    }
+    if (n.min && n.max && compare(*n.min, *n.max) > 0)
+      error(r, p, "the range is empty: its minimum is above its maximum");
   }
 
   condition cond(const ast& w, const scope& s) {
@@ -634,6 +708,11 @@ struct runner {
       f.text = *s;
     } else if (v->is_bool()) {
       f.text = v->get_bool() ? "true" : "false";
+    } else if (v->is_double()) {
+      // The shortest spelling that reads back as the same double, positional where it is short
+      // (365.5, not Boost.JSON's 3.655E2, which xs:decimal does not allow).
+      scratch = fmt::format("{}", v->get_double());
+      f.text = scratch;
     } else if (v->is_number()) {
       scratch = json::serialize(*v);
       f.text = scratch;
@@ -689,6 +768,55 @@ struct runner {
       val = it->second;
     }
     return true;
+  }
+
+  // A number within the value's range; the record is refused (with the range) otherwise.
+  bool in_range(const node& n, const std::string& val) {
+    auto d = parse_decimal(val);
+    if (!d) {
+      fail(errc::record_bad_value, fmt::format("'{}' is not a decimal number", val),
+           n.source_label);
+      return false;
+    }
+    bool ok = true;
+    if (n.min) {
+      int c = compare(*d, *n.min);
+      ok = n.min_exclusive ? c > 0 : c >= 0;
+    }
+    if (ok && n.max) {
+      int c = compare(*d, *n.max);
+      ok = n.max_exclusive ? c < 0 : c <= 0;
+    }
+    if (!ok)
+      fail(errc::record_out_of_range, fmt::format("{} is out of range: must be {}", val, n.range),
+           n.source_label);
+    return ok;
+  }
+
+  // A field the record must carry (under the check's conditions, already found to hold).
+  void check(const node& n) {
+    auto f = lookup(n.required_field);
+    const auto& label = n.required_field.label;
+    auto because = n.because.empty() ? std::string() : " " + n.because;
+    if (n.min_items > 0) {
+      const auto* arr = f.present && f.v ? f.v->if_array() : nullptr;
+      if (f.present && !arr) {
+        fail(errc::record_wrong_type, "expected an array", label);
+      } else if (!arr || arr->size() < n.min_items) {
+        fail(errc::record_missing_field,
+             fmt::format("needs at least {}{}, found {}",
+                         n.min_items == 1 ? std::string("one entry")
+                                          : fmt::format("{} entries", n.min_items),
+                         because, arr ? arr->size() : 0),
+             label);
+      }
+      return;
+    }
+    const bool empty = !f.present || (f.scalar && f.text.empty()) ||
+                       (f.v && f.v->is_array() && f.v->get_array().empty()) ||
+                       (f.v && f.v->is_object() && f.v->get_object().empty());
+    if (empty)
+      fail(errc::record_missing_field, "required field is missing or empty" + because, label);
   }
 
   void indent(int depth) { out.append(static_cast<std::size_t>(depth) * 2, ' '); }
@@ -751,6 +879,7 @@ struct runner {
           fail(errc::record_bad_value, "value holds characters XML cannot carry", n.source_label);
           return false;
         }
+        if ((n.min || n.max) && !in_range(n, val)) return false;
         indent(depth);
         out += '<';
         out += n.tag;
@@ -762,6 +891,9 @@ struct runner {
         newline(n.source_label.empty() ? nullptr : &n.source_label);
         return true;
       }
+      case node_kind::check:
+        check(n);
+        return false;  // writes nothing
       case node_kind::ref:
         indent(depth);
         out += fmt::format("<{} structures:ref=\"{}\" xsi:nil=\"true\"/>", n.tag,

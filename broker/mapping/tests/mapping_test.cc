@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include <fmt/format.h>
+
 #include "mapping/mapping.h"
 
 using namespace niem;
@@ -293,6 +295,101 @@ TEST_CASE("record-level limits and validation errors name the native field") {
   auto big = conv.convert(m, "{\"id\":\"K\",\"pad\":\"" + std::string(300, 'x') + "\"}", "line 8");
   REQUIRE_FALSE(big.ok());
   CHECK(big.errors()[0].code == errc::record_too_large);
+}
+
+// The placement schema also needs a person.
+const std::string k_person = R"(
+  <map:object target="nc:Person" id="child">
+    <map:value target="hs:PersonAugmentation/hs:ICWAEligibilityIndicator" const="false"/>
+  </map:object>)";
+
+TEST_CASE("require refuses a record without the field only where its conditions hold") {
+  mapping_file f(k_required + k_person + R"(
+  <map:when field="role" equals="COURT">
+    <map:require field="reference"/>
+  </map:when>
+  <map:require field="items" min-items="2"/>
+  <map:repeat source="items">
+    <map:require field="code"/>
+  </map:repeat>)");
+  auto lib = f.load();
+  INFO(errors_of(lib ? std::vector<base::diagnostic>{} : lib.errors()));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+  auto ok =
+      conv.convert(m, R"({"id":"K","role":"PARENT","items":[{"code":"a"},{"code":"b"}]})", "r");
+  INFO(errors_of(ok.ok() ? std::vector<base::diagnostic>{} : ok.errors()));
+  CHECK(ok.ok());
+  CHECK(
+      conv.convert(
+              m,
+              R"({"id":"K","role":"COURT","reference":"JV-1","items":[{"code":"a"},{"code":"b"}]})",
+              "r")
+          .ok());
+
+  auto court =
+      conv.convert(m, R"({"id":"K","role":"COURT","items":[{"code":"a"},{"code":"b"}]})", "r");
+  REQUIRE_FALSE(court.ok());
+  CHECK(court.errors()[0].code == errc::record_missing_field);
+  CHECK(court.errors()[0].field == "reference");
+  CHECK(court.errors()[0].message == "required field is missing or empty when role is COURT");
+  // Empty is missing too.
+  auto blank = conv.convert(
+      m, R"({"id":"K","role":"COURT","reference":"","items":[{"code":"a"},{"code":"b"}]})", "r");
+  REQUIRE_FALSE(blank.ok());
+  CHECK(blank.errors()[0].field == "reference");
+
+  auto one = conv.convert(m, R"({"id":"K","items":[{"code":"a"}]})", "r");
+  REQUIRE_FALSE(one.ok());
+  CHECK(one.errors()[0].field == "items");
+  CHECK(one.errors()[0].message == "needs at least 2 entries, found 1");
+  auto not_array = conv.convert(m, R"({"id":"K","items":"a"})", "r");
+  REQUIRE_FALSE(not_array.ok());
+  CHECK(not_array.errors()[0].code == errc::record_wrong_type);
+  // Inside a repeat, per item.
+  auto item = conv.convert(m, R"({"id":"K","items":[{"code":"a"},{"name":"b"}]})", "r");
+  REQUIRE_FALSE(item.ok());
+  CHECK(item.errors()[0].field == "code");
+}
+
+TEST_CASE("a value's range is checked exactly, and a bound that cannot hold is a mapping error") {
+  mapping_file f(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="hs:PlacementChangeReasonText" source="n" min-exclusive="0" max="365.5"/>
+  </map:object>)");
+  auto lib = f.load();
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+  for (auto v : {"0.0001", "1", "365.5", "365.50", "\"+7\"", "\"12\""})
+    CHECK(conv.convert(m, fmt::format(R"({{"id":"K","n":{}}})", v), "r").ok());
+  for (auto v : {"0", "-0", "0.000", "-30", "365.5000001", "366", "1e2"}) {
+    auto c = conv.convert(m, fmt::format(R"({{"id":"K","n":"{}"}})", v), "r");
+    INFO(v);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.errors()[0].field == "n");
+    CHECK(c.errors()[0].code ==
+          (std::string_view(v) == "1e2" ? errc::record_bad_value : errc::record_out_of_range));
+  }
+  auto neg = conv.convert(m, R"({"id":"K","n":"-30"})", "r");
+  REQUIRE_FALSE(neg.ok());
+  CHECK(neg.errors()[0].message == "-30 is out of range: must be > 0 and <= 365.5");
+
+  mapping_file empty(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="hs:PlacementChangeReasonText" source="n" min="10" max="9"/>
+  </map:object>)");
+  auto bad = empty.load();
+  REQUIRE_FALSE(bad.ok());
+  CHECK(has(bad.errors(), errc::mapping_invalid, "the range is empty"));
+  mapping_file twice(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="hs:PlacementChangeReasonText" source="n" min="1" min-exclusive="0"/>
+  </map:object>)");
+  auto bad2 = twice.load();
+  REQUIRE_FALSE(bad2.ok());
+  CHECK(has(bad2.errors(), errc::mapping_invalid, "bounds the value twice"));
 }
 
 TEST_CASE("unused code tables are reported as warnings") {
