@@ -60,25 +60,44 @@ bool parse_date(std::string_view fmt, std::string_view v, std::string& out) {
   return true;
 }
 
-// RFC 3339 date-time: YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm).
-bool valid_datetime(std::string_view v) {
+// An RFC 3339 date-time (YYYY-MM-DDThh:mm:ss[.frac](Z|+hh:mm|-hh:mm)) that xs:dateTime can also
+// carry, rewritten in XSD's spelling (T and Z upper case). What RFC 3339 allows and XSD does not is
+// refused, naming the part: a leap second (:60) and an offset beyond +-14:00. Empty when valid,
+// else why not.
+std::string check_datetime(std::string& v) {
+  const std::string shape = "not an RFC 3339 date-time with offset";
   std::string ignored;
-  if (v.size() < 20 || !parse_date("YYYY-MM-DD", v.substr(0, 10), ignored)) return false;
-  if (v[10] != 'T' && v[10] != 't') return false;
-  auto two = [&](std::size_t at, int max) {
-    return digits(v.substr(at, 2)) && num(v.substr(at, 2)) <= max;
-  };
-  if (!two(11, 23) || v[13] != ':' || !two(14, 59) || v[16] != ':' || !two(17, 60)) return false;
+  if (v.size() < 20 || !parse_date("YYYY-MM-DD", std::string_view(v).substr(0, 10), ignored))
+    return v.size() >= 10 && digits(v.substr(0, 4)) && v[4] == '-' && v[7] == '-'
+               ? "not a real date: " + shape
+               : shape;
+  if (v[10] != 'T' && v[10] != 't') return shape;
+  auto two = [&](std::size_t at) { return digits(std::string_view(v).substr(at, 2)); };
+  auto at = [&](std::size_t i) { return num(std::string_view(v).substr(i, 2)); };
+  if (!two(11) || v[13] != ':' || !two(14) || v[16] != ':' || !two(17)) return shape;
+  if (at(11) > 23) return "the hour must be 00 to 23";
+  if (at(14) > 59) return "the minute must be 00 to 59";
+  if (at(17) == 60) return "a leap second (:60) cannot be written as xs:dateTime";
+  if (at(17) > 59) return "the second must be 00 to 59";
   std::size_t i = 19;
   if (i < v.size() && v[i] == '.') {
     ++i;
     std::size_t start = i;
     while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i;
-    if (i == start) return false;
+    if (i == start) return shape;
   }
-  if (i < v.size() && (v[i] == 'Z' || v[i] == 'z')) return i + 1 == v.size();
-  if (i + 6 != v.size() || (v[i] != '+' && v[i] != '-')) return false;
-  return two(i + 1, 23) && v[i + 3] == ':' && two(i + 4, 59);
+  v[10] = 'T';
+  if (i < v.size() && (v[i] == 'Z' || v[i] == 'z')) {
+    v[i] = 'Z';
+    return i + 1 == v.size() ? "" : shape;
+  }
+  if (i + 6 != v.size() || (v[i] != '+' && v[i] != '-') || !two(i + 1) || v[i + 3] != ':' ||
+      !two(i + 4))
+    return shape;
+  if (at(i + 4) > 59) return "the offset's minutes must be 00 to 59";
+  if (at(i + 1) > 14 || (at(i + 1) == 14 && at(i + 4) != 0))
+    return "the offset must lie within -14:00 and +14:00 (xs:dateTime)";
+  return "";
 }
 
 }  // namespace
@@ -123,8 +142,9 @@ transform_result apply_transform(const transform& t, std::string& v) {
       return {};
     }
     case k::datetime:
-      if (!v.empty() && !valid_datetime(v))
-        return {false, base::errc::record_bad_date, "not an RFC 3339 date-time with offset"};
+      if (v.empty()) return {};
+      if (auto why = check_datetime(v); !why.empty())
+        return {false, base::errc::record_bad_date, std::move(why)};
       return {};
     case k::name_last:
     case k::name_first: {
