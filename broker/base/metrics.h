@@ -1,7 +1,8 @@
 #pragma once
 // Counters and histograms for the Prometheus exposition (/metrics): families with label values,
 // incremented from any thread. A family is created once (at start-up) and its series on first
-// use; increments are a lock-free atomic add once the series exists.
+// use. An increment takes the family's mutex to find its series (a short map lookup, never held
+// across I/O) and then adds atomically; histograms are lock-free.
 #include <atomic>
 #include <cstdint>
 #include <initializer_list>

@@ -2,7 +2,8 @@
 // The AMQP 1.0 endpoint (Qpid Proton C++). Publishers attach senders to
 // `ingest/<agency>/<record-type>`; subscribers attach receivers to `deliver/<agency>`. One event
 // loop thread owns every connection; mapping runs on the pipeline's workers and disk I/O on the
-// store's thread, whose completions come back to the loop through a Proton work queue.
+// store's thread, whose completions come back to the loop through the server's inbox (a FIFO; the
+// loop is woken through a live connection's work queue, and a periodic tick drains the rest).
 //
 // This header has no Proton types: only this module includes Proton headers.
 #include <cstdint>

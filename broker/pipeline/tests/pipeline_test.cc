@@ -111,13 +111,22 @@ TEST_CASE("bad records are dead-lettered with their reason, never queued") {
     if (e.path().extension() != ".json") continue;
     std::ifstream in(e.path());
     std::string body((std::istreambuf_iterator<char>(in)), {});
+    auto expect = e.path();
+    expect.replace_extension(".expect");
+    std::ifstream ein(expect);
+    std::string code;
+    ein >> code;
     auto res = r.run("cws", "placement", "application/json", body);
     INFO(e.path().filename().string());
     CHECK(res.what == outcome::status::dead_lettered);
+    CHECK(base::code_id(res.code) == code);  // the code its fixture names
     ++n;
   }
   CHECK(n > 5);
-  CHECK(r.st->stats({"court", "medicaid"})[0].depth == 0);
+  for (const auto& q : r.st->stats({"court", "medicaid"})) {
+    INFO(q.recipient);
+    CHECK(q.depth == 0);  // no queue got any of them
+  }
   auto dls = r.st->dead_letters(1000);
   CHECK(dls.size() == static_cast<std::size_t>(n + 4));
   CHECK(dls.back().diagnostics_json.find("\"code\":\"NIEM-101\"") != std::string::npos);
