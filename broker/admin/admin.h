@@ -1,12 +1,12 @@
 #pragma once
 // The admin HTTP server inside niem-broker (Boost.Beast), on its own port: one socket thread that
 // never waits on a request's work and four workers that do it (so a slow replay never holds a
-// health check). Loopback unless TLS is configured (then mutual TLS may be required). /healthz, /readyz and /metrics (Prometheus text) are open unless configured otherwise;
-// /api/... needs a bearer token whose role is viewer (reads everything but record content) or
-// operator (also replays, purges, pauses and resumes a subscriber's delivery; each such action is
-// written to the audit trail with the
-// token's name). Errors are JSON with a stable code. The dashboard's static files are served
-// from `static_dir`.
+// health check). Loopback unless TLS is configured (then mutual TLS may be required). /healthz,
+// /readyz and /metrics (Prometheus text) are open unless configured otherwise; /api/... needs a
+// bearer token whose role is viewer (reads everything but record content) or operator (also
+// replays, purges, pauses and resumes a subscriber's delivery; each such action is written to the
+// audit trail with the token's name). Errors are JSON with a stable code. The dashboard's static
+// files are served from `static_dir`.
 #include <cstdint>
 #include <functional>
 #include <memory>
