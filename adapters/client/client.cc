@@ -21,6 +21,7 @@
 
 #include <proton/delivery.h>
 #include <proton/disposition.h>
+#include <proton/link.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -86,6 +87,13 @@ std::string describe(const proton::error_condition& e) {
 }
 
 // The condition a peer attached to its disposition of `t` (rejected with a reason).
+constexpr const char* k_too_large = "amqp:link:message-size-exceeded";
+
+// The largest message the peer's attach said it accepts; 0 when it named no limit.
+std::uint64_t max_message_size(const proton::sender& s) {
+  return pn_link_remote_max_message_size(proton::internal::factory<proton::sender>::unwrap(s));
+}
+
 void remote_condition(const proton::tracker& t, std::string& name, std::string& description) {
   auto* d = proton::internal::factory<proton::tracker>::unwrap(t);
   auto* disp = d ? pn_delivery_remote(d) : nullptr;
@@ -313,6 +321,15 @@ struct publisher::impl : proton::messaging_handler {
     while (!wt->second.empty() && s.active() && s.credit() > 0) {
       auto r = std::move(wt->second.front());
       wt->second.pop_front();
+      // The broker's attach says how large a message it takes: a larger one is refused here
+      // instead of being streamed only to close the link under the records behind it.
+      if (auto limit = max_message_size(s); limit && r.msg.body.size() > limit) {
+        std::ostringstream why;
+        why << "a record of " << r.msg.body.size() << " bytes exceeds the broker's limit of "
+            << limit << " bytes (the link's max-message-size)";
+        finish(r, failure(status::refused, k_too_large, why.str()));
+        continue;
+      }
       proton::message m;
       m.body(proton::binary(r.msg.body));
       m.inferred(true);  // a data section, not an AMQP-encoded binary value
@@ -363,9 +380,22 @@ struct publisher::impl : proton::messaging_handler {
     auto why = s.error();
     auto res = failure(status::refused, why.empty() ? "amqp:link:detach-forced" : why.name(),
                        why.description());
+    // Closed for a message too large: that message is refused; the others on the link, and those
+    // waiting for it, are released, to be sent again on a new link.
+    // Without a limit in the peer's attach, the largest message on the link is the one.
+    const bool too_large = res.condition == k_too_large;
+    const auto limit = max_message_size(s);
+    const request* largest = nullptr;
+    for (auto& [t, r] : unsettled)
+      if (t.sender() == s && (!largest || r.msg.body.size() > largest->msg.body.size()))
+        largest = &r;
+    auto outcome = [&](const request& r) {
+      if (!too_large || (limit ? r.msg.body.size() > limit : &r == largest)) return res;
+      return failure(status::released, res.condition, res.description);
+    };
     for (auto it = unsettled.begin(); it != unsettled.end();) {
       if (it->first.sender() == s) {
-        finish(it->second, res);
+        finish(it->second, outcome(it->second));
         it = unsettled.erase(it);
       } else {
         ++it;
@@ -375,7 +405,7 @@ struct publisher::impl : proton::messaging_handler {
       senders.erase(addr);
       auto node = waiting.extract(addr);
       if (!node.empty())
-        for (auto& r : node.mapped()) finish(r, res);
+        for (auto& r : node.mapped()) finish(r, too_large ? outcome(r) : res);
     }
   }
   void on_sender_error(proton::sender& s) override { link_closed(s); }

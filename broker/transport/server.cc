@@ -131,6 +131,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::uint64_t pending_bytes = 0;
   proton::message out_message;  // of the records counted in pending_total
   std::deque<proton::receiver> owed_credit;
+  // Links closed for an oversized transfer, until their peer detaches (or the deadline, in ms,
+  // passes): the rest of the transfer is read and thrown away, so the session's window reopens
+  // for the connection's other links.
+  std::map<proton::receiver, std::int64_t> discarding;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
   mutable std::mutex counters_mu;
@@ -324,6 +328,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       }
     }
     std::erase_if(owed_credit, [&](const proton::receiver& r) { return r.connection() == c; });
+    std::erase_if(discarding, [&](const auto& e) { return e.first.connection() == c; });
     if (auto cs = conns.find(id); cs != conns.end()) {
       std::lock_guard lk(counters_mu);
       auto& n = connected[cs->second.agency.empty() ? "(anonymous)" : cs->second.agency];
@@ -390,7 +395,45 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
               {{"connection", std::to_string(cs->id)}, {"address", address}});
   }
 
-  void on_receiver_close(proton::receiver& r) override { ingest_links.erase(r); }
+  void on_receiver_close(proton::receiver& r) override {
+    ingest_links.erase(r);
+    if (discarding.erase(r)) discard(r, true);
+  }
+
+  // Reads and drops what has arrived of a refused transfer. Proton counts a transfer's bytes
+  // against the session's incoming window until the application reads them, and keeps counting
+  // the frames of a delivery settled while still arriving (0.37 and later), so settling alone
+  // would close the window for every link of the session. Settled once complete or detached.
+  static void discard(proton::receiver& r, bool detached) {
+    auto* l = pc::link(r);
+    auto* d = pn_link_current(l);
+    if (!d) return;
+    char scratch[16384];
+    while (pn_link_recv(l, scratch, sizeof scratch) > 0) {
+    }
+    if (detached || !pn_delivery_partial(d) || pn_delivery_aborted(d)) pn_delivery_settle(d);
+  }
+
+  void discard_refused() {
+    auto now = clk.now_ms();
+    for (auto it = discarding.begin(); it != discarding.end();) {
+      auto r = it->first;
+      discard(r, false);
+      if (now < it->second) {
+        ++it;
+        continue;
+      }
+      // A peer that keeps sending after the detach would cost the broker reading forever.
+      base::log(log_level::warn, "transport", "connection closed: oversized transfer not stopped",
+                {{"code", std::string(base::code_id(base::errc::link_message_too_large))}});
+      auto c = r.connection();
+      it = discarding.erase(it);
+      touch(c);
+      c.close(proton::error_condition(
+          "amqp:resource-limit-exceeded",
+          "the peer kept sending an oversized transfer after its link was closed"));
+    }
+  }
 
   static bool body_bytes(const proton::message& m, std::string& out) {
     try {
@@ -924,6 +967,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   // ---- housekeeping: expiry and oversized transfers ----
 
   static constexpr std::uint32_t k_tick_ms = 50;
+  static constexpr std::int64_t k_discard_deadline_ms = 10'000;
   std::uint64_t ticks = 0;
   std::int64_t last_purge_ms = 0;
 
@@ -932,6 +976,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     container->schedule(proton::duration(k_tick_ms), [this] {
       drain();
       pay_owed_credit();  // held back while the store could not commit
+      discard_refused();
       if (ticks % (1000 / k_tick_ms) == 0) renew_leases();  // well within the lease's time
       if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
         housekeeping();
@@ -999,7 +1044,11 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       ingest_links.erase(r);
       touch(r.connection());
       r.close(proton::error_condition(
-          k_too_large, fmt::format("a message exceeds {} bytes", opt.max_message_bytes)));
+          k_too_large,
+          fmt::format("{} a message exceeds {} bytes",
+                      base::code_id(base::errc::link_message_too_large), opt.max_message_bytes)));
+      discarding[r] = clk.now_ms() + k_discard_deadline_ms;
+      discard(r, false);
     }
   }
 };

@@ -145,6 +145,15 @@ try:
               "an 8 MiB message is refused (limit 1 MiB)")
     except Exception as e:
         check("size" in str(e), f"an 8 MiB message is refused ({type(e).__name__})")
+    # The refused transfer's bytes are drained, so the session's window reopens: a new link on
+    # the same connection (and session) gets its records accepted.
+    after = conn.create_sender("ingest/cws/placement", name="after-oversized")
+    try:
+        after.send(record_message(placements[0], "application/json"), timeout=10)
+        check(True, "after an oversized transfer, a new link on the same connection gets its outcome")
+    except Exception as e:
+        fail(f"after an oversized transfer, a record on a new link of the same connection got no outcome ({type(e).__name__}: {e})")
+    after.close()
     rss_kb = int([l for l in open(f"/proc/{broker.proc.pid}/status") if l.startswith("VmHWM")][0].split()[1])
     print(f"info: broker peak RSS {rss_kb // 1024} MiB")
 

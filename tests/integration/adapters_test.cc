@@ -325,6 +325,32 @@ TEST_CASE("the batch adapter publishes an NDJSON file and reports rejected recor
   CHECK(again.output.find("already complete: 4 accepted, 2 rejected") != std::string::npos);
 }
 
+TEST_CASE("an oversized line is reported as rejected and the batch goes on with the rest",
+          "[batch]") {
+  broker b;
+  collector court;
+  auto s = subscribe(b, "court", court);
+  temp_dir d("niem-it-batch-big");
+  // Line 3 is 2 MiB (the demo's limit is 1 MiB); seven records are in flight beside it.
+  auto big = placement("BIG-1");
+  big.insert(big.size() - 1, ",\"padding\":\"" + std::string(2 << 20, 'x') + "\"");
+  auto file = d.write("cws.ndjson", ndjson(1, 2, "S-") + big + "\n" + ndjson(3, 8, "S-"));
+  auto rejects = (d.path / "rejects.jsonl").string();
+  auto r = run_batch_adapter(d, {"--url", b.url(), "--agency", "cws", "--record-type", "placement",
+                                 "--window", "8", "--rejects", rejects, file});
+  INFO(r.output);
+  CHECK(r.exit_code == 1);  // some records rejected; not 3 (unreachable)
+  CHECK(r.output.find("line 3: rejected amqp:link:message-size-exceeded") != std::string::npos);
+  CHECK(r.output.find("sent 9, accepted 8, rejected 1; complete") != std::string::npos);
+  auto rej = read_file(rejects);
+  CHECK(rej.find("\"line\":3") != std::string::npos);
+  CHECK(std::count(rej.begin(), rej.end(), '\n') == 1);
+  REQUIRE(court.wait_count(8));
+  std::multiset<std::string> want;
+  for (int i = 1; i <= 8; ++i) want.insert(fmt::format("S-{}", i));
+  CHECK(court.keys() == want);
+}
+
 TEST_CASE("the batch adapter publishes an MMIS extract with CRLF lines", "[batch]") {
   broker b;
   collector cws;
