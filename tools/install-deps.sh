@@ -27,6 +27,10 @@ packages=(
   python3-prometheus-client
   # the dashboard's browser test: headless Chromium driven over its DevTools protocol
   chromium python3-websocket
+  # the fuzz targets (tests/fuzz): Debian's clang with libFuzzer and its sanitizers
+  clang-15 libfuzzer-15-dev
+  # the fuzz targets' second XML validator, for the differential checks (libxml2)
+  libxml2-dev
 )
 
 missing=()

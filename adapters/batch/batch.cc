@@ -57,7 +57,7 @@ bool record_reader::seek(std::uint64_t offset, std::uint64_t line) {
 std::optional<file_record> record_reader::next() {
   std::string l;
   while (read_line(l)) {
-    if (l.find_first_not_of(" \t") == std::string::npos) continue;
+    if (l.find_first_not_of(" \t\r") == std::string::npos) continue;  // blank, whatever its ends
     file_record r;
     r.line = line_;
     r.end_offset = offset_;

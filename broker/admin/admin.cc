@@ -158,7 +158,35 @@ std::string content_type_of(const std::string& file) {
   return "application/octet-stream";
 }
 
+// The limits of every request read (headers, body) and what the handlers see of it.
+void limit(http::request_parser<http::string_body>& p) {
+  p.body_limit(64 * 1024);
+  p.header_limit(16 * 1024);
+}
+request to_request(http::request<http::string_body>& req) {
+  request r;
+  r.method = std::string(req.method_string());
+  r.target = std::string(req.target());
+  r.authorization = std::string(req[http::field::authorization]);
+  r.body = std::move(req.body());
+  return r;
+}
+
 }  // namespace
+
+std::optional<request> parse_request(std::string_view raw) {
+  http::request_parser<http::string_body> p;
+  limit(p);
+  p.eager(true);
+  beast::error_code ec;
+  std::size_t used = 0;
+  while (!ec && !p.is_done() && used < raw.size())
+    used += p.put(asio::buffer(raw.data() + used, raw.size() - used), ec);
+  if (!ec && !p.is_done()) p.put_eof(ec);
+  if (ec || !p.is_done()) return std::nullopt;
+  auto req = p.release();
+  return to_request(req);
+}
 
 struct server::impl {
   options opt;
@@ -798,8 +826,7 @@ struct server::impl {
    private:
     void read() {
       parser_.emplace();
-      parser_->body_limit(64 * 1024);
-      parser_->header_limit(16 * 1024);
+      limit(*parser_);
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(30));
       http::async_read(stream_, buffer_, *parser_,
                        [self = this->shared_from_this()](beast::error_code ec, std::size_t) {
@@ -810,14 +837,10 @@ struct server::impl {
     void on_read(beast::error_code ec) {
       if (ec) return close();
       auto req = parser_->release();
-      request r;
-      r.method = std::string(req.method_string());
-      r.target = std::string(req.target());
-      r.authorization = std::string(req[http::field::authorization]);
+      request r = to_request(req);
       beast::error_code ep_ec;
       auto ep = beast::get_lowest_layer(stream_).socket().remote_endpoint(ep_ec);
       r.remote = ep_ec ? "unknown" : ep.address().to_string();
-      r.body = std::move(req.body());
       // The work on a worker; the answer back on the socket's thread. The session stays alive
       // through both (each holds a reference), and reads nothing more until it has answered.
       asio::post(ad_.workers, [self = this->shared_from_this(), r = std::move(r),

@@ -12,6 +12,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/clock.h"
@@ -68,6 +69,10 @@ struct response {
   std::string body;
   unsigned retry_after_seconds = 0;  // sent as Retry-After when set
 };
+
+// One request read from raw bytes with the server's parser and limits (what the socket path
+// reads); nullopt when it is malformed, incomplete or beyond a limit.
+std::optional<request> parse_request(std::string_view raw);
 
 class server {
  public:

@@ -49,6 +49,8 @@ const std::vector<error_info> k_catalogue = {
      "an external entity or resource was requested"},
     {errc::xml_no_grammar, "NIEM-209", "xml.no_grammar",
      "no schema is loaded for the document's root namespace"},
+    {errc::xml_encoding_not_utf8, "NIEM-210", "xml.encoding_not_utf8",
+     "the document is not in UTF-8 (another encoding declared, or a UTF-16/32 byte order mark)"},
     {errc::config_invalid, "NIEM-300", "config.invalid", "configuration is invalid"},
     {errc::mapping_invalid, "NIEM-301", "mapping.invalid", "mapping file is invalid"},
     {errc::schema_load_failed, "NIEM-302", "schema.load_failed", "schema set failed to load"},

@@ -40,6 +40,7 @@ enum class errc : std::uint16_t {
   xml_text_too_large = 207,
   xml_external_entity = 208,
   xml_no_grammar = 209,
+  xml_encoding_not_utf8 = 210,
   // Configuration and authoring problems (mapping files, schemas): NIEM-3xx.
   config_invalid = 300,
   mapping_invalid = 301,

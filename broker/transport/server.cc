@@ -39,6 +39,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
+#include "transport/ingest.h"
 #include "transport/proton_c.h"
 
 namespace niem::transport {
@@ -175,6 +176,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     schedule_housekeeping();
   }
 
+  using proton::messaging_handler::on_error;  // the listener's on_error below is another one
   void on_error(proton::listener&, const std::string& what) override {
     base::diagnostic d;
     d.code = base::errc::io_error;
@@ -435,29 +437,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
   }
 
-  static bool body_bytes(const proton::message& m, std::string& out) {
-    try {
-      const auto& b = m.body();
-      switch (b.type()) {
-        case proton::BINARY: {
-          auto bin = proton::get<proton::binary>(b);
-          out.assign(bin.begin(), bin.end());
-          return true;
-        }
-        case proton::STRING:
-          out = proton::get<std::string>(b);
-          return true;
-        case proton::NULL_TYPE:
-          out.clear();
-          return true;
-        default:
-          return false;
-      }
-    } catch (const std::exception&) {
-      return false;
-    }
-  }
-
   void reject(proton::delivery& d, base::errc code, const std::string& description) {
     auto* pd = pc::delivery(d);
     auto* cond = pn_disposition_condition(pn_delivery_local(pd));
@@ -477,17 +456,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     count([](counters& k) { ++k.received; });
     base::metrics().received.inc(lt->second.agency);
-    std::string body;
-    if (!body_bytes(m, body)) {
-      reject(d, base::errc::record_bad_content_type,
-             "the body must be one data section, a string or a binary value");
-      credit_back(r);
-      return;
-    }
-    if (body.size() > opt.max_message_bytes) {
-      reject(d, base::errc::link_message_too_large,
-             fmt::format("message of {} bytes exceeds the limit of {}", body.size(),
-                         opt.max_message_bytes));
+    auto t = read_message(m, opt.max_message_bytes);
+    if (t.code != base::errc::ok) {
+      reject(d, t.code, t.description);
       credit_back(r);
       return;
     }
@@ -495,8 +466,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     j.message_id = base::new_message_id(clk.now_ms());
     j.agency = lt->second.agency;
     j.record_type = lt->second.record_type;
-    j.content_type = m.content_type();
-    j.body = std::move(body);
+    j.content_type = std::move(t.content_type);
+    j.body = std::move(t.body);
     j.received_ms = clk.now_ms();
     auto seq = next_seq++;
     cs->pending.emplace(seq, d);

@@ -1,5 +1,7 @@
 #include "validation/hardened_parser.h"
 
+#include <cctype>
+
 #include <fmt/format.h>
 #include <xercesc/framework/MemBufInputSource.hpp>
 #include <xercesc/sax/Locator.hpp>
@@ -202,14 +204,50 @@ std::unique_ptr<SAX2XMLReaderImpl> make_reader(XMLGrammarPool* pool, SecurityMan
   return r;
 }
 
+// UTF-8 only: a document in another encoding would be read through a transcoder that another
+// party's parser may not have or may apply differently (Xerces reads UTF-7, libxml2 does not).
+// The reason, or empty when the bytes may be read as UTF-8.
+std::string not_utf8(std::string_view b) {
+  auto starts = [&](std::string_view p) { return b.substr(0, p.size()) == p; };
+  if (starts("\xFE\xFF") || starts("\xFF\xFE") || starts(std::string_view("\0\0\xFE\xFF", 4)))
+    return "a UTF-16 or UTF-32 byte order mark";
+  if (!b.empty() && b[0] == '\0')
+    return "a document that starts with a NUL byte (UTF-16 or UTF-32)";
+  if (b.size() > 1 && b[0] == '<' && b[1] == '\0') return "a UTF-16 document";
+  if (starts("\xEF\xBB\xBF")) b.remove_prefix(3);
+  if (!b.starts_with("<?xml") || b.size() < 6 || !std::isspace(static_cast<unsigned char>(b[5])))
+    return {};  // no XML declaration (a PI such as <?xml-stylesheet is not one)
+  auto end = b.find("?>");
+  auto decl =
+      b.substr(0, end == std::string_view::npos ? std::min<std::size_t>(b.size(), 512) : end);
+  auto at = decl.find("encoding");
+  if (at == std::string_view::npos) return {};
+  auto q = decl.find_first_of("\"'", at);
+  if (q == std::string_view::npos) return {};
+  auto close = decl.find(decl[q], q + 1);
+  auto enc = decl.substr(q + 1, close == std::string_view::npos ? 0 : close - q - 1);
+  std::string lower;
+  for (char c : enc) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  if (lower == "utf-8") return {};
+  return fmt::format("the encoding '{}' (only UTF-8 is accepted)", enc.substr(0, 40));
+}
+
 void run_parse(SAX2XMLReaderImpl& reader, guard_handler& handler, std::string_view bytes,
                const std::string& doc_name) {
+  if (auto why = not_utf8(bytes); !why.empty()) {
+    try {
+      handler.add(errc::xml_encoding_not_utf8, "the document declares " + why, 1, 1);
+    } catch (const stop_parse&) {
+    }
+    return;
+  }
   reader.setContentHandler(&handler);
   reader.setErrorHandler(&handler);
   reader.setLexicalHandler(&handler);
   reader.setXMLEntityResolver(&handler);
   MemBufInputSource src(reinterpret_cast<const XMLByte*>(bytes.data()), bytes.size(),
                         doc_name.c_str(), false);
+  src.setEncoding(u"UTF-8");  // never guessed from the first bytes (EBCDIC, UCS-4, ...)
   try {
     reader.parse(src);
   } catch (const stop_parse&) {

@@ -36,6 +36,19 @@ TEST_CASE("the reader skips blank lines, strips CR and a byte order mark, and nu
   CHECK_FALSE(again.next());
 }
 
+// Found by fuzz_batch_reader: a line of a lone CR and spaces was sent as a record.
+TEST_CASE("a line of only carriage returns, tabs and spaces is blank", "[batch]") {
+  niem::testing::temp_dir d("batch-blank");
+  auto f = d.write("a.ndjson", "{\"a\":1}\n\r   \r\n \t\r\r\n{\"a\":2}\n");
+  record_reader r(f, file_format::ndjson);
+  REQUIRE(r.ok());
+  CHECK(r.next()->line == 1);
+  auto b = r.next();
+  REQUIRE(b);
+  CHECK(b->line == 4);
+  CHECK_FALSE(r.next());
+}
+
 TEST_CASE("an MMIS record is sent with the extract's header line", "[batch]") {
   niem::testing::temp_dir d("batch-mmis");
   auto f = d.write("x.txt", "A|B\r\n1|2\r\n3|4\r\n");

@@ -114,6 +114,31 @@ TEST_CASE("hostile documents are refused with their own codes") {
   CHECK(hinted.valid);
 }
 
+// Found by fuzz_xml_differential: Xerces read a document declared UTF-7 that libxml2 refuses, so
+// two parties could read one document differently.
+TEST_CASE("a document in an encoding other than UTF-8 is refused with NIEM-210") {
+  tiny_schema t;
+  validator v(t.set);
+  const std::string body = "<t:Doc xmlns:t='urn:t'><t:Name>x</t:Name></t:Doc>";
+  CHECK(v.validate("<?xml version='1.0' encoding='UTF-8'?>" + body).valid);
+  CHECK(v.validate("<?xml version=\"1.0\" encoding=\"utf-8\"?>" + body).valid);
+  CHECK(v.validate("\xEF\xBB\xBF<?xml version='1.0'?>" + body).valid);
+  // A processing instruction whose name starts with "xml" is not the declaration.
+  CHECK(v.validate(body).valid);
+  for (const char* enc : {"UTF-7", "ISO-8859-1", "UTF-16", "US-ASCII", "EBCDIC-CP-US"}) {
+    INFO(enc);
+    auto r = v.validate(std::string("<?xml version=\"1.0\" encoding=\"") + enc + "\"?>" + body);
+    CHECK_FALSE(r.valid);
+    REQUIRE(!r.diagnostics.empty());
+    CHECK(r.diagnostics[0].code == errc::xml_encoding_not_utf8);
+    CHECK(r.diagnostics[0].message.find(enc) != std::string::npos);
+  }
+  std::string utf16 = "\xFF\xFE";
+  for (char c : body) utf16 += std::string{c, '\0'};
+  CHECK(has_code(v.validate(utf16), errc::xml_encoding_not_utf8));
+  CHECK(has_code(v.validate(std::string("<\0t\0", 4)), errc::xml_encoding_not_utf8));
+}
+
 TEST_CASE("the schema model resolves children, substitution groups and enumerations") {
   tiny_schema t;
   const auto& m = t.set->model();
