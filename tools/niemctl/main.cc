@@ -18,11 +18,14 @@
 
 #include <fmt/format.h>
 
+#include "base/error.h"
+
 namespace asio = boost::asio;
 namespace beast = boost::beast;
 namespace http = beast::http;
 namespace json = boost::json;
 namespace ssl = asio::ssl;
+namespace base = niem::base;
 
 namespace {
 
@@ -46,6 +49,8 @@ Commands:
   withheld [--recipient R] [--hours H]      why records were withheld from each recipient in the
                                             last H hours (default 24), by code and agreement
   consents --person ID                      a child's consents and whether each holds today
+  errors [CODE]                             the error catalogue, or one code's entry (offline)
+  errors markdown                           the catalogue as docs/ERRORS.md's table
 
 The broker's admin address and token come from --url and --token, or NIEMCTL_URL and
 NIEMCTL_TOKEN (default URL http://127.0.0.1:8081). For https:// URLs: --ca FILE (the CA that
@@ -281,6 +286,20 @@ int main(int argc, char** argv) {
   const auto& cmd = args[0];
   auto arg = [&](std::size_t i) { return i < args.size() ? args[i] : std::string(); };
 
+  if (cmd == "errors") {  // offline: the catalogue this niemctl was built with
+    if (arg(1) == "markdown") return std::fputs(base::catalogue_markdown().c_str(), stdout), 0;
+    json::array out;
+    for (const auto& e : base::catalogue()) {
+      if (e.code == base::errc::ok || (!arg(1).empty() && arg(1) != e.id && arg(1) != e.name))
+        continue;
+      out.push_back(json::object{{"code", e.id}, {"name", e.name}, {"meaning", e.meaning}});
+      if (!as_json) std::printf("%s  %-32s %s\n", std::string(e.id).c_str(),
+                                std::string(e.name).c_str(), std::string(e.meaning).c_str());
+    }
+    if (as_json) std::puts(json::serialize(out).c_str());
+    if (out.empty()) return std::fprintf(stderr, "niemctl: no code %s\n", arg(1).c_str()), 1;
+    return 0;
+  }
   if (cmd == "queues") {
     auto r = c.call(http::verb::get, "/api/queues");
     if (int rc = failed(r)) return rc;
