@@ -416,3 +416,22 @@ TEST_CASE("admin: a slow request does not hold the health check or other request
   CHECK(queues.body().find("court") != std::string::npos);
   live.stop();
 }
+
+TEST_CASE("requests are read from bytes with the server's limits: headers, token, body",
+          "[admin]") {
+  auto r = admin::parse_request(
+      "POST /api/dlq/replay?code=NIEM-106 HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer abc\r\n"
+      "Content-Length: 2\r\n\r\n{}");
+  REQUIRE(r);
+  CHECK(r->method == "POST");
+  CHECK(r->target == "/api/dlq/replay?code=NIEM-106");
+  CHECK(r->authorization == "Bearer abc");
+  CHECK(r->body == "{}");
+  CHECK_FALSE(admin::parse_request("GET / HTTP/1.1\r\nHost: x\r\n"));  // headers never end
+  CHECK_FALSE(admin::parse_request("GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 5\r\n\r\nab"));
+  CHECK_FALSE(admin::parse_request("POST / HTTP/1.1\r\nContent-Length: 70000\r\n\r\n" +
+                                   std::string(70000, 'a')));  // body over 64 KiB
+  CHECK_FALSE(admin::parse_request("GET / HTTP/1.1\r\nX: " + std::string(20000, 'h') +
+                                   "\r\n\r\n"));  // headers over 16 KiB
+  CHECK_FALSE(admin::parse_request("NOT HTTP\r\n\r\n"));
+}
