@@ -14,6 +14,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "support/agreements.h"
 #include "support/fixtures.h"
@@ -83,8 +84,8 @@ class libxml2_schemas {
 
   enum class verdict { not_well_formed, no_schema, invalid, valid };
   // Well-formedness, then validity against the schema of the root's namespace. No network, no
-  // entity substitution, no DTD loading.
-  verdict check(std::string_view doc) const {
+  // entity substitution, no DTD loading. `errors`, when given, receives the validity errors.
+  verdict check(std::string_view doc, std::vector<std::string>* errors = nullptr) const {
     auto* d = xmlReadMemory(doc.data(), static_cast<int>(doc.size()), "doc.xml", nullptr,
                             XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
     if (!d) return verdict::not_well_formed;
@@ -97,6 +98,14 @@ class libxml2_schemas {
     if (it != by_ns_.end()) {
       auto* vc = xmlSchemaNewValidCtxt(it->second);
       xmlSchemaSetValidErrors(vc, silent, silent, nullptr);
+      if (errors)
+        xmlSchemaSetValidStructuredErrors(
+            vc,
+            [](void* out, xmlErrorPtr e) {
+              if (e && e->message)
+                static_cast<std::vector<std::string>*>(out)->push_back(e->message);
+            },
+            errors);
       v = xmlSchemaValidateDoc(vc, d) == 0 ? verdict::valid : verdict::invalid;
       xmlSchemaFreeValidCtxt(vc);
     }

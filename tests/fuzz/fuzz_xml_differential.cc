@@ -2,8 +2,10 @@
 // well-formedness and validity of any document against the exchange schemas. Excluded, because
 // the broker refuses them by design before any schema question: documents with a DOCTYPE (no
 // DTDs), documents beyond the hardening limits, documents not in UTF-8, and roots in no exchange's
-// namespace. One known difference is allowed: see only_dangling_idrefs.
+// namespace. Two known differences, both libxml2's, are allowed: see only_dangling_idrefs and
+// only_padded_dates.
 #include <cstdint>
+#include <cstring>
 
 #include "fuzz_support.h"
 #include "validation/validation.h"
@@ -40,6 +42,31 @@ bool only_dangling_idrefs(const validation::validation_report& r) {
   return true;
 }
 
+// libxml2 2.9.14 does not collapse whitespace around the values of the date and time types
+// (xs:date, xs:dateTime, xs:gYear, ...), whose whiteSpace facet is fixed to collapse: a valid
+// <nc:Date> 2019-02-28</nc:Date> is invalid to it. Every error must be of that kind.
+bool only_padded_dates(const std::vector<std::string>& errors) {
+  if (errors.empty()) return false;
+  for (const auto& e : errors) {
+    auto type = e.find("is not a valid value of the atomic type 'xs:");
+    if (type == std::string::npos) return false;
+    static const char* dates[] = {"xs:date'",      "xs:dateTime'",   "xs:time'",
+                                  "xs:gYear'",     "xs:gYearMonth'", "xs:gMonth'",
+                                  "xs:gMonthDay'", "xs:gDay'",       "xs:duration'"};
+    bool date = false;
+    for (const char* d : dates) date = date || e.compare(type + 41, std::strlen(d), d) == 0;
+    // The value is quoted after "': '"; padded means whitespace just inside its quotes.
+    auto open = e.rfind("': '", type);
+    auto close = e.rfind("' is not a valid value", type + 1);
+    if (!date || open == std::string::npos || close == std::string::npos || close <= open + 4)
+      return false;
+    auto first = e[open + 4], last = e[close - 1];
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    if (!ws(first) && !ws(last)) return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -49,10 +76,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string_view doc(reinterpret_cast<const char*>(data), size);
   auto x = xerces.validate(doc, "fuzz");
   if (refused_by_design(x)) return 0;
-  auto l = xml2.check(doc);
+  std::vector<std::string> xml2_errors;
+  auto l = xml2.check(doc, &xml2_errors);
   using v = fuzz::libxml2_schemas::verdict;
   if (l == v::no_schema) return 0;
   if (!x.valid && l == v::valid && only_dangling_idrefs(x)) return 0;
+  if (x.valid && l == v::invalid && only_padded_dates(xml2_errors)) return 0;
   if (x.valid != (l == v::valid)) {
     std::string why = x.diagnostics.empty() ? "" : x.diagnostics.front().message;
     fuzz::defect(std::string("Xerces says ") + (x.valid ? "valid" : "invalid (" + why + ")") +
