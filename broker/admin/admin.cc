@@ -631,7 +631,12 @@ struct server::impl {
     if (name.empty() || name.size() > 64 || name.find("..") != std::string::npos || !plain(name) ||
         opt.static_dir.empty())
       return error(404, "not_found", "no such file");
+    // A regular file, not a directory (".": libstdc++ throws reading one) nor a link.
     auto p = std::filesystem::path(opt.static_dir) / name;
+    std::error_code ec;
+    if (name.front() == '.' ||
+        !std::filesystem::is_regular_file(std::filesystem::symlink_status(p, ec)))
+      return error(404, "not_found", "no such file");
     std::ifstream in(p, std::ios::binary);
     if (!in) return error(404, "not_found", "no such file");
     std::string body{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};

@@ -132,10 +132,13 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::uint64_t pending_bytes = 0;
   proton::message out_message;  // of the records counted in pending_total
   std::deque<proton::receiver> owed_credit;
-  // Links closed for an oversized transfer, until their peer detaches (or the deadline, in ms,
-  // passes): the rest of the transfer is read and thrown away, so the session's window reopens
-  // for the connection's other links.
-  std::map<proton::receiver, std::int64_t> discarding;
+  // Sessions on which an oversized transfer was refused, and the session's own incoming
+  // capacity: see refuse_oversized.
+  struct leaky_session {
+    std::size_t capacity = 0;  // the session's own, before any raise
+    std::size_t set = 0;       // what it is set to now
+  };
+  std::map<proton::session, leaky_session> leaky_sessions;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
   mutable std::mutex counters_mu;
@@ -176,7 +179,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     schedule_housekeeping();
   }
 
-  using proton::messaging_handler::on_error;  // the listener's on_error below is another one
   void on_error(proton::listener&, const std::string& what) override {
     base::diagnostic d;
     d.code = base::errc::io_error;
@@ -302,6 +304,13 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     base::log(log_level::info, "transport", "transport error",
               {{"condition", cond.name()}, {"description", cond.description()}});
   }
+  // A peer's error (a connection, session or link closed with a condition, or a protocol error
+  // its frames caused) ends that endpoint only. Proton's default handler throws, which would stop
+  // the event loop, and with it every other agency's connection.
+  void on_error(const proton::error_condition& cond) override {
+    base::log(log_level::info, "transport", "peer error",
+              {{"condition", cond.name()}, {"description", cond.description().substr(0, 500)}});
+  }
 
   void drop_connection(const proton::connection& c) {
     auto it = conn_ids.find(c);
@@ -330,7 +339,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       }
     }
     std::erase_if(owed_credit, [&](const proton::receiver& r) { return r.connection() == c; });
-    std::erase_if(discarding, [&](const auto& e) { return e.first.connection() == c; });
+    std::erase_if(leaky_sessions, [&](const auto& e) { return e.first.connection() == c; });
     if (auto cs = conns.find(id); cs != conns.end()) {
       std::lock_guard lk(counters_mu);
       auto& n = connected[cs->second.agency.empty() ? "(anonymous)" : cs->second.agency];
@@ -397,43 +406,79 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
               {{"connection", std::to_string(cs->id)}, {"address", address}});
   }
 
-  void on_receiver_close(proton::receiver& r) override {
-    ingest_links.erase(r);
-    if (discarding.erase(r)) discard(r, true);
-  }
+  void on_receiver_close(proton::receiver& r) override { ingest_links.erase(r); }
 
-  // Reads and drops what has arrived of a refused transfer. Proton counts a transfer's bytes
-  // against the session's incoming window until the application reads them, and keeps counting
-  // the frames of a delivery settled while still arriving (0.37 and later), so settling alone
-  // would close the window for every link of the session. Settled once complete or detached.
-  static void discard(proton::receiver& r, bool detached) {
-    auto* l = pc::link(r);
-    auto* d = pn_link_current(l);
-    if (!d) return;
-    char scratch[16384];
-    while (pn_link_recv(l, scratch, sizeof scratch) > 0) {
+  // A transfer still arriving and already larger than the limit is rejected (NIEM-602) and
+  // settled at once, and its link gets its credit back: the publisher goes on with its next
+  // record on the same link. Not closing the link matters: Proton 0.37 sends a flow frame with a
+  // detached link's handle when the session window is closed, and the peer then ends the whole
+  // connection. Proton drops the frames that still arrive for the settled delivery but keeps
+  // counting their bytes against the session's window (pn_do_transfer), so the session's
+  // capacity is raised by what it counts and does not hold; a peer that sends more than 16
+  // limits after the rejection loses its connection.
+  void refuse_oversized() {
+    for (auto& [r, info] : ingest_links) {
+      auto* l = pc::link(r);
+      auto* d = pn_link_current(l);
+      if (!d || !pn_delivery_partial(d) || pn_delivery_pending(d) <= opt.max_message_bytes)
+        continue;
+      base::log(log_level::warn, "transport", "oversized transfer refused",
+                {{"code", std::string(base::code_id(base::errc::link_message_too_large))},
+                 {"agency", info.agency},
+                 {"record_type", info.record_type}});
+      count([](counters& k) { ++k.received; });
+      base::metrics().received.inc(info.agency);
+      char scratch[16384];
+      while (pn_link_recv(l, scratch, sizeof scratch) > 0) {
+      }
+      auto* cond = pn_disposition_condition(pn_delivery_local(d));
+      pn_condition_set_name(
+          cond,
+          fmt::format("niem:{}", base::info(base::errc::link_message_too_large).name).c_str());
+      pn_condition_set_description(
+          cond,
+          fmt::format("{} a message exceeds {} bytes",
+                      base::code_id(base::errc::link_message_too_large), opt.max_message_bytes)
+              .c_str());
+      pn_delivery_update(d, PN_REJECTED);
+      pn_delivery_settle(d);
+      auto cap = opt.max_message_bytes + 128 * 1024;
+      leaky_sessions.emplace(r.session(), leaky_session{cap, cap});
+      touch(r.connection());
+      credit_back(r);
     }
-    if (detached || !pn_delivery_partial(d) || pn_delivery_aborted(d)) pn_delivery_settle(d);
-  }
-
-  void discard_refused() {
-    auto now = clk.now_ms();
-    for (auto it = discarding.begin(); it != discarding.end();) {
-      auto r = it->first;
-      discard(r, false);
-      if (now < it->second) {
-        ++it;
+    std::vector<proton::connection> too_much;
+    for (auto& [ssn, ls] : leaky_sessions) {
+      auto* ps = pc::session(ssn);
+      std::size_t held = 0;
+      pn_link_t* open_link = nullptr;  // one of the session's links, to announce a new window
+      for (auto& [r, info] : ingest_links)
+        if (r.session() == ssn) {
+          if (auto* d = pn_link_current(pc::link(r))) held += pn_delivery_pending(d);
+          if (r.active()) open_link = pc::link(r);
+        }
+      auto counted = pn_session_incoming_bytes(ps);
+      auto dropped = counted > held ? counted - held : 0;
+      if (dropped > 16 * opt.max_message_bytes) {
+        too_much.push_back(ssn.connection());
         continue;
       }
-      // A peer that keeps sending after the detach would cost the broker reading forever.
+      if (ls.capacity + dropped == ls.set) continue;
+      ls.set = ls.capacity + dropped;
+      pn_session_set_incoming_capacity(ps, ls.set);
+      // Proton announces a window only with a flow frame: a closed window is announced again
+      // once one of the session's links is marked modified.
+      if (open_link) pn_link_flow(open_link, 0);
+      touch(ssn.connection());
+    }
+    for (auto& c : too_much) {
       base::log(log_level::warn, "transport", "connection closed: oversized transfer not stopped",
                 {{"code", std::string(base::code_id(base::errc::link_message_too_large))}});
-      auto c = r.connection();
-      it = discarding.erase(it);
+      std::erase_if(leaky_sessions, [&](const auto& e) { return e.first.connection() == c; });
       touch(c);
       c.close(proton::error_condition(
           "amqp:resource-limit-exceeded",
-          "the peer kept sending an oversized transfer after its link was closed"));
+          "the peer kept sending a transfer that was rejected for its size"));
     }
   }
 
@@ -935,10 +980,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     t.settle();
   }
 
-  // ---- housekeeping: expiry and oversized transfers ----
+  // ---- housekeeping: expiry ----
 
   static constexpr std::uint32_t k_tick_ms = 50;
-  static constexpr std::int64_t k_discard_deadline_ms = 10'000;
   std::uint64_t ticks = 0;
   std::int64_t last_purge_ms = 0;
 
@@ -947,7 +991,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     container->schedule(proton::duration(k_tick_ms), [this] {
       drain();
       pay_owed_credit();  // held back while the store could not commit
-      discard_refused();
+      refuse_oversized();
       if (ticks % (1000 / k_tick_ms) == 0) renew_leases();  // well within the lease's time
       if (++ticks % std::max<std::uint32_t>(1, opt.housekeeping_ms / k_tick_ms) == 0)
         housekeeping();
@@ -998,28 +1042,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     if (now - last_purge_ms >= 60'000) {
       last_purge_ms = now;
       st.purge_records(cutoff);
-    }
-    // A transfer still arriving and already larger than the limit: close its link.
-    std::vector<proton::receiver> too_big;
-    for (auto& [r, info] : ingest_links) {
-      auto* d = pn_link_current(pc::link(r));
-      if (d && pn_delivery_partial(d) && pn_delivery_pending(d) > opt.max_message_bytes)
-        too_big.push_back(r);
-    }
-    for (auto& r : too_big) {
-      auto info = ingest_links[r];
-      base::log(log_level::warn, "transport", "oversized transfer refused",
-                {{"code", std::string(base::code_id(base::errc::link_message_too_large))},
-                 {"agency", info.agency},
-                 {"record_type", info.record_type}});
-      ingest_links.erase(r);
-      touch(r.connection());
-      r.close(proton::error_condition(
-          k_too_large,
-          fmt::format("{} a message exceeds {} bytes",
-                      base::code_id(base::errc::link_message_too_large), opt.max_message_bytes)));
-      discarding[r] = clk.now_ms() + k_discard_deadline_ms;
-      discard(r, false);
     }
   }
 };

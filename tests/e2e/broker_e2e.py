@@ -134,8 +134,8 @@ try:
     check(keys == {__import__("json").loads(p)["event_id"] for p in placements},
           "record keys name the source records")
 
-    # An oversized message is refused without being buffered: the session window stops it at the
-    # limit and the link is closed with amqp:link:message-size-exceeded.
+    # An oversized message is refused without being buffered whole: the session window stops it
+    # at the limit, and it is rejected with NIEM-602 while still arriving (its link stays open).
     big = conn.create_sender("ingest/cws/placement")
     try:
         big.send(record_message("x" * (8 << 20), "application/json"), timeout=20)
@@ -145,8 +145,8 @@ try:
               "an 8 MiB message is refused (limit 1 MiB)")
     except Exception as e:
         check("size" in str(e), f"an 8 MiB message is refused ({type(e).__name__})")
-    # The refused transfer's bytes are drained, so the session's window reopens: a new link on
-    # the same connection (and session) gets its records accepted.
+    # The rest of the refused transfer is dropped as it arrives and the session's window stays
+    # open: a new link on the same connection (and session) gets its records accepted.
     after = conn.create_sender("ingest/cws/placement", name="after-oversized")
     try:
         after.send(record_message(placements[0], "application/json"), timeout=10)

@@ -435,3 +435,18 @@ TEST_CASE("requests are read from bytes with the server's limits: headers, token
                                    "\r\n\r\n"));  // headers over 16 KiB
   CHECK_FALSE(admin::parse_request("NOT HTTP\r\n\r\n"));
 }
+
+// Found by fuzz_admin_http: GET /static/. read the dashboard's directory as a file, and
+// libstdc++ threw from the request path.
+TEST_CASE("admin: the dashboard serves its files and nothing else under /static/") {
+  rig r;
+  auto page = r.call("GET", "/");
+  CHECK(page.status == 200);
+  CHECK(page.body.find("<html") != std::string::npos);
+  CHECK(r.call("GET", "/static/app.js").status == 200);
+  for (const char* bad : {"/static/.", "/static/..", "/static/%2e", "/static/.hidden",
+                          "/static/../admin.cc", "/static/%2E%2E", "/static/no-such.js"}) {
+    INFO(bad);
+    CHECK(r.call("GET", bad).status == 404);
+  }
+}
