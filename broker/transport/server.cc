@@ -50,7 +50,6 @@ using base::log_level;
 
 constexpr const char* k_unauthorized = "amqp:unauthorized-access";
 constexpr const char* k_not_found = "amqp:not-found";
-constexpr const char* k_too_large = "amqp:link:message-size-exceeded";
 
 struct conn_state {
   std::uint64_t id = 0;
