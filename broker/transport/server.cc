@@ -134,8 +134,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   // Sessions on which an oversized transfer was refused, and the session's own incoming
   // capacity: see refuse_oversized.
   struct leaky_session {
-    std::size_t capacity = 0;  // the session's own, before any raise
-    std::size_t set = 0;       // what it is set to now
+    std::size_t capacity = 0;            // the session's own, before any raise
+    std::size_t set = 0;                 // what it is set to now
+    std::size_t dropped = 0;             // bytes Proton counts and dropped, since the session began
+    std::size_t dropped_at_refusal = 0;  // ... when the latest transfer was refused
   };
   std::map<proton::session, leaky_session> leaky_sessions;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
@@ -414,7 +416,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   // connection. Proton drops the frames that still arrive for the settled delivery but keeps
   // counting their bytes against the session's window (pn_do_transfer), so the session's
   // capacity is raised by what it counts and does not hold; a peer that sends more than 16
-  // limits after the rejection loses its connection.
+  // limits after its latest rejection loses its connection.
   void refuse_oversized() {
     for (auto& [r, info] : ingest_links) {
       auto* l = pc::link(r);
@@ -442,7 +444,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       pn_delivery_update(d, PN_REJECTED);
       pn_delivery_settle(d);
       auto cap = opt.max_message_bytes + 128 * 1024;
-      leaky_sessions.emplace(r.session(), leaky_session{cap, cap});
+      auto& ls =
+          leaky_sessions.try_emplace(r.session(), leaky_session{cap, cap, 0, 0}).first->second;
+      ls.dropped_at_refusal = ls.dropped;
       touch(r.connection());
       credit_back(r);
     }
@@ -457,13 +461,13 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           if (r.active()) open_link = pc::link(r);
         }
       auto counted = pn_session_incoming_bytes(ps);
-      auto dropped = counted > held ? counted - held : 0;
-      if (dropped > 16 * opt.max_message_bytes) {
+      ls.dropped = counted > held ? counted - held : 0;
+      if (ls.dropped > ls.dropped_at_refusal + 16 * opt.max_message_bytes) {
         too_much.push_back(ssn.connection());
         continue;
       }
-      if (ls.capacity + dropped == ls.set) continue;
-      ls.set = ls.capacity + dropped;
+      if (ls.capacity + ls.dropped == ls.set) continue;
+      ls.set = ls.capacity + ls.dropped;
       pn_session_set_incoming_capacity(ps, ls.set);
       // Proton announces a window only with a flow frame: a closed window is announced again
       // once one of the session's links is marked modified.
