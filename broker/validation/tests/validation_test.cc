@@ -139,6 +139,21 @@ TEST_CASE("a document in an encoding other than UTF-8 is refused with NIEM-210")
   CHECK(has_code(v.validate(std::string("<\0t\0", 4)), errc::xml_encoding_not_utf8));
 }
 
+// Found by fuzz_xml_differential: Xerces ignored one byte 0xFC after the root's end tag (an
+// incomplete UTF-8 sequence at the end of its input), which libxml2 refuses.
+TEST_CASE("a document with an incomplete UTF-8 sequence at its end is not well-formed") {
+  tiny_schema t;
+  validator v(t.set);
+  const std::string doc = "<t:Doc xmlns:t='urn:t'><t:Name>x</t:Name></t:Doc>";
+  CHECK(v.validate(doc).valid);
+  for (const char* tail : {"\xFC", "\xC3", "\xE2\x82", "\xF0\x9F\x98"}) {
+    INFO(tail);
+    auto r = v.validate(doc + tail);
+    CHECK_FALSE(r.valid);
+    CHECK(has_code(r, errc::xml_not_well_formed));
+  }
+}
+
 TEST_CASE("the schema model resolves children, substitution groups and enumerations") {
   tiny_schema t;
   const auto& m = t.set->model();
