@@ -195,3 +195,44 @@ def drain(conn, address, credit=50):
         r.accept()
     r.close()
     return got
+
+
+def raw_engine(url):
+    """A bare Proton engine on a socket to the broker (no client library, no handler: nothing is
+    settled or closed unless the caller does it), with its connection opened. Returns
+    (connection, transport, socket); drive it with pump_once."""
+    import socket
+    from proton import Connection, Transport
+    host, port = url.split("//")[1].split(":")
+    sock = socket.create_connection((host, int(port)), timeout=1)
+    sock.setblocking(False)
+    c = Connection()
+    t = Transport()
+    t.sasl().allowed_mechs("ANONYMOUS")
+    t.bind(c)
+    c.open()
+    return c, t, sock
+
+
+def pump_once(t, sock):
+    """Moves bytes once each way between a raw engine and its socket; False when the socket or
+    the transport is finished."""
+    out = t.pending()
+    if out > 0:
+        try:
+            t.pop(sock.send(t.peek(min(out, 65536))))
+        except BlockingIOError:
+            pass
+        except OSError:
+            return False
+    try:
+        data = sock.recv(65536)
+        if not data:
+            t.close_tail()
+            return False
+        t.push(data)
+    except BlockingIOError:
+        time.sleep(0.001)
+    except Exception:
+        return False
+    return True

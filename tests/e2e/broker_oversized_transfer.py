@@ -8,16 +8,15 @@ more than 16 limits of them, is not reachable from here: it needs a peer that wr
 
 usage: broker_oversized_transfer.py NIEM-BROKER PROJECT-ROOT"""
 import os
-import socket
 import sys
 import tempfile
 import time
 
-from proton import Connection, Delivery, Endpoint, Message, Transport
+from proton import Delivery, Endpoint, Message
 from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, fail, new_store, record_message  # noqa: E402
+from broker_harness import Broker, check, fail, new_store, pump_once, raw_engine, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-oversized-")
@@ -37,14 +36,7 @@ def publish_one(name):
 
 
 try:
-    host, port = broker.url.split("//")[1].split(":")
-    sock = socket.create_connection((host, int(port)), timeout=1)
-    sock.setblocking(False)
-    c = Connection()
-    t = Transport()
-    t.sasl().allowed_mechs("ANONYMOUS")
-    t.bind(c)
-    c.open()
+    c, t, sock = raw_engine(broker.url)
     ssn = c.session()
     ssn.open()
     snd = ssn.sender("stubborn")
@@ -89,24 +81,7 @@ try:
         if c.state & Endpoint.REMOTE_CLOSED:
             closed_at = time.time()
             break
-        out = t.pending()
-        if out > 0:
-            try:
-                n = sock.send(t.peek(min(out, 65536)))
-                t.pop(n)
-            except BlockingIOError:
-                pass
-            except OSError:
-                break
-        try:
-            data = sock.recv(65536)
-            if not data:
-                t.close_tail()
-                break
-            t.push(data)
-        except BlockingIOError:
-            time.sleep(0.001)
-        except OSError:
+        if not pump_once(t, sock):
             break
     if rejected_at is None:
         fail("the broker never rejected the oversized transfer")

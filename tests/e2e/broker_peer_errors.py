@@ -5,16 +5,15 @@ agency's connection went with it.)
 
 usage: broker_peer_errors.py NIEM-BROKER PROJECT-ROOT"""
 import os
-import socket
 import sys
 import tempfile
 import time
 
-from proton import Condition, Connection, Endpoint, Transport
+from proton import Condition, Endpoint
 from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
-from broker_harness import Broker, check, new_store, record_message  # noqa: E402
+from broker_harness import Broker, check, new_store, pump_once, raw_engine, record_message  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-peer-errors-")
@@ -22,39 +21,17 @@ broker = Broker(binary, os.path.join(root, "config/demo.xml"), new_store(tmp),
                 os.path.join(tmp, "broker.log")).start()
 placement = open(os.path.join(root, "mappings/cws-placement/examples/placements.ndjson"),
                  encoding="utf-8").readline().strip()
-host, port = broker.url.split("//")[1].split(":")
 
 
 def pump(t, sock, until, seconds=5):
     end = time.time() + seconds
     while time.time() < end and not until():
-        out = t.pending()
-        if out > 0:
-            try:
-                t.pop(sock.send(t.peek(min(out, 65536))))
-            except BlockingIOError:
-                pass
-            except OSError:
-                return
-        try:
-            data = sock.recv(65536)
-            if not data:
-                return
-            t.push(data)
-        except BlockingIOError:
-            time.sleep(0.005)
-        except Exception:
+        if not pump_once(t, sock):
             return
 
 
 def misbehave(what):
-    sock = socket.create_connection((host, int(port)), timeout=1)
-    sock.setblocking(False)
-    c = Connection()
-    t = Transport()
-    t.sasl().allowed_mechs("ANONYMOUS")
-    t.bind(c)
-    c.open()
+    c, t, sock = raw_engine(broker.url)
     ssn = c.session()
     ssn.open()
     snd = ssn.sender(f"errors-{what}")

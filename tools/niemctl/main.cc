@@ -293,8 +293,9 @@ int main(int argc, char** argv) {
       if (e.code == base::errc::ok || (!arg(1).empty() && arg(1) != e.id && arg(1) != e.name))
         continue;
       out.push_back(json::object{{"code", e.id}, {"name", e.name}, {"meaning", e.meaning}});
-      if (!as_json) std::printf("%s  %-32s %s\n", std::string(e.id).c_str(),
-                                std::string(e.name).c_str(), std::string(e.meaning).c_str());
+      if (!as_json)
+        std::printf("%s  %-32s %s\n", std::string(e.id).c_str(), std::string(e.name).c_str(),
+                    std::string(e.meaning).c_str());
     }
     if (as_json) std::puts(json::serialize(out).c_str());
     if (out.empty()) return std::fprintf(stderr, "niemctl: no code %s\n", arg(1).c_str()), 1;
