@@ -778,6 +778,16 @@ struct runner {
            n.source_label);
       return false;
     }
+    // XML Schema obliges every processor to support 18 digits of a decimal and lets each refuse
+    // more (libxml2 stops at 24): a longer number is refused rather than written for a
+    // recipient's validator to reject.
+    if (auto digits = d->integer.size() + d->fraction.size(); digits > 18) {
+      fail(errc::record_out_of_range,
+           fmt::format("{} has {} digits: at most 18 can be written as an XML Schema decimal", val,
+                       digits),
+           n.source_label);
+      return false;
+    }
     bool ok = true;
     if (n.min) {
       int c = compare(*d, *n.min);

@@ -392,6 +392,31 @@ TEST_CASE("a value's range is checked exactly, and a bound that cannot hold is a
   CHECK(has(bad2.errors(), errc::mapping_invalid, "bounds the value twice"));
 }
 
+TEST_CASE("a number of more than 18 digits is refused even within its range (libxml2 rejects 25)") {
+  // Found by fuzz_record: DAYS_SUPPLY of 51 digits has only a minimum, Xerces accepted the
+  // document and libxml2 did not.
+  mapping_file f(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="hs:PlacementChangeReasonText" source="n" min="1"/>
+  </map:object>)");
+  auto lib = f.load();
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+  for (auto v : {"777777777777777777", "7777777777.77777777", "000777777777777777777",
+                 "1.50000000000000000000"})
+    CHECK(conv.convert(m, fmt::format(R"({{"id":"K","n":"{}"}})", v), "r").ok());
+  for (const auto& v : std::vector<std::string>{"7777777777777777777", "1.000000000000000001",
+                                                std::string(51, '7')}) {
+    auto c = conv.convert(m, fmt::format(R"({{"id":"K","n":"{}"}})", v), "r");
+    INFO(v);
+    REQUIRE_FALSE(c.ok());
+    CHECK(c.errors()[0].field == "n");
+    CHECK(c.errors()[0].code == errc::record_out_of_range);
+    CHECK(c.errors()[0].message.find("at most 18 can be written") != std::string::npos);
+  }
+}
+
 TEST_CASE("unused code tables are reported as warnings") {
   mapping_file f(k_required + R"(<map:codes name="spare"><map:code from="a" to="b"/></map:codes>)");
   // Code tables must come before the rules in the language schema; place it first instead.
