@@ -120,7 +120,8 @@ struct condition {
   bool negate = false;
 };
 
-// check: writes nothing; refuses the record when a field its conditions require is missing.
+// check: writes nothing; refuses the record when a field its conditions require is missing, or
+// when a field they forbid is present.
 enum class node_kind { container, leaf, ref, check };
 
 struct node {
@@ -140,9 +141,15 @@ struct node {
   std::optional<decimal> min, max;
   bool min_exclusive = false, max_exclusive = false;
   std::string range;  // as written, for messages: "> 0", ">= 1 and <= 365"
-  // check: the field that must have a value (an array: at least min_items entries)
+  // leaf: a date value must not precede this other field's date (both through the same steps)
+  std::optional<value_src> not_before;
+  // check: the field that must have a value (an array: at least min_items entries), or with
+  // `forbid`, the field that must not (or must not meet `forbidden`'s equals or in-codes)
   source_path required_field;
+  bool array = false;
   std::uint32_t min_items = 0;
+  bool forbid = false;
+  condition forbidden;
   std::string because;  // the conditions, for messages: "when grantor.role is COURT"
   // ref / id
   std::string ref_to;
@@ -420,6 +427,21 @@ class compiler {
         check_codes(r, sub.path, *n, p);
       }
       range(r, sub.path, *n);
+      if (auto* other = r.attr("not-before")) {
+        // Compared as the xs:date text the value's own date step writes (YYYY-MM-DD, where
+        // text order is date order); other spellings have no such order.
+        const bool dated =
+            n->parts.size() == 1 && !n->parts[0].is_const &&
+            std::any_of(n->parts[0].steps.begin(), n->parts[0].steps.end(),
+                        [](const transform& t) { return t.k == transform::kind::date; });
+        if (!dated) {
+          error(r, sub.path, "not-before needs a value with one source and a date: transform");
+        } else {
+          value_src o = n->parts[0];
+          o.path = path(r, *other, s.level);
+          n->not_before = std::move(o);
+        }
+      }
     } else if (r.tag == "require") {
       auto n = std::make_unique<node>();
       n->kind = node_kind::check;
@@ -428,8 +450,23 @@ class compiler {
       n->line = r.line;
       n->column = r.column;
       n->required_field = path(r, r.get("field"), s.level);
-      if (auto* mi = r.attr("min-items"))
+      if (auto* mi = r.attr("min-items")) {
+        n->array = true;
         n->min_items = static_cast<std::uint32_t>(std::stoul(*mi));
+      }
+      n->because = describe(s.conds);
+      attach(n.get(), s);
+      s.parent->kids.push_back(std::move(n));
+    } else if (r.tag == "forbid") {
+      auto n = std::make_unique<node>();
+      n->kind = node_kind::check;
+      n->forbid = true;
+      n->order = -1;
+      n->seq = seq_++;
+      n->line = r.line;
+      n->column = r.column;
+      n->forbidden = cond(r, s);
+      n->required_field = n->forbidden.field;
       n->because = describe(s.conds);
       attach(n.get(), s);
       s.parent->kids.push_back(std::move(n));
@@ -501,7 +538,9 @@ class compiler {
     std::string out;
     for (const auto& c : conds) {
       out += out.empty() ? "when " : " and ";
-      const auto& f = c.field.label;
+      // "/decision" (the record root's, from inside a repeat) reads as "decision".
+      std::string_view f = c.field.label;
+      if (f.starts_with('/')) f.remove_prefix(1);
       switch (c.k) {
         case condition::kind::present:
           out += fmt::format("{} {}", f, c.negate ? "has no value" : "has a value");
@@ -803,15 +842,48 @@ struct runner {
     return ok;
   }
 
-  // A field the record must carry (under the check's conditions, already found to hold).
+  // A value in the sense of require and forbid: not missing, null or empty.
+  static bool has_value(const field& f) {
+    return f.present && !(f.scalar && f.text.empty()) &&
+           !(f.v && f.v->is_array() && f.v->get_array().empty()) &&
+           !(f.v && f.v->is_object() && f.v->get_object().empty());
+  }
+
+  // A date not before the other field's date (a missing other field is its own rule's concern).
+  bool in_order(const node& n, const std::string& val) {
+    std::string other;
+    const auto mark = errs.size();
+    if (!eval(*n.not_before, other)) {
+      errs.resize(mark);  // a bad other date is reported by that field's own rule
+      return true;
+    }
+    if (other.empty() || val >= other) return true;
+    fail(errc::record_dates_out_of_order,
+         fmt::format("{} is before {} ({})", val, n.not_before->path.label, other), n.source_label);
+    return false;
+  }
+
+  // A field the record must carry, or must not (under the check's conditions, already found to
+  // hold).
   void check(const node& n) {
     auto f = lookup(n.required_field);
     const auto& label = n.required_field.label;
     auto because = n.because.empty() ? std::string() : " " + n.because;
-    if (n.min_items > 0) {
+    if (n.forbid) {
+      if (n.forbidden.k == condition::kind::present) {
+        if (has_value(f)) fail(errc::record_field_not_allowed, "not allowed" + because, label);
+      } else if (holds(n.forbidden)) {
+        fail(errc::record_field_not_allowed, fmt::format("'{}' is not allowed{}", f.text, because),
+             label);
+      }
+      return;
+    }
+    if (n.array) {
       const auto* arr = f.present && f.v ? f.v->if_array() : nullptr;
       if (f.present && !arr) {
         fail(errc::record_wrong_type, "expected an array", label);
+      } else if (!arr && n.min_items == 0) {
+        fail(errc::record_missing_field, "required array is missing" + because, label);
       } else if (!arr || arr->size() < n.min_items) {
         fail(errc::record_missing_field,
              fmt::format("needs at least {}{}, found {}",
@@ -822,10 +894,7 @@ struct runner {
       }
       return;
     }
-    const bool empty = !f.present || (f.scalar && f.text.empty()) ||
-                       (f.v && f.v->is_array() && f.v->get_array().empty()) ||
-                       (f.v && f.v->is_object() && f.v->get_object().empty());
-    if (empty)
+    if (!has_value(f))
       fail(errc::record_missing_field, "required field is missing or empty" + because, label);
   }
 
@@ -890,6 +959,7 @@ struct runner {
           return false;
         }
         if ((n.min || n.max) && !in_range(n, val)) return false;
+        if (n.not_before && !in_order(n, val)) return false;
         indent(depth);
         out += '<';
         out += n.tag;

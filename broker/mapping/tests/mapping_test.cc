@@ -353,6 +353,125 @@ TEST_CASE("require refuses a record without the field only where its conditions 
   CHECK(item.errors()[0].field == "code");
 }
 
+TEST_CASE("forbid refuses a field that another field's value excludes, at the root and per item") {
+  // The court order's rules: a denied item has no dose; a granted record no denied item; a date
+  // only for one decision; an array present but empty only for that decision.
+  mapping_file f(R"(
+  <map:codes name="authorized"><map:code from="AUTHORIZED" to="AUTHORIZED"/><map:code from="AUTHORIZED_AS_MODIFIED" to="AUTHORIZED_AS_MODIFIED"/></map:codes>)" +
+                 k_required + k_person + R"(
+  <map:choose>
+    <map:when field="decision" equals="HEARING_SET">
+      <map:require field="hearing"/>
+      <map:require field="items" min-items="0"/>
+    </map:when>
+    <map:otherwise>
+      <map:forbid field="hearing"/>
+      <map:require field="items" min-items="1"/>
+    </map:otherwise>
+  </map:choose>
+  <map:repeat source="items">
+    <map:when field="ruling" equals="DENIED"><map:forbid field="dose"/></map:when>
+    <map:when field="/decision" equals="GRANTED"><map:forbid field="ruling" equals="DENIED"/></map:when>
+    <map:when field="/decision" equals="DENIED"><map:forbid field="ruling" in-codes="authorized"/></map:when>
+  </map:repeat>)");
+  auto lib = f.load();
+  INFO(errors_of(lib ? std::vector<base::diagnostic>{} : lib.errors()));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+  auto refused = [&](std::string_view rec) {
+    auto c = conv.convert(m, rec, "r");
+    return c.ok() ? base::diagnostic{} : c.errors()[0];
+  };
+  for (
+      auto ok :
+      {R"({"id":"K","decision":"HEARING_SET","hearing":"2026-04-01","items":[]})",
+       R"({"id":"K","decision":"GRANTED","items":[{"ruling":"AUTHORIZED","dose":"4 mg"}]})",
+       R"({"id":"K","decision":"DENIED","items":[{"ruling":"DENIED"}]})",
+       R"({"id":"K","decision":"DENIED","items":[{"ruling":"DENIED","dose":""}]})",
+       R"({"id":"K","decision":"DENIED","items":[{"ruling":"DENIED","dose":null}]})",
+       R"({"id":"K","decision":"GRANTED_IN_PART","items":[{"ruling":"DENIED"},{"ruling":"AUTHORIZED","dose":"1 mg"}]})"}) {
+    INFO(ok);
+    CHECK(conv.convert(m, ok, "r").ok());
+  }
+  auto dose = refused(
+      R"({"id":"K","decision":"GRANTED_IN_PART","items":[{"ruling":"DENIED","dose":"4 mg"}]})");
+  CHECK(dose.code == errc::record_field_not_allowed);
+  CHECK(dose.field == "dose");
+  CHECK(dose.message == "not allowed when ruling is DENIED");
+  // Any value counts, not only text.
+  CHECK(refused(R"({"id":"K","decision":"DENIED","items":[{"ruling":"DENIED","dose":{"v":4}}]})")
+            .code == errc::record_field_not_allowed);
+  CHECK(refused(R"({"id":"K","decision":"DENIED","items":[{"ruling":"DENIED","dose":4}]})").code ==
+        errc::record_field_not_allowed);
+  auto granted = refused(
+      R"({"id":"K","decision":"GRANTED","items":[{"ruling":"AUTHORIZED"},{"ruling":"DENIED"}]})");
+  CHECK(granted.code == errc::record_field_not_allowed);
+  CHECK(granted.field == "ruling");
+  CHECK(granted.message == "'DENIED' is not allowed when decision is GRANTED");
+  auto denied =
+      refused(R"({"id":"K","decision":"DENIED","items":[{"ruling":"AUTHORIZED_AS_MODIFIED"}]})");
+  CHECK(denied.code == errc::record_field_not_allowed);
+  CHECK(denied.message == "'AUTHORIZED_AS_MODIFIED' is not allowed when decision is DENIED");
+  auto hearing = refused(
+      R"({"id":"K","decision":"GRANTED","hearing":"2026-04-01","items":[{"ruling":"AUTHORIZED"}]})");
+  CHECK(hearing.code == errc::record_field_not_allowed);
+  CHECK(hearing.field == "hearing");
+  CHECK(hearing.message == "not allowed when decision is not HEARING_SET");
+  auto no_hearing = refused(R"({"id":"K","decision":"HEARING_SET","items":[]})");
+  CHECK(no_hearing.code == errc::record_missing_field);
+  CHECK(no_hearing.field == "hearing");
+  auto absent = refused(R"({"id":"K","decision":"HEARING_SET","hearing":"2026-04-01"})");
+  CHECK(absent.code == errc::record_missing_field);
+  CHECK(absent.field == "items");
+  CHECK(absent.message == "required array is missing when decision is HEARING_SET");
+  CHECK(refused(R"({"id":"K","decision":"HEARING_SET","hearing":"2026-04-01","items":"x"})").code ==
+        errc::record_wrong_type);
+  auto empty = refused(R"({"id":"K","decision":"GRANTED","items":[]})");
+  CHECK(empty.code == errc::record_missing_field);
+  CHECK(empty.message == "needs at least one entry when decision is not HEARING_SET, found 0");
+}
+
+TEST_CASE("not-before refuses a date before another field's date, and needs a date value") {
+  mapping_file f(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="nc:ActivityDate/nc:DateRange/nc:StartDate/nc:Date" source="from" transform="date:YYYYMMDD"/>
+    <map:value target="nc:ActivityDate/nc:DateRange/nc:EndDate/nc:Date" source="through" transform="date:YYYYMMDD" not-before="from"/>
+  </map:object>)");
+  auto lib = f.load();
+  INFO(errors_of(lib ? std::vector<base::diagnostic>{} : lib.errors()));
+  REQUIRE(lib.ok());
+  mapping::converter conv(lib.value());
+  const auto& m = *lib.value()->mappings()[0];
+  for (auto ok : {R"({"id":"K","from":"20260301","through":"20260301"})",
+                  R"({"id":"K","from":"20261231","through":"20270101"})",
+                  R"({"id":"K","through":"20260101"})"}) {
+    INFO(ok);
+    CHECK(conv.convert(m, ok, "r").ok());
+  }
+  auto before = conv.convert(m, R"({"id":"K","from":"20260302","through":"20260301"})", "r");
+  REQUIRE_FALSE(before.ok());
+  REQUIRE(before.errors().size() == 1);
+  CHECK(before.errors()[0].code == errc::record_dates_out_of_order);
+  CHECK(before.errors()[0].field == "through");
+  CHECK(before.errors()[0].message == "2026-03-01 is before from (2026-03-02)");
+  // A bad other date is reported once, by its own rule.
+  auto bad = conv.convert(m, R"({"id":"K","from":"20261301","through":"20260101"})", "r");
+  REQUIRE_FALSE(bad.ok());
+  REQUIRE(bad.errors().size() == 1);
+  CHECK(bad.errors()[0].code == errc::record_bad_date);
+  CHECK(bad.errors()[0].field == "from");
+
+  mapping_file text(k_required + k_person + R"(
+  <map:object target="hs:Placement">
+    <map:value target="hs:PlacementCategoryText" source="a" not-before="b"/>
+  </map:object>)");
+  auto no = text.load();
+  REQUIRE_FALSE(no.ok());
+  CHECK(has(no.errors(), errc::mapping_invalid,
+            "not-before needs a value with one source and a date: transform"));
+}
+
 TEST_CASE("a value's range is checked exactly, and a bound that cannot hold is a mapping error") {
   mapping_file f(k_required + k_person + R"(
   <map:object target="hs:Placement">
