@@ -3,12 +3,16 @@ each mutant replaces one field of an example with an edge value (RFC 3339 spelli
 impossible and extreme dates, offsets, numbers, markup characters, long and blank text) or drops
 it. Deterministic: the same seed writes the same files.
 
+Every mapping under mappings/ (its agency, format and key from mapping.xml); OUT-DIR/manifest.txt
+lists "AGENCY FILE" per mapping.
+
 usage: /usr/bin/python3 mutate_records.py PROJECT-ROOT OUT-DIR [COUNT-PER-MAPPING]"""
 import glob
 import json
 import os
 import random
 import sys
+import xml.etree.ElementTree as ET
 
 root, out = sys.argv[1], sys.argv[2]
 count = int(sys.argv[3]) if len(sys.argv) > 3 else 300
@@ -46,27 +50,39 @@ def put(v, path, new, drop=False):
 
 
 os.makedirs(out, exist_ok=True)
-KEYS = {"cws-placement": "event_id", "cws-consent": "record_id", "pmap-application": "application_id"}
-for mapping, key in KEYS.items():
-    records = []
-    for f in sorted(glob.glob(os.path.join(root, "mappings", mapping, "examples", "*.ndjson"))):
-        records += [json.loads(l) for l in open(f, encoding="utf-8") if l.strip()]
-    with open(os.path.join(out, f"{mapping}.ndjson"), "w", encoding="utf-8") as w:
-        for i in range(count):
-            r = json.loads(json.dumps(rng.choice(records)))
-            r[key] = f"MUT-{i}"  # a key of its own, so that every mutant is written
-            paths = [p for p in leaves(r) if p and p[0] != "record_type"]
-            p = rng.choice(paths)
-            put(r, p, rng.choice(POOL + JSON_ONLY), drop=rng.random() < 0.1)
-            w.write(json.dumps(r, ensure_ascii=rng.random() < 0.5) + "\n")
-
-f = sorted(glob.glob(os.path.join(root, "mappings", "mmis-pharmacy-claim", "examples", "*.txt")))[0]
-lines = [l.rstrip("\r\n") for l in open(f, encoding="utf-8") if l.strip()]
-with open(os.path.join(out, "mmis-pharmacy-claim.txt"), "w", encoding="utf-8") as w:
-    w.write(lines[0] + "\n")
-    for i in range(count):
-        row = rng.choice(lines[1:]).split("|")
-        row[0] = f"RX-MUT-{i}"  # a key of its own, so that every mutant is written
-        c = rng.randrange(1, len(row))
-        row[c] = rng.choice([v for v in POOL if "|" not in v and "\n" not in v])
-        w.write("|".join(row) + "\n")
+MAP = "{urn:niem-broker:mapping:1}"
+manifest = open(os.path.join(out, "manifest.txt"), "w", encoding="utf-8")
+for mf in sorted(glob.glob(os.path.join(root, "mappings", "*", "mapping.xml"))):
+    mapping = os.path.basename(os.path.dirname(mf))
+    m = ET.parse(mf).getroot()
+    agency, key = m.get("agency"), m.get("key")
+    examples = os.path.join(root, "mappings", mapping, "examples")
+    if m.get("format") == "json":
+        records = []
+        for f in sorted(glob.glob(os.path.join(examples, "*.ndjson"))):
+            records += [json.loads(l) for l in open(f, encoding="utf-8") if l.strip()]
+        target = os.path.join(out, f"{mapping}.ndjson")
+        with open(target, "w", encoding="utf-8") as w:
+            for i in range(count):
+                r = json.loads(json.dumps(rng.choice(records)))
+                r[key] = f"MUT-{i}"  # a key of its own, so that every mutant is written
+                paths = [p for p in leaves(r) if p and p[0] != "record_type"]
+                p = rng.choice(paths)
+                put(r, p, rng.choice(POOL + JSON_ONLY), drop=rng.random() < 0.1)
+                w.write(json.dumps(r, ensure_ascii=rng.random() < 0.5) + "\n")
+    else:
+        columns = m.find(MAP + "columns")
+        delim = columns.get("delimiter", "|")
+        k = [c.strip() for c in columns.text.split(delim)].index(key)
+        f = sorted(glob.glob(os.path.join(examples, "*.txt")))[0]
+        lines = [l.rstrip("\r\n") for l in open(f, encoding="utf-8") if l.strip()]
+        target = os.path.join(out, f"{mapping}.txt")
+        with open(target, "w", encoding="utf-8") as w:
+            w.write(lines[0] + "\n")
+            for i in range(count):
+                row = rng.choice(lines[1:]).split(delim)
+                row[k] = f"RX-MUT-{i}"  # a key of its own, so that every mutant is written
+                c = rng.choice([j for j in range(len(row)) if j != k])
+                row[c] = rng.choice([v for v in POOL if delim not in v and "\n" not in v])
+                w.write(delim.join(row) + "\n")
+    manifest.write(f"{agency} {target}\n")

@@ -10,32 +10,26 @@ out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 export NIEM_HOME=$root
 m=$root/mappings
-"$niem_map" convert --agency cws --out "$out" "$m"/cws-placement/examples/*.ndjson "$m"/cws-consent/examples/*.ndjson
-"$niem_map" convert --agency medicaid --out "$out" "$m"/mmis-pharmacy-claim/examples/*.txt
-"$niem_map" convert --agency pmap-portal --out "$out" "$m"/pmap-application/examples/*.ndjson
+# Each mapping's examples, as its agency publishes them.
+for dir in "$m"/*/; do
+  agency=$(grep -o ' agency="[^"]*"' "$dir/mapping.xml" | head -1 | cut -d'"' -f2)
+  "$niem_map" convert --agency "$agency" --out "$out" "$dir"examples/*
+done
 # The mutants: most are refused (exit 1); every one that converts must be valid for xmllint too.
 /usr/bin/python3 "$(dirname "$0")"/mutate_records.py "$root" "$out"/mutants 300
-for a in "cws $out/mutants/cws-placement.ndjson" "cws $out/mutants/cws-consent.ndjson" \
-         "pmap-portal $out/mutants/pmap-application.ndjson" "medicaid $out/mutants/mmis-pharmacy-claim.txt"; do
+while read -r agency file; do
   set +e
-  # shellcheck disable=SC2086
-  "$niem_map" convert --agency $a --out "$out"/mutated 2> "$out"/mutants.log
+  "$niem_map" convert --agency "$agency" --out "$out"/mutated "$file" 2> "$out"/mutants.log
   rc=$?
   set -e
   [ $rc -le 1 ] || { cat "$out"/mutants.log; echo "niem-map exited $rc on mutants"; exit 1; }
-done
+done < "$out"/mutants/manifest.txt
 mutated=$(ls "$out"/mutated | wc -l)
-declare -A schema=(
-  [placement-notification]=$root/schemas/exchange/placement-notification.xsd
-  [pharmacy-claim]=$root/schemas/exchange/pharmacy-claim.xsd
-  [pmap-application]=$root/schemas/exchange/pmap-application.xsd
-  [consent-directive]=$root/schemas/exchange/consent-directive.xsd
-)
 n=0 bad=0
 # The golden documents too: every one is a document the broker would send.
 for doc in "$out"/*.xml "$out"/mutated/*.xml "$m"/*/tests/*.expected.xml; do
   ex=$(grep -o 'http://example.gov/niem-broker/exchange/[a-z-]*/' "$doc" | head -1 | cut -d/ -f6)
-  if ! xmllint --noout --schema "${schema[$ex]}" "$doc" 2>/tmp/xmllint.$$; then
+  if ! xmllint --noout --schema "$root/schemas/exchange/$ex.xsd" "$doc" 2>/tmp/xmllint.$$; then
     cat /tmp/xmllint.$$
     bad=$((bad + 1))
   fi

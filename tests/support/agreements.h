@@ -13,6 +13,14 @@
 
 namespace niem::testing {
 
+// How many agreement files are shipped: what load_shipped_agreements() returns when all load.
+inline std::size_t shipped_agreement_files() {
+  std::size_t n = 0;
+  for (auto& e : std::filesystem::directory_iterator(source_root() + "/config/agreements"))
+    n += e.path().extension() == ".xml";
+  return n;
+}
+
 // Every shipped agreement, or only those whose file name is in `only` (e.g. "DSA-009.xml").
 // Empty when they do not load (the caller REQUIREs a size).
 inline std::vector<std::shared_ptr<const routing::agreement>> load_shipped_agreements(

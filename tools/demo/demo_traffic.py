@@ -44,6 +44,7 @@ publish("ingest/cws/placement", ndjson("mappings/cws-placement/examples/*.ndjson
 publish("ingest/cws/consent", ndjson("mappings/cws-consent/examples/*.ndjson"), "application/json")
 publish("ingest/pmap-portal/pmap_application",
         ndjson("mappings/pmap-application/examples/*.ndjson"), "application/json")
+publish("ingest/court/pmap_order", ndjson("mappings/pmap-order/examples/*.ndjson"), "application/json")
 claims = []
 for f in sorted(glob.glob(os.path.join(root, "mappings/mmis-pharmacy-claim/examples/*.txt"))):
     lines = [l.rstrip("\r\n") for l in open(f, encoding="utf-8") if l.strip()]
@@ -61,7 +62,7 @@ def why_nothing(recipient):
 
 
 print("\nreceiving at each subscriber (each gets what its data-sharing agreement allows):")
-for recipient in ("court", "medicaid", "cws", "phn", "school", "research", "oversight"):
+for recipient in ("court", "medicaid", "cws", "pmap-portal", "phn", "school", "research", "oversight"):
     r = conn.create_receiver(f"deliver/{recipient}", credit=100)
     d = os.path.join(out, recipient)
     os.makedirs(d, exist_ok=True)

@@ -125,8 +125,8 @@ delimited formats; - reads standard input) to a NIEM document validated against 
 schema. Documents are named KEY.xml in --out. Without --out the input must hold one record, whose
 document is written to stdout (several documents on one stream would not be XML). Each bad record is
 reported on stderr with its line, field and reason; the other records still convert.
-Record types: placement, consent, pmap_application (from each record's record_type unless given),
-pharmacy_claim (the MMIS extract).
+The record type is each JSON record's record_type unless given; `niem-map check` lists the
+mappings under --mappings with their agencies and record types.
 Exit status: 0 all converted, 1 some record failed, 2 usage error.
 )";
 
@@ -405,7 +405,8 @@ int cmd_test(const options& o) {
         << "usage: niem-map test [DIR]\n\nRuns the golden tests beside each mapping under DIR "
            "(default: the project's mappings/):\n  tests/NAME.input.{json,txt} must convert to "
            "tests/NAME.expected.xml;\n  tests/bad/NAME.{json,txt} must fail with the error "
-           "code written in tests/bad/NAME.expect.\nPrints a diff for each failure. Exit 0 "
+           "code written in tests/bad/NAME.expect\n  (and, if written after it, naming that "
+           "field).\nPrints a diff for each failure. Exit 0 "
            "when all pass.\n";
     return 0;
   }
@@ -452,16 +453,26 @@ int cmd_test(const options& o) {
       }
     }
     for (const auto& b : bad) {
+      // "NIEM-117" or "NIEM-117 medications.max_daily_dose": the code, and the native field
+      // the error must name.
       auto expect_file = fs::path(b).replace_extension(".expect");
-      std::string code(base::trim(slurp(expect_file)));
+      std::string expect(base::trim(slurp(expect_file)));
+      auto space = expect.find(' ');
+      std::string code = expect.substr(0, space);
+      std::string field = space == std::string::npos
+                              ? std::string()
+                              : std::string(base::trim(expect.substr(space)));
       auto r = convert_fixture(conv, *m, b);
       bool has = false;
       if (!r)
-        for (const auto& d : r.errors()) has = has || base::code_id(d.code) == code;
+        for (const auto& d : r.errors())
+          // A schema error names "native_field -> /element/path".
+          has = has || (base::code_id(d.code) == code &&
+                        (field.empty() || d.field == field || d.field.starts_with(field + " -> ")));
       if (code.empty() || r || !has) {
         ++failed;
         std::cout << fmt::format("FAIL {}: expected error {}, got {}\n", b.string(),
-                                 code.empty() ? "(no .expect file)" : code,
+                                 code.empty() ? "(no .expect file)" : expect,
                                  r ? "a document" : base::format(r.errors().front()));
       } else {
         ++passed;

@@ -45,7 +45,7 @@ struct rig {
   rig() {
     REQUIRE(lib);
     agreements = testing::load_shipped_agreements(*lib);
-    REQUIRE(agreements.size() == 9);
+    REQUIRE(agreements.size() == testing::shipped_agreement_files());
     auto s = store::store::open({.locator = dir.path.string(),
                                  .group_commit_max = 256,
                                  .audit_key = "admin-test-audit-key"},
@@ -283,7 +283,7 @@ TEST_CASE("admin: a withheld decision replayed after the consent arrives reaches
   std::map<std::string, std::string> status;
   for (const auto& a : ag.at("agreements").as_array())
     status[std::string(a.at("id").as_string())] = std::string(a.at("status").as_string());
-  CHECK(status.size() == 9);
+  CHECK(status.size() == testing::shipped_agreement_files());
   CHECK(status["DSA-008"] == "expired");
   CHECK(status["DSA-001"] == "in_effect");
   auto dis = body(r.call("GET", "/api/disclosures?person=95557001Q", r.viewer));

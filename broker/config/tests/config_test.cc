@@ -29,12 +29,13 @@ TEST_CASE("the shipped demo and production configurations load") {
   CHECK(demo->name == "demo");
   CHECK_FALSE(demo->tls.has_value());
   CHECK(demo->listener.host == "127.0.0.1");
-  CHECK(demo->mapping_files.size() == 4);
+  CHECK(demo->mapping_files.size() == 5);
   CHECK(demo->home == root());
   CHECK(demo->publishes("medicaid", "pharmacy_claim"));
   CHECK_FALSE(demo->publishes("medicaid", "placement"));
-  CHECK(demo->subscriptions.size() == 11);
-  CHECK(demo->agreement_files.size() == 9);
+  CHECK(demo->publishes("court", "pmap_order"));
+  CHECK(demo->subscriptions.size() == 13);
+  CHECK(demo->agreement_files.size() == 11);
   for (const auto& s : demo->subscriptions) CHECK_FALSE(s.purpose.empty());
 
   // Production needs the demo certificates to exist; point it at stand-in files.
@@ -154,14 +155,15 @@ TEST_CASE("cross-check names unpublished record types and unproduced exchanges")
       {"medicaid", "pharmacy_claim", "pharmacy-claim", ""},
   };
   auto errs = config::cross_check(*cfg, facts);
-  // consent and pmap_application have no mapping; pmap-application has no producer.
+  // consent, pmap_application and pmap_order have no mapping here; the two subscriptions each to
+  // pmap-application and pmap-order have no producer.
   int unread = 0, unproduced = 0;
   for (const auto& d : errs) {
     unread += d.message.find("no configured mapping reads") != std::string::npos;
     unproduced += d.message.find("no configured mapping produces") != std::string::npos;
   }
-  CHECK(unread == 2);
-  CHECK(unproduced == 2);
+  CHECK(unread == 3);
+  CHECK(unproduced == 4);
   CHECK(base::normalize_dn(" CN = a ,O= b ") == "CN=a,O=b");
   CHECK(config::is_loopback_host("127.0.0.1"));
   CHECK_FALSE(config::is_loopback_host("0.0.0.0"));

@@ -49,7 +49,7 @@ struct rig {
   rig() {
     REQUIRE(lib);
     auto agreements = testing::load_shipped_agreements(*lib);
-    REQUIRE(agreements.size() == 9);
+    REQUIRE(agreements.size() == testing::shipped_agreement_files());
     auto s = store::store::open({.locator = dir.path.string(),
                                  .group_commit_max = 256,
                                  .audit_key = "replay-test-audit-key"},

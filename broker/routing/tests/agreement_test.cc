@@ -124,15 +124,17 @@ std::string agreement_text(const std::string& id, const std::string& exchange,
 
 }  // namespace
 
-TEST_CASE("the nine shipped agreements load and check against the exchange schemas") {
+TEST_CASE("every shipped agreement loads and checks against the exchange schemas") {
   fixture f;
   auto all = f.load(f.shipped());
   if (!all) {
     for (const auto& d : all.errors()) UNSCOPED_INFO(base::format(d));
   }
   REQUIRE(all.ok());
-  REQUIRE(all->size() == 9);
+  REQUIRE(all->size() == 11);  // DSA-001 to DSA-011
   CHECK(by_id(*all, "DSA-008").effective_to == "2025-12-31");
+  CHECK(by_id(*all, "DSA-010").terms("pmap-order") != nullptr);
+  CHECK(by_id(*all, "DSA-011").purposes == std::vector<std::string>{"TREATMENT"});
   CHECK(by_id(*all, "DSA-007").level == sharing_level::deidentified);
   CHECK(by_id(*all, "DSA-009").level == sharing_level::aggregate);
   CHECK(by_id(*all, "DSA-007").providers == std::vector<std::string>{"cws", "medicaid"});
