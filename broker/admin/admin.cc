@@ -487,17 +487,11 @@ struct server::impl {
                                            {"dead_letters", std::move(dead)}});
   }
 
-  static std::string agreement_status(const routing::agreement& a, const std::string& today) {
-    return !a.effective_from.empty() && today < a.effective_from ? "not_yet_effective"
-           : !a.effective_to.empty() && today > a.effective_to   ? "expired"
-                                                                 : "in_effect";
-  }
-
   response agreements_summary() {
     auto today = routing::utc_date(clk.now_ms());
     json::array arr;
     for (const auto& a : agreements) {
-      std::string status = agreement_status(*a, today);
+      std::string status(routing::status_name(a->status_on(today)));
       json::array providers, purposes, exchanges;
       for (const auto& p : a->providers) providers.push_back(json::string(p));
       for (const auto& p : a->purposes) purposes.push_back(json::string(p));
@@ -600,14 +594,15 @@ struct server::impl {
                                                           base::info(code).summary);
       for (const auto& a : agreements)
         if (a->label() == w.agreement) {
-          auto status = agreement_status(*a, today);
-          o["agreement_status"] = status;
+          auto status = a->status_on(today);
+          o["agreement_status"] = routing::status_name(status);
           o["effective_from"] = a->effective_from;
           o["effective_to"] = a->effective_to;
-          if (code == base::errc::route_agreement_expired && status == "expired")
+          if (code == base::errc::route_agreement_expired &&
+              status == routing::agreement_status::expired)
             why = fmt::format("agreement {} expired {}", w.agreement, a->effective_to);
           else if (code == base::errc::route_agreement_not_effective &&
-                   status == "not_yet_effective")
+                   status == routing::agreement_status::not_yet_effective)
             why = fmt::format("agreement {} in effect from {}", w.agreement, a->effective_from);
         }
       o["why"] = why;

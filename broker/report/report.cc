@@ -545,8 +545,7 @@ struct scheduler::impl {
         continue;  // no queue for the recipient: nothing to deliver to
       auto p = due_quarter(today, a->report->after_days);
       // Only quarters the agreement covered, at least in part.
-      if (p.to < a->effective_from || (!a->effective_to.empty() && p.from > a->effective_to))
-        continue;
+      if (!a->in_effect_during(p.from, p.to)) continue;
       if (auto k = produce(*a, p)) out.push_back(*k);
     }
     return out;

@@ -323,6 +323,25 @@ bool agreement::provided_by(std::string_view agency) const {
   return std::find(providers.begin(), providers.end(), agency) != providers.end();
 }
 
+agreement_status agreement::status_on(std::string_view day) const {
+  // YYYY-MM-DD: text order is date order.
+  if (!effective_from.empty() && day < effective_from) return agreement_status::not_yet_effective;
+  if (!effective_to.empty() && day > effective_to) return agreement_status::expired;
+  return agreement_status::in_effect;
+}
+
+std::string_view status_name(agreement_status s) {
+  switch (s) {
+    case agreement_status::not_yet_effective:
+      return "not_yet_effective";
+    case agreement_status::expired:
+      return "expired";
+    case agreement_status::in_effect:
+      break;
+  }
+  return "in_effect";
+}
+
 base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
     const std::vector<std::string>& files, const std::string& agreement_xsd,
     const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges,

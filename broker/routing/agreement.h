@@ -92,6 +92,11 @@ struct exchange_terms {
   std::string pseudonym_key;        // the agreement's secret (from the configuration)
 };
 
+// Where a day lies against an agreement's effective dates.
+enum class agreement_status { not_yet_effective, in_effect, expired };
+// "not_yet_effective", "in_effect", "expired" (the admin API's spelling).
+std::string_view status_name(agreement_status s);
+
 struct agreement {
   std::string id, version, title, file;
   std::vector<std::string> providers;
@@ -104,6 +109,14 @@ struct agreement {
 
   const exchange_terms* terms(std::string_view exchange) const;
   bool provided_by(std::string_view agency) const;
+  // The one reading of the effective dates: `day` (YYYY-MM-DD) against [from, to], both
+  // inclusive, either open when empty.
+  agreement_status status_on(std::string_view day) const;
+  // In effect on at least one day of [from, to].
+  bool in_effect_during(std::string_view from, std::string_view to) const {
+    return status_on(to) != agreement_status::not_yet_effective &&
+           status_on(from) != agreement_status::expired;
+  }
   std::string label() const { return id + "@" + version; }
 };
 

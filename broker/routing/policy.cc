@@ -380,12 +380,17 @@ std::vector<decision> policy_router::route(const routed_document& doc, std::vect
       if (a->recipient != s.recipient || !a->provided_by(doc.source_agency) ||
           !a->terms(doc.exchange))
         continue;
-      if (!a->effective_from.empty() && today < a->effective_from)
-        future = a.get();
-      else if (!a->effective_to.empty() && today > a->effective_to)
-        past = a.get();
-      else if (!chosen)
-        chosen = a.get();
+      switch (a->status_on(today)) {
+        case agreement_status::not_yet_effective:
+          future = a.get();
+          break;
+        case agreement_status::expired:
+          past = a.get();
+          break;
+        case agreement_status::in_effect:
+          if (!chosen) chosen = a.get();
+          break;
+      }
     }
     if (!chosen) {
       d.reason = future ? base::errc::route_agreement_not_effective

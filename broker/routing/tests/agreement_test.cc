@@ -778,3 +778,24 @@ TEST_CASE("pseudonyms are stable within an agreement and unlinkable across agree
   REQUIRE_FALSE(none.ok());
   CHECK(none.errors().front().message.find("secret") != std::string::npos);
 }
+
+TEST_CASE("an agreement's status on a day reads its effective dates inclusively, open when empty") {
+  routing::agreement a;
+  a.effective_from = "2024-01-01";
+  a.effective_to = "2025-12-31";
+  CHECK(a.status_on("2023-12-31") == agreement_status::not_yet_effective);
+  CHECK(a.status_on("2024-01-01") == agreement_status::in_effect);
+  CHECK(a.status_on("2025-12-31") == agreement_status::in_effect);
+  CHECK(a.status_on("2026-01-01") == agreement_status::expired);
+  CHECK(routing::status_name(a.status_on("2026-01-01")) == "expired");
+  CHECK(a.in_effect_during("2025-10-01", "2025-12-31"));
+  CHECK(a.in_effect_during("2023-10-01", "2024-01-01"));
+  CHECK_FALSE(a.in_effect_during("2026-01-01", "2026-03-31"));
+  CHECK_FALSE(a.in_effect_during("2023-10-01", "2023-12-31"));
+  routing::agreement open;
+  CHECK(open.status_on("0001-01-01") == agreement_status::in_effect);
+  CHECK(open.status_on("9999-12-31") == agreement_status::in_effect);
+  open.effective_from = "2024-01-01";
+  CHECK(open.status_on("9999-12-31") == agreement_status::in_effect);
+  CHECK(routing::status_name(open.status_on("2023-01-01")) == "not_yet_effective");
+}
