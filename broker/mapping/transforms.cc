@@ -171,39 +171,4 @@ transform_result apply_transform(const transform& t, std::string& v) {
   return {};
 }
 
-std::optional<decimal> parse_decimal(std::string_view t) {
-  decimal d;
-  if (!t.empty() && (t[0] == '+' || t[0] == '-')) {
-    d.negative = t[0] == '-';
-    t.remove_prefix(1);
-  }
-  auto dot = t.find('.');
-  auto whole = t.substr(0, dot);
-  auto frac = dot == std::string_view::npos ? std::string_view() : t.substr(dot + 1);
-  if (whole.empty() && frac.empty()) return std::nullopt;
-  for (auto part : {whole, frac})
-    for (char c : part)
-      if (c < '0' || c > '9') return std::nullopt;
-  while (!whole.empty() && whole.front() == '0') whole.remove_prefix(1);
-  while (!frac.empty() && frac.back() == '0') frac.remove_suffix(1);
-  d.integer = whole;
-  d.fraction = frac;
-  if (d.integer.empty() && d.fraction.empty()) d.negative = false;  // -0 is 0
-  return d;
-}
-
-int compare(const decimal& a, const decimal& b) {
-  if (a.negative != b.negative) return a.negative ? -1 : 1;
-  int magnitude = 0;
-  if (a.integer.size() != b.integer.size()) {
-    magnitude = a.integer.size() < b.integer.size() ? -1 : 1;
-  } else if (int c = a.integer.compare(b.integer); c != 0) {
-    magnitude = c < 0 ? -1 : 1;
-  } else if (int f = a.fraction.compare(b.fraction); f != 0) {
-    // Trailing zeros are gone, so plain string order is numeric order.
-    magnitude = f < 0 ? -1 : 1;
-  }
-  return a.negative ? -magnitude : magnitude;
-}
-
 }  // namespace niem::mapping

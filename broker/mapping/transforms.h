@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/decimal.h"
 #include "base/error.h"
 
 namespace niem::mapping {
@@ -22,15 +23,9 @@ struct transform_result {
 std::optional<transform> parse_transform(std::string_view spec);
 transform_result apply_transform(const transform& t, std::string& value);
 
-// A decimal number as XSD's xs:decimal spells it (optional sign, digits, optional fraction; no
-// exponent), compared exactly: no floating point, so 0.1 + nothing is never 0.1000000001.
-struct decimal {
-  bool negative = false;
-  std::string integer;   // without leading zeros ("" for zero)
-  std::string fraction;  // without trailing zeros
-};
-std::optional<decimal> parse_decimal(std::string_view text);
-// -1, 0 or 1 as a is below, equal to or above b.
-int compare(const decimal& a, const decimal& b);
+// Exact decimals (ranges are checked without floating point): the base library's.
+using base::compare;
+using base::decimal;
+using base::parse_decimal;
 
 }  // namespace niem::mapping
