@@ -1,0 +1,362 @@
+#include "routing/medication.h"
+
+#include <algorithm>
+#include <array>
+#include <cctype>
+
+#include <fmt/format.h>
+
+namespace niem::routing::medication {
+namespace {
+
+using base::decimal;
+
+// Powers of ten from each unit to micrograms (mL stands apart: a volume).
+int mcg_exponent(unit u) {
+  switch (u) {
+    case unit::g:
+      return 6;
+    case unit::mg:
+      return 3;
+    case unit::mcg:
+    case unit::ml:
+      break;
+  }
+  return 0;
+}
+
+std::optional<unit> mass_unit_upper(std::string_view s) {
+  if (s == "MG") return unit::mg;
+  if (s == "MCG") return unit::mcg;
+  if (s == "G") return unit::g;
+  return std::nullopt;
+}
+
+std::vector<std::string_view> words(std::string_view s) {
+  std::vector<std::string_view> out;
+  std::size_t i = 0;
+  while (i < s.size()) {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t')) ++i;
+    std::size_t j = i;
+    while (j < s.size() && s[j] != ' ' && s[j] != '\t') ++j;
+    if (j > i) out.push_back(s.substr(i, j - i));
+    i = j;
+  }
+  return out;
+}
+
+std::optional<decimal> positive(std::string_view s) {
+  auto d = base::parse_decimal(s);
+  if (!d || d->negative || (d->integer.empty() && d->fraction.empty())) return std::nullopt;
+  return d;
+}
+
+// Latin letters U+00C0 to U+017F without their accents, lower case (nullptr: not a letter).
+constexpr std::array<const char*, 192> k_fold = {
+    "a", "a", "a",  "a",  "a", "a", "ae", "c",     "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o",  "o",  "o", "o", "o",  nullptr, "o", "u", "u", "u", "u", "y", "th", "ss",
+    "a", "a", "a",  "a",  "a", "a", "ae", "c",     "e", "e", "e", "e", "i", "i", "i",  "i",
+    "d", "n", "o",  "o",  "o", "o", "o",  nullptr, "o", "u", "u", "u", "u", "y", "th", "y",
+    "a", "a", "a",  "a",  "a", "a", "c",  "c",     "c", "c", "c", "c", "c", "c", "d",  "d",
+    "d", "d", "e",  "e",  "e", "e", "e",  "e",     "e", "e", "e", "e", "g", "g", "g",  "g",
+    "g", "g", "g",  "g",  "h", "h", "h",  "h",     "i", "i", "i", "i", "i", "i", "i",  "i",
+    "i", "i", "ij", "ij", "j", "j", "k",  "k",     "k", "l", "l", "l", "l", "l", "l",  "l",
+    "l", "l", "l",  "n",  "n", "n", "n",  "n",     "n", "n", "n", "n", "o", "o", "o",  "o",
+    "o", "o", "oe", "oe", "r", "r", "r",  "r",     "r", "r", "s", "s", "s", "s", "s",  "s",
+    "s", "s", "t",  "t",  "t", "t", "t",  "t",     "u", "u", "u", "u", "u", "u", "u",  "u",
+    "u", "u", "u",  "u",  "w", "w", "y",  "y",     "y", "z", "z", "z", "z", "z", "z",  "s",
+};
+
+// The labeler and product segments of a 5-4-2 NDC ("65162-0627").
+std::string_view labeler_product(std::string_view ndc) {
+  auto first = ndc.find('-');
+  if (first == std::string_view::npos) return {};
+  auto second = ndc.find('-', first + 1);
+  return ndc.substr(0, second);
+}
+
+bool names(const std::string& ndc, const std::string& drug, const claim& c) {
+  return same_medication(ndc, drug, c);
+}
+
+// Days since 1970-01-01 (H. Hinnant's days_from_civil), or nullopt for a text that is no date.
+std::optional<long> day_number(std::string_view d) {
+  int y = 0, m = 0, dd = 0;
+  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return std::nullopt;
+  for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u})
+    if (d[i] < '0' || d[i] > '9') return std::nullopt;
+  y = std::stoi(std::string(d.substr(0, 4)));
+  m = std::stoi(std::string(d.substr(5, 2)));
+  dd = std::stoi(std::string(d.substr(8, 2)));
+  static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+  if (m < 1 || m > 12 || dd < 1 || dd > k_days[m - 1] + (m == 2 && leap ? 1 : 0))
+    return std::nullopt;
+  y -= m <= 2;
+  const long era = (y >= 0 ? y : y - 399) / 400;
+  const long yoe = y - era * 400;
+  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
+  const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return era * 146097 + doe - 719468;
+}
+
+std::string civil(long z) {
+  z += 719468;
+  const long era = (z >= 0 ? z : z - 146096) / 146097;
+  const long doe = z - era * 146097;
+  const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+  long y = yoe + era * 400;
+  const long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+  const long mp = (5 * doy + 2) / 153;
+  const long d = doy - (153 * mp + 2) / 5 + 1;
+  const long m = mp + (mp < 10 ? 3 : -9);
+  y += m <= 2;
+  return fmt::format("{:04}-{:02}-{:02}", y, m, d);
+}
+
+bool superseded_on(const order& o, const std::vector<order>& all, const std::string& day) {
+  return std::any_of(all.begin(), all.end(), [&](const order& x) {
+    return x.supersedes_order_id == o.order_id && x.ordered_date <= day;
+  });
+}
+
+// The order that rules last on an application: one no other order on file supersedes (the
+// latest signed if several).
+const order* latest_on(const std::string& application_id, const std::vector<order>& all) {
+  const order* best = nullptr;
+  for (const auto& o : all) {
+    if (o.application_id != application_id) continue;
+    bool replaced = std::any_of(all.begin(), all.end(), [&](const order& x) {
+      return x.supersedes_order_id == o.order_id;
+    });
+    if (replaced) continue;
+    if (!best || o.ordered_date > best->ordered_date) best = &o;
+  }
+  return best;
+}
+
+}  // namespace
+
+std::string_view unit_name(unit u) {
+  switch (u) {
+    case unit::mcg:
+      return "mcg";
+    case unit::g:
+      return "g";
+    case unit::ml:
+      return "mL";
+    case unit::mg:
+      break;
+  }
+  return "mg";
+}
+
+std::optional<amount> parse_amount(std::string_view text) {
+  auto sp = text.find(' ');
+  if (sp == std::string_view::npos || text.find(' ', sp + 1) != std::string_view::npos)
+    return std::nullopt;
+  auto number = text.substr(0, sp), u = text.substr(sp + 1);
+  if (number.empty() || number[0] == '+' || number[0] == '-') return std::nullopt;
+  auto v = base::parse_decimal(number);
+  if (!v) return std::nullopt;
+  amount a{*v, unit::mg};
+  if (u == "mg")
+    a.u = unit::mg;
+  else if (u == "mcg")
+    a.u = unit::mcg;
+  else if (u == "g")
+    a.u = unit::g;
+  else if (u == "mL")
+    a.u = unit::ml;
+  else
+    return std::nullopt;
+  return a;
+}
+
+std::string to_string(const amount& a) {
+  return base::to_string(a.value) + " " + std::string(unit_name(a.u));
+}
+
+dose daily_dose(const claim& c, const amount& maximum) {
+  dose out;
+  auto q = positive(c.quantity), days = positive(c.days_supply);
+  if (!q || !days) return out;
+  auto w = words(c.strength);
+  const bool solid = c.dose_form == "TABLET" || c.dose_form == "CAPSULE" || c.dose_form == "FILM";
+  const bool liquid = c.dose_form == "SOLUTION" || c.dose_form == "SUSPENSION";
+  // The daily dose as numerator / denominator, in the maximum's unit: over when the numerator
+  // exceeds maximum x denominator, exactly.
+  decimal num, den = *days;
+  if (solid && w.size() == 2) {
+    // "N UNIT": N x QUANTITY / DAYS_SUPPLY
+    auto n = positive(w[0]);
+    auto u = mass_unit_upper(w[1]);
+    if (!n || !u || maximum.u == unit::ml) return out;
+    num = base::multiply(base::shift(*n, mcg_exponent(*u) - mcg_exponent(maximum.u)), *q);
+  } else if (liquid && w.size() == 3 && w[2] == "ML") {
+    // "N UNIT/M ML": N / M x QUANTITY (mL) / DAYS_SUPPLY; a maximum in mL: QUANTITY / DAYS_SUPPLY
+    auto slash = w[1].find('/');
+    if (slash == std::string_view::npos) return out;
+    auto n = positive(w[0]);
+    auto u = mass_unit_upper(w[1].substr(0, slash));
+    auto per = positive(w[1].substr(slash + 1));
+    if (!n || !u || !per) return out;
+    if (maximum.u == unit::ml) {
+      num = *q;
+    } else {
+      num = base::multiply(base::shift(*n, mcg_exponent(*u) - mcg_exponent(maximum.u)), *q);
+      den = base::multiply(*per, *days);
+    }
+  } else {
+    return out;  // a combination, another unit or dose form
+  }
+  out.computable = true;
+  out.over = base::compare(num, base::multiply(maximum.value, den)) > 0;
+  out.daily = base::divide_rounded(num, den, 3) + " " + std::string(unit_name(maximum.u));
+  return out;
+}
+
+std::string ingredient_key(std::string_view drug_name) {
+  auto w = words(drug_name);
+  std::string out;
+  if (w.empty()) return out;
+  auto s = w[0];
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    auto b = static_cast<unsigned char>(s[i]);
+    if (b < 0x80) {
+      out += static_cast<char>(std::tolower(b));
+      continue;
+    }
+    if ((b == 0xC3 || b == 0xC4 || b == 0xC5) && i + 1 < s.size()) {
+      auto cp = ((b & 0x1F) << 6) | (static_cast<unsigned char>(s[i + 1]) & 0x3F);
+      if (cp >= 0xC0 && cp <= 0x17F && k_fold[cp - 0xC0]) {
+        out += k_fold[cp - 0xC0];
+        ++i;
+        continue;
+      }
+    }
+    out += s[i];  // another character: kept as written
+  }
+  return out;
+}
+
+bool same_medication(std::string_view ndc, std::string_view drug_name, const claim& c) {
+  if (!ndc.empty()) {
+    auto a = labeler_product(ndc);
+    return !a.empty() && a == labeler_product(c.ndc);
+  }
+  auto k = ingredient_key(drug_name);
+  return !k.empty() && k == ingredient_key(c.drug_name);
+}
+
+std::string add_days(std::string_view date, int days) {
+  auto n = day_number(date);
+  return n ? civil(*n + days) : std::string();
+}
+
+std::string_view outcome_name(outcome o) {
+  switch (o) {
+    case outcome::authorized:
+      return "AUTHORIZED";
+    case outcome::pending_application:
+      return "PENDING_APPLICATION";
+    case outcome::over_maximum_dose:
+      return "OVER_MAXIMUM_DOSE";
+    case outcome::denied:
+      return "DENIED";
+    case outcome::authorization_expired:
+      return "AUTHORIZATION_EXPIRED";
+    case outcome::no_authorization:
+      return "NO_AUTHORIZATION";
+    case outcome::unlinked_child:
+      break;
+  }
+  return "UNLINKED_CHILD";
+}
+
+bool alerts(outcome o) {
+  return o != outcome::authorized && o != outcome::pending_application;
+}
+
+verdict evaluate(const claim& c, const child_view& child,
+                 const std::vector<std::string>& pending_on) {
+  verdict v;
+  if (!child.linked && child.applications.empty() && child.orders.empty()) {
+    v.result = outcome::unlinked_child;
+    return v;
+  }
+  const auto& day = c.fill_date;
+  // 1. An authorization that covers the fill date (or the pending claim's application).
+  std::optional<verdict> over;
+  for (const auto& o : child.orders) {
+    const bool was_pending =
+        std::find(pending_on.begin(), pending_on.end(), o.application_id) != pending_on.end();
+    if (superseded_on(o, child.orders, day)) continue;
+    for (const auto& r : o.rulings) {
+      if (!r.authorizes() || !names(r.ndc, r.drug_name, c)) continue;
+      const bool in_period = r.authorized_from <= day && day <= r.authorized_through;
+      const bool before_period = was_pending && day < r.authorized_from;
+      if (!in_period && !before_period) continue;
+      verdict cover;
+      cover.order_id = o.order_id;
+      cover.application_id = o.application_id;
+      if (r.max_daily_dose) {
+        cover.maximum = to_string(*r.max_daily_dose);
+        auto d = daily_dose(c, *r.max_daily_dose);
+        cover.daily_dose = d.daily;
+        if (d.over) {
+          cover.result = outcome::over_maximum_dose;
+          if (!over) over = cover;
+          continue;
+        }
+      }
+      cover.result = outcome::authorized;
+      return cover;
+    }
+  }
+  if (over) return *over;
+  // 2. An application naming the medication, filed in time, on which the court has not ruled.
+  for (const auto& a : child.applications) {
+    bool named =
+        std::any_of(a.medications.begin(), a.medications.end(),
+                    [&](const application_medication& m) { return names(m.ndc, m.drug_name, c); });
+    if (!named) continue;
+    const bool in_time =
+        a.submitted_date <= day || (a.emergency && a.submitted_date <= add_days(day, 2));
+    if (!in_time) continue;
+    const auto* last = latest_on(a.application_id, child.orders);
+    if (last && last->decision != "HEARING_SET") continue;
+    v.result = outcome::pending_application;
+    v.application_id = a.application_id;
+    return v;
+  }
+  // 3. The latest order on an application for the medication denied it.
+  std::vector<std::string> seen;
+  for (const auto& o : child.orders) {
+    if (std::find(seen.begin(), seen.end(), o.application_id) != seen.end()) continue;
+    seen.push_back(o.application_id);
+    const auto* last = latest_on(o.application_id, child.orders);
+    if (!last) continue;
+    for (const auto& r : last->rulings)
+      if (r.ruling == "DENIED" && names(r.ndc, r.drug_name, c)) {
+        v.result = outcome::denied;
+        v.order_id = last->order_id;
+        v.application_id = last->application_id;
+        return v;
+      }
+  }
+  // 4. Authorized for the child at some time, never on the fill date.
+  for (const auto& o : child.orders)
+    for (const auto& r : o.rulings)
+      if (r.authorizes() && names(r.ndc, r.drug_name, c)) {
+        v.result = outcome::authorization_expired;
+        v.order_id = o.order_id;
+        v.application_id = o.application_id;
+        if (r.max_daily_dose) v.maximum = to_string(*r.max_daily_dose);
+        return v;
+      }
+  v.result = outcome::no_authorization;
+  return v;
+}
+
+}  // namespace niem::routing::medication

@@ -1,0 +1,120 @@
+#pragma once
+// The medication authorization check's rules (../shared/agencies/medication-oversight.md), as
+// pure functions over what is known of one child: which applications and court orders cover a
+// psychotropic pharmacy claim, its daily dose against the authorized maximum in exact decimal
+// arithmetic, and the outcome. No state and no I/O here: the stateful check keeps the facts in the
+// store and calls evaluate() when a claim arrives and again when an application, an order or a
+// placement for the child does.
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/decimal.h"
+
+namespace niem::routing::medication {
+
+enum class unit { mcg, mg, g, ml };
+std::string_view unit_name(unit u);  // "mcg", "mg", "g", "mL"
+
+// A dose as the court writes a maximum: a decimal number, a space and a unit ("4 mg", "0.5 mg",
+// "10 mL"). Nothing else parses.
+struct amount {
+  base::decimal value;
+  unit u = unit::mg;
+};
+std::optional<amount> parse_amount(std::string_view text);
+std::string to_string(const amount& a);  // "4 mg"
+
+// What the check reads of a claim (the MMIS extract's columns).
+struct claim {
+  std::string claim_id;
+  std::string medicaid_id;
+  std::string fill_date;  // YYYY-MM-DD
+  std::string ndc;        // 5-4-2
+  std::string drug_name;
+  std::string strength;   // "1 MG", "5 MG/5 ML", "8 MG-2 MG"
+  std::string dose_form;  // "TABLET", "SOLUTION", ...
+  std::string quantity;   // decimal: units, or mL for a solution
+  std::string days_supply;
+};
+
+// The claim's daily dose in the maximum's unit, and whether it is over it (strictly greater).
+// Not computable for another strength, unit or dose form, or a maximum in a unit the strength
+// cannot be converted to: the claim is then judged on its authorization alone.
+struct dose {
+  bool computable = false;
+  bool over = false;
+  std::string daily;  // e.g. "4 mg", "3.333 mg" (rounded for people; `over` is exact)
+};
+dose daily_dose(const claim& c, const amount& maximum);
+
+// The medication matching rule: with an NDC on the order's (or application's) side, labeler and
+// product (the first two segments) are equal; otherwise the first word of the drug names, without
+// case and accents ("Guanfacine ER" matches "GUANFACINE ER").
+bool same_medication(std::string_view ndc, std::string_view drug_name, const claim& c);
+// The first word of a drug name, lower case, Latin accents removed ("Éscitalopram" ->
+// "escitalopram").
+std::string ingredient_key(std::string_view drug_name);
+
+// YYYY-MM-DD plus days (negative too); empty for a date that is not one.
+std::string add_days(std::string_view date, int days);
+
+// ---- What is known of one child ----
+
+struct application_medication {
+  std::string drug_name, ndc;
+};
+struct application {
+  std::string application_id;
+  std::string submitted_date;  // YYYY-MM-DD, the date of submitted_at as the portal wrote it
+  bool emergency = false;
+  std::vector<application_medication> medications;
+};
+struct ruling {
+  std::string drug_name, ndc;
+  std::string ruling;  // AUTHORIZED, AUTHORIZED_AS_MODIFIED, DENIED
+  std::optional<amount> max_daily_dose;
+  std::string authorized_from, authorized_through;  // YYYY-MM-DD
+  bool authorizes() const { return ruling == "AUTHORIZED" || ruling == "AUTHORIZED_AS_MODIFIED"; }
+};
+struct order {
+  std::string order_id, application_id, supersedes_order_id;
+  std::string ordered_date;  // YYYY-MM-DD, the date of ordered_at as the court wrote it
+  std::string decision;      // GRANTED, GRANTED_IN_PART, DENIED, HEARING_SET
+  std::vector<ruling> rulings;
+};
+struct child_view {
+  bool linked = false;  // the claim's Medicaid id is linked to a client number
+  std::vector<application> applications;
+  std::vector<order> orders;
+};
+
+enum class outcome {
+  authorized,
+  pending_application,
+  over_maximum_dose,
+  denied,
+  authorization_expired,
+  no_authorization,
+  unlinked_child,
+};
+std::string_view outcome_name(outcome o);  // "AUTHORIZED", ... as the specification spells them
+// The outcomes that raise an alert.
+bool alerts(outcome o);
+
+struct verdict {
+  outcome result = outcome::no_authorization;
+  std::string order_id;        // the covering, denying or expired order
+  std::string application_id;  // the pending application, or the order's application
+  std::string daily_dose;      // OVER_MAXIMUM_DOSE (and AUTHORIZED when computable)
+  std::string maximum;         // the authorized maximum it was compared with
+};
+
+// The outcome of a claim given what is known of its child. `pending_on` names the applications
+// on which the claim was found PENDING_APPLICATION before: an order on one of them that authorizes
+// the medication covers the claim even when its fill date precedes authorized_from.
+verdict evaluate(const claim& c, const child_view& child,
+                 const std::vector<std::string>& pending_on = {});
+
+}  // namespace niem::routing::medication

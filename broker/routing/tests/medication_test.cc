@@ -1,0 +1,339 @@
+// The medication authorization check's rules (medication-oversight.md), case by case.
+#include "routing/medication.h"
+
+#include <catch2/catch.hpp>
+
+using namespace niem::routing::medication;
+
+namespace {
+
+claim tablet(std::string strength, std::string quantity, std::string days,
+             std::string form = "TABLET") {
+  claim c;
+  c.claim_id = "RX1";
+  c.medicaid_id = "91234567A";
+  c.fill_date = "2026-03-10";
+  c.ndc = "65162-0627-10";
+  c.drug_name = "GUANFACINE ER";
+  c.strength = std::move(strength);
+  c.dose_form = std::move(form);
+  c.quantity = std::move(quantity);
+  c.days_supply = std::move(days);
+  return c;
+}
+
+amount max(const char* text) {
+  auto a = parse_amount(text);
+  REQUIRE(a);
+  return *a;
+}
+
+ruling authorized(std::string drug, std::string ndc, const char* max_dose, std::string from,
+                  std::string through, std::string kind = "AUTHORIZED") {
+  ruling r;
+  r.drug_name = std::move(drug);
+  r.ndc = std::move(ndc);
+  r.ruling = std::move(kind);
+  r.max_daily_dose = parse_amount(max_dose);
+  r.authorized_from = std::move(from);
+  r.authorized_through = std::move(through);
+  return r;
+}
+
+ruling denied(std::string drug, std::string ndc = "") {
+  ruling r;
+  r.drug_name = std::move(drug);
+  r.ndc = std::move(ndc);
+  r.ruling = "DENIED";
+  return r;
+}
+
+order make_order(std::string id, std::string app, std::string date, std::string decision,
+                 std::vector<ruling> rulings, std::string supersedes = "") {
+  order o;
+  o.order_id = std::move(id);
+  o.application_id = std::move(app);
+  o.ordered_date = std::move(date);
+  o.decision = std::move(decision);
+  o.rulings = std::move(rulings);
+  o.supersedes_order_id = std::move(supersedes);
+  return o;
+}
+
+application make_application(std::string id, std::string submitted, bool emergency,
+                             std::string drug, std::string ndc = "") {
+  application a;
+  a.application_id = std::move(id);
+  a.submitted_date = std::move(submitted);
+  a.emergency = emergency;
+  a.medications.push_back({std::move(drug), std::move(ndc)});
+  return a;
+}
+
+}  // namespace
+
+TEST_CASE("a maximum is a decimal, a space and mg, mcg, g or mL, and nothing else") {
+  CHECK(to_string(max("4 mg")) == "4 mg");
+  CHECK(to_string(max("0.5 mg")) == "0.5 mg");
+  CHECK(to_string(max("10 mL")) == "10 mL");
+  CHECK(to_string(max("500 mcg")) == "500 mcg");
+  CHECK(to_string(max("1.50 g")) == "1.5 g");
+  for (auto bad : {"4mg", "4 MG", "4 ml", "4  mg", " 4 mg", "-4 mg", "+4 mg", "4 mg/day", "mg", "4",
+                   "4 tablets", "1e3 mg", ""}) {
+    INFO(bad);
+    CHECK_FALSE(parse_amount(bad));
+  }
+}
+
+TEST_CASE("a tablet, capsule or film's daily dose is strength x quantity / days supply") {
+  for (auto form : {"TABLET", "CAPSULE", "FILM"}) {
+    INFO(form);
+    auto d = daily_dose(tablet("1 MG", "120", "30", form), max("4 mg"));
+    CHECK(d.computable);
+    CHECK_FALSE(d.over);  // exactly the maximum is within it
+    CHECK(d.daily == "4 mg");
+  }
+  auto over = daily_dose(tablet("1 MG", "121", "30"), max("4 mg"));
+  CHECK(over.computable);
+  CHECK(over.over);
+  CHECK(over.daily == "4.033 mg");
+  // Strictly greater, however small the excess: 4.0000001 mg.
+  CHECK(daily_dose(tablet("1 MG", "120.0000030", "30"), max("4 mg")).over);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "119.9999999", "30"), max("4 mg")).over);
+  // Fractional quantities and strengths.
+  auto half = daily_dose(tablet("0.5 MG", "150.5", "30"), max("2.5 mg"));
+  CHECK(half.daily == "2.508 mg");
+  CHECK(half.over);
+}
+
+TEST_CASE("units convert to the maximum's: 1 g = 1000 mg = 10^6 mcg") {
+  auto mcg = daily_dose(tablet("500 MCG", "30", "30"), max("0.5 mg"));
+  CHECK(mcg.computable);
+  CHECK_FALSE(mcg.over);
+  CHECK(mcg.daily == "0.5 mg");
+  CHECK(daily_dose(tablet("501 MCG", "30", "30"), max("0.5 mg")).over);
+  auto grams = daily_dose(tablet("0.3 G", "90", "30"), max("900 mg"));
+  CHECK(grams.daily == "900 mg");
+  CHECK_FALSE(grams.over);
+  auto to_g = daily_dose(tablet("300 MG", "91", "30"), max("0.9 g"));
+  CHECK(to_g.daily == "0.91 g");
+  CHECK(to_g.over);
+  auto to_mcg = daily_dose(tablet("0.1 MG", "60", "30"), max("200 mcg"));
+  CHECK(to_mcg.daily == "200 mcg");
+  CHECK_FALSE(to_mcg.over);
+}
+
+TEST_CASE("a solution or suspension's daily dose is N / M x quantity in mL / days supply") {
+  for (auto form : {"SOLUTION", "SUSPENSION"}) {
+    INFO(form);
+    auto d = daily_dose(tablet("5 MG/5 ML", "150", "30", form), max("5 mg"));
+    CHECK(d.computable);
+    CHECK_FALSE(d.over);
+    CHECK(d.daily == "5 mg");
+    CHECK(daily_dose(tablet("5 MG/5 ML", "151", "30", form), max("5 mg")).over);
+  }
+  auto ml = daily_dose(tablet("1 MG/1 ML", "300", "30", "SOLUTION"), max("10 mL"));
+  CHECK(ml.computable);
+  CHECK_FALSE(ml.over);
+  CHECK(ml.daily == "10 mL");
+  CHECK(daily_dose(tablet("1 MG/1 ML", "300.5", "30", "SOLUTION"), max("10 mL")).over);
+  auto mcg = daily_dose(tablet("100 MCG/2 ML", "60", "30", "SOLUTION"), max("0.05 mg"));
+  CHECK(mcg.daily == "0.1 mg");
+  CHECK(mcg.over);
+}
+
+TEST_CASE("any other strength, unit or dose form is not computable") {
+  CHECK_FALSE(daily_dose(tablet("8 MG-2 MG", "30", "30", "FILM"), max("16 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("5 MEQ", "30", "30"), max("5 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "30", "30", "PATCH"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "30", "30", "INJECTION"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("5 MG/5 ML", "30", "30", "TABLET"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "30", "30", "SOLUTION"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 mg", "30", "30"), max("1 mg")).computable);
+  // A tablet's dose has no volume.
+  CHECK_FALSE(daily_dose(tablet("1 MG", "30", "30"), max("10 mL")).computable);
+  // No days, no quantity, or a nonsense one.
+  CHECK_FALSE(daily_dose(tablet("1 MG", "30", "0"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "-30", "30"), max("1 mg")).computable);
+  CHECK_FALSE(daily_dose(tablet("1 MG", "", "30"), max("1 mg")).computable);
+}
+
+TEST_CASE(
+    "an NDC matches on labeler and product; without one, the first word without case and accents") {
+  auto c = tablet("1 MG", "30", "30");
+  CHECK(same_medication("65162-0627-10", "", c));
+  CHECK(same_medication("65162-0627-11", "Anything", c));             // another package
+  CHECK_FALSE(same_medication("65162-0628-10", "Guanfacine ER", c));  // the NDC decides
+  CHECK_FALSE(same_medication("65162", "Guanfacine ER", c));
+  CHECK(same_medication("", "Guanfacine ER", c));
+  CHECK(same_medication("", "guanfacine", c));
+  CHECK_FALSE(same_medication("", "Clonidine ER", c));
+  CHECK_FALSE(same_medication("", "", c));
+  CHECK(ingredient_key("Éscitalopram oxalate") == "escitalopram");
+  CHECK(ingredient_key("  SERTRALINE HCL") == "sertraline");
+  CHECK(ingredient_key("ÀÉÎÕÜÇÑøßŁŒ x") == "aeioucnossloe");
+  auto accented = tablet("10 MG", "30", "30");
+  accented.ndc.clear();
+  accented.drug_name = "ESCITALOPRAM";
+  CHECK(same_medication("", "Éscitalopram", accented));
+}
+
+TEST_CASE("days are added across months, years and leap days") {
+  CHECK(add_days("2026-03-10", 2) == "2026-03-12");
+  CHECK(add_days("2026-02-27", 2) == "2026-03-01");
+  CHECK(add_days("2024-02-28", 1) == "2024-02-29");
+  CHECK(add_days("2026-12-31", 1) == "2027-01-01");
+  CHECK(add_days("2026-01-01", -1) == "2025-12-31");
+  CHECK(add_days("2026-02-30", 1).empty());
+  CHECK(add_days("20260310", 1).empty());
+}
+
+TEST_CASE("each outcome of the specification, from what is known of the child") {
+  auto c = tablet("1 MG", "120", "30");  // 4 mg a day, filled 2026-03-10
+  child_view child;
+  child.linked = true;
+
+  SECTION("UNLINKED_CHILD: no client number and no application or order") {
+    child.linked = false;
+    CHECK(evaluate(c, child).result == outcome::unlinked_child);
+    CHECK(alerts(outcome::unlinked_child));
+  }
+  SECTION("a linked child with nothing on file: NO_AUTHORIZATION") {
+    CHECK(evaluate(c, child).result == outcome::no_authorization);
+  }
+  SECTION("an order names the child but not the medication: NO_AUTHORIZATION") {
+    child.linked = false;
+    child.orders.push_back(
+        make_order("O1", "A1", "2026-03-01", "GRANTED",
+                   {authorized("Sertraline", "", "50 mg", "2026-03-01", "2026-08-31")}));
+    CHECK(evaluate(c, child).result == outcome::no_authorization);
+  }
+  SECTION("AUTHORIZED within the period and the maximum, the period's days inclusive") {
+    child.orders.push_back(make_order(
+        "O1", "A1", "2026-03-01", "GRANTED",
+        {authorized("Guanfacine ER", "65162-0627-10", "4 mg", "2026-03-10", "2026-03-10")}));
+    auto v = evaluate(c, child);
+    CHECK(v.result == outcome::authorized);
+    CHECK(v.order_id == "O1");
+    CHECK(v.daily_dose == "4 mg");
+    CHECK(v.maximum == "4 mg");
+    CHECK_FALSE(alerts(v.result));
+  }
+  SECTION("OVER_MAXIMUM_DOSE, with the dose and the maximum") {
+    child.orders.push_back(make_order("O1", "A1", "2026-03-01", "GRANTED_IN_PART",
+                                      {authorized("Guanfacine", "", "3 mg", "2026-03-01",
+                                                  "2026-08-31", "AUTHORIZED_AS_MODIFIED")}));
+    auto v = evaluate(c, child);
+    CHECK(v.result == outcome::over_maximum_dose);
+    CHECK(v.daily_dose == "4 mg");
+    CHECK(v.maximum == "3 mg");
+    CHECK(v.order_id == "O1");
+  }
+  SECTION("a dose that is not computable is judged on the authorization alone") {
+    c.strength = "8 MG-2 MG";
+    child.orders.push_back(
+        make_order("O1", "A1", "2026-03-01", "GRANTED",
+                   {authorized("Guanfacine", "", "1 mg", "2026-03-01", "2026-08-31")}));
+    CHECK(evaluate(c, child).result == outcome::authorized);
+  }
+  SECTION("AUTHORIZATION_EXPIRED: authorized, but never on the fill date") {
+    child.orders.push_back(
+        make_order("O1", "A1", "2025-09-01", "GRANTED",
+                   {authorized("Guanfacine", "", "4 mg", "2025-09-01", "2026-03-09")}));
+    auto v = evaluate(c, child);
+    CHECK(v.result == outcome::authorization_expired);
+    CHECK(v.order_id == "O1");
+    CHECK(alerts(v.result));
+  }
+  SECTION("DENIED: the latest order on the application denied the medication") {
+    child.orders.push_back(
+        make_order("O1", "A1", "2026-03-01", "DENIED", {denied("Guanfacine ER", "65162-0627-10")}));
+    auto v = evaluate(c, child);
+    CHECK(v.result == outcome::denied);
+    CHECK(v.order_id == "O1");
+    CHECK(v.application_id == "A1");
+  }
+  SECTION("PENDING_APPLICATION: applied for on or before the fill date, no ruling yet") {
+    child.applications.push_back(
+        make_application("A1", "2026-03-10", false, "Guanfacine ER", "65162-0627-10"));
+    auto v = evaluate(c, child);
+    CHECK(v.result == outcome::pending_application);
+    CHECK(v.application_id == "A1");
+    CHECK_FALSE(alerts(v.result));
+    // A hearing set is no ruling.
+    child.orders.push_back(make_order("O1", "A1", "2026-03-11", "HEARING_SET", {}));
+    CHECK(evaluate(c, child).result == outcome::pending_application);
+    // A ruling ends it.
+    child.orders.push_back(
+        make_order("O2", "A1", "2026-03-20", "DENIED", {denied("Guanfacine ER")}, "O1"));
+    CHECK(evaluate(c, child).result == outcome::denied);
+  }
+}
+
+TEST_CASE(
+    "an application filed after the fill date is pending only if an emergency one, within 2 days") {
+  auto c = tablet("1 MG", "120", "30");  // filled 2026-03-10
+  child_view child;
+  child.linked = true;
+  child.applications.push_back(make_application("A1", "2026-03-12", true, "Guanfacine"));
+  CHECK(evaluate(c, child).result == outcome::pending_application);
+  child.applications[0].submitted_date = "2026-03-13";
+  CHECK(evaluate(c, child).result == outcome::no_authorization);
+  child.applications[0].submitted_date = "2026-03-11";
+  child.applications[0].emergency = false;
+  CHECK(evaluate(c, child).result == outcome::no_authorization);
+  // Across a month's end.
+  c.fill_date = "2026-02-27";
+  child.applications[0] = make_application("A1", "2026-03-01", true, "Guanfacine");
+  CHECK(evaluate(c, child).result == outcome::pending_application);
+}
+
+TEST_CASE("a pending claim's order covers it even before authorized_from, and denies it too") {
+  auto c = tablet("1 MG", "120", "30");  // filled 2026-03-10
+  child_view child;
+  child.linked = true;
+  child.applications.push_back(make_application("A1", "2026-03-09", true, "Guanfacine"));
+  child.orders.push_back(
+      make_order("O1", "A1", "2026-03-16", "GRANTED",
+                 {authorized("Guanfacine", "", "4 mg", "2026-03-16", "2026-09-01")}));
+  // Seen pending on A1 before: the order authorizes the dose given while it was pending.
+  auto v = evaluate(c, child, {"A1"});
+  CHECK(v.result == outcome::authorized);
+  CHECK(v.order_id == "O1");
+  // Never pending (e.g. the application arrived after the order): the period decides.
+  CHECK(evaluate(c, child).result == outcome::authorization_expired);
+  // Pending on another application: not covered by this one's order.
+  CHECK(evaluate(c, child, {"A9"}).result == outcome::authorization_expired);
+  // Over the maximum even so.
+  child.orders[0].rulings[0].max_daily_dose = parse_amount("2 mg");
+  CHECK(evaluate(c, child, {"A1"}).result == outcome::over_maximum_dose);
+}
+
+TEST_CASE("an order superseded on or before the fill date no longer covers it") {
+  auto c = tablet("1 MG", "120", "30");  // filled 2026-03-10
+  child_view child;
+  child.linked = true;
+  child.orders.push_back(
+      make_order("O1", "A1", "2026-03-01", "GRANTED",
+                 {authorized("Guanfacine", "", "4 mg", "2026-03-01", "2026-08-31")}));
+  child.orders.push_back(make_order(
+      "O2", "A1", "2026-03-10", "GRANTED_IN_PART",
+      {authorized("Guanfacine", "", "2 mg", "2026-03-10", "2026-08-31", "AUTHORIZED_AS_MODIFIED")},
+      "O1"));
+  // O2, signed on the fill date, replaced O1: its 2 mg maximum holds.
+  auto v = evaluate(c, child);
+  CHECK(v.result == outcome::over_maximum_dose);
+  CHECK(v.order_id == "O2");
+  CHECK(v.maximum == "2 mg");
+  // Signed the day after: O1 still held on the fill date.
+  child.orders[1].ordered_date = "2026-03-11";
+  child.orders[1].rulings[0].authorized_from = "2026-03-11";
+  v = evaluate(c, child);
+  CHECK(v.result == outcome::authorized);
+  CHECK(v.order_id == "O1");
+  // A superseding order that ends the authorization: denied from its signing on.
+  child.orders[1] = make_order("O2", "A1", "2026-03-05", "DENIED", {denied("Guanfacine")}, "O1");
+  v = evaluate(c, child);
+  CHECK(v.result == outcome::denied);
+  CHECK(v.order_id == "O2");
+}
