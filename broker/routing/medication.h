@@ -26,10 +26,15 @@ struct amount {
 std::optional<amount> parse_amount(std::string_view text);
 std::string to_string(const amount& a);  // "4 mg"
 
-// What the check reads of a claim (the MMIS extract's columns).
+// What the check reads of a claim (the MMIS extract's columns, as the pharmacy-claim document
+// carries them).
 struct claim {
   std::string claim_id;
   std::string medicaid_id;
+  std::string given_name, surname, birth_date;  // the member as enrolled
+  std::string prescriber_given_name, prescriber_surname, prescriber_npi;
+  std::string therapeutic_class;
+  bool sud = false;       // SUD_TREATMENT = Y: 42 CFR Part 2
   std::string fill_date;  // YYYY-MM-DD
   std::string ndc;        // 5-4-2
   std::string drug_name;
@@ -116,5 +121,21 @@ struct verdict {
 // the medication covers the claim even when its fill date precedes authorized_from.
 verdict evaluate(const claim& c, const child_view& child,
                  const std::vector<std::string>& pending_on = {});
+
+// ---- The medication authorization exception document ----
+
+struct exception_notice {
+  std::string id;  // the notice's own key: the same claim and outcome always give the same id
+  outcome result = outcome::no_authorization;  // an alerting outcome
+  std::string resolves;                        // a resolution: the alert it resolves
+  std::string covering_order;                  // a resolution: the order that covered the claim
+  std::string county_fips;  // the placement's county at the fill date; "": unknown
+  std::string client_id;    // "" when no placement links one
+  claim c;
+  verdict v;
+};
+// The document (exchange medication-authorization-exception), written from the notice's values
+// with every value escaped; the caller validates it like any document it sends.
+std::string write_exception(const exception_notice& n);
 
 }  // namespace niem::routing::medication

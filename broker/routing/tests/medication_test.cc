@@ -3,6 +3,9 @@
 
 #include <catch2/catch.hpp>
 
+#include "support/fixtures.h"
+#include "validation/validation.h"
+
 using namespace niem::routing::medication;
 
 namespace {
@@ -336,4 +339,79 @@ TEST_CASE("an order superseded on or before the fill date no longer covers it") 
   v = evaluate(c, child);
   CHECK(v.result == outcome::denied);
   CHECK(v.order_id == "O2");
+}
+
+namespace {
+
+std::shared_ptr<const niem::validation::schema_set> exception_schema() {
+  static auto set = [] {
+    auto r = niem::validation::schema_set::load(
+        {{niem::testing::source_root() +
+          "/schemas/exchange/medication-authorization-exception.xsd"},
+         "",
+         {}});
+    REQUIRE(r.ok());
+    return r.value();
+  }();
+  return set;
+}
+
+exception_notice notice(outcome o) {
+  exception_notice n;
+  n.result = o;
+  n.id = "MAE-RX1-" + std::string(outcome_name(o));
+  n.county_fips = "06037";
+  n.client_id = "CWS-0047-1123";
+  n.c = tablet("1 MG", "120", "30");
+  n.c.given_name = "MARÍA";
+  n.c.surname = "LÓPEZ-GARCÍA & <SONS>";
+  n.c.birth_date = "2015-06-30";
+  n.c.prescriber_given_name = "ANA";
+  n.c.prescriber_surname = "REYES";
+  n.c.prescriber_npi = "1234567893";
+  n.c.therapeutic_class = "ADHD AGENT";
+  return n;
+}
+
+}  // namespace
+
+TEST_CASE("every alert and resolution the check writes is valid for its exchange schema") {
+  niem::validation::validator v(exception_schema());
+  for (auto o : {outcome::over_maximum_dose, outcome::denied, outcome::authorization_expired,
+                 outcome::no_authorization, outcome::unlinked_child}) {
+    auto n = notice(o);
+    n.v.order_id = o == outcome::denied || o == outcome::over_maximum_dose ? "JV223-1" : "";
+    n.v.application_id = o == outcome::denied ? "PMAP-1" : "";
+    n.v.daily_dose = "4.033 mg";
+    n.v.maximum = "4 mg";
+    if (o == outcome::unlinked_child) {
+      n.client_id.clear();
+      n.county_fips.clear();
+    }
+    auto doc = write_exception(n);
+    INFO(doc);
+    auto rep = v.validate(doc, "alert");
+    for (const auto& d : rep.diagnostics) UNSCOPED_INFO(niem::base::format(d));
+    CHECK(rep.valid);
+    CHECK(doc.find("<ext:MedicationExceptionCategoryCode>" + std::string(outcome_name(o))) !=
+          std::string::npos);
+    CHECK(doc.find("LÓPEZ-GARCÍA &amp; &lt;SONS&gt;") != std::string::npos);
+    CHECK((doc.find("ComputedDailyDoseText>4.033 mg<") != std::string::npos) ==
+          (o == outcome::over_maximum_dose));
+    CHECK((doc.find("CountyUnknownIndicator>true<") != std::string::npos) ==
+          (o == outcome::unlinked_child));
+  }
+  auto r = notice(outcome::no_authorization);
+  r.id = "MAE-RX1-NO_AUTHORIZATION-RESOLVED";
+  r.resolves = "MAE-RX1-NO_AUTHORIZATION";
+  r.covering_order = "JV223-2026-000811";
+  r.c.sud = true;
+  auto doc = write_exception(r);
+  INFO(doc);
+  auto rep = v.validate(doc, "resolution");
+  for (const auto& d : rep.diagnostics) UNSCOPED_INFO(niem::base::format(d));
+  CHECK(rep.valid);
+  CHECK(doc.find("<ext:ResolvedExceptionIdentification>\n      <nc:IdentificationID>"
+                 "MAE-RX1-NO_AUTHORIZATION</nc:IdentificationID>") != std::string::npos);
+  CHECK(doc.find("DrugSubstanceUseDisorderTreatmentIndicator>true<") != std::string::npos);
 }
