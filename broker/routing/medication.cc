@@ -1,6 +1,7 @@
 #include "routing/medication.h"
 
 #include "base/text.h"
+#include "routing/xml_stream.h"
 
 #include <algorithm>
 #include <array>
@@ -394,6 +395,184 @@ void identification(std::string& out, int depth, std::string_view tag, std::stri
 }
 
 }  // namespace
+
+namespace {
+
+// The element names from the root's child down to the current element (local names: these are
+// the broker's own documents, whose namespaces the schema fixed).
+using name_path = std::vector<std::string_view>;
+
+bool ends_with(const name_path& p, std::initializer_list<std::string_view> tail) {
+  if (p.size() < tail.size()) return false;
+  return std::equal(tail.begin(), tail.end(), p.end() - static_cast<long>(tail.size()));
+}
+
+bool has(const name_path& p, std::string_view name) {
+  return std::find(p.begin(), p.end(), name) != p.end();
+}
+
+// Walks a document: on_start for each element under the root, on_text for each text with
+// something besides white space. False when the document does not read.
+template <typename Start, typename Text>
+bool walk(std::string_view doc, Start on_start, Text on_text) {
+  xml_stream x(doc);
+  name_path p;
+  bool root = true;
+  for (;;) {
+    switch (x.next()) {
+      case xml_stream::kind::start:
+        if (root) {
+          root = false;
+          break;
+        }
+        p.push_back(x.name().local);
+        on_start(p);
+        break;
+      case xml_stream::kind::end:
+        if (!p.empty()) p.pop_back();
+        break;
+      case xml_stream::kind::text: {
+        auto t = x.text();
+        if (!p.empty() && t.find_first_not_of(" \t\r\n") != std::string::npos) on_text(p, t);
+        break;
+      }
+      case xml_stream::kind::other:
+        break;
+      case xml_stream::kind::done:
+        return !root;
+      case xml_stream::kind::error:
+        return false;
+    }
+  }
+}
+
+}  // namespace
+
+std::optional<order_document> read_order(std::string_view doc) {
+  order_document d;
+  auto& o = d.o;
+  bool ok = walk(
+      doc,
+      [&](const name_path& p) {
+        if (ends_with(p, {"CourtOrderAugmentation", "MedicationRuling"})) o.rulings.emplace_back();
+      },
+      [&](const name_path& p, std::string t) {
+        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+          o.order_id = std::move(t);
+        else if (ends_with(p, {"CourtOrderIssuingDate", "DateTime"}))
+          o.ordered_date = t.substr(0, 10);
+        else if (ends_with(p, {"ApplicationIdentification", "IdentificationID"}))
+          o.application_id = std::move(t);
+        else if (ends_with(p, {"SupersededCourtOrderIdentification", "IdentificationID"}))
+          o.supersedes_order_id = std::move(t);
+        else if (ends_with(p, {"CourtOrderDecisionCode"}))
+          o.decision = std::move(t);
+        else if (ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}))
+          d.child.client_id = std::move(t);
+        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+          d.child.medicaid_id = std::move(t);
+        else if (has(p, "MedicationRuling") && !o.rulings.empty()) {
+          auto& r = o.rulings.back();
+          if (ends_with(p, {"Medication", "ItemName"}))
+            r.drug_name = std::move(t);
+          else if (ends_with(p, {"DrugNDCCode"}))
+            r.ndc = std::move(t);
+          else if (ends_with(p, {"MedicationRulingCode"}))
+            r.ruling = std::move(t);
+          else if (ends_with(p, {"AuthorizedMaximumDailyDoseText"}))
+            r.max_daily_dose = parse_amount(t);
+          else if (ends_with(p, {"StartDate", "Date"}))
+            r.authorized_from = std::move(t);
+          else if (ends_with(p, {"EndDate", "Date"}))
+            r.authorized_through = std::move(t);
+        }
+      });
+  if (!ok || o.order_id.empty() || o.application_id.empty()) return std::nullopt;
+  return d;
+}
+
+std::optional<application_document> read_application(std::string_view doc) {
+  application_document d;
+  auto& a = d.a;
+  // Every person's ids; the child is the one with a client number (the other is the prescriber).
+  std::vector<child_ids> people;
+  bool ok = walk(
+      doc,
+      [&](const name_path& p) {
+        if (p.size() == 1 && p[0] == "Person") people.emplace_back();
+        if (ends_with(p, {"HealthDetails", "MedicationUse"})) a.medications.emplace_back();
+      },
+      [&](const name_path& p, std::string t) {
+        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+          a.application_id = std::move(t);
+        else if (ends_with(p, {"ApplicationSubmittedDate", "DateTime"}))
+          a.submitted_date = t.substr(0, 10);
+        else if (ends_with(p, {"EmergencyAdministrationIndicator"}))
+          a.emergency = t == "true" || t == "1";
+        else if (!people.empty() &&
+                 ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}))
+          people.back().client_id = std::move(t);
+        else if (!people.empty() &&
+                 ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+          people.back().medicaid_id = std::move(t);
+        else if (has(p, "MedicationUse") && !a.medications.empty()) {
+          if (ends_with(p, {"Medication", "ItemName"}))
+            a.medications.back().drug_name = std::move(t);
+          else if (ends_with(p, {"DrugNDCCode"}))
+            a.medications.back().ndc = std::move(t);
+        }
+      });
+  for (auto& c : people)
+    if (!c.client_id.empty()) d.child = std::move(c);
+  if (!ok || a.application_id.empty() || d.child.client_id.empty()) return std::nullopt;
+  return d;
+}
+
+std::optional<claim_document> read_claim(std::string_view doc) {
+  claim_document d;
+  auto& c = d.c;
+  bool ok = walk(
+      doc, [](const name_path&) {},
+      [&](const name_path& p, std::string t) {
+        const bool prescriber = has(p, "Prescriber");
+        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+          c.claim_id = std::move(t);
+        else if (ends_with(p, {"ClaimStatusCode"}))
+          d.status = std::move(t);
+        else if (ends_with(p, {"PersonBirthDate", "Date"}))
+          c.birth_date = std::move(t);
+        else if (ends_with(p, {"PersonGivenName"}))
+          (prescriber ? c.prescriber_given_name : c.given_name) = std::move(t);
+        else if (ends_with(p, {"PersonSurName"}))
+          (prescriber ? c.prescriber_surname : c.surname) = std::move(t);
+        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+          c.medicaid_id = std::move(t);
+        else if (ends_with(p, {"NPIIdentification", "IdentificationID"}) && prescriber)
+          c.prescriber_npi = std::move(t);
+        else if (ends_with(p, {"Medication", "ItemName"}))
+          c.drug_name = std::move(t);
+        else if (ends_with(p, {"Medication", "ItemQuantity"}))
+          c.quantity = std::move(t);
+        else if (ends_with(p, {"Medication", "SubstanceFormText"}))
+          c.dose_form = std::move(t);
+        else if (ends_with(p, {"Medication", "DrugDaysSupplyQuantity"}))
+          c.days_supply = std::move(t);
+        else if (ends_with(p, {"Medication", "DrugStrengthText"}))
+          c.strength = std::move(t);
+        else if (ends_with(p, {"DrugNDCCode"}))
+          c.ndc = std::move(t);
+        else if (ends_with(p, {"DrugTherapeuticClassText"}))
+          c.therapeutic_class = std::move(t);
+        else if (ends_with(p, {"DrugPsychotropicIndicator"}))
+          d.psychotropic = t == "true" || t == "1";
+        else if (ends_with(p, {"DrugSubstanceUseDisorderTreatmentIndicator"}))
+          c.sud = t == "true" || t == "1";
+        else if (ends_with(p, {"MedicationDispensingDate", "Date"}))
+          c.fill_date = std::move(t);
+      });
+  if (!ok || c.claim_id.empty() || c.medicaid_id.empty()) return std::nullopt;
+  return d;
+}
 
 std::string write_exception(const exception_notice& n) {
   const auto& c = n.c;

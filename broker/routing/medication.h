@@ -122,6 +122,29 @@ struct verdict {
 verdict evaluate(const claim& c, const child_view& child,
                  const std::vector<std::string>& pending_on = {});
 
+// ---- Reading the broker's own documents (validated: a document that does not read is nullopt)
+// ----
+
+struct child_ids {
+  std::string client_id, medicaid_id;
+};
+struct order_document {
+  order o;
+  child_ids child;
+};
+struct application_document {
+  application a;
+  child_ids child;
+};
+struct claim_document {
+  claim c;
+  std::string status;  // PAID, DENIED, REVERSED
+  bool psychotropic = false;
+};
+std::optional<order_document> read_order(std::string_view pmap_order_doc);
+std::optional<application_document> read_application(std::string_view pmap_application_doc);
+std::optional<claim_document> read_claim(std::string_view pharmacy_claim_doc);
+
 // ---- The medication authorization exception document ----
 
 struct exception_notice {

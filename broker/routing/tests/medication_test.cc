@@ -2,6 +2,7 @@
 #include "routing/medication.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
 
 #include "support/fixtures.h"
 #include "validation/validation.h"
@@ -414,4 +415,92 @@ TEST_CASE("every alert and resolution the check writes is valid for its exchange
   CHECK(doc.find("<ext:ResolvedExceptionIdentification>\n      <nc:IdentificationID>"
                  "MAE-RX1-NO_AUTHORIZATION</nc:IdentificationID>") != std::string::npos);
   CHECK(doc.find("DrugSubstanceUseDisorderTreatmentIndicator>true<") != std::string::npos);
+}
+
+namespace {
+std::string golden(const std::string& rel) {
+  std::ifstream in(niem::testing::source_root() + "/mappings/" + rel, std::ios::binary);
+  REQUIRE(in);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+}  // namespace
+
+TEST_CASE("the check reads an order, an application and a claim from the broker's documents") {
+  auto o = read_order(golden("pmap-order/tests/granted-in-part-supersedes-hearing.expected.xml"));
+  REQUIRE(o);
+  CHECK(o->o.order_id == "JV223-2026-100131");
+  CHECK(o->o.application_id == "PMAP-2026-100060");
+  CHECK(o->o.supersedes_order_id == "JV223-2026-100102");
+  CHECK(o->o.ordered_date == "2026-03-16");
+  CHECK(o->o.decision == "GRANTED_IN_PART");
+  CHECK(o->child.client_id == "CWS-0290-1184");
+  CHECK(o->child.medicaid_id.empty());
+  REQUIRE(o->o.rulings.size() == 2);
+  const auto& r0 = o->o.rulings[0];
+  CHECK(r0.drug_name == "Aripiprazole");
+  CHECK(r0.ndc.empty());
+  CHECK(r0.ruling == "AUTHORIZED_AS_MODIFIED");
+  REQUIRE(r0.max_daily_dose);
+  CHECK(to_string(*r0.max_daily_dose) == "5 mL");
+  CHECK(r0.authorized_from == "2026-03-16");
+  CHECK(r0.authorized_through == "2026-06-30");
+  const auto& r1 = o->o.rulings[1];
+  CHECK(r1.drug_name == "Quetiapine");
+  CHECK(r1.ndc == "00310-0275-10");
+  CHECK(r1.ruling == "DENIED");
+  CHECK_FALSE(r1.max_daily_dose);
+  CHECK(r1.authorized_from.empty());
+
+  auto h = read_order(golden("pmap-order/tests/hearing-set-no-medications.expected.xml"));
+  REQUIRE(h);
+  CHECK(h->o.decision == "HEARING_SET");
+  CHECK(h->o.rulings.empty());
+  auto g = read_order(golden("pmap-order/tests/granted-one-medication-with-ndc.expected.xml"));
+  REQUIRE(g);
+  CHECK(g->child.medicaid_id == "93456781C");
+
+  auto a = read_application(golden("pmap-application/tests/emergency-one-medication.expected.xml"));
+  REQUIRE(a);
+  CHECK(a->a.application_id == "PMAP-2026-100002");
+  CHECK(a->a.submitted_date == "2026-06-03");
+  CHECK(a->a.emergency);
+  CHECK(a->child.client_id == "CWS-2002-0456");  // the child's, not the prescriber's
+  REQUIRE(a->a.medications.size() == 1);
+  CHECK(a->a.medications[0].drug_name == "Aripiprazole");
+  CHECK(a->a.medications[0].ndc == "00093-5380-56");
+  auto two =
+      read_application(golden("pmap-application/tests/two-medications-two-diagnoses.expected.xml"));
+  REQUIRE(two);
+  CHECK(two->a.medications.size() == 2);
+
+  auto c = read_claim(golden("mmis-pharmacy-claim/tests/apostrophe-name.expected.xml"));
+  REQUIRE(c);
+  CHECK(c->c.claim_id == "RX2026060100006");
+  CHECK(c->status == "PAID");
+  CHECK(c->psychotropic);
+  CHECK_FALSE(c->c.sud);
+  CHECK(c->c.medicaid_id == "95550004F");
+  CHECK(c->c.given_name == "LILA");
+  CHECK(c->c.surname == "HADDAD");
+  CHECK(c->c.birth_date == "2016-03-03");
+  CHECK(c->c.drug_name == "METHYLPHENIDATE");
+  CHECK(c->c.quantity == "300");
+  CHECK(c->c.dose_form == "SOLUTION");
+  CHECK(c->c.days_supply == "30");
+  CHECK(c->c.strength == "5 MG/5 ML");
+  CHECK(c->c.ndc == "00054-3171-63");
+  CHECK(c->c.therapeutic_class == "ADHD AGENT");
+  CHECK(c->c.prescriber_given_name == "PAT");
+  CHECK(c->c.prescriber_surname == "O'BRIEN");
+  CHECK(c->c.prescriber_npi == "1902837465");
+  CHECK(c->c.fill_date == "2026-06-03");
+  // 5 mg / 5 mL x 300 mL / 30 days = 10 mg a day.
+  auto d = daily_dose(c->c, *parse_amount("10 mg"));
+  CHECK(d.daily == "10 mg");
+  CHECK_FALSE(d.over);
+
+  // What is not such a document reads as nothing.
+  CHECK_FALSE(read_order("<a><b>"));
+  CHECK_FALSE(read_order(golden("pmap-application/tests/emergency-one-medication.expected.xml")));
+  CHECK_FALSE(read_claim(""));
 }
