@@ -574,6 +574,57 @@ std::optional<claim_document> read_claim(std::string_view doc) {
   return d;
 }
 
+void registry::add(application_document a) {
+  // Its own numbers name the child directly; only a placement links a client number to a
+  // Medicaid id for other records (medication-oversight.md: "linked ... by a placement").
+  std::unique_lock lk(mu_);
+  auto id = a.a.application_id;
+  applications_.insert_or_assign(std::move(id), std::move(a));
+}
+
+void registry::add(order_document o) {
+  std::unique_lock lk(mu_);
+  auto id = o.o.order_id;
+  orders_.insert_or_assign(std::move(id), std::move(o));
+}
+
+void registry::link(const std::string& client_id, const std::string& medicaid_id) {
+  if (client_id.empty() || medicaid_id.empty()) return;
+  std::unique_lock lk(mu_);
+  clients_of_[medicaid_id].insert(client_id);
+  medicaid_of_[client_id].insert(medicaid_id);
+}
+
+bool registry::names_child(const child_ids& ids, const std::string& medicaid_id,
+                           const std::set<std::string>& clients) const {
+  return (!ids.medicaid_id.empty() && ids.medicaid_id == medicaid_id) ||
+         (!ids.client_id.empty() && clients.count(ids.client_id));
+}
+
+child_view registry::view(const std::string& medicaid_id) const {
+  std::shared_lock lk(mu_);
+  child_view v;
+  static const std::set<std::string> none;
+  auto it = clients_of_.find(medicaid_id);
+  const auto& clients = it == clients_of_.end() ? none : it->second;
+  v.linked = !clients.empty();
+  for (const auto& [id, a] : applications_)
+    if (names_child(a.child, medicaid_id, clients)) v.applications.push_back(a.a);
+  for (const auto& [id, o] : orders_)
+    if (names_child(o.child, medicaid_id, clients)) v.orders.push_back(o.o);
+  return v;
+}
+
+std::vector<std::string> registry::affected(const child_ids& ids) const {
+  std::shared_lock lk(mu_);
+  std::set<std::string> out;
+  if (!ids.medicaid_id.empty()) out.insert(ids.medicaid_id);
+  if (auto it = medicaid_of_.find(ids.client_id);
+      !ids.client_id.empty() && it != medicaid_of_.end())
+    out.insert(it->second.begin(), it->second.end());
+  return {out.begin(), out.end()};
+}
+
 std::string write_exception(const exception_notice& n) {
   const auto& c = n.c;
   std::string out;

@@ -5,7 +5,11 @@
 // arithmetic, and the outcome. No state and no I/O here: the stateful check keeps the facts in the
 // store and calls evaluate() when a claim arrives and again when an application, an order or a
 // placement for the child does.
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -144,6 +148,35 @@ struct claim_document {
 std::optional<order_document> read_order(std::string_view pmap_order_doc);
 std::optional<application_document> read_application(std::string_view pmap_application_doc);
 std::optional<claim_document> read_claim(std::string_view pharmacy_claim_doc);
+
+// ---- What the check knows, across records ----
+
+// The applications, orders and identity links learned so far, by child. Arrival order does not
+// matter: an order may come before its application, a link after both; view() reads whatever is
+// known when it is called. Thread-safe (the pipeline's workers learn and read concurrently).
+class registry {
+ public:
+  void add(application_document a);
+  void add(order_document o);
+  // A placement names both numbers of one child (the only link between them the specification
+  // counts; an application's or order's own Medicaid id names the child of that record only).
+  void link(const std::string& client_id, const std::string& medicaid_id);
+  // What is known of the child a claim names by `medicaid_id`: the applications and orders that
+  // name the same Medicaid id, or a client number linked to it.
+  child_view view(const std::string& medicaid_id) const;
+  // The Medicaid ids whose view a new fact about `ids` can change (the claims to check again).
+  std::vector<std::string> affected(const child_ids& ids) const;
+
+ private:
+  bool names_child(const child_ids& ids, const std::string& medicaid_id,
+                   const std::set<std::string>& clients) const;
+
+  mutable std::shared_mutex mu_;
+  std::map<std::string, application_document> applications_;  // by application id
+  std::map<std::string, order_document> orders_;              // by order id
+  std::map<std::string, std::set<std::string>> clients_of_;   // Medicaid id -> client numbers
+  std::map<std::string, std::set<std::string>> medicaid_of_;  // client number -> Medicaid ids
+};
 
 // ---- The medication authorization exception document ----
 

@@ -3,6 +3,8 @@
 
 #include <catch2/catch.hpp>
 #include <fstream>
+#include <functional>
+#include <tuple>
 
 #include "support/fixtures.h"
 #include "validation/validation.h"
@@ -503,4 +505,110 @@ TEST_CASE("the check reads an order, an application and a claim from the broker'
   CHECK_FALSE(read_order("<a><b>"));
   CHECK_FALSE(read_order(golden("pmap-application/tests/emergency-one-medication.expected.xml")));
   CHECK_FALSE(read_claim(""));
+}
+
+TEST_CASE("the registry finds a child's records by Medicaid id or by a placement's link") {
+  registry reg;
+  auto c = tablet("1 MG", "120", "30");  // Medicaid 91234567A, filled 2026-03-10
+  // The court's order names only the client number: the claim's child is unknown until a
+  // placement links the two numbers.
+  order_document o{make_order("O1", "A1", "2026-03-01", "GRANTED",
+                              {authorized("Guanfacine", "", "4 mg", "2026-03-01", "2026-08-31")}),
+                   {"CWS-1", ""}};
+  reg.add(o);
+  CHECK(evaluate(c, reg.view(c.medicaid_id)).result == outcome::unlinked_child);
+  CHECK(reg.affected({"CWS-1", ""}).empty());
+  reg.link("CWS-1", "91234567A");
+  CHECK(reg.affected({"CWS-1", ""}) == std::vector<std::string>{"91234567A"});
+  auto v = evaluate(c, reg.view(c.medicaid_id));
+  CHECK(v.result == outcome::authorized);
+  CHECK(v.order_id == "O1");
+  // An application that names the Medicaid id itself needs no link; it links nothing else.
+  application_document a{make_application("A7", "2026-03-01", false, "Sertraline"),
+                         {"CWS-7", "97777777G"}};
+  reg.add(a);
+  auto other = c;
+  other.medicaid_id = "97777777G";
+  other.drug_name = "SERTRALINE";
+  other.ndc = "16729-0001-01";
+  CHECK(evaluate(other, reg.view("97777777G")).result == outcome::pending_application);
+  CHECK(reg.view("97777777G").orders.empty());
+  CHECK_FALSE(reg.view("97777777G").linked);
+  CHECK(reg.affected({"CWS-7", "97777777G"}) == std::vector<std::string>{"97777777G"});
+  // A record sent again replaces itself.
+  reg.add(o);
+  CHECK(reg.view(c.medicaid_id).orders.size() == 1);
+}
+
+TEST_CASE("whatever order the facts arrive in, the same claims end with the same outcomes") {
+  // Two children; a hearing set then granted on one application, a denial, a link, an emergency.
+  std::vector<std::function<void(registry&)>> facts = {
+      [](registry& r) { r.link("CWS-1", "91234567A"); },
+      [](registry& r) {
+        r.add(application_document{
+            make_application("A1", "2026-03-01", false, "Guanfacine ER", "65162-0627-10"),
+            {"CWS-1", ""}});
+      },
+      [](registry& r) {
+        r.add(
+            order_document{make_order("O1", "A1", "2026-03-05", "HEARING_SET", {}), {"CWS-1", ""}});
+      },
+      [](registry& r) {
+        r.add(order_document{make_order("O2", "A1", "2026-03-20", "GRANTED",
+                                        {authorized("Guanfacine ER", "65162-0627-10", "4 mg",
+                                                    "2026-03-20", "2026-09-01")},
+                                        "O1"),
+                             {"CWS-1", ""}});
+      },
+      [](registry& r) {
+        r.add(order_document{make_order("O3", "A2", "2026-03-02", "DENIED", {denied("Clonidine")}),
+                             {"CWS-2", "92222222B"}});
+      },
+      [](registry& r) {
+        r.add(application_document{make_application("A3", "2026-03-12", true, "Clonidine"),
+                                   {"CWS-2", "92222222B"}});
+      },
+  };
+  std::vector<claim> claims;
+  for (auto [id, m, drug, fill, qty] :
+       {std::tuple{"C1", "91234567A", "GUANFACINE ER", "2026-03-10", "120"},
+        std::tuple{"C2", "91234567A", "GUANFACINE ER", "2026-03-25", "120"},
+        std::tuple{"C3", "91234567A", "GUANFACINE ER", "2026-03-25", "150"},
+        std::tuple{"C4", "92222222B", "CLONIDINE", "2026-03-10", "30"},
+        std::tuple{"C5", "92222222B", "CLONIDINE", "2026-03-08", "30"},
+        std::tuple{"C6", "93333333C", "CLONIDINE", "2026-03-10", "30"}}) {
+    auto c = tablet("1 MG", qty, "30");
+    c.claim_id = id;
+    c.medicaid_id = m;
+    c.drug_name = drug;
+    c.fill_date = fill;
+    if (c.drug_name != "GUANFACINE ER") c.ndc = "00000-0000-00";
+    claims.push_back(c);
+  }
+  auto outcomes = [&](const registry& r) {
+    std::vector<std::string> out;
+    for (const auto& c : claims)
+      out.emplace_back(outcome_name(evaluate(c, r.view(c.medicaid_id)).result));
+    return out;
+  };
+  std::vector<int> order(facts.size());
+  for (std::size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int>(i);
+  std::vector<std::string> first;
+  int permutations = 0;
+  do {
+    registry r;
+    for (int i : order) facts[static_cast<std::size_t>(i)](r);
+    auto got = outcomes(r);
+    if (first.empty()) first = got;
+    CHECK(got == first);
+    ++permutations;
+  } while (std::next_permutation(order.begin(), order.end()));
+  CHECK(permutations == 720);
+  // C1 was filled before the grant's period and never seen pending here: expired. C2 within it,
+  // C3 over its maximum; C4 an emergency application two days after the fill, which the latest
+  // order (a denial on another application) does not end; C5 the same application four days
+  // late, so the denial decides; C6 a child nobody knows.
+  CHECK(first == std::vector<std::string>{"AUTHORIZATION_EXPIRED", "AUTHORIZED",
+                                          "OVER_MAXIMUM_DOSE", "PENDING_APPLICATION", "DENIED",
+                                          "UNLINKED_CHILD"});
 }
