@@ -139,6 +139,30 @@ TEST_CASE("a document in an encoding other than UTF-8 is refused with NIEM-210")
   CHECK(has_code(v.validate(std::string("<\0t\0", 4)), errc::xml_encoding_not_utf8));
 }
 
+// Found by CI's fuzz_xml_differential run: Xerces read <?xml version="1.+"?> as well-formed,
+// which libxml2 refuses; and XML 1.1 has other character and line-end rules.
+TEST_CASE("a document that does not declare XML version 1.0 is not well-formed") {
+  tiny_schema t;
+  validator v(t.set);
+  const std::string body = "<t:Doc xmlns:t='urn:t'><t:Name>x</t:Name></t:Doc>";
+  CHECK(v.validate("<?xml version='1.0'?>" + body).valid);
+  CHECK(v.validate("<?xml version=\"1.0\" encoding=\"UTF-8\" standalone=\"yes\"?>" + body).valid);
+  for (const char* decl :
+       {"<?xml version=\"1.+\"?>", "<?xml version='1.1'?>", "<?xml version='2.0'?>",
+        "<?xml version=''?>", "<?xml encoding='UTF-8'?>", "<?xml version=1.0?>",
+        "<?xml version='1.0 '?>"}) {
+    INFO(decl);
+    auto r = v.validate(decl + body);
+    CHECK_FALSE(r.valid);
+    REQUIRE(!r.diagnostics.empty());
+    CHECK(r.diagnostics[0].code == errc::xml_not_well_formed);
+  }
+  auto r = v.validate("<?xml version='1.+'?>" + body);
+  REQUIRE(!r.diagnostics.empty());
+  CHECK(r.diagnostics[0].message ==
+        "the XML declaration says version '1.+' (only 1.0 is accepted)");
+}
+
 // Found by fuzz_xml_differential: Xerces ignored one byte 0xFC after the root's end tag (an
 // incomplete UTF-8 sequence at the end of its input), which libxml2 refuses.
 TEST_CASE("a document with an incomplete UTF-8 sequence at its end is not well-formed") {
