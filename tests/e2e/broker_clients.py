@@ -35,10 +35,13 @@ class Publisher(MessagingHandler):
         self.sender = event.container.create_sender(event.connection, "ingest/cws/placement")
 
     def on_sendable(self, event):
-        while event.sender.credit > 0 and self.pending and len(self.unsettled) < self.window:
+        self.send(event.sender)
+
+    def send(self, sender):
+        while sender.credit > 0 and self.pending and len(self.unsettled) < self.window:
             i = self.pending.pop(0)
-            d = event.sender.send(Message(body=self.records[i].encode(),
-                                          content_type="application/json", inferred=True))
+            d = sender.send(Message(body=self.records[i].encode(),
+                                    content_type="application/json", inferred=True))
             self.unsettled[d] = i
 
     def on_accepted(self, event):
@@ -59,6 +62,10 @@ class Publisher(MessagingHandler):
         i = self.unsettled.pop(event.delivery, None)
         if i is not None:
             self.pending.insert(0, i)
+            self.out.write(f"R {i}\n")
+            self.out.flush()
+        # Sent again at once if the link still has credit: no flow frame may follow a release.
+        self.send(event.delivery.link)
 
     def on_transport_error(self, event):
         event.container.stop()

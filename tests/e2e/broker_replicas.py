@@ -69,7 +69,15 @@ for rnd in range(rounds):
               f"(B had delivered {before_b} to medicaid)")
         check(before_b > 0, "replica B delivered records replica A committed (it heard of them)")
         check(court2_before == 0, "while A served court, B's court subscriber received nothing")
-        pub.wait(timeout=600)
+        try:
+            pub.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            # What the publisher and B last did, to tell a stalled client from a lost outcome.
+            for name, path in (("publisher", outs["publisher"]), ("replica B", b.log_path)):
+                tail = open(path, encoding="utf-8", errors="replace").read().splitlines()[-15:]
+                print(f"--- last lines of {name}:\n" + "\n".join(tail))
+            accepted = len(lines(outs["publisher"], "A "))
+            fail(f"the publisher stalled after failover: {accepted} of {n} accepted in 600 s")
         check(pub.returncode == 0, "the publisher got every record accepted, failing over to B")
         deadline = time.time() + 300
         while time.time() < deadline:
