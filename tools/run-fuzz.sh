@@ -6,8 +6,8 @@
 #
 # usage: tools/run-fuzz.sh [--seconds N] [--jobs J] [--no-build] [TARGET...]
 #   (default)     what CI runs: a fixed seed and a fixed number of inputs per target (about 25 s
-#                 each), from the committed corpus only, so that a run that passes here passes in
-#                 CI, and a finding in CI is found again here
+#                 each), from the committed corpus only and without address randomization, so
+#                 that a finding in CI is found again here (see README: nearly, not exactly)
 #   --seconds N   a campaign: N seconds per target, a random seed, resuming from what earlier runs
 #                 found (build/fuzz/work/<target>), e.g. --seconds 3600
 #   --jobs J      targets run at once (default: the number of CPUs)
