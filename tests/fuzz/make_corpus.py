@@ -3,7 +3,8 @@
 examples, golden inputs and outputs, negative fixtures, shipped agreements and configurations.
 Run it again after adding fixtures; the seeds are committed. Names are stable (the source file
 and line), so a re-run changes only what changed. Inputs that found a defect are kept as
-corpus/<target>/regression-<defect> and never removed by a re-run.
+corpus/<target>/regression-<defect> and never removed by a re-run; nor are the minimized finds of
+fuzz campaigns, kept as corpus/<target>/campaign-<sha1>.
 
 usage: make_corpus.py [PROJECT-ROOT]"""
 import glob
@@ -110,8 +111,10 @@ seed("fuzz_batch_reader", "bom-crlf-blank", b"\xef\xbb\xbf{\"a\":1}\r\n\r\n{\"b\
 for target, seeds in sorted(corpora.items()):
     d = os.path.join(out_root, target)
     os.makedirs(d, exist_ok=True)
-    for old in os.listdir(d):  # inputs that once found a defect stay (regression-*)
-        if not old.startswith("regression-"):
+    # Inputs that once found a defect (regression-*) and what campaigns found, minimized
+    # (campaign-*: tools/run-fuzz.sh --seconds, then -merge=1), stay.
+    for old in os.listdir(d):
+        if not old.startswith(("regression-", "campaign-")):
             os.remove(os.path.join(d, old))
     for name, data in sorted(seeds.items()):
         short = hashlib.sha1(name.encode()).hexdigest()[:8]
