@@ -1,5 +1,6 @@
 #include "mapping/transforms.h"
 
+#include "base/dates.h"
 #include "base/text.h"
 
 namespace niem::mapping {
@@ -17,13 +18,6 @@ int num(std::string_view s) {
   int v = 0;
   for (char c : s) v = v * 10 + (c - '0');
   return v;
-}
-
-bool valid_ymd(int y, int m, int d) {
-  static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  if (y < 1 || m < 1 || m > 12 || d < 1) return false;
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  return d <= days[m - 1] + (m == 2 && leap ? 1 : 0);
 }
 
 // Parses `v` by a pattern of YYYY, MM, DD and literal characters into YYYY-MM-DD.
@@ -51,7 +45,7 @@ bool parse_date(std::string_view fmt, std::string_view v, std::string& out) {
     }
   }
   if (j != v.size() || y.empty() || m.empty() || d.empty()) return false;
-  if (!valid_ymd(num(y), num(m), num(d))) return false;
+  if (!base::valid_ymd(num(y), num(m), num(d))) return false;
   out.assign(y);
   out += '-';
   out += m;

@@ -1,5 +1,6 @@
 #include "routing/medication.h"
 
+#include "base/dates.h"
 #include "base/text.h"
 #include "routing/xml_stream.h"
 
@@ -76,45 +77,6 @@ std::string_view labeler_product(std::string_view ndc) {
   if (first == std::string_view::npos) return {};
   auto second = ndc.find('-', first + 1);
   return ndc.substr(0, second);
-}
-
-bool names(const std::string& ndc, const std::string& drug, const claim& c) {
-  return same_medication(ndc, drug, c);
-}
-
-// Days since 1970-01-01 (H. Hinnant's days_from_civil), or nullopt for a text that is no date.
-std::optional<long> day_number(std::string_view d) {
-  int y = 0, m = 0, dd = 0;
-  if (d.size() != 10 || d[4] != '-' || d[7] != '-') return std::nullopt;
-  for (std::size_t i : {0u, 1u, 2u, 3u, 5u, 6u, 8u, 9u})
-    if (d[i] < '0' || d[i] > '9') return std::nullopt;
-  y = std::stoi(std::string(d.substr(0, 4)));
-  m = std::stoi(std::string(d.substr(5, 2)));
-  dd = std::stoi(std::string(d.substr(8, 2)));
-  static constexpr int k_days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  bool leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-  if (m < 1 || m > 12 || dd < 1 || dd > k_days[m - 1] + (m == 2 && leap ? 1 : 0))
-    return std::nullopt;
-  y -= m <= 2;
-  const long era = (y >= 0 ? y : y - 399) / 400;
-  const long yoe = y - era * 400;
-  const long doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + dd - 1;
-  const long doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + doe - 719468;
-}
-
-std::string civil(long z) {
-  z += 719468;
-  const long era = (z >= 0 ? z : z - 146096) / 146097;
-  const long doe = z - era * 146097;
-  const long yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  long y = yoe + era * 400;
-  const long doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const long mp = (5 * doy + 2) / 153;
-  const long d = doy - (153 * mp + 2) / 5 + 1;
-  const long m = mp + (mp < 10 ? 3 : -9);
-  y += m <= 2;
-  return fmt::format("{:04}-{:02}-{:02}", y, m, d);
 }
 
 bool superseded_on(const order& o, const std::vector<order>& all, const std::string& day) {
@@ -253,8 +215,8 @@ bool same_medication(std::string_view ndc, std::string_view drug_name, const cla
 }
 
 std::string add_days(std::string_view date, int days) {
-  auto n = day_number(date);
-  return n ? civil(*n + days) : std::string();
+  auto n = base::day_number(date);
+  return n ? base::iso_date(*n + days) : std::string();
 }
 
 std::string_view outcome_name(outcome o) {
@@ -296,7 +258,7 @@ verdict evaluate(const claim& c, const child_view& child,
         std::find(pending_on.begin(), pending_on.end(), o.application_id) != pending_on.end();
     if (superseded_on(o, child.orders, day)) continue;
     for (const auto& r : o.rulings) {
-      if (!r.authorizes() || !names(r.ndc, r.drug_name, c)) continue;
+      if (!r.authorizes() || !same_medication(r.ndc, r.drug_name, c)) continue;
       const bool in_period = r.authorized_from <= day && day <= r.authorized_through;
       const bool before_period = was_pending && day < r.authorized_from;
       if (!in_period && !before_period) continue;
@@ -320,9 +282,9 @@ verdict evaluate(const claim& c, const child_view& child,
   if (over) return *over;
   // 2. An application naming the medication, filed in time, on which the court has not ruled.
   for (const auto& a : child.applications) {
-    bool named =
-        std::any_of(a.medications.begin(), a.medications.end(),
-                    [&](const application_medication& m) { return names(m.ndc, m.drug_name, c); });
+    bool named = std::any_of(
+        a.medications.begin(), a.medications.end(),
+        [&](const application_medication& m) { return same_medication(m.ndc, m.drug_name, c); });
     if (!named) continue;
     const bool in_time =
         a.submitted_date <= day || (a.emergency && a.submitted_date <= add_days(day, 2));
@@ -341,7 +303,7 @@ verdict evaluate(const claim& c, const child_view& child,
     const auto* last = latest_on(o.application_id, child.orders);
     if (!last) continue;
     for (const auto& r : last->rulings)
-      if (r.ruling == "DENIED" && names(r.ndc, r.drug_name, c)) {
+      if (r.ruling == "DENIED" && same_medication(r.ndc, r.drug_name, c)) {
         v.result = outcome::denied;
         v.order_id = last->order_id;
         v.application_id = last->application_id;
@@ -351,7 +313,7 @@ verdict evaluate(const claim& c, const child_view& child,
   // 4. Authorized for the child at some time, never on the fill date.
   for (const auto& o : child.orders)
     for (const auto& r : o.rulings)
-      if (r.authorizes() && names(r.ndc, r.drug_name, c)) {
+      if (r.authorizes() && same_medication(r.ndc, r.drug_name, c)) {
         v.result = outcome::authorization_expired;
         v.order_id = o.order_id;
         v.application_id = o.application_id;

@@ -1,6 +1,10 @@
 #include "validation/hardened_parser.h"
 
+#include <algorithm>
 #include <cctype>
+#include <optional>
+#include <string>
+#include <string_view>
 
 #include <fmt/format.h>
 #include <xercesc/framework/MemBufInputSource.hpp>
@@ -205,6 +209,26 @@ std::unique_ptr<SAX2XMLReaderImpl> make_reader(XMLGrammarPool* pool, SecurityMan
   return r;
 }
 
+// The XML declaration's text up to "?>" (after a UTF-8 byte order mark), or nullopt when the
+// document has none (a PI such as <?xml-stylesheet is not one).
+std::optional<std::string_view> xml_declaration(std::string_view b) {
+  if (b.starts_with("\xEF\xBB\xBF")) b.remove_prefix(3);
+  if (!b.starts_with("<?xml") || b.size() < 6 || !std::isspace(static_cast<unsigned char>(b[5])))
+    return std::nullopt;
+  auto end = b.find("?>");
+  return b.substr(0, end == std::string_view::npos ? std::min<std::size_t>(b.size(), 512) : end);
+}
+
+// A pseudo-attribute's quoted value in the declaration, or nullopt when absent or not quoted.
+std::optional<std::string_view> pseudo_attribute(std::string_view decl, std::string_view name) {
+  auto at = decl.find(name);
+  if (at == std::string_view::npos) return std::nullopt;
+  auto q = decl.find_first_of("\"'", at);
+  if (q == std::string_view::npos) return std::nullopt;
+  auto close = decl.find(decl[q], q + 1);
+  return decl.substr(q + 1, close == std::string_view::npos ? 0 : close - q - 1);
+}
+
 // UTF-8 only: a document in another encoding would be read through a transcoder that another
 // party's parser may not have or may apply differently (Xerces reads UTF-7, libxml2 does not).
 // The reason, or empty when the bytes may be read as UTF-8.
@@ -215,43 +239,27 @@ std::string not_utf8(std::string_view b) {
   if (!b.empty() && b[0] == '\0')
     return "a document that starts with a NUL byte (UTF-16 or UTF-32)";
   if (b.size() > 1 && b[0] == '<' && b[1] == '\0') return "a UTF-16 document";
-  if (starts("\xEF\xBB\xBF")) b.remove_prefix(3);
-  if (!b.starts_with("<?xml") || b.size() < 6 || !std::isspace(static_cast<unsigned char>(b[5])))
-    return {};  // no XML declaration (a PI such as <?xml-stylesheet is not one)
-  auto end = b.find("?>");
-  auto decl =
-      b.substr(0, end == std::string_view::npos ? std::min<std::size_t>(b.size(), 512) : end);
-  auto at = decl.find("encoding");
-  if (at == std::string_view::npos) return {};
-  auto q = decl.find_first_of("\"'", at);
-  if (q == std::string_view::npos) return {};
-  auto close = decl.find(decl[q], q + 1);
-  auto enc = decl.substr(q + 1, close == std::string_view::npos ? 0 : close - q - 1);
+  auto decl = xml_declaration(b);
+  auto enc = decl ? pseudo_attribute(*decl, "encoding") : std::nullopt;
+  if (!enc) return {};
   std::string lower;
-  for (char c : enc) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  for (char c : *enc) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
   if (lower == "utf-8") return {};
-  return fmt::format("the encoding '{}' (only UTF-8 is accepted)", enc.substr(0, 40));
+  return fmt::format("the encoding '{}' (only UTF-8 is accepted)", enc->substr(0, 40));
 }
 
 // XML 1.0 only: Xerces reads a declared "1.+" as well-formed (found by fuzz_xml_differential;
 // libxml2 refuses it) and "1.1" under other character and line-end rules than libxml2. The
 // reason, or empty when the declaration (if any) says version 1.0.
 std::string not_xml_1_0(std::string_view b) {
-  if (b.starts_with("\xEF\xBB\xBF")) b.remove_prefix(3);
-  if (!b.starts_with("<?xml") || b.size() < 6 || !std::isspace(static_cast<unsigned char>(b[5])))
-    return {};
-  auto end = b.find("?>");
-  auto decl =
-      b.substr(0, end == std::string_view::npos ? std::min<std::size_t>(b.size(), 512) : end);
-  auto at = decl.find("version");
-  if (at == std::string_view::npos) return "the XML declaration has no version";
-  auto q = decl.find_first_of("\"'", at);
-  if (q == std::string_view::npos) return "the XML declaration's version is not quoted";
-  auto close = decl.find(decl[q], q + 1);
-  auto v = decl.substr(q + 1, close == std::string_view::npos ? 0 : close - q - 1);
-  if (v == "1.0") return {};
+  auto decl = xml_declaration(b);
+  if (!decl) return {};
+  if (decl->find("version") == std::string_view::npos) return "the XML declaration has no version";
+  auto v = pseudo_attribute(*decl, "version");
+  if (!v) return "the XML declaration's version is not quoted";
+  if (*v == "1.0") return {};
   std::string shown;
-  for (char c : v.substr(0, 20)) shown += c >= 0x20 && c < 0x7f ? c : '?';
+  for (char c : v->substr(0, 20)) shown += c >= 0x20 && c < 0x7f ? c : '?';
   return fmt::format("the XML declaration says version '{}' (only 1.0 is accepted)", shown);
 }
 

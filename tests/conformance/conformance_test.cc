@@ -1,8 +1,8 @@
 // The NIEM conformance of the project's schemas: the subset holds only reference components, and
 // every example document is valid against the full NIEM 5.2 reference release as well.
 #include <unistd.h>
-#include <catch2/catch.hpp>
 #include <algorithm>
+#include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <map>
