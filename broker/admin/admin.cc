@@ -323,6 +323,15 @@ struct server::impl {
         "# TYPE niem_store_failed_groups_total counter\nniem_store_failed_groups_total {}\n",
         st.kind() == store::backend::postgres ? "postgres" : "sqlite", db.reachable ? 1 : 0,
         db.connections, sc.last_group_seconds, sc.queued, sc.commits, sc.failed_groups);
+    // Why the store takes no records now (1 for the code that holds, none while it writes).
+    out +=
+        "# HELP niem_store_refusing Why the store commits no records now (the code), 1 while it "
+        "holds.\n"
+        "# TYPE niem_store_refusing gauge\n";
+    if (!db.reachable)
+      out += fmt::format(
+          "niem_store_refusing{{code=\"{}\"}} 1\n",
+          base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code));
     for (const auto* c :
          {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered, &m.expired,
           &m.dead_lettered, &m.validation_failures, &m.withheld, &m.admin_auth_failures})
@@ -675,7 +684,8 @@ struct server::impl {
           json::object o{{"status", "not_ready"}, {"listener", bound}, {"store", db.reachable}};
           if (!db.reachable) {
             o["problem"] = db.problem;
-            o["code"] = base::code_id(base::errc::store_unavailable);
+            o["code"] =
+                base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code);
           }
           return json_response(503, std::move(o));
         }

@@ -318,6 +318,91 @@ bool is_loopback_host(std::string_view host) {
   return host == "localhost" || host == "::1" || host == "[::1]" || host.starts_with("127.");
 }
 
+namespace {
+
+// HOST:PORT; nullopt when it is not one.
+std::optional<std::pair<std::string, std::uint16_t>> host_port(const std::string& s) {
+  auto colon = s.rfind(':');
+  if (colon == std::string::npos) return std::nullopt;
+  unsigned port = 0;
+  auto digits = std::string_view(s).substr(colon + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), port);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || port > 65535)
+    return std::nullopt;
+  return std::make_pair(s.substr(0, colon), static_cast<std::uint16_t>(port));
+}
+
+}  // namespace
+
+base::result<resolved> resolve(broker_config cfg, const overrides& o) {
+  std::vector<base::diagnostic> errors;
+  auto problem = [&](std::string where, std::string message) {
+    base::diagnostic d;
+    d.code = base::errc::config_invalid;
+    d.where = std::move(where);
+    d.message = std::move(message);
+    errors.push_back(std::move(d));
+  };
+  resolved r;
+  if (!o.listen.empty()) {
+    auto hp = host_port(o.listen);
+    if (!hp) {
+      problem("--listen", fmt::format("expected HOST:PORT, got '{}'", o.listen));
+    } else {
+      cfg.listener.host = hp->first;
+      cfg.listener.port = hp->second;
+      if (!cfg.tls && !is_loopback_host(cfg.listener.host))
+        problem("--listen", "an anonymous configuration listens on a loopback address only");
+    }
+  }
+  if (!o.store.empty()) {
+    cfg.store.locator = o.store;
+    if (!o.store.starts_with("postgresql://") && !o.store.starts_with("postgres://"))
+      cfg.store.locator = fs::absolute(o.store).lexically_normal().string();
+  }
+  if (!o.admin.empty()) {
+    auto hp = host_port(o.admin);
+    if (!hp || (!cfg.admin.tls && !is_loopback_host(hp->first))) {
+      problem("--admin",
+              fmt::format("expected HOST:PORT, on a loopback address unless <admin> has <tls>; "
+                          "got '{}'",
+                          o.admin));
+    } else {
+      cfg.admin.enabled = true;
+      cfg.admin.host = hp->first;
+      cfg.admin.port = hp->second;
+    }
+  }
+  auto secret = [&](const std::string& file, std::string& out) {
+    auto bytes = validation::read_file(file, 4096);
+    if (!bytes) {
+      errors.insert(errors.end(), bytes.errors().begin(), bytes.errors().end());
+      return false;
+    }
+    out = std::string(base::trim(*bytes));
+    return true;
+  };
+  for (const auto& t : cfg.admin.tokens) {
+    std::string value;
+    auto read = validation::read_file(t.file, 4096);
+    if (read) value = std::string(base::trim(*read));
+    if (value.size() < 24) {
+      problem(fmt::format("{}:{}", cfg.file, t.line),
+              fmt::format("admin token '{}': {} must hold at least 24 characters", t.name, t.file));
+      continue;
+    }
+    r.admin_tokens.push_back({t.name, t.role, std::move(value)});
+  }
+  if (!cfg.audit_key_file.empty() && secret(cfg.audit_key_file, r.audit_key) &&
+      r.audit_key.size() < 32)
+    problem(cfg.audit_key_file,
+            "the audit key must hold at least 32 characters (e.g. openssl rand -hex 32)");
+  if (!cfg.store.password_file.empty()) secret(cfg.store.password_file, r.db_password);
+  if (!errors.empty()) return errors;
+  r.cfg = std::move(cfg);
+  return r;
+}
+
 const agency_config* broker_config::agency(std::string_view id) const {
   for (const auto& a : agencies)
     if (a.id == id) return &a;

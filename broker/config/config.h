@@ -120,4 +120,28 @@ std::vector<base::diagnostic> cross_check(const broker_config& cfg,
 
 bool is_loopback_host(std::string_view host);
 
+// What the command line may override (empty: the file's value).
+struct overrides {
+  std::string listen;  // HOST:PORT
+  std::string store;   // a directory or a postgresql:// URI
+  std::string admin;   // HOST:PORT; turns the admin server on
+};
+
+struct admin_secret {
+  std::string name, role, value;  // role: viewer or operator
+};
+
+// A configuration ready to run: the overrides applied and the secrets read from their files.
+struct resolved {
+  broker_config cfg;
+  std::string audit_key;    // empty: the audit chain is unkeyed
+  std::string db_password;  // empty: none (PostgreSQL only)
+  std::vector<admin_secret> admin_tokens;
+};
+
+// Applies the overrides (the anonymous mode's loopback rule included) and reads the secrets
+// (admin tokens of at least 24 characters, an audit key of at least 32, the database password),
+// collecting every problem with the file and line or the option that caused it.
+base::result<resolved> resolve(broker_config cfg, const overrides& o);
+
 }  // namespace niem::config

@@ -2,6 +2,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -28,6 +29,33 @@ base::diagnostic diag(base::errc code, std::string msg, std::string where = {}) 
   d.message = std::move(msg);
   d.where = std::move(where);
   return d;
+}
+
+// Whether a decision rests on what the consent registry knows: a delivery under a consent, or
+// a withholding for want of one.
+bool rests_on_consent(const std::vector<routing::decision>& ds) {
+  for (const auto& d : ds) {
+    if (!d.consent.empty()) return true;
+    switch (d.reason) {
+      case base::errc::route_no_consent:
+      case base::errc::route_consent_revoked:
+      case base::errc::route_consent_expired:
+      case base::errc::route_category_not_consented:
+        return true;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
+// Learns every fact another broker sharing the store committed before now (see
+// store::catch_up_facts); false when the store could not say in time.
+bool catch_up(store::store& st) {
+  auto p = std::make_shared<std::promise<bool>>();
+  auto f = p->get_future();
+  st.catch_up_facts([p](bool ok) { p->set_value(ok); });
+  return f.wait_for(std::chrono::seconds(5)) == std::future_status::ready && f.get();
 }
 
 }  // namespace
@@ -175,9 +203,20 @@ struct pipeline::impl {
       rec.key = c.key;
       rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
+      routing::routed_document rd{rec.message_id, rec.agency,   rec.record_type,
+                                  rec.key,        rec.exchange, doc};
       auto decisions =
-          router->route({rec.message_id, rec.agency, rec.record_type, rec.key, rec.exchange, doc},
-                        j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
+          router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
+      // Replicas: a consent, a revocation or an identity link another broker committed before
+      // this record arrived may not have reached this one's registry yet. A decision that rests
+      // on the registry is taken again once everything committed so far is learned, so a
+      // consent committed before the record is never missed (docs/ARCHITECTURE.md).
+      if (st.shared() && rests_on_consent(decisions) && catch_up(st)) {
+        learned.clear();
+        counted.clear();
+        decisions =
+            router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
+      }
       if (!j.only_recipient.empty()) {
         // A replay for one recipient: only its decision is taken again (and audited).
         std::erase_if(decisions,
@@ -226,44 +265,44 @@ struct pipeline::impl {
       if (!j.redecision) rec.body = std::move(j.body);
     }
     auto code = rec.code;
-    st.commit_record(std::move(rec),
-                     [this, done = std::move(done), id = j.message_id, agency = j.agency,
-                      record_type = j.record_type, code, detail = std::move(detail),
-                      withheld = std::move(withheld),
-                      learned = std::move(learned)](store::commit_result cr) mutable {
-                       outcome o;
-                       o.message_id = std::move(id);
-                       o.agency = std::move(agency);
-                       o.record_type = std::move(record_type);
-                       o.withheld = std::move(withheld);
-                       switch (cr.what) {
-                         case store::commit_result::status::routed:
-                           // Durable now: later decisions may rely on it.
-                           if (!learned.empty()) router->learn(learned);
-                           for (const auto& w : o.withheld)
-                             if (!w.recipient.empty())
-                               base::metrics().withheld.add({w.recipient, base::code_id(w.reason)});
-                           o.what = outcome::status::accepted;
-                           o.enqueued = std::move(cr.enqueued);
-                           break;
-                         case store::commit_result::status::duplicate:
-                           o.what = outcome::status::duplicate;
-                           o.code = base::errc::record_duplicate_key;
-                           break;
-                         case store::commit_result::status::dead_lettered:
-                           base::metrics().validation_failures.inc(base::code_id(code));
-                           base::metrics().dead_lettered.inc(base::code_id(code));
-                           o.what = outcome::status::dead_lettered;
-                           o.code = code;
-                           o.detail = std::move(detail);
-                           break;
-                         case store::commit_result::status::failed:
-                           o.what = outcome::status::failed;
-                           o.code = base::errc::io_error;
-                           break;
-                       }
-                       done(std::move(o));
-                     });
+    st.commit_record(
+        std::move(rec), [this, done = std::move(done), id = j.message_id, agency = j.agency,
+                         record_type = j.record_type, code, detail = std::move(detail),
+                         withheld = std::move(withheld),
+                         learned = std::move(learned)](store::commit_result cr) mutable {
+          outcome o;
+          o.message_id = std::move(id);
+          o.agency = std::move(agency);
+          o.record_type = std::move(record_type);
+          o.withheld = std::move(withheld);
+          switch (cr.what) {
+            case store::commit_result::status::routed:
+              // Durable now: later decisions may rely on it.
+              if (!learned.empty()) router->learn(learned);
+              for (const auto& w : o.withheld)
+                if (!w.recipient.empty())
+                  base::metrics().withheld.add({w.recipient, base::code_id(w.reason)});
+              o.what = outcome::status::accepted;
+              o.enqueued = std::move(cr.enqueued);
+              break;
+            case store::commit_result::status::duplicate:
+              o.what = outcome::status::duplicate;
+              o.code = base::errc::record_duplicate_key;
+              break;
+            case store::commit_result::status::dead_lettered:
+              base::metrics().validation_failures.inc(base::code_id(code));
+              base::metrics().dead_lettered.inc(base::code_id(code));
+              o.what = outcome::status::dead_lettered;
+              o.code = code;
+              o.detail = std::move(detail);
+              break;
+            case store::commit_result::status::failed:
+              o.what = outcome::status::failed;
+              o.code = cr.code == base::errc::ok ? base::errc::store_unavailable : cr.code;
+              break;
+          }
+          done(std::move(o));
+        });
   }
 };
 

@@ -137,6 +137,8 @@ struct commit_result {
   std::vector<queue_entry> enqueued;  // for routed: the new entries, in id order
   std::string duplicate_of;           // for duplicate: the message id that carried the key first
   std::string error;                  // for failed: the store's error (no record content)
+  // For failed: why (store.unavailable, store.full, store.read_only).
+  base::errc code = base::errc::ok;
 };
 
 struct dead_letter {
@@ -177,6 +179,22 @@ class store {
   // the last call, in commit order, when another broker sharing the store committed some; they
   // may include this broker's own, which the router learns again harmlessly. Empty: stop.
   virtual void watch_facts(std::function<void(std::vector<fact_row>)> learned) { (void)learned; }
+  // Hands on to the watch_facts callback, in commit order, every fact that any broker sharing
+  // the store committed before this call and that was not handed on yet, then calls done(true)
+  // on a thread of the store's; done(false) when the database could not be read. Decisions that
+  // rest on a consent call it first, so a consent or revocation committed at another broker is
+  // never missed for the notification's latency. A store no other broker shares: done(true) at
+  // once (this broker learns its own facts as it commits them).
+  virtual void catch_up_facts(std::function<void(bool ok)> done) { done(true); }
+  // Called (on a thread of the store's) when another broker sharing the store changed a setting
+  // (put_setting): its key and value, nullopt when removed. An empty key: any setting may have
+  // changed (notifications were lost); read them again. Empty: stop calling.
+  using setting_watcher =
+      std::function<void(const std::string& key, const std::optional<std::string>& value)>;
+  virtual void watch_settings(setting_watcher changed) { (void)changed; }
+  // Whether other brokers may share this store: what they commit reaches this one only through
+  // the watchers and catch_up_facts.
+  virtual bool shared() const { return false; }
   // Whether this broker is the one of those sharing the store that does `role` (e.g. produce
   // the aggregate reports): the first to ask holds it until it ends or loses the database, then
   // another takes over at its next ask. A store no other broker shares: always.
@@ -310,8 +328,9 @@ class store {
   // Whether the database answers (the last group reached it), and if not why, without secrets;
   // and the connections this store holds open to it. Never waits.
   struct health {
-    bool reachable = true;
+    bool reachable = true;  // and accepts writes
     std::string problem;
+    base::errc code = base::errc::ok;  // why not: store.unavailable, store.full, store.read_only
     std::uint32_t connections = 1;
   };
   virtual health check() const { return {}; }

@@ -80,6 +80,11 @@ struct queue_state {
   bool held = false;
   std::set<std::int64_t> acking;  // accepted, removal not yet committed
   bool sweeping = false;
+  // A shared store: before a document that relies on a consent is sent, every fact committed by
+  // any broker so far is learned (store::catch_up_facts). `confirming` while that read runs;
+  // `confirmed` only during the pump that follows it.
+  bool confirming = false;
+  bool confirmed = false;
 };
 
 struct in_flight {
@@ -108,6 +113,8 @@ std::string cond_description(pn_delivery_t* d) {
   const char* desc = c ? pn_condition_get_description(c) : nullptr;
   return desc ? std::string(desc).substr(0, 500) : std::string();
 }
+
+void post(loop_inbox& inbox, server::impl* im, store::completions&& c);
 
 }  // namespace
 
@@ -154,19 +161,13 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
       : opt(std::move(o)), pl(p), st(s), clk(c) {
     for (const auto& r : opt.recipients) queues[r].recipient = r;
-    for (const auto& a : opt.agencies) queues[a.id].recipient = a.id;
+    for (const auto& a : opt.parties->agencies) queues[a.id].recipient = a.id;
   }
 
   template <typename F>
   void count(F f) {
     std::lock_guard lk(counters_mu);
     f(ctr);
-  }
-
-  const agency_identity* agency(std::string_view id) const {
-    for (const auto& a : opt.agencies)
-      if (a.id == id) return &a;
-    return nullptr;
   }
 
   // ---- listener ----
@@ -222,10 +223,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         subject = c.transport().ssl().remote_subject();
       } catch (const std::exception&) {
       }
-      const agency_identity* a = nullptr;
-      for (const auto& ag : opt.agencies)
-        for (const auto& s : ag.subjects)
-          if (s == base::normalize_dn(subject)) a = &ag;
+      const auto* a = opt.parties->agency_for_subject(subject);
       if (!a) {
         base::log(log_level::warn, "transport", "connection refused: unknown identity",
                   {{"code", std::string(base::code_id(base::errc::auth_unknown_identity))},
@@ -381,17 +379,18 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       return;
     }
     std::string ag(parts[1]), type(parts[2]);
-    const auto* a = agency(ag);
+    const auto* a = opt.parties->agency(ag);
     if (!cs->agency.empty() && cs->agency != ag) {
       refuse(r, address, cs->agency, "an agency publishes only as itself", k_unauthorized);
       return;
     }
     // An address naming nothing the broker knows is not found; a record type that exists but
     // belongs to another agency is not authorized.
-    auto publishes = [&](const agency_identity& x) {
-      return std::find(x.record_types.begin(), x.record_types.end(), type) != x.record_types.end();
+    const auto& agencies = opt.parties->agencies;
+    auto publishes = [&](const config::agency_config& x) {
+      return opt.parties->publishes(x.id, type);
     };
-    if (!a || std::none_of(opt.agencies.begin(), opt.agencies.end(), publishes)) {
+    if (!a || std::none_of(agencies.begin(), agencies.end(), publishes)) {
       refuse(r, address, cs->agency, "no such agency or record type", k_not_found);
       return;
     }
@@ -572,10 +571,9 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                  {"record_type", o.record_type},
                  {"code", base::code_id(o.code)}});
     else if (o.what == pipeline::outcome::status::failed)
-      base::log(log_level::error, "pipeline", "record not stored; released to the publisher",
-                {{"message_id", o.message_id},
-                 {"agency", o.agency},
-                 {"code", base::code_id(base::errc::store_unavailable)}});
+      base::log(
+          log_level::error, "pipeline", "record not stored; released to the publisher",
+          {{"message_id", o.message_id}, {"agency", o.agency}, {"code", base::code_id(o.code)}});
     for (auto& e : o.enqueued) enqueued(std::move(e));
     pay_owed_credit();
   }
@@ -683,7 +681,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         auto& s = q.consumers[(q.next_consumer + n) % q.consumers.size()];
         if (s.credit() <= 0 || !s.active()) continue;
         store::queue_entry e;
-        if (!q.redeliver.empty()) {
+        bool from_redeliver = !q.redeliver.empty();
+        if (from_redeliver) {
           e = std::move(q.redeliver.begin()->second);
           q.redeliver.erase(q.redeliver.begin());
         } else if (!q.buffer.empty()) {
@@ -698,6 +697,16 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           continue;
         }
         if (!e.consent.empty() && opt.consent_gate) {
+          if (st.shared() && !q.confirmed) {
+            // Another broker may have committed the consent's revocation a moment ago: learn
+            // every fact committed so far, then decide (consents_confirmed pumps again).
+            if (from_redeliver)
+              q.redeliver.emplace(e.id, std::move(e));
+            else
+              q.buffer.push_front(std::move(e));
+            confirm_consents(q);
+            return;
+          }
           auto why = opt.consent_gate(e.consent);
           if (why != base::errc::ok) {
             withdraw(e, why);
@@ -713,6 +722,43 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     }
     if (!q.consumers.empty() && !q.fetching && !q.caught_up && q.buffer.size() <= opt.prefetch / 2)
       fetch(q);
+  }
+
+  // Learns the facts every broker sharing the store committed so far (on the store's listener
+  // thread), then pumps the queue with its consents confirmed.
+  void confirm_consents(queue_state& q) {
+    if (q.confirming) return;
+    q.confirming = true;
+    st.catch_up_facts([inbox = inbox, im = this, name = q.recipient](bool ok) {
+      store::completions c;
+      c.push_back([im, name, ok] { im->consents_confirmed(name, ok); });
+      post(*inbox, im, std::move(c));
+    });
+  }
+
+  void consents_confirmed(const std::string& name, bool ok) {
+    auto it = queues.find(name);
+    if (it == queues.end()) return;
+    auto& q = it->second;
+    q.confirming = false;
+    if (!ok) {
+      // The database cannot say whether a revocation was committed: nothing that relies on a
+      // consent goes out until it can (tried again in a second).
+      base::log(log_level::warn, "transport",
+                "cannot confirm consents with the store; deliveries relying on one wait",
+                {{"recipient", name},
+                 {"code", std::string(base::code_id(base::errc::store_unavailable))}});
+      if (!stopping)
+        container->schedule(proton::duration(1000), [this, name] {
+          auto jt = queues.find(name);
+          if (jt != queues.end()) pump(jt->second);
+          flush_dirty();
+        });
+      return;
+    }
+    q.confirmed = true;
+    pump(q);
+    q.confirmed = false;
   }
 
   void send(proton::sender& s, store::queue_entry e) {
@@ -1065,8 +1111,48 @@ void post(loop_inbox& inbox, server::impl* im, store::completions&& c) {
 
 }  // namespace
 
-// The store setting that keeps a subscriber paused across restarts: `paused:RECIPIENT`.
+// The store setting that keeps a subscriber paused across restarts (and tells the other brokers
+// sharing the store): `paused:RECIPIENT`.
 const std::string k_paused_setting = "paused:";
+
+namespace {
+
+// Pauses or resumes a subscriber's delivery here (any thread); a resumed queue is pumped on the
+// loop. `elsewhere`: an operator did it at another broker sharing the store.
+// Whether `name` is one of the queues this broker keeps (from its options, which never change:
+// the queue map itself belongs to the loop).
+bool keeps_queue(const server::impl* im, const std::string& name) {
+  const auto& o = im->opt;
+  return std::find(o.recipients.begin(), o.recipients.end(), name) != o.recipients.end() ||
+         o.parties->agency(name) != nullptr;
+}
+
+void set_paused(server::impl* im, const std::string& recipient, bool on, bool elsewhere) {
+  if (!keeps_queue(im, recipient)) return;
+  {
+    std::lock_guard lk(im->counters_mu);
+    bool was = im->paused.count(recipient) > 0;
+    if (was == on) return;
+    if (on)
+      im->paused.insert(recipient);
+    else
+      im->paused.erase(recipient);
+  }
+  if (elsewhere)
+    base::log(base::log_level::info, "transport",
+              on ? "delivery paused by an operator at another broker"
+                 : "delivery resumed by an operator at another broker",
+              {{"recipient", recipient}});
+  if (on) return;
+  store::completions c;
+  c.push_back([im, recipient] {
+    auto it = im->queues.find(recipient);
+    if (it != im->queues.end()) im->pump(it->second);
+  });
+  post(*im->inbox, im, std::move(c));
+}
+
+}  // namespace
 
 server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
@@ -1092,6 +1178,19 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
     c.push_back([im, recipient] { im->changed_elsewhere(recipient); });
     post(*inbox, im, std::move(c));
   });
+  // A pause or resume by an operator at another broker sharing the store (listener thread).
+  st.watch_settings([im, &st](const std::string& key, const std::optional<std::string>& value) {
+    if (key.empty()) {
+      std::set<std::string> now;
+      for (auto& [k, _] : st.settings(k_paused_setting))
+        now.insert(k.substr(k_paused_setting.size()));
+      for (const auto& name : im->opt.recipients) set_paused(im, name, now.count(name) > 0, true);
+      for (const auto& a : im->opt.parties->agencies)
+        set_paused(im, a.id, now.count(a.id) > 0, true);
+    } else if (key.starts_with(k_paused_setting)) {
+      set_paused(im, key.substr(k_paused_setting.size()), value.has_value(), true);
+    }
+  });
 }
 
 void server::offer(std::vector<store::queue_entry> entries) {
@@ -1111,6 +1210,7 @@ server::~server() {
   }
   impl_->st.set_executor([](store::completions&&) {});
   impl_->st.watch({});
+  impl_->st.watch_settings({});
 }
 
 void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) {
@@ -1143,22 +1243,7 @@ bool server::pause(const std::string& recipient, bool on) {
   if (!impl_->st.put_setting(k_paused_setting + recipient,
                              on ? std::optional<std::string>("1") : std::nullopt))
     return false;
-  {
-    std::lock_guard lk(impl_->counters_mu);
-    if (on)
-      impl_->paused.insert(recipient);
-    else
-      impl_->paused.erase(recipient);
-  }
-  if (on) return true;
-  // Resumed: deliver what waits (on the loop).
-  auto* im = impl_.get();
-  store::completions c;
-  c.push_back([im, recipient] {
-    auto it = im->queues.find(recipient);
-    if (it != im->queues.end()) im->pump(it->second);
-  });
-  post(*impl_->inbox, im, std::move(c));
+  set_paused(impl_.get(), recipient, on, false);
   return true;
 }
 
@@ -1170,7 +1255,7 @@ std::vector<std::string> server::paused() const {
 std::map<std::string, std::uint32_t> server::connections() const {
   std::lock_guard lk(impl_->counters_mu);
   auto out = impl_->connected;
-  for (const auto& a : impl_->opt.agencies) out.emplace(a.id, 0);
+  for (const auto& a : impl_->opt.parties->agencies) out.emplace(a.id, 0);
   return out;
 }
 

@@ -17,16 +17,11 @@
 
 #include "base/clock.h"
 #include "base/result.h"
+#include "config/config.h"
 #include "pipeline/pipeline.h"
 #include "store/store.h"
 
 namespace niem::transport {
-
-struct agency_identity {
-  std::string id;
-  std::vector<std::string> subjects;      // certificate subjects (normalised)
-  std::vector<std::string> record_types;  // what it may publish
-};
 
 struct tls_files {
   std::string certificate, key, ca;
@@ -38,7 +33,10 @@ struct options {
   std::optional<tls_files> tls;  // none: anonymous (the configuration allows it on loopback only)
   std::uint64_t max_message_bytes = 1 << 20;
   std::uint32_t idle_timeout_seconds = 60;
-  std::vector<agency_identity> agencies;
+  // The agencies: who a certificate subject is, what each publishes (config's lookups). Never
+  // null.
+  std::shared_ptr<const config::broker_config> parties =
+      std::make_shared<const config::broker_config>();
   std::vector<std::string> recipients;  // queues the broker keeps
   std::uint32_t max_attempts = 5;
   std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;

@@ -52,11 +52,15 @@ class Publisher(MessagingHandler):
             self.out.flush()
         if not self.pending and not self.unsettled:
             event.connection.close()
+        # The window may have been full when the broker's last credit arrived: no flow frame
+        # need follow an outcome, so send what the window now allows.
+        self.send(event.delivery.link)
 
     def on_rejected(self, event):
         i = self.unsettled.pop(event.delivery, None)
         self.out.write(f"X {i}\n")
         self.out.flush()
+        self.send(event.delivery.link)
 
     def on_released(self, event):
         i = self.unsettled.pop(event.delivery, None)

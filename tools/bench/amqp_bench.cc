@@ -56,6 +56,7 @@ struct config {
   double rate = 0;
   bool publish_only = false;
   int timeout_s = 900;
+  std::string key_prefix;
 };
 
 // The 1 KiB record: a placement event padded with a field the mapping ignores; the record key
@@ -65,10 +66,13 @@ struct record_template {
   std::size_t seq_at = 0;
   static constexpr std::size_t k_digits = 10;
 
-  static record_template make(const std::string& source_json, std::size_t size) {
+  // `prefix` (letters and digits) keeps the keys of clients publishing side by side apart.
+  static record_template make(const std::string& source_json, std::size_t size,
+                              const std::string& prefix = {}) {
     namespace json = boost::json;
     auto o = json::parse(source_json).as_object();
-    o["event_id"] = "BENCH-" + std::string(k_digits, '0');
+    auto head = "BENCH" + prefix + "-";
+    o["event_id"] = head + std::string(k_digits, '0');
     o["bench_padding"] = "";
     auto s = json::serialize(o);
     if (s.size() < size) {
@@ -77,7 +81,7 @@ struct record_template {
     }
     record_template t;
     t.body = s;
-    t.seq_at = s.find("BENCH-") + 6;
+    t.seq_at = s.find(head) + head.size();
     return t;
   }
   std::string with_seq(std::size_t seq) const {
@@ -297,6 +301,8 @@ std::int64_t percentile(std::vector<std::int64_t>& v, double p) {
 const char* k_usage =
     "usage: niem-amqp-bench --mode niem|queues|direct --record FILE [--url HOST:PORT]\n"
     "                       [--count N] [--rate R] [--window W] [--size BYTES] [--publish-only]\n"
+    "                       [--key-prefix P]   (letters and digits: keys apart from another "
+    "client's)\n"
     "                       [--subscribers A,B,...]   (niem: the recipients; default "
     "medicaid,court)\n";
 
@@ -332,6 +338,8 @@ int main(int argc, char** argv) {
       cfg.timeout_s = std::stoi(v());
     else if (a == "--publish-only")
       cfg.publish_only = true;
+    else if (a == "--key-prefix")
+      cfg.key_prefix = v();
     else if (a == "--subscribers")
       subscribers_arg = v();
     else {
@@ -350,7 +358,7 @@ int main(int argc, char** argv) {
     std::cerr << "no record in " << cfg.record_file << '\n';
     return 2;
   }
-  auto tmpl = record_template::make(line, cfg.size);
+  auto tmpl = record_template::make(line, cfg.size, cfg.key_prefix);
 
   std::vector<std::string> pub_urls{cfg.url}, pub_addrs, sub_addrs;
   if (cfg.mode == "niem") {

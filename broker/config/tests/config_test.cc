@@ -214,3 +214,60 @@ TEST_CASE("the store is a directory or a PostgreSQL URI, with its TLS files and 
   fails(R"(<store uri="postgresql://h/d" certificate="db.pem" key="db.key"/>)", "needs ca");
   fails(R"(<store uri="postgresql://h/d" password-file="none"/>)", "does not exist");
 }
+
+TEST_CASE("resolve applies the command line's overrides and reads the secrets") {
+  auto demo = config::load(root() + "/config/demo.xml", xsd());
+  REQUIRE(demo.ok());
+  config::overrides o;
+  o.listen = "127.0.0.1:0";
+  o.admin = "127.0.0.1:9999";
+  o.store = "relative/store";
+  auto r = config::resolve(*demo, o);
+  INFO((r.ok() ? std::string() : base::format(r.errors().front())));
+  REQUIRE(r.ok());
+  CHECK(r->cfg.listener.port == 0);
+  CHECK(r->cfg.admin.enabled);
+  CHECK(r->cfg.admin.port == 9999);
+  CHECK(std::filesystem::path(r->cfg.store.locator).is_absolute());
+  CHECK(r->cfg.store.locator.ends_with("/relative/store"));
+  REQUIRE(r->admin_tokens.size() == 2);
+  CHECK(r->admin_tokens[0].name == "demo-viewer");
+  CHECK(r->admin_tokens[0].value == "demo-viewer-7f3c9a1e5b2d4c6f8a0b");
+  CHECK(r->admin_tokens[1].role == "operator");
+  CHECK(r->audit_key.size() >= 32);
+
+  o = {};
+  o.store = "postgresql://niem@db.example/niem";
+  r = config::resolve(*demo, o);
+  REQUIRE(r.ok());
+  CHECK(r->cfg.store.locator == "postgresql://niem@db.example/niem");
+}
+
+TEST_CASE("resolve reports every bad override and secret together") {
+  testing::temp_dir tmp("niem-config-resolve");
+  auto demo = config::load(root() + "/config/demo.xml", xsd());
+  REQUIRE(demo.ok());
+  auto cfg = *demo;
+  cfg.admin.tokens[0].file = tmp.write("short.token", "too-short\n");
+  cfg.audit_key_file = tmp.write("audit.key", "0123456789\n");
+  cfg.store.password_file = (tmp.path / "missing.password").string();
+  config::overrides o;
+  o.listen = "10.1.2.3:5672";  // anonymous, not loopback
+  o.admin = "localhost:http";
+  auto r = config::resolve(cfg, o);
+  REQUIRE_FALSE(r.ok());
+  std::vector<std::string> where;
+  for (const auto& d : r.errors()) where.push_back(d.where);
+  CHECK(where.size() == 5);
+  auto has = [&](const std::string& w, const std::string& needle) {
+    for (const auto& d : r.errors())
+      if (d.where.find(w) != std::string::npos && d.message.find(needle) != std::string::npos)
+        return true;
+    return false;
+  };
+  CHECK(has("--listen", "loopback"));
+  CHECK(has("--admin", "HOST:PORT"));
+  CHECK(has(demo->file, "at least 24 characters"));
+  CHECK(has("audit.key", "at least 32 characters"));
+  CHECK(has("missing.password", ""));
+}

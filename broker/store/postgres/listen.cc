@@ -1,7 +1,9 @@
-// Other brokers' commits, as they happen: LISTEN niem_queue on a connection of its own. While it
-// is down (and once after it comes back) the watcher hears "anything may have changed" every
-// second: polling only as the fallback.
+// Other brokers' commits, as they happen: LISTEN niem_queue, niem_facts and niem_settings on a
+// connection of its own. While it is down (and once after it comes back) the watchers hear
+// "anything may have changed" every second: polling only as the fallback. The same thread answers
+// catch_up_facts, so facts are handed on once each, in commit order, whoever asked.
 #include <poll.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "store/postgres/pg_store.h"
@@ -55,26 +57,106 @@ void pg_store::watch_facts(std::function<void(std::vector<fact_row>)> learned) {
   fact_watcher_ = std::move(learned);
 }
 
+void pg_store::watch_settings(setting_watcher changed) {
+  std::lock_guard lk(watch_mu_);
+  settings_watcher_ = std::move(changed);
+}
+
+void pg_store::wake_listener() {
+  std::uint64_t one = 1;
+  [[maybe_unused]] auto n = ::write(wake_fd_, &one, sizeof one);
+}
+
+void pg_store::catch_up_facts(std::function<void(bool)> done) {
+  if (opt_.read_only) return done(true);  // a tool learns nothing as it goes
+  {
+    std::lock_guard lk(catch_up_mu_);
+    if (!listener_done_) {
+      catch_ups_.push_back(std::move(done));
+      done = nullptr;
+    }
+  }
+  if (done) return done(false);
+  wake_listener();
+}
+
 void pg_store::listen_loop() {
-  // The facts committed since the last ones handed on, read on the listener's connection.
-  auto new_facts = [this](connection& c) {
+  auto& c = listen_conn_;
+  // The facts committed since the last ones handed on, read on the listener's connection, so
+  // that notifications and catch-ups hand them on in commit order, each once.
+  auto new_facts = [this, &c]() {
     auto r = c.exec("SELECT seq, kind, key, value FROM facts WHERE seq > $1 ORDER BY seq",
                     params().num(facts_seen_));
-    if (!r.ok() || r.rows() == 0) return;
+    if (!r.ok()) return false;
+    if (r.rows() == 0) return true;
     std::vector<fact_row> out;
     for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 1), r.text(i, 2), r.text(i, 3)});
     facts_seen_ = r.i64(r.rows() - 1, 0);
     std::lock_guard lk(watch_mu_);
     if (fact_watcher_) fact_watcher_(std::move(out));
+    return true;
   };
-  auto tell = [this, &new_facts](const std::string& recipient) {
+  auto setting = [this](const std::string& key, const std::optional<std::string>& value) {
+    std::lock_guard lk(watch_mu_);
+    if (settings_watcher_) settings_watcher_(key, value);
+  };
+  auto tell = [this, &c, &new_facts, &setting](const std::string& recipient) {
     {
       std::lock_guard lk(watch_mu_);
       if (watcher_) watcher_(recipient);
     }
-    if (recipient.empty() && listen_conn_.good()) new_facts(listen_conn_);
+    if (recipient.empty() && c.good()) {
+      new_facts();
+      setting("", std::nullopt);
+    }
   };
-  auto& c = listen_conn_;
+  // The notifications libpq has read (by PQconsumeInput, or while waiting for a statement).
+  auto notifications = [&] {
+    bool facts = false;
+    std::vector<std::string> changed;
+    std::vector<std::pair<std::string, std::optional<std::string>>> settings;
+    while (PGnotify* n = PQnotifies(c.raw())) {
+      std::string channel = n->relname ? n->relname : "";
+      std::string extra = n->extra ? n->extra : "";
+      bool mine = n->be_pid == writer_pid_.load();
+      PQfreemem(n);
+      if (mine) continue;
+      if (channel == "niem_facts") {
+        facts = true;
+      } else if (channel == "niem_settings") {
+        // "+KEY\nVALUE" (set) or "-KEY" (removed).
+        auto nl = extra.find('\n');
+        if (!extra.empty() && extra[0] == '+' && nl != std::string::npos)
+          settings.emplace_back(extra.substr(1, nl - 1), extra.substr(nl + 1));
+        else if (!extra.empty() && extra[0] == '-')
+          settings.emplace_back(extra.substr(1), std::nullopt);
+      } else {
+        changed.push_back(std::move(extra));
+      }
+    }
+    if (listen_delay_ms_ > 0 && (facts || !changed.empty() || !settings.empty()))
+      std::this_thread::sleep_for(std::chrono::milliseconds(listen_delay_ms_));
+    // The facts first: a revocation is learned before the entries committed with it are
+    // offered for delivery.
+    if (facts) new_facts();
+    for (const auto& [k, v] : settings) setting(k, v);
+    for (const auto& r : changed) tell(r);
+  };
+  // Every catch-up asked for so far: one read of the facts committed before it answers them all.
+  auto catch_up = [&](bool up) {
+    std::vector<std::function<void(bool)>> waiting;
+    {
+      std::lock_guard lk(catch_up_mu_);
+      waiting.swap(catch_ups_);
+    }
+    if (waiting.empty()) return;
+    bool ok = up && c.good() && new_facts();
+    for (auto& f : waiting) f(ok);
+  };
+  auto drain_wake = [this] {
+    std::uint64_t n = 0;
+    [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
+  };
   bool was_down = !c.good();
   listening_ = c.good();
   auto last_poll = std::chrono::steady_clock::now();
@@ -82,7 +164,7 @@ void pg_store::listen_loop() {
     if (!c.good()) {
       std::string err;
       if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok() &&
-          c.exec("LISTEN niem_facts").ok()) {
+          c.exec("LISTEN niem_facts").ok() && c.exec("LISTEN niem_settings").ok()) {
         if (was_down) {
           base::log(base::log_level::info, "store", "listening for other brokers' commits again",
                     {{"store", where_}});
@@ -102,8 +184,11 @@ void pg_store::listen_loop() {
                     "cannot listen for other brokers' commits; polling every second",
                     {{"store", where_}, {"error", err}});
         was_down = true;
-        for (int i = 0; i < 10 && !stopping_; ++i)
-          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        for (int i = 0; i < 10 && !stopping_; ++i) {
+          pollfd w{wake_fd_, POLLIN, 0};
+          if (::poll(&w, 1, 100) > 0) drain_wake();
+          catch_up(false);  // no reading the facts now: whoever asked decides as if in doubt
+        }
         if (std::chrono::steady_clock::now() - last_poll >= std::chrono::seconds(1)) {
           last_poll = std::chrono::steady_clock::now();
           tell("");
@@ -111,32 +196,25 @@ void pg_store::listen_loop() {
         continue;
       }
     }
-    pollfd p{PQsocket(c.raw()), POLLIN, 0};
-    if (::poll(&p, 1, 200) < 0) continue;
+    pollfd p[2] = {{PQsocket(c.raw()), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
+    if (::poll(p, 2, 200) < 0) continue;
+    if (p[1].revents & POLLIN) drain_wake();
     if (!PQconsumeInput(c.raw())) {
       c.close();
       listening_ = false;
       was_down = true;
+      catch_up(false);
       continue;
     }
-    bool facts = false;
-    std::vector<std::string> changed;
-    while (PGnotify* n = PQnotifies(c.raw())) {
-      std::string channel = n->relname ? n->relname : "";
-      std::string recipient = n->extra ? n->extra : "";
-      bool mine = n->be_pid == writer_pid_.load();
-      PQfreemem(n);
-      if (mine) continue;
-      if (channel == "niem_facts")
-        facts = true;
-      else
-        changed.push_back(std::move(recipient));
-    }
-    // The facts first: a revocation is learned before the entries committed with it are
-    // offered for delivery.
-    if (facts) new_facts(c);
-    for (const auto& r : changed) tell(r);
+    notifications();
+    catch_up(true);
+    notifications();  // any read while the catch-up's statement ran
   }
+  {
+    std::lock_guard lk(catch_up_mu_);
+    listener_done_ = true;
+  }
+  catch_up(false);
 }
 
 }  // namespace niem::store::postgres

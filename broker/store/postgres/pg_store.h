@@ -16,6 +16,7 @@
 #include "store/engine.h"
 #include "store/postgres/pg.h"
 #include "store/store.h"
+#include "store/write_health.h"
 
 namespace niem::store::postgres {
 
@@ -29,7 +30,10 @@ struct record_job {
   commit_result res;
 };
 
-// Logs a failed statement (SQLSTATE and message, never values) and answers false.
+// What a failed statement means for the store: store.full (disk full), store.read_only (a
+// standby, or default_transaction_read_only), else store.unavailable.
+base::errc classify(const result& r);
+// Logs a failed statement (SQLSTATE, its code and message, never values) and answers false.
 bool log_failure(const char* statement, const result& r);
 
 // Statements sent in pipeline mode, each with what to do with its result; sent and collected in
@@ -41,6 +45,8 @@ class pipeline_batch {
     items_.push_back({name, std::move(p), std::move(on), binary_result});
   }
   bool empty() const { return items_.empty(); }
+  // The failed statement's result code after run() answered false (classify).
+  base::errc failure() const { return failure_; }
   // False at the first statement that failed (logged); the transaction is then to be rolled back.
   bool run(connection& c);
 
@@ -52,6 +58,7 @@ class pipeline_batch {
     bool binary;
   };
   std::vector<item> items_;
+  base::errc failure_ = base::errc::ok;
 };
 
 base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
@@ -67,6 +74,9 @@ class pg_store final : public store, engine::committer {
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
   void watch(std::function<void(const std::string&)> changed) override;
   void watch_facts(std::function<void(std::vector<fact_row>)> learned) override;
+  void catch_up_facts(std::function<void(bool)> done) override;
+  void watch_settings(setting_watcher changed) override;
+  bool shared() const override { return true; }
   bool lead(std::string_view role) override;
   void renew_leases(std::vector<std::string> wanted,
                     std::function<void(std::vector<std::string>)> done) override;
@@ -128,6 +138,9 @@ class pg_store final : public store, engine::committer {
   base::diagnostic error(std::string msg) const;
   // A statement of the group failed: logged (SQLSTATE and message only, never values).
   bool failed(const result& r, const char* what);
+  // A statement failed with `code` (classify): a disk full or read-only database is noted for
+  // /readyz and the released records' outcome. Answers false.
+  bool refused(base::errc code, const char* what);
   // Runs a prepared statement; false (logged) when it fails.
   result run(const char* name, const params& p, bool binary_result = false) {
     return conn_.run(name, p, binary_result);
@@ -160,10 +173,21 @@ class pg_store final : public store, engine::committer {
   std::mutex watch_mu_;
   std::function<void(const std::string&)> watcher_;
   std::function<void(std::vector<fact_row>)> fact_watcher_;
+  setting_watcher settings_watcher_;
   std::int64_t facts_seen_ = 0;  // listener thread: the last fact's seq handed on
-  bool facts_changed_ = false;   // this transaction inserted facts: notified with the commit
+  // catch_up_facts: answered by the listener thread, woken through an eventfd.
+  std::mutex catch_up_mu_;
+  std::vector<std::function<void(bool)>> catch_ups_;
+  bool listener_done_ = false;  // under catch_up_mu_: later catch-ups are answered false at once
+  int wake_fd_ = -1;
+  void wake_listener();
+  // Fault injection for tests (NIEM_FAULT_LISTEN_DELAY_MS): notifications are handed on this much
+  // later, as from a slow or distant listener.
+  int listen_delay_ms_ = 0;
+  bool facts_changed_ = false;  // this transaction inserted facts: notified with the commit
   std::atomic<int> writer_pid_{0};
   std::atomic<bool> db_up_{true};
+  write_health writes_;  // disk full or read-only, though the database answers
   std::atomic<bool> listening_{false}, leader_up_{false};
   mutable std::mutex problem_mu_;
   std::string problem_;  // why the database does not answer (no secrets)

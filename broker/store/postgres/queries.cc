@@ -180,8 +180,13 @@ bool pg_store::put_setting(const std::string& key, std::optional<std::string> va
                          "UPDATE SET value = EXCLUDED.value",
                          params().text(key).text(*value))
                    : conn_.exec("DELETE FROM settings WHERE key = $1", params().text(key));
-    ok = r.ok();
-    return ok || failed(r, "put_setting");
+    if (!r.ok()) return failed(r, "put_setting");
+    // Other brokers apply it when this commits: "+KEY\nVALUE", or "-KEY" when removed.
+    auto n = conn_.exec("SELECT pg_notify('niem_settings', $1)",
+                        params().text(value ? "+" + key + "\n" + *value : "-" + key));
+    if (!n.ok()) return failed(n, "put_setting");
+    ok = true;
+    return true;
   });
   return ok;
 }

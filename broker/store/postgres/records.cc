@@ -115,7 +115,10 @@ bool pipeline_batch::run(connection& c) {
     for (std::size_t k = 0; k < results.size(); ++k) {
       const auto& it = items_[from + k];
       if (!results[k].ok()) {
-        if (good) log_failure(it.name, results[k]);
+        if (good) {
+          log_failure(it.name, results[k]);
+          failure_ = classify(results[k]);
+        }
         good = false;
         continue;
       }
@@ -154,7 +157,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
                   for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
                   return true;
                 });
-      if (!first.run(conn_)) return false;
+      if (!first.run(conn_)) return refused(first.failure(), "a record's statements failed");
     }
   }
   // Round trip 2: everything else. Rows of one kind go in one statement, in op order; what
@@ -245,7 +248,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
                                      .array(obs_fields));
   if (!audit.empty()) rest.add("ins_audit", audit_params(audit, now));
   if (!acks.empty()) rest.add("acks", params().array(acks).num(now));
-  if (!rest.run(conn_)) return false;
+  if (!rest.run(conn_)) return refused(rest.failure(), "a record's statements failed");
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_record) {
       auto& res = job_of(i).res;
@@ -315,11 +318,14 @@ void pg_store::commit_record(record_outcome rec, std::function<void(commit_resul
          job->res = {};
          return apply_record(job->rec, job->res);
        },
-       [job, done = std::move(done)](bool ok) {
+       [this, job, done = std::move(done)](bool ok) {
          if (!ok) {
            job->res.what = commit_result::status::failed;
            job->res.enqueued.clear();
            job->res.error = "store write failed";
+           job->res.code = writes_.failure_code();
+         } else {
+           writes_.committed();
          }
          done(std::move(job->res));
        }};

@@ -2,7 +2,12 @@
 // statements, and the group transaction.
 #include <fmt/format.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <random>
+
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include "base/log.h"
 #include "store/audit_chain.h"
@@ -207,12 +212,21 @@ pg_store::pg_store(const options& opt, const base::clock& clk)
       head_hash_(k_genesis) {
   std::random_device rd;
   replica_id_ = fmt::format("{:08x}{:08x}", rd(), rd());
+  wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (const char* d = std::getenv("NIEM_FAULT_LISTEN_DELAY_MS")) {
+    listen_delay_ms_ = std::clamp(std::atoi(d), 0, 60'000);
+    base::log(base::log_level::warn, "store",
+              "fault injection: other brokers' notifications are handed on late (a test setting)",
+              {{"delay_ms", std::to_string(listen_delay_ms_)}});
+  }
 }
 
 pg_store::~pg_store() {
   stopping_ = true;
+  wake_listener();
   if (listener_.joinable()) listener_.join();
   eng_.stop();
+  if (wake_fd_ >= 0) ::close(wake_fd_);
 }
 
 base::diagnostic pg_store::error(std::string msg) const {
@@ -223,17 +237,34 @@ base::diagnostic pg_store::error(std::string msg) const {
   return d;
 }
 
+base::errc classify(const result& r) {
+  auto state = r.state();
+  if (state == "53100") return base::errc::store_full;       // disk_full
+  if (state == "25006") return base::errc::store_read_only;  // read_only_sql_transaction
+  return base::errc::store_unavailable;
+}
+
 bool log_failure(const char* statement, const result& r) {
   base::log(base::log_level::error, "store", "a statement failed; its transaction is rolled back",
             {{"statement", statement},
-             {"code", base::code_id(base::errc::store_unavailable)},
+             {"code", base::code_id(classify(r))},
              {"sqlstate", r.state()},
              {"error", r.message()}});
   return false;
 }
 
 bool pg_store::failed(const result& r, const char* what) {
-  return log_failure(what, r);
+  log_failure(what, r);
+  return refused(classify(r), what);
+}
+
+bool pg_store::refused(base::errc code, const char* what) {
+  if (code == base::errc::store_full || code == base::errc::store_read_only)
+    writes_.refused(code,
+                    fmt::format("{}: {}", what,
+                                code == base::errc::store_full ? "the database's disk is full"
+                                                               : "the database is read-only"));
+  return false;
 }
 
 bool pg_store::connect(std::string& err) {
@@ -298,7 +329,8 @@ base::result<bool> pg_store::init() {
     std::string lerr;
     if (!listen_conn_.open(opt_.locator, opt_.password, lerr) ||
         !listen_conn_.exec("LISTEN niem_queue").ok() ||
-        !listen_conn_.exec("LISTEN niem_facts").ok())
+        !listen_conn_.exec("LISTEN niem_facts").ok() ||
+        !listen_conn_.exec("LISTEN niem_settings").ok())
       listen_conn_.close();  // the thread keeps trying
     // Facts up to now are read by the caller (facts()); later ones come through the watcher.
     auto last = conn_.exec("SELECT COALESCE(MAX(seq), 0) FROM facts");
@@ -316,6 +348,11 @@ store::health pg_store::check() const {
   if (!h.reachable) {
     std::lock_guard lk(problem_mu_);
     h.problem = problem_.empty() ? "the database connection was lost" : problem_;
+    h.code = base::errc::store_unavailable;
+  } else if (writes_.code() != base::errc::ok) {
+    h.reachable = false;
+    h.code = writes_.code();
+    h.problem = writes_.problem();
   }
   h.connections =
       (db_up_.load() ? 1u : 0u) + (listening_.load() ? 1u : 0u) + (leader_up_.load() ? 1u : 0u);
@@ -416,6 +453,12 @@ bool pg_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
   // release what they hold and it comes again. Otherwise one op failed: each op again alone.
   std::fill(ok.begin(), ok.end(), 0);
   if (!conn_.good()) return false;
+  if (writes_.code() == base::errc::store_read_only) {
+    // A standby (or a read-only session): a new connection may reach the new primary after a
+    // failover, or a database whose setting was changed back.
+    conn_.close();
+    return false;
+  }
   for (std::size_t i = 0; i < batch.size(); ++i) {
     std::vector<char> one(batch.size(), 0);
     if (run_transaction(batch, i, i + 1, one, false)) ok[i] = one[i] || !batch[i].apply;

@@ -110,11 +110,14 @@ void sqlite_store::commit_record(record_outcome rec, std::function<void(commit_r
                *res = {};
                return apply_record(*r, *res);
              },
-             [res, done = std::move(done)](bool ok) {
+             [this, res, done = std::move(done)](bool ok) {
                if (!ok) {
                  res->what = commit_result::status::failed;
                  res->enqueued.clear();
                  res->error = "store write failed";
+                 res->code = writes_.failure_code();
+               } else {
+                 writes_.committed();
                }
                done(std::move(*res));
              }});

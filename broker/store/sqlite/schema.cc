@@ -1,3 +1,4 @@
+#include <algorithm>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -339,15 +340,35 @@ void sqlite_store::idle() {
   }
 }
 
+void sqlite_store::note_failure(int rc) {
+  if ((rc & 0xff) == SQLITE_FULL)
+    writes_.refused(base::errc::store_full, "the store's disk is full: " + last_error());
+  else if ((rc & 0xff) == SQLITE_READONLY)
+    writes_.refused(base::errc::store_read_only, "the store is read-only: " + last_error());
+}
+
 bool sqlite_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
   auto chain_before = last_hash_;  // an op or group that is rolled back leaves no link
   bool began = begin_.reset().run();
+  if (!began) note_failure(sqlite3_extended_errcode(db_));
   for (std::size_t i = 0; i < batch.size(); ++i) {
     if (!batch[i].apply || !began) continue;
     auto op_chain = last_hash_;
     savepoint_.reset().run();
     ok[i] = batch[i].apply();
     if (!ok[i]) {
+      note_failure(sqlite3_extended_errcode(db_));
+      if (sqlite3_get_autocommit(db_)) {
+        // SQLite rolled the whole transaction back itself (a full disk, an I/O error): the ops
+        // before this one are gone too, and the next would each commit alone, outside the
+        // group, behind the chain's back. Nothing of the group is stored.
+        std::fill(ok.begin(), ok.end(), 0);
+        last_hash_ = chain_before;
+        base::log(base::log_level::error, "store", "the transaction was rolled back by SQLite",
+                  {{"error", last_error()},
+                   {"code", std::string(base::code_id(writes_.failure_code()))}});
+        return false;
+      }
       rollback_to_.reset().run();
       last_hash_ = op_chain;
     }
@@ -356,8 +377,10 @@ bool sqlite_store::apply_group(std::vector<op>& batch, std::vector<char>& ok) {
   bool committed = began && commit_.reset().run();
   if (!committed) last_hash_ = chain_before;
   if (began && !committed) {
-    base::log(base::log_level::error, "store", "commit failed; the group is rolled back",
-              {{"error", last_error()}});
+    note_failure(sqlite3_extended_errcode(db_));
+    base::log(
+        base::log_level::error, "store", "commit failed; the group is rolled back",
+        {{"error", last_error()}, {"code", std::string(base::code_id(writes_.failure_code()))}});
     rollback_.reset().run();
   }
   return committed;

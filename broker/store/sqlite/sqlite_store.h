@@ -13,6 +13,7 @@
 #include "store/engine.h"
 #include "store/sqlite/stmt.h"
 #include "store/store.h"
+#include "store/write_health.h"
 
 namespace niem::store::sqlite {
 
@@ -27,6 +28,15 @@ class sqlite_store final : public store, engine::committer {
   base::result<bool> init();
 
   backend kind() const override { return backend::sqlite; }
+  health check() const override {
+    health h;
+    if (writes_.code() != base::errc::ok) {
+      h.reachable = false;
+      h.code = writes_.code();
+      h.problem = writes_.problem();
+    }
+    return h;
+  }
   void set_executor(std::function<void(completions&&)> exec) override { eng_.set_executor(exec); }
   void commit_record(record_outcome rec, std::function<void(commit_result)> done) override;
   void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
@@ -76,6 +86,10 @@ class sqlite_store final : public store, engine::committer {
   int schema_version();
   bool prepare();
   std::string last_error() const { return db_ ? sqlite3_errmsg(db_) : "no database"; }
+  // A statement of the group failed with SQLite's `rc`: a full disk or a read-only database is
+  // noted (write_health); anything else is the op's own failure.
+  void note_failure(int rc);
+  write_health writes_;
   void checkpoint_loop();
   // A connection of its own for the long scans of tools and the admin API: WAL lets it read the
   // last committed state while the writer goes on.
