@@ -59,16 +59,18 @@ pg_cpu() {
   done
   awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
 }
-# Starts a replica on STORE; prints its AMQP address.
+# Starts a replica on STORE; sets URL to its AMQP address.
 start_replica() {
   local dir=$WORK/$1
   mkdir -p "$dir"
   "$BIN/broker/app/niem-broker" --config "$WORK/bench.xml" --listen 127.0.0.1:0 \
-    --store "$2" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
+    --admin 127.0.0.1:0 --store "$2" --port-file "$dir/port" --log-level warn >"$dir/log" 2>&1 &
   PIDS+=("$!")
-  echo "$!" >"$dir/pid"
-  while [ ! -s "$dir/port" ]; do sleep 0.05; done
-  echo "127.0.0.1:$(cat "$dir/port")"
+  while [ ! -s "$dir/port" ]; do
+    kill -0 "$!" 2>/dev/null || { cat "$dir/log" >&2; exit 1; }
+    sleep 0.05
+  done
+  URL="127.0.0.1:$(cat "$dir/port")"
 }
 stop_replicas() {
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; wait "$p" 2>/dev/null || true; done
@@ -84,7 +86,8 @@ median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+
 ONE="" TWO="" CPU1="" CPU2=""
 for i in $(seq 1 "$REPEAT"); do
   store=$(pg_store "one_$i")
-  a=$(start_replica "one-$i" "$store")
+  start_replica "one-$i" "$store"
+  a=$URL
   before=$(pg_cpu)
   out=$(publish "$a" "$COUNT" A)
   after=$(pg_cpu)
@@ -95,8 +98,10 @@ for i in $(seq 1 "$REPEAT"); do
   CPU1="$CPU1 $(awk -v a="$before" -v b="$after" -v c="$COUNT" 'BEGIN{printf "%.3f", (b - a) / c * 1000}')"
 
   store=$(pg_store "two_$i")
-  a=$(start_replica "two-a-$i" "$store")
-  b=$(start_replica "two-b-$i" "$store")
+  start_replica "two-a-$i" "$store"
+  a=$URL
+  start_replica "two-b-$i" "$store"
+  b=$URL
   half=$((COUNT / 2))
   before=$(pg_cpu)
   publish "$a" "$half" A >"$WORK/two-a-$i.json" &
