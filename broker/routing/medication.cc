@@ -587,6 +587,13 @@ std::vector<std::string> registry::affected(const child_ids& ids) const {
   return {out.begin(), out.end()};
 }
 
+std::vector<std::string> registry::clients(const std::string& medicaid_id) const {
+  std::shared_lock lk(mu_);
+  auto it = clients_of_.find(medicaid_id);
+  if (it == clients_of_.end()) return {};
+  return {it->second.begin(), it->second.end()};
+}
+
 std::string write_exception(const exception_notice& n) {
   const auto& c = n.c;
   std::string out;

@@ -166,6 +166,8 @@ class registry {
   child_view view(const std::string& medicaid_id) const;
   // The Medicaid ids whose view a new fact about `ids` can change (the claims to check again).
   std::vector<std::string> affected(const child_ids& ids) const;
+  // The client numbers placements linked to a Medicaid id.
+  std::vector<std::string> clients(const std::string& medicaid_id) const;
 
  private:
   bool names_child(const child_ids& ids, const std::string& medicaid_id,

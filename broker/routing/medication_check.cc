@@ -1,0 +1,258 @@
+#include "routing/medication_check.h"
+
+#include <algorithm>
+#include <set>
+
+namespace niem::routing::medication {
+
+namespace {
+
+// Field and list separators of a kept claim: control characters XML 1.0 text cannot hold, so no
+// value of a validated document contains them.
+constexpr char k_field = '\x1f';
+constexpr char k_item = '\x1e';
+
+std::vector<std::string_view> split(std::string_view s, char sep) {
+  std::vector<std::string_view> out;
+  std::size_t from = 0;
+  while (true) {
+    auto at = s.find(sep, from);
+    out.push_back(
+        s.substr(from, at == std::string_view::npos ? std::string_view::npos : at - from));
+    if (at == std::string_view::npos) break;
+    from = at + 1;
+  }
+  return out;
+}
+
+std::optional<outcome> outcome_named(std::string_view name) {
+  for (auto o : {outcome::authorized, outcome::pending_application, outcome::over_maximum_dose,
+                 outcome::denied, outcome::authorization_expired, outcome::no_authorization,
+                 outcome::unlinked_child})
+    if (outcome_name(o) == name) return o;
+  return std::nullopt;
+}
+
+// A claim stays while something may still change for it: pending on an application, or an alert
+// that a later order or link may resolve.
+bool keep(const claim_state& s) {
+  return s.last == outcome::pending_application ||
+         std::any_of(s.alerts.begin(), s.alerts.end(),
+                     [](const claim_state::alert& a) { return !a.resolved; });
+}
+
+}  // namespace
+
+std::string alert_id(const std::string& claim_id, outcome o) {
+  return "MAE-" + claim_id + "-" + std::string(outcome_name(o));
+}
+
+std::string resolution_id(const std::string& claim_id, outcome o) {
+  return alert_id(claim_id, o) + "-RESOLVED";
+}
+
+std::string encode_claim_state(const claim_state& s) {
+  const auto& c = s.c;
+  std::string out;
+  for (const auto* f : {&c.claim_id, &c.medicaid_id, &c.given_name, &c.surname, &c.birth_date,
+                        &c.prescriber_given_name, &c.prescriber_surname, &c.prescriber_npi,
+                        &c.therapeutic_class, &c.fill_date, &c.ndc, &c.drug_name, &c.strength,
+                        &c.dose_form, &c.quantity, &c.days_supply}) {
+    out += *f;
+    out += k_field;
+  }
+  out += c.sud ? "1" : "0";
+  out += k_field;
+  out += outcome_name(s.last);
+  out += k_field;
+  for (std::size_t i = 0; i < s.pending_on.size(); ++i) {
+    if (i) out += k_item;
+    out += s.pending_on[i];
+  }
+  out += k_field;
+  for (std::size_t i = 0; i < s.alerts.size(); ++i) {
+    if (i) out += k_item;
+    out += outcome_name(s.alerts[i].result);
+    out += s.alerts[i].resolved ? "+" : "";
+  }
+  return out;
+}
+
+std::optional<claim_state> decode_claim_state(std::string_view text) {
+  auto f = split(text, k_field);
+  if (f.size() != 20) return std::nullopt;
+  claim_state s;
+  auto& c = s.c;
+  std::size_t i = 0;
+  for (auto* v :
+       {&c.claim_id, &c.medicaid_id, &c.given_name, &c.surname, &c.birth_date,
+        &c.prescriber_given_name, &c.prescriber_surname, &c.prescriber_npi, &c.therapeutic_class,
+        &c.fill_date, &c.ndc, &c.drug_name, &c.strength, &c.dose_form, &c.quantity, &c.days_supply})
+    *v = std::string(f[i++]);
+  if (f[16] != "0" && f[16] != "1") return std::nullopt;
+  c.sud = f[16] == "1";
+  auto last = outcome_named(f[17]);
+  if (!last || c.claim_id.empty()) return std::nullopt;
+  s.last = *last;
+  if (!f[18].empty())
+    for (auto p : split(f[18], k_item)) s.pending_on.emplace_back(p);
+  if (!f[19].empty())
+    for (auto a : split(f[19], k_item)) {
+      bool resolved = a.ends_with("+");
+      if (resolved) a.remove_suffix(1);
+      auto o = outcome_named(a);
+      if (!o || !alerts(*o)) return std::nullopt;
+      s.alerts.push_back({*o, resolved});
+    }
+  return s;
+}
+
+check::check(check_inputs inputs, county_lookup county_of)
+    : inputs_(std::move(inputs)), county_of_(std::move(county_of)) {}
+
+void check::restore(const std::vector<check_fact>& facts) {
+  std::lock_guard lk(mu_);
+  for (const auto& f : facts) {
+    if (f.kind == k_fact_application) {
+      if (auto a = read_application(f.value)) known_.add(std::move(*a));
+    } else if (f.kind == k_fact_order) {
+      if (auto o = read_order(f.value)) known_.add(std::move(*o));
+    } else if (f.kind == "identity") {
+      auto sp = f.key.find(' ');
+      if (sp != std::string::npos) known_.link(f.key.substr(0, sp), f.key.substr(sp + 1));
+    } else if (f.kind == k_fact_claim) {
+      auto s = decode_claim_state(f.value);
+      if (!s) continue;
+      if (keep(*s))
+        claims_.insert_or_assign(s->c.claim_id, std::move(*s));
+      else
+        claims_.erase(s->c.claim_id);
+    }
+  }
+}
+
+exception_notice check::notice(const claim_state& s, outcome o, const verdict& v) const {
+  exception_notice n;
+  n.id = alert_id(s.c.claim_id, o);
+  n.result = o;
+  n.c = s.c;
+  n.v = v;
+  if (county_of_) n.county_fips = county_of_(s.c);
+  // The client number a placement links to the Medicaid id, when exactly one does (two would
+  // be a data problem the alert must not guess at).
+  auto clients = known_.clients(s.c.medicaid_id);
+  if (clients.size() == 1) n.client_id = clients.front();
+  return n;
+}
+
+void check::decide(claim_state& s, bool fresh, result& out) {
+  auto v = evaluate(s.c, known_.view(s.c.medicaid_id), s.pending_on);
+  bool changed = fresh || v.result != s.last;
+  s.last = v.result;
+  if (v.result == outcome::pending_application &&
+      std::find(s.pending_on.begin(), s.pending_on.end(), v.application_id) == s.pending_on.end()) {
+    s.pending_on.push_back(v.application_id);
+    changed = true;
+  }
+  if (v.result == outcome::authorized) {
+    // Covered on its fill date after all: every alert it raised is resolved, naming the order.
+    for (auto& a : s.alerts) {
+      if (a.resolved) continue;
+      a.resolved = true;
+      changed = true;
+      auto n = notice(s, a.result, v);
+      n.id = resolution_id(s.c.claim_id, a.result);
+      n.resolves = alert_id(s.c.claim_id, a.result);
+      n.covering_order = v.order_id;
+      out.notices.push_back(std::move(n));
+    }
+  } else if (alerts(v.result)) {
+    bool raised = std::any_of(s.alerts.begin(), s.alerts.end(),
+                              [&](const claim_state::alert& a) { return a.result == v.result; });
+    if (!raised) {
+      s.alerts.push_back({v.result, false});
+      changed = true;
+      out.notices.push_back(notice(s, v.result, v));
+    }
+  }
+  if (changed)
+    out.facts.push_back({std::string(k_fact_claim), s.c.claim_id, encode_claim_state(s)});
+}
+
+void check::recheck(const std::vector<std::string>& medicaid_ids, result& out) {
+  std::set<std::string> ids(medicaid_ids.begin(), medicaid_ids.end());
+  for (auto it = claims_.begin(); it != claims_.end();) {
+    if (!ids.count(it->second.c.medicaid_id)) {
+      ++it;
+      continue;
+    }
+    decide(it->second, false, out);
+    it = keep(it->second) ? std::next(it) : claims_.erase(it);
+  }
+}
+
+check::result check::observe(std::string_view exchange, std::string_view document) {
+  result out;
+  if (exchange.empty()) return out;
+  if (exchange == inputs_.claims) {
+    auto d = read_claim(document);
+    if (!d || d->status != "PAID" || !d->psychotropic) return out;
+    std::lock_guard lk(mu_);
+    auto it = claims_.find(d->c.claim_id);
+    if (it != claims_.end()) return out;  // the same claim again: already decided
+    claim_state s;
+    s.c = std::move(d->c);
+    decide(s, true, out);
+    if (keep(s)) claims_.emplace(s.c.claim_id, std::move(s));
+  } else if (exchange == inputs_.applications) {
+    auto d = read_application(document);
+    if (!d) return out;
+    out.facts.push_back(
+        {std::string(k_fact_application), d->a.application_id, std::string(document)});
+    std::lock_guard lk(mu_);
+    auto child = d->child;
+    known_.add(std::move(*d));
+    recheck(known_.affected(child), out);
+  } else if (exchange == inputs_.orders) {
+    auto d = read_order(document);
+    if (!d) return out;
+    out.facts.push_back({std::string(k_fact_order), d->o.order_id, std::string(document)});
+    std::lock_guard lk(mu_);
+    auto child = d->child;
+    known_.add(std::move(*d));
+    recheck(known_.affected(child), out);
+  }
+  return out;
+}
+
+check::result check::link(const std::string& client_id, const std::string& medicaid_id) {
+  result out;
+  std::lock_guard lk(mu_);
+  known_.link(client_id, medicaid_id);
+  recheck(known_.affected({client_id, medicaid_id}), out);
+  return out;
+}
+
+std::vector<exception_notice> check::outstanding() const {
+  std::lock_guard lk(mu_);
+  std::vector<exception_notice> out;
+  for (const auto& [id, s] : claims_) {
+    auto v = evaluate(s.c, known_.view(s.c.medicaid_id), s.pending_on);
+    for (const auto& a : s.alerts) {
+      if (a.resolved) continue;
+      verdict shown = v.result == a.result ? v : verdict{};
+      shown.result = a.result;
+      out.push_back(notice(s, a.result, shown));
+    }
+  }
+  return out;
+}
+
+std::vector<claim_state> check::kept() const {
+  std::lock_guard lk(mu_);
+  std::vector<claim_state> out;
+  for (const auto& [id, s] : claims_) out.push_back(s);
+  return out;
+}
+
+}  // namespace niem::routing::medication

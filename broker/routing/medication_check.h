@@ -1,0 +1,100 @@
+#pragma once
+// The medication authorization check's state (medication-oversight.md): what it has learned of
+// applications, orders and placement links, and every claim it must check again (pending on an
+// application, or alerted and not yet resolved). It decides, from each new document of its
+// inputs, which alerts and resolution notices to send, and which facts to keep in the store with
+// the document so that it is rebuilt at start-up exactly as it was.
+//
+// Every notice has a key made of the claim and what it says (MAE-<claim>-<OUTCOME>, and
+// -RESOLVED for the resolution of that alert): the store accepts a key once, so a claim sent
+// again, replayed or seen again after a restart never sends the same notice twice.
+//
+// Exchange names come from the configuration; no party, exchange or drug name is written here.
+#include <functional>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "routing/medication.h"
+
+namespace niem::routing::medication {
+
+// The exchanges the check reads (as the mappings name them).
+struct check_inputs {
+  std::string claims, applications, orders;
+};
+
+// A fact the check keeps (the store's facts: kind, key, value).
+struct check_fact {
+  std::string kind, key, value;
+};
+inline constexpr std::string_view k_fact_application = "medication.application";
+inline constexpr std::string_view k_fact_order = "medication.order";
+inline constexpr std::string_view k_fact_claim = "medication.claim";
+
+// What the check knows of one claim it keeps: the claim, its latest outcome, the applications it
+// was found pending on, and the alerts it raised (by outcome) and whether each is resolved.
+struct claim_state {
+  claim c;
+  outcome last = outcome::no_authorization;
+  std::vector<std::string> pending_on;
+  struct alert {
+    outcome result = outcome::no_authorization;
+    bool resolved = false;
+  };
+  std::vector<alert> alerts;
+};
+std::string encode_claim_state(const claim_state& s);
+std::optional<claim_state> decode_claim_state(std::string_view s);
+
+// The key of the alert for a claim and outcome, and of its resolution.
+std::string alert_id(const std::string& claim_id, outcome o);
+std::string resolution_id(const std::string& claim_id, outcome o);
+
+class check {
+ public:
+  // `county_of`: the county (FIPS) of the child's placement known at a claim's fill date, "" when
+  // none is known (the report module's placement history answers it in the broker).
+  using county_lookup = std::function<std::string(const claim&)>;
+  explicit check(check_inputs inputs, county_lookup county_of = {});
+
+  // Rebuilds the state from the facts the store kept, in commit order (also the router's
+  // identity links: kind "identity", key "CLIENT MEDICAID").
+  void restore(const std::vector<check_fact>& facts);
+
+  struct result {
+    std::vector<check_fact> facts;          // to keep in the record's transaction
+    std::vector<exception_notice> notices;  // alerts and resolutions, each with its key
+  };
+  // A validated document of exchange `exchange` (a document of no input exchange: nothing).
+  // Thread-safe: workers call it concurrently; a claim and the order that decides it are
+  // serialized here, so each sees the other whichever comes first.
+  result observe(std::string_view exchange, std::string_view document);
+  // A placement's link between a client number and a Medicaid id (the router's identity fact).
+  result link(const std::string& client_id, const std::string& medicaid_id);
+
+  // The notices the kept claims' states call for: at start-up, what a crash between a record's
+  // commit and its notices' may have left unsent (their keys make the others duplicates).
+  std::vector<exception_notice> outstanding() const;
+
+  // The claims kept now (tests, operations).
+  std::vector<claim_state> kept() const;
+
+ private:
+  // Checks (again) every kept claim of the children `medicaid_ids`.
+  void recheck(const std::vector<std::string>& medicaid_ids, result& out);
+  // Evaluates one claim against what is known and updates its state; notices and its fact go to
+  // `out`. `fresh`: the claim has just arrived.
+  void decide(claim_state& s, bool fresh, result& out);
+  exception_notice notice(const claim_state& s, outcome o, const verdict& v) const;
+
+  check_inputs inputs_;
+  county_lookup county_of_;
+  mutable std::mutex mu_;
+  registry known_;
+  std::map<std::string, claim_state> claims_;  // kept claims, by claim id
+};
+
+}  // namespace niem::routing::medication
