@@ -2,8 +2,8 @@
 // well-formedness and validity of any document against the exchange schemas. Excluded, because
 // the broker refuses them by design before any schema question: documents with a DOCTYPE (no
 // DTDs), documents beyond the hardening limits, documents not in UTF-8, and roots in no exchange's
-// namespace. Two known differences, both libxml2's, are allowed: see only_dangling_idrefs and
-// only_padded_dates.
+// namespace. Three known differences, all libxml2's, are allowed: see only_dangling_idrefs,
+// only_padded_dates and holds_nul.
 #include <cstdint>
 #include <cstring>
 
@@ -67,6 +67,14 @@ bool only_padded_dates(const std::vector<std::string>& errors) {
   return true;
 }
 
+// libxml2 2.9.14, given a buffer and its size, stops at a NUL byte after the root element and
+// calls the rest trailing nothing: `<a/>\0\x80` is well-formed to it. A NUL is no XML character
+// anywhere, and Xerces (with the broker's UTF-8 check) refuses the document. Found by CI's
+// fuzz_xml_differential (regression-nul-after-root); the safe way round.
+bool holds_nul(std::string_view doc) {
+  return doc.find('\0') != std::string_view::npos;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -81,6 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   using v = fuzz::libxml2_schemas::verdict;
   if (l == v::no_schema) return 0;
   if (!x.valid && l == v::valid && only_dangling_idrefs(x)) return 0;
+  if (!x.valid && l == v::valid && holds_nul(doc)) return 0;
   if (x.valid && l == v::invalid && only_padded_dates(xml2_errors)) return 0;
   if (x.valid != (l == v::valid)) {
     std::string why = x.diagnostics.empty() ? "" : x.diagnostics.front().message;
