@@ -31,54 +31,11 @@ done
 cd "$ROOT"
 cmake --preset release -G Ninja >/dev/null
 cmake --build build/release --target niem-broker niem-amqp-bench proton-example-broker >/dev/null
-BIN=build/release
-RECORD=mappings/cws-placement/examples/placements.ndjson
-WORK=$(mktemp -d /tmp/niem-amqp-bench.XXXXXX)
-PIDS=()
-PG_STATE=$WORK/pg
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$PG_STATE/data" ] && tests/support/pg_cluster.sh stop "$PG_STATE"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
+BENCH_NAME=amqp-bench
+. tools/bench/common.sh
+bench_config "$AGREEMENTS"
 
-# The demo configuration with its agreements, placements subscribed by exactly the two recipients
-# the benchmark drains (medicaid under DSA-001, court under DSA-002); --no-agreements drops the
-# agreements (whole documents, one shared copy).
-python3 - "$ROOT" "$WORK" "$AGREEMENTS" <<'EOF'
-import re, sys
-root, work, agreements = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
-s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
-s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
-s = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
-           lambda m: f'{m.group(1)}="{root}/config/{m.group(2)}', s)
-s = re.sub(r'\s*<subscription recipient="(school|research)" exchange="placement-notification"[^>]*/>', '', s)
-if not agreements:
-    s = re.sub(r'\s*<agreement [^>]*/>', '', s)
-open(f"{work}/bench.xml", "w").write(s)
-EOF
-
-if [[ " $TARGETS " == *" niem-pg "* ]]; then
-  tests/support/pg_cluster.sh start "$PG_STATE" >/dev/null
-  PG_ADMIN=$(cat "$PG_STATE/uri")
-fi
-# A fresh PostgreSQL database for one run.
-pg_store() {
-  local db=bench_${1//[^a-z0-9]/_}
-  psql -X -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-  echo "${PG_ADMIN%/*}/$db?sslmode=disable"  # measured without TLS, like the other targets
-}
-# CPU seconds (user + system) the cluster's processes have used so far.
-pg_cpu() {
-  local data total=0 t
-  data=$(cat "$PG_STATE/data")
-  for p in $(pgrep -f "$data/db" ; pgrep -P "$(head -1 "$data/db/postmaster.pid")"); do
-    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    total=$((total + t))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
-}
+if [[ " $TARGETS " == *" niem-pg "* ]]; then pg_start; fi
 
 # Starts niem-broker on a fresh store (a directory, or with STORE set, that locator); sets
 # BROKER_PID and URL.
@@ -101,7 +58,6 @@ start_example() {
   URL=127.0.0.1:$(sed -n 's/.*listening on \([0-9]*\).*/\1/p' "$log")
 }
 stop_broker() { kill "$BROKER_PID" 2>/dev/null || true; wait "$BROKER_PID" 2>/dev/null || true; }
-field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
 
 # One run against a fresh broker (a fresh store for niem-broker); prints the client's JSON.
 run() {
@@ -125,7 +81,6 @@ run() {
   [ "$target" != direct ] && stop_broker
   return 0
 }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 declare -A RATE RATES P50 P99 HALF P50S P99S
 for i in $(seq 1 "$REPEAT"); do

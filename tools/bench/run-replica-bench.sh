@@ -20,45 +20,10 @@ done
 cd "$ROOT"
 cmake --preset release -G Ninja >/dev/null
 cmake --build build/release --target niem-broker niem-amqp-bench >/dev/null
-BIN=build/release
-RECORD=mappings/cws-placement/examples/placements.ndjson
-WORK=$(mktemp -d /tmp/niem-replica-bench.XXXXXX)
-PIDS=()
-PG_STATE=$WORK/pg
-cleanup() {
-  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$PG_STATE/data" ] && tests/support/pg_cluster.sh stop "$PG_STATE"
-  rm -rf "$WORK"
-}
-trap cleanup EXIT
-
-# The demo configuration, placements subscribed by the two recipients the other benchmark drains.
-python3 - "$ROOT" "$WORK" <<'PY'
-import re, sys
-root, work = sys.argv[1], sys.argv[2]
-s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
-s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
-s = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
-           lambda m: f'{m.group(1)}="{root}/config/{m.group(2)}', s)
-s = re.sub(r'\s*<subscription recipient="(school|research)" exchange="placement-notification"[^>]*/>', '', s)
-open(f"{work}/bench.xml", "w").write(s)
-PY
-tests/support/pg_cluster.sh start "$PG_STATE" >/dev/null
-PG_ADMIN=$(cat "$PG_STATE/uri")
-pg_store() {
-  local db=bench_${1//[^a-z0-9]/_}
-  psql -X -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
-  echo "${PG_ADMIN%/*}/$db?sslmode=disable"
-}
-pg_cpu() {
-  local data total=0 t
-  data=$(cat "$PG_STATE/data")
-  for p in $(pgrep -f "$data/db" ; pgrep -P "$(head -1 "$data/db/postmaster.pid")"); do
-    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
-    total=$((total + t))
-  done
-  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
-}
+BENCH_NAME=replica-bench
+. tools/bench/common.sh
+bench_config
+pg_start
 # Starts a replica on STORE; sets URL to its AMQP address.
 start_replica() {
   local dir=$WORK/$1
@@ -80,8 +45,6 @@ publish() {  # URL COUNT PREFIX
   "$BIN/tools/niem-amqp-bench" --mode niem --url "$1" --record "$RECORD" --count "$2" \
     --publish-only --key-prefix "$3" --timeout 1800
 }
-field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
-median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
 
 ONE="" TWO="" CPU1="" CPU2=""
 for i in $(seq 1 "$REPEAT"); do

@@ -1,0 +1,57 @@
+# Shared by the end-to-end benchmarks (sourced from the project root, after ROOT is set): a work
+# directory cleaned up on exit, the benchmark configuration, a throwaway PostgreSQL cluster with a
+# fresh database per run and its CPU time, and reading the clients' JSON.
+BIN=build/release
+RECORD=mappings/cws-placement/examples/placements.ndjson
+WORK=$(mktemp -d "/tmp/niem-${BENCH_NAME:-bench}.XXXXXX")
+PIDS=()
+PG_STATE=$WORK/pg
+cleanup() {
+  for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$PG_STATE/data" ] && tests/support/pg_cluster.sh stop "$PG_STATE"
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# $WORK/bench.xml: the demo configuration with its agreements (unless $1 is 0), placements
+# subscribed by exactly the two recipients the benchmarks drain (medicaid under DSA-001, court
+# under DSA-002); without agreements every subscriber gets whole documents.
+bench_config() {
+  python3 - "$ROOT" "$WORK" "${1:-1}" <<'PY'
+import re, sys
+root, work, agreements = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
+s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
+s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
+s = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
+           lambda m: f'{m.group(1)}="{root}/config/{m.group(2)}', s)
+s = re.sub(r'\s*<subscription recipient="(school|research)" exchange="placement-notification"[^>]*/>', '', s)
+if not agreements:
+    s = re.sub(r'\s*<agreement [^>]*/>', '', s)
+open(f"{work}/bench.xml", "w").write(s)
+PY
+}
+
+# Starts the throwaway cluster; sets PG_ADMIN.
+pg_start() {
+  tests/support/pg_cluster.sh start "$PG_STATE" >/dev/null
+  PG_ADMIN=$(cat "$PG_STATE/uri")
+}
+# A fresh PostgreSQL database for one run: its URI.
+pg_store() {
+  local db=bench_${1//[^a-z0-9]/_}
+  psql -X -q "$PG_ADMIN" -c "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db"
+  echo "${PG_ADMIN%/*}/$db?sslmode=disable"  # measured without TLS, like the other targets
+}
+# CPU seconds (user + system) the cluster's processes have used so far.
+pg_cpu() {
+  local data total=0 t
+  data=$(cat "$PG_STATE/data")
+  for p in $(pgrep -f "$data/db" ; pgrep -P "$(head -1 "$data/db/postmaster.pid")"); do
+    t=$(awk '{print $14 + $15}' "/proc/$p/stat" 2>/dev/null || echo 0)
+    total=$((total + t))
+  done
+  awk -v t="$total" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.2f", t / hz}'
+}
+
+field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
+median() { tr ' ' '\n' | grep . | sort -g | awk '{v[NR]=$1} END{print v[int((NR+1)/2)]}'; }
