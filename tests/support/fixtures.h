@@ -17,6 +17,14 @@ inline std::string shared_dir() {
   return NIEM_SHARED_DIR;
 }
 
+// One of the project's exchange schemas (schemas/exchange/NAME.xsd), loaded once; null when it
+// does not load (the caller REQUIREs it).
+inline std::shared_ptr<const validation::schema_set> exchange_schema(const std::string& name) {
+  auto r = validation::schema_set::load(
+      {{source_root() + "/schemas/exchange/" + name + ".xsd"}, "", {}});
+  return r ? r.value() : nullptr;
+}
+
 inline std::vector<std::string> mapping_files() {
   std::vector<std::string> out;
   for (auto& e : std::filesystem::recursive_directory_iterator(source_root() + "/mappings"))

@@ -84,14 +84,8 @@ std::vector<std::string> ids(const std::vector<exception_notice>& ns) {
 }
 
 std::shared_ptr<const validation::schema_set> exception_schema() {
-  static auto set = [] {
-    auto r = validation::schema_set::load(
-        {{testing::source_root() + "/schemas/exchange/medication-authorization-exception.xsd"},
-         "",
-         {}});
-    REQUIRE(r.ok());
-    return r.value();
-  }();
+  static auto set = testing::exchange_schema("medication-authorization-exception");
+  REQUIRE(set);
   return set;
 }
 

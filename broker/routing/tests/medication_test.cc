@@ -347,15 +347,8 @@ TEST_CASE("an order superseded on or before the fill date no longer covers it") 
 namespace {
 
 std::shared_ptr<const niem::validation::schema_set> exception_schema() {
-  static auto set = [] {
-    auto r = niem::validation::schema_set::load(
-        {{niem::testing::source_root() +
-          "/schemas/exchange/medication-authorization-exception.xsd"},
-         "",
-         {}});
-    REQUIRE(r.ok());
-    return r.value();
-  }();
+  static auto set = niem::testing::exchange_schema("medication-authorization-exception");
+  REQUIRE(set);
   return set;
 }
 
