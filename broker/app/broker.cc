@@ -15,6 +15,7 @@
 #include "mapping/mapping.h"
 #include "pipeline/pipeline.h"
 #include "report/report.h"
+#include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "routing/routing.h"
 #include "store/store.h"
@@ -32,6 +33,7 @@ struct broker::impl {
   std::vector<std::shared_ptr<const routing::agreement>> agreements;
   std::unique_ptr<store::store> st;
   std::shared_ptr<routing::router> router;
+  std::shared_ptr<routing::medication::check> check;  // when configured
   std::unique_ptr<pipeline::pipeline> pl;
   std::unique_ptr<transport::server> srv;
   std::unique_ptr<report::scheduler> reports;
@@ -46,8 +48,7 @@ namespace {
 void load_agreements(broker::impl& im, std::vector<base::diagnostic>& errors) {
   const auto& cfg = *im.cfg;
   if (cfg.agreement_files.empty()) return;
-  std::vector<routing::exchange_root> roots;
-  for (const auto& m : im.lib->mappings()) roots.push_back({m->exchange(), m->root()});
+  auto roots = im.lib->exchanges();
   std::map<std::string, std::string> keys;
   for (std::size_t i = 0; i < cfg.agreement_files.size(); ++i) {
     if (cfg.agreement_key_files[i].empty()) continue;
@@ -86,12 +87,22 @@ std::shared_ptr<routing::router> make_router(const broker::impl& im) {
 // other brokers sharing the store teach it from now on.
 void restore_facts(broker::impl& im) {
   std::vector<routing::fact> known;
-  for (auto& f : im.st->facts()) known.push_back({f.kind, f.key, f.value});
+  std::vector<routing::medication::check_fact> checked;
+  for (auto& f : im.st->facts()) {
+    if (im.check) checked.push_back({f.kind, f.key, f.value});
+    known.push_back({f.kind, f.key, f.value});
+  }
   im.router->learn(known);
-  im.st->watch_facts([router = im.router](std::vector<store::fact_row> fs) {
+  if (im.check) im.check->restore(checked);
+  im.st->watch_facts([router = im.router, check = im.check](std::vector<store::fact_row> fs) {
     std::vector<routing::fact> v;
-    for (auto& f : fs) v.push_back({f.kind, f.key, f.value});
+    std::vector<routing::medication::check_fact> c;
+    for (auto& f : fs) {
+      if (check) c.push_back({f.kind, f.key, f.value});
+      v.push_back({f.kind, f.key, f.value});
+    }
     router->learn(v);
+    if (check) check->restore(c);
   });
   if (!known.empty())
     base::log(base::log_level::info, "broker", "consent registry restored",
@@ -156,8 +167,12 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
   const auto& cfg = *im->cfg;
   const auto& clk = base::default_clock();
 
-  auto lib =
-      mapping::mapping_library::load(cfg.mapping_files, cfg.home + "/schemas/mapping/mapping.xsd");
+  std::vector<mapping::written_exchange> written;
+  if (const auto& mc = cfg.medication_check; mc.enabled)
+    written.push_back({mc.exchange, cfg.home + "/schemas/exchange/" + mc.exchange + ".xsd",
+                       routing::medication::exception_root()});
+  auto lib = mapping::mapping_library::load(cfg.mapping_files,
+                                            cfg.home + "/schemas/mapping/mapping.xsd", written);
   if (!lib) return lib.errors();
   im->lib = *lib;
   std::vector<config::mapping_fact> facts;
@@ -179,13 +194,28 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
   if (!st) return st.errors();
   im->st = std::move(*st);
   im->router = make_router(*im);
+  if (const auto& mc = cfg.medication_check; mc.enabled)
+    im->check = std::make_shared<routing::medication::check>(
+        routing::medication::check_inputs{mc.claims, mc.applications, mc.orders, mc.placements});
   restore_facts(*im);
 
   pipeline::options po;
   po.workers = cfg.pipeline.workers;
   po.record_limits.max_record_bytes = cfg.listener.max_message_bytes;
+  if (im->check) {
+    po.check = im->check;
+    po.check_exchange = cfg.medication_check.exchange;
+    po.check_sender = cfg.medication_check.sender;
+    po.offer = [p = im.get()](std::vector<store::queue_entry> e) {
+      std::lock_guard lk(p->srv_mu);
+      if (p->srv) p->srv->offer(std::move(e));
+    };
+  }
   im->pl = std::make_unique<pipeline::pipeline>(im->lib, im->router, *im->st, po);
   im->srv = std::make_unique<transport::server>(transport_options(*im), *im->pl, *im->st, clk);
+  // Notices the kept claims call for that a stop may have kept from being committed (each is
+  // keyed: those already sent are duplicates).
+  if (im->check) im->pl->submit_notices(im->check->outstanding());
   // Aggregate agreements' reports (DSA-009), produced once per period and queued like any
   // other document.
   if (!im->agreements.empty()) {

@@ -246,6 +246,18 @@ class loader {
       } else if (e.name == "publishes" && !cfg.agencies.empty()) {
         cfg.agencies.back().record_types.push_back(attr(e, "record-type"));
         cfg.agencies.back().record_type_lines.push_back(e.line);
+      } else if (e.name == "medication-check") {
+        auto& m = cfg.medication_check;
+        m.enabled = true;
+        m.line = e.line;
+        m.exchange = attr(e, "exchange");
+        m.sender = attr(e, "sender");
+        m.claims = attr(e, "claims");
+        m.applications = attr(e, "applications");
+        m.orders = attr(e, "orders");
+        m.placements = attr(e, "placements");
+        auto xsd = cfg.home + "/schemas/exchange/" + m.exchange + ".xsd";
+        if (!cfg.home.empty()) file_must_exist(e.line, "the notices' exchange schema", xsd);
       } else if (e.name == "subscription") {
         subscription_config s;
         s.line = e.line;
@@ -478,11 +490,31 @@ std::vector<base::diagnostic> cross_check(const broker_config& cfg,
     err(line, fmt::format("mapping '{}' reads records of agency '{}', which is not declared",
                           m.file, m.agency));
   }
-  for (const auto& s : cfg.subscriptions) {
-    bool found = false;
-    for (const auto& m : mappings) found |= m.exchange == s.exchange;
-    if (!found)
+  auto produced = [&](const std::string& exchange) {
+    for (const auto& m : mappings)
+      if (m.exchange == exchange) return true;
+    return false;
+  };
+  const auto& mc = cfg.medication_check;
+  for (const auto& s : cfg.subscriptions)
+    if (!produced(s.exchange) && !(mc.enabled && s.exchange == mc.exchange))
       err(s.line, fmt::format("no configured mapping produces exchange '{}'", s.exchange));
+  if (mc.enabled) {
+    for (const auto* in : {&mc.claims, &mc.applications, &mc.orders, &mc.placements})
+      if (!produced(*in))
+        err(mc.line, fmt::format("<medication-check> reads exchange '{}', which no configured "
+                                 "mapping produces",
+                                 *in));
+    // Only the check writes its notices, and only as the exchange itself: no agency may publish
+    // a record that becomes one, or connect under the sender's name.
+    if (produced(mc.exchange))
+      err(mc.line, fmt::format("<medication-check> writes exchange '{}', which a configured "
+                               "mapping also produces",
+                               mc.exchange));
+    if (cfg.agency(mc.sender))
+      err(mc.line, fmt::format("<medication-check> sender '{}' is a declared agency; the "
+                               "notices' sender is the exchange itself and never connects",
+                               mc.sender));
   }
   return out;
 }

@@ -79,6 +79,14 @@ struct subscription_config : located {
   std::string recipient, exchange, purpose;
 };
 
+// The medication authorization check (medication-oversight.md): the exchanges it reads, the
+// exchange of the notices it sends and the party they come from.
+struct medication_check_config : located {
+  bool enabled = false;
+  std::string exchange, sender;  // e.g. medication-authorization-exception, exchange
+  std::string claims, applications, orders, placements;  // input exchanges
+};
+
 struct broker_config {
   std::string file;  // the configuration file, as given
   std::string name;
@@ -98,6 +106,7 @@ struct broker_config {
   std::vector<std::string> agreement_key_files;  // per agreement; empty: none
   std::vector<agency_config> agencies;
   std::vector<subscription_config> subscriptions;
+  medication_check_config medication_check;
 
   const agency_config* agency(std::string_view id) const;
   // The agency a certificate subject authenticates as (exact match after normalising spaces

@@ -1131,7 +1131,8 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
 // ---- mapping_library ----
 
 base::result<std::shared_ptr<mapping_library>> mapping_library::load(
-    const std::vector<std::string>& files, const std::string& mapping_schema) {
+    const std::vector<std::string>& files, const std::string& mapping_schema,
+    const std::vector<written_exchange>& written) {
   std::vector<diagnostic> errs;
   auto lang = validation::schema_set::load({{mapping_schema}, "", {}});
   if (!lang) return lang.errors();
@@ -1163,9 +1164,19 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
   if (!errs.empty()) return errs;
 
   auto lib = std::make_shared<mapping_library>();
+  for (const auto& w : written)
+    if (std::find(schema_files.begin(), schema_files.end(), w.schema) == schema_files.end())
+      schema_files.push_back(w.schema);
   auto schemas = validation::schema_set::load({schema_files, "", {}});
   if (!schemas) return schemas.errors();
   lib->schemas_ = schemas.value();
+  for (const auto& w : written)
+    if (!lib->schemas_->model().element(w.root))
+      errs.push_back({errc::mapping_invalid,
+                      fmt::format("the schema of exchange '{}' declares no element {{{}}}{}",
+                                  w.exchange, w.root.ns, w.root.local),
+                      w.schema, "", 0, 0});
+  lib->written_ = written;
 
   for (auto& p : asts) {
     auto im = std::make_unique<compiled_mapping::impl>();
@@ -1197,6 +1208,13 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
   }
   if (!errs.empty()) return errs;
   return lib;
+}
+
+std::vector<exchange_root> mapping_library::exchanges() const {
+  std::vector<exchange_root> out;
+  for (const auto& m : mappings_) out.push_back({m->exchange(), m->root()});
+  for (const auto& w : written_) out.push_back({w.exchange, w.root});
+  return out;
 }
 
 const compiled_mapping* mapping_library::find(std::string_view agency,

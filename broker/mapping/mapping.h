@@ -45,23 +45,39 @@ struct code_entry {
   std::uint32_t line = 0, column = 0;
 };
 
+using validation::exchange_root;
+
+// An exchange whose documents the broker writes itself rather than maps (the medication check's
+// notices): its schema file and root element.
+struct written_exchange {
+  std::string exchange, schema;
+  validation::qname root;
+};
+
 // Every mapping of a directory, compiled against one shared grammar pool.
 class mapping_library {
  public:
   // `mapping_schema` is the mapping language XSD (schemas/mapping/mapping.xsd). All problems in all
-  // files are reported together, each with file, line, column and path.
-  static base::result<std::shared_ptr<mapping_library>> load(const std::vector<std::string>& files,
-                                                             const std::string& mapping_schema);
+  // files are reported together, each with file, line, column and path. The `written` exchanges'
+  // schemas join the same set, so that agreements and validators know them like the others; a
+  // schema that does not declare its root is an error.
+  static base::result<std::shared_ptr<mapping_library>> load(
+      const std::vector<std::string>& files, const std::string& mapping_schema,
+      const std::vector<written_exchange>& written = {});
 
   const compiled_mapping* find(std::string_view agency, std::string_view record_type) const;
   const std::vector<std::shared_ptr<compiled_mapping>>& mappings() const { return mappings_; }
   std::shared_ptr<const validation::schema_set> schemas() const { return schemas_; }
+  // Every exchange the library knows and its root: the mappings' and the written ones (the one
+  // list agreement loaders check terms against).
+  std::vector<exchange_root> exchanges() const;
   // Lint findings that do not stop the mapping from working (e.g. unused code tables).
   const std::vector<base::diagnostic>& warnings() const { return warnings_; }
 
  private:
   std::vector<std::shared_ptr<compiled_mapping>> mappings_;
   std::shared_ptr<const validation::schema_set> schemas_;
+  std::vector<written_exchange> written_;
   std::vector<base::diagnostic> warnings_;
 };
 

@@ -9,7 +9,9 @@
 
 #include <fmt/format.h>
 
+#include "base/clock.h"
 #include "base/digest.h"
+#include "base/ids.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
@@ -109,6 +111,7 @@ struct pipeline::impl {
 
   void run() {
     mapping::converter conv(lib, opt.record_limits, opt.validation_limits);
+    validation::validator own(lib->schemas(), opt.validation_limits);  // for notices
     for (;;) {
       std::pair<job, std::function<void(outcome)>> item;
       {
@@ -118,7 +121,7 @@ struct pipeline::impl {
         item = std::move(queue.front());
         queue.pop_front();
       }
-      process(conv, std::move(item.first), std::move(item.second));
+      process(conv, own, std::move(item.first), std::move(item.second));
     }
   }
 
@@ -161,7 +164,60 @@ struct pipeline::impl {
     return {};
   }
 
-  void process(mapping::converter& conv, job j, std::function<void(outcome)> done) {
+  std::vector<base::diagnostic> check_written(validation::validator& own, const job& j,
+                                              mapping::conversion& c) {
+    auto rep = own.validate(j.body, opt.check_exchange);
+    if (!rep.valid) {
+      if (rep.diagnostics.empty())
+        rep.diagnostics.push_back(
+            {base::errc::xml_schema_invalid, "not valid", opt.check_exchange, "", 0, 0});
+      return rep.diagnostics;
+    }
+    auto id = routing::medication::read_exception_id(j.body);
+    if (!id || id->empty())
+      return {{base::errc::xml_schema_invalid, "the notice has no identification",
+               opt.check_exchange, "", 0, 0}};
+    c.key = std::move(*id);
+    c.exchange = opt.check_exchange;
+    c.document = j.body;
+    return {};
+  }
+
+  void enqueue(job j, std::function<void(outcome)> done) {
+    {
+      std::lock_guard lk(mu);
+      queue.emplace_back(std::move(j), std::move(done));
+    }
+    cv.notify_one();
+  }
+
+  // The check's notices (k_fact_notice facts: id and document) as jobs of their own: each
+  // committed under its key, its queue entries offered for delivery.
+  void notices(std::vector<routing::medication::check_fact> ns) {
+    for (auto& n : ns) {
+      job j;
+      j.message_id = base::new_message_id(base::default_clock().now_ms());
+      j.agency = opt.check_sender;
+      j.record_type = opt.check_exchange;
+      j.content_type = "application/xml";
+      j.received_ms = base::default_clock().now_ms();
+      j.body = std::move(n.value);
+      enqueue(std::move(j), [offer = opt.offer, id = std::move(n.key)](outcome o) {
+        if (o.what == outcome::status::accepted) {
+          base::log(base::log_level::info, "medication", "notice committed",
+                    {{"notice", id}, {"deliveries", std::to_string(o.enqueued.size())}});
+          if (offer && !o.enqueued.empty()) offer(std::move(o.enqueued));
+        } else if (o.what != outcome::status::duplicate) {
+          // Owed still: sent again at the next start (check::outstanding).
+          base::log(base::log_level::error, "medication", "notice not stored",
+                    {{"notice", id}, {"code", std::string(base::code_id(o.code))}});
+        }
+      });
+    }
+  }
+
+  void process(mapping::converter& conv, validation::validator& own, job j,
+               std::function<void(outcome)> done) {
     store::record_outcome rec;
     rec.message_id = j.message_id;
     rec.agency = j.agency;
@@ -171,7 +227,11 @@ struct pipeline::impl {
     rec.replaces_dead_letter = j.replaces_dead_letter;
     rec.redecision = j.redecision;
     mapping::conversion c;
-    auto errs = convert(conv, j, c);
+    // A notice of the medication check: a document the broker wrote, checked like any other
+    // before it goes anywhere.
+    const bool written =
+        opt.check && j.agency == opt.check_sender && j.record_type == opt.check_exchange;
+    auto errs = written ? check_written(own, j, c) : convert(conv, j, c);
     if (!errs.empty() && j.redecision) {
       // An accepted record that no longer maps (its mapping changed since): nothing changes;
       // the operator is told why.
@@ -184,6 +244,7 @@ struct pipeline::impl {
       return;
     }
     std::vector<routing::decision> withheld;
+    std::vector<routing::medication::check_fact> raised;  // notices of the medication check
     std::vector<routing::fact> learned;
     std::vector<routing::observation> counted;
     std::string detail;
@@ -217,6 +278,23 @@ struct pipeline::impl {
         decisions =
             router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
       }
+      if (opt.check && !j.redecision && !written) {
+        auto seen = opt.check->observe(rec.exchange, *doc);
+        for (const auto& f : learned)
+          if (f.kind == "identity")
+            if (auto sp = f.key.find(' '); sp != std::string::npos) {
+              auto more = opt.check->link(f.key.substr(0, sp), f.key.substr(sp + 1));
+              seen.facts.insert(seen.facts.end(), more.facts.begin(), more.facts.end());
+              seen.notices.insert(seen.notices.end(), more.notices.begin(), more.notices.end());
+            }
+        for (auto& f : seen.facts) {
+          if (f.kind == routing::medication::k_fact_notice) raised.push_back(f);
+          rec.facts.push_back({std::move(f.kind), std::move(f.key), std::move(f.value)});
+        }
+      }
+      // A notice's own record marks it sent (in the same transaction as its key).
+      if (written)
+        rec.facts.push_back({std::string(routing::medication::k_fact_sent), rec.key, ""});
       if (!j.only_recipient.empty()) {
         // A replay for one recipient: only its decision is taken again (and audited).
         std::erase_if(decisions,
@@ -268,7 +346,7 @@ struct pipeline::impl {
     st.commit_record(
         std::move(rec), [this, done = std::move(done), id = j.message_id, agency = j.agency,
                          record_type = j.record_type, code, detail = std::move(detail),
-                         withheld = std::move(withheld),
+                         withheld = std::move(withheld), raised = std::move(raised),
                          learned = std::move(learned)](store::commit_result cr) mutable {
           outcome o;
           o.message_id = std::move(id);
@@ -279,6 +357,8 @@ struct pipeline::impl {
             case store::commit_result::status::routed:
               // Durable now: later decisions may rely on it.
               if (!learned.empty()) router->learn(learned);
+              // The check's state that raised these is committed: the notices follow.
+              if (!raised.empty()) notices(std::move(raised));
               for (const auto& w : o.withheld)
                 if (!w.recipient.empty())
                   base::metrics().withheld.add({w.recipient, base::code_id(w.reason)});
@@ -323,6 +403,10 @@ void pipeline::submit(job j, std::function<void(outcome)> done) {
     impl_->queue.emplace_back(std::move(j), std::move(done));
   }
   impl_->cv.notify_one();
+}
+
+void pipeline::submit_notices(std::vector<routing::medication::check_fact> notices) {
+  impl_->notices(std::move(notices));
 }
 
 void pipeline::stop() {

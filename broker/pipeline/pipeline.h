@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "mapping/mapping.h"
+#include "routing/medication_check.h"
 #include "routing/routing.h"
 #include "store/store.h"
 
@@ -21,6 +22,15 @@ struct options {
   std::uint32_t workers = 2;
   mapping::record_limits record_limits;
   validation::limits validation_limits;
+  // The medication authorization check, when configured: it reads every new document of its
+  // input exchanges (and the router's identity links); the facts it keeps go into the record's
+  // transaction, and each notice it raises is a record of its own: record type and exchange
+  // `check_exchange`, from `check_sender`, its body the document (validated, not mapped, so a
+  // replay decides it again like any record), keyed by the notice so that it is sent once; its
+  // new queue entries are handed to `offer`.
+  std::shared_ptr<routing::medication::check> check;
+  std::string check_exchange, check_sender;
+  std::function<void(std::vector<store::queue_entry>)> offer;
 };
 
 struct job {
@@ -60,6 +70,9 @@ class pipeline {
   // Thread-safe. `done` runs where the store runs completions, after the outcome is durable.
   // The caller bounds how many jobs are outstanding (AMQP credit).
   void submit(job j, std::function<void(outcome)> done);
+  // Thread-safe: the medication check's notices, decided and committed like records (options).
+  // (k_fact_notice facts: the notice's id and document).
+  void submit_notices(std::vector<routing::medication::check_fact> notices);
   // Stops accepting work, finishes what is queued and joins the workers.
   void stop();
 

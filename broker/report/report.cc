@@ -93,58 +93,11 @@ period due_quarter(std::string_view today, std::uint32_t after_days) {
 
 // ---- Counting ----
 
-namespace {
-
-struct episode {
-  std::string county, begin, end;
-  std::string until;  // effective last day: its end, or the day before the child's next episode
-};
-
-}  // namespace
-
 table count(const std::vector<placement_event>& placements,
             const std::vector<counted_event>& events, const period& p) {
-  // Children by client number; a child known only by Medicaid id keeps that.
-  std::map<std::string, std::string> client_of;  // Medicaid id -> client number
-  for (const auto& e : placements)
-    if (!e.client.empty() && !e.person.empty()) client_of.emplace(e.person, e.client);
-  auto child_of = [&](const placement_event& e) {
-    if (!e.client.empty()) return e.client;
-    auto it = client_of.find(e.person);
-    return it != client_of.end() ? it->second : "medicaid:" + e.person;
-  };
-  // Episodes per child, merged from their events (start, change, end) in the order received.
-  std::map<std::string, std::map<std::string, episode>> episodes;
-  for (const auto& e : placements) {
-    auto& ep = episodes[child_of(e)][e.placement.empty() ? e.begin : e.placement];
-    if (!e.begin.empty() && (ep.begin.empty() || e.begin < ep.begin)) ep.begin = e.begin;
-    if (!e.end.empty()) ep.end = e.end;
-    if (!e.county.empty()) ep.county = e.county;
-  }
-  std::map<std::string, std::vector<episode>> timeline;
-  for (auto& [child, eps] : episodes) {
-    auto& v = timeline[child];
-    for (auto& [id, ep] : eps)
-      if (!ep.begin.empty()) v.push_back(ep);
-    std::stable_sort(v.begin(), v.end(),
-                     [](const episode& a, const episode& b) { return a.begin < b.begin; });
-    // A new placement ends the one before it.
-    for (std::size_t i = 0; i < v.size(); ++i) {
-      v[i].until = v[i].end;
-      if (i + 1 < v.size() && v[i + 1].begin > v[i].begin) {
-        auto before_next = add_days(v[i + 1].begin, -1);
-        if (v[i].until.empty() || before_next < v[i].until) v[i].until = before_next;
-      }
-    }
-  }
-  auto county_on = [&](const std::string& child, const std::string& day) -> std::string {
-    auto it = timeline.find(child);
-    if (it == timeline.end()) return {};
-    std::string county;
-    for (const auto& ep : it->second)
-      if (ep.begin <= day && (ep.until.empty() || day <= ep.until)) county = ep.county;
-    return county;
-  };
+  routing::placement_history history;
+  for (const auto& e : placements) history.add(e);
+  const auto timeline = history.timelines();
 
   std::map<std::string, std::set<std::string>> foster;  // county -> children
   std::set<std::string> foster_all;
@@ -160,9 +113,7 @@ table count(const std::vector<placement_event>& placements,
   std::map<std::string, std::set<std::string>> by_class;
   for (const auto& e : events) {
     if (e.person.empty() || e.date < p.from || e.date > p.to) continue;
-    auto c = client_of.find(e.person);
-    auto child = c != client_of.end() ? c->second : "medicaid:" + e.person;
-    auto county = county_on(child, e.date);
+    auto county = history.county_on("", e.person, e.date);
     auto klass = e.klass.empty() ? std::string("UNSPECIFIED") : e.klass;
     cells[county][klass].insert(e.person);
     by_class[klass].insert(e.person);

@@ -15,6 +15,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "routing/agreement.h"
+#include "routing/placements.h"
 #include "store/store.h"
 
 namespace niem::report {
@@ -32,9 +33,7 @@ period due_quarter(std::string_view today, std::uint32_t after_days);
 
 // ---- Counting ----
 
-struct placement_event {
-  std::string client, person, county, placement, begin, end;
-};
+using routing::placement_event;
 struct counted_event {
   std::string person, date, klass;
 };

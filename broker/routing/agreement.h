@@ -120,10 +120,7 @@ struct agreement {
   std::string label() const { return id + "@" + version; }
 };
 
-struct exchange_root {
-  std::string exchange;
-  validation::qname root;
-};
+using validation::exchange_root;
 
 // Loads and checks every file; all problems are reported together (file:line, NIEM-304).
 // `exchange_schemas` hold every exchange's schema (the mapping library's set).

@@ -7,6 +7,8 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <filesystem>
+#include <fstream>
 
 #include <fmt/format.h>
 
@@ -592,6 +594,84 @@ std::vector<std::string> registry::clients(const std::string& medicaid_id) const
   auto it = clients_of_.find(medicaid_id);
   if (it == clients_of_.end()) return {};
   return {it->second.begin(), it->second.end()};
+}
+
+std::optional<placement_document> read_placement(std::string_view doc) {
+  placement_document d;
+  auto& e = d.e;
+  bool ok = walk(
+      doc, [](const name_path&) {},
+      [&](const name_path& p, std::string t) {
+        if (p.size() == 2 && ends_with(p, {"SourceRecordIdentification", "IdentificationID"}))
+          d.event_id = std::move(t);
+        else if (p.size() == 1 && ends_with(p, {"CountyFIPSCode"}))
+          e.county = std::move(t);
+        else if (ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}) &&
+                 p.front() == "Person")
+          e.client = std::move(t);
+        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}) &&
+                 p.front() == "Person")
+          e.person = std::move(t);
+        else if (ends_with(p, {"Placement", "ActivityIdentification", "IdentificationID"}))
+          e.placement = std::move(t);
+        else if (ends_with(p, {"Placement", "ActivityDate", "DateRange", "StartDate", "Date"}))
+          e.begin = std::move(t);
+        else if (ends_with(p, {"Placement", "ActivityDate", "DateRange", "EndDate", "Date"}))
+          e.end = std::move(t);
+      });
+  if (!ok || d.event_id.empty() || (e.client.empty() && e.person.empty())) return std::nullopt;
+  return d;
+}
+
+std::string encode_placement(const placement_event& e) {
+  std::string out;
+  for (const auto* f : {&e.client, &e.person, &e.county, &e.placement, &e.begin, &e.end}) {
+    if (f != &e.client) out += '\x1f';  // a control character no XML text holds
+    out += *f;
+  }
+  return out;
+}
+
+std::optional<placement_event> decode_placement(std::string_view text) {
+  placement_event e;
+  std::size_t from = 0, n = 0;
+  for (auto* f : {&e.client, &e.person, &e.county, &e.placement, &e.begin, &e.end}) {
+    auto at = text.find('\x1f', from);
+    if ((at == std::string_view::npos) != (n == 5)) return std::nullopt;
+    *f = std::string(text.substr(from, at == std::string_view::npos ? at : at - from));
+    from = at + 1;
+    ++n;
+  }
+  return e;
+}
+
+std::optional<std::string> read_exception_id(std::string_view doc) {
+  std::optional<std::string> id;
+  bool ok = walk(
+      doc, [](const name_path&) {},
+      [&](const name_path& p, std::string t) {
+        if (p.size() == 2 && ends_with(p, {"SourceRecordIdentification", "IdentificationID"}))
+          id = std::move(t);
+      });
+  if (!ok) return std::nullopt;
+  return id;
+}
+
+std::optional<std::string> exception_exchange_in(const std::string& schema_dir) {
+  const auto target = fmt::format("targetNamespace=\"{}\"", k_exception_namespace);
+  std::optional<std::string> found;
+  std::error_code ec;
+  for (const auto& e : std::filesystem::directory_iterator(schema_dir, ec)) {
+    if (e.path().extension() != ".xsd") continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string head(4096, '\0');  // the schema element's attributes come first
+    in.read(head.data(), static_cast<std::streamsize>(head.size()));
+    head.resize(static_cast<std::size_t>(in.gcount()));
+    if (head.find(target) == std::string::npos) continue;
+    if (found) return std::nullopt;  // two candidates: ambiguous
+    found = e.path().stem().string();
+  }
+  return found;
 }
 
 std::string write_exception(const exception_notice& n) {

@@ -15,6 +15,8 @@
 #include <vector>
 
 #include "base/decimal.h"
+#include "routing/placements.h"
+#include "validation/validation.h"
 
 namespace niem::routing::medication {
 
@@ -148,6 +150,16 @@ struct claim_document {
 std::optional<order_document> read_order(std::string_view pmap_order_doc);
 std::optional<application_document> read_application(std::string_view pmap_application_doc);
 std::optional<claim_document> read_claim(std::string_view pharmacy_claim_doc);
+// A placement notification's event: the child's numbers, county, placement and its dates; and
+// the event's own id (its ext:SourceRecordIdentification).
+struct placement_document {
+  std::string event_id;
+  placement_event e;
+};
+std::optional<placement_document> read_placement(std::string_view placement_doc);
+// A placement event as one fact value, and back.
+std::string encode_placement(const placement_event& e);
+std::optional<placement_event> decode_placement(std::string_view text);
 
 // ---- What the check knows, across records ----
 
@@ -192,6 +204,23 @@ struct exception_notice {
   claim c;
   verdict v;
 };
+// The root element of the documents write_exception writes (the exchange's schema declares it).
+inline constexpr std::string_view k_exception_namespace =
+    "http://example.gov/niem-broker/exchange/medication-authorization-exception/1.0/";
+inline constexpr std::string_view k_exception_root = "MedicationAuthorizationException";
+inline validation::qname exception_root() {
+  return {std::string(k_exception_namespace), std::string(k_exception_root)};
+}
+
+// The exchange whose schema declares the notices' root (k_exception_namespace): the file name,
+// without ".xsd", of the schema in `schema_dir` (the project's schemas/exchange) whose target
+// namespace it is; nullopt if none or more than one does. For tools that check agreements without
+// a broker configuration (the broker's configuration names the exchange).
+std::optional<std::string> exception_exchange_in(const std::string& schema_dir);
+
+// The notice's own id (its ext:SourceRecordIdentification), from a document write_exception wrote.
+std::optional<std::string> read_exception_id(std::string_view doc);
+
 // The document (exchange medication-authorization-exception), written from the notice's values
 // with every value escaped; the caller validates it like any document it sends.
 std::string write_exception(const exception_notice& n);

@@ -75,12 +75,14 @@ std::string encode_claim_state(const claim_state& s) {
     out += outcome_name(s.alerts[i].result);
     out += s.alerts[i].resolved ? "+" : "";
   }
+  out += k_field;
+  out += std::to_string(s.revision);
   return out;
 }
 
 std::optional<claim_state> decode_claim_state(std::string_view text) {
   auto f = split(text, k_field);
-  if (f.size() != 20) return std::nullopt;
+  if (f.size() != 21) return std::nullopt;
   claim_state s;
   auto& c = s.c;
   std::size_t i = 0;
@@ -104,11 +106,14 @@ std::optional<claim_state> decode_claim_state(std::string_view text) {
       if (!o || !alerts(*o)) return std::nullopt;
       s.alerts.push_back({*o, resolved});
     }
+  if (f[20].empty() || f[20].size() > 9 ||
+      f[20].find_first_not_of("0123456789") != std::string_view::npos)
+    return std::nullopt;
+  s.revision = static_cast<std::uint32_t>(std::stoul(std::string(f[20])));
   return s;
 }
 
-check::check(check_inputs inputs, county_lookup county_of)
-    : inputs_(std::move(inputs)), county_of_(std::move(county_of)) {}
+check::check(check_inputs inputs) : inputs_(std::move(inputs)) {}
 
 void check::restore(const std::vector<check_fact>& facts) {
   std::lock_guard lk(mu_);
@@ -120,13 +125,23 @@ void check::restore(const std::vector<check_fact>& facts) {
     } else if (f.kind == "identity") {
       auto sp = f.key.find(' ');
       if (sp != std::string::npos) known_.link(f.key.substr(0, sp), f.key.substr(sp + 1));
+    } else if (f.kind == k_fact_placement) {
+      if (auto e = decode_placement(f.value)) placements_.add(std::move(*e));
     } else if (f.kind == k_fact_claim) {
       auto s = decode_claim_state(f.value);
       if (!s) continue;
+      // Replicas may deliver revisions late: an older one never replaces a newer.
+      if (auto it = claims_.find(s->c.claim_id);
+          it != claims_.end() && it->second.revision > s->revision)
+        continue;
       if (keep(*s))
         claims_.insert_or_assign(s->c.claim_id, std::move(*s));
       else
         claims_.erase(s->c.claim_id);
+    } else if (f.kind == k_fact_notice) {
+      owed_.emplace(f.key, f.value);
+    } else if (f.kind == k_fact_sent) {
+      owed_.erase(f.key);
     }
   }
 }
@@ -137,11 +152,12 @@ exception_notice check::notice(const claim_state& s, outcome o, const verdict& v
   n.result = o;
   n.c = s.c;
   n.v = v;
-  if (county_of_) n.county_fips = county_of_(s.c);
   // The client number a placement links to the Medicaid id, when exactly one does (two would
   // be a data problem the alert must not guess at).
   auto clients = known_.clients(s.c.medicaid_id);
   if (clients.size() == 1) n.client_id = clients.front();
+  // The county of the child's placement known at the fill date.
+  n.county_fips = placements_.county_on(n.client_id, s.c.medicaid_id, s.c.fill_date);
   return n;
 }
 
@@ -164,6 +180,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       n.id = resolution_id(s.c.claim_id, a.result);
       n.resolves = alert_id(s.c.claim_id, a.result);
       n.covering_order = v.order_id;
+      out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
       out.notices.push_back(std::move(n));
     }
   } else if (alerts(v.result)) {
@@ -172,11 +189,18 @@ void check::decide(claim_state& s, bool fresh, result& out) {
     if (!raised) {
       s.alerts.push_back({v.result, false});
       changed = true;
-      out.notices.push_back(notice(s, v.result, v));
+      auto n = notice(s, v.result, v);
+      out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
+      out.notices.push_back(std::move(n));
     }
   }
-  if (changed)
-    out.facts.push_back({std::string(k_fact_claim), s.c.claim_id, encode_claim_state(s)});
+  if (changed) keep_state(s, out);
+}
+
+void check::keep_state(claim_state& s, result& out) {
+  ++s.revision;
+  out.facts.push_back({std::string(k_fact_claim), s.c.claim_id + "#" + std::to_string(s.revision),
+                       encode_claim_state(s)});
 }
 
 void check::recheck(const std::vector<std::string>& medicaid_ids, result& out) {
@@ -213,6 +237,15 @@ check::result check::observe(std::string_view exchange, std::string_view documen
     auto child = d->child;
     known_.add(std::move(*d));
     recheck(known_.affected(child), out);
+  } else if (exchange == inputs_.placements) {
+    auto d = read_placement(document);
+    if (!d) return out;
+    out.facts.push_back({std::string(k_fact_placement), d->event_id, encode_placement(d->e)});
+    std::lock_guard lk(mu_);
+    child_ids child{d->e.client, d->e.person};
+    placements_.add(std::move(d->e));
+    // A placement for the child: its kept claims are checked again (and the county is known).
+    recheck(known_.affected(child), out);
   } else if (exchange == inputs_.orders) {
     auto d = read_order(document);
     if (!d) return out;
@@ -233,18 +266,10 @@ check::result check::link(const std::string& client_id, const std::string& medic
   return out;
 }
 
-std::vector<exception_notice> check::outstanding() const {
+std::vector<check_fact> check::outstanding() const {
   std::lock_guard lk(mu_);
-  std::vector<exception_notice> out;
-  for (const auto& [id, s] : claims_) {
-    auto v = evaluate(s.c, known_.view(s.c.medicaid_id), s.pending_on);
-    for (const auto& a : s.alerts) {
-      if (a.resolved) continue;
-      verdict shown = v.result == a.result ? v : verdict{};
-      shown.result = a.result;
-      out.push_back(notice(s, a.result, shown));
-    }
-  }
+  std::vector<check_fact> out;
+  for (const auto& [id, doc] : owed_) out.push_back({std::string(k_fact_notice), id, doc});
   return out;
 }
 

@@ -7,7 +7,13 @@
 //
 // Every notice has a key made of the claim and what it says (MAE-<claim>-<OUTCOME>, and
 // -RESOLVED for the resolution of that alert): the store accepts a key once, so a claim sent
-// again, replayed or seen again after a restart never sends the same notice twice.
+// again, replayed or seen again after a restart never sends the same notice twice. A notice is
+// kept as a fact (its document) in the transaction of the record that raised it, and marked sent
+// in the transaction of its own record: a stop between the two leaves it owed, and outstanding()
+// gives it back at the next start.
+//
+// The store keeps a fact's first value for a kind and key, so every change of a claim's state is
+// a fact of its own (key "<claim>#<revision>"); the latest revision wins on restore.
 //
 // Exchange names come from the configuration; no party, exchange or drug name is written here.
 #include <functional>
@@ -23,7 +29,7 @@ namespace niem::routing::medication {
 
 // The exchanges the check reads (as the mappings name them).
 struct check_inputs {
-  std::string claims, applications, orders;
+  std::string claims, applications, orders, placements;
 };
 
 // A fact the check keeps (the store's facts: kind, key, value).
@@ -33,6 +39,9 @@ struct check_fact {
 inline constexpr std::string_view k_fact_application = "medication.application";
 inline constexpr std::string_view k_fact_order = "medication.order";
 inline constexpr std::string_view k_fact_claim = "medication.claim";
+inline constexpr std::string_view k_fact_placement = "medication.placement";
+inline constexpr std::string_view k_fact_notice = "medication.notice";  // key: id; value: document
+inline constexpr std::string_view k_fact_sent = "medication.sent";      // key: the notice's id
 
 // What the check knows of one claim it keeps: the claim, its latest outcome, the applications it
 // was found pending on, and the alerts it raised (by outcome) and whether each is resolved.
@@ -45,6 +54,7 @@ struct claim_state {
     bool resolved = false;
   };
   std::vector<alert> alerts;
+  std::uint32_t revision = 0;  // changes kept so far (the fact's key)
 };
 std::string encode_claim_state(const claim_state& s);
 std::optional<claim_state> decode_claim_state(std::string_view s);
@@ -55,18 +65,16 @@ std::string resolution_id(const std::string& claim_id, outcome o);
 
 class check {
  public:
-  // `county_of`: the county (FIPS) of the child's placement known at a claim's fill date, "" when
-  // none is known (the report module's placement history answers it in the broker).
-  using county_lookup = std::function<std::string(const claim&)>;
-  explicit check(check_inputs inputs, county_lookup county_of = {});
+  explicit check(check_inputs inputs);
 
   // Rebuilds the state from the facts the store kept, in commit order (also the router's
-  // identity links: kind "identity", key "CLIENT MEDICAID").
+  // identity links: kind "identity", key "CLIENT MEDICAID"). Also how a replica learns what
+  // another committed.
   void restore(const std::vector<check_fact>& facts);
 
   struct result {
     std::vector<check_fact> facts;          // to keep in the record's transaction
-    std::vector<exception_notice> notices;  // alerts and resolutions, each with its key
+    std::vector<exception_notice> notices;  // alerts and resolutions (also in facts, written)
   };
   // A validated document of exchange `exchange` (a document of no input exchange: nothing).
   // Thread-safe: workers call it concurrently; a claim and the order that decides it are
@@ -75,9 +83,9 @@ class check {
   // A placement's link between a client number and a Medicaid id (the router's identity fact).
   result link(const std::string& client_id, const std::string& medicaid_id);
 
-  // The notices the kept claims' states call for: at start-up, what a crash between a record's
-  // commit and its notices' may have left unsent (their keys make the others duplicates).
-  std::vector<exception_notice> outstanding() const;
+  // The notices raised and not yet marked sent (k_fact_notice facts without their k_fact_sent),
+  // as restored: at start-up, what a stop between a record's commit and its notices' left owed.
+  std::vector<check_fact> outstanding() const;
 
   // The claims kept now (tests, operations).
   std::vector<claim_state> kept() const;
@@ -90,11 +98,15 @@ class check {
   void decide(claim_state& s, bool fresh, result& out);
   exception_notice notice(const claim_state& s, outcome o, const verdict& v) const;
 
+  // The claim's state changed: its next revision, as a fact.
+  void keep_state(claim_state& s, result& out);
+
   check_inputs inputs_;
-  county_lookup county_of_;
   mutable std::mutex mu_;
   registry known_;
+  placement_history placements_;
   std::map<std::string, claim_state> claims_;  // kept claims, by claim id
+  std::map<std::string, std::string> owed_;    // notices restored and not marked sent
 };
 
 }  // namespace niem::routing::medication

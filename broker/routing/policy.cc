@@ -470,11 +470,10 @@ std::vector<decision> policy_router::route(const routed_document& doc, std::vect
       if (std::find(distinct.begin(), distinct.end(), p.second) == distinct.end())
         distinct.push_back(p.second);
     auto results = apply_filters(distinct, *doc.document);
-    // A substance use disorder record carries the 42 CFR 2.32 notice and its security labels
-    // wherever it goes.
+    // A substance use disorder record (a claim, or the medication check's alert about one)
+    // carries the 42 CFR 2.32 notice and its security labels wherever it goes.
     bool part2 = false;
-    if (doc.exchange == "pharmacy-claim")
-      for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
+    for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
     // One shared document per distinct result: agreements that let the same bytes through
     // share one copy in the store.
     std::vector<std::shared_ptr<const std::string>> shared(distinct.size());

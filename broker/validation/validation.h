@@ -30,6 +30,12 @@ struct qname {
   bool operator==(const qname&) const = default;
 };
 
+// An exchange (as mappings, agreements and subscriptions name it) and its documents' root.
+struct exchange_root {
+  std::string exchange;
+  qname root;
+};
+
 // ---- The schema model: what a mapping compiler needs to know about elements and types. ----
 
 constexpr std::uint32_t k_unbounded = UINT32_MAX;

@@ -12,11 +12,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static auto lib = fuzz::project_mappings();
   static const auto file = fuzz::staged_file("config/agreements/fuzz.xml", {});
   static const auto xsd = testing::source_root() + "/schemas/agreement/agreement.xsd";
-  static const auto roots = [] {
-    std::vector<routing::exchange_root> v;
-    for (const auto& m : lib->mappings()) v.push_back({m->exchange(), m->root()});
-    return v;
-  }();
+  static const auto roots = lib->exchanges();
   fuzz::write_file(file, {reinterpret_cast<const char*>(data), size});
   auto r =
       routing::load_agreements({file}, xsd, *lib->schemas(), roots, {{file, std::string(40, 'k')}});

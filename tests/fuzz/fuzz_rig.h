@@ -34,7 +34,11 @@ struct broker_rig {
             {"court", "psychotropic-medication-application", "JUDICIAL_REVIEW"},
             {"school", "placement-notification", "EDUCATION_STABILITY"}},
         project_agreements(), clk, std::make_shared<routing::consent_registry>());
-    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{1, {}, {}});
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, [] {
+      pipeline::options o;
+      o.workers = 1;
+      return o;
+    }());
   }
 
   pipeline::outcome run(pipeline::job j) {

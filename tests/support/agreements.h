@@ -25,8 +25,7 @@ inline std::size_t shipped_agreement_files() {
 // Empty when they do not load (the caller REQUIREs a size).
 inline std::vector<std::shared_ptr<const routing::agreement>> load_shipped_agreements(
     const mapping::mapping_library& lib, const std::vector<std::string>& only = {}) {
-  std::vector<routing::exchange_root> roots;
-  for (const auto& m : lib.mappings()) roots.push_back({m->exchange(), m->root()});
+  auto roots = lib.exchanges();
   std::vector<std::string> files;
   for (auto& e : std::filesystem::directory_iterator(source_root() + "/config/agreements"))
     if (only.empty() ||

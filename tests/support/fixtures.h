@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "mapping/mapping.h"
+#include "routing/medication.h"
 #include "support/temp_dir.h"
 
 namespace niem::testing {
@@ -33,9 +34,17 @@ inline std::vector<std::string> mapping_files() {
   return out;
 }
 
+// The exchanges the broker writes itself, as the shipped configurations name them.
+inline std::vector<mapping::written_exchange> written_exchanges() {
+  const std::string x = "medication-authorization-exception";
+  return {{x, source_root() + "/schemas/exchange/" + x + ".xsd",
+           routing::medication::exception_root()}};
+}
+
+// Every mapping of the project, with the exchanges the broker writes itself.
 inline std::shared_ptr<mapping::mapping_library> load_project_mappings() {
-  auto lib = mapping::mapping_library::load(mapping_files(),
-                                            source_root() + "/schemas/mapping/mapping.xsd");
+  auto lib = mapping::mapping_library::load(
+      mapping_files(), source_root() + "/schemas/mapping/mapping.xsd", written_exchanges());
   if (!lib) return nullptr;
   return lib.value();
 }

@@ -19,6 +19,7 @@
 #include "mapping/mapping.h"
 #include "report/report.h"
 #include "routing/agreement.h"
+#include "routing/medication.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -60,7 +61,9 @@ std::string home() {
   return h ? h : NIEM_DEFAULT_HOME;
 }
 
-// The exchange schemas and roots, from every mapping under the project's mappings/.
+// The exchange schemas and roots, from every mapping under the project's mappings/ and the
+// exchange of the medication check's notices (the schema under schemas/exchange/ that declares
+// their root).
 struct exchanges {
   std::shared_ptr<mapping::mapping_library> lib;
   std::vector<routing::exchange_root> roots;
@@ -71,13 +74,18 @@ bool load_exchanges(exchanges& out) {
   for (auto& e : fs::recursive_directory_iterator(home() + "/mappings"))
     if (e.path().filename() == "mapping.xml") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
-  auto lib = mapping::mapping_library::load(files, home() + "/schemas/mapping/mapping.xsd");
+  std::vector<mapping::written_exchange> written;
+  if (auto x = routing::medication::exception_exchange_in(home() + "/schemas/exchange"))
+    written.push_back(
+        {*x, home() + "/schemas/exchange/" + *x + ".xsd", routing::medication::exception_root()});
+  auto lib =
+      mapping::mapping_library::load(files, home() + "/schemas/mapping/mapping.xsd", written);
   if (!lib) {
     for (const auto& d : lib.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
     return false;
   }
   out.lib = *lib;
-  for (const auto& m : out.lib->mappings()) out.roots.push_back({m->exchange(), m->root()});
+  out.roots = out.lib->exchanges();
   return true;
 }
 

@@ -58,7 +58,11 @@ struct rig {
             {"cws", "pharmacy-claim", "OVERSIGHT"},
             {"school", "placement-notification", "EDUCATION_STABILITY"}},
         agreements, clk, std::make_shared<routing::consent_registry>());
-    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, [] {
+      pipeline::options o;
+      o.workers = 2;
+      return o;
+    }());
     admin::options o;
     o.port = 0;
     o.tokens = {{"ops-viewer", std::string(32, 'v'), admin::role::viewer},

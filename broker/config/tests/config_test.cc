@@ -34,8 +34,10 @@ TEST_CASE("the shipped demo and production configurations load") {
   CHECK(demo->publishes("medicaid", "pharmacy_claim"));
   CHECK_FALSE(demo->publishes("medicaid", "placement"));
   CHECK(demo->publishes("court", "pmap_order"));
-  CHECK(demo->subscriptions.size() == 13);
-  CHECK(demo->agreement_files.size() == 11);
+  CHECK(demo->subscriptions.size() == 15);
+  CHECK(demo->agreement_files.size() == 13);
+  CHECK(demo->medication_check.enabled);
+  CHECK(demo->medication_check.exchange == "medication-authorization-exception");
   for (const auto& s : demo->subscriptions) CHECK_FALSE(s.purpose.empty());
 
   // Production needs the demo certificates to exist; point it at stand-in files.
@@ -156,17 +158,42 @@ TEST_CASE("cross-check names unpublished record types and unproduced exchanges")
   };
   auto errs = config::cross_check(*cfg, facts);
   // consent, pmap_application and pmap_order have no mapping here; the two subscriptions each to
-  // pmap-application and pmap-order have no producer.
+  // pmap-application and pmap-order have no producer, nor have two inputs of the medication check.
   int unread = 0, unproduced = 0;
   for (const auto& d : errs) {
     unread += d.message.find("no configured mapping reads") != std::string::npos;
     unproduced += d.message.find("no configured mapping produces") != std::string::npos;
   }
   CHECK(unread == 3);
-  CHECK(unproduced == 4);
+  CHECK(unproduced == 6);
   CHECK(base::normalize_dn(" CN = a ,O= b ") == "CN=a,O=b");
   CHECK(config::is_loopback_host("127.0.0.1"));
   CHECK_FALSE(config::is_loopback_host("0.0.0.0"));
+}
+
+TEST_CASE("the medication check's notices are written only by it, as a party that never connects") {
+  auto cfg = config::load(root() + "/config/demo.xml", xsd());
+  REQUIRE(cfg.ok());
+  std::vector<config::mapping_fact> facts = {
+      {"medicaid", "pharmacy_claim", "pharmacy-claim", ""},
+      {"pmap-portal", "pmap_application", "pmap-application", ""},
+      {"court", "pmap_order", "pmap-order", ""},
+      {"cws", "placement", "placement-notification", ""},
+      {"cws", "consent", "consent-directive", ""},
+  };
+  auto clean = config::cross_check(*cfg, facts);
+  for (const auto& d : clean) INFO(d.message);
+  CHECK(clean.empty());
+
+  // A mapping that turns some agency's records into notices, and a sender that is an agency.
+  facts.push_back({"cws", "alert", "medication-authorization-exception", ""});
+  auto broken = *cfg;
+  broken.medication_check.sender = "cws";
+  auto errs = config::cross_check(broken, facts);
+  REQUIRE(errs.size() == 2);
+  for (const auto& d : errs) CHECK(d.line == cfg->medication_check.line);
+  CHECK(errs[0].message.find("which a configured mapping also produces") != std::string::npos);
+  CHECK(errs[1].message.find("sender 'cws' is a declared agency") != std::string::npos);
 }
 
 TEST_CASE("the store is a directory or a PostgreSQL URI, with its TLS files and password file") {

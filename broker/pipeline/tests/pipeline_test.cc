@@ -37,7 +37,11 @@ struct rig {
         std::vector<routing::subscription>{{"court", "placement-notification"},
                                            {"medicaid", "placement-notification"},
                                            {"cws", "pharmacy-claim"}});
-    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, [] {
+      pipeline::options o;
+      o.workers = 2;
+      return o;
+    }());
   }
   outcome run(std::string agency, std::string type, std::string ct, std::string body,
               std::string id = "") {

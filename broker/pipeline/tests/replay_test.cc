@@ -60,7 +60,11 @@ struct rig {
         std::vector<routing::policy_subscription>{{"phn", "pharmacy-claim", "CARE_COORDINATION"},
                                                   {"cws", "pharmacy-claim", "OVERSIGHT"}},
         agreements, clk, std::make_shared<routing::consent_registry>());
-    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, pipeline::options{2, {}, {}});
+    pl = std::make_unique<pipeline::pipeline>(lib, router, *st, [] {
+      pipeline::options o;
+      o.workers = 2;
+      return o;
+    }());
   }
   outcome finish(pipeline::job j) {
     std::promise<outcome> p;

@@ -229,7 +229,11 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
           {"oversight", "pharmacy-claim", "PUBLIC_REPORTING"},
           {"oversight", "placement-notification", "PUBLIC_REPORTING"}},
       agreements, clk, std::make_shared<routing::consent_registry>());
-  pipeline::pipeline pl(lib, router, **st, pipeline::options{2, {}, {}});
+  pipeline::pipeline pl(lib, router, **st, [] {
+    pipeline::options o;
+    o.workers = 2;
+    return o;
+  }());
   int n = 0;
   auto run = [&](std::string agency, std::string type, std::string ct, std::string body) {
     pipeline::job j;

@@ -13,6 +13,7 @@
 #include "base/digest.h"
 #include "base/text.h"
 #include "routing/agreement.h"
+#include "routing/medication.h"
 #include "routing/policy.h"
 #include "routing/xml_stream.h"
 #include "support/fixtures.h"
@@ -34,7 +35,7 @@ struct fixture {
   std::string xsd = testing::source_root() + "/schemas/agreement/agreement.xsd";
   fixture() {
     REQUIRE(lib);
-    for (const auto& m : lib->mappings()) roots.push_back({m->exchange(), m->root()});
+    roots = lib->exchanges();
   }
   std::vector<std::string> shipped() const {
     std::vector<std::string> out;
@@ -131,13 +132,69 @@ TEST_CASE("every shipped agreement loads and checks against the exchange schemas
     for (const auto& d : all.errors()) UNSCOPED_INFO(base::format(d));
   }
   REQUIRE(all.ok());
-  REQUIRE(all->size() == 11);  // DSA-001 to DSA-011
+  REQUIRE(all->size() == 13);  // DSA-001 to DSA-013
   CHECK(by_id(*all, "DSA-008").effective_to == "2025-12-31");
   CHECK(by_id(*all, "DSA-010").terms("pmap-order") != nullptr);
   CHECK(by_id(*all, "DSA-011").purposes == std::vector<std::string>{"TREATMENT"});
   CHECK(by_id(*all, "DSA-007").level == sharing_level::deidentified);
   CHECK(by_id(*all, "DSA-009").level == sharing_level::aggregate);
   CHECK(by_id(*all, "DSA-007").providers == std::vector<std::string>{"cws", "medicaid"});
+  CHECK(by_id(*all, "DSA-012").terms("medication-authorization-exception") != nullptr);
+  CHECK(by_id(*all, "DSA-013").providers == std::vector<std::string>{"exchange"});
+}
+
+TEST_CASE(
+    "DSA-012 passes the whole medication alert to cws, DSA-013 all but the NPI and client "
+    "number to phn, both schema-valid") {
+  fixture f;
+  auto all = f.load(f.shipped());
+  REQUIRE(all.ok());
+  medication::exception_notice n;
+  n.id = "MAE-RX1-OVER_MAXIMUM_DOSE";
+  n.result = medication::outcome::over_maximum_dose;
+  n.county_fips = "06037";
+  n.client_id = "CWS-0047-1123";
+  n.c.claim_id = "RX1";
+  n.c.medicaid_id = "91234567A";
+  n.c.given_name = "MARIA";
+  n.c.surname = "LOPEZ";
+  n.c.birth_date = "2015-06-30";
+  n.c.drug_name = "GUANFACINE ER 1 MG TABLET";
+  n.c.ndc = "54092-0517-01";
+  n.c.strength = "1 MG";
+  n.c.quantity = "120";
+  n.c.days_supply = "30";
+  n.c.dose_form = "TABLET";
+  n.c.fill_date = "2026-03-02";
+  n.c.prescriber_given_name = "ANA";
+  n.c.prescriber_surname = "REYES";
+  n.c.prescriber_npi = "1234567893";
+  n.c.therapeutic_class = "ADHD AGENT";
+  n.v.order_id = "JV223-1";
+  n.v.daily_dose = "4 mg";
+  n.v.maximum = "3 mg";
+  auto doc = medication::write_exception(n);
+  std::string why;
+  REQUIRE(valid(f, doc, &why));
+
+  const auto* cws = by_id(*all, "DSA-012").terms("medication-authorization-exception");
+  const auto* phn = by_id(*all, "DSA-013").terms("medication-authorization-exception");
+  REQUIRE(cws);
+  REQUIRE(phn);
+  auto whole = apply_filter(*cws, doc);
+  REQUIRE(whole.ok);
+  CHECK(valid(f, whole.document, &why));
+  INFO(why);
+  CHECK(element_paths(whole.document) == element_paths(doc));
+  auto nurse = apply_filter(*phn, doc);
+  REQUIRE(nurse.ok);
+  CHECK(valid(f, nurse.document, &why));
+  INFO(why);
+  CHECK(nurse.document.find("1234567893") == std::string::npos);
+  CHECK(nurse.document.find("CWS-0047-1123") == std::string::npos);
+  for (const auto* kept : {"91234567A", "GUANFACINE ER 1 MG TABLET", "JV223-1", "REYES", "06037",
+                           "OVER_MAXIMUM_DOSE", "4 mg", "2026-03-02"})
+    CHECK(nurse.document.find(kept) != std::string::npos);
 }
 
 TEST_CASE("filtered documents keep only what each agreement lists and stay schema-valid") {

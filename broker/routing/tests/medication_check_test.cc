@@ -4,6 +4,8 @@
 #include "routing/medication_check.h"
 
 #include <catch2/catch.hpp>
+#include <fstream>
+#include <set>
 
 #include "mapping/mapping.h"
 #include "support/fixtures.h"
@@ -73,8 +75,22 @@ struct documents {
   }
 };
 
+std::string first_line(const std::string& rel) {
+  std::ifstream in(testing::source_root() + rel);
+  std::string line;
+  std::getline(in, line);
+  REQUIRE_FALSE(line.empty());
+  return line;
+}
+
 check_inputs inputs() {
-  return {"pharmacy-claim", "pmap-application", "pmap-order"};
+  return {"pharmacy-claim", "pmap-application", "pmap-order", "placement-notification"};
+}
+
+std::vector<std::string> ids(const std::vector<check_fact>& fs) {
+  std::vector<std::string> out;
+  for (const auto& f : fs) out.push_back(f.key);
+  return out;
 }
 
 std::vector<std::string> ids(const std::vector<exception_notice>& ns) {
@@ -95,16 +111,24 @@ TEST_CASE(
     "a claim is checked when it arrives and again when the child's application and order do") {
   documents d;
   std::vector<check_fact> kept_facts;
-  check ck(inputs(), [](const claim&) { return std::string("06075"); });
+  check ck(inputs());
+  // As the store keeps them: the first value of a kind and key (so every change needs a key of
+  // its own, or it would be lost).
+  std::set<std::pair<std::string, std::string>> seen;
   auto keep = [&](const check::result& r) {
-    kept_facts.insert(kept_facts.end(), r.facts.begin(), r.facts.end());
+    for (const auto& f : r.facts) {
+      INFO(f.kind << " " << f.key);
+      CHECK(seen.emplace(f.kind, f.key).second);
+      kept_facts.push_back(f);
+    }
   };
 
   // Nobody knows the child yet: UNLINKED_CHILD, alerted once.
   auto r = ck.observe("pharmacy-claim",
                       d.claim("RX-C1", "GUANFACINE ER", "65162-0627-10", "20260601", "30"));
   keep(r);
-  CHECK(ids(r.notices) == std::vector<std::string>{"MAE-RX-C1-UNLINKED_CHILD"});
+  REQUIRE(ids(r.notices) == std::vector<std::string>{"MAE-RX-C1-UNLINKED_CHILD"});
+  CHECK(r.notices[0].county_fips.empty());  // no placement known: the county is unknown
   REQUIRE(ck.kept().size() == 1);
   // The same claim again (resent, replayed): decided already, nothing new.
   r = ck.observe("pharmacy-claim",
@@ -133,6 +157,14 @@ TEST_CASE(
   CHECK(r.notices[0].covering_order == "JV223-T-1");
   CHECK(ck.kept().empty());
 
+  // The child's placement (county 06075 since 2026-02-02) becomes known.
+  r = ck.observe("placement-notification",
+                 d.convert("placement-notification",
+                           first_line("/mappings/cws-placement/examples/placements.ndjson")));
+  keep(r);
+  REQUIRE(r.facts.size() == 1);
+  CHECK(r.facts[0].kind == k_fact_placement);
+
   // A later fill over the maximum (5 mg a day against 4 mg): OVER_MAXIMUM_DOSE with both.
   r = ck.observe("pharmacy-claim",
                  d.claim("RX-C2", "GUANFACINE ER", "65162-0627-10", "20260615", "150"));
@@ -156,16 +188,27 @@ TEST_CASE(
             .notices.empty());
   CHECK(ck.kept().size() == 2);
 
-  // Every notice is a valid document of the exception exchange.
+  // Every notice is kept, written, with the record that raised it: a valid document of the
+  // exception exchange.
   validation::validator v(exception_schema());
-  for (const auto& n : ck.outstanding()) {
-    auto doc = write_exception(n);
-    auto rep = v.validate(doc, n.id);
+  std::vector<std::string> raised;
+  for (const auto& f : kept_facts) {
+    if (f.kind != k_fact_notice) continue;
+    raised.push_back(f.key);
+    auto rep = v.validate(f.value, f.key);
     for (const auto& dg : rep.diagnostics) UNSCOPED_INFO(base::format(dg));
     CHECK(rep.valid);
+    CHECK(read_exception_id(f.value) == f.key);
   }
+  CHECK(raised ==
+        std::vector<std::string>{"MAE-RX-C1-UNLINKED_CHILD", "MAE-RX-C1-UNLINKED_CHILD-RESOLVED",
+                                 "MAE-RX-C2-OVER_MAXIMUM_DOSE", "MAE-RX-C3-NO_AUTHORIZATION"});
+  CHECK(ck.outstanding().empty());  // owed notices are what a restore finds unsent
 
-  // Rebuilt from its facts, the check keeps the same claims and owes the same alerts.
+  // Rebuilt from its facts, the check keeps the same claims and owes the notices not marked
+  // sent (here: the two whose records committed).
+  kept_facts.push_back({std::string(k_fact_sent), "MAE-RX-C1-UNLINKED_CHILD", ""});
+  kept_facts.push_back({std::string(k_fact_sent), "MAE-RX-C1-UNLINKED_CHILD-RESOLVED", ""});
   check again(inputs());
   again.restore(kept_facts);
   REQUIRE(again.kept().size() == 2);
@@ -173,6 +216,7 @@ TEST_CASE(
   CHECK(encode_claim_state(again.kept()[1]) == encode_claim_state(ck.kept()[1]));
   CHECK(ids(again.outstanding()) ==
         std::vector<std::string>{"MAE-RX-C2-OVER_MAXIMUM_DOSE", "MAE-RX-C3-NO_AUTHORIZATION"});
+
   // ... and decides the same way from there: RX-C2 is still over, so nothing is sent twice.
   r = again.observe("pmap-order", d.order("JV223-T-2", "PMAP-T-9", "2026-06-20T10:00:00-07:00",
                                           "DENIED", "", ""));
