@@ -1,0 +1,182 @@
+"""The medication authorization check end to end (medication-oversight.md, DSA-012, DSA-013), on the
+demo configuration: a foster child's psychotropic claim with no court authorization raises one
+alert to cws (whole) and phn (without the prescriber's NPI and the client number), naming the
+county of the child's placement on the fill date; an application then an order covering it resolve
+the alert, and the resolution follows to both; after a restart the same claim sent again raises
+nothing; an overdose raises OVER_MAXIMUM_DOSE with the computed dose and the maximum; an alert about
+a substance use disorder claim is withheld without the child's consent and carries the 42 CFR 2.32
+notice under it; every decision is audited as a disclosure by the exchange; the trail verifies.
+
+usage: broker_medication.py NIEM-BROKER PROJECT-ROOT"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+from proton.utils import BlockingConnection
+
+sys.path.insert(0, os.path.dirname(__file__))
+from broker_harness import Broker, check, drain, new_store, record_message, store_query  # noqa: E402
+
+binary, root = sys.argv[1], sys.argv[2]
+tmp = tempfile.mkdtemp(prefix="niem-medication-")
+store = new_store(tmp)
+broker = Broker(binary, os.path.join(root, "config/demo.xml"), store,
+                os.path.join(tmp, "broker.log")).start()
+ex = lambda *p: os.path.join(root, "mappings", *p)  # noqa: E731
+EXCEPTION = "medication-authorization-exception"
+CLIENT, MEDICAID = "CWS-8008-0008", "95558008Z"
+
+placement = json.loads(open(ex("cws-placement/examples/placements.ndjson"), encoding="utf-8").readline())
+placement.update(event_id="CWS-EVT-MED-1", county_fips="06037")
+placement["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
+placement["placement"].update(placement_id="PL-MED-1", begin_date="2026-02-02")
+
+claims = [l.rstrip("\r\n") for l in open(ex("mmis-pharmacy-claim/examples/mmis_rx_20260601.txt"),
+                                          encoding="utf-8") if l.strip()]
+header, rows = claims[0], claims[1:]
+cols = header.split("|")
+guanfacine = dict(zip(cols, rows[0].split("|")))
+check(guanfacine["DRUG_NAME"] == "GUANFACINE ER" and guanfacine["PSYCHOTROPIC"] == "Y",
+      "the example's first claim is a psychotropic (guanfacine)")
+
+
+def claim(claim_id, **over):
+    r = dict(guanfacine, CLAIM_ID=claim_id, MEDICAID_ID=MEDICAID, CLAIM_STATUS="PAID",
+             FILL_DATE="20260601", QUANTITY="30", DAYS_SUPPLY="30", SUD_TREATMENT="N")
+    r.update(over)
+    return header + "\n" + "|".join(r[c] for c in cols)
+
+
+application = json.loads(open(ex("pmap-application/examples/pmap_applications.ndjson"),
+                              encoding="utf-8").readline())
+application.update(application_id="PMAP-MED-1", submitted_at="2026-05-28T09:00:00-07:00")
+application["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
+order = {"record_type": "pmap_order", "order_id": "JV223-MED-1", "application_id": "PMAP-MED-1",
+         "court_case_number": application["court_case_number"], "county_fips": "06037",
+         "ordered_at": "2026-06-10T10:00:00-07:00", "judicial_officer": "Hon. Amara Okafor",
+         "decision": "GRANTED",
+         "child": {"client_id": CLIENT, "medicaid_id": MEDICAID, "first_name": "Ana",
+                   "last_name": "de la Cruz", "birth_date": "2014-11-02"},
+         "medications": [{"drug_name": "Guanfacine ER", "ndc": "65162-0627-10",
+                          "ruling": "AUTHORIZED", "max_daily_dose": "4 mg",
+                          "authorized_from": "2026-06-10", "authorized_through": "2026-12-31"}]}
+
+
+def publish(conn, address, body, ct):
+    s = conn.create_sender(address)
+    s.send(record_message(body, ct))
+    s.close()
+
+
+def notices(conn, recipient):
+    """The exception documents waiting for `recipient`, by record key (others are accepted)."""
+    out = {}
+    for m in drain(conn, "deliver/" + recipient):
+        if m.properties.get("niem-exchange") == EXCEPTION:
+            body = m.body if isinstance(m.body, str) else bytes(m.body).decode("utf-8")
+            check(m.properties.get("niem-source-agency") == "exchange",
+                  f"{recipient}'s notice {m.properties['niem-record-key']} comes from the exchange")
+            out[m.properties["niem-record-key"]] = body
+    return out
+
+
+try:
+    conn = BlockingConnection(broker.url, timeout=20)
+    publish(conn, "ingest/cws/placement", json.dumps(placement), "application/json")
+    publish(conn, "ingest/medicaid/pharmacy_claim", claim("RX-MED-1"), "text/csv")
+    cws, phn = notices(conn, "cws"), notices(conn, "phn")
+    check(sorted(cws) == ["MAE-RX-MED-1-NO_AUTHORIZATION"] and sorted(phn) == sorted(cws),
+          "a claim no order or application covers raises one NO_AUTHORIZATION alert to cws and phn")
+    a_cws, a_phn = cws["MAE-RX-MED-1-NO_AUTHORIZATION"], phn["MAE-RX-MED-1-NO_AUTHORIZATION"]
+    check("<ext:CountyFIPSCode>06037</ext:CountyFIPSCode>" in a_cws,
+          "the alert names the county of the child's placement on the fill date")
+    check(CLIENT in a_cws and "1234567893" in a_cws and MEDICAID in a_cws,
+          "cws receives the whole alert (client number, prescriber NPI, Medicaid id) under DSA-012")
+    check(CLIENT not in a_phn and "1234567893" not in a_phn and MEDICAID in a_phn and
+          "GUANFACINE ER" in a_phn,
+          "phn receives it without the prescriber's NPI and the client number under DSA-013")
+
+    # The application (filed before the fill) makes the claim pending: nothing new is sent.
+    publish(conn, "ingest/pmap-portal/pmap_application", json.dumps(application), "application/json")
+    check(notices(conn, "cws") == {}, "an application for the medication raises nothing new")
+    # The order authorizes it: the alert is resolved, naming the order, to both recipients.
+    publish(conn, "ingest/court/pmap_order", json.dumps(order), "application/json")
+    cws, phn = notices(conn, "cws"), notices(conn, "phn")
+    key = "MAE-RX-MED-1-NO_AUTHORIZATION-RESOLVED"
+    check(sorted(cws) == [key] and sorted(phn) == [key],
+          "the order covering the pending claim resolves the alert, to cws and phn")
+    check("<nc:IdentificationID>JV223-MED-1</nc:IdentificationID>" in cws[key] and
+          "<nc:IdentificationID>MAE-RX-MED-1-NO_AUTHORIZATION</nc:IdentificationID>" in cws[key],
+          "the resolution names the alert it resolves and the covering order")
+    conn.close()
+finally:
+    broker.stop()
+
+broker.start()
+try:
+    conn = BlockingConnection(broker.url, timeout=20)
+    # The first claim sent again after the restart: a duplicate, and no notice twice.
+    publish(conn, "ingest/medicaid/pharmacy_claim", claim("RX-MED-1"), "text/csv")
+    # 1 MG x 150 / 30 = 5 mg a day against the order's 4 mg.
+    publish(conn, "ingest/medicaid/pharmacy_claim",
+            claim("RX-MED-2", FILL_DATE="20260701", QUANTITY="150"), "text/csv")
+    # A substance use disorder claim (another drug, never authorized), no consent for it.
+    publish(conn, "ingest/medicaid/pharmacy_claim",
+            claim("RX-MED-3", FILL_DATE="20260701", NDC="12496-1208-03",
+                  DRUG_NAME="BUPRENORPHINE", STRENGTH="8 MG", DOSE_FORM="FILM",
+                  SUD_TREATMENT="Y"), "text/csv")
+    cws, phn = notices(conn, "cws"), notices(conn, "phn")
+    check(sorted(cws) == ["MAE-RX-MED-2-OVER_MAXIMUM_DOSE"] and sorted(phn) == sorted(cws),
+          "after the restart: one OVER_MAXIMUM_DOSE alert; the resent claim raises nothing; "
+          "the SUD claim's alert reaches nobody without consent")
+    doc = cws["MAE-RX-MED-2-OVER_MAXIMUM_DOSE"]
+    check("<ext:ComputedDailyDoseText>5 mg</ext:ComputedDailyDoseText>" in doc and
+          "<ext:AuthorizedMaximumDailyDoseText>4 mg</ext:AuthorizedMaximumDailyDoseText>" in doc,
+          "the overdose alert carries the computed daily dose and the authorized maximum")
+
+    # The child's consent for cws (SUD, OVERSIGHT); the SUD alert, replayed for cws, now flows with
+    # the 42 CFR 2.32 notice.
+    consent = {"record_type": "consent", "consent_id": "CNS-MED-1", "record_id": "CNS-MED-1-1",
+               "status": "ACTIVE", "subject": {"client_id": CLIENT},
+               "grantor": {"role": "YOUTH", "name": "Test Youth"}, "recipient": "cws",
+               "purposes": ["OVERSIGHT"], "data_categories": ["SUD"],
+               "effective_date": "2026-01-01", "expiration_date": "2099-12-31",
+               "disclosure_acknowledged": True}
+    publish(conn, "ingest/cws/consent", json.dumps(consent), "application/json")
+    publish(conn, "ingest/medicaid/pharmacy_claim",
+            claim("RX-MED-4", FILL_DATE="20260702", NDC="12496-1208-03",
+                  DRUG_NAME="BUPRENORPHINE", STRENGTH="8 MG", DOSE_FORM="FILM",
+                  SUD_TREATMENT="Y"), "text/csv")
+    cws, phn = notices(conn, "cws"), notices(conn, "phn")
+    check(sorted(cws) == ["MAE-RX-MED-4-NO_AUTHORIZATION"] and phn == {},
+          "under the child's consent for cws the SUD alert reaches cws only")
+    check("42CFRPart2" in cws["MAE-RX-MED-4-NO_AUTHORIZATION"] and
+          "42 CFR part 2" in cws["MAE-RX-MED-4-NO_AUTHORIZATION"],
+          "the SUD alert carries the 42 CFR 2.32 notice and security label")
+    conn.close()
+finally:
+    rc = broker.stop()
+check(rc == 0, "broker stops cleanly")
+
+audit = store_query(store, "SELECT record_key, recipient, decision, reason, agreement FROM audit "
+                           "WHERE provider = 'exchange' ORDER BY seq")
+by = {}
+for key, recipient, decision, reason, agreement in audit:
+    by.setdefault(key, []).append((recipient, decision, reason, agreement))
+check(sorted(by.get("MAE-RX-MED-1-NO_AUTHORIZATION", [])) ==
+      [("cws", "deliver", "", "DSA-012@1"), ("phn", "deliver", "", "DSA-013@1")],
+      "each alert's disclosure is audited under its agreement, provider 'exchange'")
+withheld = sorted(r for r, d, _, _ in by.get("MAE-RX-MED-3-NO_AUTHORIZATION", []) if d == "withhold")
+check(withheld == ["cws", "phn"], "the SUD alert without consent is audited as withheld for both")
+check(len([k for k in by if k.startswith("MAE-RX-MED-1-")]) == 2 and
+      all(len(v) == 2 for v in by.values()),
+      "every notice was decided once per recipient across the restart and the resent claim")
+owed = store_query(store, "SELECT count(*) FROM facts WHERE kind = 'medication.notice' AND key NOT IN "
+                          "(SELECT key FROM facts WHERE kind = 'medication.sent')")
+check(owed == [(0,)] or owed == [("0",)], "no notice is left owed")
+out = subprocess.run([os.environ["NIEM_DSA_BIN"], "audit-verify", "--store", store, "--key-file",
+                      os.path.join(root, "config/demo-audit.key")], capture_output=True, text=True)
+check(out.returncode == 0, f"the audit trail verifies ({out.stdout.strip()})")
+print("PASS")
