@@ -94,7 +94,8 @@ period due_quarter(std::string_view today, std::uint32_t after_days) {
 // ---- Counting ----
 
 table count(const std::vector<placement_event>& placements,
-            const std::vector<counted_event>& events, const period& p) {
+            const std::vector<counted_event>& events, const period& p,
+            const std::vector<exception_event>& exceptions) {
   routing::placement_history history;
   for (const auto& e : placements) history.add(e);
   const auto timeline = history.timelines();
@@ -119,16 +120,33 @@ table count(const std::vector<placement_event>& placements,
     by_class[klass].insert(e.person);
   }
 
+  // Alerts raised in the period and not resolved by its end: county ("" = unknown) -> outcome ->
+  // children.
+  std::set<std::string> resolved;
+  for (const auto& e : exceptions)
+    if (!e.resolves.empty() && !e.date.empty() && e.date <= p.to) resolved.insert(e.resolves);
+  std::map<std::string, std::map<std::string, std::set<std::string>>> alert_cells;
+  std::map<std::string, std::set<std::string>> by_outcome;
+  for (const auto& e : exceptions) {
+    if (!e.resolves.empty() || e.person.empty() || e.outcome.empty()) continue;
+    if (e.date < p.from || e.date > p.to || resolved.count(e.notice)) continue;
+    alert_cells[e.county][e.outcome].insert(e.person);
+    by_outcome[e.outcome].insert(e.person);
+  }
+
   table t;
   t.p = p;
   t.state.has_foster = true;
   t.state.foster.value = foster_all.size();
   for (const auto& [klass, people] : by_class)
     t.state.classes.push_back({klass, {people.size(), shown::value}});
+  for (const auto& [outcome, people] : by_outcome)
+    t.state.exceptions.push_back({outcome, {people.size(), shown::value}});
   std::set<std::string> counties;
   for (const auto& [county, _] : foster) counties.insert(county);
-  for (const auto& [county, _] : cells)
-    if (!county.empty()) counties.insert(county);
+  for (const auto* m : {&cells, &alert_cells})
+    for (const auto& [county, _] : *m)
+      if (!county.empty()) counties.insert(county);
   auto row = [&](const std::string& county) {
     area a;
     a.county = county;
@@ -145,10 +163,17 @@ table count(const std::vector<placement_event>& placements,
         if (auto k = cc->second.find(klass); k != cc->second.end()) n = k->second.size();
       a.classes.push_back({klass, {n, shown::value}});
     }
+    auto ac = alert_cells.find(county);
+    for (const auto& [outcome, _] : by_outcome) {
+      std::uint64_t n = 0;
+      if (ac != alert_cells.end())
+        if (auto o = ac->second.find(outcome); o != ac->second.end()) n = o->second.size();
+      a.exceptions.push_back({outcome, {n, shown::value}});
+    }
     return a;
   };
   for (const auto& county : counties) t.counties.push_back(row(county));
-  if (cells.count("")) t.counties.push_back(row(""));
+  if (cells.count("") || alert_cells.count("")) t.counties.push_back(row(""));
   return t;
 }
 
@@ -169,6 +194,12 @@ void suppress(table& t, std::uint32_t minimum) {
     group g{&t.state.classes[k].children, {}};
     for (auto& a : t.counties)
       if (k < a.classes.size()) g.members.push_back(&a.classes[k].children);
+    groups.push_back(g);
+  }
+  for (std::size_t k = 0; k < t.state.exceptions.size(); ++k) {
+    group g{&t.state.exceptions[k].children, {}};
+    for (auto& a : t.counties)
+      if (k < a.exceptions.size()) g.members.push_back(&a.exceptions[k].children);
     groups.push_back(g);
   }
   for (auto& g : groups) {
@@ -226,6 +257,13 @@ void put_area(std::string& out, std::string_view element, const area& a, bool st
     put_count(out, "PsychotropicFillChildCount", k.children, 6);
     out += "    </ext:TherapeuticClassStatistics>\n";
   }
+  for (const auto& k : a.exceptions) {
+    out += "    <ext:MedicationExceptionStatistics>\n      <ext:MedicationExceptionCategoryCode>";
+    base::append_xml_escaped(out, k.klass);
+    out += "</ext:MedicationExceptionCategoryCode>\n";
+    put_count(out, "UnresolvedExceptionChildCount", k.children, 6);
+    out += "    </ext:MedicationExceptionStatistics>\n";
+  }
   out += fmt::format("  </ext:{}>\n", element);
 }
 
@@ -278,10 +316,12 @@ std::string format_text(const table& t) {
       t.agreement, t.p.label, t.p.from, t.p.to, t.minimum);
   std::vector<std::string> head{"county", "in foster care"};
   for (const auto& k : t.state.classes) head.push_back(k.klass);
+  for (const auto& k : t.state.exceptions) head.push_back("unresolved " + k.klass);
   std::vector<std::vector<std::string>> rows{head};
   auto add = [&](const area& a, std::string name) {
     std::vector<std::string> r{std::move(name), a.has_foster ? show(a.foster) : "-"};
     for (const auto& k : a.classes) r.push_back(show(k.children));
+    for (const auto& k : a.exceptions) r.push_back(show(k.children));
     rows.push_back(std::move(r));
   };
   for (const auto& a : t.counties) add(a, a.unknown ? "unknown" : a.county);
@@ -310,6 +350,11 @@ std::string format_json(const table& t) {
     for (std::size_t i = 0; i < a.classes.size(); ++i)
       s += fmt::format("{}{{\"class\":\"{}\",\"children\":{}}}", i ? "," : "",
                        base::json_escape(a.classes[i].klass), json_cell(a.classes[i].children));
+    s += "],\"unresolved_exceptions\":[";
+    for (std::size_t i = 0; i < a.exceptions.size(); ++i)
+      s += fmt::format("{}{{\"outcome\":\"{}\",\"children\":{}}}", i ? "," : "",
+                       base::json_escape(a.exceptions[i].klass),
+                       json_cell(a.exceptions[i].children));
     return s + "]}";
   };
   std::string out = fmt::format(
@@ -338,12 +383,14 @@ base::result<table> build(store::store& st, const routing::agreement& a, const p
   };
   std::vector<placement_event> placements;
   std::vector<counted_event> events;
+  std::vector<exception_event> exceptions;
   for (const auto& t : a.exchanges) {
-    bool is_events = has(t, "date") && has(t, "class");
+    bool is_exceptions = has(t, "outcome") && has(t, "notice");
+    bool is_events = !is_exceptions && has(t, "date") && has(t, "class");
     bool is_placements = has(t, "county") && has(t, "begin");
-    if (!is_events && !is_placements) continue;
+    if (!is_events && !is_placements && !is_exceptions) continue;
     // Placements from their beginning (a child placed years ago is in care this quarter).
-    auto rows = st.observations(a.id, t.exchange, is_events ? p.from : "", p.to);
+    auto rows = st.observations(a.id, t.exchange, is_placements ? "" : p.from, p.to);
     if (!rows) return rows.errors();
     for (const auto& r : *rows) {
       auto f = routing::decode_fields(r.fields);
@@ -352,15 +399,18 @@ base::result<table> build(store::store& st, const routing::agreement& a, const p
           if (k == role) return v;
         return std::string();
       };
-      if (is_events)
+      if (is_exceptions)
+        exceptions.push_back({get("person"), get("date"), get("county"), get("outcome"),
+                              get("notice"), get("resolves")});
+      else if (is_events)
         events.push_back({get("person"), get("date"), get("class")});
       else
         placements.push_back({get("client"), get("person"), get("county"), get("placement"),
                               get("begin"), get("end")});
     }
   }
-  auto t = count(placements, events, p);
-  t.observations = placements.size() + events.size();
+  auto t = count(placements, events, p, exceptions);
+  t.observations = placements.size() + events.size() + exceptions.size();
   t.agreement = a.label();
   suppress(t, a.report->minimum_count);
   return t;

@@ -37,6 +37,11 @@ using routing::placement_event;
 struct counted_event {
   std::string person, date, klass;
 };
+// A medication authorization exception (an alert, or with `resolves` the resolution of one):
+// the child's Medicaid id, the day it was raised, the county it names, its outcome, its id.
+struct exception_event {
+  std::string person, date, county, outcome, notice, resolves;
+};
 
 enum class shown { value, primary, complementary };
 
@@ -56,6 +61,7 @@ struct area {
   bool has_foster = false;  // the unknown row has no population
   cell foster;              // distinct children in foster care in the period
   std::vector<class_cell> classes;
+  std::vector<class_cell> exceptions;  // unresolved alerts by outcome (klass: the outcome)
 };
 
 struct table {
@@ -68,10 +74,13 @@ struct table {
 };
 
 // Distinct children with a counted event in the period, by county (the child's placement on
-// the event's day, matched through the Medicaid id) and class; and the children in foster care
-// in each county during the period. Every county row lists every class seen in the period.
+// the event's day, matched through the Medicaid id) and class; the children in foster care in
+// each county during the period; and the children with at least one medication authorization
+// alert raised in the period and not resolved by its end, by the county the alert names and its
+// outcome. Every county row lists every class and outcome seen in the period.
 table count(const std::vector<placement_event>& placements,
-            const std::vector<counted_event>& events, const period& p);
+            const std::vector<counted_event>& events, const period& p,
+            const std::vector<exception_event>& exceptions = {});
 
 // Suppresses every count below `minimum` (primary), then, until nothing changes, in every group
 // of counts that adds up to a published total (a class's counts over the counties; the counties'

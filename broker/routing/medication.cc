@@ -688,6 +688,9 @@ std::string write_exception(const exception_notice& n) {
 )";
   identification(out, 1, "ext:SourceRecordIdentification", n.id);
   leaf(out, 1, "ext:MedicationExceptionCategoryCode", outcome_name(n.result));
+  open(out, 1, "ext:RecordedDate");
+  leaf(out, 2, "nc:Date", n.day);
+  close(out, 1, "ext:RecordedDate");
   if (!n.resolves.empty()) {
     open(out, 1, "ext:ExceptionResolution");
     identification(out, 2, "ext:ResolvedExceptionIdentification", n.resolves);

@@ -201,6 +201,7 @@ struct exception_notice {
   std::string covering_order;                  // a resolution: the order that covered the claim
   std::string county_fips;  // the placement's county at the fill date; "": unknown
   std::string client_id;    // "" when no placement links one
+  std::string day;          // YYYY-MM-DD (UTC) the exchange raised the alert or resolved it
   claim c;
   verdict v;
 };

@@ -1,5 +1,7 @@
 #include "routing/medication_check.h"
 
+#include "routing/policy.h"  // utc_date
+
 #include <algorithm>
 #include <set>
 
@@ -113,7 +115,7 @@ std::optional<claim_state> decode_claim_state(std::string_view text) {
   return s;
 }
 
-check::check(check_inputs inputs) : inputs_(std::move(inputs)) {}
+check::check(check_inputs inputs, const base::clock& clk) : inputs_(std::move(inputs)), clk_(clk) {}
 
 void check::restore(const std::vector<check_fact>& facts) {
   std::lock_guard lk(mu_);
@@ -158,6 +160,7 @@ exception_notice check::notice(const claim_state& s, outcome o, const verdict& v
   if (clients.size() == 1) n.client_id = clients.front();
   // The county of the child's placement known at the fill date.
   n.county_fips = placements_.county_on(n.client_id, s.c.medicaid_id, s.c.fill_date);
+  n.day = utc_date(clk_.now_ms());
   return n;
 }
 

@@ -23,6 +23,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/clock.h"
 #include "routing/medication.h"
 
 namespace niem::routing::medication {
@@ -65,7 +66,8 @@ std::string resolution_id(const std::string& claim_id, outcome o);
 
 class check {
  public:
-  explicit check(check_inputs inputs);
+  // `clk` dates the notices (the day each alert is raised or resolved).
+  explicit check(check_inputs inputs, const base::clock& clk = base::default_clock());
 
   // Rebuilds the state from the facts the store kept, in commit order (also the router's
   // identity links: kind "identity", key "CLIENT MEDICAID"). Also how a replica learns what
@@ -102,6 +104,7 @@ class check {
   void keep_state(claim_state& s, result& out);
 
   check_inputs inputs_;
+  const base::clock& clk_;
   mutable std::mutex mu_;
   registry known_;
   placement_history placements_;

@@ -8,6 +8,7 @@ a substance use disorder claim is withheld without the child's consent and carri
 notice under it; every decision is audited as a disclosure by the exchange; the trail verifies.
 
 usage: broker_medication.py NIEM-BROKER PROJECT-ROOT"""
+import datetime
 import json
 import os
 import subprocess
@@ -160,8 +161,14 @@ finally:
     rc = broker.stop()
 check(rc == 0, "broker stops cleanly")
 
+counted = store_query(store, "SELECT count(*), count(DISTINCT record_key) FROM audit WHERE "
+                             "provider = 'exchange' AND recipient = 'oversight' AND "
+                             "reason = 'NIEM-510' AND agreement = 'DSA-009@1'")
+check(counted in ([(5, 5)], [("5", "5")]),
+      "every notice (4 alerts, two about SUD claims, and 1 resolution) is counted once for "
+      "DSA-009, never delivered to oversight")
 audit = store_query(store, "SELECT record_key, recipient, decision, reason, agreement FROM audit "
-                           "WHERE provider = 'exchange' ORDER BY seq")
+                           "WHERE provider = 'exchange' AND recipient <> 'oversight' ORDER BY seq")
 by = {}
 for key, recipient, decision, reason, agreement in audit:
     by.setdefault(key, []).append((recipient, decision, reason, agreement))
@@ -176,6 +183,20 @@ check(len([k for k in by if k.startswith("MAE-RX-MED-1-")]) == 2 and
 owed = store_query(store, "SELECT count(*) FROM facts WHERE kind = 'medication.notice' AND key NOT IN "
                           "(SELECT key FROM facts WHERE kind = 'medication.sent')")
 check(owed == [(0,)] or owed == [("0",)], "no notice is left owed")
+# DSA-009 on demand for this quarter (the alerts were raised today): the unresolved alerts by
+# county and outcome, each of one child and so suppressed; RX-MED-1's alert was resolved.
+today = datetime.datetime.now(datetime.timezone.utc).date()
+quarter = f"{today.year}-Q{(today.month - 1) // 3 + 1}"
+out = subprocess.run([os.environ["NIEM_DSA_BIN"], "report", "--store", store, "--agreement",
+                      os.path.join(root, "config/agreements/DSA-009.xml"), "--period", quarter,
+                      "--format", "json"], capture_output=True, text=True)
+check(out.returncode == 0, f"niem-dsa report answers for {quarter} ({out.stderr.strip()})")
+report = json.loads(out.stdout)
+la = next(c for c in report["counties"] if c.get("county") == "06037")
+check(sorted(e["outcome"] for e in la["unresolved_exceptions"]) ==
+      ["NO_AUTHORIZATION", "OVER_MAXIMUM_DOSE"] and
+      all(e["children"] == {"suppressed": "primary"} for e in la["unresolved_exceptions"]),
+      "the DSA-009 report counts the county's unresolved alerts by outcome, small counts suppressed")
 out = subprocess.run([os.environ["NIEM_DSA_BIN"], "audit-verify", "--store", store, "--key-file",
                       os.path.join(root, "config/demo-audit.key")], capture_output=True, text=True)
 check(out.returncode == 0, f"the audit trail verifies ({out.stdout.strip()})")

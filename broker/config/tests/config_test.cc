@@ -34,7 +34,7 @@ TEST_CASE("the shipped demo and production configurations load") {
   CHECK(demo->publishes("medicaid", "pharmacy_claim"));
   CHECK_FALSE(demo->publishes("medicaid", "placement"));
   CHECK(demo->publishes("court", "pmap_order"));
-  CHECK(demo->subscriptions.size() == 15);
+  CHECK(demo->subscriptions.size() == 16);
   CHECK(demo->agreement_files.size() == 13);
   CHECK(demo->medication_check.enabled);
   CHECK(demo->medication_check.exchange == "medication-authorization-exception");

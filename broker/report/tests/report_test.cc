@@ -168,12 +168,77 @@ TEST_CASE("small counts are suppressed, and so is any count that would give one 
   }
 }
 
+TEST_CASE(
+    "children with an alert raised in the quarter and unresolved at its end, by county and "
+    "outcome, suppressed like the rest") {
+  auto p = *parse_period("2026-Q3");
+  std::vector<placement_event> pl;
+  std::vector<counted_event> ev;
+  std::vector<exception_event> ex;
+  for (int i = 0; i < 14; ++i) {
+    auto m = "M37-" + std::to_string(i);
+    ex.push_back({m, "2026-08-10", "06037", "NO_AUTHORIZATION", "MAE-A" + std::to_string(i), ""});
+    // The same child twice: counted once.
+    ex.push_back({m, "2026-08-11", "06037", "NO_AUTHORIZATION", "MAE-B" + std::to_string(i), ""});
+  }
+  for (int i = 0; i < 3; ++i)
+    ex.push_back({"M01-" + std::to_string(i), "2026-09-01", "06001", "NO_AUTHORIZATION",
+                  "MAE-C" + std::to_string(i), ""});
+  // Resolved within the quarter: not counted. Resolved after its end: still counted.
+  ex.push_back({"M01-9", "2026-07-02", "06001", "DENIED", "MAE-D1", ""});
+  ex.push_back({"M01-9", "2026-07-20", "06001", "DENIED", "MAE-D1-RESOLVED", "MAE-D1"});
+  ex.push_back({"M01-8", "2026-07-02", "06001", "DENIED", "MAE-D2", ""});
+  ex.push_back({"M01-8", "2026-10-03", "06001", "DENIED", "MAE-D2-RESOLVED", "MAE-D2"});
+  // Raised before or after the quarter: not counted. No county known: the unknown row.
+  ex.push_back({"M01-7", "2026-06-30", "06001", "DENIED", "MAE-E1", ""});
+  ex.push_back({"M01-6", "2026-10-01", "06001", "DENIED", "MAE-E2", ""});
+  ex.push_back({"MZ-1", "2026-08-01", "", "UNLINKED_CHILD", "MAE-F1", ""});
+  auto t = count(pl, ev, p, ex);
+  auto outcome = [](const area& a, const std::string& o) -> const cell& {
+    for (const auto& k : a.exceptions)
+      if (k.klass == o) return k.children;
+    FAIL("no outcome " << o);
+    throw 0;
+  };
+  CHECK(outcome(county(t, "06037"), "NO_AUTHORIZATION").value == 14);
+  CHECK(outcome(county(t, "06001"), "NO_AUTHORIZATION").value == 3);
+  CHECK(outcome(county(t, "06001"), "DENIED").value == 1);  // only M01-8
+  CHECK(outcome(county(t, "unknown"), "UNLINKED_CHILD").value == 1);
+  CHECK(outcome(t.state, "NO_AUTHORIZATION").value == 17);
+  // Every row lists every outcome of the period.
+  for (const auto& a : t.counties) CHECK(a.exceptions.size() == 3);
+  suppress(t, 11);
+  CHECK(outcome(county(t, "06001"), "NO_AUTHORIZATION").state == shown::primary);
+  // 17 - 14 = 3 is split between two hidden cells (06001's 3 and the unknown row's 0): no
+  // complementary suppression is needed. DENIED: 06001's 1 and the state's 1 both primary.
+  CHECK(outcome(county(t, "unknown"), "NO_AUTHORIZATION").state == shown::primary);
+  CHECK(outcome(county(t, "06037"), "NO_AUTHORIZATION").state == shown::value);
+  CHECK(outcome(t.state, "NO_AUTHORIZATION").state == shown::value);
+  CHECK(outcome(t.state, "DENIED").state == shown::primary);
+
+  t.agreement = "DSA-009@1";
+  auto doc = write_document(t, "DSA-009@1/2026-Q3", "2026-10-16");
+  validation::validator v(report_schema());
+  auto rep = v.validate(doc, "report");
+  for (const auto& d : rep.diagnostics) UNSCOPED_INFO(base::format(d));
+  CHECK(rep.valid);
+  auto golden =
+      fs::path(testing::source_root()) / "broker/report/tests/golden/dsa-009-q3-alerts.xml";
+  if (std::getenv("NIEM_UPDATE_GOLDEN")) std::ofstream(golden, std::ios::binary) << doc;
+  CHECK(doc == slurp(golden));
+  CHECK(doc.find("M37-") == std::string::npos);
+  CHECK(format_json(t).find(R"("outcome":"NO_AUTHORIZATION","children":{"count":17})") !=
+        std::string::npos);
+  CHECK(format_text(t).find("unresolved NO_AUTHORIZATION") != std::string::npos);
+}
+
 TEST_CASE("property: after suppression no small count shows and no group hides exactly one") {
   std::mt19937 rng(20261122);
   auto p = *parse_period("2026-Q2");
   for (int round = 0; round < 300; ++round) {
     std::vector<placement_event> pl;
     std::vector<counted_event> ev;
+    std::vector<exception_event> ex;
     int counties = 1 + static_cast<int>(rng() % 5);
     int children = static_cast<int>(rng() % 120);
     const char* classes[] = {"ANTIPSYCHOTIC", "ADHD AGENT", "ANTIDEPRESSANT", "MOOD STABILIZER"};
@@ -184,8 +249,12 @@ TEST_CASE("property: after suppression no small count shows and no group hides e
                       fmt::format("P{}", i), "2026-01-01", ""});
       for (int k = 0; k < 4; ++k)
         if (rng() % 3 == 0) ev.push_back({m, "2026-05-05", classes[k]});
+      if (rng() % 4 == 0)
+        ex.push_back({m, "2026-05-06",
+                      rng() % 8 ? fmt::format("06{:03}", rng() % counties) : std::string(),
+                      rng() % 2 ? "NO_AUTHORIZATION" : "DENIED", fmt::format("MAE-{}", i), ""});
     }
-    auto t = count(pl, ev, p);
+    auto t = count(pl, ev, p, ex);
     std::uint32_t minimum = 1 + rng() % 15;
     suppress(t, minimum);
     INFO("round " << round << " minimum " << minimum);
@@ -208,6 +277,15 @@ TEST_CASE("property: after suppression no small count shows and no group hides e
     for (std::size_t k = 0; k < t.state.classes.size(); ++k) {
       int hidden = t.state.classes[k].children.state != shown::value;
       for (const auto& a : t.counties) hidden += a.classes[k].children.state != shown::value;
+      CHECK(hidden != 1);
+    }
+    for (std::size_t k = 0; k < t.state.exceptions.size(); ++k) {
+      check_cell(t.state.exceptions[k].children);
+      int hidden = t.state.exceptions[k].children.state != shown::value;
+      for (const auto& a : t.counties) {
+        check_cell(a.exceptions[k].children);
+        hidden += a.exceptions[k].children.state != shown::value;
+      }
       CHECK(hidden != 1);
     }
   }

@@ -154,6 +154,7 @@ TEST_CASE(
   n.result = medication::outcome::over_maximum_dose;
   n.county_fips = "06037";
   n.client_id = "CWS-0047-1123";
+  n.day = "2026-03-03";
   n.c.claim_id = "RX1";
   n.c.medicaid_id = "91234567A";
   n.c.given_name = "MARIA";

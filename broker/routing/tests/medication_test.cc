@@ -358,6 +358,7 @@ exception_notice notice(outcome o) {
   n.id = "MAE-RX1-" + std::string(outcome_name(o));
   n.county_fips = "06037";
   n.client_id = "CWS-0047-1123";
+  n.day = "2026-06-02";
   n.c = tablet("1 MG", "120", "30");
   n.c.given_name = "MARÍA";
   n.c.surname = "LÓPEZ-GARCÍA & <SONS>";
