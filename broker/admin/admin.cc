@@ -332,10 +332,7 @@ struct server::impl {
       out += fmt::format(
           "niem_store_refusing{{code=\"{}\"}} 1\n",
           base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code));
-    for (const auto* c :
-         {&m.received, &m.enqueued, &m.delivered, &m.accepted, &m.redelivered, &m.expired,
-          &m.dead_lettered, &m.validation_failures, &m.withheld, &m.admin_auth_failures})
-      c->render(out);
+    for (const auto* c : m.counters()) c->render(out);
     m.latency.render(out);
     if (h.transport_metrics) out += h.transport_metrics();
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(out)};
@@ -481,19 +478,23 @@ struct server::impl {
     for (const auto& q : t.queued) recipients[q.recipient] = "queued";
     for (const auto& d : t.dead_letters)
       if (!d.recipient.empty()) recipients[d.recipient] = "dead_lettered";
-    return json_response(200, json::object{{"message_id", t.message_id},
-                                           {"agency", t.agency},
-                                           {"record_type", t.record_type},
-                                           {"record_key", t.record_key},
-                                           {"exchange", t.exchange},
-                                           {"received_at", iso(t.received_ms)},
-                                           {"status", t.status},
-                                           {"code", t.code},
-                                           {"recipients", std::move(recipients)},
-                                           {"decisions", std::move(decisions)},
-                                           {"queued", std::move(queued)},
-                                           {"accepted", std::move(accepted)},
-                                           {"dead_letters", std::move(dead)}});
+    return json_response(
+        200, json::object{{"message_id", t.message_id},
+                          {"agency", t.agency},
+                          {"record_type", t.record_type},
+                          {"record_key", t.record_key},
+                          {"exchange", t.exchange},
+                          {"received_at", iso(t.received_ms)},
+                          {"status", t.status},
+                          {"code", t.code},
+                          {"recipients", std::move(recipients)},
+                          {"decisions", std::move(decisions)},
+                          {"queued", std::move(queued)},
+                          {"accepted", std::move(accepted)},
+                          {"dead_letters", std::move(dead)},
+                          {"medication_check", h.medication && t.exchange == h.medication_claims
+                                                   ? medication_status(t.record_key)
+                                                   : json::value(nullptr)}});
   }
 
   response agreements_summary() {
@@ -518,6 +519,54 @@ struct server::impl {
                                  {"status", status}});
     }
     return json_response(200, json::object{{"agreements", std::move(arr)}});
+  }
+
+  // The medication check's unresolved alerts, oldest first; filtered by county and outcome. No
+  // name, Medicaid id or drug: a viewer may list them; the trace of the claim leads further.
+  response alerts(const target& t) {
+    auto county = t.get("county"), outcome = t.get("outcome");
+    if (!plain(county) || !plain(outcome))
+      return error(400, "bad_request", "county is a FIPS code, outcome an alert's outcome");
+    json::array arr;
+    if (h.medication) {
+      auto open = h.medication->open_alerts();
+      std::stable_sort(open.begin(), open.end(), [](const auto& a, const auto& b) {
+        return std::tie(a.raised, a.id) < std::tie(b.raised, b.id);
+      });
+      for (const auto& a : open) {
+        auto name = routing::medication::outcome_name(a.result);
+        if (!county.empty() && a.county != county) continue;
+        if (!outcome.empty() && name != outcome) continue;
+        arr.push_back(json::object{
+            {"alert", a.id},
+            {"claim", a.claim_id},
+            {"outcome", name},
+            {"county", a.county.empty() ? json::value(nullptr) : json::value(a.county)},
+            {"fill_date", a.fill_date},
+            {"raised", a.raised}});
+      }
+    }
+    return json_response(
+        200, json::object{{"configured", h.medication != nullptr}, {"alerts", std::move(arr)}});
+  }
+
+  // What the medication check decided about a claim (for a claim's trace).
+  json::value medication_status(const std::string& claim_id) {
+    auto s = h.medication ? h.medication->status(claim_id) : std::nullopt;
+    if (!s) return nullptr;
+    json::array raised;
+    for (const auto& a : s->alerts)
+      raised.push_back(
+          json::object{{"alert", a.resolved ? routing::medication::resolution_id(claim_id, a.result)
+                                            : routing::medication::alert_id(claim_id, a.result)},
+                       {"outcome", routing::medication::outcome_name(a.result)},
+                       {"raised", a.day},
+                       {"resolved", a.resolved}});
+    json::array pending;
+    for (const auto& p : s->pending_on) pending.push_back(json::string(p));
+    return json::object{{"outcome", routing::medication::outcome_name(s->last)},
+                        {"pending_on", std::move(pending)},
+                        {"alerts", std::move(raised)}};
   }
 
   response consents(const target& t) {
@@ -804,6 +853,7 @@ struct server::impl {
     }
     if (seg(1) == "agreements" && s.size() == 2 && get) return agreements_summary();
     if (seg(1) == "consents" && s.size() == 2 && get) return consents(t);
+    if (seg(1) == "alerts" && s.size() == 2 && get) return alerts(t);
     if (seg(1) == "disclosures" && s.size() == 2 && get) return disclosures(t);
     if (seg(1) == "withholdings" && s.size() == 2 && get) return withholdings(t);
     if (seg(1) == "audit" && seg(2) == "verify" && s.size() == 3 && get) return audit_verify();

@@ -17,6 +17,7 @@
 
 #include "base/clock.h"
 #include "pipeline/pipeline.h"
+#include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -57,6 +58,10 @@ struct hooks {
   // Holds or resumes delivery to a subscriber; which are held.
   std::function<bool(const std::string&, bool)> pause;  // false: not stored, not changed
   std::function<std::vector<std::string>()> paused;
+  // The medication authorization check, when configured, and the exchange of the claims it
+  // checks (a claim's trace shows what it decided; /api/alerts lists the open alerts).
+  std::shared_ptr<const routing::medication::check> medication;
+  std::string medication_claims;
 };
 
 struct request {

@@ -255,6 +255,8 @@ base::result<std::uint16_t> broker::start_admin() {
   hk.pause = [s](const std::string& r, bool on) { return s->pause(r, on); };
   hk.paused = [s] { return s->paused(); };
   hk.transport_metrics = [s] { return transport_metrics(*s); };
+  hk.medication = im.check;
+  hk.medication_claims = cfg.medication_check.claims;
   im.adm = std::make_unique<admin::server>(
       ao, *im.st, *im.pl, im.agreements,
       std::dynamic_pointer_cast<const routing::policy_router>(im.router), hk,

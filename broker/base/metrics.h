@@ -72,6 +72,15 @@ struct broker_metrics {
                           {"recipient", "code"}};
   counter_family received{
       "niem_records_received_total", "Records received, by agency.", {"agency"}};
+  counter_family medication_checks{
+      "niem_medication_checks_total",
+      "Psychotropic claims checked against the court's orders (on arrival and again when an "
+      "application, order or placement for the child arrives), by outcome.",
+      {"outcome"}};
+  counter_family medication_notices{
+      "niem_medication_notices_total",
+      "Medication authorization alerts and resolutions raised, by kind and outcome.",
+      {"kind", "outcome"}};
   counter_family admin_auth_failures{
       "niem_admin_auth_failures_total",
       "Admin requests with a wrong token, and those refused while their address was locked out.",
@@ -80,6 +89,16 @@ struct broker_metrics {
       "niem_ingest_to_delivery_seconds",
       "Time from a record's receipt to its subscriber's acceptance.",
       {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600}};
+
+  // Every counter family above, in the order /metrics renders them (the one list).
+  std::vector<const counter_family*> counters() const {
+    return {&received,          &enqueued,
+            &delivered,         &accepted,
+            &redelivered,       &expired,
+            &dead_lettered,     &validation_failures,
+            &withheld,          &admin_auth_failures,
+            &medication_checks, &medication_notices};
+  }
 };
 
 broker_metrics& metrics();

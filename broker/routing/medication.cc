@@ -326,6 +326,74 @@ verdict evaluate(const claim& c, const child_view& child,
   return v;
 }
 
+std::vector<consideration> explain(const claim& c, const child_view& child,
+                                   const std::vector<std::string>& pending_on) {
+  std::vector<consideration> out;
+  const auto& day = c.fill_date;
+  for (const auto& o : child.orders) {
+    const bool was_pending =
+        std::find(pending_on.begin(), pending_on.end(), o.application_id) != pending_on.end();
+    if (o.rulings.empty())
+      out.push_back({"order", o.order_id, "", false,
+                     fmt::format("{} with no ruling on a medication", o.decision)});
+    for (const auto& r : o.rulings) {
+      consideration k{"order", o.order_id, r.drug_name, false, ""};
+      if (!same_medication(r.ndc, r.drug_name, c))
+        k.why = r.ndc.empty() ? "another active ingredient than the claim's drug"
+                              : "its NDC names another labeler or product";
+      else if (!r.authorizes())
+        k.why = fmt::format("ruled {}", r.ruling);
+      else if (superseded_on(o, child.orders, day))
+        k.why = fmt::format("superseded by an order signed on or before the fill date {}", day);
+      else if (!(r.authorized_from <= day && day <= r.authorized_through) &&
+               !(was_pending && day < r.authorized_from))
+        k.why = fmt::format("the fill date {} is outside {} to {}", day, r.authorized_from,
+                            r.authorized_through);
+      else {
+        k.covers = true;
+        k.why = r.authorized_from <= day
+                    ? fmt::format("authorized {} to {}", r.authorized_from, r.authorized_through)
+                    : fmt::format("authorized from {} on the application the claim was pending on",
+                                  r.authorized_from);
+        if (r.max_daily_dose) {
+          auto d = daily_dose(c, *r.max_daily_dose);
+          if (!d.computable)
+            k.why += fmt::format("; daily dose not computable, maximum {}",
+                                 to_string(*r.max_daily_dose));
+          else
+            k.why += fmt::format("; daily dose {} {} the maximum {}", d.daily,
+                                 d.over ? "exceeds" : "within", to_string(*r.max_daily_dose));
+        }
+      }
+      out.push_back(std::move(k));
+    }
+  }
+  for (const auto& a : child.applications) {
+    consideration k{"application", a.application_id, "", false, ""};
+    auto m = std::find_if(
+        a.medications.begin(), a.medications.end(),
+        [&](const application_medication& x) { return same_medication(x.ndc, x.drug_name, c); });
+    const auto* last = latest_on(a.application_id, child.orders);
+    if (m == a.medications.end()) {
+      k.why = "names no medication matching the claim's drug";
+    } else {
+      k.medication = m->drug_name;
+      if (!(a.submitted_date <= day || (a.emergency && a.submitted_date <= add_days(day, 2))))
+        k.why = fmt::format("submitted {}, after the fill date {}{}", a.submitted_date, day,
+                            a.emergency ? " by more than 2 days" : " (not an emergency)");
+      else if (last && last->decision != "HEARING_SET")
+        k.why = fmt::format("ruled on by order {} ({})", last->order_id, last->decision);
+      else {
+        k.covers = true;
+        k.why = fmt::format("submitted {}{}, no ruling yet: the claim is pending", a.submitted_date,
+                            a.emergency ? " as an emergency" : "");
+      }
+    }
+    out.push_back(std::move(k));
+  }
+  return out;
+}
+
 namespace {
 
 // One element holding a value, indented; nothing for an empty value.

@@ -128,6 +128,18 @@ struct verdict {
 verdict evaluate(const claim& c, const child_view& child,
                  const std::vector<std::string>& pending_on = {});
 
+// Why each order and application known for the child did or did not cover a claim (niem-dsa
+// explain): one line per order ruling and per application, in the order evaluate() reads them.
+struct consideration {
+  std::string kind;  // "order" or "application"
+  std::string id;    // the order's or application's id
+  std::string medication;
+  bool covers = false;  // the order covers the claim, or the application leaves it pending
+  std::string why;
+};
+std::vector<consideration> explain(const claim& c, const child_view& child,
+                                   const std::vector<std::string>& pending_on = {});
+
 // ---- Reading the broker's own documents (validated: a document that does not read is nullopt)
 // ----
 

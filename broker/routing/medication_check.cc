@@ -1,5 +1,6 @@
 #include "routing/medication_check.h"
 
+#include "base/metrics.h"
 #include "routing/policy.h"  // utc_date
 
 #include <algorithm>
@@ -75,6 +76,8 @@ std::string encode_claim_state(const claim_state& s) {
   for (std::size_t i = 0; i < s.alerts.size(); ++i) {
     if (i) out += k_item;
     out += outcome_name(s.alerts[i].result);
+    out += '@';
+    out += s.alerts[i].day;
     out += s.alerts[i].resolved ? "+" : "";
   }
   out += k_field;
@@ -104,9 +107,11 @@ std::optional<claim_state> decode_claim_state(std::string_view text) {
     for (auto a : split(f[19], k_item)) {
       bool resolved = a.ends_with("+");
       if (resolved) a.remove_suffix(1);
-      auto o = outcome_named(a);
+      auto at = a.find('@');
+      if (at == std::string_view::npos) return std::nullopt;
+      auto o = outcome_named(a.substr(0, at));
       if (!o || !alerts(*o)) return std::nullopt;
-      s.alerts.push_back({*o, resolved});
+      s.alerts.push_back({*o, resolved, std::string(a.substr(at + 1))});
     }
   if (f[20].empty() || f[20].size() > 9 ||
       f[20].find_first_not_of("0123456789") != std::string_view::npos)
@@ -136,10 +141,17 @@ void check::restore(const std::vector<check_fact>& facts) {
       if (auto it = claims_.find(s->c.claim_id);
           it != claims_.end() && it->second.revision > s->revision)
         continue;
-      if (keep(*s))
-        claims_.insert_or_assign(s->c.claim_id, std::move(*s));
-      else
-        claims_.erase(s->c.claim_id);
+      if (auto it = settled_.find(s->c.claim_id);
+          it != settled_.end() && it->second.revision > s->revision)
+        continue;
+      auto id = s->c.claim_id;
+      if (keep(*s)) {
+        settled_.erase(id);
+        claims_.insert_or_assign(id, std::move(*s));
+      } else {
+        claims_.erase(id);
+        settled_.insert_or_assign(id, std::move(*s));
+      }
     } else if (f.kind == k_fact_notice) {
       owed_.emplace(f.key, f.value);
     } else if (f.kind == k_fact_sent) {
@@ -166,6 +178,7 @@ exception_notice check::notice(const claim_state& s, outcome o, const verdict& v
 
 void check::decide(claim_state& s, bool fresh, result& out) {
   auto v = evaluate(s.c, known_.view(s.c.medicaid_id), s.pending_on);
+  base::metrics().medication_checks.inc(outcome_name(v.result));
   bool changed = fresh || v.result != s.last;
   s.last = v.result;
   if (v.result == outcome::pending_application &&
@@ -185,16 +198,18 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       n.covering_order = v.order_id;
       out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
       out.notices.push_back(std::move(n));
+      base::metrics().medication_notices.add({"resolution", outcome_name(a.result)});
     }
   } else if (alerts(v.result)) {
     bool raised = std::any_of(s.alerts.begin(), s.alerts.end(),
                               [&](const claim_state::alert& a) { return a.result == v.result; });
     if (!raised) {
-      s.alerts.push_back({v.result, false});
+      s.alerts.push_back({v.result, false, utc_date(clk_.now_ms())});
       changed = true;
       auto n = notice(s, v.result, v);
       out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
       out.notices.push_back(std::move(n));
+      base::metrics().medication_notices.add({"alert", outcome_name(v.result)});
     }
   }
   if (changed) keep_state(s, out);
@@ -214,7 +229,12 @@ void check::recheck(const std::vector<std::string>& medicaid_ids, result& out) {
       continue;
     }
     decide(it->second, false, out);
-    it = keep(it->second) ? std::next(it) : claims_.erase(it);
+    if (keep(it->second)) {
+      ++it;
+    } else {
+      settled_.insert_or_assign(it->first, std::move(it->second));
+      it = claims_.erase(it);
+    }
   }
 }
 
@@ -225,12 +245,13 @@ check::result check::observe(std::string_view exchange, std::string_view documen
     auto d = read_claim(document);
     if (!d || d->status != "PAID" || !d->psychotropic) return out;
     std::lock_guard lk(mu_);
-    auto it = claims_.find(d->c.claim_id);
-    if (it != claims_.end()) return out;  // the same claim again: already decided
+    // The same claim again (resent, replayed): already decided.
+    if (claims_.count(d->c.claim_id) || settled_.count(d->c.claim_id)) return out;
     claim_state s;
     s.c = std::move(d->c);
     decide(s, true, out);
-    if (keep(s)) claims_.emplace(s.c.claim_id, std::move(s));
+    auto id = s.c.claim_id;
+    (keep(s) ? claims_ : settled_).emplace(std::move(id), std::move(s));
   } else if (exchange == inputs_.applications) {
     auto d = read_application(document);
     if (!d) return out;
@@ -274,6 +295,36 @@ std::vector<check_fact> check::outstanding() const {
   std::vector<check_fact> out;
   for (const auto& [id, doc] : owed_) out.push_back({std::string(k_fact_notice), id, doc});
   return out;
+}
+
+std::optional<claim_state> check::status(const std::string& claim_id) const {
+  std::lock_guard lk(mu_);
+  if (auto it = claims_.find(claim_id); it != claims_.end()) return it->second;
+  if (auto it = settled_.find(claim_id); it != settled_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::vector<check::open_alert> check::open_alerts() const {
+  std::lock_guard lk(mu_);
+  std::vector<open_alert> out;
+  for (const auto& [id, s] : claims_)
+    for (const auto& a : s.alerts) {
+      if (a.resolved) continue;
+      auto clients = known_.clients(s.c.medicaid_id);
+      auto county = placements_.county_on(clients.size() == 1 ? clients.front() : "",
+                                          s.c.medicaid_id, s.c.fill_date);
+      out.push_back({alert_id(id, a.result), id, county, s.c.fill_date, a.day, a.result});
+    }
+  return out;
+}
+
+std::vector<consideration> check::explain(const std::string& claim_id) const {
+  std::lock_guard lk(mu_);
+  const claim_state* s = nullptr;
+  if (auto it = claims_.find(claim_id); it != claims_.end()) s = &it->second;
+  if (auto it = settled_.find(claim_id); !s && it != settled_.end()) s = &it->second;
+  if (!s) return {};
+  return medication::explain(s->c, known_.view(s->c.medicaid_id), s->pending_on);
 }
 
 std::vector<claim_state> check::kept() const {

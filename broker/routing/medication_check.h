@@ -53,6 +53,7 @@ struct claim_state {
   struct alert {
     outcome result = outcome::no_authorization;
     bool resolved = false;
+    std::string day;  // raised (YYYY-MM-DD)
   };
   std::vector<alert> alerts;
   std::uint32_t revision = 0;  // changes kept so far (the fact's key)
@@ -91,6 +92,17 @@ class check {
 
   // The claims kept now (tests, operations).
   std::vector<claim_state> kept() const;
+  // What the check decided about a claim (kept, or settled: authorized, or every alert
+  // resolved); nullopt for a claim it never checked.
+  std::optional<claim_state> status(const std::string& claim_id) const;
+  // An unresolved alert, for operations: no name, Medicaid id or drug (viewers see it).
+  struct open_alert {
+    std::string id, claim_id, county, fill_date, raised;
+    outcome result = outcome::no_authorization;
+  };
+  std::vector<open_alert> open_alerts() const;
+  // Why each order and application known for the claim's child did or did not cover it.
+  std::vector<consideration> explain(const std::string& claim_id) const;
 
  private:
   // Checks (again) every kept claim of the children `medicaid_ids`.
@@ -109,7 +121,10 @@ class check {
   registry known_;
   placement_history placements_;
   std::map<std::string, claim_state> claims_;  // kept claims, by claim id
-  std::map<std::string, std::string> owed_;    // notices restored and not marked sent
+  // Claims decided and settled (their last state), so that a claim sent again is recognized
+  // and its trace can say what was decided.
+  std::map<std::string, claim_state> settled_;
+  std::map<std::string, std::string> owed_;  // notices restored and not marked sent
 };
 
 }  // namespace niem::routing::medication

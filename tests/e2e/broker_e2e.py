@@ -93,6 +93,18 @@ try:
     # DSA-003: PAID claims only; the SUD claim needs the child's consent for cws (none matches it).
     col = header.split("|")
     rows = [dict(zip(col, r.split("|"))) for r in claim_rows]
+    # The medication check's alerts (no court order in this test; broker_medication.py covers the
+    # check): to cws and phn, each about a paid psychotropic claim, apart from the claims.
+    exc = "medication-authorization-exception"
+    psychotropic = {r["CLAIM_ID"] for r in rows if r["CLAIM_STATUS"] == "PAID" and r["PSYCHOTROPIC"] == "Y"}
+    for name, got in (("cws", cws), ("phn", phn)):
+        keys = [m.properties["niem-record-key"] for m in got if m.properties["niem-exchange"] == exc]
+        check(all(k.startswith("MAE-") and k[4:k.rindex("-")] in psychotropic for k in keys) and
+              (name == "phn" or keys),
+              f"{name}'s medication alerts ({len(keys)}) are about paid psychotropic claims")
+    alert_msgs = [m for m in cws + phn if m.properties["niem-exchange"] == exc]
+    cws = [m for m in cws if m.properties["niem-exchange"] != exc]
+    phn = [m for m in phn if m.properties["niem-exchange"] != exc]
     paid_plain = sorted(r["CLAIM_ID"] for r in rows
                         if r["CLAIM_STATUS"] == "PAID" and r["SUD_TREATMENT"] == "N")
     check(kinds(cws) == sorted(["pharmacy-claim"] * len(paid_plain) + ["pmap-application"] * len(pmaps))
@@ -119,7 +131,7 @@ try:
           "no placement delivered to medicaid or the court carries the SSN")
     check(all(b"NPIIdentification" not in body_of(m) and b"Dispenser" not in body_of(m) for m in phn),
           "phn never sees an NPI")
-    delivered = court + medicaid + cws + phn + research
+    delivered = court + medicaid + cws + phn + research + alert_msgs
     for m in court + medicaid + cws + phn:
         if m.content_type != "application/xml":
             fail("delivered content type is not application/xml")

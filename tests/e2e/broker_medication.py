@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 
 from proton.utils import BlockingConnection
 
@@ -157,6 +158,47 @@ try:
           "42 CFR part 2" in cws["MAE-RX-MED-4-NO_AUTHORIZATION"],
           "the SUD alert carries the 42 CFR 2.32 notice and security label")
     conn.close()
+
+    # Operations: the open alerts (API, niemctl), a claim's trace, /metrics.
+    viewer = open(os.path.join(root, "config/demo-viewer.token")).read().strip()
+
+    def api(path):
+        req = urllib.request.Request(broker.admin_url + path,
+                                     headers={"Authorization": "Bearer " + viewer})
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.read().decode("utf-8")
+
+    open_alerts = json.loads(api("/api/alerts"))["alerts"]
+    check([a["alert"] for a in open_alerts] == ["MAE-RX-MED-2-OVER_MAXIMUM_DOSE",
+                                                "MAE-RX-MED-3-NO_AUTHORIZATION",
+                                                "MAE-RX-MED-4-NO_AUTHORIZATION"] and
+          all(a["county"] == "06037" for a in open_alerts),
+          "/api/alerts lists the open alerts with their county, the resolved one not")
+    check(MEDICAID not in json.dumps(open_alerts) and "GUANFACINE" not in json.dumps(open_alerts),
+          "the open alerts name no child and no drug")
+    only = json.loads(api("/api/alerts?county=06037&outcome=OVER_MAXIMUM_DOSE"))["alerts"]
+    check([a["alert"] for a in only] == ["MAE-RX-MED-2-OVER_MAXIMUM_DOSE"],
+          "filtered by county and outcome")
+    env = dict(os.environ, NIEMCTL_URL=broker.admin_url, NIEMCTL_TOKEN=viewer)
+    out = subprocess.run([os.environ["NIEMCTL_BIN"], "alerts", "--outcome", "NO_AUTHORIZATION"],
+                         capture_output=True, text=True, env=env)
+    check(out.returncode == 0 and "MAE-RX-MED-3-NO_AUTHORIZATION" in out.stdout and
+          "MAE-RX-MED-2" not in out.stdout, "niemctl alerts lists them, filtered by outcome")
+    claim_msg = store_query(store, "SELECT message_id FROM audit WHERE record_key = 'RX-MED-1' "
+                                   "AND provider = 'medicaid' LIMIT 1")[0][0]
+    trace = json.loads(api(f"/api/messages/{claim_msg}/trace"))
+    mc = trace["medication_check"]
+    check(mc["outcome"] == "AUTHORIZED" and
+          [(a["alert"], a["resolved"]) for a in mc["alerts"]] ==
+          [("MAE-RX-MED-1-NO_AUTHORIZATION-RESOLVED", True)],
+          "a claim's trace shows the check's outcome and the alert it raised, resolved")
+    out = subprocess.run([os.environ["NIEMCTL_BIN"], "trace", claim_msg],
+                         capture_output=True, text=True, env=env)
+    check("medication check: AUTHORIZED" in out.stdout, "niemctl trace shows it too")
+    metrics = api("/metrics")
+    check('niem_medication_notices_total{kind="alert",outcome="OVER_MAXIMUM_DOSE"} 1' in metrics and
+          'niem_medication_checks_total{outcome="NO_AUTHORIZATION"}' in metrics,
+          "/metrics counts the check's outcomes and notices")
 finally:
     rc = broker.stop()
 check(rc == 0, "broker stops cleanly")
@@ -197,6 +239,14 @@ check(sorted(e["outcome"] for e in la["unresolved_exceptions"]) ==
       ["NO_AUTHORIZATION", "OVER_MAXIMUM_DOSE"] and
       all(e["children"] == {"suppressed": "primary"} for e in la["unresolved_exceptions"]),
       "the DSA-009 report counts the county's unresolved alerts by outcome, small counts suppressed")
+# niem-dsa explain on a claim, from the store: the order covered it, with the dose over its maximum.
+out = subprocess.run([os.environ["NIEM_DSA_BIN"], "explain", "--store", store, "--claim", "RX-MED-2"],
+                     capture_output=True, text=True)
+check(out.returncode == 0 and "outcome OVER_MAXIMUM_DOSE" in out.stdout and
+      "JV223-MED-1" in out.stdout and "daily dose 5 mg exceeds the maximum 4 mg" in out.stdout and
+      "PMAP-MED-1" in out.stdout and "ruled on by order JV223-MED-1" in out.stdout,
+      "niem-dsa explain --claim says which order and application were considered, and why"
+      + ("" if out.returncode == 0 else f" ({out.stderr.strip()})"))
 out = subprocess.run([os.environ["NIEM_DSA_BIN"], "audit-verify", "--store", store, "--key-file",
                       os.path.join(root, "config/demo-audit.key")], capture_output=True, text=True)
 check(out.returncode == 0, f"the audit trail verifies ({out.stdout.strip()})")

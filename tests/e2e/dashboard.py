@@ -85,6 +85,13 @@ try:
         s.send(record_message('{"record_type": "placement", "event_id": "BROKEN-1"', "application/json"))
     except SendException:
         pass
+    # The example claims: their psychotropic fills have no court order, so the medication check
+    # raises alerts.
+    claims = [l.rstrip("\r\n") for l in open(os.path.join(
+        root, "mappings/mmis-pharmacy-claim/examples/mmis_rx_20260601.txt"), encoding="utf-8") if l.strip()]
+    s = conn.create_sender("ingest/medicaid/pharmacy_claim")
+    for row in claims[1:]:
+        s.send(record_message(claims[0] + "\n" + row, "text/csv"))
     conn.close()
 
     profile = os.path.join(tmp, "chromium")
@@ -120,6 +127,13 @@ try:
     rows = page.eval("[...document.querySelectorAll('#dlq tbody tr')].map(r => [+r.dataset.deadLetter,"
                      " r.children[2].textContent, r.children[3].textContent])")
     check(rows == [[d["id"], d["code"], d["reason"]] for d in dl], f"dead letters with code and reason ({rows})")
+    alerts = [a["alert"] for a in api("/api/alerts")["alerts"]]
+    check(len(alerts) > 0, f"the example claims raised open medication alerts ({len(alerts)})")
+    page.wait(f"document.querySelectorAll('#alerts tbody tr').length === {len(alerts)}", "the open alerts")
+    shown = page.eval("[...document.querySelectorAll('#alerts tbody tr')].map(r => r.dataset.alert)")
+    check(shown == alerts, "the open medication alerts on the page match the API, oldest first")
+    check(page.eval("document.getElementById('alerts').textContent.includes('95550001C')") is False,
+          "the alerts table shows no Medicaid id")
     check(page.eval("document.querySelector('#agreements tr[data-agreement=\"DSA-008\"]').dataset.status") == "expired",
           "DSA-008 is shown expired")
     check(page.eval("document.querySelector('[data-replay]').offsetParent === null"),

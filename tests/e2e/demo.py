@@ -50,11 +50,14 @@ try:
     check(", 5 pmap-order" in line_of("cws"), "cws received the court's orders (DSA-010)")
     check(line_of("pmap-portal").startswith("5 pmap-order"),
           "pmap-portal received the court's rulings (DSA-011)")
-    check(line_of("phn").startswith("2 pharmacy-claim"), "phn received the consented claims")
+    check("medication-authorization-exception" in line_of("cws"),
+          "cws received the medication check's alerts (DSA-012)")
+    check(re.match(r"\d+ medication-authorization-exception, 2 pharmacy-claim", line_of("phn")),
+          "phn received the medication alerts and the consented claims")
     check(line_of("school") == "nothing: 8 withheld NIEM-503 agreement DSA-008@1 expired 2025-12-31",
           "school: nothing, and why: its agreement expired (NIEM-503), with the date")
     check(line_of("oversight").startswith(
-        "nothing: 11 withheld NIEM-510 agreement DSA-009@1: the agreement is aggregate"),
+        "nothing: 13 withheld NIEM-510 agreement DSA-009@1: the agreement is aggregate"),
         "oversight: nothing, and why: it receives only the aggregate report (NIEM-510)")
     for r in ("court", "medicaid", "cws", "pmap-portal", "phn", "research"):
         check("nothing" not in line_of(r), f"{r} received something")

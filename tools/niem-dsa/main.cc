@@ -1,9 +1,11 @@
 // niem-dsa: the tool for the people who write data-sharing agreements and answer for them.
 //   check         lint agreement files against the exchange schemas
-//   explain       what one recipient would receive of a document, and why each element went
+//   explain       what one recipient would receive of a document, and why each element went;
+//                 or, for a claim, which orders and applications covered it and why
 //   audit-verify  verify the audit trail's hash chain in a broker store
 //   disclosures   the accounting of disclosures for one child
 //   report        an aggregate agreement's report for any period, on demand
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -19,7 +21,7 @@
 #include "mapping/mapping.h"
 #include "report/report.h"
 #include "routing/agreement.h"
-#include "routing/medication.h"
+#include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -35,6 +37,9 @@ Commands:
   explain --agreement FILE [--exchange X] [--pseudonym-key-file F] DOCUMENT
                                              print what the recipient would receive and, for
                                              every element removed, the rule that removed it
+  explain --store STORE --claim CLAIM-ID     the medication check's outcome for a claim and, for
+                                             every order and application known for the child,
+                                             why it did or did not cover the claim
   audit-verify --store STORE [--key-file F]  verify the audit trail's hash chain
   disclosures --store STORE --person ID [--since YYYY-MM-DD] [--format table|csv|json]
                                              the accounting of disclosures for one child (client
@@ -272,6 +277,55 @@ std::unique_ptr<store::store> open_store(const store_args& a, int& rc) {
   return std::move(s.value());
 }
 
+// The medication check's decision on a claim, rebuilt from the store's facts as the broker
+// rebuilds it at start-up: every order and application known for the child, and why each did or
+// did not cover the claim.
+int cmd_explain_claim(const std::vector<std::string>& args) {
+  store_args sa;
+  std::string claim_id;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (sa.take(args, i))
+      continue;
+    else if (args[i] == "--claim" && i + 1 < args.size())
+      claim_id = args[++i];
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (sa.locator.empty() || claim_id.empty())
+    return usage("explain --claim needs --store STORE and --claim CLAIM-ID");
+  int rc = 0;
+  auto st = open_store(sa, rc);
+  if (!st) return rc;
+  namespace med = routing::medication;
+  med::check ck({});
+  std::vector<med::check_fact> facts;
+  for (auto& f : st->facts()) facts.push_back({f.kind, f.key, f.value});
+  ck.restore(facts);
+  auto s = ck.status(claim_id);
+  if (!s) {
+    std::fprintf(stderr,
+                 "niem-dsa: the medication check never decided claim %s (not a paid "
+                 "psychotropic claim, or not received)\n",
+                 claim_id.c_str());
+    return 1;
+  }
+  std::printf("claim %s filled %s: %s %s, %s x %s for %s days\n", claim_id.c_str(),
+              s->c.fill_date.c_str(), s->c.drug_name.c_str(), s->c.ndc.c_str(),
+              s->c.strength.c_str(), s->c.quantity.c_str(), s->c.days_supply.c_str());
+  std::printf("outcome %s", std::string(med::outcome_name(s->last)).c_str());
+  for (const auto& a : s->alerts)
+    std::printf("; alert %s raised %s%s", med::alert_id(claim_id, a.result).c_str(), a.day.c_str(),
+                a.resolved ? " (resolved)" : "");
+  std::puts("\n");
+  auto why = ck.explain(claim_id);
+  if (why.empty()) std::puts("no order or application is known for the child");
+  for (const auto& k : why)
+    std::printf("%-11s %-20s %-24s %-9s %s\n", k.kind.c_str(), k.id.c_str(),
+                k.medication.empty() ? "-" : k.medication.c_str(),
+                k.covers ? (k.kind == "order" ? "COVERS" : "PENDING") : "does not", k.why.c_str());
+  return 0;
+}
+
 int cmd_audit_verify(const std::vector<std::string>& args) {
   store_args sa;
   std::string key_file;
@@ -479,7 +533,9 @@ int main(int argc, char** argv) {
   std::vector<std::string> args(argv + 2, argv + argc);
   std::string cmd = argv[1];
   if (cmd == "check") return cmd_check(args);
-  if (cmd == "explain") return cmd_explain(args);
+  if (cmd == "explain")
+    return std::find(args.begin(), args.end(), "--claim") != args.end() ? cmd_explain_claim(args)
+                                                                        : cmd_explain(args);
   if (cmd == "audit-verify") return cmd_audit_verify(args);
   if (cmd == "disclosures") return cmd_disclosures(args);
   if (cmd == "report") return cmd_report(args);

@@ -49,6 +49,7 @@ Commands:
   withheld [--recipient R] [--hours H]      why records were withheld from each recipient in the
                                             last H hours (default 24), by code and agreement
   consents --person ID                      a child's consents and whether each holds today
+  alerts [--county FIPS] [--outcome O]      the medication check's open alerts, oldest first
   errors [CODE]                             the error catalogue, or one code's entry (offline)
   errors markdown                           the catalogue as docs/ERRORS.md's table
 
@@ -448,6 +449,17 @@ int main(int argc, char** argv) {
                    ", failed attempts before: " + str(at(a, "attempts"));
       std::printf("%-12s %s%s\n", std::string(k).c_str(), str(v).c_str(), when.c_str());
     }
+    if (const auto* m = b.as_object().if_contains("medication_check"); m && m->is_object()) {
+      std::printf("\nmedication check: %s", str(at(*m, "outcome")).c_str());
+      std::string pending;
+      for (const auto& p : at(*m, "pending_on").as_array())
+        pending += (pending.empty() ? "" : ", ") + str(p);
+      if (!pending.empty()) std::printf(" (pending on %s)", pending.c_str());
+      std::puts("");
+      for (const auto& a : at(*m, "alerts").as_array())
+        std::printf("  %s raised %s%s\n", str(at(a, "alert")).c_str(), str(at(a, "raised")).c_str(),
+                    at(a, "resolved").as_bool() ? ", resolved" : "");
+    }
     return 0;
   }
   if (cmd == "disclosures") {
@@ -529,6 +541,24 @@ int main(int argc, char** argv) {
     }
     table({"CONSENT", "RECIPIENT", "PURPOSES", "CATEGORIES", "FROM", "TO", "STATUS", "TODAY"},
           rows);
+    return rows.empty() ? 1 : 0;
+  }
+  if (cmd == "alerts") {
+    auto r =
+        c.call(http::verb::get,
+               "/api/alerts" + query({{"county", opt("county")}, {"outcome", opt("outcome")}}));
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    if (!at(r.body, "configured").as_bool()) {
+      std::puts("the medication check is not configured");
+      return 1;
+    }
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& a : at(r.body, "alerts").as_array())
+      rows.push_back({str(at(a, "raised")), str(at(a, "alert")), str(at(a, "outcome")),
+                      at(a, "county").is_null() ? "unknown" : str(at(a, "county")),
+                      str(at(a, "fill_date"))});
+    table({"RAISED", "ALERT", "OUTCOME", "COUNTY", "FILLED"}, rows);
     return rows.empty() ? 1 : 0;
   }
   return usage("unknown command '" + cmd + "'");

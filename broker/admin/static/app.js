@@ -101,14 +101,33 @@ async function trace(id) {
       el('td', {}, d.at), el('td', {}, d.recipient || '-'), el('td', { class: d.decision === 'withhold' ? 'warn' : '' }, d.decision),
       el('td', {}, d.reason), el('td', {}, d.agreement), el('td', {}, d.purpose), el('td', {}, d.consent), el('td', {}, d.provider)));
     const states = Object.entries(t.recipients).map(([r, s]) => `${r}: ${s}`).join(' · ');
+    const m = t.medication_check;
+    const check = m ? `medication check: ${m.outcome}` +
+      m.alerts.map(a => ` · ${a.alert} raised ${a.raised}${a.resolved ? ' (resolved)' : ''}`).join('') : '';
     box.replaceChildren(
       el('p', { id: 'trace-summary' }, `${t.agency}/${t.record_type} record ${t.record_key}, received ${t.received_at}, ${t.status}${t.code ? ' ' + t.code : ''}`),
       el('p', {}, states),
+      el('p', { id: 'trace-medication' }, check),
       el('table', {}, el('thead', {}, el('tr', {}, ...['At', 'Recipient', 'Decision', 'Reason', 'Agreement', 'Purpose', 'Consent', 'By'].map(h => el('th', {}, h)))),
         el('tbody', {}, ...rows)));
   } catch (e) {
     box.replaceChildren(el('p', { class: 'bad' }, e.message));
   }
+}
+
+async function refreshAlerts() {
+  const qs = new URLSearchParams();
+  const county = document.getElementById('alerts-county').value.trim();
+  const outcome = document.getElementById('alerts-outcome').value;
+  if (county) qs.set('county', county);
+  if (outcome) qs.set('outcome', outcome);
+  const a = await api('GET', '/api/alerts' + (qs.toString() ? '?' + qs : ''));
+  document.querySelector('#alerts tbody').replaceChildren(...a.alerts.map(r =>
+    el('tr', { 'data-alert': r.alert },
+      el('td', {}, r.raised), el('td', {}, r.alert), el('td', { class: 'warn' }, r.outcome),
+      el('td', {}, r.county || 'unknown'), el('td', {}, r.fill_date))));
+  document.getElementById('alerts-note').textContent = a.configured
+    ? `${a.alerts.length} open` : 'the medication check is not configured';
 }
 
 async function refreshAgreements() {
@@ -124,7 +143,7 @@ async function refreshAgreements() {
 async function refresh() {
   if (!state.token) return;
   try {
-    await Promise.all([refreshQueues(), refreshDlq()]);
+    await Promise.all([refreshQueues(), refreshDlq(), refreshAlerts()]);
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     document.getElementById('updated').textContent = e.message;
@@ -152,6 +171,7 @@ document.addEventListener('DOMContentLoaded', () => {
     signIn(document.getElementById('token').value.trim());
   });
   document.getElementById('dlq-filter').addEventListener('submit', ev => { ev.preventDefault(); refreshDlq(); });
+  document.getElementById('alerts-filter').addEventListener('submit', ev => { ev.preventDefault(); refreshAlerts(); });
   document.getElementById('trace-form').addEventListener('submit', ev => {
     ev.preventDefault();
     trace(document.getElementById('trace-id').value.trim());

@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "base/clock.h"
 #include "mapping/mapping.h"
 #include "support/fixtures.h"
 #include "validation/validation.h"
@@ -111,7 +112,8 @@ TEST_CASE(
     "a claim is checked when it arrives and again when the child's application and order do") {
   documents d;
   std::vector<check_fact> kept_facts;
-  check ck(inputs());
+  base::manual_clock clk(1'780'000'000'000);  // 2026-05-28 UTC
+  check ck(inputs(), clk);
   // As the store keeps them: the first value of a kind and key (so every change needs a key of
   // its own, or it would be lost).
   std::set<std::pair<std::string, std::string>> seen;
@@ -187,6 +189,33 @@ TEST_CASE(
                    d.claim("RX-C5", "CLONIDINE", "00000-0000-00", "20260615", "30", "PAID", "N"))
             .notices.empty());
   CHECK(ck.kept().size() == 2);
+
+  // For operations: the open alerts (no name, no Medicaid id), what was decided of a settled
+  // claim, and why each order or application did or did not cover a claim.
+  auto open = ck.open_alerts();
+  REQUIRE(open.size() == 2);
+  CHECK(open[0].id == "MAE-RX-C2-OVER_MAXIMUM_DOSE");
+  CHECK(open[0].county == "06075");
+  CHECK(open[0].raised == "2026-05-28");
+  CHECK(open[1].result == outcome::no_authorization);
+  auto settled = ck.status("RX-C1");
+  REQUIRE(settled);
+  CHECK(settled->last == outcome::authorized);
+  REQUIRE(settled->alerts.size() == 1);
+  CHECK(settled->alerts[0].resolved);
+  CHECK_FALSE(ck.status("RX-NEVER"));
+  auto why = ck.explain("RX-C2");
+  REQUIRE(why.size() == 2);
+  CHECK(why[0].kind == "order");
+  CHECK(why[0].id == "JV223-T-1");
+  CHECK(why[0].covers);
+  CHECK(why[0].why.find("daily dose 5 mg exceeds the maximum 4 mg") != std::string::npos);
+  CHECK(why[1].kind == "application");
+  CHECK_FALSE(why[1].covers);
+  CHECK(why[1].why.find("ruled on by order JV223-T-1") != std::string::npos);
+  why = ck.explain("RX-C3");
+  REQUIRE(why.size() == 2);
+  CHECK(why[0].why == "its NDC names another labeler or product");
 
   // Every notice is kept, written, with the record that raised it: a valid document of the
   // exception exchange.
@@ -266,7 +295,8 @@ TEST_CASE("a kept claim's state reads back as written, and a damaged one does no
   s.c.sud = true;
   s.last = outcome::pending_application;
   s.pending_on = {"PMAP-1", "PMAP-2"};
-  s.alerts = {{outcome::unlinked_child, true}, {outcome::no_authorization, false}};
+  s.alerts = {{outcome::unlinked_child, true, "2026-06-01"},
+              {outcome::no_authorization, false, "2026-06-02"}};
   auto text = encode_claim_state(s);
   auto back = decode_claim_state(text);
   REQUIRE(back);
@@ -283,6 +313,6 @@ TEST_CASE("a kept claim's state reads back as written, and a damaged one does no
   CHECK_FALSE(decode_claim_state(bad));
   // An AUTHORIZED outcome is no alert.
   claim_state a = s;
-  a.alerts = {{outcome::authorized, false}};
+  a.alerts = {{outcome::authorized, false, "2026-06-01"}};
   CHECK_FALSE(decode_claim_state(encode_claim_state(a)));
 }

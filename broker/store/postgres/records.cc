@@ -336,6 +336,23 @@ void pg_store::commit_record(record_outcome rec, std::function<void(commit_resul
 
 std::vector<fact_row> pg_store::facts() {
   std::vector<fact_row> out;
+  if (opt_.read_only) {
+    // A tool (niem-dsa explain --claim): the engine's write transaction takes the audit head
+    // FOR UPDATE, which a read-only session may not; one SELECT on a reader is a snapshot.
+    connection c;
+    std::string err;
+    if (!open_reader(c, err)) {
+      base::log(base::log_level::error, "store", "facts cannot be read", {{"error", err}});
+      return out;
+    }
+    auto r = c.exec("SELECT kind, key, value FROM facts ORDER BY seq");
+    if (!r.ok()) {
+      failed(r, "facts");
+      return out;
+    }
+    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 0), r.text(i, 1), r.text(i, 2)});
+    return out;
+  }
   eng_.run_sync_completed([&] {
     out.clear();
     auto r = conn_.exec("SELECT kind, key, value FROM facts ORDER BY seq");
