@@ -279,6 +279,13 @@ struct pipeline::impl {
             router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
       }
       if (opt.check && !j.redecision && !written) {
+        // Replicas: what the others committed before this record (an order, an application, a
+        // kept claim) is learned first, so the check decides on it as one broker would.
+        if (st.shared() && opt.check->wants(rec.exchange, *doc) && !catch_up(st))
+          base::log(base::log_level::warn, "medication",
+                    "decided without the other replicas' "
+                    "latest facts (the store did not answer in time)",
+                    {{"message_id", rec.message_id}});
         auto seen = opt.check->observe(rec.exchange, *doc);
         for (const auto& f : learned)
           if (f.kind == "identity")

@@ -282,6 +282,16 @@ check::result check::observe(std::string_view exchange, std::string_view documen
   return out;
 }
 
+bool check::wants(std::string_view exchange, std::string_view document) const {
+  if (exchange.empty()) return false;
+  if (exchange == inputs_.claims) {
+    auto d = read_claim(document);
+    return d && d->status == "PAID" && d->psychotropic;
+  }
+  return exchange == inputs_.applications || exchange == inputs_.orders ||
+         exchange == inputs_.placements;
+}
+
 check::result check::link(const std::string& client_id, const std::string& medicaid_id) {
   result out;
   std::lock_guard lk(mu_);

@@ -83,6 +83,9 @@ class check {
   // Thread-safe: workers call it concurrently; a claim and the order that decides it are
   // serialized here, so each sees the other whichever comes first.
   result observe(std::string_view exchange, std::string_view document);
+  // Whether observe() would do anything with this document (an input of the check, and for claims
+  // a paid psychotropic one).
+  bool wants(std::string_view exchange, std::string_view document) const;
   // A placement's link between a client number and a Medicaid id (the router's identity fact).
   result link(const std::string& client_id, const std::string& medicaid_id);
 

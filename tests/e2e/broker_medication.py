@@ -157,6 +157,22 @@ try:
     check("42CFRPart2" in cws["MAE-RX-MED-4-NO_AUTHORIZATION"] and
           "42 CFR part 2" in cws["MAE-RX-MED-4-NO_AUTHORIZATION"],
           "the SUD alert carries the 42 CFR 2.32 notice and security label")
+
+    # The alert withheld from cws before the consent, replayed for cws by an operator: decided
+    # again under today's consent, it is delivered.
+    operator = open(os.path.join(root, "config/demo-operator.token")).read().strip()
+    withheld_msg = store_query(store, "SELECT message_id FROM audit WHERE record_key = "
+                                      "'MAE-RX-MED-3-NO_AUTHORIZATION' AND recipient = 'cws'")[0][0]
+    req = urllib.request.Request(
+        f"{broker.admin_url}/api/messages/{withheld_msg}/replay?recipient=cws", method="POST",
+        headers={"Authorization": "Bearer " + operator})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        replayed = json.loads(r.read())
+    check(replayed.get("outcome") == "accepted", f"the withheld alert is replayed for cws ({replayed})")
+    got = notices(conn, "cws")
+    check(sorted(got) == ["MAE-RX-MED-3-NO_AUTHORIZATION"] and "42CFRPart2" in got[
+          "MAE-RX-MED-3-NO_AUTHORIZATION"],
+          "replayed under the consent, the SUD alert reaches cws with the Part 2 notice")
     conn.close()
 
     # Operations: the open alerts (API, niemctl), a claim's trace, /metrics.
@@ -219,9 +235,12 @@ check(sorted(by.get("MAE-RX-MED-1-NO_AUTHORIZATION", [])) ==
       "each alert's disclosure is audited under its agreement, provider 'exchange'")
 withheld = sorted(r for r, d, _, _ in by.get("MAE-RX-MED-3-NO_AUTHORIZATION", []) if d == "withhold")
 check(withheld == ["cws", "phn"], "the SUD alert without consent is audited as withheld for both")
-check(len([k for k in by if k.startswith("MAE-RX-MED-1-")]) == 2 and
-      all(len(v) == 2 for v in by.values()),
-      "every notice was decided once per recipient across the restart and the resent claim")
+delivered_twice = [(k, r) for k, v in by.items() for r in ("cws", "phn")
+                   if sum(1 for x in v if x[0] == r and x[1] == "deliver") > 1]
+check(len([k for k in by if k.startswith("MAE-RX-MED-1-")]) == 2 and not delivered_twice and
+      all({x[0] for x in v} == {"cws", "phn"} for v in by.values()),
+      "every notice was decided for cws and phn and delivered at most once to each, across the "
+      "restart, the resent claim and the replay")
 owed = store_query(store, "SELECT count(*) FROM facts WHERE kind = 'medication.notice' AND key NOT IN "
                           "(SELECT key FROM facts WHERE kind = 'medication.sent')")
 check(owed == [(0,)] or owed == [("0",)], "no notice is left owed")

@@ -181,6 +181,14 @@ TEST_CASE(
                  d.claim("RX-C3", "CLONIDINE", "00000-0000-00", "20260615", "30"));
   keep(r);
   CHECK(ids(r.notices) == std::vector<std::string>{"MAE-RX-C3-NO_AUTHORIZATION"});
+  // What the check wants (replicas catch up first only for these).
+  CHECK(
+      ck.wants("pharmacy-claim", d.claim("RX-W1", "CLONIDINE", "00000-0000-00", "20260615", "30")));
+  CHECK_FALSE(ck.wants("pharmacy-claim",
+                       d.claim("RX-W2", "CLONIDINE", "00000-0000-00", "20260615", "30", "DENIED")));
+  CHECK(ck.wants("pmap-order", ""));
+  CHECK(ck.wants("placement-notification", ""));
+  CHECK_FALSE(ck.wants("aggregate-report", ""));
   // Not checked: a claim not paid, or not psychotropic.
   CHECK(ck.observe("pharmacy-claim",
                    d.claim("RX-C4", "CLONIDINE", "00000-0000-00", "20260615", "30", "DENIED"))
