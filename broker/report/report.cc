@@ -156,20 +156,18 @@ table count(const std::vector<placement_event>& placements,
       auto f = foster.find(county);
       a.foster.value = f == foster.end() ? 0 : f->second.size();
     }
-    auto cc = cells.find(county);
-    for (const auto& [klass, _] : by_class) {
-      std::uint64_t n = 0;
-      if (cc != cells.end())
-        if (auto k = cc->second.find(klass); k != cc->second.end()) n = k->second.size();
-      a.classes.push_back({klass, {n, shown::value}});
-    }
-    auto ac = alert_cells.find(county);
-    for (const auto& [outcome, _] : by_outcome) {
-      std::uint64_t n = 0;
-      if (ac != alert_cells.end())
-        if (auto o = ac->second.find(outcome); o != ac->second.end()) n = o->second.size();
-      a.exceptions.push_back({outcome, {n, shown::value}});
-    }
+    // One cell per category seen in the period (a class, or an alert's outcome).
+    auto fill = [&](const auto& by_county, const auto& categories, std::vector<class_cell>& out) {
+      auto cc = by_county.find(county);
+      for (const auto& [category, _] : categories) {
+        std::uint64_t n = 0;
+        if (cc != by_county.end())
+          if (auto k = cc->second.find(category); k != cc->second.end()) n = k->second.size();
+        out.push_back({category, {n, shown::value}});
+      }
+    };
+    fill(cells, by_class, a.classes);
+    fill(alert_cells, by_outcome, a.exceptions);
     return a;
   };
   for (const auto& county : counties) t.counties.push_back(row(county));
@@ -190,18 +188,14 @@ void suppress(table& t, std::uint32_t minimum) {
   for (auto& a : t.counties)
     if (a.has_foster) foster.members.push_back(&a.foster);
   groups.push_back(foster);
-  for (std::size_t k = 0; k < t.state.classes.size(); ++k) {
-    group g{&t.state.classes[k].children, {}};
-    for (auto& a : t.counties)
-      if (k < a.classes.size()) g.members.push_back(&a.classes[k].children);
-    groups.push_back(g);
-  }
-  for (std::size_t k = 0; k < t.state.exceptions.size(); ++k) {
-    group g{&t.state.exceptions[k].children, {}};
-    for (auto& a : t.counties)
-      if (k < a.exceptions.size()) g.members.push_back(&a.exceptions[k].children);
-    groups.push_back(g);
-  }
+  // A category's (class's, outcome's) statewide count and its counties' counts.
+  for (auto cells : {&area::classes, &area::exceptions})
+    for (std::size_t k = 0; k < (t.state.*cells).size(); ++k) {
+      group g{&(t.state.*cells)[k].children, {}};
+      for (auto& a : t.counties)
+        if (k < (a.*cells).size()) g.members.push_back(&(a.*cells)[k].children);
+      groups.push_back(g);
+    }
   for (auto& g : groups) {
     all.push_back(g.total);
     all.insert(all.end(), g.members.begin(), g.members.end());

@@ -20,50 +20,17 @@ from proton.utils import BlockingConnection
 
 sys.path.insert(0, os.path.dirname(__file__))
 from broker_harness import Broker, check, drain, new_store, record_message, store_query  # noqa: E402
+from medication_records import Child  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 tmp = tempfile.mkdtemp(prefix="niem-medication-")
 store = new_store(tmp)
 broker = Broker(binary, os.path.join(root, "config/demo.xml"), store,
                 os.path.join(tmp, "broker.log")).start()
-ex = lambda *p: os.path.join(root, "mappings", *p)  # noqa: E731
 EXCEPTION = "medication-authorization-exception"
 CLIENT, MEDICAID = "CWS-8008-0008", "95558008Z"
-
-placement = json.loads(open(ex("cws-placement/examples/placements.ndjson"), encoding="utf-8").readline())
-placement.update(event_id="CWS-EVT-MED-1", county_fips="06037")
-placement["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
-placement["placement"].update(placement_id="PL-MED-1", begin_date="2026-02-02")
-
-claims = [l.rstrip("\r\n") for l in open(ex("mmis-pharmacy-claim/examples/mmis_rx_20260601.txt"),
-                                          encoding="utf-8") if l.strip()]
-header, rows = claims[0], claims[1:]
-cols = header.split("|")
-guanfacine = dict(zip(cols, rows[0].split("|")))
-check(guanfacine["DRUG_NAME"] == "GUANFACINE ER" and guanfacine["PSYCHOTROPIC"] == "Y",
-      "the example's first claim is a psychotropic (guanfacine)")
-
-
-def claim(claim_id, **over):
-    r = dict(guanfacine, CLAIM_ID=claim_id, MEDICAID_ID=MEDICAID, CLAIM_STATUS="PAID",
-             FILL_DATE="20260601", QUANTITY="30", DAYS_SUPPLY="30", SUD_TREATMENT="N")
-    r.update(over)
-    return header + "\n" + "|".join(r[c] for c in cols)
-
-
-application = json.loads(open(ex("pmap-application/examples/pmap_applications.ndjson"),
-                              encoding="utf-8").readline())
-application.update(application_id="PMAP-MED-1", submitted_at="2026-05-28T09:00:00-07:00")
-application["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
-order = {"record_type": "pmap_order", "order_id": "JV223-MED-1", "application_id": "PMAP-MED-1",
-         "court_case_number": application["court_case_number"], "county_fips": "06037",
-         "ordered_at": "2026-06-10T10:00:00-07:00", "judicial_officer": "Hon. Amara Okafor",
-         "decision": "GRANTED",
-         "child": {"client_id": CLIENT, "medicaid_id": MEDICAID, "first_name": "Ana",
-                   "last_name": "de la Cruz", "birth_date": "2014-11-02"},
-         "medications": [{"drug_name": "Guanfacine ER", "ndc": "65162-0627-10",
-                          "ruling": "AUTHORIZED", "max_daily_dose": "4 mg",
-                          "authorized_from": "2026-06-10", "authorized_through": "2026-12-31"}]}
+child = Child(root, CLIENT, MEDICAID, "06037", "MED")
+claim = child.claim
 
 
 def publish(conn, address, body, ct):
@@ -86,7 +53,7 @@ def notices(conn, recipient):
 
 try:
     conn = BlockingConnection(broker.url, timeout=20)
-    publish(conn, "ingest/cws/placement", json.dumps(placement), "application/json")
+    publish(conn, "ingest/cws/placement", child.placement(), "application/json")
     publish(conn, "ingest/medicaid/pharmacy_claim", claim("RX-MED-1"), "text/csv")
     cws, phn = notices(conn, "cws"), notices(conn, "phn")
     check(sorted(cws) == ["MAE-RX-MED-1-NO_AUTHORIZATION"] and sorted(phn) == sorted(cws),
@@ -101,10 +68,10 @@ try:
           "phn receives it without the prescriber's NPI and the client number under DSA-013")
 
     # The application (filed before the fill) makes the claim pending: nothing new is sent.
-    publish(conn, "ingest/pmap-portal/pmap_application", json.dumps(application), "application/json")
+    publish(conn, "ingest/pmap-portal/pmap_application", child.application(), "application/json")
     check(notices(conn, "cws") == {}, "an application for the medication raises nothing new")
     # The order authorizes it: the alert is resolved, naming the order, to both recipients.
-    publish(conn, "ingest/court/pmap_order", json.dumps(order), "application/json")
+    publish(conn, "ingest/court/pmap_order", child.order(), "application/json")
     cws, phn = notices(conn, "cws"), notices(conn, "phn")
     key = "MAE-RX-MED-1-NO_AUTHORIZATION-RESOLVED"
     check(sorted(cws) == [key] and sorted(phn) == [key],

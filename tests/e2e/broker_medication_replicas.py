@@ -7,7 +7,6 @@ covered, and sends the resolution; A, learning B's facts later, sends nothing tw
 is decided once per recipient, and none is left owed.
 
 usage: broker_medication_replicas.py NIEM-BROKER PROJECT-ROOT"""
-import json
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from proton.utils import BlockingConnection
 sys.path.insert(0, os.path.dirname(__file__))
 from broker_harness import (backend, Broker, check, fail, new_store, record_message,  # noqa: E402
                             store_query)
+from medication_records import Child  # noqa: E402
 
 binary, root = sys.argv[1], sys.argv[2]
 if backend() != "postgres":
@@ -28,32 +28,7 @@ store = new_store(tmp, "medication_replicas")
 conf = os.path.join(root, "config/demo.xml")
 a = Broker(binary, conf, store, os.path.join(tmp, "a.log")).start()
 b = Broker(binary, conf, store, os.path.join(tmp, "b.log")).start()
-ex = lambda *p: os.path.join(root, "mappings", *p)  # noqa: E731
-CLIENT, MEDICAID = "CWS-9009-0009", "95559009R"
-
-placement = json.loads(open(ex("cws-placement/examples/placements.ndjson"), encoding="utf-8").readline())
-placement.update(event_id="CWS-EVT-REP-1", county_fips="06001")
-placement["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
-lines = [l.rstrip("\r\n") for l in open(ex("mmis-pharmacy-claim/examples/mmis_rx_20260601.txt"),
-                                         encoding="utf-8") if l.strip()]
-cols = lines[0].split("|")
-row = dict(zip(cols, lines[1].split("|")), CLAIM_ID="RX-REP-1", MEDICAID_ID=MEDICAID,
-           CLAIM_STATUS="PAID", FILL_DATE="20260601", QUANTITY="30", DAYS_SUPPLY="30",
-           SUD_TREATMENT="N")
-claim = lines[0] + "\n" + "|".join(row[c] for c in cols)
-application = json.loads(open(ex("pmap-application/examples/pmap_applications.ndjson"),
-                              encoding="utf-8").readline())
-application.update(application_id="PMAP-REP-1", submitted_at="2026-05-28T09:00:00-07:00")
-application["child"].update(client_id=CLIENT, medicaid_id=MEDICAID)
-order = {"record_type": "pmap_order", "order_id": "JV223-REP-1", "application_id": "PMAP-REP-1",
-         "court_case_number": application["court_case_number"], "county_fips": "06001",
-         "ordered_at": "2026-06-10T10:00:00-07:00", "judicial_officer": "Hon. Amara Okafor",
-         "decision": "GRANTED",
-         "child": {"client_id": CLIENT, "medicaid_id": MEDICAID, "first_name": "Ana",
-                   "last_name": "de la Cruz", "birth_date": "2014-11-02"},
-         "medications": [{"drug_name": "Guanfacine ER", "ndc": "65162-0627-10",
-                          "ruling": "AUTHORIZED", "max_daily_dose": "4 mg",
-                          "authorized_from": "2026-06-10", "authorized_through": "2026-12-31"}]}
+child = Child(root, "CWS-9009-0009", "95559009R", "06001", "REP")
 
 
 def publish(broker, address, body, ct):
@@ -69,10 +44,10 @@ def decided(key):
 
 
 try:
-    publish(a, "ingest/cws/placement", json.dumps(placement), "application/json")
-    publish(a, "ingest/medicaid/pharmacy_claim", claim, "text/csv")
-    publish(b, "ingest/pmap-portal/pmap_application", json.dumps(application), "application/json")
-    publish(b, "ingest/court/pmap_order", json.dumps(order), "application/json")
+    publish(a, "ingest/cws/placement", child.placement(), "application/json")
+    publish(a, "ingest/medicaid/pharmacy_claim", child.claim("RX-REP-1"), "text/csv")
+    publish(b, "ingest/pmap-portal/pmap_application", child.application(), "application/json")
+    publish(b, "ingest/court/pmap_order", child.order(), "application/json")
     alert, resolution = "MAE-RX-REP-1-NO_AUTHORIZATION", "MAE-RX-REP-1-NO_AUTHORIZATION-RESOLVED"
     deadline = time.time() + 20
     while time.time() < deadline and not (decided(alert) and decided(resolution)):
