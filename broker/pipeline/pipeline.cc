@@ -245,6 +245,7 @@ struct pipeline::impl {
     }
     std::vector<routing::decision> withheld;
     std::vector<routing::medication::check_fact> raised;  // notices of the medication check
+    routing::medication::check::result checked;           // what it changed (undone if refused)
     std::vector<routing::fact> learned;
     std::vector<routing::observation> counted;
     std::string detail;
@@ -286,18 +287,21 @@ struct pipeline::impl {
                     "decided without the other replicas' "
                     "latest facts (the store did not answer in time)",
                     {{"message_id", rec.message_id}});
-        auto seen = opt.check->observe(rec.exchange, *doc);
+        checked = opt.check->observe(rec.exchange, *doc);
         for (const auto& f : learned)
           if (f.kind == "identity")
             if (auto sp = f.key.find(' '); sp != std::string::npos) {
               auto more = opt.check->link(f.key.substr(0, sp), f.key.substr(sp + 1));
-              seen.facts.insert(seen.facts.end(), more.facts.begin(), more.facts.end());
-              seen.notices.insert(seen.notices.end(), more.notices.begin(), more.notices.end());
+              checked.facts.insert(checked.facts.end(), more.facts.begin(), more.facts.end());
+              checked.changed.insert(checked.changed.end(), more.changed.begin(),
+                                     more.changed.end());
             }
-        for (auto& f : seen.facts) {
+        for (auto& f : checked.facts) {
           if (f.kind == routing::medication::k_fact_notice) raised.push_back(f);
           rec.facts.push_back({std::move(f.kind), std::move(f.key), std::move(f.value)});
         }
+        checked.facts.clear();
+        checked.notices.clear();
       }
       // A notice's own record marks it sent (in the same transaction as its key).
       if (written)
@@ -351,10 +355,15 @@ struct pipeline::impl {
     }
     auto code = rec.code;
     st.commit_record(
-        std::move(rec), [this, done = std::move(done), id = j.message_id, agency = j.agency,
-                         record_type = j.record_type, code, detail = std::move(detail),
-                         withheld = std::move(withheld), raised = std::move(raised),
-                         learned = std::move(learned)](store::commit_result cr) mutable {
+        std::move(rec),
+        [this, done = std::move(done), id = j.message_id, agency = j.agency,
+         record_type = j.record_type, code, detail = std::move(detail),
+         withheld = std::move(withheld), raised = std::move(raised), checked = std::move(checked),
+         learned = std::move(learned)](store::commit_result cr) mutable {
+          // Not stored: what the medication check changed for it is undone, so that the
+          // record sent again is checked again (and its notices raised then).
+          if (!checked.changed.empty() && cr.what != store::commit_result::status::routed)
+            opt.check->rollback(checked);
           outcome o;
           o.message_id = std::move(id);
           o.agency = std::move(agency);

@@ -228,7 +228,10 @@ void check::recheck(const std::vector<std::string>& medicaid_ids, result& out) {
       ++it;
       continue;
     }
+    auto before = it->second;
     decide(it->second, false, out);
+    if (it->second.revision != before.revision)
+      out.changed.push_back({it->first, std::move(before), it->second.revision});
     if (keep(it->second)) {
       ++it;
     } else {
@@ -250,6 +253,7 @@ check::result check::observe(std::string_view exchange, std::string_view documen
     claim_state s;
     s.c = std::move(d->c);
     decide(s, true, out);
+    out.changed.push_back({s.c.claim_id, std::nullopt, s.revision});
     auto id = s.c.claim_id;
     (keep(s) ? claims_ : settled_).emplace(std::move(id), std::move(s));
   } else if (exchange == inputs_.applications) {
@@ -280,6 +284,20 @@ check::result check::observe(std::string_view exchange, std::string_view documen
     recheck(known_.affected(child), out);
   }
   return out;
+}
+
+void check::rollback(const result& r) {
+  std::lock_guard lk(mu_);
+  // Latest change first, so that a claim changed twice ends as it was before both.
+  for (auto c = r.changed.rbegin(); c != r.changed.rend(); ++c) {
+    auto* now = claims_.count(c->claim_id)    ? &claims_
+                : settled_.count(c->claim_id) ? &settled_
+                                              : nullptr;
+    if (!now || now->at(c->claim_id).revision != c->revision) continue;  // changed since
+    now->erase(c->claim_id);
+    if (c->before)
+      (keep(*c->before) ? claims_ : settled_).insert_or_assign(c->claim_id, *c->before);
+  }
 }
 
 bool check::wants(std::string_view exchange, std::string_view document) const {

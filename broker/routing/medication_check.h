@@ -78,11 +78,25 @@ class check {
   struct result {
     std::vector<check_fact> facts;          // to keep in the record's transaction
     std::vector<exception_notice> notices;  // alerts and resolutions (also in facts, written)
+    // The claims this result changed, as they were before (nullopt: new) and the revision it
+    // gave them: what rollback() restores.
+    struct change {
+      std::string claim_id;
+      std::optional<claim_state> before;
+      std::uint32_t revision = 0;
+    };
+    std::vector<change> changed;
   };
   // A validated document of exchange `exchange` (a document of no input exchange: nothing).
   // Thread-safe: workers call it concurrently; a claim and the order that decides it are
   // serialized here, so each sees the other whichever comes first.
   result observe(std::string_view exchange, std::string_view document);
+  // The record whose result this is was not committed (the store refused it): its claims go
+  // back to their state before, unless a later result changed them since, so that the record
+  // sent again is decided again and raises its notices then. (What it taught of applications,
+  // orders and placements stays: learning them again changes nothing.)
+  void rollback(const result& r);
+
   // Whether observe() would do anything with this document (an input of the check, and for claims
   // a paid psychotropic one).
   bool wants(std::string_view exchange, std::string_view document) const;

@@ -324,3 +324,37 @@ TEST_CASE("a kept claim's state reads back as written, and a damaged one does no
   a.alerts = {{outcome::authorized, false, "2026-06-01"}};
   CHECK_FALSE(decode_claim_state(encode_claim_state(a)));
 }
+
+TEST_CASE(
+    "a result whose record was not stored is rolled back, and the record sent again raises "
+    "its notices then") {
+  documents d;
+  check ck(inputs());
+  auto claim = d.claim("RX-R1", "GUANFACINE ER", "65162-0627-10", "20260601", "30");
+  auto r = ck.observe("pharmacy-claim", claim);
+  REQUIRE(ids(r.notices) == std::vector<std::string>{"MAE-RX-R1-UNLINKED_CHILD"});
+  ck.rollback(r);  // the store refused the claim's record
+  CHECK_FALSE(ck.status("RX-R1"));
+  auto arrival = ck.observe("pharmacy-claim", claim);  // the publisher sends it again
+  CHECK(ids(arrival.notices) == std::vector<std::string>{"MAE-RX-R1-UNLINKED_CHILD"});
+
+  ck.observe("pmap-application", d.application("PMAP-R-1", "2026-05-28T09:00:00-07:00"));
+  auto order = d.order("JV223-R-1", "PMAP-R-1", "2026-06-10T10:00:00-07:00", "AUTHORIZED",
+                       "2026-06-10", "2026-12-31");
+  r = ck.observe("pmap-order", order);
+  REQUIRE(ids(r.notices) == std::vector<std::string>{"MAE-RX-R1-UNLINKED_CHILD-RESOLVED"});
+  auto before = ck.status("RX-R1");
+  REQUIRE(before);
+  CHECK(before->last == outcome::authorized);
+  ck.rollback(r);  // the order's record was refused: the claim is pending again
+  REQUIRE(ck.status("RX-R1"));
+  CHECK(ck.status("RX-R1")->last == outcome::pending_application);
+  r = ck.observe("pmap-order", order);
+  CHECK(ids(r.notices) == std::vector<std::string>{"MAE-RX-R1-UNLINKED_CHILD-RESOLVED"});
+
+  // A rollback never undoes a later change: the claim's arrival, rolled back now, changed it
+  // before the order did.
+  ck.rollback(arrival);
+  REQUIRE(ck.status("RX-R1"));
+  CHECK(ck.status("RX-R1")->last == outcome::authorized);
+}
