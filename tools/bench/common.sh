@@ -15,10 +15,12 @@ trap cleanup EXIT
 
 # $WORK/bench.xml: the demo configuration with its agreements (unless $1 is 0), placements
 # subscribed by exactly the two recipients the benchmarks drain (medicaid under DSA-001, court
-# under DSA-002); without agreements every subscriber gets whole documents.
+# under DSA-002); without agreements every subscriber gets whole documents. NIEM_BENCH_CHECK=0
+# leaves the medication check out (and DSA-009, DSA-012, DSA-013, which name its notices), to
+# measure what it costs.
 bench_config() {
   python3 - "$ROOT" "$WORK" "${1:-1}" <<'PY'
-import re, sys
+import os, re, sys
 root, work, agreements = sys.argv[1], sys.argv[2], sys.argv[3] == "1"
 s = open(f"{root}/config/demo.xml", encoding="utf-8").read()
 s = s.replace('"../', f'"{root}/').replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
@@ -27,6 +29,12 @@ s = re.sub(r'(file|key-file|pseudonym-key-file)="(agreements/|demo-)',
 s = re.sub(r'\s*<subscription recipient="(school|research)" exchange="placement-notification"[^>]*/>', '', s)
 if not agreements:
     s = re.sub(r'\s*<agreement [^>]*/>', '', s)
+if os.environ.get("NIEM_BENCH_CHECK", "1") == "0":
+    # Without the medication check (to measure its cost): its element, the subscriptions to its
+    # notices, and the agreements about them.
+    s = re.sub(r'\s*<medication-check [^>]*/>', '', s)
+    s = re.sub(r'\s*<subscription [^>]*exchange="medication-authorization-exception"[^>]*/>', '', s)
+    s = re.sub(r'\s*<agreement [^>]*(DSA-009|DSA-012|DSA-013)[^>]*/>', '', s)
 open(f"{work}/bench.xml", "w").write(s)
 PY
 }
