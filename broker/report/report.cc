@@ -244,20 +244,21 @@ void put_area(std::string& out, std::string_view element, const area& a, bool st
       out += fmt::format("    <ext:CountyFIPSCode>{}</ext:CountyFIPSCode>\n", a.county);
   }
   if (a.has_foster) put_count(out, "FosterCareChildCount", a.foster, 4);
-  for (const auto& k : a.classes) {
-    out += "    <ext:TherapeuticClassStatistics>\n      <ext:DrugTherapeuticClassText>";
-    base::append_xml_escaped(out, k.klass);
-    out += "</ext:DrugTherapeuticClassText>\n";
-    put_count(out, "PsychotropicFillChildCount", k.children, 6);
-    out += "    </ext:TherapeuticClassStatistics>\n";
-  }
-  for (const auto& k : a.exceptions) {
-    out += "    <ext:MedicationExceptionStatistics>\n      <ext:MedicationExceptionCategoryCode>";
-    base::append_xml_escaped(out, k.klass);
-    out += "</ext:MedicationExceptionCategoryCode>\n";
-    put_count(out, "UnresolvedExceptionChildCount", k.children, 6);
-    out += "    </ext:MedicationExceptionStatistics>\n";
-  }
+  // Per category (a therapeutic class, an alert's outcome): its name and its count.
+  auto categories = [&](const std::vector<class_cell>& cells, std::string_view wrapper,
+                        std::string_view name, std::string_view count) {
+    for (const auto& k : cells) {
+      out += fmt::format("    <ext:{}>\n      <ext:{}>", wrapper, name);
+      base::append_xml_escaped(out, k.klass);
+      out += fmt::format("</ext:{}>\n", name);
+      put_count(out, count, k.children, 6);
+      out += fmt::format("    </ext:{}>\n", wrapper);
+    }
+  };
+  categories(a.classes, "TherapeuticClassStatistics", "DrugTherapeuticClassText",
+             "PsychotropicFillChildCount");
+  categories(a.exceptions, "MedicationExceptionStatistics", "MedicationExceptionCategoryCode",
+             "UnresolvedExceptionChildCount");
   out += fmt::format("  </ext:{}>\n", element);
 }
 

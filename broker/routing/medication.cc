@@ -691,28 +691,6 @@ std::optional<placement_document> read_placement(std::string_view doc) {
   return d;
 }
 
-std::string encode_placement(const placement_event& e) {
-  std::string out;
-  for (const auto* f : {&e.client, &e.person, &e.county, &e.placement, &e.begin, &e.end}) {
-    if (f != &e.client) out += '\x1f';  // a control character no XML text holds
-    out += *f;
-  }
-  return out;
-}
-
-std::optional<placement_event> decode_placement(std::string_view text) {
-  placement_event e;
-  std::size_t from = 0, n = 0;
-  for (auto* f : {&e.client, &e.person, &e.county, &e.placement, &e.begin, &e.end}) {
-    auto at = text.find('\x1f', from);
-    if ((at == std::string_view::npos) != (n == 5)) return std::nullopt;
-    *f = std::string(text.substr(from, at == std::string_view::npos ? at : at - from));
-    from = at + 1;
-    ++n;
-  }
-  return e;
-}
-
 std::optional<std::string> read_exception_id(std::string_view doc) {
   std::optional<std::string> id;
   bool ok = walk(

@@ -169,9 +169,6 @@ struct placement_document {
   placement_event e;
 };
 std::optional<placement_document> read_placement(std::string_view placement_doc);
-// A placement event as one fact value, and back.
-std::string encode_placement(const placement_event& e);
-std::optional<placement_event> decode_placement(std::string_view text);
 
 // ---- What the check knows, across records ----
 

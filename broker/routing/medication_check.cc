@@ -36,6 +36,23 @@ std::optional<outcome> outcome_named(std::string_view name) {
   return std::nullopt;
 }
 
+// A placement event as one fact value, and back.
+std::string encode_placement(const placement_event& e) {
+  std::string out;
+  for (const auto* f : {&e.client, &e.person, &e.county, &e.placement, &e.begin, &e.end}) {
+    if (f != &e.client) out += k_field;
+    out += *f;
+  }
+  return out;
+}
+
+std::optional<placement_event> decode_placement(std::string_view text) {
+  auto f = split(text, k_field);
+  if (f.size() != 6) return std::nullopt;
+  return placement_event{std::string(f[0]), std::string(f[1]), std::string(f[2]),
+                         std::string(f[3]), std::string(f[4]), std::string(f[5])};
+}
+
 // A claim stays while something may still change for it: pending on an application, or an alert
 // that a later order or link may resolve.
 bool keep(const claim_state& s) {

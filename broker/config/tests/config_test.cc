@@ -182,7 +182,7 @@ TEST_CASE("the medication check's notices are written only by it, as a party tha
       {"cws", "consent", "consent-directive", ""},
   };
   auto clean = config::cross_check(*cfg, facts);
-  for (const auto& d : clean) INFO(d.message);
+  for (const auto& d : clean) UNSCOPED_INFO(d.message);
   CHECK(clean.empty());
 
   // A mapping that turns some agency's records into notices, and a sender that is an agency.
