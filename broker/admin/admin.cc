@@ -21,11 +21,13 @@
 
 #include <fmt/format.h>
 
+#include "admin/probe.h"
 #include "base/digest.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
+#include "store/probe.h"
 
 namespace niem::admin {
 
@@ -71,6 +73,28 @@ std::string url_decode(std::string_view s) {
     }
   }
   return out;
+}
+
+// Who may call a route: anyone (the dashboard's page and files), anyone unless health endpoints
+// are protected, a viewer's or an operator's token.
+enum class access { page, health, viewer, operator_ };
+
+std::string_view access_name(access a) {
+  switch (a) {
+    case access::page:
+      return "anyone";
+    case access::health:
+      return "anyone (a token when `protect-health`)";
+    case access::viewer:
+      return "viewer";
+    case access::operator_:
+      return "operator";
+  }
+  return "?";
+}
+
+std::string_view role_name(role r) {
+  return r == role::operator_ ? "operator" : "viewer";
 }
 
 struct target {
@@ -249,7 +273,7 @@ struct server::impl {
     if (failures.size() >= k_max_tracked && !failures.count(remote)) return;  // under a flood
     auto& f = failures[remote];
     if (now - f.window_start_ms >= k_window_ms) f = {now, 0, f.locked_until_ms};
-    base::metrics().admin_auth_failures.inc("wrong_token");
+    probe().auth_failures.inc("wrong_token");
     if (++f.count < k_max_failures) return;
     f.locked_until_ms = now + k_window_ms;
     f.count = 0;
@@ -272,91 +296,35 @@ struct server::impl {
 
   // ---- endpoints ----
 
+  // Every module's metrics (each registered its own), rendered in one place.
   response metrics() {
     std::string out;
     out.reserve(16 * 1024);
-    auto& m = base::metrics();
-    out += "# HELP niem_up The broker is running.\n# TYPE niem_up gauge\nniem_up 1\n";
-    auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
-    auto stats = st.stats(recipients);
-    auto now = clk.now_ms();
-    out +=
-        "# HELP niem_queue_depth Documents waiting in a subscriber's queue.\n"
-        "# TYPE niem_queue_depth gauge\n";
-    for (const auto& q : stats)
-      out += fmt::format("niem_queue_depth{{queue=\"{}\"}} {}\n",
-                         base::prometheus_escape(q.recipient), q.depth);
-    out +=
-        "# HELP niem_queue_oldest_age_seconds Age of the oldest waiting document (0: empty).\n"
-        "# TYPE niem_queue_oldest_age_seconds gauge\n";
-    for (const auto& q : stats)
-      out += fmt::format(
-          "niem_queue_oldest_age_seconds{{queue=\"{}\"}} {}\n",
-          base::prometheus_escape(q.recipient),
-          q.oldest_enqueued_ms ? static_cast<double>(now - q.oldest_enqueued_ms) / 1000.0 : 0.0);
-    out +=
-        "# HELP niem_dead_letter_depth Dead letters waiting, by reason code.\n"
-        "# TYPE niem_dead_letter_depth gauge\n";
-    for (const auto& [code, n] : st.dead_letter_counts())
-      out += fmt::format("niem_dead_letter_depth{{code=\"{}\"}} {}\n",
-                         base::prometheus_escape(code), n);
-    out += fmt::format(
-        "# HELP niem_store_bytes Size of the store (database and WAL).\n"
-        "# TYPE niem_store_bytes gauge\nniem_store_bytes {}\n",
-        st.size_bytes());
-    auto sc = st.stats_counters();
-    auto db = st.check();
-    out += fmt::format(
-        "# HELP niem_store_up The store's database answers (1) or not (0).\n"
-        "# TYPE niem_store_up gauge\nniem_store_up{{backend=\"{}\"}} {}\n"
-        "# HELP niem_store_connections Connections the store holds open to its database.\n"
-        "# TYPE niem_store_connections gauge\nniem_store_connections {}\n"
-        "# HELP niem_store_group_seconds How long the store's last group of operations took, "
-        "commit included.\n"
-        "# TYPE niem_store_group_seconds gauge\nniem_store_group_seconds {}\n"
-        "# HELP niem_store_queued_operations Operations waiting for the store's next group.\n"
-        "# TYPE niem_store_queued_operations gauge\nniem_store_queued_operations {}\n"
-        "# HELP niem_store_commits_total Groups committed.\n"
-        "# TYPE niem_store_commits_total counter\nniem_store_commits_total {}\n"
-        "# HELP niem_store_failed_groups_total Groups that could not commit (nothing of them "
-        "stored).\n"
-        "# TYPE niem_store_failed_groups_total counter\nniem_store_failed_groups_total {}\n",
-        st.kind() == store::backend::postgres ? "postgres" : "sqlite", db.reachable ? 1 : 0,
-        db.connections, sc.last_group_seconds, sc.queued, sc.commits, sc.failed_groups);
-    // Why the store takes no records now (1 for the code that holds, none while it writes).
-    out +=
-        "# HELP niem_store_refusing Why the store commits no records now (the code), 1 while it "
-        "holds.\n"
-        "# TYPE niem_store_refusing gauge\n";
-    if (!db.reachable)
-      out += fmt::format(
-          "niem_store_refusing{{code=\"{}\"}} 1\n",
-          base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code));
-    for (const auto* c : m.counters()) c->render(out);
-    m.latency.render(out);
-    if (h.transport_metrics) out += h.transport_metrics();
+    base::render_gauge(out, "niem_up", "The broker is running.", {{{}, 1.0}});
+    base::registry().render(out);
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(out)};
   }
 
   response queues() {
     auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
     auto stats = st.stats(recipients);
-    auto& m = base::metrics();
     auto now = clk.now_ms();
     auto held = h.paused ? h.paused() : std::vector<std::string>{};
     json::array arr;
-    for (const auto& q : stats)
+    for (const auto& q : stats) {
+      auto c = h.counts_of ? h.counts_of(q.recipient) : queue_counts{};
       arr.push_back(json::object{
           {"recipient", q.recipient},
           {"paused", std::find(held.begin(), held.end(), q.recipient) != held.end()},
           {"depth", q.depth},
           {"oldest_age_seconds",
            q.oldest_enqueued_ms ? static_cast<double>(now - q.oldest_enqueued_ms) / 1000.0 : 0.0},
-          {"enqueued", m.enqueued.value({q.recipient})},
-          {"delivered", m.delivered.value({q.recipient})},
-          {"accepted", m.accepted.value({q.recipient})},
-          {"redelivered", m.redelivered.value({q.recipient})},
-          {"expired", m.expired.value({q.recipient})}});
+          {"enqueued", c.enqueued},
+          {"delivered", c.delivered},
+          {"accepted", c.accepted},
+          {"redelivered", c.redelivered},
+          {"expired", c.expired}});
+    }
     return json_response(
         200, json::object{{"queues", std::move(arr)}, {"dead_letters", st.dead_letter_count()}});
   }
@@ -696,171 +664,227 @@ struct server::impl {
     return {200, content_type_of(name), std::move(body)};
   }
 
+  // ---- routes ----
+
+  // What a handler gets: the request, its target, the path's {parameters} in order, and the
+  // token (null on an open route).
+  struct call {
+    const request& req;
+    const target& t;
+    std::vector<std::string> params;
+    const token* tok;
+  };
+  using handler = response (impl::*)(const call&);
+  struct route {
+    std::string_view method, path;
+    access need;
+    handler fn;
+    std::string_view summary;
+  };
+  // Every path the server answers (docs/ADMIN-API.md is generated from it; a test checks).
+  static const std::vector<route>& routes();
+
+  response healthz(const call&) { return json_response(200, json::object{{"status", "ok"}}); }
+  response readyz(const call&) {
+    bool bound = h.listener_bound && h.listener_bound();
+    // The store's database answers, the schemas are loaded (the pipeline exists), the listener
+    // is bound.
+    auto db = st.check();
+    if (!bound || !db.reachable) {
+      json::object o{{"status", "not_ready"}, {"listener", bound}, {"store", db.reachable}};
+      if (!db.reachable) {
+        o["problem"] = db.problem;
+        o["code"] =
+            base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code);
+      }
+      return json_response(503, std::move(o));
+    }
+    return json_response(
+        200,
+        json::object{{"status", "ready"}, {"store", true}, {"schemas", true}, {"listener", true}});
+  }
+  response metrics_route(const call&) { return metrics(); }
+  response dashboard(const call&) { return static_file("index.html"); }
+  response static_route(const call& c) { return static_file(c.params[0]); }
+  response queues_route(const call&) { return queues(); }
+
+  response pause_route(const call& c) { return pause(c, true); }
+  response resume_route(const call& c) { return pause(c, false); }
+  response pause(const call& c, bool on) {
+    const auto& q = c.params[0];
+    auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
+    if (std::find(recipients.begin(), recipients.end(), q) == recipients.end())
+      return error(404, "not_found", "no such queue");
+    if (!h.pause) return error(503, "unavailable", "delivery cannot be paused here");
+    if (!h.pause(q, on))
+      return error(503, "unavailable", "the store could not record the change; nothing changed");
+    audit_action(*c.tok, on ? "pause" : "resume", "", "", q, "");
+    base::log(base::log_level::info, "admin", on ? "delivery paused" : "delivery resumed",
+              {{"recipient", q}, {"token", c.tok->name}});
+    return json_response(200, json::object{{"recipient", q}, {"paused", on}});
+  }
+
+  response dlq_list_route(const call& c) { return dlq_list(c.t); }
+  response dlq_purge_matching(const call& c) { return dlq_matching(c, false); }
+  response dlq_replay_matching(const call& c) { return dlq_matching(c, true); }
+  // By filter: every dead letter that matches (at least one filter, at most 1000 at a time).
+  response dlq_matching(const call& c, bool replaying) {
+    store::store::dead_letter_filter f;
+    f.code = c.t.get("code");
+    f.recipient = c.t.get("recipient");
+    f.agency = c.t.get("agency");
+    f.limit = 1000;
+    for (const auto* v : {&f.code, &f.recipient, &f.agency})
+      if (!plain(*v)) return error(400, "bad_request", "filters are codes, agencies or ids");
+    if (f.code.empty() && f.recipient.empty() && f.agency.empty())
+      return error(400, "bad_request", "give code, recipient or agency: which dead letters");
+    json::array results;
+    std::uint64_t accepted = 0;
+    for (const auto& d : st.dead_letters(f)) {
+      if (!replaying) {
+        if (!st.purge_dead_letter(d.id)) continue;
+        audit_action(*c.tok, "purge", d.message_id, fmt::format("dead-letter:{}", d.id),
+                     d.recipient, d.code);
+        results.push_back(json::value(d.id));
+        continue;
+      }
+      auto src = st.replay_dead_letter(d.id);
+      if (!src) {
+        results.push_back(json::object{{"id", d.id},
+                                       {"outcome", "not_replayed"},
+                                       {"code", base::code_id(src.errors()[0].code)}});
+        continue;
+      }
+      auto r = replay(*c.tok, std::move(*src), {});
+      auto v = json::parse(r.body);
+      accepted += v.as_object().if_contains("outcome") && v.at("outcome").as_string() == "accepted";
+      v.as_object()["id"] = d.id;
+      results.push_back(std::move(v));
+    }
+    if (!replaying)
+      return json_response(200, json::object{{"purged", results.size()}, {"ids", results}});
+    return json_response(
+        200,
+        json::object{{"replayed", results.size()}, {"accepted", accepted}, {"results", results}});
+  }
+
+  response dlq_show(const call& c) {
+    auto id = to_id(c.params[0]);
+    if (!id) return error(404, "not_found", "a dead letter id is a number");
+    auto d = st.dead_letter_by_id(*id);
+    if (!d) return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
+    return json_response(200, dead_letter_json(*d, true));
+  }
+  response dlq_purge(const call& c) {
+    auto id = to_id(c.params[0]);
+    if (!id) return error(404, "not_found", "a dead letter id is a number");
+    auto d = st.dead_letter_by_id(*id);
+    if (!d || !st.purge_dead_letter(*id))
+      return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
+    audit_action(*c.tok, "purge", d->message_id, fmt::format("dead-letter:{}", *id), d->recipient,
+                 d->code);
+    base::log(base::log_level::info, "admin", "dead letter purged",
+              {{"message_id", d->message_id}, {"token", c.tok->name}, {"code", d->code}});
+    return json_response(200, json::object{{"purged", 1}});
+  }
+  response dlq_replay(const call& c) {
+    auto id = to_id(c.params[0]);
+    if (!id) return error(404, "not_found", "a dead letter id is a number");
+    auto src = st.replay_dead_letter(*id);
+    if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
+    return replay(*c.tok, std::move(*src), {});
+  }
+
+  response trace_route(const call& c) {
+    if (!base::valid_message_id(c.params[0])) return error(404, "not_found", "not a message id");
+    return trace(c.params[0]);
+  }
+  response replay_withheld(const call& c) {
+    const auto& id = c.params[0];
+    if (!base::valid_message_id(id)) return error(404, "not_found", "not a message id");
+    auto recipient = c.t.get("recipient");
+    if (recipient.empty() || !plain(recipient))
+      return error(400, "bad_request", "recipient is required: whose decision to take again");
+    auto src = st.replay_withheld(id, recipient);
+    if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
+    return replay(*c.tok, std::move(*src), "withheld");
+  }
+
+  response agreements_route(const call&) { return agreements_summary(); }
+  response consents_route(const call& c) { return consents(c.t); }
+  response alerts_route(const call& c) { return alerts(c.t); }
+  response disclosures_route(const call& c) { return disclosures(c.t); }
+  response withholdings_route(const call& c) { return withholdings(c.t); }
+  response audit_verify_route(const call&) { return audit_verify(); }
+  response whoami(const call& c) {
+    return json_response(200, json::object{{"name", c.tok->name}, {"role", role_name(c.tok->r)}});
+  }
+
+  // The route for a path, with its parameters; `path_known` says whether another method would
+  // have matched (405 rather than 404).
+  static const route* find_route(std::string_view method, const std::vector<std::string>& segs,
+                                 std::vector<std::string>& params, bool& path_known) {
+    path_known = false;
+    for (const auto& r : routes()) {
+      auto pat = base::split(r.path.substr(1), '/');
+      if (r.path == "/") pat.clear();
+      if (pat.size() != segs.size()) continue;
+      std::vector<std::string> got;
+      bool match = true;
+      for (std::size_t i = 0; i < pat.size() && match; ++i) {
+        if (pat[i].starts_with('{'))
+          got.push_back(segs[i]);
+        else
+          match = pat[i] == segs[i];
+      }
+      if (!match) continue;
+      path_known = true;
+      if (r.method != method) continue;
+      params = std::move(got);
+      return &r;
+    }
+    return nullptr;
+  }
+
   response handle(const request& req) {
     auto t = parse_target(req.target);
-    const auto& s = t.segments;
-    const bool get = req.method == "GET";
-    const bool post = req.method == "POST";
-    const bool del = req.method == "DELETE";
-    auto seg = [&](std::size_t i) -> const std::string& {
-      static const std::string none;
-      return i < s.size() ? s[i] : none;
-    };
+    std::vector<std::string> params;
+    bool path_known = false;
+    const route* r = find_route(req.method, t.segments, params, path_known);
     // The dashboard (the page itself holds no data; its API calls carry the token).
-    if (get && (s.empty() || (s.size() == 1 && s[0] == "index.html")))
-      return static_file("index.html");
-    if (get && s.size() == 2 && s[0] == "static") return static_file(s[1]);
+    if (r && r->need == access::page) return (this->*(r->fn))({req, t, std::move(params), nullptr});
 
     const auto now = clk.now_ms();
     if (auto wait = locked_for_ms(req.remote, now)) {
-      base::metrics().admin_auth_failures.inc("locked_out");
-      auto r = error(429, "too_many_requests",
+      probe().auth_failures.inc("locked_out");
+      auto e = error(429, "too_many_requests",
                      "too many wrong tokens from this address; try again later");
-      r.retry_after_seconds = static_cast<unsigned>((wait + 999) / 1000);
-      return r;
+      e.retry_after_seconds = static_cast<unsigned>((wait + 999) / 1000);
+      return e;
     }
     const token* tok = who(req.authorization);
     if (!tok && !req.authorization.empty()) note_failure(req.remote, now);
-    bool health = s.size() == 1 && (s[0] == "healthz" || s[0] == "readyz" || s[0] == "metrics");
-    if (health && get && (!opt.protect_health || tok)) {
-      if (s[0] == "healthz") return json_response(200, json::object{{"status", "ok"}});
-      if (s[0] == "readyz") {
-        bool bound = h.listener_bound && h.listener_bound();
-        // The store's database answers, the schemas are loaded (the pipeline exists), the
-        // listener is bound.
-        auto db = st.check();
-        if (!bound || !db.reachable) {
-          json::object o{{"status", "not_ready"}, {"listener", bound}, {"store", db.reachable}};
-          if (!db.reachable) {
-            o["problem"] = db.problem;
-            o["code"] =
-                base::code_id(db.code == base::errc::ok ? base::errc::store_unavailable : db.code);
-          }
-          return json_response(503, std::move(o));
-        }
-        return json_response(
-            200, json::object{
-                     {"status", "ready"}, {"store", true}, {"schemas", true}, {"listener", true}});
-      }
-      return metrics();
-    }
-    if (s.empty() || (s[0] != "api" && !health)) return error(404, "not_found", "no such path");
+    if (r && r->need == access::health && (!opt.protect_health || tok))
+      return (this->*(r->fn))({req, t, std::move(params), tok});
+    const bool api = !t.segments.empty() && t.segments[0] == "api";
+    if (!r && !path_known && !api) return error(404, "not_found", "no such path");
     if (!tok) return error(401, "unauthorized", "a bearer token is required");
-    const bool operator_ = tok->r == role::operator_;
-    auto forbidden = [&] { return error(403, "forbidden", "this action needs an operator token"); };
-    if (health) return error(405, "method_not_allowed", "use GET");
+    if (!r && path_known) return error(405, "method_not_allowed", allowed(t.segments));
+    if (!r) return error(404, "not_found", "no such path");
+    if (r->need == access::operator_ && tok->r != role::operator_)
+      return error(403, "forbidden", "this action needs an operator token");
+    return (this->*(r->fn))({req, t, std::move(params), tok});
+  }
 
-    if (seg(1) == "queues" && s.size() == 2 && get) return queues();
-    if (seg(1) == "queues" && s.size() == 4 && post && (seg(3) == "pause" || seg(3) == "resume")) {
-      if (!operator_) return forbidden();
-      auto recipients = h.recipients ? h.recipients() : std::vector<std::string>{};
-      if (std::find(recipients.begin(), recipients.end(), seg(2)) == recipients.end())
-        return error(404, "not_found", "no such queue");
-      if (!h.pause) return error(503, "unavailable", "delivery cannot be paused here");
-      bool on = seg(3) == "pause";
-      if (!h.pause(seg(2), on))
-        return error(503, "unavailable", "the store could not record the change; nothing changed");
-      audit_action(*tok, seg(3), "", "", seg(2), "");
-      base::log(base::log_level::info, "admin", on ? "delivery paused" : "delivery resumed",
-                {{"recipient", seg(2)}, {"token", tok->name}});
-      return json_response(200, json::object{{"recipient", seg(2)}, {"paused", on}});
+  // "use GET, POST": the methods a known path takes.
+  static std::string allowed(const std::vector<std::string>& segs) {
+    std::string out;
+    for (const auto* m : {"GET", "POST", "DELETE"}) {
+      std::vector<std::string> p;
+      bool known = false;
+      if (find_route(m, segs, p, known)) out += fmt::format("{}{}", out.empty() ? "use " : ", ", m);
     }
-    if (seg(1) == "dlq") {
-      if (s.size() == 2 && get) return dlq_list(t);
-      // By filter: every dead letter that matches (at least one filter, at most 1000 at a time).
-      if ((s.size() == 2 && del) || (s.size() == 3 && seg(2) == "replay" && post)) {
-        if (!operator_) return forbidden();
-        store::store::dead_letter_filter f;
-        f.code = t.get("code");
-        f.recipient = t.get("recipient");
-        f.agency = t.get("agency");
-        f.limit = 1000;
-        for (const auto* v : {&f.code, &f.recipient, &f.agency})
-          if (!plain(*v)) return error(400, "bad_request", "filters are codes, agencies or ids");
-        if (f.code.empty() && f.recipient.empty() && f.agency.empty())
-          return error(400, "bad_request", "give code, recipient or agency: which dead letters");
-        json::array results;
-        std::uint64_t accepted = 0;
-        for (const auto& d : st.dead_letters(f)) {
-          if (del) {
-            if (!st.purge_dead_letter(d.id)) continue;
-            audit_action(*tok, "purge", d.message_id, fmt::format("dead-letter:{}", d.id),
-                         d.recipient, d.code);
-            results.push_back(json::value(d.id));
-            continue;
-          }
-          auto src = st.replay_dead_letter(d.id);
-          if (!src) {
-            results.push_back(json::object{{"id", d.id},
-                                           {"outcome", "not_replayed"},
-                                           {"code", base::code_id(src.errors()[0].code)}});
-            continue;
-          }
-          auto r = replay(*tok, std::move(*src), {});
-          auto v = json::parse(r.body);
-          accepted +=
-              v.as_object().if_contains("outcome") && v.at("outcome").as_string() == "accepted";
-          v.as_object()["id"] = d.id;
-          results.push_back(std::move(v));
-        }
-        if (del)
-          return json_response(200, json::object{{"purged", results.size()}, {"ids", results}});
-        return json_response(
-            200, json::object{
-                     {"replayed", results.size()}, {"accepted", accepted}, {"results", results}});
-      }
-      auto id = to_id(seg(2));
-      if (!id) return error(404, "not_found", "a dead letter id is a number");
-      if (s.size() == 3 && get) {
-        auto d = st.dead_letter_by_id(*id);
-        if (!d)
-          return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
-        return json_response(200, dead_letter_json(*d, true));
-      }
-      if (s.size() == 3 && del) {
-        if (!operator_) return forbidden();
-        auto d = st.dead_letter_by_id(*id);
-        if (!d || !st.purge_dead_letter(*id))
-          return error(404, base::code_id(base::errc::replay_not_found), "no such dead letter");
-        audit_action(*tok, "purge", d->message_id, fmt::format("dead-letter:{}", *id), d->recipient,
-                     d->code);
-        base::log(base::log_level::info, "admin", "dead letter purged",
-                  {{"message_id", d->message_id}, {"token", tok->name}, {"code", d->code}});
-        return json_response(200, json::object{{"purged", 1}});
-      }
-      if (s.size() == 4 && seg(3) == "replay" && post) {
-        if (!operator_) return forbidden();
-        auto src = st.replay_dead_letter(*id);
-        if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
-        return replay(*tok, std::move(*src), {});
-      }
-      return error(405, "method_not_allowed", "GET, DELETE, or POST .../replay");
-    }
-    if (seg(1) == "messages" && s.size() >= 3) {
-      const auto& id = seg(2);
-      if (!base::valid_message_id(id)) return error(404, "not_found", "not a message id");
-      if (s.size() == 4 && seg(3) == "trace" && get) return trace(id);
-      if (s.size() == 4 && seg(3) == "replay" && post) {
-        if (!operator_) return forbidden();
-        auto recipient = t.get("recipient");
-        if (recipient.empty() || !plain(recipient))
-          return error(400, "bad_request", "recipient is required: whose decision to take again");
-        auto src = st.replay_withheld(id, recipient);
-        if (!src) return error(404, base::code_id(src.errors()[0].code), src.errors()[0].message);
-        return replay(*tok, std::move(*src), "withheld");
-      }
-      return error(405, "method_not_allowed", "GET .../trace or POST .../replay");
-    }
-    if (seg(1) == "agreements" && s.size() == 2 && get) return agreements_summary();
-    if (seg(1) == "consents" && s.size() == 2 && get) return consents(t);
-    if (seg(1) == "alerts" && s.size() == 2 && get) return alerts(t);
-    if (seg(1) == "disclosures" && s.size() == 2 && get) return disclosures(t);
-    if (seg(1) == "withholdings" && s.size() == 2 && get) return withholdings(t);
-    if (seg(1) == "audit" && seg(2) == "verify" && s.size() == 3 && get) return audit_verify();
-    if (seg(1) == "whoami" && s.size() == 2 && get)
-      return json_response(
-          200, json::object{{"name", tok->name}, {"role", operator_ ? "operator" : "viewer"}});
-    return error(404, "not_found", "no such path");
+    return out;
   }
 
   // ---- HTTP ----
@@ -975,12 +999,71 @@ struct server::impl {
   }
 };
 
+const std::vector<server::impl::route>& server::impl::routes() {
+  // Literal paths before parameters: /api/dlq/replay before /api/dlq/{id}.
+  static const std::vector<route> table{
+      {"GET", "/", access::page, &impl::dashboard, "the dashboard"},
+      {"GET", "/index.html", access::page, &impl::dashboard, "the dashboard"},
+      {"GET", "/static/{file}", access::page, &impl::static_route, "the dashboard's files"},
+      {"GET", "/healthz", access::health, &impl::healthz, "the process answers"},
+      {"GET", "/readyz", access::health, &impl::readyz,
+       "ready: store reachable, schemas loaded, listener bound (503 and why otherwise)"},
+      {"GET", "/metrics", access::health, &impl::metrics_route, "Prometheus text"},
+      {"GET", "/api/queues", access::viewer, &impl::queues_route,
+       "each subscriber's queue: depth, oldest age, counts, paused"},
+      {"POST", "/api/queues/{recipient}/pause", access::operator_, &impl::pause_route,
+       "hold delivery to a subscriber (kept across restarts; audited)"},
+      {"POST", "/api/queues/{recipient}/resume", access::operator_, &impl::resume_route,
+       "resume delivery to a subscriber (audited)"},
+      {"GET", "/api/dlq", access::viewer, &impl::dlq_list_route,
+       "dead letters: ?code=&recipient=&agency=&limit=&before="},
+      {"DELETE", "/api/dlq", access::operator_, &impl::dlq_purge_matching,
+       "purge the dead letters a filter matches (?code=&recipient=&agency=; audited)"},
+      {"POST", "/api/dlq/replay", access::operator_, &impl::dlq_replay_matching,
+       "replay the dead letters a filter matches (audited)"},
+      {"GET", "/api/dlq/{id}", access::viewer, &impl::dlq_show, "one dead letter, diagnostics"},
+      {"DELETE", "/api/dlq/{id}", access::operator_, &impl::dlq_purge,
+       "purge one dead letter (audited)"},
+      {"POST", "/api/dlq/{id}/replay", access::operator_, &impl::dlq_replay,
+       "replay one dead letter (audited)"},
+      {"GET", "/api/messages/{id}/trace", access::viewer, &impl::trace_route,
+       "a message's path: receipt, each recipient's decision, delivery"},
+      {"POST", "/api/messages/{id}/replay", access::operator_, &impl::replay_withheld,
+       "take a withheld decision again: ?recipient= (audited)"},
+      {"GET", "/api/agreements", access::viewer, &impl::agreements_route,
+       "the agreements, their status and recipients"},
+      {"GET", "/api/consents", access::viewer, &impl::consents_route, "consents: ?person="},
+      {"GET", "/api/alerts", access::viewer, &impl::alerts_route,
+       "open medication alerts: ?county=&outcome="},
+      {"GET", "/api/disclosures", access::viewer, &impl::disclosures_route,
+       "the accounting of disclosures: ?person="},
+      {"GET", "/api/withholdings", access::viewer, &impl::withholdings_route,
+       "why records were withheld lately: ?recipient=&hours="},
+      {"GET", "/api/audit/verify", access::viewer, &impl::audit_verify_route,
+       "verify the audit trail's hash chain"},
+      {"GET", "/api/whoami", access::viewer, &impl::whoami, "the token's name and role"},
+  };
+  return table;
+}
+
+std::string api_reference() {
+  std::string out = "| Method | Path | Who | What |\n|---|---|---|---|\n";
+  for (const auto& r : server::impl::routes())
+    out +=
+        fmt::format("| {} | `{}` | {} | {} |\n", r.method, r.path, access_name(r.need), r.summary);
+  return out;
+}
+
 server::server(options opt, store::store& st, pipeline::pipeline& pl,
                std::vector<std::shared_ptr<const routing::agreement>> agreements,
                std::shared_ptr<const routing::policy_router> policy, hooks h,
                const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), st, pl, std::move(agreements), std::move(policy),
-                                   std::move(h), clk)) {}
+                                   std::move(h), clk)) {
+  // The store's gauges are read when /metrics is scraped, for the queues the broker keeps.
+  store_gauges_ = store::register_probe(st, impl_->h.recipients, clk);
+  (void)probe();
+}
 
 server::~server() {
   stop();

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "pipeline/pipeline.h"
 #include "routing/medication_check.h"
 #include "routing/policy.h"
@@ -46,6 +47,11 @@ struct options {
   std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
 };
 
+// What a subscriber's queue has seen since start (the transport counts it).
+struct queue_counts {
+  std::uint64_t enqueued = 0, delivered = 0, accepted = 0, redelivered = 0, expired = 0;
+};
+
 // What the admin server needs from the rest of the broker, as callbacks (it does not depend on
 // the transport).
 struct hooks {
@@ -53,8 +59,7 @@ struct hooks {
   std::function<std::vector<std::string>()> recipients;
   // Entries committed by a replay, for delivery.
   std::function<void(std::vector<store::queue_entry>)> offer;
-  // Extra Prometheus text (the transport's connection and link state).
-  std::function<std::string()> transport_metrics;
+  std::function<queue_counts(const std::string& recipient)> counts_of;
   // Holds or resumes delivery to a subscriber; which are held.
   std::function<bool(const std::string&, bool)> pause;  // false: not stored, not changed
   std::function<std::vector<std::string>()> paused;
@@ -79,6 +84,9 @@ struct response {
 // reads); nullopt when it is malformed, incomplete or beyond a limit.
 std::optional<request> parse_request(std::string_view raw);
 
+// The admin API's routes as a Markdown table (docs/ADMIN-API.md holds it; a test checks).
+std::string api_reference();
+
 class server {
  public:
   server(options opt, store::store& st, pipeline::pipeline& pl,
@@ -100,6 +108,7 @@ class server {
 
  private:
   std::unique_ptr<impl> impl_;
+  base::metrics_registry::registration store_gauges_;  // ends before impl_ and the store
 };
 
 }  // namespace niem::admin

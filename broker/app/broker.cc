@@ -19,6 +19,7 @@
 #include "routing/policy.h"
 #include "routing/routing.h"
 #include "store/store.h"
+#include "transport/probe.h"
 #include "transport/server.h"
 #include "validation/validation.h"
 
@@ -131,22 +132,6 @@ transport::options transport_options(const broker::impl& im) {
   return to;
 }
 
-// The transport's own series for /metrics (rendered with the rest by the admin server).
-std::string transport_metrics(const transport::server& s) {
-  std::string out =
-      "# HELP niem_agency_connections Open AMQP connections per agency.\n"
-      "# TYPE niem_agency_connections gauge\n";
-  for (const auto& [agency, n] : s.connections())
-    out += fmt::format("niem_agency_connections{{agency=\"{}\"}} {}\n",
-                       base::prometheus_escape(agency), n);
-  auto c = s.snapshot();
-  out += fmt::format(
-      "# HELP niem_links_refused_total AMQP links and connections refused.\n"
-      "# TYPE niem_links_refused_total counter\nniem_links_refused_total {}\n",
-      c.refused_links);
-  return out;
-}
-
 }  // namespace
 
 broker::broker(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
@@ -254,7 +239,11 @@ base::result<std::uint16_t> broker::start_admin() {
   hk.offer = [s](std::vector<store::queue_entry> e) { s->offer(std::move(e)); };
   hk.pause = [s](const std::string& r, bool on) { return s->pause(r, on); };
   hk.paused = [s] { return s->paused(); };
-  hk.transport_metrics = [s] { return transport_metrics(*s); };
+  hk.counts_of = [](const std::string& q) {
+    auto& p = transport::probe();
+    return admin::queue_counts{p.enqueued.value({q}), p.delivered.value({q}), p.accepted.value({q}),
+                               p.redelivered.value({q}), p.expired.value({q})};
+  };
   hk.medication = im.check;
   hk.medication_claims = cfg.medication_check.claims;
   im.adm = std::make_unique<admin::server>(

@@ -9,6 +9,7 @@
 #include <string>
 #include <thread>
 
+#include "admin/admin.h"
 #include "app/broker.h"
 #include "base/log.h"
 #include "config/config.h"
@@ -20,7 +21,8 @@ namespace {
 constexpr const char* k_usage =
     "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR|postgresql://...]\n"
     "                   [--port-file FILE] [--admin HOST:PORT] [--admin-port-file FILE]\n"
-    "                   [--log-level debug|info|warn|error]\n";
+    "                   [--log-level debug|info|warn|error]\n"
+    "       niem-broker --api-reference   (the admin API's routes, as Markdown)\n";
 
 struct args {
   std::string config, port_file, admin_port_file, log_level = "info";
@@ -45,6 +47,10 @@ bool parse(int argc, char** argv, args& a) {
                                                  : nullptr;
     if (k == "--help" || k == "-h") {
       std::fputs(k_usage, stdout);
+      std::exit(0);
+    }
+    if (k == "--api-reference") {
+      std::fputs(admin::api_reference().c_str(), stdout);
       std::exit(0);
     }
     if (!to || !value(*to)) return false;

@@ -41,7 +41,14 @@ std::string_view join(std::initializer_list<std::string_view> values) {
 
 void counter_family::add(std::initializer_list<std::string_view> values, std::uint64_t n) {
   auto key = join(values);
-  std::lock_guard lk(mu_);
+  {
+    std::shared_lock lk(mu_);
+    if (auto it = series_.find(key); it != series_.end()) {
+      it->second->fetch_add(n, std::memory_order_relaxed);
+      return;
+    }
+  }
+  std::unique_lock lk(mu_);
   auto it = series_.find(key);
   if (it == series_.end())
     it = series_.emplace(std::string(key), std::make_unique<std::atomic<std::uint64_t>>(0)).first;
@@ -50,14 +57,14 @@ void counter_family::add(std::initializer_list<std::string_view> values, std::ui
 
 std::uint64_t counter_family::value(std::initializer_list<std::string_view> values) const {
   auto key = join(values);
-  std::lock_guard lk(mu_);
+  std::shared_lock lk(mu_);
   auto it = series_.find(key);
   return it == series_.end() ? 0 : it->second->load();
 }
 
 void counter_family::render(std::string& out) const {
   out += fmt::format("# HELP {} {}\n# TYPE {} counter\n", name_, help_, name_);
-  std::lock_guard lk(mu_);
+  std::shared_lock lk(mu_);
   for (const auto& [key, c] : series_) {
     std::string labels;
     std::size_t i = 0, at = 0;
@@ -70,7 +77,10 @@ void counter_family::render(std::string& out) const {
       if (sep == std::string::npos) break;
       at = sep + 1;
     }
-    out += fmt::format("{}{{{}}} {}\n", name_, labels, c->load());
+    if (labels.empty())
+      out += fmt::format("{} {}\n", name_, c->load());
+    else
+      out += fmt::format("{}{{{}}} {}\n", name_, labels, c->load());
   }
 }
 
@@ -104,9 +114,76 @@ void histogram::render(std::string& out) const {
                      static_cast<double>(sum_micros_.load()) / 1e6, name_, cumulative);
 }
 
-broker_metrics& metrics() {
-  static broker_metrics m;
-  return m;
+void render_gauge(std::string& out, std::string_view name, std::string_view help,
+                  const std::vector<gauge_sample>& samples) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} gauge\n", name, help, name);
+  for (const auto& g : samples) {
+    out += name;
+    if (!g.labels.empty()) {
+      out += '{';
+      bool first = true;
+      for (const auto& [label, value] : g.labels) {
+        out += fmt::format("{}{}=\"{}\"", first ? "" : ",", label, prometheus_escape(value));
+        first = false;
+      }
+      out += '}';
+    }
+    out += fmt::format(" {}\n", g.value);
+  }
+}
+
+void render_counter(std::string& out, std::string_view name, std::string_view help,
+                    std::uint64_t value) {
+  out += fmt::format("# HELP {} {}\n# TYPE {} counter\n{} {}\n", name, help, name, name, value);
+}
+
+metrics_registry::registration& metrics_registry::registration::operator=(
+    registration&& o) noexcept {
+  if (this != &o) {
+    if (reg_) reg_->remove(id_);
+    reg_ = std::exchange(o.reg_, nullptr);
+    id_ = o.id_;
+  }
+  return *this;
+}
+
+metrics_registry::registration::~registration() {
+  if (reg_) reg_->remove(id_);
+}
+
+metrics_registry::registration metrics_registry::add(std::string name, collector c) {
+  std::lock_guard lk(mu_);
+  auto id = next_++;
+  collectors_.push_back({id, {std::move(name), std::move(c)}});
+  return {this, id};
+}
+
+void metrics_registry::add_static(std::string name, collector c) {
+  std::lock_guard lk(mu_);
+  collectors_.push_back({next_++, {std::move(name), std::move(c)}});
+}
+
+void metrics_registry::remove(std::uint64_t id) {
+  std::lock_guard lk(mu_);
+  std::erase_if(collectors_, [id](const auto& e) { return e.first == id; });
+}
+
+void metrics_registry::render(std::string& out) const {
+  // Held while rendering: an instance's registration cannot end (and its instance go) meanwhile.
+  std::lock_guard lk(mu_);
+  for (const auto& [id, c] : collectors_) c.second(out);
+}
+
+std::vector<std::string> metrics_registry::names() const {
+  std::lock_guard lk(mu_);
+  std::vector<std::string> out;
+  for (const auto& [id, c] : collectors_) out.push_back(c.first);
+  return out;
+}
+
+metrics_registry& registry() {
+  static metrics_registry r;
+  return r;
 }
 
 }  // namespace niem::base

@@ -1,16 +1,22 @@
 #pragma once
-// Counters and histograms for the Prometheus exposition (/metrics): families with label values,
-// incremented from any thread. A family is created once (at start-up) and its series on first
-// use. An increment takes the family's mutex to find its series (a short map lookup, never held
-// across I/O) and then adds atomically; histograms are lock-free.
+// Metrics for the Prometheus exposition (/metrics). Each module keeps its own (a `probe`, like
+// Redpanda's probe.h: transport/probe.h, pipeline/probe.h, ...) and registers them here; the admin
+// server renders the registry, the one place that writes the text format.
+//
+// Counters: a family is created once (a probe is a process-wide static) and its series on first
+// use. An increment finds its series under a shared lock (taken exclusively only to add a new
+// series) and adds atomically; histograms are lock-free.
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace niem::base {
@@ -24,11 +30,12 @@ class counter_family {
   void inc(std::string_view value) { add({value}); }
   std::uint64_t value(std::initializer_list<std::string_view> values) const;
   void render(std::string& out) const;
+  const std::string& name() const { return name_; }
 
  private:
   std::string name_, help_;
   std::vector<std::string> labels_;
-  mutable std::mutex mu_;
+  mutable std::shared_mutex mu_;
   // Keyed by the label values joined with \x1f.
   std::map<std::string, std::unique_ptr<std::atomic<std::uint64_t>>, std::less<>> series_;
 };
@@ -40,6 +47,7 @@ class histogram {
   void observe(double seconds);
   void render(std::string& out) const;
   std::uint64_t count() const { return count_.load(); }
+  const std::string& name() const { return name_; }
 
  private:
   std::string name_, help_;
@@ -49,59 +57,62 @@ class histogram {
   std::atomic<std::uint64_t> sum_micros_{0};
 };
 
-// The broker's metrics (one process-wide set, like the log).
-struct broker_metrics {
-  counter_family enqueued{
-      "niem_queue_enqueued_total", "Documents queued for a subscriber.", {"queue"}};
-  counter_family delivered{
-      "niem_queue_delivered_total", "Documents sent to a subscriber (each attempt).", {"queue"}};
-  counter_family accepted{
-      "niem_queue_accepted_total", "Documents a subscriber accepted (settled).", {"queue"}};
-  counter_family redelivered{
-      "niem_queue_redelivered_total", "Documents sent again after a failed attempt.", {"queue"}};
-  counter_family expired{"niem_queue_expired_total",
-                         "Documents dead-lettered because their time-to-live passed.",
-                         {"queue"}};
-  counter_family dead_lettered{
-      "niem_dead_lettered_total", "Dead letters, by reason code.", {"code"}};
-  counter_family validation_failures{"niem_record_rejected_total",
-                                     "Records rejected by mapping or validation, by reason code.",
-                                     {"code"}};
-  counter_family withheld{"niem_withheld_total",
-                          "Routing decisions that withheld a document, by recipient and reason.",
-                          {"recipient", "code"}};
-  counter_family received{
-      "niem_records_received_total", "Records received, by agency.", {"agency"}};
-  counter_family medication_checks{
-      "niem_medication_checks_total",
-      "Psychotropic claims checked against the court's orders (on arrival and again when an "
-      "application, order or placement for the child arrives), by outcome.",
-      {"outcome"}};
-  counter_family medication_notices{
-      "niem_medication_notices_total",
-      "Medication authorization alerts and resolutions raised, by kind and outcome.",
-      {"kind", "outcome"}};
-  counter_family admin_auth_failures{
-      "niem_admin_auth_failures_total",
-      "Admin requests with a wrong token, and those refused while their address was locked out.",
-      {"outcome"}};
-  histogram latency{
-      "niem_ingest_to_delivery_seconds",
-      "Time from a record's receipt to its subscriber's acceptance.",
-      {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600}};
+// A gauge read when /metrics is scraped (queue depth, connections): the values are the owner's,
+// the text is written here.
+struct gauge_sample {
+  std::vector<std::pair<std::string_view, std::string>> labels;  // name, value
+  double value = 0;
+};
+void render_gauge(std::string& out, std::string_view name, std::string_view help,
+                  const std::vector<gauge_sample>& samples);
+// A counter kept by its owner (the store's commits) rendered the same way.
+void render_counter(std::string& out, std::string_view name, std::string_view help,
+                    std::uint64_t value);
 
-  // Every counter family above, in the order /metrics renders them (the one list).
-  std::vector<const counter_family*> counters() const {
-    return {&received,          &enqueued,
-            &delivered,         &accepted,
-            &redelivered,       &expired,
-            &dead_lettered,     &validation_failures,
-            &withheld,          &admin_auth_failures,
-            &medication_checks, &medication_notices};
-  }
+// What /metrics renders: collectors, each a module's probe or an instance's gauges, in the order
+// they registered.
+class metrics_registry {
+ public:
+  using collector = std::function<void(std::string& out)>;
+
+  // Removes its collector when destroyed (an instance's gauges end with the instance).
+  class registration {
+   public:
+    registration() = default;
+    registration(metrics_registry* r, std::uint64_t id) : reg_(r), id_(id) {}
+    registration(registration&& o) noexcept : reg_(std::exchange(o.reg_, nullptr)), id_(o.id_) {}
+    registration& operator=(registration&& o) noexcept;
+    registration(const registration&) = delete;
+    registration& operator=(const registration&) = delete;
+    ~registration();
+
+   private:
+    metrics_registry* reg_ = nullptr;
+    std::uint64_t id_ = 0;
+  };
+
+  // `name` says whose metrics these are (for a test to list them).
+  [[nodiscard]] registration add(std::string name, collector c);
+  // Families that live as long as the process (a probe's): never removed.
+  void add_static(std::string name, collector c);
+  void render(std::string& out) const;
+  std::vector<std::string> names() const;
+
+ private:
+  void remove(std::uint64_t id);
+  mutable std::mutex mu_;
+  std::uint64_t next_ = 1;
+  std::vector<std::pair<std::uint64_t, std::pair<std::string, collector>>> collectors_;
 };
 
-broker_metrics& metrics();
+metrics_registry& registry();
+
+// Registers a probe's families with the registry once (its constructor calls this).
+template <class... F>
+void register_families(std::string name, const F&... families) {
+  registry().add_static(std::move(name),
+                        [&families...](std::string& out) { (families.render(out), ...); });
+}
 
 // Prometheus text format helpers.
 std::string prometheus_escape(std::string_view label_value);

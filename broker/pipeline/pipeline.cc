@@ -15,6 +15,8 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
+#include "pipeline/probe.h"
+#include "routing/probe.h"
 
 namespace niem::pipeline {
 
@@ -377,7 +379,7 @@ struct pipeline::impl {
               if (!raised.empty()) notices(std::move(raised));
               for (const auto& w : o.withheld)
                 if (!w.recipient.empty())
-                  base::metrics().withheld.add({w.recipient, base::code_id(w.reason)});
+                  routing::probe().withheld.add({w.recipient, base::code_id(w.reason)});
               o.what = outcome::status::accepted;
               o.enqueued = std::move(cr.enqueued);
               break;
@@ -386,8 +388,8 @@ struct pipeline::impl {
               o.code = base::errc::record_duplicate_key;
               break;
             case store::commit_result::status::dead_lettered:
-              base::metrics().validation_failures.inc(base::code_id(code));
-              base::metrics().dead_lettered.inc(base::code_id(code));
+              probe().rejected.inc(base::code_id(code));
+              probe().dead_lettered.inc(base::code_id(code));
               o.what = outcome::status::dead_lettered;
               o.code = code;
               o.detail = std::move(detail);
@@ -405,6 +407,9 @@ struct pipeline::impl {
 pipeline::pipeline(std::shared_ptr<const mapping::mapping_library> lib,
                    std::shared_ptr<const routing::router> router, store::store& st, options opt)
     : impl_(std::make_unique<impl>(std::move(lib), std::move(router), st, std::move(opt))) {
+  // Their families are rendered from the start, at zero.
+  (void)probe();
+  (void)routing::probe();
   for (std::uint32_t i = 0; i < std::max(1u, impl_->opt.workers); ++i)
     impl_->threads.emplace_back([this] { impl_->run(); });
 }

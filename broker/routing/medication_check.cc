@@ -1,7 +1,7 @@
 #include "routing/medication_check.h"
 
-#include "base/metrics.h"
 #include "routing/policy.h"  // utc_date
+#include "routing/probe.h"
 
 #include <algorithm>
 #include <set>
@@ -195,7 +195,7 @@ exception_notice check::notice(const claim_state& s, outcome o, const verdict& v
 
 void check::decide(claim_state& s, bool fresh, result& out) {
   auto v = evaluate(s.c, known_.view(s.c.medicaid_id), s.pending_on);
-  base::metrics().medication_checks.inc(outcome_name(v.result));
+  probe().medication_checks.inc(outcome_name(v.result));
   bool changed = fresh || v.result != s.last;
   s.last = v.result;
   if (v.result == outcome::pending_application &&
@@ -215,7 +215,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       n.covering_order = v.order_id;
       out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
       out.notices.push_back(std::move(n));
-      base::metrics().medication_notices.add({"resolution", outcome_name(a.result)});
+      probe().medication_notices.add({"resolution", outcome_name(a.result)});
     }
   } else if (alerts(v.result)) {
     bool raised = std::any_of(s.alerts.begin(), s.alerts.end(),
@@ -226,7 +226,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       auto n = notice(s, v.result, v);
       out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
       out.notices.push_back(std::move(n));
-      base::metrics().medication_notices.add({"alert", outcome_name(v.result)});
+      probe().medication_notices.add({"alert", outcome_name(v.result)});
     }
   }
   if (changed) keep_state(s, out);

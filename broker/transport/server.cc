@@ -39,7 +39,10 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
+#include "pipeline/probe.h"
+#include "routing/probe.h"
 #include "transport/ingest.h"
+#include "transport/probe.h"
 #include "transport/proton_c.h"
 
 namespace niem::transport {
@@ -149,8 +152,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   std::map<proton::session, leaky_session> leaky_sessions;
   std::atomic<bool> stopping{false};  // set by stop(): no more timers, so the loop can end
 
-  mutable std::mutex counters_mu;
-  counters ctr;
+  mutable std::mutex counters_mu;                  // guards connected and paused
   std::map<std::string, std::uint32_t> connected;  // open connections per agency
   std::set<std::string> paused;                    // subscribers an operator paused
   bool paused_queue(const std::string& recipient) {
@@ -162,12 +164,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       : opt(std::move(o)), pl(p), st(s), clk(c) {
     for (const auto& r : opt.recipients) queues[r].recipient = r;
     for (const auto& a : opt.parties->agencies) queues[a.id].recipient = a.id;
-  }
-
-  template <typename F>
-  void count(F f) {
-    std::lock_guard lk(counters_mu);
-    f(ctr);
   }
 
   // ---- listener ----
@@ -228,7 +224,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         base::log(log_level::warn, "transport", "connection refused: unknown identity",
                   {{"code", std::string(base::code_id(base::errc::auth_unknown_identity))},
                    {"subject", subject}});
-        count([](counters& k) { ++k.refused_links; });
+        probe().refused.inc(base::code_id(base::errc::auth_unknown_identity));
         c.open();
         c.close(proton::error_condition(k_unauthorized, "unknown client identity"));
         return;
@@ -353,12 +349,12 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   void refuse(proton::link& l, std::string_view address, std::string_view agency,
               const std::string& why, const char* condition) {
-    count([](counters& k) { ++k.refused_links; });
     base::log(log_level::warn, "transport", "link refused",
               {{"code", std::string(base::code_id(base::errc::auth_unauthorized_address))},
                {"agency", agency.empty() ? "(anonymous)" : agency},
                {"address", address},
                {"reason", why}});
+    probe().refused.inc(base::code_id(base::errc::auth_unauthorized_address));
     l.close(proton::error_condition(condition, why));
   }
 
@@ -426,8 +422,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
                 {{"code", std::string(base::code_id(base::errc::link_message_too_large))},
                  {"agency", info.agency},
                  {"record_type", info.record_type}});
-      count([](counters& k) { ++k.received; });
-      base::metrics().received.inc(info.agency);
+      probe().received.inc(info.agency);
       char scratch[16384];
       while (pn_link_recv(l, scratch, sizeof scratch) > 0) {
       }
@@ -501,8 +496,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       d.release();
       return;
     }
-    count([](counters& k) { ++k.received; });
-    base::metrics().received.inc(lt->second.agency);
+    probe().received.inc(lt->second.agency);
     auto t = read_message(m, opt.max_message_bytes);
     if (t.code != base::errc::ok) {
       reject(d, t.code, t.description);
@@ -543,15 +537,12 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           case pipeline::outcome::status::accepted:
             store_down_until = {};
             d.accept();
-            count([](counters& k) { ++k.accepted; });
             break;
           case pipeline::outcome::status::duplicate:
             d.accept();
-            count([](counters& k) { ++k.duplicates; });
             break;
           case pipeline::outcome::status::dead_lettered:
             reject(d, o.code, o.detail);
-            count([](counters& k) { ++k.rejected; });
             break;
           case pipeline::outcome::status::failed:
             d.release();  // not stored: the publisher sends it again
@@ -782,9 +773,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto t = s.send(m);
     touch(s.connection());
     auto cid = conn_ids.count(s.connection()) ? conn_ids[s.connection()] : 0;
-    base::metrics().delivered.inc(e.recipient);
+    probe().delivered.inc(e.recipient);
     inflight[t] = {std::move(e), cid, s};
-    count([](counters& k) { ++k.delivered; });
   }
 
   void fetch(queue_state& q) {
@@ -875,7 +865,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   // A newly committed entry: deliver straight from memory when the queue is caught up.
   void enqueued(store::queue_entry e) {
-    base::metrics().enqueued.inc(e.recipient);
+    probe().enqueued.inc(e.recipient);
     auto& q = queues[e.recipient];
     if (q.recipient.empty()) q.recipient = e.recipient;
     if (q.held && q.caught_up && !q.fetching && !q.consumers.empty() &&
@@ -901,8 +891,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     a.consent = e.consent;
     a.decision = "withhold";
     a.reason = std::string(base::code_id(why));
-    count([](counters& k) { ++k.withdrawn; });
-    base::metrics().withheld.add({e.recipient, base::code_id(why)});
+    routing::probe().withheld.add({e.recipient, base::code_id(why)});
     base::log(log_level::info, "transport",
               "queued document withdrawn: its consent no longer holds",
               {{"message_id", e.message_id},
@@ -912,12 +901,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
   }
 
   void dead_letter(const store::queue_entry& e, base::errc code, std::string detail) {
-    count([&](counters& k) {
-      ++k.dead_lettered;
-      if (code == base::errc::delivery_expired) ++k.expired;
-    });
-    base::metrics().dead_lettered.inc(base::code_id(code));
-    if (code == base::errc::delivery_expired) base::metrics().expired.inc(e.recipient);
+    pipeline::probe().dead_lettered.inc(base::code_id(code));
+    if (code == base::errc::delivery_expired) probe().expired.inc(e.recipient);
     base::log(log_level::warn, "delivery", "document dead-lettered",
               {{"message_id", e.message_id},
                {"recipient", e.recipient},
@@ -932,8 +917,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto e = std::move(it->second.entry);
     inflight.erase(it);
     ++e.attempts;
-    count([](counters& k) { ++k.redelivered; });
-    base::metrics().redelivered.inc(e.recipient);
+    probe().redelivered.inc(e.recipient);
     if (e.attempts >= opt.max_attempts) {
       dead_letter(e, base::errc::delivery_max_attempts,
                   fmt::format(R"({{"attempts":{}}})", e.attempts));
@@ -954,11 +938,10 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     auto id = it->second.entry.id;
     auto conn_id = it->second.conn_id;
     auto it_recipient = it->second.entry.recipient;
-    base::metrics().accepted.inc(it->second.entry.recipient);
-    base::metrics().latency.observe(
-        static_cast<double>(clk.now_ms() - it->second.entry.received_ms) / 1000.0);
+    probe().accepted.inc(it->second.entry.recipient);
+    probe().latency.observe(static_cast<double>(clk.now_ms() - it->second.entry.received_ms) /
+                            1000.0);
     inflight.erase(it);
-    count([](counters& k) { ++k.acknowledged; });
     // Settle only once the removal is durable: a subscriber that waits for our settlement
     // (receiver-settle-mode second) never sees a document again after that.
     auto ticket = next_seq++;
@@ -1017,9 +1000,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         auto e = std::move(it->second.entry);
         inflight.erase(it);
         auto id = e.id;
-        base::metrics().redelivered.inc(e.recipient);
+        probe().redelivered.inc(e.recipient);
         q.redeliver.emplace(id, std::move(e));
-        count([](counters& k) { ++k.redelivered; });
       }
       t.settle();
       pump(q);
@@ -1073,12 +1055,8 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           auto& qq = queues[n];
           qq.sweeping = false;
           if (k) {
-            count([&](counters& c) {
-              c.expired += k;
-              c.dead_lettered += k;
-            });
-            base::metrics().expired.add({n}, k);
-            base::metrics().dead_lettered.add({base::code_id(base::errc::delivery_expired)}, k);
+            probe().expired.add({n}, k);
+            pipeline::probe().dead_lettered.add({base::code_id(base::errc::delivery_expired)}, k);
             base::log(log_level::warn, "delivery", "documents expired",
                       {{"recipient", n},
                        {"count", std::to_string(k)},
@@ -1157,6 +1135,13 @@ void set_paused(server::impl* im, const std::string& recipient, bool on, bool el
 server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
     : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
   impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
+  (void)probe();  // its families are rendered from the start, at zero
+  gauges_ = base::registry().add("transport", [this](std::string& out) {
+    std::vector<base::gauge_sample> open;
+    for (const auto& [agency, n] : connections())
+      open.push_back({{{"agency", agency}}, static_cast<double>(n)});
+    base::render_gauge(out, "niem_agency_connections", "Open AMQP connections per agency.", open);
+  });
   // Subscribers an operator paused before the restart stay paused.
   for (auto& [key, value] : st.settings(k_paused_setting)) {
     std::string recipient = key.substr(k_paused_setting.size());
@@ -1232,11 +1217,6 @@ void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) 
 void server::stop() {
   impl_->stopping = true;
   impl_->container->stop();
-}
-
-counters server::snapshot() const {
-  std::lock_guard lk(impl_->counters_mu);
-  return impl_->ctr;
 }
 
 bool server::pause(const std::string& recipient, bool on) {

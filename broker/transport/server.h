@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "base/metrics.h"
 #include "base/result.h"
 #include "config/config.h"
 #include "pipeline/pipeline.h"
@@ -52,12 +53,6 @@ struct options {
   std::function<base::errc(std::string_view consent_id)> consent_gate;
 };
 
-struct counters {
-  std::uint64_t received = 0, accepted = 0, duplicates = 0, rejected = 0, delivered = 0,
-                acknowledged = 0, redelivered = 0, dead_lettered = 0, expired = 0,
-                refused_links = 0, withdrawn = 0;
-};
-
 class server {
  public:
   server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk);
@@ -70,8 +65,6 @@ class server {
   void run(std::function<void(base::result<std::uint16_t>)> on_listening);
   // Thread-safe.
   void stop();
-  // Thread-safe snapshot.
-  counters snapshot() const;
   // Thread-safe, not for the event loop (it waits for the store): holds (or resumes) delivery to
   // one subscriber; its queue keeps filling. Stored, so a restart keeps the subscriber paused;
   // false (and nothing changed) when the store could not record it.
@@ -87,6 +80,7 @@ class server {
 
  private:
   std::unique_ptr<impl> impl_;
+  base::metrics_registry::registration gauges_;  // before impl_ goes
 };
 
 }  // namespace niem::transport

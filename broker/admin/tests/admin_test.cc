@@ -14,6 +14,7 @@
 #include <sstream>
 
 #include "admin/admin.h"
+#include "admin/probe.h"
 #include "base/ids.h"
 #include "base/metrics.h"
 #include "support/agreements.h"
@@ -155,10 +156,46 @@ TEST_CASE("admin: health is open, the API needs a token, and roles limit what a 
   CHECK(me.at("role") == "operator");
 }
 
+TEST_CASE("admin: each route answers its methods only, and an operator's route refuses a viewer") {
+  rig r;
+  auto wrong = r.call("GET", "/api/dlq/replay", r.viewer);
+  // GET /api/dlq/{id} with id "replay": not a number.
+  CHECK(wrong.status == 404);
+  auto put = r.call("PUT", "/api/queues", r.viewer);
+  CHECK(put.status == 405);
+  CHECK(body(put).at("error").at("message") == "use GET");
+  auto dlq = r.call("PATCH", "/api/dlq/7", r.viewer);
+  CHECK(dlq.status == 405);
+  CHECK(body(dlq).at("error").at("message") == "use GET, DELETE");
+  CHECK(r.call("POST", "/healthz").status == 401);  // a known path, another method, no token
+  CHECK(r.call("POST", "/healthz", r.viewer).status == 405);
+  CHECK(r.call("GET", "/nothing").status == 404);
+  CHECK(r.call("GET", "/api/nothing").status == 401);
+  auto pause = r.call("POST", "/api/queues/cws/pause", r.viewer);
+  CHECK(pause.status == 403);
+  CHECK(body(pause).at("error").at("code") == "forbidden");
+  CHECK(r.call("POST", "/api/queues/nobody/pause", r.op).status == 404);
+  CHECK(r.call("GET", "/api/whoami", r.viewer).status == 200);
+  CHECK(body(r.call("GET", "/api/whoami", r.viewer)).at("role") == "viewer");
+}
+
+TEST_CASE("docs/ADMIN-API.md's table is the one generated from the table of routes") {
+  std::ifstream in(std::string(NIEM_SOURCE_ROOT) + "/docs/ADMIN-API.md");
+  REQUIRE(in);
+  std::string doc{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  auto begin = doc.find("<!-- BEGIN GENERATED");
+  auto end = doc.find("<!-- END GENERATED -->");
+  REQUIRE(begin != std::string::npos);
+  REQUIRE(end != std::string::npos);
+  begin = doc.find('\n', begin) + 1;
+  INFO("run tools/update-generated-docs.sh after changing the admin server's routes");
+  CHECK(doc.substr(begin, end - begin) == admin::api_reference());
+}
+
 TEST_CASE("admin: an address that keeps presenting wrong tokens is refused for a minute") {
   rig r;
   const std::string guesser = "192.0.2.7", other = "192.0.2.8";
-  const auto before = base::metrics().admin_auth_failures.value({"wrong_token"});
+  const auto before = admin::probe().auth_failures.value({"wrong_token"});
   for (int i = 0; i < 9; ++i)
     CHECK(r.call("GET", "/api/queues", "guess-" + std::to_string(i), guesser).status == 401);
   // No token at all is not a guess, and another address is not held for this one's failures.
@@ -173,8 +210,8 @@ TEST_CASE("admin: an address that keeps presenting wrong tokens is refused for a
   CHECK(locked.retry_after_seconds == 60);
   CHECK(r.call("GET", "/metrics", "", guesser).status == 429);
   CHECK(r.call("GET", "/api/queues", r.viewer, other).status == 200);
-  CHECK(base::metrics().admin_auth_failures.value({"wrong_token"}) == before + 11);
-  CHECK(base::metrics().admin_auth_failures.value({"locked_out"}) >= 2);
+  CHECK(admin::probe().auth_failures.value({"wrong_token"}) == before + 11);
+  CHECK(admin::probe().auth_failures.value({"locked_out"}) >= 2);
   r.clk.advance_ms(30'000);
   auto later = r.call("GET", "/api/queues", r.viewer, guesser);
   CHECK(later.status == 429);
@@ -371,7 +408,32 @@ TEST_CASE("admin: /metrics is Prometheus text with the queues, dead letters and 
   CHECK(samples["niem_withheld_total{recipient=\"phn\",code=\"NIEM-506\"}"] >= 1);
   CHECK(samples["niem_record_rejected_total{code=\"NIEM-105\"}"] >= 1);
   CHECK(samples["niem_store_bytes"] > 0);
-  CHECK(samples.count("niem_ingest_to_delivery_seconds_count") == 1);
+  CHECK(samples.count("niem_admin_auth_failures_total{outcome=\"wrong_token\"}") == 0);
+}
+
+TEST_CASE(
+    "admin: /metrics renders what each module registered, and an instance's gauges end "
+    "with it") {
+  rig r;
+  base::counter_family probe_family{"niem_test_probe_total", "A test module's probe.", {"kind"}};
+  probe_family.add({"a"}, 3);
+  auto reg = std::make_unique<base::metrics_registry::registration>(
+      base::registry().add("test", [&](std::string& out) {
+        probe_family.render(out);
+        base::render_gauge(out, "niem_test_gauge", "A test instance's gauge.",
+                           {{{{"queue", "q\"1"}}, 2.5}});
+      }));
+  auto body = r.call("GET", "/metrics").body;
+  CHECK(body.find("# TYPE niem_test_probe_total counter\nniem_test_probe_total{kind=\"a\"} 3\n") !=
+        std::string::npos);
+  CHECK(body.find("# TYPE niem_test_gauge gauge\nniem_test_gauge{queue=\"q\\\"1\"} 2.5\n") !=
+        std::string::npos);
+  reg.reset();
+  body = r.call("GET", "/metrics").body;
+  CHECK(body.find("niem_test_probe_total") == std::string::npos);
+  CHECK(body.find("niem_test_gauge") == std::string::npos);
+  // The store's gauges are the admin server's own registration: there while it is.
+  CHECK(body.find("# TYPE niem_store_up gauge") != std::string::npos);
 }
 
 TEST_CASE("admin: one request over HTTP, with the security headers") {

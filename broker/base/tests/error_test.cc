@@ -33,7 +33,7 @@ TEST_CASE("docs/ERRORS.md's table is the one generated from errors.inc") {
   REQUIRE(begin != std::string::npos);
   REQUIRE(end != std::string::npos);
   begin = doc.find('\n', begin) + 1;
-  INFO("run tools/update-error-docs.sh after changing broker/base/errors.inc");
+  INFO("run tools/update-generated-docs.sh after changing broker/base/errors.inc");
   CHECK(doc.substr(begin, end - begin) == catalogue_markdown());
 }
 

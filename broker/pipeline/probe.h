@@ -1,0 +1,23 @@
+#pragma once
+// The pipeline's metrics: records rejected by mapping or validation and dead letters, by code.
+// The transport counts its own dead letters (expired, too many attempts) in the same family.
+#include "base/metrics.h"
+
+namespace niem::pipeline {
+
+struct pipeline_probe {
+  base::counter_family rejected{"niem_record_rejected_total",
+                                "Records rejected by mapping or validation, by reason code.",
+                                {"code"}};
+  base::counter_family dead_lettered{
+      "niem_dead_lettered_total", "Dead letters, by reason code.", {"code"}};
+
+  pipeline_probe() { base::register_families("pipeline", rejected, dead_lettered); }
+};
+
+inline pipeline_probe& probe() {
+  static pipeline_probe p;
+  return p;
+}
+
+}  // namespace niem::pipeline
