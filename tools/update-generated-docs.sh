@@ -2,6 +2,7 @@
 # Regenerates the generated tables of the documentation from their one definition:
 #   docs/ERRORS.md     from broker/base/errors.inc (through `niemctl errors markdown`)
 #   docs/ADMIN-API.md  from the admin server's table of routes (through `niem-broker --api-reference`)
+#   deploy/prometheus/alerts.yml  from broker/admin/conditions.cc (through `niem-broker --alert-rules`)
 # Tests fail while a table differs from what it is generated from.
 # usage: tools/update-generated-docs.sh [BUILD-DIR] (default build/ci)
 set -euo pipefail
@@ -22,3 +23,5 @@ PY
 }
 splice docs/ERRORS.md "$("$build/tools/niemctl" errors markdown)"
 splice docs/ADMIN-API.md "$("$build/broker/app/niem-broker" --api-reference)"
+"$build/broker/app/niem-broker" --alert-rules > deploy/prometheus/alerts.yml
+echo "deploy/prometheus/alerts.yml: regenerated"

@@ -16,11 +16,14 @@
 #include <map>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
 #include <fmt/format.h>
 
+#include "admin/conditions.h"
+#include "admin/history.h"
 #include "admin/probe.h"
 #include "base/digest.h"
 #include "base/ids.h"
@@ -227,6 +230,12 @@ struct server::impl {
   // The requests' work (store queries, replays that wait for the pipeline): a replay or a bulk
   // purge never holds /healthz, /metrics or another operator's request.
   asio::thread_pool workers{4};
+  // The last hour of the metrics, sampled on a worker (the socket thread only sets the timer).
+  history hist;
+  asio::steady_timer sampler{ioc};
+  // The last audit verification: -1 none yet, 0 failed, 1 verified; and when (ms).
+  std::atomic<int> audit_verified{-1};
+  std::atomic<std::int64_t> audit_verified_ms{0};
 
   impl(options o, store::store& s, pipeline::pipeline& p,
        std::vector<std::shared_ptr<const routing::agreement>> a,
@@ -301,6 +310,17 @@ struct server::impl {
     std::string out;
     out.reserve(16 * 1024);
     base::render_gauge(out, "niem_up", "The broker is running.", {{{}, 1.0}});
+    base::render_gauge(out, "niem_ready",
+                       "The broker is ready (1): its store answers and its listener is bound.",
+                       {{{}, ready() ? 1.0 : 0.0}});
+    if (int v = audit_verified; v >= 0) {
+      base::render_gauge(out, "niem_audit_verified",
+                         "The audit trail's last verification: 1 the chain verified, 0 it did not.",
+                         {{{}, static_cast<double>(v)}});
+      base::render_gauge(out, "niem_audit_verified_timestamp_seconds",
+                         "When the audit trail was last verified (Unix time).",
+                         {{{}, static_cast<double>(audit_verified_ms.load()) / 1000.0}});
+    }
     base::registry().render(out);
     return {200, "text/plain; version=0.0.4; charset=utf-8", std::move(out)};
   }
@@ -641,6 +661,8 @@ struct server::impl {
 
   response audit_verify() {
     auto c = st.verify_audit(opt.audit_key);
+    audit_verified = c.ok ? 1 : 0;
+    audit_verified_ms = clk.now_ms();
     return json_response(200, json::object{{"ok", c.ok},
                                            {"entries", c.entries},
                                            {"first_bad_seq", c.first_bad_seq},
@@ -685,6 +707,7 @@ struct server::impl {
   static const std::vector<route>& routes();
 
   response healthz(const call&) { return json_response(200, json::object{{"status", "ok"}}); }
+  bool ready() const { return h.listener_bound && h.listener_bound() && st.check().reachable; }
   response readyz(const call&) {
     bool bound = h.listener_bound && h.listener_bound();
     // The store's database answers, the schemas are loaded (the pipeline exists), the listener
@@ -818,6 +841,118 @@ struct server::impl {
   response audit_verify_route(const call&) { return audit_verify(); }
   response whoami(const call& c) {
     return json_response(200, json::object{{"name", c.tok->name}, {"role", role_name(c.tok->r)}});
+  }
+
+  // ---- history and conditions ----
+
+  void schedule_sample() {
+    sampler.expires_after(std::chrono::milliseconds(opt.history_interval_ms));
+    sampler.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      asio::post(workers, [this] { sample(); });
+      schedule_sample();
+    });
+  }
+  void sample() { hist.add(clk.now_ms(), metrics().body); }
+
+  response conditions_route(const call&) {
+    auto ring = hist.samples();
+    json::array holding;
+    std::set<std::string_view> firing;
+    for (const auto& c : evaluate(ring)) {
+      auto text = [&](std::string_view t) {
+        std::string out;
+        for (std::size_t i = 0; i < t.size(); ++i)
+          if (t.substr(i, 2) == "{}") {
+            out += c.group;
+            ++i;
+          } else {
+            out += t[i];
+          }
+        return out;
+      };
+      if (c.firing) firing.insert(c.c->name);
+      holding.push_back(json::object{{"name", c.c->name},
+                                     {"severity", c.c->severity},
+                                     {"state", c.firing ? "firing" : "pending"},
+                                     {"label", c.c->by},
+                                     {"group", c.group},
+                                     {"value", c.value},
+                                     {"since", iso(c.since_ms)},
+                                     {"summary", text(c.c->summary)},
+                                     {"action", text(c.c->action)}});
+    }
+    json::array all;
+    for (const auto& c : conditions())
+      all.push_back(json::object{{"name", c.name},
+                                 {"severity", c.severity},
+                                 {"expr", promql(c)},
+                                 {"firing", firing.count(c.name) > 0}});
+    return json_response(
+        200, json::object{{"samples", ring.size()},
+                          {"evaluated_at",
+                           ring.empty() ? json::value() : json::value(iso(ring.back().at_ms))},
+                          {"holding", std::move(holding)},
+                          {"conditions", std::move(all)}});
+  }
+
+  // The last hour as columns (one value per sample after the first), the shape uPlot draws:
+  // rates per second, per-interval counts, depth, and latency quantiles.
+  response history_route(const call&) {
+    auto ring = hist.samples();
+    json::array t, ingest, delivery, p50, p99;
+    std::map<std::string, json::array> depth, dead, withheld;
+    std::set<std::string> queues, dead_codes, withheld_codes;
+    for (const auto& s : ring) {
+      for (const auto& [q, v] : sum_by(s, "niem_queue_depth", "queue")) queues.insert(q);
+      for (const auto& [c, v] : sum_by(s, "niem_dead_lettered_total", "code")) dead_codes.insert(c);
+      for (const auto& [c, v] : sum_by(s, "niem_withheld_total", "code")) withheld_codes.insert(c);
+    }
+    auto total = [](const history::sample& s, std::string_view name) {
+      auto m = sum_by(s, name, "");
+      return m.empty() ? 0.0 : m.begin()->second;
+    };
+    auto delta = [](double now, double was) { return now >= was ? now - was : now; };
+    for (std::size_t i = 1; i < ring.size(); ++i) {
+      const auto &a = ring[i - 1], &b = ring[i];
+      double dt = static_cast<double>(b.at_ms - a.at_ms) / 1000.0;
+      if (dt <= 0) continue;
+      t.push_back(static_cast<double>(b.at_ms) / 1000.0);
+      ingest.push_back(
+          delta(total(b, "niem_records_received_total"), total(a, "niem_records_received_total")) /
+          dt);
+      delivery.push_back(
+          delta(total(b, "niem_queue_accepted_total"), total(a, "niem_queue_accepted_total")) / dt);
+      auto d = sum_by(b, "niem_queue_depth", "queue");
+      for (const auto& q : queues) depth[q].push_back(d.count(q) ? d[q] : 0.0);
+      auto per_interval = [&](std::string_view name, const std::set<std::string>& codes,
+                              std::map<std::string, json::array>& into) {
+        auto now = sum_by(b, name, "code"), was = sum_by(a, name, "code");
+        for (const auto& c : codes) into[c].push_back(delta(now[c], was[c]));
+      };
+      per_interval("niem_dead_lettered_total", dead_codes, dead);
+      per_interval("niem_withheld_total", withheld_codes, withheld);
+      auto quantile = [&](double q) {
+        auto v = quantile_between(a, b, "niem_ingest_to_delivery_seconds", q);
+        return v ? json::value(*v) : json::value(nullptr);
+      };
+      p50.push_back(quantile(0.5));
+      p99.push_back(quantile(0.99));
+    }
+    auto object_of = [](std::map<std::string, json::array>& m) {
+      json::object o;
+      for (auto& [k, v] : m) o[k] = std::move(v);
+      return o;
+    };
+    return json_response(200, json::object{{"interval_seconds", opt.history_interval_ms / 1000.0},
+                                           {"t", std::move(t)},
+                                           {"ingest_per_second", std::move(ingest)},
+                                           {"delivery_per_second", std::move(delivery)},
+                                           {"depth", object_of(depth)},
+                                           {"dead_letters", object_of(dead)},
+                                           {"withheld", object_of(withheld)},
+                                           {"latency_p50_seconds", std::move(p50)},
+                                           {"latency_p99_seconds", std::move(p99)}});
   }
 
   // The route for a path, with its parameters; `path_known` says whether another method would
@@ -1041,6 +1176,11 @@ const std::vector<server::impl::route>& server::impl::routes() {
        "why records were withheld lately: ?recipient=&hours="},
       {"GET", "/api/audit/verify", access::viewer, &impl::audit_verify_route,
        "verify the audit trail's hash chain"},
+      {"GET", "/api/conditions", access::viewer, &impl::conditions_route,
+       "the alert conditions (deploy/prometheus/alerts.yml) that hold now, over the last hour"},
+      {"GET", "/api/history", access::viewer, &impl::history_route,
+       "the last hour: ingest and delivery rates, depth per queue, dead letters and withheld "
+       "decisions by code, latency p50 and p99"},
       {"GET", "/api/whoami", access::viewer, &impl::whoami, "the token's name and role"},
   };
   return table;
@@ -1107,6 +1247,8 @@ std::uint16_t server::start(std::string& err) {
   }
   auto port = a.local_endpoint().port();
   impl_->accept();
+  asio::post(impl_->workers, [this] { impl_->sample(); });
+  impl_->schedule_sample();
   impl_->thread = std::thread([this] { impl_->ioc.run(); });
   return port;
 }
@@ -1126,6 +1268,10 @@ void server::stop() {
 
 response server::handle(const request& req) {
   return impl_->handle(req);
+}
+
+void server::sample_history() {
+  impl_->sample();
 }
 
 }  // namespace niem::admin

@@ -45,6 +45,7 @@ struct options {
   std::string static_dir;  // the dashboard
   std::string audit_key;
   std::uint64_t ttl_ms = 14ull * 24 * 3600 * 1000;
+  std::uint32_t history_interval_ms = 10'000;  // the dashboard's last hour: one sample per
 };
 
 // What a subscriber's queue has seen since start (the transport counts it).
@@ -103,6 +104,9 @@ class server {
   // One request, answered synchronously; thread-safe (the HTTP layer calls it on its workers;
   // tests call it directly).
   response handle(const request& req);
+  // Takes a sample of the metrics for the last hour now (start() then takes one every
+  // `history_interval_ms`; tests call it with their clock).
+  void sample_history();
 
   struct impl;
 

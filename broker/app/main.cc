@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "admin/admin.h"
+#include "admin/conditions.h"
 #include "app/broker.h"
 #include "base/log.h"
 #include "config/config.h"
@@ -22,7 +23,8 @@ constexpr const char* k_usage =
     "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR|postgresql://...]\n"
     "                   [--port-file FILE] [--admin HOST:PORT] [--admin-port-file FILE]\n"
     "                   [--log-level debug|info|warn|error]\n"
-    "       niem-broker --api-reference   (the admin API's routes, as Markdown)\n";
+    "       niem-broker --api-reference   (the admin API's routes, as Markdown)\n"
+    "       niem-broker --alert-rules     (deploy/prometheus/alerts.yml)\n";
 
 struct args {
   std::string config, port_file, admin_port_file, log_level = "info";
@@ -47,6 +49,10 @@ bool parse(int argc, char** argv, args& a) {
                                                  : nullptr;
     if (k == "--help" || k == "-h") {
       std::fputs(k_usage, stdout);
+      std::exit(0);
+    }
+    if (k == "--alert-rules") {
+      std::fputs(admin::alert_rules_yaml().c_str(), stdout);
       std::exit(0);
     }
     if (k == "--api-reference") {

@@ -14,9 +14,11 @@
 #include <sstream>
 
 #include "admin/admin.h"
+#include "admin/conditions.h"
 #include "admin/probe.h"
 #include "base/ids.h"
 #include "base/metrics.h"
+#include "pipeline/probe.h"
 #include "support/agreements.h"
 #include "support/records.h"
 
@@ -434,6 +436,41 @@ TEST_CASE(
   CHECK(body.find("niem_test_gauge") == std::string::npos);
   // The store's gauges are the admin server's own registration: there while it is.
   CHECK(body.find("# TYPE niem_store_up gauge") != std::string::npos);
+}
+
+TEST_CASE("admin: the last hour's rates and the conditions that hold come from sampled metrics") {
+  rig r;
+  auto before = body(r.call("GET", "/api/conditions", r.viewer));
+  CHECK(before.at("samples") == 0);
+  CHECK(before.at("holding").as_array().empty());
+  CHECK(before.at("conditions").as_array().size() == admin::conditions().size());
+  r.srv->sample_history();
+  r.clk.advance_ms(10'000);
+  // The pipeline alone does not count receipts (the transport does); dead letters it counts.
+  const auto dead_before = pipeline::probe().dead_lettered.value({"NIEM-105"});
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H1"));
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H2", "bad"));
+  r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H3", "bad"));
+  REQUIRE(pipeline::probe().dead_lettered.value({"NIEM-105"}) == dead_before + 2);
+  r.srv->sample_history();
+  auto h = body(r.call("GET", "/api/history", r.viewer));
+  REQUIRE(h.at("t").as_array().size() == 1);
+  CHECK(h.at("t").at(0).to_number<double>() == k_now / 1000.0 + 10);
+  CHECK(h.at("dead_letters").at("NIEM-105").at(0).to_number<double>() == 2);
+  CHECK(h.at("depth").at("cws").at(0).to_number<double>() == 1);
+  CHECK(h.at("latency_p99_seconds").at(0).is_null());  // nothing accepted in between
+  auto now = body(r.call("GET", "/api/conditions", r.viewer));
+  CHECK(now.at("samples") == 2);
+  bool dead_letters = false;
+  for (const auto& c : now.at("holding").as_array())
+    if (c.at("name") == "NiemDeadLetters" && c.at("group") == "NIEM-105") {
+      dead_letters = true;
+      CHECK(c.at("state") == "firing");
+      CHECK(c.at("value").to_number<double>() == 2);
+      CHECK(c.at("summary").as_string().find("NIEM-105") != json::string::npos);
+    }
+  CHECK(dead_letters);
+  CHECK(r.call("GET", "/api/conditions").status == 401);
 }
 
 TEST_CASE("admin: one request over HTTP, with the security headers") {
