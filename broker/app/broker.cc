@@ -224,6 +224,7 @@ base::result<std::uint16_t> broker::start_admin() {
   ao.host = cfg.admin.host;
   ao.port = cfg.admin.port;
   ao.protect_health = cfg.admin.protect_health;
+  ao.history_interval_ms = cfg.admin.history_interval_seconds * 1000;
   if (cfg.admin.tls)
     ao.tls = admin::tls_files{cfg.admin.tls->certificate, cfg.admin.tls->key, cfg.admin.tls->ca};
   for (const auto& t : im.secrets.admin_tokens)

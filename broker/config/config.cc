@@ -190,6 +190,7 @@ class loader {
         if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;
         number(e, "port", cfg.admin.port, std::uint16_t{0}, std::uint16_t{65535});
         cfg.admin.protect_health = attr(e, "protect-health") == "true";
+        number(e, "history-interval-seconds", cfg.admin.history_interval_seconds, 1u, 3600u);
         admin_line = e.line;
       } else if (e.name == "tls" && e.parent == "admin") {
         tls_config t;

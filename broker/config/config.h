@@ -65,6 +65,7 @@ struct admin_config {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8081;
   bool protect_health = false;
+  std::uint32_t history_interval_seconds = 10;  // the dashboard's last hour: one sample per
   std::vector<admin_token> tokens;
 };
 

@@ -138,6 +138,25 @@ try:
           "DSA-008 is shown expired")
     check(page.eval("document.querySelector('[data-replay]').offsetParent === null"),
           "a viewer sees no replay button")
+    # The last hour's charts (uPlot) and the conditions that hold, as the API has them: the demo
+    # samples every 5 s; the broken record's dead letter makes NiemDeadLetters hold once two
+    # samples bracket it.
+    deadline = time.time() + 30
+    while api("/api/conditions")["samples"] < 3 and time.time() < deadline:
+        time.sleep(0.5)
+    page.wait("+document.getElementById('charts').dataset.points >= 2", "two intervals of history")
+    page.wait("document.querySelectorAll('#charts canvas').length === 4", "four uPlot charts")
+    hist = api("/api/history")
+    check(sum(sum(v) for v in hist["dead_letters"].values()) >= 1,
+          f"the history counts the dead letter ({hist['dead_letters']})")
+    page.wait("document.querySelectorAll('#conditions tbody tr').length > 0", "a condition that holds")
+    holding = sorted((c["name"], c["group"]) for c in api("/api/conditions")["holding"])
+    shown = sorted(tuple(x) for x in page.eval(
+        "[...document.querySelectorAll('#conditions tbody tr')].map(r => [r.dataset.condition, r.dataset.group])"))
+    check(shown == holding, f"the conditions on the page are those the API evaluates ({shown})")
+    check(any(name == "NiemDeadLetters" for name, _ in shown),
+          "the dead letter makes NiemDeadLetters hold")
+
     # Trace the dead letter's message.
     page.eval(f"document.getElementById('trace-id').value = '{dl[0]['message_id']}';"
               "document.querySelector('#trace-form button').click(); true")

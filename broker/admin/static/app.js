@@ -130,6 +130,59 @@ async function refreshAlerts() {
     ? `${a.alerts.length} open` : 'the medication check is not configured';
 }
 
+async function refreshConditions() {
+  const c = await api('GET', '/api/conditions');
+  document.querySelector('#conditions tbody').replaceChildren(...c.holding.map(h =>
+    el('tr', { 'data-condition': h.name, 'data-state': h.state, 'data-group': h.group },
+      el('td', {}, h.name + (h.group ? ` (${h.label}=${h.group})` : '')),
+      el('td', { class: h.severity === 'page' ? 'bad' : 'warn' }, h.severity),
+      el('td', { class: h.state === 'firing' ? 'bad' : 'warn' }, h.state),
+      el('td', { class: 'num' }, h.value), el('td', {}, h.since), el('td', {}, h.summary),
+      el('td', {}, h.action))));
+  const firing = c.holding.filter(h => h.state === 'firing').length;
+  const note = document.getElementById('conditions-note');
+  note.textContent = c.holding.length ? `${firing} firing, ${c.holding.length - firing} pending, of ${c.conditions.length} conditions`
+    : `none of the ${c.conditions.length} conditions holds (${c.samples} samples)`;
+  note.className = firing ? 'bad' : 'good';
+}
+
+// The last hour, drawn with uPlot (vendored; see static/VENDORED.md) from /api/history's columns.
+const charts = {};
+const palette = ['#1f77b4', '#d62728', '#2ca02c', '#ff7f0e', '#9467bd', '#8c564b', '#e377c2', '#17becf'];
+
+function chart(id, names, columns) {
+  const box = document.getElementById(id);
+  const key = names.join('\u0000');
+  const data = [columns[0], ...columns.slice(1)];
+  if (charts[id] && charts[id].key === key) {
+    charts[id].plot.setData(data);
+    return;
+  }
+  if (charts[id]) charts[id].plot.destroy();
+  const opts = {
+    width: Math.max(320, box.clientWidth || 480), height: 180,
+    series: [{}, ...names.map((n, i) => ({ label: n, stroke: palette[i % palette.length], spanGaps: false }))],
+    axes: [{}, { size: 60 }],
+  };
+  charts[id] = { key, plot: new uPlot(opts, data, box) };
+}
+
+async function refreshHistory() {
+  const h = await api('GET', '/api/history');
+  const t = h.t;
+  document.getElementById('charts-note').textContent =
+    `${t.length} intervals of ${h.interval_seconds} s` + (t.length ? '' : ' (the first sample is not yet taken)');
+  document.getElementById('charts').dataset.points = t.length;
+  if (typeof uPlot === 'undefined') return;
+  chart('chart-rates', ['in /s', 'accepted /s'], [t, h.ingest_per_second, h.delivery_per_second]);
+  const queues = Object.keys(h.depth);
+  chart('chart-depth', queues, [t, ...queues.map(q => h.depth[q])]);
+  const codes = [...Object.keys(h.dead_letters).map(c => ['dead ' + c, h.dead_letters[c]]),
+    ...Object.keys(h.withheld).map(c => ['withheld ' + c, h.withheld[c]])];
+  chart('chart-codes', codes.map(c => c[0]), [t, ...codes.map(c => c[1])]);
+  chart('chart-latency', ['p50', 'p99'], [t, h.latency_p50_seconds, h.latency_p99_seconds]);
+}
+
 async function refreshAgreements() {
   const a = await api('GET', '/api/agreements');
   document.querySelector('#agreements tbody').replaceChildren(...a.agreements.map(r =>
@@ -143,7 +196,7 @@ async function refreshAgreements() {
 async function refresh() {
   if (!state.token) return;
   try {
-    await Promise.all([refreshQueues(), refreshDlq(), refreshAlerts()]);
+    await Promise.all([refreshQueues(), refreshDlq(), refreshAlerts(), refreshConditions(), refreshHistory()]);
     document.getElementById('updated').textContent = 'updated ' + new Date().toLocaleTimeString();
   } catch (e) {
     document.getElementById('updated').textContent = e.message;
