@@ -12,6 +12,7 @@
 #include "admin/admin.h"
 #include "admin/conditions.h"
 #include "app/broker.h"
+#include "base/home.h"
 #include "base/log.h"
 #include "config/config.h"
 
@@ -65,8 +66,7 @@ bool parse(int argc, char** argv, args& a) {
 }
 
 std::string home() {
-  if (const char* h = std::getenv("NIEM_HOME")) return h;
-  return NIEM_DEFAULT_HOME;
+  return base::default_home(NIEM_DEFAULT_HOME);
 }
 
 int report_errors(const std::vector<base::diagnostic>& ds) {

@@ -17,6 +17,7 @@
 
 #include <fmt/format.h>
 
+#include "base/home.h"
 #include "base/text.h"
 #include "mapping/mapping.h"
 #include "report/report.h"
@@ -62,8 +63,7 @@ int usage(const char* why) {
 }
 
 std::string home() {
-  const char* h = std::getenv("NIEM_HOME");
-  return h ? h : NIEM_DEFAULT_HOME;
+  return niem::base::default_home(NIEM_DEFAULT_HOME);
 }
 
 // The exchange schemas and roots, from every mapping under the project's mappings/ and the

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <string>
 
+#include "base/home.h"
 #include "commands.h"
 
 namespace {
@@ -28,8 +29,7 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   niem::tools::options o;
-  const char* home = std::getenv("NIEM_HOME");
-  o.home = home ? home : NIEM_DEFAULT_HOME;
+  o.home = niem::base::default_home(NIEM_DEFAULT_HOME);
   for (int i = 2; i < argc; ++i) o.args.emplace_back(argv[i]);
   std::string cmd = argv[1];
   if (cmd == "convert") return niem::tools::cmd_convert(o);
