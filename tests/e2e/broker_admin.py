@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 import urllib.error
 import urllib.request
 
@@ -96,6 +97,20 @@ try:
     check(depth["medicaid"] == len(others) and depth["court"] == len(others),
           f"queues: medicaid and court hold the {len(others)} placements that mapped ({depth})")
     check(queues["dead_letters"] == 1, "one dead letter")
+    # The conditions the broker evaluates: the dead letter of the broken mapping holds
+    # NiemDeadLetters once two samples (every 5 s in the demo) bracket it; firing is bad news (1).
+    deadline = time.time() + 30
+    holding = []
+    while time.time() < deadline:
+        out = ctl("conditions", "--json", token=viewer)
+        holding = json.loads(out.stdout)["holding"] if out.stdout else []
+        if any(h["name"] == "NiemDeadLetters" for h in holding):
+            break
+        time.sleep(1)
+    check(any(h["name"] == "NiemDeadLetters" and h["state"] == "firing" for h in holding) and
+          out.returncode == 1, f"niemctl conditions: NiemDeadLetters firing, exit 1 ({holding})")
+    out = ctl("conditions", token=viewer)
+    check("NiemDeadLetters code=" in out.stdout, "niemctl conditions prints it as a table")
 
     # niemctl finds it, and why.
     out = ctl("dlq", "list", "--json", token=viewer)

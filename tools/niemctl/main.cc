@@ -50,6 +50,8 @@ Commands:
                                             last H hours (default 24), by code and agreement
   consents --person ID                      a child's consents and whether each holds today
   alerts [--county FIPS] [--outcome O]      the medication check's open alerts, oldest first
+  conditions                                the alert conditions (deploy/prometheus/alerts.yml)
+                                            that hold now, as the broker evaluates them
   errors [CODE]                             the error catalogue, or one code's entry (offline)
   errors markdown                           the catalogue as docs/ERRORS.md's table
 
@@ -560,6 +562,29 @@ int main(int argc, char** argv) {
                       str(at(a, "fill_date"))});
     table({"RAISED", "ALERT", "OUTCOME", "COUNTY", "FILLED"}, rows);
     return rows.empty() ? 1 : 0;
+  }
+  if (cmd == "conditions") {
+    auto r = c.call(http::verb::get, "/api/conditions");
+    if (int rc = failed(r)) return rc;
+    bool firing = false;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& h : at(r.body, "holding").as_array()) {
+      firing |= str(at(h, "state")) == "firing";
+      auto group = str(at(h, "group"));
+      rows.push_back(
+          {str(at(h, "name")) + (group.empty() ? "" : " " + str(at(h, "label")) + "=" + group),
+           str(at(h, "severity")), str(at(h, "state")), str(at(h, "since")),
+           str(at(h, "summary"))});
+    }
+    if (as_json)
+      emit_json(r);
+    else if (rows.empty())
+      std::printf("none of the %zu conditions holds (%s samples)\n",
+                  at(r.body, "conditions").as_array().size(), str(at(r.body, "samples")).c_str());
+    else
+      table({"CONDITION", "SEVERITY", "STATE", "SINCE", "WHAT HOLDS"}, rows);
+    // Bad news for a script: something is firing.
+    return firing ? 1 : 0;
   }
   return usage("unknown command '" + cmd + "'");
 }
