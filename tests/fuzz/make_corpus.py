@@ -94,7 +94,8 @@ routes = [("GET", "/"), ("GET", "/static/app.js"), ("GET", "/healthz"), ("GET", 
           ("POST", "/api/dlq/replay?agency=medicaid"), ("GET", "/api/messages?limit=10"),
           ("GET", "/api/agreements"), ("GET", "/api/audit?limit=5"), ("GET", "/api/audit/verify"),
           ("GET", "/api/consents"), ("GET", "/api/disclosures?person=95550001C"),
-          ("GET", "/api/withholdings?recipient=phn&hours=24")]
+          ("GET", "/api/withholdings?recipient=phn&hours=24"), ("GET", "/api/conditions"),
+          ("GET", "/api/history"), ("GET", "/api/alerts?county=06037"), ("PUT", "/api/queues")]
 for method, target in routes:
     for who, tok in (("viewer", viewer), ("operator", operator), ("none", None)):
         auth = f"Authorization: Bearer {tok}\r\n" if tok else ""
