@@ -3,7 +3,7 @@
 // the broker refuses them by design before any schema question: documents with a DOCTYPE (no
 // DTDs), documents beyond the hardening limits, documents not in UTF-8, and roots in no exchange's
 // namespace. Three known differences, all libxml2's, are allowed: see only_dangling_idrefs,
-// only_padded_dates and holds_nul.
+// only_padded_dates and holds_nul; and one of the broker's by design: only_other_version.
 #include <cstdint>
 #include <cstring>
 
@@ -75,6 +75,15 @@ bool holds_nul(std::string_view doc) {
   return doc.find('\0') != std::string_view::npos;
 }
 
+// The broker refuses a document whose XML declaration names a version other than 1.0 (a 1.1
+// document reads under other character and line-end rules: one record, two readings). XML 1.0
+// (5th edition, 2.8) lets a 1.0 processor read "1.1" as 1.0, and libxml2 does. Found by a
+// fuzz_xml_differential campaign (regression-xml-version-1.1); the safe way round.
+bool only_other_version(const validation::validation_report& r) {
+  return r.diagnostics.size() == 1 && r.diagnostics[0].code == base::errc::xml_not_well_formed &&
+         r.diagnostics[0].message.find("(only 1.0 is accepted)") != std::string::npos;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -90,6 +99,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (l == v::no_schema) return 0;
   if (!x.valid && l == v::valid && only_dangling_idrefs(x)) return 0;
   if (!x.valid && l == v::valid && holds_nul(doc)) return 0;
+  if (!x.valid && l == v::valid && only_other_version(x)) return 0;
   if (x.valid && l == v::invalid && only_padded_dates(xml2_errors)) return 0;
   if (x.valid != (l == v::valid)) {
     std::string why = x.diagnostics.empty() ? "" : x.diagnostics.front().message;
