@@ -29,6 +29,8 @@ packages=(
   chromium python3-websocket
   # the fuzz targets (tests/fuzz): Debian's clang with libFuzzer and its sanitizers
   clang-15 libfuzzer-15-dev
+  # the Debian package (cpack -G DEB): dpkg-shlibdeps computes its Depends, `file` finds its binaries
+  dpkg-dev file
   # promtool: the alert rules' unit tests (deploy/prometheus/alerts_test.yml)
   prometheus
   # the fuzz targets' second XML validator, for the differential checks (libxml2)

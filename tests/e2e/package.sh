@@ -71,20 +71,30 @@ for _ in $(seq 1 300); do
 done
 [ -s "$tmp/admin-port" ] || fail "the installed broker did not start listening"
 admin="https://127.0.0.1:$(cat "$tmp/admin-port")"
-curl_tls=(curl -sS --max-time 20 --cacert "$certs/ca.crt" --cert "$certs/cws.crt" --key "$certs/cws.key")
-ready=$("${curl_tls[@]}" "$admin/readyz")
+# One HTTPS request with a client certificate (python3's ssl: no other client needed).
+get() {  # PATH [TOKEN] -> body on stdout; exit 1 on an HTTP or TLS error
+  python3 - "$admin$1" "$certs" "${2:-}" << 'PY'
+import ssl, sys, urllib.request
+url, certs, token = sys.argv[1:4]
+ctx = ssl.create_default_context(cafile=f"{certs}/ca.crt")
+ctx.load_cert_chain(f"{certs}/cws.crt", f"{certs}/cws.key")
+req = urllib.request.Request(url, headers={"Authorization": "Bearer " + token} if token else {})
+sys.stdout.buffer.write(urllib.request.urlopen(req, context=ctx, timeout=20).read())
+PY
+}
+ready=$(get /readyz) || fail "/readyz did not answer over mutual TLS"
 grep -q '"status":"ready"' <<< "$ready" || fail "not ready: $ready"
 ok "the installed broker is ready on the installed configuration (mutual TLS): $ready"
 token=$(cat "$certs/admin-viewer.token")
-n=$("${curl_tls[@]}" -H "Authorization: Bearer $token" "$admin/api/agreements" |
-    python3 -c 'import json,sys; print(len(json.load(sys.stdin)["agreements"]))')
+n=$(get /api/agreements "$token" | python3 -c 'import json,sys; print(len(json.load(sys.stdin)["agreements"]))')
 [ "$n" = "$(ls "$root"/config/agreements/DSA-*.xml | wc -l)" ] || fail "$n agreements loaded"
 ok "it loaded the installed agreements ($n)"
-"${curl_tls[@]}" -o "$tmp/uplot.js" "$admin/static/uPlot.iife.min.js"
+get /static/uPlot.iife.min.js > "$tmp/uplot.js"
 cmp -s "$tmp/uplot.js" "$tmp/root/usr/share/niem-broker/broker/admin/static/uPlot.iife.min.js" ||
   fail "the dashboard is not served from the installed files"
 ok "the dashboard is served from /usr/share/niem-broker"
-if curl -sS --max-time 5 -o /dev/null "http://127.0.0.1:$(cat "$tmp/admin-port")/healthz" 2> /dev/null; then
+if python3 -c "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=5)" \
+     "http://127.0.0.1:$(cat "$tmp/admin-port")/healthz" 2> /dev/null; then
   fail "the admin server answered plain HTTP"
 fi
 ok "plain HTTP is refused"
