@@ -379,7 +379,7 @@ struct pipeline::impl {
               if (!raised.empty()) notices(std::move(raised));
               for (const auto& w : o.withheld)
                 if (!w.recipient.empty())
-                  routing::probe().withheld.add({w.recipient, base::code_id(w.reason)});
+                  probe().withheld.add({w.recipient, base::code_id(w.reason)});
               o.what = outcome::status::accepted;
               o.enqueued = std::move(cr.enqueued);
               break;

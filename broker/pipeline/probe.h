@@ -1,6 +1,7 @@
 #pragma once
-// The pipeline's metrics: records rejected by mapping or validation and dead letters, by code.
-// The transport counts its own dead letters (expired, too many attempts) in the same family.
+// The pipeline's metrics: records rejected by mapping or validation and dead letters, by code, and
+// routing decisions that withheld a document. The transport counts its own dead letters (expired,
+// too many attempts) and withdrawals (a queued document's consent ended) in the same families.
 #include "base/metrics.h"
 
 namespace niem::pipeline {
@@ -12,7 +13,12 @@ struct pipeline_probe {
   base::counter_family dead_lettered{
       "niem_dead_lettered_total", "Dead letters, by reason code.", {"code"}};
 
-  pipeline_probe() { base::register_families("pipeline", rejected, dead_lettered); }
+  base::counter_family withheld{
+      "niem_withheld_total",
+      "Routing decisions that withheld a document, by recipient and reason.",
+      {"recipient", "code"}};
+
+  pipeline_probe() { base::register_families("pipeline", rejected, dead_lettered, withheld); }
 };
 
 inline pipeline_probe& probe() {

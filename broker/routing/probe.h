@@ -1,15 +1,10 @@
 #pragma once
-// Routing's metrics: decisions that withheld a document (when routed, and when a queued document's
-// consent no longer holds at sending), and the medication authorization check's outcomes.
+// Routing's metrics: the medication authorization check's outcomes and notices.
 #include "base/metrics.h"
 
 namespace niem::routing {
 
 struct routing_probe {
-  base::counter_family withheld{
-      "niem_withheld_total",
-      "Routing decisions that withheld a document, by recipient and reason.",
-      {"recipient", "code"}};
   base::counter_family medication_checks{
       "niem_medication_checks_total",
       "Psychotropic claims checked against the court's orders (on arrival and again when an "
@@ -21,7 +16,7 @@ struct routing_probe {
       {"kind", "outcome"}};
 
   routing_probe() {
-    base::register_families("routing", withheld, medication_checks, medication_notices);
+    base::register_families("routing", medication_checks, medication_notices);
   }
 };
 

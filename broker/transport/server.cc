@@ -40,7 +40,6 @@
 #include "base/metrics.h"
 #include "base/text.h"
 #include "pipeline/probe.h"
-#include "routing/probe.h"
 #include "transport/ingest.h"
 #include "transport/probe.h"
 #include "transport/proton_c.h"
@@ -891,7 +890,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     a.consent = e.consent;
     a.decision = "withhold";
     a.reason = std::string(base::code_id(why));
-    routing::probe().withheld.add({e.recipient, base::code_id(why)});
+    pipeline::probe().withheld.add({e.recipient, base::code_id(why)});
     base::log(log_level::info, "transport",
               "queued document withdrawn: its consent no longer holds",
               {{"message_id", e.message_id},
