@@ -860,17 +860,6 @@ struct server::impl {
     json::array holding;
     std::set<std::string_view> firing;
     for (const auto& c : evaluate(ring)) {
-      auto text = [&](std::string_view t) {
-        std::string out;
-        for (std::size_t i = 0; i < t.size(); ++i)
-          if (t.substr(i, 2) == "{}") {
-            out += c.group;
-            ++i;
-          } else {
-            out += t[i];
-          }
-        return out;
-      };
       if (c.firing) firing.insert(c.c->name);
       holding.push_back(json::object{{"name", c.c->name},
                                      {"severity", c.c->severity},
@@ -879,8 +868,8 @@ struct server::impl {
                                      {"group", c.group},
                                      {"value", c.value},
                                      {"since", iso(c.since_ms)},
-                                     {"summary", text(c.c->summary)},
-                                     {"action", text(c.c->action)}});
+                                     {"summary", with_label(c.c->summary, c.group)},
+                                     {"action", with_label(c.c->action, c.group)}});
     }
     json::array all;
     for (const auto& c : conditions())

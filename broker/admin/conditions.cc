@@ -60,6 +60,18 @@ std::string seconds(std::int64_t s) {
   return fmt::format("{}s", s);
 }
 
+// A YAML double-quoted scalar.
+std::string quoted(std::string_view s) {
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"' || ch == '\\') out += '\\';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+}  // namespace
+
 std::string with_label(std::string_view text, std::string_view label) {
   std::string out;
   for (std::size_t i = 0; i < text.size(); ++i) {
@@ -72,18 +84,6 @@ std::string with_label(std::string_view text, std::string_view label) {
   }
   return out;
 }
-
-// A YAML double-quoted scalar.
-std::string quoted(std::string_view s) {
-  std::string out = "\"";
-  for (char ch : s) {
-    if (ch == '"' || ch == '\\') out += '\\';
-    out += ch;
-  }
-  return out + "\"";
-}
-
-}  // namespace
 
 std::string promql(const condition& c) {
   switch (c.kind) {

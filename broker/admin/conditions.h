@@ -36,6 +36,9 @@ struct condition {
 
 const std::vector<condition>& conditions();
 
+// A summary or action with its "{}" filled in (the label's value, or Prometheus' template).
+std::string with_label(std::string_view text, std::string_view label);
+
 // The PromQL of a condition, as alerts.yml has it.
 std::string promql(const condition& c);
 // deploy/prometheus/alerts.yml.

@@ -15,9 +15,7 @@ struct routing_probe {
       "Medication authorization alerts and resolutions raised, by kind and outcome.",
       {"kind", "outcome"}};
 
-  routing_probe() {
-    base::register_families("routing", medication_checks, medication_notices);
-  }
+  routing_probe() { base::register_families("routing", medication_checks, medication_notices); }
 };
 
 inline routing_probe& probe() {

@@ -91,8 +91,8 @@ bool only_other_version(const validation::validation_report& r) {
 // (regression-two-colon-name); the safe way round.
 bool has_two_colon_name(std::string_view doc) {
   auto name_char = [](char c) {
-    return !(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '=' || c == '/' ||
-             c == '>' || c == '<' || c == '"' || c == '\'');
+    return !(c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '=' || c == '/' || c == '>' ||
+             c == '<' || c == '"' || c == '\'');
   };
   for (std::size_t i = 0; i < doc.size(); ++i) {
     if (doc[i] != '<' || i + 1 >= doc.size() || doc[i + 1] == '!' || doc[i + 1] == '?') continue;
