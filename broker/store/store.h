@@ -314,6 +314,29 @@ class store {
     std::vector<receipt> receipts;  // each subscriber's acceptance
   };
   virtual message_trace trace(const std::string& message_id) = 0;
+  // Finding messages. Every filter given must hold: key (the record's key), person (a child's
+  // client number or Medicaid id in a document decided for someone), exchange, agency (the
+  // sender), recipient (a decision for that agency, delivered or withheld), status (as in the
+  // trace), received at or after from_ms and before to_ms. Newest first (by the time received,
+  // then id); `before` is the last id of the previous page. Each search is served by an index
+  // (message_index for person and recipient, one on messages for each other column).
+  struct message_query {
+    std::string key = {}, person = {}, exchange = {}, agency = {}, recipient = {}, status = {};
+    std::int64_t from_ms = 0, to_ms = 0;  // 0: open
+    std::uint32_t limit = 50;
+    std::string before = {};  // a message id
+  };
+  struct message_summary {
+    std::string message_id, agency, record_type, record_key, exchange, status, code;
+    std::int64_t received_ms = 0;
+    // Each recipient's latest decision, and its acceptance if the subscriber accepted it.
+    struct recipient {
+      std::string name, decision, reason;
+      std::int64_t accepted_ms = 0;
+    };
+    std::vector<recipient> recipients;
+  };
+  virtual base::result<std::vector<message_summary>> find_messages(const message_query& q) = 0;
   // Bytes the store occupies (SQLite: the database and its WAL; PostgreSQL: the database).
   virtual std::uint64_t size_bytes() = 0;
   virtual std::vector<queue_stats> stats(const std::vector<std::string>& recipients) = 0;

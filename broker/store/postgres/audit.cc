@@ -85,7 +85,10 @@ base::result<std::vector<audit_entry>> pg_store::disclosures(std::string_view pe
   connection c;
   std::string err;
   if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
-  auto r = c.exec(fmt::format("SELECT {} FROM audit WHERE decision = 'deliver' AND at_ms >= $1 "
+  // The person's messages come from message_index; their decisions from audit_by_message.
+  auto r = c.exec(fmt::format("SELECT {} FROM audit WHERE message_id IN (SELECT message_id FROM "
+                              "message_index WHERE term = 'person:' || $2) AND decision = "
+                              "'deliver' AND at_ms >= $1 "
                               "AND position(' ' || $2 || ' ' in ' ' || subjects || ' ') > 0 "
                               "ORDER BY seq",
                               k_audit_columns)

@@ -114,6 +114,7 @@ class pg_store final : public store, engine::committer {
   bool put_setting(const std::string& key, std::optional<std::string> value) override;
   std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) override;
   message_trace trace(const std::string& message_id) override;
+  base::result<std::vector<message_summary>> find_messages(const message_query& q) override;
   std::uint64_t size_bytes() override;
   std::vector<queue_stats> stats(const std::vector<std::string>& recipients) override;
   counters stats_counters() const override { return eng_.counters(); }

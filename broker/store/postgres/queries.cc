@@ -2,9 +2,14 @@
 // replica), message traces, the database's size.
 #include <fmt/format.h>
 
+#include <type_traits>
+#include <unordered_map>
+#include <variant>
+
 #include "store/postgres/pg_store.h"
 #include "store/postgres/rows.h"
 #include "store/replay_errors.h"
+#include "store/search.h"
 
 namespace niem::store::postgres {
 
@@ -203,6 +208,58 @@ std::vector<std::pair<std::string, std::string>> pg_store::settings(const std::s
     return true;
   });
   return out;
+}
+
+base::result<std::vector<store::message_summary>> pg_store::find_messages(const message_query& q) {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  auto query = search::messages(q, search::dialect::postgres);
+  params p;
+  for (const auto& a : query.args)
+    std::visit(
+        [&](const auto& v) {
+          if constexpr (std::is_same_v<std::decay_t<decltype(v)>, std::string>)
+            p.text(v);
+          else
+            p.num(v);
+        },
+        a);
+  auto r = c.exec(query.text.c_str(), p);
+  if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
+  std::vector<message_summary> page;
+  std::unordered_map<std::string, std::size_t> at;
+  std::vector<std::string_view> ids;
+  for (int i = 0; i < r.rows(); ++i) {
+    page.push_back({r.text(i, 0),
+                    r.text(i, 1),
+                    r.text(i, 2),
+                    r.text(i, 3),
+                    r.text(i, 4),
+                    r.text(i, 6),
+                    r.text(i, 7),
+                    r.i64(i, 5),
+                    {}});
+    at[page.back().message_id] = page.size() - 1;
+  }
+  if (page.empty()) return page;
+  for (const auto& m : page) ids.push_back(m.message_id);
+  // Each result's decisions and receipts, by index, in one statement each.
+  auto a = c.exec(
+      "SELECT message_id, recipient, decision, reason FROM audit WHERE message_id = "
+      "ANY($1::text[]) AND provider NOT LIKE 'admin:%' ORDER BY seq",
+      params().array(ids));
+  auto rc = c.exec(
+      "SELECT message_id, recipient, accepted_ms FROM receipts WHERE message_id = "
+      "ANY($1::text[])",
+      params().array(ids));
+  if (!a.ok()) return std::vector<base::diagnostic>{error(a.message())};
+  if (!rc.ok()) return std::vector<base::diagnostic>{error(rc.message())};
+  for (int i = 0; i < a.rows(); ++i)
+    search::add_decision(page[at[a.text(i, 0)]], a.text(i, 1), a.text(i, 2), a.text(i, 3));
+  for (int i = 0; i < rc.rows(); ++i)
+    search::add_receipt(page[at[rc.text(i, 0)]], rc.text(i, 1), rc.i64(i, 2));
+  return page;
 }
 
 store::message_trace pg_store::trace(const std::string& message_id) {

@@ -7,6 +7,7 @@
 
 #include "base/log.h"
 #include "store/postgres/pg_store.h"
+#include "store/search.h"
 
 namespace niem::store::postgres {
 
@@ -181,6 +182,9 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
   std::vector<std::string_view> fact_kind, fact_key, fact_value;
   std::vector<std::string_view> obs_agreement, obs_exchange, obs_key, obs_day, obs_fields;
   std::vector<audit_entry> audit;
+  std::vector<std::string> term_text;
+  std::vector<std::int64_t> term_received;
+  std::vector<std::string_view> term_message;
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_ack) {
       acks.push_back(*static_cast<std::int64_t*>(batch[i].data.get()));
@@ -224,6 +228,11 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
       obs_fields.push_back(o.fields);
     }
     messages.add(r, routed_status(r), "");
+    for (auto& t : search::terms(r)) {
+      term_text.push_back(std::move(t));
+      term_received.push_back(r.received_ms);
+      term_message.push_back(r.message_id);
+    }
     audit.insert(audit.end(), r.audit.begin(), r.audit.end());
     out.what = commit_result::status::routed;
   }
@@ -247,6 +256,10 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
                                      .array(obs_day)
                                      .array(obs_fields));
   if (!audit.empty()) rest.add("ins_audit", audit_params(audit, now));
+  if (!term_text.empty()) {
+    std::vector<std::string_view> terms(term_text.begin(), term_text.end());
+    rest.add("ins_terms", params().array(terms).array(term_received).array(term_message));
+  }
   if (!acks.empty()) rest.add("acks", params().array(acks).num(now));
   if (!rest.run(conn_)) return refused(rest.failure(), "a record's statements failed");
   for (auto i = from; i < to; ++i) {
@@ -307,6 +320,13 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
       return false;
   if (!step("ins_message", message_params(r, routed_status(r), ""))) return false;
   if (!append_audit(r.audit, now)) return false;
+  auto term_text = search::terms(r);
+  if (!term_text.empty()) {
+    std::vector<std::string_view> terms(term_text.begin(), term_text.end());
+    std::vector<std::int64_t> received(terms.size(), r.received_ms);
+    std::vector<std::string_view> ids(terms.size(), r.message_id);
+    if (!step("ins_terms", params().array(terms).array(received).array(ids))) return false;
+  }
   out.what = commit_result::status::routed;
   return true;
 }

@@ -17,7 +17,7 @@ namespace niem::store::postgres {
 
 namespace {
 
-constexpr int k_schema_version = 1;
+constexpr int k_schema_version = 2;
 // pg_advisory_lock key held while the schema is created or migrated: replicas starting at once
 // take turns ("niem" in ASCII).
 constexpr std::int64_t k_migration_lock = 0x6e69656d;
@@ -81,6 +81,32 @@ CREATE TABLE IF NOT EXISTS settings(key text PRIMARY KEY, value text NOT NULL);
 CREATE TABLE IF NOT EXISTS recipient_leases(
   recipient text PRIMARY KEY, owner text NOT NULL, until_ms bigint NOT NULL);
 INSERT INTO meta VALUES('schema_version', '1') ON CONFLICT DO NOTHING;
+)sql";
+
+// Version 2: message search (store::find_messages). The indexes serve a search newest first
+// by any one column; message_index by who a message is about or for ('person:ID',
+// 'recipient:AGENCY'; store/search.h), filled here from the decisions already audited.
+constexpr const char* k_migrate_v1 = R"sql(
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages(received_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_key ON messages(record_key, received_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_exchange ON messages(exchange, received_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_agency ON messages(agency, received_ms, message_id);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages(status, received_ms, message_id);
+CREATE TABLE IF NOT EXISTS message_index(
+  term text NOT NULL, received_ms bigint NOT NULL, message_id text NOT NULL,
+  PRIMARY KEY(term, received_ms, message_id));
+INSERT INTO message_index(term, received_ms, message_id)
+  SELECT DISTINCT 'recipient:' || a.recipient, m.received_ms, a.message_id FROM audit a
+  JOIN messages m ON m.message_id = a.message_id
+  WHERE a.decision IN ('deliver', 'withhold') AND a.recipient <> ''
+  ON CONFLICT DO NOTHING;
+INSERT INTO message_index(term, received_ms, message_id)
+  SELECT DISTINCT 'person:' || w.word, m.received_ms, a.message_id FROM audit a
+  JOIN messages m ON m.message_id = a.message_id,
+  unnest(string_to_array(a.subjects, ' ')) AS w(word)
+  WHERE a.decision IN ('deliver', 'withhold') AND w.word <> ''
+  ON CONFLICT DO NOTHING;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
 struct statement {
@@ -166,6 +192,9 @@ constexpr statement k_statements[] = {
      "agency = EXCLUDED.agency, record_type = EXCLUDED.record_type, record_key = "
      "EXCLUDED.record_key, exchange = EXCLUDED.exchange, received_ms = EXCLUDED.received_ms, "
      "status = EXCLUDED.status, code = EXCLUDED.code"},
+    {"ins_terms",
+     "INSERT INTO message_index(term, received_ms, message_id) SELECT * FROM unnest($1::text[], "
+     "$2::bigint[], $3::text[]) ON CONFLICT DO NOTHING"},
     {"ins_facts",
      "INSERT INTO facts(kind, key, value) SELECT k, y, v FROM unnest($1::text[], $2::text[], "
      "$3::text[]) WITH ORDINALITY AS u(k, y, v, n) ORDER BY n ON CONFLICT (kind, key) DO NOTHING"},
@@ -313,7 +342,14 @@ base::result<bool> pg_store::init() {
         problem = fmt::format("cannot create the schema: {}", r.message());
       }
     }
-    // (Migrations from version N to N+1 go here, each in its transaction, under the lock.)
+    // Then from version N to N+1, each in its transaction, under the lock.
+    if (problem.empty() && version() == 1) {
+      auto r = conn_.exec(fmt::format("BEGIN; {} COMMIT;", k_migrate_v1).c_str());
+      if (!r.ok()) {
+        conn_.exec("ROLLBACK");
+        problem = fmt::format("cannot migrate the schema to version 2: {}", r.message());
+      }
+    }
     conn_.exec(fmt::format("SELECT pg_advisory_unlock({})", k_migration_lock).c_str());
     if (!problem.empty()) return fail(problem);
   }

@@ -70,12 +70,16 @@ base::result<std::vector<audit_entry>> sqlite_store::disclosures(std::string_vie
   reader r{open_reader(err)};
   if (!r.db) return std::vector<base::diagnostic>{error(err)};
   std::vector<audit_entry> out;
-  stmt s(r.db, fmt::format("SELECT {} FROM audit WHERE decision = 'deliver' AND at_ms >= ? AND "
-                           "instr(' ' || subjects || ' ', ' ' || ? || ' ') > 0 ORDER BY seq",
-                           k_audit_columns)
-                   .c_str());
+  // The person's messages come from message_index; their decisions from audit_by_message.
+  stmt s(r.db,
+         fmt::format("SELECT {} FROM audit WHERE message_id IN (SELECT message_id FROM "
+                     "message_index WHERE term = 'person:' || ?1) AND decision = 'deliver' "
+                     "AND at_ms >= ?2 AND instr(' ' || subjects || ' ', ' ' || ?1 || ' ') > 0 "
+                     "ORDER BY seq",
+                     k_audit_columns)
+             .c_str());
   if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
-  s.bind(1, since_ms).bind(2, person);
+  s.bind(1, person).bind(2, since_ms);
   while (s.step() == SQLITE_ROW) out.push_back(read_entry(s));
   return out;
 }

@@ -1,9 +1,12 @@
 // Replay sources, records kept for replay, dead letters, operator settings, message traces.
 #include <filesystem>
+#include <memory>
+#include <variant>
 
 #include <fmt/format.h>
 
 #include "store/replay_errors.h"
+#include "store/search.h"
 #include "store/sqlite/rows.h"
 #include "store/sqlite/sqlite_store.h"
 
@@ -239,6 +242,45 @@ sqlite_store::message_trace sqlite_store::trace(const std::string& message_id) {
     return true;
   });
   return t;
+}
+
+base::result<std::vector<store::message_summary>> sqlite_store::find_messages(
+    const message_query& q) {
+  std::string err;
+  sqlite3* db = open_reader(err);
+  if (!db) return std::vector<base::diagnostic>{error(err)};
+  std::unique_ptr<sqlite3, int (*)(sqlite3*)> close(db, sqlite3_close);
+  auto query = search::messages(q, search::dialect::sqlite);
+  stmt s(db, query.text.c_str());
+  if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(db))};
+  int i = 0;
+  for (const auto& a : query.args) std::visit([&](const auto& v) { s.bind(++i, v); }, a);
+  std::vector<message_summary> page;
+  int rc;
+  while ((rc = s.step()) == SQLITE_ROW)
+    page.push_back({s.text(0),
+                    s.text(1),
+                    s.text(2),
+                    s.text(3),
+                    s.text(4),
+                    s.text(6),
+                    s.text(7),
+                    s.i64(5),
+                    {}});
+  if (rc != SQLITE_DONE) return std::vector<base::diagnostic>{error(sqlite3_errmsg(db))};
+  // Each result's decisions and receipts: a few rows per message, by index.
+  stmt a(db,
+         "SELECT recipient, decision, reason FROM audit WHERE message_id = ? AND provider NOT "
+         "LIKE 'admin:%' ORDER BY seq");
+  stmt r(db, "SELECT recipient, accepted_ms FROM receipts WHERE message_id = ?");
+  if (!a || !r) return std::vector<base::diagnostic>{error(sqlite3_errmsg(db))};
+  for (auto& m : page) {
+    a.reset().bind(1, m.message_id);
+    while (a.step() == SQLITE_ROW) search::add_decision(m, a.text(0), a.text(1), a.text(2));
+    r.reset().bind(1, m.message_id);
+    while (r.step() == SQLITE_ROW) search::add_receipt(m, r.text(0), r.i64(1));
+  }
+  return page;
 }
 
 std::uint64_t sqlite_store::size_bytes() {

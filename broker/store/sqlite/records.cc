@@ -2,6 +2,7 @@
 // replay, facts, observations and audit entries, in the group's transaction.
 #include <map>
 
+#include "store/search.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace niem::store::sqlite {
@@ -99,6 +100,9 @@ bool sqlite_store::apply_record(const record_outcome& r, commit_result& out) {
     return false;
   for (const auto& a : r.audit)
     if (!append_audit(a, now)) return false;
+  for (const auto& t : search::terms(r))
+    if (!ins_term_.reset().bind(1, t).bind(2, r.received_ms).bind(3, r.message_id).run())
+      return false;
   out.what = commit_result::status::routed;
   return true;
 }

@@ -13,12 +13,24 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '5');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '6');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
   record_key TEXT, exchange TEXT, received_ms INTEGER NOT NULL, status TEXT NOT NULL,
   code TEXT) WITHOUT ROWID;
+-- Message search: newest first by any one column (each index also holds the message id).
+CREATE INDEX IF NOT EXISTS messages_by_time ON messages(received_ms);
+CREATE INDEX IF NOT EXISTS messages_by_key ON messages(record_key, received_ms);
+CREATE INDEX IF NOT EXISTS messages_by_exchange ON messages(exchange, received_ms);
+CREATE INDEX IF NOT EXISTS messages_by_agency ON messages(agency, received_ms);
+CREATE INDEX IF NOT EXISTS messages_by_status ON messages(status, received_ms);
+-- ... and by who a message is about or for ('person:ID', 'recipient:AGENCY'; store/search.h),
+-- written with its decisions. The audit trail says the same, but not in an order a search can
+-- walk.
+CREATE TABLE IF NOT EXISTS message_index(
+  term TEXT NOT NULL, received_ms INTEGER NOT NULL, message_id TEXT NOT NULL,
+  PRIMARY KEY(term, received_ms, message_id)) WITHOUT ROWID;
 -- Keys of records already accepted: a record sent twice is processed once.
 CREATE TABLE IF NOT EXISTS record_keys(
   agency TEXT NOT NULL, record_type TEXT NOT NULL, record_key TEXT NOT NULL,
@@ -70,6 +82,8 @@ CREATE TABLE IF NOT EXISTS audit(
   agreement TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, decision TEXT NOT NULL,
   reason TEXT NOT NULL, paths TEXT NOT NULL, digest TEXT NOT NULL, subjects TEXT NOT NULL,
   prev TEXT NOT NULL, hash TEXT NOT NULL);
+-- A message's decisions, for its trace and its search result.
+CREATE INDEX IF NOT EXISTS audit_by_message ON audit(message_id);
 )sql";
 
 // Schema 1 let SQLite reuse the id of an acknowledged entry at the tail of a queue, so a new
@@ -116,6 +130,26 @@ UPDATE meta SET value = '5' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Schema 5 could not search messages: the indexes and message_index are created above, and the
+// index is filled here from the decisions already in the audit trail.
+constexpr const char* k_migrate_v5 = R"sql(
+BEGIN IMMEDIATE;
+INSERT OR IGNORE INTO message_index(term, received_ms, message_id)
+  SELECT 'recipient:' || a.recipient, m.received_ms, a.message_id FROM audit a
+  JOIN messages m ON m.message_id = a.message_id
+  WHERE a.decision IN ('deliver', 'withhold') AND a.recipient <> '';
+WITH RECURSIVE split(message_id, word, rest) AS (
+  SELECT message_id, '', subjects || ' ' FROM audit WHERE decision IN ('deliver', 'withhold')
+  UNION ALL
+  SELECT message_id, substr(rest, 1, instr(rest, ' ') - 1), substr(rest, instr(rest, ' ') + 1)
+  FROM split WHERE rest <> '')
+INSERT OR IGNORE INTO message_index(term, received_ms, message_id)
+  SELECT 'person:' || s.word, m.received_ms, s.message_id FROM split s
+  JOIN messages m ON m.message_id = s.message_id WHERE s.word <> '';
+UPDATE meta SET value = '6' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 // Schema 2 kept a document's reference count in its row, so that each acknowledgement rewrote
 // the document.
 constexpr const char* k_migrate_v2 = R"sql(
@@ -127,7 +161,7 @@ UPDATE meta SET value = '3' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-constexpr int k_schema_version = 5;
+constexpr int k_schema_version = 6;
 
 }  // namespace
 
@@ -216,8 +250,11 @@ base::result<bool> sqlite_store::init() {
     return fail(fmt::format("cannot initialise {}: {}", path_, msg));
   }
   // Older stores are brought up to date one version at a time, each step in its transaction.
-  for (auto [from, sql] :
-       {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}, {3, k_migrate_v3}, {4, k_migrate_v4}}) {
+  for (auto [from, sql] : {std::pair{1, k_migrate_v1},
+                           {2, k_migrate_v2},
+                           {3, k_migrate_v3},
+                           {4, k_migrate_v4},
+                           {5, k_migrate_v5}}) {
     if (schema_version() != from) continue;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : last_error();
@@ -310,6 +347,8 @@ bool sqlite_store::prepare() {
       {&upd_attempts_, "UPDATE queue SET attempts=? WHERE id=?"},
       {&sel_expire_,
        "SELECT id, enqueued_ms FROM queue WHERE recipient=? AND id>? ORDER BY id LIMIT 10000"},
+      {&ins_term_,
+       "INSERT OR IGNORE INTO message_index(term, received_ms, message_id) VALUES(?,?,?)"},
       {&sel_stats_, "SELECT COUNT(*), COALESCE(MIN(enqueued_ms), 0) FROM queue WHERE recipient=?"},
   };
   for (auto& a : all) {

@@ -72,6 +72,7 @@ class sqlite_store final : public store, engine::committer {
   bool put_setting(const std::string& key, std::optional<std::string> value) override;
   std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) override;
   message_trace trace(const std::string& message_id) override;
+  base::result<std::vector<message_summary>> find_messages(const message_query& q) override;
   std::uint64_t size_bytes() override;
   std::vector<queue_stats> stats(const std::vector<std::string>& recipients) override;
   counters stats_counters() const override { return eng_.counters(); }
@@ -136,7 +137,7 @@ class sqlite_store final : public store, engine::committer {
   stmt ins_message_, ins_key_, sel_key_, ins_doc_, ins_ref_, ins_queue_, ins_dead_;
   stmt sel_fetch_, del_queue_, dec_doc_, del_doc_, del_ref_, sel_doc_, upd_attempts_, sel_expire_,
       sel_stats_;
-  stmt ins_audit_, ins_fact_, ins_obs_, ins_record_, del_dead_, ins_receipt_;
+  stmt ins_audit_, ins_fact_, ins_obs_, ins_record_, del_dead_, ins_receipt_, ins_term_;
   std::string last_hash_;  // head of the audit chain
 };
 

@@ -195,7 +195,7 @@ TEST_CASE("sqlite: a store of schema 1 is migrated, keeping its queue and never 
   ack(*s, q[0].id);
   ack(*s, c.enqueued[0].id);
   s.reset();
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 5);
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 6);
   CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
   CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
@@ -700,4 +700,129 @@ TEST_CASE("postgres: a broker learns the facts another broker sharing the store 
   CHECK(learned[1].kind == "link");
   lk.unlock();
   b->watch_facts({});
+}
+
+namespace {
+
+std::vector<std::string> ids_of(store::store& s, store::store::message_query q) {
+  auto r = s.find_messages(q);
+  REQUIRE(r.ok());
+  std::vector<std::string> out;
+  for (const auto& m : *r) out.push_back(m.message_id);
+  return out;
+}
+
+using ids = std::vector<std::string>;
+
+// Five messages: M1 and M5 about CWS-1, M2 about CWS-2 (each delivered to the court, withheld
+// from the school), M3 dead-lettered from Medicaid, M4 a duplicate of M1's key.
+void five_messages(store::store& s) {
+  auto at = [](store::record_outcome r, std::int64_t ms) {
+    r.received_ms = ms;
+    return r;
+  };
+  auto m1 = commit(s, at(audited("M1", "E-1", "CWS-1 9555A"), 1000));
+  REQUIRE(m1.enqueued.size() == 1);
+  ack(s, m1.enqueued[0].id);
+  commit(s, at(audited("M2", "E-2", "CWS-2 9555B"), 2000));
+  store::record_outcome bad;
+  bad.message_id = "M3";
+  bad.agency = "medicaid";
+  bad.record_type = "claim";
+  bad.content_type = "text/plain";
+  bad.body = "x|y";
+  bad.received_ms = 3000;
+  bad.code = base::errc::record_malformed_json;
+  REQUIRE(commit(s, bad).what == commit_result::status::dead_lettered);
+  REQUIRE(commit(s, at(audited("M4", "E-1", "CWS-1 9555A"), 4000)).what ==
+          commit_result::status::duplicate);
+  auto m5 = at(audited("M5", "E-5", "CWS-1 9555A"), 5000);
+  m5.exchange = "consent-directive";
+  commit(s, m5);
+}
+
+}  // namespace
+
+STORE_TEST(case_14,
+           "messages are found by key, person, exchange, agency, recipient, status and time, "
+           "newest first, a page at a time") {
+  base::manual_clock clk(1'000'000);
+  auto s = f.open(clk);
+  five_messages(*s);
+  using q = store::store::message_query;
+  CHECK(ids_of(*s, q{}) == ids{"M5", "M4", "M3", "M2", "M1"});
+  CHECK(ids_of(*s, q{.key = "E-1"}) == ids{"M4", "M1"});
+  CHECK(ids_of(*s, q{.person = "CWS-1"}) == ids{"M5", "M1"});
+  CHECK(ids_of(*s, q{.person = "9555B"}) == ids{"M2"});
+  CHECK(ids_of(*s, q{.person = "CWS"}).empty());  // whole identifiers only
+  CHECK(ids_of(*s, q{.exchange = "consent-directive"}) == ids{"M5"});
+  CHECK(ids_of(*s, q{.agency = "medicaid"}) == ids{"M3"});
+  CHECK(ids_of(*s, q{.recipient = "school"}) == ids{"M5", "M2", "M1"});
+  CHECK(ids_of(*s, q{.recipient = "phn"}).empty());
+  CHECK(ids_of(*s, q{.status = "dead_lettered"}) == ids{"M3"});
+  CHECK(ids_of(*s, q{.status = "duplicate"}) == ids{"M4"});
+  CHECK(ids_of(*s, q{.from_ms = 2000, .to_ms = 5000}) == ids{"M4", "M3", "M2"});
+  // Every filter given holds.
+  CHECK(ids_of(*s, q{.person = "CWS-1", .recipient = "court"}) == ids{"M5", "M1"});
+  CHECK(ids_of(*s, q{.person = "CWS-1", .exchange = "consent-directive"}) == ids{"M5"});
+  CHECK(ids_of(*s, q{.person = "CWS-2", .to_ms = 2000}).empty());
+  CHECK(ids_of(*s, q{.key = "E-1", .agency = "medicaid"}).empty());
+  CHECK(ids_of(*s, q{.recipient = "school", .from_ms = 1500, .to_ms = 5000}) == ids{"M2"});
+  // Values are bound, never part of the statement.
+  CHECK(ids_of(*s, q{.key = "' OR '1'='1"}).empty());
+  // Pages: each starts after the last id of the one before, with and without an index term.
+  CHECK(ids_of(*s, q{.limit = 2}) == ids{"M5", "M4"});
+  CHECK(ids_of(*s, q{.limit = 2, .before = "M4"}) == ids{"M3", "M2"});
+  CHECK(ids_of(*s, q{.limit = 2, .before = "M2"}) == ids{"M1"});
+  CHECK(ids_of(*s, q{.person = "CWS-1", .limit = 1}) == ids{"M5"});
+  CHECK(ids_of(*s, q{.person = "CWS-1", .limit = 1, .before = "M5"}) == ids{"M1"});
+  CHECK(ids_of(*s, q{.before = "no-such-id"}).empty());
+
+  // Each result gives what became of it for each recipient.
+  auto r = s->find_messages(q{.key = "E-1"});
+  REQUIRE(r.ok());
+  REQUIRE(r->size() == 2);
+  const auto& m1 = (*r)[1];
+  CHECK(m1.message_id == "M1");
+  CHECK(m1.status == "routed");
+  CHECK(m1.exchange == "placement-notification");
+  CHECK(m1.received_ms == 1000);
+  REQUIRE(m1.recipients.size() == 2);
+  CHECK(m1.recipients[0].name == "court");
+  CHECK(m1.recipients[0].decision == "deliver");
+  CHECK(m1.recipients[0].accepted_ms == 1'000'000);
+  CHECK(m1.recipients[1].name == "school");
+  CHECK(m1.recipients[1].decision == "withhold");
+  CHECK(m1.recipients[1].reason == "NIEM-503");
+  CHECK(m1.recipients[1].accepted_ms == 0);
+  const auto& m4 = (*r)[0];
+  CHECK(m4.status == "duplicate");
+  CHECK(m4.code == "NIEM-113");
+  CHECK(m4.recipients.empty());
+}
+
+STORE_TEST(case_15, "a store from before message search is indexed from its audit trail") {
+  base::manual_clock clk(1'000'000);
+  {
+    auto s = f.open(clk);
+    five_messages(*s);
+  }
+  // Back to the schema before search: no index of terms, no indexes on messages.
+  bool sqlite = f.kind() == store::backend::sqlite;
+  REQUIRE(f.exec(fmt::format(
+      "DROP TABLE message_index; DROP INDEX messages_by_time; DROP INDEX messages_by_key; "
+      "DROP INDEX messages_by_exchange; DROP INDEX messages_by_agency; "
+      "DROP INDEX messages_by_status; UPDATE meta SET value = '{}' WHERE key = "
+      "'schema_version';",
+      sqlite ? 5 : 1)));
+  auto s = f.open(clk);
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 6 : 2));
+  using q = store::store::message_query;
+  CHECK(ids_of(*s, q{.person = "CWS-1"}) == ids{"M5", "M1"});
+  CHECK(ids_of(*s, q{.person = "9555B"}) == ids{"M2"});
+  CHECK(ids_of(*s, q{.recipient = "school"}) == ids{"M5", "M2", "M1"});
+  CHECK(ids_of(*s, q{.agency = "medicaid"}) == ids{"M3"});
+  auto d = s->disclosures("CWS-1", 0);
+  REQUIRE(d.ok());
+  CHECK(d->size() == 2);
 }
