@@ -25,6 +25,7 @@
 #include "admin/conditions.h"
 #include "admin/history.h"
 #include "admin/probe.h"
+#include "base/dates.h"
 #include "base/digest.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -822,6 +823,91 @@ struct server::impl {
     if (!base::valid_message_id(c.params[0])) return error(404, "not_found", "not a message id");
     return trace(c.params[0]);
   }
+  // A search over the message log: each filter given must hold; newest first, a page at a time.
+  // Results say what became of each message, never what it held.
+  response messages_route(const call& c) {
+    const auto& t = c.t;
+    store::store::message_query q;
+    struct {
+      std::string_view name;
+      std::string* to;
+    } text[] = {{"key", &q.key},       {"person", &q.person},       {"exchange", &q.exchange},
+                {"agency", &q.agency}, {"recipient", &q.recipient}, {"status", &q.status},
+                {"before", &q.before}};
+    // A misspelt filter would widen the search without a word: refused.
+    for (const auto& [name, value] : t.query) {
+      bool known = name == "from" || name == "to" || name == "limit";
+      for (const auto& f : text) known = known || name == f.name;
+      if (!known)
+        return error(400, "bad_request",
+                     "filters are key, person, exchange, agency, recipient, status, from, to, "
+                     "limit and before");
+    }
+    for (const auto& f : text) {
+      *f.to = t.get(std::string(f.name));
+      // A record's key is the sender's text (bound, never interpreted); the rest are ids.
+      bool ok = f.name == "key"
+                    ? f.to->size() <= 256 &&
+                          std::none_of(f.to->begin(), f.to->end(),
+                                       [](unsigned char ch) { return ch < 0x20 || ch == 0x7f; })
+                    : plain(*f.to);
+      if (!ok) return error(400, "bad_request", fmt::format("{} is not a valid value", f.name));
+    }
+    if (!q.before.empty() && !base::valid_message_id(q.before))
+      return error(400, "bad_request", "before is the last message id of the previous page");
+    if (!q.status.empty() &&
+        std::find(std::begin(store::message_status::all), std::end(store::message_status::all),
+                  q.status) == std::end(store::message_status::all)) {
+      std::string all;
+      for (auto st_name : store::message_status::all)
+        all += (all.empty() ? "" : ", ") + std::string(st_name);
+      return error(400, "bad_request", "status is one of " + all);
+    }
+    for (auto [name, to] : {std::pair{"from", &q.from_ms}, {"to", &q.to_ms}}) {
+      auto v = t.get(name);
+      if (v.empty()) continue;
+      auto ms = base::parse_time_ms(v);
+      if (!ms)
+        return error(
+            400, "bad_request",
+            fmt::format("{} is a time with its zone (2026-12-03T10:00:00Z) or a date", name));
+      // A date as `to` includes its whole day.
+      *to = *ms + (std::string_view(name) == "to" && v.size() == 10 ? 86'400'000 : 0);
+    }
+    if (q.from_ms && q.to_ms && q.from_ms >= q.to_ms)
+      return error(400, "bad_request", "from is before to");
+    if (auto l = t.get("limit"); !l.empty()) {
+      auto n = to_id(l);
+      if (!n || *n > 1000) return error(400, "bad_request", "limit is 1 to 1000");
+      q.limit = static_cast<std::uint32_t>(*n);
+    }
+    auto found = st.find_messages(q);
+    if (!found) return error(503, "store_unavailable", found.errors()[0].message);
+    json::array arr;
+    for (const auto& m : *found) {
+      json::array recipients;
+      for (const auto& r : m.recipients)
+        recipients.push_back(json::object{
+            {"recipient", r.name},
+            {"decision", r.decision == "deliver" ? "delivered" : "withheld"},
+            {"code", r.reason},
+            {"accepted_at", r.accepted_ms ? json::value(iso(r.accepted_ms)) : nullptr}});
+      arr.push_back(json::object{{"message_id", m.message_id},
+                                 {"received_at", iso(m.received_ms)},
+                                 {"agency", m.agency},
+                                 {"record_type", m.record_type},
+                                 {"record_key", m.record_key},
+                                 {"exchange", m.exchange},
+                                 {"status", m.status},
+                                 {"code", m.code},
+                                 {"recipients", std::move(recipients)},
+                                 {"trace", "/api/messages/" + m.message_id + "/trace"}});
+    }
+    // A full page may have more after it.
+    json::value next = nullptr;
+    if (found->size() == q.limit && !found->empty()) next = json::string(found->back().message_id);
+    return json_response(200, json::object{{"messages", std::move(arr)}, {"next_before", next}});
+  }
   response replay_withheld(const call& c) {
     const auto& id = c.params[0];
     if (!base::valid_message_id(id)) return error(404, "not_found", "not a message id");
@@ -1150,6 +1236,9 @@ const std::vector<server::impl::route>& server::impl::routes() {
        "purge one dead letter (audited)"},
       {"POST", "/api/dlq/{id}/replay", access::operator_, &impl::dlq_replay,
        "replay one dead letter (audited)"},
+      {"GET", "/api/messages", access::viewer, &impl::messages_route,
+       "find messages: ?key=&person=&exchange=&agency=&recipient=&status=&from=&to=&limit=&"
+       "before= (newest first; each with its status and trace)"},
       {"GET", "/api/messages/{id}/trace", access::viewer, &impl::trace_route,
        "a message's path: receipt, each recipient's decision, delivery"},
       {"POST", "/api/messages/{id}/replay", access::operator_, &impl::replay_withheld,

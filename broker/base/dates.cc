@@ -45,4 +45,42 @@ std::string iso_date(long z) {
   return fmt::format("{:04}-{:02}-{:02}", y, m, d);
 }
 
+std::optional<std::int64_t> parse_time_ms(std::string_view s) {
+  auto day = day_number(s.substr(0, 10));
+  if (!day) return std::nullopt;
+  std::int64_t ms = static_cast<std::int64_t>(*day) * 86'400'000;
+  if (s.size() == 10) return ms;
+  auto digits = [&](std::size_t at, std::size_t n) -> int {
+    if (at + n > s.size()) return -1;
+    int v = 0;
+    for (std::size_t i = at; i < at + n; ++i) {
+      if (s[i] < '0' || s[i] > '9') return -1;
+      v = v * 10 + (s[i] - '0');
+    }
+    return v;
+  };
+  if (s.size() < 20 || s[10] != 'T' || s[13] != ':' || s[16] != ':') return std::nullopt;
+  int h = digits(11, 2), mi = digits(14, 2), sec = digits(17, 2);
+  if (h < 0 || h > 23 || mi < 0 || mi > 59 || sec < 0 || sec > 59) return std::nullopt;
+  ms += (h * 3600 + mi * 60 + sec) * 1000LL;
+  std::size_t at = 19;
+  if (s[at] == '.') {
+    std::size_t start = ++at;
+    int frac = 0, n = 0;
+    while (at < s.size() && s[at] >= '0' && s[at] <= '9') {
+      if (n < 3) frac = frac * 10 + (s[at] - '0'), ++n;
+      ++at;
+    }
+    if (at == start) return std::nullopt;
+    while (n < 3) frac *= 10, ++n;
+    ms += frac;
+  }
+  if (at + 1 == s.size() && s[at] == 'Z') return ms;
+  if (at + 6 != s.size() || (s[at] != '+' && s[at] != '-') || s[at + 3] != ':') return std::nullopt;
+  int oh = digits(at + 1, 2), om = digits(at + 4, 2);
+  if (oh < 0 || oh > 14 || om < 0 || om > 59 || (oh == 14 && om > 0)) return std::nullopt;
+  std::int64_t off = (oh * 60 + om) * 60'000LL;
+  return s[at] == '+' ? ms - off : ms + off;
+}
+
 }  // namespace niem::base

@@ -8,6 +8,12 @@
 
 namespace niem::store {
 
+std::string_view routed_status(const record_outcome& r) {
+  return r.redecision           ? message_status::replayed
+         : r.deliveries.empty() ? message_status::routed_to_none
+                                : message_status::routed;
+}
+
 backend backend_of(std::string_view locator) {
   return locator.starts_with("postgresql://") || locator.starts_with("postgres://")
              ? backend::postgres

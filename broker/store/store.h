@@ -72,6 +72,21 @@ struct observation_row {
   std::string agreement, exchange, record_key, day, fields;
 };
 
+// A message's status in the message log (its trace's `status`, a search's filter).
+namespace message_status {
+inline constexpr std::string_view routed = "routed";  // decided; one or more deliveries queued
+inline constexpr std::string_view routed_to_none = "routed_to_none";  // decided; no delivery
+inline constexpr std::string_view replayed = "replayed";              // decided again
+inline constexpr std::string_view duplicate = "duplicate";            // its key came before
+inline constexpr std::string_view dead_lettered = "dead_lettered";    // not mapped
+inline constexpr std::string_view all[] = {routed, routed_to_none, replayed, duplicate,
+                                           dead_lettered};
+}  // namespace message_status
+
+struct record_outcome;
+// The status a mapped record that is not a duplicate is logged with.
+std::string_view routed_status(const record_outcome& r);
+
 // What the pipeline decided for one received record.
 struct record_outcome {
   // The record as received.

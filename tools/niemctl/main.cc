@@ -43,6 +43,10 @@ Commands:
   replay MESSAGE-ID --recipient R           take a withheld decision again
   pause QUEUE | resume QUEUE                hold or resume delivery to one subscriber (audited)
   trace MESSAGE-ID                          received, mapped, each recipient's decision, delivered
+  messages [--record-key K] [--person ID] [--exchange E] [--agency A] [--recipient R]
+           [--status S] [--from T] [--to T] [--limit N] [--before MESSAGE-ID]
+                                            find messages, newest first, with what became of
+                                            each (T: 2026-12-03T10:00:00Z or a date)
   disclosures --person ID                   the accounting of disclosures for one child
   audit verify                              verify the audit trail's hash chain
   agreements                                the agreements and whether each is in effect
@@ -463,6 +467,35 @@ int main(int argc, char** argv) {
                     at(a, "resolved").as_bool() ? ", resolved" : "");
     }
     return 0;
+  }
+  if (cmd == "messages") {
+    // --key names the client certificate's key file; the record's key is --record-key.
+    std::vector<std::pair<std::string, std::string>> kv{{"key", opt("record-key")}};
+    for (const char* k :
+         {"person", "exchange", "agency", "recipient", "status", "from", "to", "limit", "before"})
+      kv.emplace_back(k, opt(k));
+    auto r = c.call(http::verb::get, "/api/messages" + query(kv));
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& m : at(r.body, "messages").as_array()) {
+      std::string fate;
+      for (const auto& d : at(m, "recipients").as_array()) {
+        auto what = str(at(d, "decision"));
+        if (what == "delivered" && !at(d, "accepted_at").is_null()) what = "accepted";
+        if (!str(at(d, "code")).empty()) what += " " + str(at(d, "code"));
+        fate += (fate.empty() ? "" : ", ") + str(at(d, "recipient")) + ": " + what;
+      }
+      auto status = str(at(m, "status"));
+      if (!str(at(m, "code")).empty()) status += " " + str(at(m, "code"));
+      rows.push_back({str(at(m, "received_at")), str(at(m, "message_id")),
+                      str(at(m, "agency")) + "/" + str(at(m, "record_type")),
+                      str(at(m, "record_key")), str(at(m, "exchange")), status, fate});
+    }
+    table({"RECEIVED", "MESSAGE", "FROM", "RECORD KEY", "EXCHANGE", "STATUS", "RECIPIENTS"}, rows);
+    if (!at(r.body, "next_before").is_null())
+      std::printf("\nmore: add --before %s\n", str(at(r.body, "next_before")).c_str());
+    return rows.empty() ? 1 : 0;
   }
   if (cmd == "disclosures") {
     if (opt("person").empty()) return usage("disclosures --person ID");

@@ -28,3 +28,21 @@ TEST_CASE("day numbers count from 1970-01-01 and read back as the same date") {
     CHECK_FALSE(day_number(bad));
   }
 }
+
+TEST_CASE("times are read as RFC 3339 with their zone, or a date as its midnight UTC") {
+  CHECK(parse_time_ms("1970-01-01") == 0);
+  CHECK(parse_time_ms("1970-01-02T00:00:00Z") == 86'400'000);
+  CHECK(parse_time_ms("2026-12-03T10:15:30Z") == 1'796'292'930'000);
+  CHECK(parse_time_ms("2026-12-03T10:15:30.123Z") == 1'796'292'930'123);
+  CHECK(parse_time_ms("2026-12-03T10:15:30.1239Z") == 1'796'292'930'123);  // to the ms
+  CHECK(parse_time_ms("2026-12-03T10:15:30.5Z") == 1'796'292'930'500);
+  CHECK(parse_time_ms("2026-12-03T05:15:30-05:00") == 1'796'292'930'000);
+  CHECK(parse_time_ms("2026-12-03T12:15:30+02:00") == 1'796'292'930'000);
+  for (auto bad : {"2026-12-03T10:15:30", "2026-12-03T10:15Z", "2026-12-03 10:15:30Z",
+                   "2026-12-03T24:00:00Z", "2026-12-03T10:60:00Z", "2026-12-03T10:15:60Z",
+                   "2026-12-03T10:15:30.Z", "2026-12-03T10:15:30+15:00", "2026-12-03T10:15:30+0200",
+                   "2026-02-30", "2026-12-03T10:15:30Zjunk", ""}) {
+    INFO(bad);
+    CHECK_FALSE(parse_time_ms(bad));
+  }
+}

@@ -91,10 +91,6 @@ params record_params(const record_outcome& r) {
   return p;
 }
 
-const char* routed_status(const record_outcome& r) {
-  return r.redecision ? "replayed" : r.deliveries.empty() ? "routed_to_none" : "routed";
-}
-
 void sort_entries(commit_result& out) {
   std::sort(out.enqueued.begin(), out.enqueued.end(),
             [](const queue_entry& a, const queue_entry& b) { return a.id < b.id; });
@@ -196,7 +192,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
     if (r.replaces_dead_letter) rest.add("del_dead", params().num(r.replaces_dead_letter));
     if (!r.mapped) {
       rest.add("ins_dead", dead_params(r, now));
-      messages.add(r, "dead_lettered", base::code_id(r.code));
+      messages.add(r, message_status::dead_lettered, base::code_id(r.code));
       out.what = commit_result::status::dead_lettered;
       continue;
     }
@@ -206,7 +202,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
                  if (res.rows() == 1) out.duplicate_of = res.text(0, 0);
                  return true;
                });
-      messages.add(r, "duplicate", base::code_id(base::errc::record_duplicate_key));
+      messages.add(r, message_status::duplicate, base::code_id(base::errc::record_duplicate_key));
       out.what = commit_result::status::duplicate;
       continue;
     }
@@ -283,7 +279,8 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
     return false;
   if (!r.mapped) {
     if (!step("ins_dead", dead_params(r, now)) ||
-        !step("ins_message", message_params(r, "dead_lettered", base::code_id(r.code))))
+        !step("ins_message",
+              message_params(r, message_status::dead_lettered, base::code_id(r.code))))
       return false;
     out.what = commit_result::status::dead_lettered;
     return true;
@@ -296,8 +293,8 @@ bool pg_store::apply_record(const record_outcome& r, commit_result& out) {
       // Accepted before, here or at another replica.
       auto q = run("sel_key", params().text(r.agency).text(r.record_type).text(r.key));
       if (q.ok() && q.rows() == 1) out.duplicate_of = q.text(0, 0);
-      if (!step("ins_message",
-                message_params(r, "duplicate", base::code_id(base::errc::record_duplicate_key))))
+      if (!step("ins_message", message_params(r, message_status::duplicate,
+                                              base::code_id(base::errc::record_duplicate_key))))
         return false;
       out.what = commit_result::status::duplicate;
       return true;

@@ -32,7 +32,7 @@ bool sqlite_store::apply_record(const record_outcome& r, commit_result& out) {
     s.bind_opt(6, r.key);
     s.bind(7, code).bind(8, r.diagnostics_json).bind(9, r.content_type).bind_blob(10, r.body);
     s.bind(11, now).bind(12, std::int64_t{0});
-    if (!s.run() || !log_message(r, "dead_lettered", code)) return false;
+    if (!s.run() || !log_message(r, message_status::dead_lettered, code)) return false;
     out.what = commit_result::status::dead_lettered;
     return true;
   }
@@ -46,7 +46,8 @@ bool sqlite_store::apply_record(const record_outcome& r, commit_result& out) {
     q.bind(1, r.agency).bind(2, r.record_type).bind(3, r.key);
     if (q.step() == SQLITE_ROW) out.duplicate_of = q.text(0);
     q.reset();  // an unfinished statement holds a read transaction open (checkpoints wait on it)
-    if (!log_message(r, "duplicate", base::code_id(base::errc::record_duplicate_key))) return false;
+    if (!log_message(r, message_status::duplicate, base::code_id(base::errc::record_duplicate_key)))
+      return false;
     out.what = commit_result::status::duplicate;
     return true;
   }
@@ -92,12 +93,7 @@ bool sqlite_store::apply_record(const record_outcome& r, commit_result& out) {
     q.bind(1, o.agreement).bind(2, o.exchange).bind(3, r.key).bind(4, o.day).bind(5, o.fields);
     if (!q.run()) return false;
   }
-  if (!log_message(r,
-                   r.redecision           ? "replayed"
-                   : r.deliveries.empty() ? "routed_to_none"
-                                          : "routed",
-                   ""))
-    return false;
+  if (!log_message(r, routed_status(r), "")) return false;
   for (const auto& a : r.audit)
     if (!append_audit(a, now)) return false;
   for (const auto& t : search::terms(r))
