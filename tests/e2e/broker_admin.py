@@ -173,6 +173,19 @@ try:
     check(out.returncode == 0 and any(d["recipient"] == "medicaid" for d in json.loads(out.stdout)["disclosures"]),
           "niemctl disclosures lists the child's disclosures to medicaid")
 
+    # Found again by the child's Medicaid id and by its key, with what became of it.
+    child = json.loads(relative)["child"]["medicaid_id"]
+    out = ctl("messages", "--person", child, "--recipient", "medicaid", "--json", token=viewer)
+    found = json.loads(out.stdout)["messages"] if out.returncode == 0 else []
+    check(any(m["message_id"] == dl["message_id"] for m in found),
+          f"niemctl messages --person finds the replayed placement ({out.stderr.strip()})")
+    out = ctl("messages", "--record-key", json.loads(relative)["event_id"], token=viewer)
+    check(out.returncode == 0 and dl["message_id"] in out.stdout and "medicaid: accepted" in out.stdout,
+          f"niemctl messages --record-key prints it, accepted by medicaid ({out.stdout[-300:]})")
+    out = ctl("messages", "--status", "lost", token=viewer)
+    check(out.returncode == 1 and "status is one of" in out.stderr,
+          f"niemctl messages refuses an unknown status ({out.returncode}, {out.stderr.strip()})")
+
     # /metrics through the Prometheus client's parser, against the traffic.
     status, text, headers = http("GET", "/metrics")
     check(status == 200 and headers["Content-Type"].startswith("text/plain; version=0.0.4"),
