@@ -45,14 +45,19 @@ sql messages(const store::message_query& q, dialect d) {
   std::string from, where;
   auto cond = [&](std::string c) { where += (where.empty() ? " WHERE " : " AND ") + c; };
   if (driver_term) {
-    from = " FROM message_index t JOIN messages m ON m.message_id = t.message_id";
+    // SQLite takes a CROSS JOIN's left table as the outer loop: the term's rows, in order.
+    from = std::string(" FROM message_index t") + (d == dialect::sqlite ? " CROSS JOIN" : ",") +
+           " messages m";
     cond("t.term = " + arg(*driver_term));
+    cond("m.message_id = t.message_id");
     if (driver_term == &person_term && !recipient_term.empty())
-      // Both: the second term is the same key but for its term (a primary-key probe).
-      from += " JOIN message_index r ON r.term = " + arg(recipient_term) +
-              " AND r.received_ms = t.received_ms AND r.message_id = t.message_id";
+      // Both: the second term's row has the same key but for its term (a primary-key probe).
+      cond("EXISTS (SELECT 1 FROM message_index r WHERE r.term = " + arg(recipient_term) +
+           " AND r.received_ms = t.received_ms AND r.message_id = t.message_id)");
   } else {
-    from = " FROM messages m";
+    // A record's key names a message or two: its index, whatever else is asked.
+    from = std::string(" FROM messages m") +
+           (d == dialect::sqlite && !q.key.empty() ? " INDEXED BY messages_by_key" : "");
   }
   if (!q.key.empty()) cond("m.record_key = " + arg(q.key));
   if (!q.exchange.empty()) cond("m.exchange = " + arg(q.exchange));

@@ -6,6 +6,7 @@
 #include <sqlite3.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -92,6 +93,9 @@ class sqlite_store final : public store, engine::committer {
   void note_failure(int rc);
   write_health writes_;
   void checkpoint_loop();
+  // Refreshes the query planner's statistics (at open, then hourly from idle()).
+  void analyze();
+  std::chrono::steady_clock::time_point next_analyze_{};
   // A connection of its own for the long scans of tools and the admin API: WAL lets it read the
   // last committed state while the writer goes on.
   sqlite3* open_reader(std::string& error) const;
