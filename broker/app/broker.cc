@@ -18,6 +18,7 @@
 #include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "routing/routing.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "transport/probe.h"
 #include "transport/server.h"
@@ -38,6 +39,7 @@ struct broker::impl {
   std::unique_ptr<pipeline::pipeline> pl;
   std::unique_ptr<transport::server> srv;
   std::unique_ptr<report::scheduler> reports;
+  std::unique_ptr<store::retention> retention;
   std::unique_ptr<admin::server> adm;
   std::atomic<bool> bound{false};
   std::mutex srv_mu;  // stop() from another thread while run() ends
@@ -213,6 +215,17 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
         ro, im->agreements, *im->st, clk,
         [s = im->srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); });
   }
+  // Old rows go, each kind after its own age.
+  store::retention_policy rp;
+  const auto& keep = cfg.retention;
+  constexpr std::uint64_t day = 86'400;
+  rp.keep_seconds = {{store::prune_kind::records, cfg.delivery.ttl_seconds},
+                     {store::prune_kind::messages, keep.messages_days * day},
+                     {store::prune_kind::dead_letters, keep.dead_letters_days * day},
+                     {store::prune_kind::observations, keep.observations_days * day}};
+  rp.batch = keep.batch;
+  rp.interval_seconds = keep.interval_seconds;
+  im->retention = std::make_unique<store::retention>(*im->st, rp, clk);
   return std::unique_ptr<broker>(new broker(std::move(im)));
 }
 
@@ -281,10 +294,12 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
     if (on_listening) on_listening(*r);
     im.bound = true;
     if (im.reports) im.reports->start();
+    im.retention->start();
   });
   im.bound = false;
   if (im.adm) im.adm->stop();
   if (im.reports) im.reports->stop();
+  im.retention.reset();
   im.pl->stop();
   {
     std::lock_guard lk(im.srv_mu);

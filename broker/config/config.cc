@@ -185,6 +185,12 @@ class loader {
         number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
                std::uint64_t{10} * 365 * 24 * 3600);
         number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+      } else if (e.name == "retention") {
+        number(e, "messages-days", cfg.retention.messages_days, 0u, 36500u);
+        number(e, "dead-letters-days", cfg.retention.dead_letters_days, 0u, 36500u);
+        number(e, "observations-days", cfg.retention.observations_days, 0u, 36500u);
+        number(e, "batch", cfg.retention.batch, 10u, 100000u);
+        number(e, "interval-seconds", cfg.retention.interval_seconds, 1u, 86400u);
       } else if (e.name == "admin") {
         cfg.admin.enabled = true;
         if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;

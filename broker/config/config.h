@@ -49,6 +49,16 @@ struct delivery_config {
   std::uint32_t prefetch = 256;
 };
 
+// How long the store keeps each kind of row (store/retention.h); records kept for replay go
+// with the delivery time-to-live. 0 keeps a kind for ever.
+struct retention_config {
+  std::uint32_t messages_days = 90;       // the message log (search, traces, receipts)
+  std::uint32_t dead_letters_days = 90;   // dead letters nobody replayed or purged
+  std::uint32_t observations_days = 400;  // records counted for aggregate reports
+  std::uint32_t batch = 1000;             // rows per operation
+  std::uint32_t interval_seconds = 600;   // between two passes
+};
+
 struct reports_config {
   std::uint32_t check_interval_seconds = 3600;
   std::uint32_t start_delay_seconds = 300;
@@ -96,6 +106,7 @@ struct broker_config {
   store_config store;
   pipeline_config pipeline;
   delivery_config delivery;
+  retention_config retention;
   reports_config reports;
   admin_config admin;
   std::string home;            // holds schemas/

@@ -14,6 +14,20 @@ std::string_view routed_status(const record_outcome& r) {
                                 : message_status::routed;
 }
 
+std::string_view prune_kind_name(prune_kind k) {
+  switch (k) {
+    case prune_kind::records:
+      return "records";
+    case prune_kind::messages:
+      return "messages";
+    case prune_kind::dead_letters:
+      return "dead_letters";
+    case prune_kind::observations:
+      return "observations";
+  }
+  return "?";
+}
+
 backend backend_of(std::string_view locator) {
   return locator.starts_with("postgresql://") || locator.starts_with("postgres://")
              ? backend::postgres

@@ -72,6 +72,12 @@ struct observation_row {
   std::string agreement, exchange, record_key, day, fields;
 };
 
+// What retention prunes, each kind by its own age (retention.h).
+enum class prune_kind { records, messages, dead_letters, observations };
+inline constexpr prune_kind k_prune_kinds[] = {prune_kind::records, prune_kind::messages,
+                                               prune_kind::dead_letters, prune_kind::observations};
+std::string_view prune_kind_name(prune_kind k);
+
 // A message's status in the message log (its trace's `status`, a search's filter).
 namespace message_status {
 inline constexpr std::string_view routed = "routed";  // decided; one or more deliveries queued
@@ -259,9 +265,22 @@ class store {
   // withholding of this message from that recipient; NIEM-701 when the record is gone.
   virtual base::result<replay_source> replay_withheld(const std::string& message_id,
                                                       const std::string& recipient) = 0;
-  // Forgets records received before cutoff_ms (they can no longer be replayed).
-  virtual void purge_records(std::int64_t cutoff_ms,
-                             std::function<void(std::uint64_t)> done = {}) = 0;
+  // Retention (store/retention.h drives it): removes up to `batch` rows of `kind` older than
+  // cutoff_ms, oldest first, as one operation of the writer's queue, so that records go on
+  // committing between batches. done(ok, n): n rows removed; fewer than `batch` means nothing
+  // older is left. Kinds: records kept for replay (no longer replayable), the message log (a
+  // message's row, its receipts and its recipients' search terms; the 'person:' terms stay as
+  // long as the audit trail, which the accounting of disclosures reads through them), dead
+  // letters, observations for aggregate reports.
+  virtual void prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t batch,
+                     std::function<void(bool ok, std::uint64_t n)> done) = 0;
+  // Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum, on a
+  // store created with it); done(pages freed). PostgreSQL reuses the space of deleted rows itself
+  // (autovacuum): done(0).
+  virtual void reclaim(std::uint32_t pages, std::function<void(std::uint64_t)> done) {
+    (void)pages;
+    done(0);
+  }
 
   // An operator's action (replay, purge) for the audit trail, appended in its own transaction.
   virtual void audit(audit_entry e, std::function<void(bool ok)> done = {}) = 0;

@@ -1014,7 +1014,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
 
   static constexpr std::uint32_t k_tick_ms = 50;
   std::uint64_t ticks = 0;
-  std::int64_t last_purge_ms = 0;
 
   void schedule_housekeeping() {
     if (stopping) return;
@@ -1063,11 +1062,6 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
           }
         });
       }
-    }
-    // Records kept for replay go with the delivery time-to-live (once a minute is plenty).
-    if (now - last_purge_ms >= 60'000) {
-      last_purge_ms = now;
-      st.purge_records(cutoff);
     }
   }
 };

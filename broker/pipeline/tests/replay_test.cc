@@ -188,7 +188,8 @@ TEST_CASE("records are kept for replay until purged with the delivery time-to-li
   REQUIRE(o.withheld.size() == 1);
   CHECK(r.st->replay_withheld(o.message_id, "phn").ok());
   std::promise<std::uint64_t> purged;
-  r.st->purge_records(k_now + 1, [&](std::uint64_t n) { purged.set_value(n); });
+  r.st->prune(store::prune_kind::records, k_now + 1, 100,
+              [&](bool, std::uint64_t n) { purged.set_value(n); });
   CHECK(purged.get_future().get() == 1);
   auto gone = r.st->replay_withheld(o.message_id, "phn");
   REQUIRE_FALSE(gone.ok());

@@ -94,7 +94,8 @@ class pg_store final : public store, engine::committer {
   base::result<replay_source> replay_dead_letter(std::int64_t id) override;
   base::result<replay_source> replay_withheld(const std::string& message_id,
                                               const std::string& recipient) override;
-  void purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done) override;
+  void prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t batch,
+             std::function<void(bool, std::uint64_t)> done) override;
   void audit(audit_entry e, std::function<void(bool)> done) override;
   audit_check verify_audit(std::string_view key) override;
   base::result<std::vector<audit_entry>> disclosures(std::string_view person,

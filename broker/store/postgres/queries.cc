@@ -96,20 +96,6 @@ base::result<replay_source> pg_store::replay_withheld(const std::string& message
   return std::move(*out);
 }
 
-void pg_store::purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done) {
-  auto n = std::make_shared<std::uint64_t>(0);
-  eng_.push({[this, n, cutoff_ms] {
-               auto d = conn_.exec("DELETE FROM records WHERE received_ms < $1",
-                                   params().num(cutoff_ms));
-               if (!d.ok()) return failed(d, "purge_records");
-               *n = d.affected();
-               return true;
-             },
-             [n, done = std::move(done)](bool) {
-               if (done) done(*n);
-             }});
-}
-
 std::uint64_t pg_store::dead_letter_count() {
   std::uint64_t n = 0;
   eng_.run_sync([&] {

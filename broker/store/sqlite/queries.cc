@@ -89,20 +89,6 @@ base::result<replay_source> sqlite_store::replay_withheld(const std::string& mes
   return std::move(*out);
 }
 
-void sqlite_store::purge_records(std::int64_t cutoff_ms, std::function<void(std::uint64_t)> done) {
-  auto n = std::make_shared<std::uint64_t>(0);
-  eng_.push({[this, n, cutoff_ms] {
-               stmt d(db_, "DELETE FROM records WHERE received_ms < ?");
-               d.bind(1, cutoff_ms);
-               if (!d.run()) return false;
-               *n = static_cast<std::uint64_t>(sqlite3_changes(db_));
-               return true;
-             },
-             [n, done = std::move(done)](bool) {
-               if (done) done(*n);
-             }});
-}
-
 std::uint64_t sqlite_store::dead_letter_count() {
   std::uint64_t n = 0;
   eng_.run_sync([&] {

@@ -241,6 +241,9 @@ base::result<bool> sqlite_store::init() {
                       nullptr) != SQLITE_OK)
     return fail(fmt::format("cannot open {}: {}", path_, last_error()));
   const char* pragmas =
+      // auto_vacuum takes effect on a new database only (an older one keeps its free pages
+      // for reuse; `VACUUM` converts it).
+      "PRAGMA auto_vacuum=INCREMENTAL; "
       "PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA temp_store=MEMORY; "
       "PRAGMA cache_size=-16384; PRAGMA busy_timeout=5000;";
   char* err = nullptr;
@@ -267,6 +270,12 @@ base::result<bool> sqlite_store::init() {
     return fail(fmt::format("{} has schema {}; this broker knows schema {}", path_,
                             schema_version(), k_schema_version));
   if (!prepare()) return fail(fmt::format("cannot prepare statements: {}", last_error()));
+  // Retention's batch of message ids (prune.cc), on this connection only.
+  if (sqlite3_exec(db_,
+                   "CREATE TEMP TABLE IF NOT EXISTS prune_batch(message_id TEXT PRIMARY KEY, "
+                   "received_ms INTEGER NOT NULL) WITHOUT ROWID",
+                   nullptr, nullptr, nullptr) != SQLITE_OK)
+    return fail(fmt::format("cannot create the prune table: {}", last_error()));
   {
     stmt head(db_, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (head && head.step() == SQLITE_ROW) last_hash_ = head.text(0);

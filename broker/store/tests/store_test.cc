@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "store/retention.h"
 #include "store/store.h"
 #include "support/store_backends.h"
 #include "support/temp_dir.h"
@@ -825,4 +826,90 @@ STORE_TEST(case_15, "a store from before message search is indexed from its audi
   auto d = s->disclosures("CWS-1", 0);
   REQUIRE(d.ok());
   CHECK(d->size() == 2);
+}
+
+STORE_TEST(case_16,
+           "retention removes each kind after its own age, a batch at a time, and keeps the audit "
+           "trail and what the accounting of disclosures reads") {
+  constexpr std::int64_t day = 86'400'000;
+  base::manual_clock clk(100 * day);
+  auto s = f.open(clk);
+  // Old (day 10) and recent (day 95) messages, each acknowledged by the court; one dead letter
+  // of each age; observations of both days.
+  for (int i = 0; i < 5; ++i) {
+    bool old = i < 3;
+    clk.set_ms((old ? 10 : 95) * day);
+    auto r =
+        audited(fmt::format("M{}", i), fmt::format("E-{}", i), fmt::format("CWS-{} 9555{}", i, i));
+    r.received_ms = clk.now_ms();
+    r.observations.push_back(
+        {"DSA-009@1", "placement-notification", "", old ? "1970-01-11" : "1970-04-06", "{}"});
+    auto c = commit(*s, r);
+    REQUIRE(c.enqueued.size() == 1);
+    ack(*s, c.enqueued[0].id);
+    if (i != 0 && i != 4) continue;
+    store::record_outcome bad;
+    bad.message_id = fmt::format("D{}", i);
+    bad.agency = "cws";
+    bad.record_type = "placement";
+    bad.content_type = "application/json";
+    bad.body = "{";
+    bad.received_ms = clk.now_ms();
+    bad.code = base::errc::record_malformed_json;
+    commit(*s, bad);
+  }
+  clk.set_ms(100 * day);
+  store::retention_policy p;
+  p.keep_seconds = {{store::prune_kind::records, 30 * 86'400},
+                    {store::prune_kind::messages, 60 * 86'400},
+                    {store::prune_kind::dead_letters, 60 * 86'400},
+                    {store::prune_kind::observations, 60 * 86'400}};
+  p.batch = 2;  // several batches for three old rows
+  p.pause_ms = 0;
+  store::retention ret(*s, p, clk);
+  auto removed = ret.run_pass();
+  CHECK(removed[store::prune_kind::records] == 3);
+  CHECK(removed[store::prune_kind::messages] == 4);  // three placements and a dead letter
+  CHECK(removed[store::prune_kind::dead_letters] == 1);
+  CHECK(removed[store::prune_kind::observations] == 3);
+
+  using q = store::store::message_query;
+  CHECK(ids_of(*s, q{}) == ids{"M4", "M3", "D4"});
+  CHECK_FALSE(s->trace("M0").found);
+  CHECK(s->trace("M3").found);
+  CHECK(f.scalar("SELECT COUNT(*) FROM receipts WHERE message_id = 'M0'") == 0);
+  CHECK(f.scalar("SELECT COUNT(*) FROM receipts WHERE message_id = 'M3'") == 1);
+  // The recipients' search terms go; the child's stay with the audit trail.
+  CHECK(f.scalar("SELECT COUNT(*) FROM message_index WHERE message_id = 'M0' AND term LIKE "
+                 "'recipient:%'") == 0);
+  CHECK(f.scalar("SELECT COUNT(*) FROM message_index WHERE message_id = 'M0' AND term LIKE "
+                 "'person:%'") == 2);
+  auto d = s->disclosures("CWS-0", 0);
+  REQUIRE(d.ok());
+  CHECK(d->size() == 1);
+  auto v = s->verify_audit(k_key);
+  CHECK(v.ok);
+  CHECK(v.entries == 10);
+  // Dead letters, records kept for replay and observations: only the recent ones.
+  auto dls = s->dead_letters(10);
+  REQUIRE(dls.size() == 1);
+  CHECK(dls[0].message_id == "D4");
+  auto gone = s->replay_withheld("M0", "school");
+  REQUIRE_FALSE(gone.ok());
+  CHECK(gone.errors()[0].code == base::errc::replay_not_retained);
+  CHECK(s->replay_withheld("M3", "school").ok());
+  auto obs = s->observations("DSA-009@1", "placement-notification", "1970-01-01", "1970-12-31");
+  REQUIRE(obs.ok());
+  CHECK(obs->size() == 2);
+  // A key is forgotten with its message: sent again, it is a new record.
+  auto now = [&](store::record_outcome r) {
+    r.received_ms = clk.now_ms();
+    return r;
+  };
+  CHECK(commit(*s, now(audited("M9", "E-0", "CWS-0 95550"))).what == commit_result::status::routed);
+  CHECK(commit(*s, now(audited("M8", "E-3", "CWS-3 95553"))).what ==
+        commit_result::status::duplicate);
+  // A second pass finds nothing more.
+  auto again = ret.run_pass();
+  for (auto kind : store::k_prune_kinds) CHECK(again[kind] == 0);
 }
