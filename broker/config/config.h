@@ -55,7 +55,7 @@ struct retention_config {
   std::uint32_t messages_days = 90;       // the message log (search, traces, receipts)
   std::uint32_t dead_letters_days = 90;   // dead letters nobody replayed or purged
   std::uint32_t observations_days = 400;  // records counted for aggregate reports
-  std::uint32_t batch = 1000;             // rows per operation
+  std::uint32_t batch = 250;              // rows per operation
   std::uint32_t interval_seconds = 600;   // between two passes
 };
 

@@ -19,10 +19,10 @@ namespace niem::store {
 struct retention_policy {
   // How long each kind is kept, in seconds; 0 keeps it for ever.
   std::map<prune_kind, std::uint64_t> keep_seconds;
-  std::uint32_t batch = 1000;            // rows per operation
+  std::uint32_t batch = 250;             // rows per operation
   std::uint32_t pause_ms = 20;           // between two batches
   std::uint32_t interval_seconds = 600;  // between two passes
-  std::uint32_t reclaim_pages = 2048;    // pages given back per operation (8 MiB)
+  std::uint32_t reclaim_pages = 256;     // pages given back per operation (1 MiB)
 };
 
 class retention {

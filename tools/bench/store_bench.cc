@@ -5,6 +5,10 @@
 // each on a reader connection of its own, as the admin API runs them) of every shape the API
 // allows, R variants each. Usage:
 //   niem-store-bench [--store LOCATOR] [--messages N] [--queries R] [--json FILE]
+//                    [--prune] [--rate RECORDS_PER_S]
+// With --prune it then measures the commit latency of new records arriving at --rate (default
+// 1,000/s), first for 10 s alone, then while retention (store/retention.h, the broker's
+// defaults) prunes every kind older than the fill's last day: about 97% of what was filled.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -17,9 +21,11 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -27,6 +33,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "base/ids.h"
+#include "store/retention.h"
 #include "store/store.h"
 
 namespace fs = std::filesystem;
@@ -129,6 +136,9 @@ int main(int argc, char** argv) {
   std::string locator, json_out;
   std::uint64_t n = 1'000'000;
   int queries = 20;
+  bool prune = false;
+  double rate = 1000;
+  std::uint32_t prune_batch = store::retention_policy{}.batch;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -146,10 +156,16 @@ int main(int argc, char** argv) {
       queries = std::atoi(value().c_str());
     else if (a == "--json")
       json_out = value();
+    else if (a == "--prune")
+      prune = true;
+    else if (a == "--prune-batch")
+      prune_batch = static_cast<std::uint32_t>(std::atoi(value().c_str()));
+    else if (a == "--rate")
+      rate = std::atof(value().c_str());
     else {
       std::fprintf(stderr,
                    "usage: niem-store-bench [--store LOCATOR] [--messages N] [--queries R] "
-                   "[--json FILE]\n");
+                   "[--json FILE] [--prune] [--rate R]\n");
       return 2;
     }
   }
@@ -283,6 +299,78 @@ int main(int argc, char** argv) {
         "%-34s %9.2f %9.2f %9.2f %9.1f\n", t.name.c_str(), percentile(t.ms, 0.5),
         percentile(t.ms, 0.95), percentile(t.ms, 1.0),
         t.ms.empty() ? 0.0 : static_cast<double>(t.results) / static_cast<double>(t.ms.size()));
+  // Ingest while retention prunes.
+  struct latency {
+    std::vector<double> ms;
+    double seconds = 0;
+  };
+  latency alone, pruning;
+  std::map<store::prune_kind, std::uint64_t> pruned;
+  double prune_s = 0;
+  if (prune) {
+    std::uint64_t next = n;
+    auto ingest = [&](const std::function<bool()>& more) {
+      latency out;
+      std::mutex lmu;
+      std::atomic<int> pending{0};
+      auto start = steady::now();
+      std::uint64_t sent = 0;
+      while (more()) {
+        auto due = start + std::chrono::microseconds(
+                               static_cast<std::int64_t>(static_cast<double>(sent) * 1e6 / rate));
+        std::this_thread::sleep_until(due);
+        auto g = make_record(next, n, rng, doc);
+        ++next;
+        g.rec.received_ms = clk.now_ms();
+        g.rec.message_id = base::new_message_id(g.rec.received_ms);
+        for (auto& e : g.rec.audit) e.message_id = g.rec.message_id;
+        auto t = steady::now();
+        ++pending;
+        st.commit_record(std::move(g.rec), [&, t](store::commit_result c) {
+          for (const auto& e : c.enqueued) st.ack(e.id);
+          std::lock_guard lk(lmu);
+          out.ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - t).count());
+          --pending;
+        });
+        ++sent;
+      }
+      st.flush();
+      while (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      out.seconds = std::chrono::duration<double>(steady::now() - start).count();
+      return out;
+    };
+    auto until = steady::now() + std::chrono::seconds(10);
+    alone = ingest([&] { return steady::now() < until; });
+    store::retention_policy rp;  // the broker's defaults but for the ages
+    auto keep =
+        static_cast<std::uint64_t>((clk.now_ms() - (k_start_ms + k_span_ms - 86'400'000)) / 1000);
+    for (auto kind : store::k_prune_kinds) rp.keep_seconds[kind] = keep;
+    rp.batch = prune_batch;
+    store::retention ret(st, rp, clk);
+    std::atomic<bool> done{false};
+    auto p0 = steady::now();
+    std::thread pruner([&] {
+      pruned = ret.run_pass();
+      prune_s = std::chrono::duration<double>(steady::now() - p0).count();
+      done = true;
+    });
+    pruning = ingest([&] { return !done.load(); });
+    pruner.join();
+    std::uint64_t total = 0;
+    for (const auto& [k, c] : pruned) total += c;
+    std::printf("\nretention pass: %.1f s, %llu rows (", prune_s,
+                static_cast<unsigned long long>(total));
+    for (const auto& [k, c] : pruned)
+      std::printf(" %s %llu", std::string(store::prune_kind_name(k)).c_str(),
+                  static_cast<unsigned long long>(c));
+    std::printf(" ); store now %.0f MB\n", static_cast<double>(st.size_bytes()) / 1e6);
+    std::printf("%-34s %9s %9s %9s %9s %9s\n", "commit latency at the rate", "records", "p50 ms",
+                "p99 ms", "p99.9 ms", "max ms");
+    for (auto [name, l] : {std::pair{"alone", &alone}, {"while pruning", &pruning}})
+      std::printf("%-34s %9zu %9.2f %9.2f %9.2f %9.2f\n", name, l->ms.size(),
+                  percentile(l->ms, 0.5), percentile(l->ms, 0.99), percentile(l->ms, 0.999),
+                  percentile(l->ms, 1.0));
+  }
   std::printf("\npeak RSS %ld MB\n", peak_rss_kb() / 1024);
   if (!json_out.empty()) {
     std::ofstream out(json_out);
@@ -295,7 +383,14 @@ int main(int argc, char** argv) {
           << fmt::format(R"({{"shape":"{}","p50_ms":{:.2f},"p95_ms":{:.2f},"max_ms":{:.2f}}})",
                          timings[i].name, percentile(timings[i].ms, 0.5),
                          percentile(timings[i].ms, 0.95), percentile(timings[i].ms, 1.0));
-    out << "]}\n";
+    out << "]";
+    if (prune)
+      out << fmt::format(
+          R"(,"prune":{{"seconds":{:.2f},"rate":{},"alone_p99_ms":{:.2f},"pruning_p99_ms":{:.2f},)"
+          R"("alone_max_ms":{:.2f},"pruning_max_ms":{:.2f}}})",
+          prune_s, rate, percentile(alone.ms, 0.99), percentile(pruning.ms, 0.99),
+          percentile(alone.ms, 1.0), percentile(pruning.ms, 1.0));
+    out << "}\n";
   }
   opened.value().reset();
   if (!tmp.empty()) fs::remove_all(tmp);

@@ -298,3 +298,41 @@ TEST_CASE("resolve reports every bad override and secret together") {
   CHECK(has("audit.key", "at least 32 characters"));
   CHECK(has("missing.password", ""));
 }
+
+TEST_CASE("retention's ages are read, with their defaults, and a value out of range is refused") {
+  testing::temp_dir tmp("niem-config-retention");
+  std::string home = root();
+  auto make = [&](const std::string& name, const std::string& retention) {
+    return tmp.write(name, R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="r">
+  <listener host="127.0.0.1" port="5672"/>
+  <anonymous/>
+  <store path="store"/>
+  )" + retention + R"(
+  <schemas home=")" + home + R"("/>
+  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
+  <agency id="cws"/>
+</broker>
+)");
+  };
+  auto defaults = config::load(make("defaults.xml", ""), xsd());
+  REQUIRE(defaults.ok());
+  CHECK(defaults->retention.messages_days == 90);
+  CHECK(defaults->retention.dead_letters_days == 90);
+  CHECK(defaults->retention.observations_days == 400);
+  CHECK(defaults->retention.batch == 250);
+  auto set = config::load(
+      make("set.xml", R"(<retention messages-days="30" dead-letters-days="0" batch="500"/>)"),
+      xsd());
+  REQUIRE(set.ok());
+  CHECK(set->retention.messages_days == 30);
+  CHECK(set->retention.dead_letters_days == 0);  // for ever
+  CHECK(set->retention.observations_days == 400);
+  CHECK(set->retention.batch == 500);
+  auto bad =
+      config::load(make("bad.xml", R"(<retention messages-days="40000" batch="5"/>)"), xsd());
+  REQUIRE_FALSE(bad.ok());
+  CHECK(any_message(bad.errors(),
+                    "messages-days=\"40000\": expected a whole number from 0 to 36500", 6));
+  CHECK(any_message(bad.errors(), "batch=\"5\": expected a whole number from 10 to 100000", 6));
+}

@@ -19,21 +19,6 @@ constexpr const char* k_prune_dead_letters =
 constexpr const char* k_prune_observations =
     "DELETE FROM observations WHERE id IN (SELECT id FROM (SELECT id, day FROM observations "
     "ORDER BY id LIMIT ?2) WHERE day < strftime('%Y-%m-%d', ?1 / 1000, 'unixepoch'))";
-// The message log: the batch's ids, then what hangs on them, then the rows. A record's key goes
-// with the message that first carried it (the same key sent after that is a new record).
-constexpr const char* k_prune_messages =
-    "DELETE FROM temp.prune_batch;"
-    "INSERT INTO temp.prune_batch SELECT message_id, received_ms FROM messages WHERE received_ms "
-    "< ?1 ORDER BY received_ms LIMIT ?2;"
-    "DELETE FROM message_index WHERE (term, received_ms, message_id) IN (SELECT 'recipient:' || "
-    "a.recipient, b.received_ms, b.message_id FROM temp.prune_batch b JOIN audit a ON "
-    "a.message_id = b.message_id WHERE a.decision IN ('deliver', 'withhold'));"
-    "DELETE FROM receipts WHERE message_id IN (SELECT message_id FROM temp.prune_batch);"
-    "DELETE FROM record_keys WHERE (agency, record_type, record_key, message_id) IN (SELECT "
-    "m.agency, m.record_type, m.record_key, m.message_id FROM temp.prune_batch b JOIN messages m "
-    "ON m.message_id = b.message_id WHERE m.record_key IS NOT NULL);"
-    "DELETE FROM messages WHERE message_id IN (SELECT message_id FROM temp.prune_batch);";
-
 }  // namespace
 
 void sqlite_store::prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t batch,
@@ -41,24 +26,7 @@ void sqlite_store::prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t 
   auto n = std::make_shared<std::uint64_t>(0);
   eng_.push({[this, n, kind, cutoff_ms, batch] {
                *n = 0;
-               if (kind == prune_kind::messages) {
-                 // Several statements: prepared and run one after another on the same bindings.
-                 const char* sql = k_prune_messages;
-                 while (*sql) {
-                   sqlite3_stmt* s = nullptr;
-                   const char* rest = nullptr;
-                   if (sqlite3_prepare_v2(db_, sql, -1, &s, &rest) != SQLITE_OK) return false;
-                   if (sqlite3_bind_parameter_count(s) >= 1) sqlite3_bind_int64(s, 1, cutoff_ms);
-                   if (sqlite3_bind_parameter_count(s) >= 2) sqlite3_bind_int64(s, 2, batch);
-                   int rc = sqlite3_step(s);
-                   sqlite3_finalize(s);
-                   if (rc != SQLITE_DONE) return false;
-                   if (std::string_view(sql).starts_with("INSERT INTO temp.prune_batch"))
-                     *n = static_cast<std::uint64_t>(sqlite3_changes(db_));
-                   sql = rest;
-                 }
-                 return true;
-               }
+               if (kind == prune_kind::messages) return prune_messages(cutoff_ms, batch, *n);
                const char* sql = kind == prune_kind::records        ? k_prune_records
                                  : kind == prune_kind::dead_letters ? k_prune_dead_letters
                                                                     : k_prune_observations;
@@ -72,6 +40,53 @@ void sqlite_store::prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t 
              [n, done = std::move(done)](bool ok) {
                if (done) done(ok, ok ? *n : 0);
              }});
+}
+
+// The message log: the batch's messages, oldest first, then for each what hangs on it, each row
+// by its whole key (statements that join a batch to a large table would let the planner, with
+// no statistics for the batch, walk the large one). A record's key goes with the message that
+// first carried it: the same key sent after that is a new record.
+bool sqlite_store::prune_messages(std::int64_t cutoff_ms, std::uint32_t batch, std::uint64_t& n) {
+  stmt pick(db_,
+            "SELECT message_id, received_ms, agency, record_type, record_key FROM messages WHERE "
+            "received_ms < ? ORDER BY received_ms LIMIT ?");
+  stmt decided(db_,
+               "SELECT DISTINCT recipient FROM audit WHERE message_id = ? AND decision IN "
+               "('deliver', 'withhold')");
+  stmt del_term(db_,
+                "DELETE FROM message_index WHERE term = 'recipient:' || ? AND received_ms = ? AND "
+                "message_id = ?");
+  stmt del_receipts(db_, "DELETE FROM receipts WHERE message_id = ?");
+  stmt del_key(db_,
+               "DELETE FROM record_keys WHERE agency = ? AND record_type = ? AND record_key = ? "
+               "AND message_id = ?");
+  stmt del_message(db_, "DELETE FROM messages WHERE message_id = ?");
+  if (!pick || !decided || !del_term || !del_receipts || !del_key || !del_message) return false;
+  struct row {
+    std::string id, agency, type, key;
+    std::int64_t received = 0;
+  };
+  std::vector<row> rows;
+  pick.bind(1, cutoff_ms).bind(2, static_cast<std::int64_t>(batch));
+  int rc;
+  while ((rc = pick.step()) == SQLITE_ROW)
+    rows.push_back({pick.text(0), pick.text(2), pick.text(3), pick.text(4), pick.i64(1)});
+  if (rc != SQLITE_DONE) return false;
+  for (const auto& r : rows) {
+    std::vector<std::string> recipients;
+    decided.reset().bind(1, r.id);
+    while ((rc = decided.step()) == SQLITE_ROW) recipients.push_back(decided.text(0));
+    if (rc != SQLITE_DONE) return false;
+    for (const auto& rcpt : recipients)
+      if (!del_term.reset().bind(1, rcpt).bind(2, r.received).bind(3, r.id).run()) return false;
+    if (!del_receipts.reset().bind(1, r.id).run()) return false;
+    if (!r.key.empty() &&
+        !del_key.reset().bind(1, r.agency).bind(2, r.type).bind(3, r.key).bind(4, r.id).run())
+      return false;
+    if (!del_message.reset().bind(1, r.id).run()) return false;
+  }
+  n = rows.size();
+  return true;
 }
 
 void sqlite_store::reclaim(std::uint32_t pages, std::function<void(std::uint64_t)> done) {

@@ -270,12 +270,6 @@ base::result<bool> sqlite_store::init() {
     return fail(fmt::format("{} has schema {}; this broker knows schema {}", path_,
                             schema_version(), k_schema_version));
   if (!prepare()) return fail(fmt::format("cannot prepare statements: {}", last_error()));
-  // Retention's batch of message ids (prune.cc), on this connection only.
-  if (sqlite3_exec(db_,
-                   "CREATE TEMP TABLE IF NOT EXISTS prune_batch(message_id TEXT PRIMARY KEY, "
-                   "received_ms INTEGER NOT NULL) WITHOUT ROWID",
-                   nullptr, nullptr, nullptr) != SQLITE_OK)
-    return fail(fmt::format("cannot create the prune table: {}", last_error()));
   {
     stmt head(db_, "SELECT hash FROM audit ORDER BY seq DESC LIMIT 1");
     if (head && head.step() == SQLITE_ROW) last_hash_ = head.text(0);

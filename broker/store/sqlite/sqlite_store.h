@@ -112,6 +112,8 @@ class sqlite_store final : public store, engine::committer {
   bool release_doc(std::int64_t doc_id);
   bool apply_ack(std::int64_t id);
   bool apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail);
+  // prune.cc
+  bool prune_messages(std::int64_t cutoff_ms, std::uint32_t batch, std::uint64_t& n);
   // queries.cc: fills `r` (a redecision) from the record kept for r.message_id.
   bool read_kept_record(replay_source& r);
 
