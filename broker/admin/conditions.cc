@@ -17,7 +17,8 @@ const std::vector<condition>& conditions() {
        "GET /readyz says which; docs/RUNBOOK-HA.md"},
       {"NiemStoreRefusingRecords", "page", rule_kind::equals, "niem_store_refusing", "code", 1, 0,
        60, "the store refuses records ({}): publishers are told to retry and nothing is committed",
-       "niemctl errors {} says what it means (store.full: free disk space)"},
+       "niemctl errors {} says what it means (store.full, store.low_space: free disk space; "
+       "niem_store_free_bytes)"},
       {"NiemStoreCommitsFailing", "page", rule_kind::increase_above,
        "niem_store_failed_groups_total", "", 0, 600, 0,
        "groups of operations failed to commit in the last 10 minutes (nothing of them was stored)",

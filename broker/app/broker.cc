@@ -176,7 +176,8 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
                                 .group_commit_max = cfg.store.group_commit_max,
                                 .audit_key = im->secrets.audit_key,
                                 .password = im->secrets.db_password,
-                                .lease_ms = cfg.store.lease_seconds * 1000},
+                                .lease_ms = cfg.store.lease_seconds * 1000,
+                                .min_free_bytes = cfg.store.min_free_mb << 20},
                                clk);
   if (!st) return st.errors();
   im->st = std::move(*st);

@@ -22,7 +22,8 @@ namespace {
 
 constexpr const char* k_usage =
     "usage: niem-broker --config FILE [--listen HOST:PORT] [--store DIR|postgresql://...]\n"
-    "                   [--port-file FILE] [--admin HOST:PORT] [--admin-port-file FILE]\n"
+    "                   [--store-min-free-mb N] [--port-file FILE] [--admin HOST:PORT]\n"
+    "                   [--admin-port-file FILE]\n"
     "                   [--log-level debug|info|warn|error]\n"
     "       niem-broker --api-reference   (the admin API's routes, as Markdown)\n"
     "       niem-broker --alert-rules     (deploy/prometheus/alerts.yml)\n";
@@ -40,14 +41,15 @@ bool parse(int argc, char** argv, args& a) {
       out = argv[++i];
       return true;
     };
-    std::string* to = k == "--config"            ? &a.config
-                      : k == "--listen"          ? &a.over.listen
-                      : k == "--store"           ? &a.over.store
-                      : k == "--port-file"       ? &a.port_file
-                      : k == "--admin"           ? &a.over.admin
-                      : k == "--admin-port-file" ? &a.admin_port_file
-                      : k == "--log-level"       ? &a.log_level
-                                                 : nullptr;
+    std::string* to = k == "--config"              ? &a.config
+                      : k == "--listen"            ? &a.over.listen
+                      : k == "--store"             ? &a.over.store
+                      : k == "--store-min-free-mb" ? &a.over.store_min_free_mb
+                      : k == "--port-file"         ? &a.port_file
+                      : k == "--admin"             ? &a.over.admin
+                      : k == "--admin-port-file"   ? &a.admin_port_file
+                      : k == "--log-level"         ? &a.log_level
+                                                   : nullptr;
     if (k == "--help" || k == "-h") {
       std::fputs(k_usage, stdout);
       std::exit(0);

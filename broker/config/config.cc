@@ -99,6 +99,7 @@ class loader {
     s.line = e.line;
     number(e, "group-commit-max", s.group_commit_max, 1u, 65536u);
     number(e, "lease-seconds", s.lease_seconds, 1u, 3600u);
+    number(e, "min-free-mb", s.min_free_mb, std::uint64_t{0}, std::uint64_t{1} << 30);
     auto dir = attr(e, "path"), uri = attr(e, "uri");
     if (dir.empty() == uri.empty()) {
       error(e.line, "<store> needs either path (an SQLite directory) or uri (postgresql://...)");
@@ -378,6 +379,15 @@ base::result<resolved> resolve(broker_config cfg, const overrides& o) {
     cfg.store.locator = o.store;
     if (!o.store.starts_with("postgresql://") && !o.store.starts_with("postgres://"))
       cfg.store.locator = fs::absolute(o.store).lexically_normal().string();
+  }
+  if (!o.store_min_free_mb.empty()) {
+    std::uint64_t v = 0;
+    const auto& t = o.store_min_free_mb;
+    auto [p, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc() || p != t.data() + t.size() || v > (std::uint64_t{1} << 30))
+      problem("--store-min-free-mb", fmt::format("expected a number of MiB, got '{}'", t));
+    else
+      cfg.store.min_free_mb = v;
   }
   if (!o.admin.empty()) {
     auto hp = host_port(o.admin);

@@ -34,6 +34,7 @@ struct store_config : located {
   std::string password_file;  // absolute; PostgreSQL only
   std::uint32_t group_commit_max = 1024;
   std::uint32_t lease_seconds = 5;  // PostgreSQL: a dead broker's queues are taken over after it
+  std::uint64_t min_free_mb = 256;  // SQLite: the file system's free-space floor (0: none)
 };
 
 struct pipeline_config {
@@ -143,9 +144,10 @@ bool is_loopback_host(std::string_view host);
 
 // What the command line may override (empty: the file's value).
 struct overrides {
-  std::string listen;  // HOST:PORT
-  std::string store;   // a directory or a postgresql:// URI
-  std::string admin;   // HOST:PORT; turns the admin server on
+  std::string listen;             // HOST:PORT
+  std::string store;              // a directory or a postgresql:// URI
+  std::string store_min_free_mb;  // <store min-free-mb>
+  std::string admin;              // HOST:PORT; turns the admin server on
 };
 
 struct admin_secret {

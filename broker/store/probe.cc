@@ -41,6 +41,14 @@ void collect(store& st, const std::vector<std::string>& recipients, std::int64_t
   base::render_counter(out, "niem_store_commits_total", "Groups committed.", sc.commits);
   base::render_counter(out, "niem_store_failed_groups_total",
                        "Groups that could not commit (nothing of them stored).", sc.failed_groups);
+  if (db.free_bytes) {
+    base::render_gauge(out, "niem_store_free_bytes",
+                       "Free space of the store's file system (SQLite).",
+                       {{{}, static_cast<double>(db.free_bytes)}});
+    base::render_gauge(out, "niem_store_free_floor_bytes",
+                       "The free space below which new records are refused (store.low_space).",
+                       {{{}, static_cast<double>(db.min_free_bytes)}});
+  }
   // Why the store takes no records now (1 for the code that holds, none while it writes).
   std::vector<base::gauge_sample> refusing;
   if (!db.reachable)

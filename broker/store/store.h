@@ -37,6 +37,12 @@ struct options {
   // PostgreSQL: how long a recipient's queue stays with a broker that stopped renewing its lease
   // (it died or lost the database) before another broker serving that recipient takes it over.
   std::uint32_t lease_ms = 5000;
+  // SQLite: the free space its file system must keep; below it new records are refused with
+  // store.low_space (before the disk can fill) until space returns. 0: no floor.
+  std::uint64_t min_free_bytes = 0;
+  // Where the free space is read from (tests inject one); empty: the store directory's file
+  // system (statvfs).
+  std::function<std::uint64_t()> free_bytes = {};
   // Tools that only read (niem-dsa, tests): nothing is created or migrated, and a store that
   // does not exist is an error.
   bool read_only = false;
@@ -387,8 +393,11 @@ class store {
   struct health {
     bool reachable = true;  // and accepts writes
     std::string problem;
-    base::errc code = base::errc::ok;  // why not: store.unavailable, store.full, store.read_only
+    base::errc code = base::errc::ok;  // why not: store.unavailable, store.full, store.read_only,
+                                       // store.low_space
     std::uint32_t connections = 1;
+    // SQLite: the free space of the store's file system (last read) and its floor; 0 elsewhere.
+    std::uint64_t free_bytes = 0, min_free_bytes = 0;
   };
   virtual health check() const { return {}; }
   // Waits until every operation queued so far has committed and its completion has been handed

@@ -9,7 +9,9 @@ the filler is removed, ingest resumes by itself and `/readyz` is ready again. No
 written: every record settled accepted is in the store with its queue entries and audit entries,
 no released record is, and the audit chain verifies. On PostgreSQL the same with the database
 made read-only (default_transaction_read_only, as on a standby): NIEM-307 store.read_only, and the
-broker reconnects by itself once it is writable again. Needs root (mount).
+broker reconnects by itself once it is writable again. With NIEM_REFUSALS_FLOOR_MB (SQLite) the
+broker runs with that free-space floor (--store-min-free-mb) and the refusal is NIEM-308
+store.low_space, before the disk is full; otherwise with no floor. Needs root (mount).
 
 usage: broker_store_refusals.py NIEM-BROKER PROJECT-ROOT"""
 import json
@@ -125,8 +127,11 @@ try:
         _psql(_pg_admin(), f"ALTER DATABASE {db} SET TABLESPACE {tablespace}")
     else:
         store = os.path.join(fs, "store")
+    floor = os.environ.get("NIEM_REFUSALS_FLOOR_MB", "")
+    refusal = ("NIEM-308", "free space below the floor") if floor else ("NIEM-306", "disk full")
     broker = Broker(binary, os.path.join(root, "config/demo.xml"), store,
-                    os.path.join(tmp, "broker.log")).start()
+                    os.path.join(tmp, "broker.log"),
+                    extra=["--store-min-free-mb", floor or "0"]).start()
     accepted, released = [], []
     try:
         conn = BlockingConnection(broker.url, timeout=60)
@@ -136,8 +141,8 @@ try:
         filler = os.path.join(fs, "filler")
         fill(filler)
         key = until_refused(conn, "REFUSALS-FULL", accepted, released)
-        stamp(f"disk full: {len(accepted)} accepted, then {key} released")
-        refusal_seen(broker, "NIEM-306", "disk full")
+        stamp(f"{refusal[1]}: {len(accepted)} accepted, then {key} released")
+        refusal_seen(broker, *refusal)
         check(not send(conn, "REFUSALS-FULL-AGAIN"), "the next record is released too")
         released.append("REFUSALS-FULL-AGAIN")
         os.remove(filler)

@@ -289,6 +289,7 @@ base::result<bool> sqlite_store::init() {
       },
       this);
   analyze();
+  below_floor();  // the free space, before the first record
   eng_.start();
   ckpt_thread_ = std::thread([this] { checkpoint_loop(); });
   return true;

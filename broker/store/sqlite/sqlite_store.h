@@ -31,6 +31,8 @@ class sqlite_store final : public store, engine::committer {
   backend kind() const override { return backend::sqlite; }
   health check() const override {
     health h;
+    h.free_bytes = free_bytes_.load(std::memory_order_relaxed);
+    h.min_free_bytes = opt_.min_free_bytes;
     if (writes_.code() != base::errc::ok) {
       h.reachable = false;
       h.code = writes_.code();
@@ -112,6 +114,11 @@ class sqlite_store final : public store, engine::committer {
   bool release_doc(std::int64_t doc_id);
   bool apply_ack(std::int64_t id);
   bool apply_dead_letter(std::int64_t id, base::errc code, std::string_view detail);
+  // records.cc: whether the file system's free space is below the floor; refuses with
+  // store.low_space when it is.
+  bool below_floor();
+  std::atomic<std::uint64_t> free_bytes_{0};
+  bool low_space_ = false;
   // prune.cc
   bool prune_messages(std::int64_t cutoff_ms, std::uint32_t batch, std::uint64_t& n);
   // queries.cc: fills `r` (a redecision) from the record kept for r.message_id.

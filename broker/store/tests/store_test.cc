@@ -913,3 +913,43 @@ STORE_TEST(case_16,
   auto again = ret.run_pass();
   for (auto kind : store::k_prune_kinds) CHECK(again[kind] == 0);
 }
+
+TEST_CASE(
+    "sqlite: below the free-space floor new records are refused with store.low_space, "
+    "acknowledgements go on, and ingest resumes by itself when space returns") {
+  testing::temp_dir dir("niem-store-floor");
+  base::manual_clock clk(5000);
+  std::atomic<std::uint64_t> free{std::uint64_t{10} << 30};
+  auto opened = store::store::open({.locator = dir.path.string(),
+                                    .audit_key = k_key,
+                                    .min_free_bytes = std::uint64_t{1} << 30,
+                                    .free_bytes = [&] { return free.load(); }},
+                                   clk);
+  REQUIRE(opened.ok());
+  auto& s = *opened.value();
+  auto first = commit(s, routed("M1", "E-1", {"court"}));
+  REQUIRE(first.what == commit_result::status::routed);
+  CHECK(s.check().reachable);
+  CHECK(s.check().free_bytes == std::uint64_t{10} << 30);
+  CHECK(s.check().min_free_bytes == std::uint64_t{1} << 30);
+
+  free = std::uint64_t{512} << 20;  // below the floor
+  auto refused = commit(s, routed("M2", "E-2", {"court"}));
+  CHECK(refused.what == commit_result::status::failed);
+  CHECK(refused.code == base::errc::store_low_space);
+  CHECK(refused.enqueued.empty());
+  auto h = s.check();
+  CHECK_FALSE(h.reachable);
+  CHECK(h.code == base::errc::store_low_space);
+  CHECK(h.problem.find("below its floor") != std::string::npos);
+  // Nothing of the refused record was stored; what frees space goes on.
+  CHECK_FALSE(s.trace("M2").found);
+  ack(s, first.enqueued[0].id);
+  CHECK(fetch(s, "court").empty());
+
+  free = std::uint64_t{2} << 30;
+  auto resumed = commit(s, routed("M2", "E-2", {"court"}));
+  CHECK(resumed.what == commit_result::status::routed);
+  CHECK(s.check().reachable);
+  CHECK(s.check().code == base::errc::ok);
+}
