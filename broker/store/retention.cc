@@ -48,6 +48,17 @@ bool retention::wait_ms(std::uint32_t ms) {
   return !cv_.wait_for(lk, std::chrono::milliseconds(ms), [this] { return stopping_; });
 }
 
+template <typename T>
+bool retention::wait_for(std::future<T>& f) {
+  // The completion runs on the store's executor (the AMQP loop), which drops what comes after it
+  // stopped: a pass in flight at shutdown is abandoned rather than waited for.
+  while (f.wait_for(std::chrono::milliseconds(100)) != std::future_status::ready) {
+    std::lock_guard lk(mu_);
+    if (stopping_) return false;
+  }
+  return true;
+}
+
 void retention::loop() {
   do {
     // Brokers sharing a store take turns: one of them prunes.
@@ -64,11 +75,13 @@ std::map<prune_kind, std::uint64_t> retention::run_pass() {
     if (it == policy_.keep_seconds.end() || it->second == 0) continue;
     auto cutoff = now - static_cast<std::int64_t>(it->second) * 1000;
     for (;;) {
-      std::promise<std::pair<bool, std::uint64_t>> p;
-      st_.prune(kind, cutoff, policy_.batch, [&p](bool ok, std::uint64_t n) {
-        p.set_value({ok, n});
+      auto p = std::make_shared<std::promise<std::pair<bool, std::uint64_t>>>();
+      auto f = p->get_future();
+      st_.prune(kind, cutoff, policy_.batch, [p](bool ok, std::uint64_t n) {
+        p->set_value({ok, n});
       });
-      auto [ok, n] = p.get_future().get();
+      if (!wait_for(f)) return removed;
+      auto [ok, n] = f.get();
       if (!ok) {
         base::log(base::log_level::warn, "store", "retention stopped: the store refused a batch",
                   {{"kind", std::string(prune_kind_name(kind))}});
@@ -83,9 +96,11 @@ std::map<prune_kind, std::uint64_t> retention::run_pass() {
   }
   if (any) {
     for (;;) {
-      std::promise<std::uint64_t> p;
-      st_.reclaim(policy_.reclaim_pages, [&p](std::uint64_t n) { p.set_value(n); });
-      auto n = p.get_future().get();
+      auto p = std::make_shared<std::promise<std::uint64_t>>();
+      auto f = p->get_future();
+      st_.reclaim(policy_.reclaim_pages, [p](std::uint64_t n) { p->set_value(n); });
+      if (!wait_for(f)) break;
+      auto n = f.get();
       if (n) probe().reclaimed.add({}, n);
       if (n < policy_.reclaim_pages || !wait_ms(policy_.pause_ms)) break;
     }

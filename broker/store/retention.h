@@ -7,6 +7,7 @@
 // here: it is kept at least six years (the accounting of disclosures).
 #include <condition_variable>
 #include <cstdint>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -41,6 +42,8 @@ class retention {
  private:
   void loop();
   bool wait_ms(std::uint32_t ms);  // false when stopping
+  template <typename T>
+  bool wait_for(std::future<T>& f);  // false when stopping before f is ready
 
   store& st_;
   retention_policy policy_;
