@@ -24,6 +24,7 @@
 #include <xercesc/validators/common/Grammar.hpp>
 
 #include "validation/hardened_parser.h"
+#include "validation/shared_grammar.h"
 #include "validation/xerces_util.h"
 
 namespace fs = std::filesystem;
@@ -359,6 +360,7 @@ class model_builder {
 
 base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& src) {
   detail::ensure_xerces();
+  std::lock_guard<std::mutex> serialized(detail::load_mutex());
   std::shared_ptr<schema_set> set(new schema_set());
   impl& im = *set->impl_;
   std::vector<diagnostic> diags;
@@ -408,6 +410,8 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
   bool changed = false;
   XSModel* xs = im.pool->getXSModel(changed);
   if (!xs) return diagnostic{errc::schema_load_failed, "no schema model", "", "", 0, 0};
+  // Before any validator can see the pool: what its validators would build on first use.
+  set->prepared_regexes_ = detail::prepare_for_threads(*im.pool);
   model_builder b;
   b.build(xs, set->model_.element_index_, set->model_.type_index_);
   set->model_.elements_ = std::move(b.elements());

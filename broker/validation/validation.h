@@ -109,6 +109,9 @@ class schema_set {
   const schema_model& model() const { return model_; }
   // Namespaces that have a grammar (the targets of the loaded schemas and their imports).
   const std::vector<std::string>& namespaces() const { return namespaces_; }
+  // The pattern facets' regular expressions prepared at load for validators on many threads
+  // (docs/ARCHITECTURE.md, "What threads share"), the built-in types' included.
+  std::size_t prepared_regexes() const { return prepared_regexes_; }
 
   struct impl;
   impl& internals() const { return *impl_; }
@@ -118,6 +121,7 @@ class schema_set {
   std::unique_ptr<impl> impl_;
   schema_model model_;
   std::vector<std::string> namespaces_;
+  std::size_t prepared_regexes_ = 0;
 };
 
 struct validation_report {
@@ -127,7 +131,8 @@ struct validation_report {
 };
 
 // Validates documents from bytes against one schema set. Not thread-safe: keep one per thread
-// (the grammar pool it reads is shared and locked).
+// (the grammar pool it reads is shared, locked, and prepared at load so that nothing in it is
+// built on first use).
 class validator {
  public:
   explicit validator(std::shared_ptr<const schema_set> schemas, limits lim = {});
