@@ -220,8 +220,6 @@ struct server::impl {
   options opt;
   store::store& st;
   pipeline::pipeline& pl;
-  std::vector<std::shared_ptr<const routing::agreement>> agreements;
-  std::shared_ptr<const routing::policy_router> policy;
   hooks h;
   const base::clock& clk;
 
@@ -238,16 +236,29 @@ struct server::impl {
   std::atomic<int> audit_verified{-1};
   std::atomic<std::int64_t> audit_verified_ms{0};
 
-  impl(options o, store::store& s, pipeline::pipeline& p,
-       std::vector<std::shared_ptr<const routing::agreement>> a,
-       std::shared_ptr<const routing::policy_router> pr, hooks hk, const base::clock& c)
+  // The tokens, replaced whole by a reload; a request keeps the set it was authorized with.
+  mutable std::mutex tokens_mu;
+  std::shared_ptr<const std::vector<token>> tokens;
+
+  impl(options o, store::store& s, pipeline::pipeline& p, hooks hk, const base::clock& c)
       : opt(std::move(o)),
         st(s),
         pl(p),
-        agreements(std::move(a)),
-        policy(std::move(pr)),
         h(std::move(hk)),
-        clk(c) {}
+        clk(c),
+        tokens(std::make_shared<const std::vector<token>>(opt.tokens)) {}
+
+  // The agreements and the consent registry of the rules records are decided under now.
+  std::vector<std::shared_ptr<const routing::agreement>> agreements() const {
+    return pl.current()->agreements;
+  }
+  std::shared_ptr<const routing::policy_router> policy() const {
+    return std::dynamic_pointer_cast<const routing::policy_router>(pl.current()->router);
+  }
+  std::shared_ptr<const std::vector<token>> tokens_now() const {
+    std::lock_guard lk(tokens_mu);
+    return tokens;
+  }
 
   // ---- authorization ----
 
@@ -293,13 +304,13 @@ struct server::impl {
               {{"remote", remote}, {"code", "too_many_requests"}});
   }
 
-  const token* who(const std::string& authorization) const {
+  static const token* who(const std::vector<token>& all, const std::string& authorization) {
     constexpr std::string_view bearer = "Bearer ";
     if (!authorization.starts_with(bearer)) return nullptr;
     auto presented = std::string_view(authorization).substr(bearer.size());
     const token* found = nullptr;
     // Every token compared in constant time (no early exit on a match either).
-    for (const auto& t : opt.tokens)
+    for (const auto& t : all)
       if (base::constant_time_equal(presented, t.secret)) found = &t;
     return found;
   }
@@ -489,7 +500,7 @@ struct server::impl {
   response agreements_summary() {
     auto today = routing::utc_date(clk.now_ms());
     json::array arr;
-    for (const auto& a : agreements) {
+    for (const auto& a : agreements()) {
       std::string status(routing::status_name(a->status_on(today)));
       json::array providers, purposes, exchanges;
       for (const auto& p : a->providers) providers.push_back(json::string(p));
@@ -563,7 +574,7 @@ struct server::impl {
     if (!plain(person))
       return error(400, "bad_request", "person is a client number or Medicaid id");
     json::array arr;
-    if (policy) {
+    if (auto policy = this->policy()) {
       auto today = routing::utc_date(clk.now_ms());
       for (const auto& c : policy->consents().all()) {
         if (!person.empty() && c.client_id != person && c.medicaid_id != person) continue;
@@ -626,6 +637,7 @@ struct server::impl {
     auto r = st.withholdings(since, k_entries);
     if (!r) return error(500, "NIEM-303", "the store cannot be read");
     auto today = routing::utc_date(clk.now_ms());
+    auto all_agreements = agreements();
     json::array arr;
     for (const auto& w : *r) {
       if (!recipient.empty() && w.recipient != recipient) continue;
@@ -639,7 +651,7 @@ struct server::impl {
       std::string why = w.agreement.empty() ? std::string(base::info(code).summary)
                                             : fmt::format("agreement {}: {}", w.agreement,
                                                           base::info(code).summary);
-      for (const auto& a : agreements)
+      for (const auto& a : all_agreements)
         if (a->label() == w.agreement) {
           auto status = a->status_on(today);
           o["agreement_status"] = routing::status_name(status);
@@ -746,6 +758,41 @@ struct server::impl {
     base::log(base::log_level::info, "admin", on ? "delivery paused" : "delivery resumed",
               {{"recipient", q}, {"token", c.tok->name}});
     return json_response(200, json::object{{"recipient", q}, {"paused", on}});
+  }
+
+  response reload_route(const call& c) {
+    if (!h.reload) return error(503, "unavailable", "this broker cannot reload");
+    auto r = h.reload("admin:" + c.tok->name);
+    json::array changed, restart, files, errors;
+    for (const auto& s : r.changed) changed.push_back(json::string(s));
+    for (const auto& s : r.restart_required) restart.push_back(json::string(s));
+    for (const auto& f : r.files)
+      files.push_back(json::object{{"kind", f.kind}, {"file", f.file}, {"version", f.version}});
+    for (const auto& d : r.errors)
+      errors.push_back(json::object{{"code", base::code_id(d.code)},
+                                    {"file", d.where},
+                                    {"line", d.line},
+                                    {"column", d.column},
+                                    {"message", d.message},
+                                    {"text", base::format(d)}});
+    json::object o{{"status", r.ok ? "reloaded" : "refused"},
+                   {"generation", r.generation},
+                   {"changed", std::move(changed)},
+                   {"restart_required", std::move(restart)},
+                   {"files", std::move(files)},
+                   {"errors", std::move(errors)}};
+    if (!r.ok) {
+      auto code = r.errors.empty() ? base::errc::config_invalid : r.errors.front().code;
+      o["error"] =
+          json::object{{"code", base::code_id(code)},
+                       {"message", fmt::format("{} problem{}; nothing changed", r.errors.size(),
+                                               r.errors.size() == 1 ? "" : "s")}};
+    }
+    // 422: the files were refused; 503: the store could not record the reload, so nothing
+    // changed and a later try may succeed.
+    bool store_down =
+        !r.ok && !r.errors.empty() && r.errors.front().code == base::errc::store_unavailable;
+    return json_response(r.ok ? 200 : store_down ? 503 : 422, o);
   }
 
   response dlq_list_route(const call& c) { return dlq_list(c.t); }
@@ -925,6 +972,43 @@ struct server::impl {
   response disclosures_route(const call& c) { return disclosures(c.t); }
   response withholdings_route(const call& c) { return withholdings(c.t); }
   response audit_verify_route(const call&) { return audit_verify(); }
+  // The rules records are decided under now: each mapping and agreement file with its version
+  // (the content hash the audit trail names), their generation and when they were loaded.
+  response config_route(const call&) {
+    auto r = pl.current();
+    json::array files;
+    for (const auto& m : r->lib->mappings())
+      files.push_back(json::object{{"kind", "mapping"},
+                                   {"file", m->file()},
+                                   {"version", m->version()},
+                                   {"agency", m->agency()},
+                                   {"record_type", m->record_type()},
+                                   {"exchange", m->exchange()}});
+    for (const auto& a : r->agreements)
+      files.push_back(json::object{{"kind", "agreement"},
+                                   {"file", a->file},
+                                   {"version", a->content_version},
+                                   {"agreement", a->label()}});
+    // With other brokers sharing the store: what each reported after the last reload.
+    json::array replicas;
+    for (const auto& [key, value] : st.settings(std::string(k_reload_result))) {
+      auto w = base::split(value, ' ');
+      if (w.size() < 6) continue;
+      replicas.push_back(json::object{{"replica", key.substr(k_reload_result.size())},
+                                      {"content_hash", w[0]},
+                                      {"generation", w[1]},
+                                      {"outcome", w[2]},
+                                      {"after_reload_of", w[3]},
+                                      {"same_as_announced", w[0] == w[4]},
+                                      {"at", iso(to_id(w[5]).value_or(0))}});
+    }
+    return json_response(200, json::object{{"generation", r->generation},
+                                           {"loaded_at", iso(r->loaded_ms)},
+                                           {"content_hash", pipeline::content_hash(*r)},
+                                           {"replica", st.replica_id()},
+                                           {"replicas", std::move(replicas)},
+                                           {"files", std::move(files)}});
+  }
   response whoami(const call& c) {
     return json_response(200, json::object{{"name", c.tok->name}, {"role", role_name(c.tok->r)}});
   }
@@ -1072,7 +1156,8 @@ struct server::impl {
       e.retry_after_seconds = static_cast<unsigned>((wait + 999) / 1000);
       return e;
     }
-    const token* tok = who(req.authorization);
+    auto toks = tokens_now();  // held until the request is answered
+    const token* tok = who(*toks, req.authorization);
     if (!tok && !req.authorization.empty()) note_failure(req.remote, now);
     if (r && r->need == access::health && (!opt.protect_health || tok))
       return (this->*(r->fn))({req, t, std::move(params), tok});
@@ -1260,6 +1345,11 @@ const std::vector<server::impl::route>& server::impl::routes() {
        "the last hour: ingest and delivery rates, depth per queue, dead letters and withheld "
        "decisions by code, latency p50 and p99"},
       {"GET", "/api/whoami", access::viewer, &impl::whoami, "the token's name and role"},
+      {"GET", "/api/config", access::viewer, &impl::config_route,
+       "the rules in force: each mapping and agreement file with its version (content hash), "
+       "their generation and when they were loaded"},
+      {"POST", "/api/reload", access::operator_, &impl::reload_route,
+       "re-read mappings, agreements, subscriptions and tokens; all or nothing (audited)"},
   };
   return table;
 }
@@ -1272,15 +1362,18 @@ std::string api_reference() {
   return out;
 }
 
-server::server(options opt, store::store& st, pipeline::pipeline& pl,
-               std::vector<std::shared_ptr<const routing::agreement>> agreements,
-               std::shared_ptr<const routing::policy_router> policy, hooks h,
+server::server(options opt, store::store& st, pipeline::pipeline& pl, hooks h,
                const base::clock& clk)
-    : impl_(std::make_unique<impl>(std::move(opt), st, pl, std::move(agreements), std::move(policy),
-                                   std::move(h), clk)) {
+    : impl_(std::make_unique<impl>(std::move(opt), st, pl, std::move(h), clk)) {
   // The store's gauges are read when /metrics is scraped, for the queues the broker keeps.
   store_gauges_ = store::register_probe(st, impl_->h.recipients, clk);
   (void)probe();
+}
+
+void server::set_tokens(std::vector<token> tokens) {
+  auto next = std::make_shared<const std::vector<token>>(std::move(tokens));
+  std::lock_guard lk(impl_->tokens_mu);
+  impl_->tokens = std::move(next);
 }
 
 server::~server() {

@@ -53,6 +53,29 @@ struct queue_counts {
   std::uint64_t enqueued = 0, delivered = 0, accepted = 0, redelivered = 0, expired = 0;
 };
 
+// A reload's outcome (app/broker.cc re-reads the configuration file, the mappings, agreements
+// and their keys, the subscriptions and tokens): when it took effect, the rules' new generation,
+// what changed and what differs but needs a restart; otherwise every problem, and nothing
+// changed.
+struct reload_report {
+  bool ok = false;
+  std::uint64_t generation = 0;  // the rules in force after the call
+  std::vector<std::string> changed, restart_required;
+  std::vector<base::diagnostic> errors;
+  struct file_version {
+    std::string kind, file, version;  // kind: mapping or agreement; version: content hash
+  };
+  std::vector<file_version> files;  // the rules in force
+  std::string content_hash;         // theirs (pipeline::content_hash)
+};
+
+// The store settings by which brokers sharing a store follow each other's reloads
+// (app/reload_relay.h): the announcement ("ORIGIN GENERATION HASH AT_MS") and each broker's
+// result under its replica id ("HASH GENERATION OUTCOME ORIGIN ORIGIN_HASH AT_MS"), which
+// GET /api/config shows.
+inline constexpr std::string_view k_reload_announce = "reload:announce";
+inline constexpr std::string_view k_reload_result = "reload:result:";
+
 // What the admin server needs from the rest of the broker, as callbacks (it does not depend on
 // the transport).
 struct hooks {
@@ -68,6 +91,8 @@ struct hooks {
   // checks (a claim's trace shows what it decided; /api/alerts lists the open alerts).
   std::shared_ptr<const routing::medication::check> medication;
   std::string medication_claims;
+  // Reloads the rules (all or nothing), audited as done by `by` ("admin:TOKEN-NAME").
+  std::function<reload_report(const std::string& by)> reload;
 };
 
 struct request {
@@ -90,13 +115,14 @@ std::string api_reference();
 
 class server {
  public:
-  server(options opt, store::store& st, pipeline::pipeline& pl,
-         std::vector<std::shared_ptr<const routing::agreement>> agreements,
-         std::shared_ptr<const routing::policy_router> policy, hooks h, const base::clock& clk);
+  // The agreements and consents it shows are those of the pipeline's current rules.
+  server(options opt, store::store& st, pipeline::pipeline& pl, hooks h, const base::clock& clk);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;
 
+  // Thread-safe: replaces every token (a reload); requests under way keep the old set.
+  void set_tokens(std::vector<token> tokens);
   // Binds and starts serving on a thread of its own; the bound port, or 0 with `error`.
   std::uint16_t start(std::string& error);
   void stop();

@@ -1,9 +1,15 @@
 #include "app/broker.h"
+#include "app/reload_relay.h"
 
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
+#include <future>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <tuple>
 
 #include <fmt/format.h>
 
@@ -29,65 +35,103 @@ namespace niem::app {
 // Members in the order they are built; destroyed in reverse (the admin server and the reports
 // before the transport, the transport before the pipeline, everything before the store).
 struct broker::impl {
-  std::shared_ptr<const config::broker_config> cfg;
+  std::shared_ptr<const config::broker_config> cfg;  // the running one (a reload replaces it)
   config::resolved secrets;  // its cfg moved out: the tokens, keys and password
+  config::overrides over;    // the command line's, applied again by a reload
+  std::string config_schema;
+  // The rules being built (create, reload); the pipeline holds those in force.
   std::shared_ptr<const mapping::mapping_library> lib;
   std::vector<std::shared_ptr<const routing::agreement>> agreements;
+  std::map<std::string, std::string> agreement_keys;  // agreement file -> pseudonym key
+  // Consents and identity links outlive every router a reload builds.
+  std::shared_ptr<routing::consent_registry> consents =
+      std::make_shared<routing::consent_registry>();
+  std::mutex reload_mu;  // one reload at a time
   std::unique_ptr<store::store> st;
-  std::shared_ptr<routing::router> router;
+  std::shared_ptr<const routing::router> router;
   std::shared_ptr<routing::medication::check> check;  // when configured
   std::unique_ptr<pipeline::pipeline> pl;
   std::unique_ptr<transport::server> srv;
   std::unique_ptr<report::scheduler> reports;
   std::unique_ptr<store::retention> retention;
   std::unique_ptr<admin::server> adm;
+  std::unique_ptr<reload_relay> relay;  // a store shared with other brokers
   std::atomic<bool> bound{false};
   std::mutex srv_mu;  // stop() from another thread while run() ends
 };
 
 namespace {
 
-// The mappings' agreements with their pseudonym keys, loaded against the exchange schemas.
-void load_agreements(broker::impl& im, std::vector<base::diagnostic>& errors) {
-  const auto& cfg = *im.cfg;
-  if (cfg.agreement_files.empty()) return;
-  auto roots = im.lib->exchanges();
+// The exchanges the broker writes itself (the medication check's notices).
+std::vector<mapping::written_exchange> written_exchanges(const config::broker_config& cfg) {
+  std::vector<mapping::written_exchange> written;
+  if (const auto& mc = cfg.medication_check; mc.enabled)
+    written.push_back({mc.exchange, cfg.home + "/schemas/exchange/" + mc.exchange + ".xsd",
+                       routing::medication::exception_root()});
+  return written;
+}
+
+// The rules a configuration names: the mappings compiled, cross-checked with the configuration,
+// and the agreements with their pseudonym keys loaded against the exchange schemas. Every
+// problem is collected; `written` comes from the running configuration (the medication check
+// does not change without a restart).
+struct loaded_rules {
+  std::shared_ptr<const mapping::mapping_library> lib;
+  std::vector<std::shared_ptr<const routing::agreement>> agreements;
   std::map<std::string, std::string> keys;
-  for (std::size_t i = 0; i < cfg.agreement_files.size(); ++i) {
-    if (cfg.agreement_key_files[i].empty()) continue;
-    auto key = validation::read_file(cfg.agreement_key_files[i], 4096);
-    if (!key)
-      errors.insert(errors.end(), key.errors().begin(), key.errors().end());
+};
+base::result<loaded_rules> load_rules(const config::broker_config& cfg,
+                                      const std::vector<mapping::written_exchange>& written) {
+  auto lib = mapping::mapping_library::load(cfg.mapping_files,
+                                            cfg.home + "/schemas/mapping/mapping.xsd", written);
+  if (!lib) return lib.errors();
+  loaded_rules out;
+  out.lib = *lib;
+  std::vector<config::mapping_fact> facts;
+  for (const auto& m : out.lib->mappings())
+    facts.push_back({m->agency(), m->record_type(), m->exchange(), m->file()});
+  auto errors = config::cross_check(cfg, facts);
+  if (!cfg.agreement_files.empty()) {
+    for (std::size_t i = 0; i < cfg.agreement_files.size(); ++i) {
+      if (cfg.agreement_key_files[i].empty()) continue;
+      auto key = validation::read_file(cfg.agreement_key_files[i], 4096);
+      if (!key)
+        errors.insert(errors.end(), key.errors().begin(), key.errors().end());
+      else
+        out.keys[cfg.agreement_files[i]] = std::string(base::trim(*key));
+    }
+    auto loaded =
+        routing::load_agreements(cfg.agreement_files, cfg.home + "/schemas/agreement/agreement.xsd",
+                                 *out.lib->schemas(), out.lib->exchanges(), out.keys);
+    if (loaded)
+      out.agreements = std::move(*loaded);
     else
-      keys[cfg.agreement_files[i]] = std::string(base::trim(*key));
+      errors.insert(errors.end(), loaded.errors().begin(), loaded.errors().end());
   }
-  auto loaded =
-      routing::load_agreements(cfg.agreement_files, cfg.home + "/schemas/agreement/agreement.xsd",
-                               *im.lib->schemas(), roots, keys);
-  if (loaded)
-    im.agreements = std::move(*loaded);
-  else
-    errors.insert(errors.end(), loaded.errors().begin(), loaded.errors().end());
+  if (!errors.empty()) return errors;
+  return out;
 }
 
 // With agreements, each delivery is decided and filtered by the covering agreement (default
 // deny); without, every subscriber receives whole documents (a closed test setup).
-std::shared_ptr<routing::router> make_router(const broker::impl& im) {
+std::shared_ptr<routing::router> make_router(
+    const config::broker_config& cfg,
+    const std::vector<std::shared_ptr<const routing::agreement>>& agreements,
+    std::shared_ptr<routing::consent_registry> consents) {
   const auto& clk = base::default_clock();
-  if (!im.agreements.empty()) {
+  if (!agreements.empty()) {
     std::vector<routing::policy_subscription> subs;
-    for (const auto& s : im.cfg->subscriptions)
-      subs.push_back({s.recipient, s.exchange, s.purpose});
-    return std::make_shared<routing::policy_router>(subs, im.agreements, clk,
-                                                    std::make_shared<routing::consent_registry>());
+    for (const auto& s : cfg.subscriptions) subs.push_back({s.recipient, s.exchange, s.purpose});
+    return std::make_shared<routing::policy_router>(subs, agreements, clk, std::move(consents));
   }
   std::vector<routing::subscription> subs;
-  for (const auto& s : im.cfg->subscriptions) subs.push_back({s.recipient, s.exchange});
+  for (const auto& s : cfg.subscriptions) subs.push_back({s.recipient, s.exchange});
   return std::make_shared<routing::subscription_router>(subs);
 }
 
-// What earlier documents taught the router (consents, identity links), in their order, and what
-// other brokers sharing the store teach it from now on.
+// What earlier documents taught (consents, identity links), in their order, and what other
+// brokers sharing the store teach from now on, kept in the registry every router shares (so a
+// reload that brings agreements finds them).
 void restore_facts(broker::impl& im) {
   std::vector<routing::fact> known;
   std::vector<routing::medication::check_fact> checked;
@@ -95,21 +139,61 @@ void restore_facts(broker::impl& im) {
     if (im.check) checked.push_back({f.kind, f.key, f.value});
     known.push_back({f.kind, f.key, f.value});
   }
-  im.router->learn(known);
+  routing::learn(*im.consents, known);
   if (im.check) im.check->restore(checked);
-  im.st->watch_facts([router = im.router, check = im.check](std::vector<store::fact_row> fs) {
+  im.st->watch_facts([consents = im.consents, check = im.check](std::vector<store::fact_row> fs) {
     std::vector<routing::fact> v;
     std::vector<routing::medication::check_fact> c;
     for (auto& f : fs) {
       if (check) c.push_back({f.kind, f.key, f.value});
       v.push_back({f.kind, f.key, f.value});
     }
-    router->learn(v);
+    routing::learn(*consents, v);
     if (check) check->restore(c);
   });
   if (!known.empty())
     base::log(base::log_level::info, "broker", "consent registry restored",
               {{"facts", std::to_string(known.size())}});
+}
+
+// The files of a set of rules and their versions (content hashes).
+std::vector<admin::reload_report::file_version> rule_files(const pipeline::rules& r) {
+  std::vector<admin::reload_report::file_version> out;
+  for (const auto& m : r.lib->mappings()) out.push_back({"mapping", m->file(), m->version()});
+  for (const auto& a : r.agreements) out.push_back({"agreement", a->file, a->content_version});
+  return out;
+}
+
+void log_rules(const pipeline::rules& r) {
+  for (const auto& f : rule_files(r))
+    base::log(base::log_level::info, "broker", "rules",
+              {{"generation", std::to_string(r.generation)},
+               {"kind", f.kind},
+               {"file", f.file},
+               {"version", f.version}});
+}
+
+std::vector<admin::token> admin_tokens(const std::vector<config::admin_secret>& secrets) {
+  std::vector<admin::token> out;
+  for (const auto& t : secrets)
+    out.push_back(
+        {t.name, t.value, t.role == "operator" ? admin::role::operator_ : admin::role::viewer});
+  return out;
+}
+
+// Appends a reload (or its refusal) to the audit trail and waits for the commit.
+bool audit_reload(store::store& st, const std::string& by, std::string record_key,
+                  std::string reason, std::string files) {
+  store::audit_entry a;
+  a.provider = by;
+  a.decision = "reload";
+  a.record_key = std::move(record_key);
+  a.reason = std::move(reason);
+  a.paths = std::move(files);
+  auto done = std::make_shared<std::promise<bool>>();
+  auto fut = done->get_future();
+  st.audit(std::move(a), [done](bool ok) { done->set_value(ok); });
+  return fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready && fut.get();
 }
 
 transport::options transport_options(const broker::impl& im) {
@@ -128,8 +212,8 @@ transport::options transport_options(const broker::impl& im) {
   to.max_pending = cfg.pipeline.max_pending;
   to.max_pending_bytes = cfg.pipeline.max_pending_bytes;
   to.ingest_credit = cfg.pipeline.ingest_credit;
-  to.consent_gate = [router = im.router](std::string_view consent_id) {
-    return router->still_consented(consent_id, base::default_clock().now_ms());
+  to.consent_gate = [pl = im.pl.get()](std::string_view consent_id) {
+    return pl->current()->router->still_consented(consent_id, base::default_clock().now_ms());
   };
   return to;
 }
@@ -138,7 +222,20 @@ transport::options transport_options(const broker::impl& im) {
 
 broker::broker(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
 
+namespace {
+// Taken out under the reload lock (a reload under way may be announcing through it), destroyed
+// outside it (its thread may be waiting for that lock).
+void stop_relay(broker::impl& im) {
+  std::unique_ptr<reload_relay> relay;
+  {
+    std::lock_guard lk(im.reload_mu);
+    relay = std::move(im.relay);
+  }
+}
+}  // namespace
+
 broker::~broker() {
+  stop_relay(*impl_);  // its thread reloads through everything below
   impl_->bound = false;
   if (impl_->adm) impl_->adm->stop();
   if (impl_->reports) impl_->reports->stop();
@@ -147,27 +244,21 @@ broker::~broker() {
   if (impl_->st) impl_->st->flush();
 }
 
-base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
+base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config::overrides over,
+                                                     std::string config_schema) {
   auto im = std::make_unique<impl>();
   im->cfg = std::make_shared<const config::broker_config>(std::move(rc.cfg));
   im->secrets = std::move(rc);
+  im->over = std::move(over);
+  im->config_schema = std::move(config_schema);
   const auto& cfg = *im->cfg;
   const auto& clk = base::default_clock();
 
-  std::vector<mapping::written_exchange> written;
-  if (const auto& mc = cfg.medication_check; mc.enabled)
-    written.push_back({mc.exchange, cfg.home + "/schemas/exchange/" + mc.exchange + ".xsd",
-                       routing::medication::exception_root()});
-  auto lib = mapping::mapping_library::load(cfg.mapping_files,
-                                            cfg.home + "/schemas/mapping/mapping.xsd", written);
-  if (!lib) return lib.errors();
-  im->lib = *lib;
-  std::vector<config::mapping_fact> facts;
-  for (const auto& m : im->lib->mappings())
-    facts.push_back({m->agency(), m->record_type(), m->exchange(), m->file()});
-  auto errors = config::cross_check(cfg, facts);
-  load_agreements(*im, errors);
-  if (!errors.empty()) return errors;
+  auto rules = load_rules(cfg, written_exchanges(cfg));
+  if (!rules) return rules.errors();
+  im->lib = std::move(rules->lib);
+  im->agreements = std::move(rules->agreements);
+  im->agreement_keys = std::move(rules->keys);
   if (im->secrets.audit_key.empty())
     base::log(base::log_level::warn, "broker",
               "no <audit key-file>: the audit chain shows damage but not deliberate rewriting", {});
@@ -181,7 +272,7 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
                                clk);
   if (!st) return st.errors();
   im->st = std::move(*st);
-  im->router = make_router(*im);
+  im->router = make_router(cfg, im->agreements, im->consents);
   if (const auto& mc = cfg.medication_check; mc.enabled)
     im->check = std::make_shared<routing::medication::check>(
         routing::medication::check_inputs{mc.claims, mc.applications, mc.orders, mc.placements});
@@ -199,14 +290,17 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
       if (p->srv) p->srv->offer(std::move(e));
     };
   }
-  im->pl = std::make_unique<pipeline::pipeline>(im->lib, im->router, *im->st, po);
+  auto initial = std::make_shared<pipeline::rules>(*pipeline::make_rules(im->lib, im->router));
+  initial->loaded_ms = clk.now_ms();
+  im->pl = std::make_unique<pipeline::pipeline>(std::move(initial), *im->st, po);
+  log_rules(*im->pl->current());
   im->srv = std::make_unique<transport::server>(transport_options(*im), *im->pl, *im->st, clk);
   // Notices the kept claims call for that a stop may have kept from being committed (each is
   // keyed: those already sent are duplicates).
   if (im->check) im->pl->submit_notices(im->check->outstanding());
   // Aggregate agreements' reports (DSA-009), produced once per period and queued like any
-  // other document.
-  if (!im->agreements.empty()) {
+  // other document (a reload may bring the first aggregate agreement).
+  {
     report::scheduler_options ro;
     ro.report_schema = cfg.home + "/schemas/exchange/aggregate-report.xsd";
     ro.recipients = im->router->recipients();
@@ -227,7 +321,11 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc) {
   rp.batch = keep.batch;
   rp.interval_seconds = keep.interval_seconds;
   im->retention = std::make_unique<store::retention>(*im->st, rp, clk);
-  return std::unique_ptr<broker>(new broker(std::move(im)));
+  auto b = std::unique_ptr<broker>(new broker(std::move(im)));
+  if (auto& shared = *b->impl_->st; shared.shared())
+    b->impl_->relay = std::make_unique<reload_relay>(
+        shared, [p = b.get()](const std::string& by) { return p->reload(by); });
+  return b;
 }
 
 base::result<std::uint16_t> broker::start_admin() {
@@ -241,15 +339,13 @@ base::result<std::uint16_t> broker::start_admin() {
   ao.history_interval_ms = cfg.admin.history_interval_seconds * 1000;
   if (cfg.admin.tls)
     ao.tls = admin::tls_files{cfg.admin.tls->certificate, cfg.admin.tls->key, cfg.admin.tls->ca};
-  for (const auto& t : im.secrets.admin_tokens)
-    ao.tokens.push_back(
-        {t.name, t.value, t.role == "operator" ? admin::role::operator_ : admin::role::viewer});
+  ao.tokens = admin_tokens(im.secrets.admin_tokens);
   ao.static_dir = cfg.home + "/broker/admin/static";
   ao.audit_key = im.secrets.audit_key;
   ao.ttl_ms = cfg.delivery.ttl_seconds * 1000;
   admin::hooks hk;
   hk.listener_bound = [&im] { return im.bound.load(); };
-  hk.recipients = [router = im.router] { return router->recipients(); };
+  hk.recipients = [pl = im.pl.get()] { return pl->current()->router->recipients(); };
   auto* s = im.srv.get();
   hk.offer = [s](std::vector<store::queue_entry> e) { s->offer(std::move(e)); };
   hk.pause = [s](const std::string& r, bool on) { return s->pause(r, on); };
@@ -261,10 +357,8 @@ base::result<std::uint16_t> broker::start_admin() {
   };
   hk.medication = im.check;
   hk.medication_claims = cfg.medication_check.claims;
-  im.adm = std::make_unique<admin::server>(
-      ao, *im.st, *im.pl, im.agreements,
-      std::dynamic_pointer_cast<const routing::policy_router>(im.router), hk,
-      base::default_clock());
+  hk.reload = [this](const std::string& by) { return reload(by); };
+  im.adm = std::make_unique<admin::server>(ao, *im.st, *im.pl, hk, base::default_clock());
   std::string err;
   auto port = im.adm->start(err);
   if (!port) {
@@ -297,6 +391,7 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
     if (im.reports) im.reports->start();
     im.retention->start();
   });
+  stop_relay(im);
   im.bound = false;
   if (im.adm) im.adm->stop();
   if (im.reports) im.reports->stop();
@@ -309,6 +404,175 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
   im.st->flush();
   base::log(base::log_level::info, "broker", "stopped", {});
   return rc;
+}
+
+admin::reload_report broker::reload(const std::string& by) {
+  auto& im = *impl_;
+  std::lock_guard lk(im.reload_mu);
+  admin::reload_report rep;
+  const auto running = im.cfg;
+  auto now = im.pl->current();
+  rep.generation = now->generation;
+
+  // Everything is read, compiled and checked before anything changes.
+  std::optional<config::resolved> next;
+  std::optional<loaded_rules> rules;
+  if (auto loaded = config::load(running->file, im.config_schema); !loaded) {
+    rep.errors = loaded.errors();
+  } else if (auto res = config::resolve(std::move(*loaded), im.over); !res) {
+    rep.errors = res.errors();
+  } else {
+    next = std::move(*res);
+    if (auto r = load_rules(next->cfg, written_exchanges(*running)); !r)
+      rep.errors = r.errors();
+    else
+      rules = std::move(*r);
+  }
+  if (next) {
+    rep.restart_required = config::restart_required(*running, next->cfg);
+    if (next->audit_key != im.secrets.audit_key) rep.restart_required.push_back("audit");
+    if (next->db_password != im.secrets.db_password &&
+        std::find(rep.restart_required.begin(), rep.restart_required.end(), "store") ==
+            rep.restart_required.end())
+      rep.restart_required.push_back("store");
+    // The queues are the agencies': subscriptions and mappings of an agency the running broker
+    // has no queue for would wait for a restart, so such a set is refused whole.
+    if (std::find(rep.restart_required.begin(), rep.restart_required.end(), "agencies") !=
+        rep.restart_required.end()) {
+      base::diagnostic d;
+      d.code = base::errc::config_invalid;
+      d.where = running->file;
+      d.message = "agencies were added or removed: that needs a restart (nothing was reloaded)";
+      rep.errors.push_back(std::move(d));
+    }
+  }
+  if (!rep.errors.empty()) {
+    for (const auto& d : rep.errors)
+      base::log(base::log_level::error, "reload", base::format(d),
+                {{"code", std::string(base::code_id(d.code))}, {"by", by}});
+    base::log(base::log_level::error, "reload", "reload refused; nothing changed",
+              {{"errors", std::to_string(rep.errors.size())},
+               {"generation", std::to_string(rep.generation)},
+               {"by", by}});
+    if (!audit_reload(*im.st, by, fmt::format("generation {}", rep.generation),
+                      std::string(base::code_id(rep.errors.front().code)), ""))
+      base::log(base::log_level::error, "reload", "the refusal is not in the audit trail",
+                {{"code", std::string(base::code_id(base::errc::io_error))}});
+    rep.files = rule_files(*now);
+    rep.content_hash = pipeline::content_hash(*now);
+    return rep;
+  }
+
+  // What changed among what a reload may change.
+  auto versions = [](const std::vector<admin::reload_report::file_version>& fs,
+                     std::string_view kind) {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const auto& f : fs)
+      if (f.kind == kind) v.emplace_back(f.file, f.version);
+    return v;
+  };
+  auto& nc = next->cfg;
+  auto candidate = std::make_shared<pipeline::rules>();
+  candidate->lib = rules->lib;
+  candidate->agreements = rules->agreements;
+  auto before = rule_files(*now), after = rule_files(*candidate);
+  if (versions(before, "mapping") != versions(after, "mapping")) rep.changed.push_back("mappings");
+  if (versions(before, "agreement") != versions(after, "agreement") ||
+      rules->keys != im.agreement_keys)
+    rep.changed.push_back("agreements");
+  auto subs = [](const config::broker_config& c) {
+    std::vector<std::tuple<std::string, std::string, std::string>> v;
+    for (const auto& s : c.subscriptions) v.emplace_back(s.recipient, s.exchange, s.purpose);
+    return v;
+  };
+  if (subs(*running) != subs(nc)) rep.changed.push_back("subscriptions");
+  auto parties = [](const config::broker_config& c) {
+    std::vector<std::tuple<std::string, std::vector<std::string>, std::vector<std::string>>> v;
+    for (const auto& a : c.agencies) v.emplace_back(a.id, a.identities, a.record_types);
+    return v;
+  };
+  if (parties(*running) != parties(nc)) rep.changed.push_back("agencies");
+  auto tokens = [](const std::vector<config::admin_secret>& ts) {
+    std::vector<std::tuple<std::string, std::string, std::string>> v;
+    for (const auto& t : ts) v.emplace_back(t.name, t.role, t.value);
+    return v;
+  };
+  if (tokens(im.secrets.admin_tokens) != tokens(next->admin_tokens))
+    rep.changed.push_back("tokens");
+  if (rep.changed.empty()) {
+    base::log(base::log_level::info, "reload", "nothing to reload: the rules are unchanged",
+              {{"generation", std::to_string(rep.generation)}, {"by", by}});
+    rep.ok = true;
+    rep.files = std::move(before);
+    rep.content_hash = pipeline::content_hash(*now);
+    if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);
+    return rep;
+  }
+
+  // The running configuration with what a reload changes; the rest waits for a restart.
+  auto merged = std::make_shared<config::broker_config>(*running);
+  merged->mapping_files = nc.mapping_files;
+  merged->mapping_lines = nc.mapping_lines;
+  merged->agreement_files = nc.agreement_files;
+  merged->agreement_lines = nc.agreement_lines;
+  merged->agreement_key_files = nc.agreement_key_files;
+  merged->subscriptions = nc.subscriptions;
+  merged->agencies = nc.agencies;
+  merged->admin.tokens = nc.admin.tokens;
+  candidate->router = make_router(*merged, candidate->agreements, im.consents);
+  candidate->generation = now->generation + 1;
+  candidate->loaded_ms = base::default_clock().now_ms();
+  std::string files;
+  for (const auto& f : after)
+    files += fmt::format("{}{}:{}@{}", files.empty() ? "" : " ", f.kind,
+                         std::filesystem::path(f.file).filename().string(), f.version);
+  // Audited first: a set of rules nobody can account for never decides a record.
+  if (!audit_reload(*im.st, by, fmt::format("generation {}", candidate->generation), "", files)) {
+    base::diagnostic d;
+    d.code = base::errc::store_unavailable;
+    d.where = "audit";
+    d.message = "the store did not record the reload; nothing changed";
+    base::log(base::log_level::error, "reload", d.message,
+              {{"code", std::string(base::code_id(d.code))}, {"by", by}});
+    rep.errors.push_back(std::move(d));
+    rep.files = std::move(before);
+    rep.content_hash = pipeline::content_hash(*now);
+    return rep;
+  }
+
+  // The swap: each worker's next record starts under the new rules; records in flight finish
+  // under theirs.
+  im.pl->swap(candidate);
+  if (im.reports)
+    im.reports->set_agreements(candidate->agreements, candidate->router->recipients());
+  {
+    std::lock_guard slk(im.srv_mu);
+    if (im.srv) im.srv->set_parties(merged);
+  }
+  if (im.adm) im.adm->set_tokens(admin_tokens(next->admin_tokens));
+  im.cfg = merged;
+  im.lib = candidate->lib;
+  im.agreements = candidate->agreements;
+  im.router = candidate->router;
+  im.agreement_keys = std::move(rules->keys);
+  im.secrets.admin_tokens = next->admin_tokens;
+
+  rep.ok = true;
+  rep.generation = candidate->generation;
+  rep.files = std::move(after);
+  rep.content_hash = pipeline::content_hash(*candidate);
+  std::string changed, restart;
+  for (const auto& c : rep.changed) changed += (changed.empty() ? "" : ",") + c;
+  for (const auto& c : rep.restart_required) restart += (restart.empty() ? "" : ",") + c;
+  base::log(base::log_level::info, "reload", "rules reloaded",
+            {{"generation", std::to_string(rep.generation)},
+             {"changed", changed},
+             {"restart_required", restart},
+             {"by", by}});
+  log_rules(*candidate);
+  // The others sharing the store follow (a reload they were told of is not announced again).
+  if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);
+  return rep;
 }
 
 void broker::stop() {

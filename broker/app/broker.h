@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "admin/admin.h"
 #include "base/result.h"
 #include "config/config.h"
 
@@ -17,7 +18,10 @@ class broker {
   // Builds every module from a resolved configuration; every configuration problem (mappings,
   // agreements, their keys, the cross-check with the configuration) is collected. Opens the
   // store. Nothing listens yet.
-  static base::result<std::unique_ptr<broker>> create(config::resolved rc);
+  // `over` and `config_schema` are kept to read the configuration again on a reload.
+  static base::result<std::unique_ptr<broker>> create(config::resolved rc,
+                                                      config::overrides over = {},
+                                                      std::string config_schema = {});
   ~broker();
   broker(const broker&) = delete;
   broker& operator=(const broker&) = delete;
@@ -31,6 +35,12 @@ class broker {
   int run(std::function<void(std::uint16_t port)> on_listening);
   // Thread-safe (e.g. from a signal-waiting thread).
   void stop();
+  // Thread-safe (SIGHUP, POST /api/reload): reads the configuration file again, compiles and
+  // checks its mappings, agreements, subscriptions and tokens; with any problem nothing changes
+  // and every problem is reported; otherwise the pipeline's rules are swapped between records.
+  // Sections that differ but need a restart are reported and keep their running values; an
+  // agency added or removed refuses the reload. Audited as done by `by`.
+  admin::reload_report reload(const std::string& by);
 
   struct impl;
 

@@ -1,5 +1,5 @@
 // niem-broker: parses its arguments, resolves the configuration and runs the broker (app/broker.h
-// owns and wires the modules) until SIGINT or SIGTERM.
+// owns and wires the modules) until SIGINT or SIGTERM; SIGHUP reloads its rules.
 #include <pthread.h>
 #include <signal.h>
 
@@ -101,20 +101,23 @@ int main(int argc, char** argv) {
   else if (a.log_level == "error")
     base::set_log_level(base::log_level::error);
 
-  auto cfg = config::load(a.config, home() + "/schemas/config/broker-config.xsd");
+  auto config_schema = home() + "/schemas/config/broker-config.xsd";
+  auto cfg = config::load(a.config, config_schema);
   if (!cfg) return report_errors(cfg.errors());
   auto resolved = config::resolve(std::move(*cfg), a.over);
   if (!resolved) return report_errors(resolved.errors());
 
   // Signals are taken by one thread with sigwait, so no handler runs inside Proton or SQLite.
+  // SIGHUP reloads the rules (mappings, agreements, subscriptions, tokens).
   sigset_t sigs;
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGINT);
   sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   signal(SIGPIPE, SIG_IGN);
 
-  auto b = app::broker::create(std::move(*resolved));
+  auto b = app::broker::create(std::move(*resolved), a.over, config_schema);
   if (!b) return report_errors(b.errors());
   auto admin_port = (*b)->start_admin();
   if (!admin_port) {
@@ -124,11 +127,21 @@ int main(int argc, char** argv) {
   }
   if (*admin_port) write_port(a.admin_port_file, *admin_port);
   std::thread signals([&] {
-    int sig = 0;
-    sigwait(&sigs, &sig);
-    base::log(base::log_level::info, "broker", "stopping", {{"signal", std::to_string(sig)}});
-    (*b)->stop();
+    for (;;) {
+      int sig = 0;
+      if (sigwait(&sigs, &sig) != 0) continue;
+      if (sig == SIGHUP) {
+        (*b)->reload("signal:SIGHUP");  // logged and audited there
+        continue;
+      }
+      base::log(base::log_level::info, "broker", "stopping", {{"signal", std::to_string(sig)}});
+      (*b)->stop();
+      return;
+    }
   });
-  signals.detach();
-  return (*b)->run([&](std::uint16_t port) { write_port(a.port_file, port); });
+  int rc = (*b)->run([&](std::uint16_t port) { write_port(a.port_file, port); });
+  // The signal thread ends (a reload under way finishes) before the broker goes.
+  pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  return rc;
 }

@@ -41,4 +41,8 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
   return diff == 0;
 }
 
+std::string content_version(std::string_view bytes) {
+  return sha256_hex(bytes).substr(0, 16);
+}
+
 }  // namespace niem::base

@@ -1,5 +1,6 @@
 #include "config/config.h"
 
+#include <algorithm>
 #include <charconv>
 #include <filesystem>
 #include <map>
@@ -533,6 +534,39 @@ std::vector<base::diagnostic> cross_check(const broker_config& cfg,
                                "notices' sender is the exchange itself and never connects",
                                mc.sender));
   }
+  return out;
+}
+
+std::vector<std::string> restart_required(const broker_config& running, const broker_config& next) {
+  std::vector<std::string> out;
+  auto differs = [&](bool same, const char* section) {
+    if (!same) out.push_back(section);
+  };
+  differs(running.name == next.name, "name");
+  differs(running.listener == next.listener, "listener");
+  differs(running.tls == next.tls, "tls");
+  differs(running.store == next.store, "store");
+  differs(running.pipeline == next.pipeline, "pipeline");
+  differs(running.delivery == next.delivery, "delivery");
+  differs(running.retention == next.retention, "retention");
+  differs(running.reports == next.reports, "reports");
+  const auto& a = running.admin;
+  const auto& b = next.admin;
+  differs(a.enabled == b.enabled && a.tls == b.tls && a.host == b.host && a.port == b.port &&
+              a.protect_health == b.protect_health &&
+              a.history_interval_seconds == b.history_interval_seconds,
+          "admin");
+  differs(running.home == next.home, "home");
+  differs(running.audit_key_file == next.audit_key_file, "audit");
+  differs(running.medication_check == next.medication_check, "medication-check");
+  // The queues are the agencies': an agency added or removed needs a restart.
+  auto ids = [](const broker_config& c) {
+    std::vector<std::string> v;
+    for (const auto& x : c.agencies) v.push_back(x.id);
+    std::sort(v.begin(), v.end());
+    return v;
+  };
+  differs(ids(running) == ids(next), "agencies");
   return out;
 }
 

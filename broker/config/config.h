@@ -14,6 +14,8 @@ namespace niem::config {
 
 struct located {
   std::uint32_t line = 0;  // where the item was declared, for later cross-checks
+  // Where an item is declared is not what it says: a reload compares what they say.
+  bool operator==(const located&) const { return true; }
 };
 
 struct listener_config : located {
@@ -21,10 +23,12 @@ struct listener_config : located {
   std::uint16_t port = 5672;
   std::uint64_t max_message_bytes = 1 << 20;
   std::uint32_t idle_timeout_seconds = 60;
+  bool operator==(const listener_config&) const = default;
 };
 
 struct tls_config : located {
   std::string certificate, key, ca;  // absolute paths
+  bool operator==(const tls_config&) const = default;
 };
 
 struct store_config : located {
@@ -35,6 +39,7 @@ struct store_config : located {
   std::uint32_t group_commit_max = 1024;
   std::uint32_t lease_seconds = 5;  // PostgreSQL: a dead broker's queues are taken over after it
   std::uint64_t min_free_mb = 256;  // SQLite: the file system's free-space floor (0: none)
+  bool operator==(const store_config&) const = default;
 };
 
 struct pipeline_config {
@@ -42,12 +47,14 @@ struct pipeline_config {
   std::uint32_t max_pending = 2048;
   std::uint64_t max_pending_bytes = 64ull << 20;
   std::uint32_t ingest_credit = 256;
+  bool operator==(const pipeline_config&) const = default;
 };
 
 struct delivery_config {
   std::uint32_t max_attempts = 5;
   std::uint64_t ttl_seconds = 14 * 24 * 3600;
   std::uint32_t prefetch = 256;
+  bool operator==(const delivery_config&) const = default;
 };
 
 // How long the store keeps each kind of row (store/retention.h); records kept for replay go
@@ -58,11 +65,13 @@ struct retention_config {
   std::uint32_t observations_days = 400;  // records counted for aggregate reports
   std::uint32_t batch = 250;              // rows per operation
   std::uint32_t interval_seconds = 600;   // between two passes
+  bool operator==(const retention_config&) const = default;
 };
 
 struct reports_config {
   std::uint32_t check_interval_seconds = 3600;
   std::uint32_t start_delay_seconds = 300;
+  bool operator==(const reports_config&) const = default;
 };
 
 struct admin_token {
@@ -97,6 +106,7 @@ struct medication_check_config : located {
   bool enabled = false;
   std::string exchange, sender;  // e.g. medication-authorization-exception, exchange
   std::string claims, applications, orders, placements;  // input exchanges
+  bool operator==(const medication_check_config&) const = default;
 };
 
 struct broker_config {
@@ -141,6 +151,11 @@ std::vector<base::diagnostic> cross_check(const broker_config& cfg,
                                           const std::vector<mapping_fact>& mappings);
 
 bool is_loopback_host(std::string_view host);
+
+// What a reload cannot change in a running broker: the sections of `next` that differ from
+// `running` ("listener", "store", ...). Mappings, agreements, subscriptions, admin tokens and
+// what each agency publishes and authenticates as are not among them.
+std::vector<std::string> restart_required(const broker_config& running, const broker_config& next);
 
 // What the command line may override (empty: the file's value).
 struct overrides {

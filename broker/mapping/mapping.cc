@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "base/digest.h"
 #include "base/text.h"
 #include "mapping/json_reader.h"
 #include "mapping/transforms.h"
@@ -1138,7 +1139,7 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
   if (!lang) return lang.errors();
 
   struct parsed {
-    std::string file;
+    std::string file, version;
     std::unique_ptr<ast> root;
   };
   std::vector<parsed> asts;
@@ -1159,7 +1160,7 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     auto schema = (fs::path(f).parent_path() / b.root->get("schema")).lexically_normal().string();
     if (std::find(schema_files.begin(), schema_files.end(), schema) == schema_files.end())
       schema_files.push_back(schema);
-    asts.push_back({f, std::move(b.root)});
+    asts.push_back({f, base::content_version(*bytes), std::move(b.root)});
   }
   if (!errs.empty()) return errs;
 
@@ -1194,6 +1195,7 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     cm->record_type_ = p.root->get("record-type");
     cm->exchange_ = p.root->get("exchange");
     cm->file_ = p.file;
+    cm->version_ = p.version;
     cm->format_ = cm->impl_->format;
     if (cm->impl_->root.element >= 0)
       cm->root_ = lib->schemas_->model().elements()[cm->impl_->root.element].name;

@@ -91,6 +91,8 @@ class compiled_mapping {
   // The exchange document's root element.
   const validation::qname& root() const { return root_; }
   const std::string& file() const { return file_; }
+  // The mapping file's content hash (base::content_version), named by the audit trail.
+  const std::string& version() const { return version_; }
   record_format format() const { return format_; }
   char delimiter() const { return delimiter_; }
 
@@ -109,7 +111,7 @@ class compiled_mapping {
 
  private:
   friend class mapping_library;
-  std::string agency_, record_type_, exchange_, file_;
+  std::string agency_, record_type_, exchange_, file_, version_;
   validation::qname root_;
   record_format format_ = record_format::json;
   char delimiter_ = '|';

@@ -1,9 +1,11 @@
 #include "pipeline/pipeline.h"
 
+#include <algorithm>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <unordered_map>
 
@@ -16,6 +18,7 @@
 #include "base/metrics.h"
 #include "base/text.h"
 #include "pipeline/probe.h"
+#include "routing/policy.h"
 #include "routing/probe.h"
 
 namespace niem::pipeline {
@@ -97,8 +100,8 @@ job replay_job(store::replay_source src) {
 }
 
 struct pipeline::impl {
-  std::shared_ptr<const mapping::mapping_library> lib;
-  std::shared_ptr<const routing::router> router;
+  mutable std::mutex rules_mu;  // held only to copy or swap the pointer
+  std::shared_ptr<const rules> now;
   store::store& st;
   options opt;
   std::mutex mu;
@@ -107,13 +110,24 @@ struct pipeline::impl {
   bool stopping = false;
   std::vector<std::thread> threads;
 
-  impl(std::shared_ptr<const mapping::mapping_library> l, std::shared_ptr<const routing::router> r,
-       store::store& s, options o)
-      : lib(std::move(l)), router(std::move(r)), st(s), opt(std::move(o)) {}
+  impl(std::shared_ptr<const rules> r, store::store& s, options o)
+      : now(std::move(r)), st(s), opt(std::move(o)) {}
+
+  std::shared_ptr<const rules> current() const {
+    std::lock_guard lk(rules_mu);
+    return now;
+  }
+
+  // A worker's converter and validator belong to one set of rules; a swap rebuilds them before
+  // the worker's next record.
+  struct worker_state {
+    std::shared_ptr<const rules> r;
+    std::optional<mapping::converter> conv;
+    std::optional<validation::validator> own;  // for notices
+  };
 
   void run() {
-    mapping::converter conv(lib, opt.record_limits, opt.validation_limits);
-    validation::validator own(lib->schemas(), opt.validation_limits);  // for notices
+    worker_state ws;
     for (;;) {
       std::pair<job, std::function<void(outcome)>> item;
       {
@@ -123,14 +137,20 @@ struct pipeline::impl {
         item = std::move(queue.front());
         queue.pop_front();
       }
-      process(conv, own, std::move(item.first), std::move(item.second));
+      // The record is decided entirely under the rules current as it starts.
+      if (auto r = current(); r != ws.r) {
+        ws.conv.emplace(r->lib, opt.record_limits, opt.validation_limits);
+        ws.own.emplace(r->lib->schemas(), opt.validation_limits);
+        ws.r = std::move(r);
+      }
+      process(ws.r, *ws.conv, *ws.own, std::move(item.first), std::move(item.second));
     }
   }
 
   // Maps and validates; the record's bytes stay untouched for the dead-letter queue.
-  std::vector<base::diagnostic> convert(mapping::converter& conv, const job& j,
-                                        mapping::conversion& out) {
-    const auto* m = lib->find(j.agency, j.record_type);
+  std::vector<base::diagnostic> convert(const rules& r, mapping::converter& conv, const job& j,
+                                        mapping::conversion& out, std::string& version) {
+    const auto* m = r.lib->find(j.agency, j.record_type);
     if (!m)
       return {diag(base::errc::record_no_mapping,
                    fmt::format("no mapping for {}/{}", j.agency, j.record_type))};
@@ -160,9 +180,10 @@ struct pipeline::impl {
         return {diag(base::errc::record_bad_value,
                      "one message carries one record: more than one line follows the header")};
     }
-    auto r = conv.convert(*m, record, "record");
-    if (!r) return r.errors();
-    out = std::move(r.value());
+    version = m->version();
+    auto c = conv.convert(*m, record, "record");
+    if (!c) return c.errors();
+    out = std::move(c.value());
     return {};
   }
 
@@ -218,8 +239,9 @@ struct pipeline::impl {
     }
   }
 
-  void process(mapping::converter& conv, validation::validator& own, job j,
-               std::function<void(outcome)> done) {
+  void process(std::shared_ptr<const rules> rs, mapping::converter& conv,
+               validation::validator& own, job j, std::function<void(outcome)> done) {
+    const auto& router = rs->router;
     store::record_outcome rec;
     rec.message_id = j.message_id;
     rec.agency = j.agency;
@@ -233,7 +255,8 @@ struct pipeline::impl {
     // before it goes anywhere.
     const bool written =
         opt.check && j.agency == opt.check_sender && j.record_type == opt.check_exchange;
-    auto errs = written ? check_written(own, j, c) : convert(conv, j, c);
+    std::string mapping_version;
+    auto errs = written ? check_written(own, j, c) : convert(*rs, conv, j, c, mapping_version);
     if (!errs.empty() && j.redecision) {
       // An accepted record that no longer maps (its mapping changed since): nothing changes;
       // the operator is told why.
@@ -329,6 +352,8 @@ struct pipeline::impl {
         a.exchange = rec.exchange;
         a.recipient = d.recipient;
         a.agreement = d.agreement;
+        a.mapping_version = mapping_version;
+        a.agreement_version = d.agreement_version;
         a.purpose = d.purpose;
         a.consent = d.consent;
         a.decision = d.deliver ? "deliver" : "withhold";
@@ -358,7 +383,7 @@ struct pipeline::impl {
     auto code = rec.code;
     st.commit_record(
         std::move(rec),
-        [this, done = std::move(done), id = j.message_id, agency = j.agency,
+        [this, rs = std::move(rs), done = std::move(done), id = j.message_id, agency = j.agency,
          record_type = j.record_type, code, detail = std::move(detail),
          withheld = std::move(withheld), raised = std::move(raised), checked = std::move(checked),
          learned = std::move(learned)](store::commit_result cr) mutable {
@@ -374,7 +399,7 @@ struct pipeline::impl {
           switch (cr.what) {
             case store::commit_result::status::routed:
               // Durable now: later decisions may rely on it.
-              if (!learned.empty()) router->learn(learned);
+              if (!learned.empty()) rs->router->learn(learned);
               // The check's state that raised these is committed: the notices follow.
               if (!raised.empty()) notices(std::move(raised));
               for (const auto& w : o.withheld)
@@ -404,9 +429,34 @@ struct pipeline::impl {
   }
 };
 
+std::string content_hash(const rules& r) {
+  std::vector<std::string> lines;
+  for (const auto& m : r.lib->mappings())
+    lines.push_back(fmt::format("mapping {}/{} {}", m->agency(), m->record_type(), m->version()));
+  for (const auto& a : r.agreements)
+    lines.push_back(fmt::format("agreement {} {}", a->label(), a->content_version));
+  std::sort(lines.begin(), lines.end());
+  std::string all;
+  for (const auto& l : lines) all += l + "\n";
+  return base::content_version(all);
+}
+
+std::shared_ptr<const rules> make_rules(std::shared_ptr<const mapping::mapping_library> lib,
+                                        std::shared_ptr<const routing::router> router) {
+  auto r = std::make_shared<rules>();
+  r->lib = std::move(lib);
+  if (auto p = std::dynamic_pointer_cast<const routing::policy_router>(router))
+    r->agreements = p->agreements();
+  r->router = std::move(router);
+  return r;
+}
+
 pipeline::pipeline(std::shared_ptr<const mapping::mapping_library> lib,
                    std::shared_ptr<const routing::router> router, store::store& st, options opt)
-    : impl_(std::make_unique<impl>(std::move(lib), std::move(router), st, std::move(opt))) {
+    : pipeline(make_rules(std::move(lib), std::move(router)), st, std::move(opt)) {}
+
+pipeline::pipeline(std::shared_ptr<const rules> r, store::store& st, options opt)
+    : impl_(std::make_unique<impl>(std::move(r), st, std::move(opt))) {
   // Their families are rendered from the start, at zero.
   (void)probe();
   (void)routing::probe();
@@ -416,6 +466,15 @@ pipeline::pipeline(std::shared_ptr<const mapping::mapping_library> lib,
 
 pipeline::~pipeline() {
   stop();
+}
+
+std::shared_ptr<const rules> pipeline::current() const {
+  return impl_->current();
+}
+
+void pipeline::swap(std::shared_ptr<const rules> next) {
+  std::lock_guard lk(impl_->rules_mu);
+  impl_->now = std::move(next);
 }
 
 void pipeline::submit(job j, std::function<void(outcome)> done) {

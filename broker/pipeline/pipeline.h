@@ -12,6 +12,7 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "mapping/mapping.h"
+#include "routing/agreement.h"
 #include "routing/medication_check.h"
 #include "routing/routing.h"
 #include "store/store.h"
@@ -32,6 +33,24 @@ struct options {
   std::string check_exchange, check_sender;
   std::function<void(std::vector<store::queue_entry>)> offer;
 };
+
+// What decides a record: the mappings and the router (its subscriptions and agreements). A
+// reload swaps the whole set between records; a record is decided, committed and learned from
+// entirely under the set it started with.
+struct rules {
+  std::uint64_t generation = 1;
+  std::int64_t loaded_ms = 0;  // when it was built from the files (GET /api/config)
+  std::shared_ptr<const mapping::mapping_library> lib;
+  std::shared_ptr<const routing::router> router;
+  std::vector<std::shared_ptr<const routing::agreement>> agreements;  // the router's
+};
+// What the rules say, whatever the folders their files are in: a hash (base::content_version) of
+// each mapping's agency, record type and version and each agreement's id and version. Brokers
+// sharing a store compare it after a reload.
+std::string content_hash(const rules& r);
+// Rules of one library and router (the agreements of a policy router).
+std::shared_ptr<const rules> make_rules(std::shared_ptr<const mapping::mapping_library> lib,
+                                        std::shared_ptr<const routing::router> router);
 
 struct job {
   std::string message_id;  // assigned by the broker on receipt
@@ -61,6 +80,7 @@ struct outcome {
 
 class pipeline {
  public:
+  pipeline(std::shared_ptr<const rules> r, store::store& st, options opt);
   pipeline(std::shared_ptr<const mapping::mapping_library> lib,
            std::shared_ptr<const routing::router> router, store::store& st, options opt);
   ~pipeline();
@@ -73,6 +93,10 @@ class pipeline {
   // Thread-safe: the medication check's notices, decided and committed like records (options).
   // (k_fact_notice facts: the notice's id and document).
   void submit_notices(std::vector<routing::medication::check_fact> notices);
+  // Thread-safe: the rules records start under now; the next record of each worker starts
+  // under `next` (records in flight finish under theirs).
+  std::shared_ptr<const rules> current() const;
+  void swap(std::shared_ptr<const rules> next);
   // Stops accepting work, finishes what is queued and joins the workers.
   void stop();
 

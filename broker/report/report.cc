@@ -432,6 +432,12 @@ struct scheduler::impl {
        store::store& s, const base::clock& c,
        std::function<void(std::vector<store::queue_entry>)> e)
       : opt(std::move(o)), st(s), clk(c), enqueued(std::move(e)) {
+    keep(std::move(all));
+  }
+
+  // Only aggregate agreements produce reports.
+  void keep(std::vector<std::shared_ptr<const routing::agreement>> all) {
+    agreements.clear();
     for (auto& a : all)
       if (a->level == routing::sharing_level::aggregate && a->report)
         agreements.push_back(std::move(a));
@@ -492,6 +498,7 @@ struct scheduler::impl {
     e.exchange = rec.exchange;
     e.recipient = a.recipient;
     e.agreement = a.label();
+    e.agreement_version = a.content_version;
     e.purpose = a.purposes.empty() ? std::string() : a.purposes.front();
     e.decision = "deliver";
     e.paths = "ext:StatewideStatistics ext:CountyStatistics";
@@ -530,6 +537,7 @@ struct scheduler::impl {
   std::vector<std::string> run_once() {
     std::lock_guard lk(run_mu);
     std::vector<std::string> out;
+    if (agreements.empty()) return out;
     // One broker of those sharing a store produces the reports (its key makes a second
     // production a duplicate anyway; this saves the others the work).
     if (!st.lead("reports")) return out;
@@ -554,12 +562,20 @@ scheduler::scheduler(scheduler_options opt,
                      std::function<void(std::vector<store::queue_entry>)> enqueued)
     : impl_(std::make_unique<impl>(std::move(opt), std::move(all), st, clk, std::move(enqueued))) {}
 
+void scheduler::set_agreements(std::vector<std::shared_ptr<const routing::agreement>> all,
+                               std::vector<std::string> recipients) {
+  std::lock_guard lk(impl_->run_mu);
+  impl_->keep(std::move(all));
+  impl_->opt.recipients = std::move(recipients);
+}
+
 scheduler::~scheduler() {
   stop();
 }
 
 void scheduler::start() {
-  if (impl_->agreements.empty() || impl_->thread.joinable()) return;
+  // Started without aggregate agreements too: a reload may bring one.
+  if (impl_->thread.joinable()) return;
   impl_->thread = std::thread([this] {
     std::unique_lock lk(impl_->mu);
     impl_->cv.wait_for(lk, chr::milliseconds(impl_->opt.start_delay_ms),

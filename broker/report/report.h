@@ -119,6 +119,10 @@ class scheduler {
   scheduler(const scheduler&) = delete;
   scheduler& operator=(const scheduler&) = delete;
 
+  // Thread-safe: the agreements (a reload) and the recipients with a queue that later runs
+  // produce for.
+  void set_agreements(std::vector<std::shared_ptr<const routing::agreement>> all,
+                      std::vector<std::string> recipients);
   // A thread that checks now and every check_ms.
   void start();
   void stop();

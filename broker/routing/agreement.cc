@@ -372,6 +372,7 @@ base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
     }
     auto a = std::make_shared<agreement>(std::move(r.result));
     a->file = file;
+    a->content_version = base::content_version(*bytes);
     if (auto [it, fresh] = ids.emplace(a->id, file); !fresh)
       errs.push_back(
           problem(file, 1, fmt::format("agreement {} is also defined in {}", a->id, it->second)));

@@ -99,6 +99,7 @@ std::string_view status_name(agreement_status s);
 
 struct agreement {
   std::string id, version, title, file;
+  std::string content_version;  // the file's content hash (base::content_version), audited
   std::vector<std::string> providers;
   std::string recipient;
   std::vector<std::string> purposes;

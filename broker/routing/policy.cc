@@ -307,15 +307,19 @@ std::vector<std::string> policy_router::recipients() const {
   return out;
 }
 
-void policy_router::learn(const std::vector<fact>& facts) const {
+void learn(consent_registry& consents, const std::vector<fact>& facts) {
   for (const auto& f : facts) {
     if (f.kind == "consent") {
-      if (auto c = decode_consent(f.value)) consents_->apply(std::move(*c));
+      if (auto c = decode_consent(f.value)) consents.apply(std::move(*c));
     } else if (f.kind == "identity") {
       auto sp = f.key.find(' ');
-      if (sp != std::string::npos) consents_->link(f.key.substr(0, sp), f.key.substr(sp + 1));
+      if (sp != std::string::npos) consents.link(f.key.substr(0, sp), f.key.substr(sp + 1));
     }
   }
+}
+
+void policy_router::learn(const std::vector<fact>& facts) const {
+  routing::learn(*consents_, facts);
 }
 
 base::errc policy_router::still_consented(std::string_view consent_id, std::int64_t now_ms) const {
@@ -396,11 +400,15 @@ std::vector<decision> policy_router::route(const routed_document& doc, std::vect
       d.reason = future ? base::errc::route_agreement_not_effective
                  : past ? base::errc::route_agreement_expired
                         : base::errc::route_no_agreement;
-      if (future || past) d.agreement = (future ? future : past)->label();
+      if (const auto* near = future ? future : past) {
+        d.agreement = near->label();
+        d.agreement_version = near->content_version;
+      }
       out.push_back(std::move(d));
       continue;
     }
     d.agreement = chosen->label();
+    d.agreement_version = chosen->content_version;
     const auto& terms = *chosen->terms(doc.exchange);
     if (!contains(chosen->purposes, s.purpose)) {
       d.reason = base::errc::route_purpose_not_allowed;

@@ -62,6 +62,9 @@ class consent_registry {
   std::map<std::string, std::vector<std::string>> clients_of_medicaid_;
 };
 
+// Applies what documents taught (consent directives, identity links) to a registry.
+void learn(consent_registry& consents, const std::vector<fact>& facts);
+
 // Facts as stored: a consent in one line of fields.
 std::string encode_consent(const consent& c);
 std::optional<consent> decode_consent(std::string_view s);

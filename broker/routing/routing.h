@@ -25,6 +25,7 @@ struct decision {
   base::errc reason = base::errc::ok;           // why it was withheld
   std::shared_ptr<const std::string> document;  // what the recipient receives, if delivered
   std::string agreement;                        // the covering agreement (id@version), if any
+  std::string agreement_version;                // its file's content hash
   std::string purpose;                          // the subscription's purpose
   std::string consent;                          // the consent relied on, if any
   std::vector<std::string> disclosed;           // the agreement's include paths that flowed

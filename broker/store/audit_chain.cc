@@ -13,7 +13,11 @@ std::string chain_hash(std::string_view key, std::string_view prev, const audit_
                        "\x1f{}\x1f{}",
                        prev, e.at_ms, e.message_id, e.record_key, e.provider, e.exchange,
                        e.recipient, e.agreement, e.purpose, e.consent, e.decision, e.reason,
-                       e.paths, e.digest, e.subjects));
+                       e.paths, e.digest, e.subjects) +
+               // Entries written before the versions were recorded keep the hash they were given.
+               (e.mapping_version.empty() && e.agreement_version.empty()
+                    ? std::string()
+                    : fmt::format("\x1f{}\x1f{}", e.mapping_version, e.agreement_version)));
 }
 
 bool chain_verifier::add(const audit_entry& e) {

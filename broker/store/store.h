@@ -71,6 +71,9 @@ struct audit_entry {
   std::string digest;    // SHA-256 of the delivered bytes
   std::string subjects;  // the child's identifiers in the document, space-separated
   std::string prev, hash;
+  // What decided it: the content hashes (SHA-256, first 16 hex digits) of the mapping that wrote
+  // the document and of the covering agreement (empty: none, or an entry older than them).
+  std::string mapping_version, agreement_version;
 };
 
 // A record counted for an aggregate agreement's report (see routing::observation).
@@ -214,11 +217,18 @@ class store {
   // once (this broker learns its own facts as it commits them).
   virtual void catch_up_facts(std::function<void(bool ok)> done) { done(true); }
   // Called (on a thread of the store's) when another broker sharing the store changed a setting
-  // (put_setting): its key and value, nullopt when removed. An empty key: any setting may have
-  // changed (notifications were lost); read them again. Empty: stop calling.
+  // (put_setting) whose key starts with `prefix`: its key and value, nullopt when removed. An
+  // empty key: any setting may have changed (notifications were lost); read them again. One
+  // watcher per prefix; an empty one stops the calls for that prefix. Keep it short: it holds up
+  // the other notifications.
   using setting_watcher =
       std::function<void(const std::string& key, const std::optional<std::string>& value)>;
-  virtual void watch_settings(setting_watcher changed) { (void)changed; }
+  virtual void watch_settings(const std::string& prefix, setting_watcher changed) {
+    (void)prefix;
+    (void)changed;
+  }
+  // This broker's name among those sharing the store (empty: a store no other broker shares).
+  virtual std::string replica_id() const { return {}; }
   // Whether other brokers may share this store: what they commit reaches this one only through
   // the watchers and catch_up_facts.
   virtual bool shared() const { return false; }

@@ -159,8 +159,12 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
     return paused.count(recipient) > 0;
   }
 
+  // Who may connect and publish what, on the loop only: replaced by a reload (set_parties).
+  // opt.parties keeps the agencies' ids, which a reload does not change, for other threads.
+  std::shared_ptr<const config::broker_config> parties;
+
   impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
-      : opt(std::move(o)), pl(p), st(s), clk(c) {
+      : opt(std::move(o)), pl(p), st(s), clk(c), parties(opt.parties) {
     for (const auto& r : opt.recipients) queues[r].recipient = r;
     for (const auto& a : opt.parties->agencies) queues[a.id].recipient = a.id;
   }
@@ -218,7 +222,7 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
         subject = c.transport().ssl().remote_subject();
       } catch (const std::exception&) {
       }
-      const auto* a = opt.parties->agency_for_subject(subject);
+      const auto* a = parties->agency_for_subject(subject);
       if (!a) {
         base::log(log_level::warn, "transport", "connection refused: unknown identity",
                   {{"code", std::string(base::code_id(base::errc::auth_unknown_identity))},
@@ -374,17 +378,15 @@ struct server::impl : proton::messaging_handler, proton::listen_handler {
       return;
     }
     std::string ag(parts[1]), type(parts[2]);
-    const auto* a = opt.parties->agency(ag);
+    const auto* a = parties->agency(ag);
     if (!cs->agency.empty() && cs->agency != ag) {
       refuse(r, address, cs->agency, "an agency publishes only as itself", k_unauthorized);
       return;
     }
     // An address naming nothing the broker knows is not found; a record type that exists but
     // belongs to another agency is not authorized.
-    const auto& agencies = opt.parties->agencies;
-    auto publishes = [&](const config::agency_config& x) {
-      return opt.parties->publishes(x.id, type);
-    };
+    const auto& agencies = parties->agencies;
+    auto publishes = [&](const config::agency_config& x) { return parties->publishes(x.id, type); };
     if (!a || std::none_of(agencies.begin(), agencies.end(), publishes)) {
       refuse(r, address, cs->agency, "no such agency or record type", k_not_found);
       return;
@@ -1157,18 +1159,20 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
     post(*inbox, im, std::move(c));
   });
   // A pause or resume by an operator at another broker sharing the store (listener thread).
-  st.watch_settings([im, &st](const std::string& key, const std::optional<std::string>& value) {
-    if (key.empty()) {
-      std::set<std::string> now;
-      for (auto& [k, _] : st.settings(k_paused_setting))
-        now.insert(k.substr(k_paused_setting.size()));
-      for (const auto& name : im->opt.recipients) set_paused(im, name, now.count(name) > 0, true);
-      for (const auto& a : im->opt.parties->agencies)
-        set_paused(im, a.id, now.count(a.id) > 0, true);
-    } else if (key.starts_with(k_paused_setting)) {
-      set_paused(im, key.substr(k_paused_setting.size()), value.has_value(), true);
-    }
-  });
+  st.watch_settings(
+      k_paused_setting, [im, &st](const std::string& key, const std::optional<std::string>& value) {
+        if (key.empty()) {
+          std::set<std::string> now;
+          for (auto& [k, _] : st.settings(k_paused_setting))
+            now.insert(k.substr(k_paused_setting.size()));
+          for (const auto& name : im->opt.recipients)
+            set_paused(im, name, now.count(name) > 0, true);
+          for (const auto& a : im->opt.parties->agencies)
+            set_paused(im, a.id, now.count(a.id) > 0, true);
+        } else if (key.starts_with(k_paused_setting)) {
+          set_paused(im, key.substr(k_paused_setting.size()), value.has_value(), true);
+        }
+      });
 }
 
 void server::offer(std::vector<store::queue_entry> entries) {
@@ -1180,6 +1184,13 @@ void server::offer(std::vector<store::queue_entry> entries) {
   post(*impl_->inbox, im, std::move(c));
 }
 
+void server::set_parties(std::shared_ptr<const config::broker_config> next) {
+  auto* im = impl_.get();
+  store::completions c;
+  c.push_back([im, next = std::move(next)]() mutable { im->parties = std::move(next); });
+  post(*impl_->inbox, im, std::move(c));
+}
+
 server::~server() {
   {
     std::lock_guard lk(impl_->inbox->mu);
@@ -1188,7 +1199,7 @@ server::~server() {
   }
   impl_->st.set_executor([](store::completions&&) {});
   impl_->st.watch({});
-  impl_->st.watch_settings({});
+  impl_->st.watch_settings(k_paused_setting, {});
 }
 
 void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) {

@@ -75,6 +75,10 @@ class server {
   // Thread-safe: entries committed outside the AMQP path (a produced report, a replay), for
   // delivery to their subscribers.
   void offer(std::vector<store::queue_entry> entries);
+  // Thread-safe: who may connect (certificate subjects) and publish what, for connections and
+  // links opened from now on (a reload). The agencies are those of the options: a reload that
+  // adds or removes one needs a restart.
+  void set_parties(std::shared_ptr<const config::broker_config> next);
 
   struct impl;
 

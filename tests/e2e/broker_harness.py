@@ -1,6 +1,7 @@
 """Starts and stops niem-broker for the end-to-end tests, and speaks AMQP to it with Debian's
 python3-qpid-proton: an AMQP client that shares no code with the broker."""
 import csv
+import hashlib
 import io
 import json
 import os
@@ -141,6 +142,43 @@ def copy_store(locator, tmp, name):
     _psql(admin, f"DROP DATABASE {db}")
     _psql(admin, f"CREATE DATABASE {db} TEMPLATE {locator.rsplit('/', 1)[1]}")
     return to
+
+
+def demo_config_with_own_agreements(root, folder):
+    """The demo configuration written to FOLDER/broker.xml with its own copy of the agreements
+    (FOLDER/agreements, to be edited by the test); everything else where it is in the checkout.
+    Returns (config path, agreements folder)."""
+    agreements = os.path.join(folder, "agreements")
+    shutil.copytree(os.path.join(root, "config/agreements"), agreements)
+    for f in os.listdir(agreements):
+        p = os.path.join(agreements, f)
+        s = open(p, encoding="utf-8").read().replace('"../../schemas/', f'"{root}/schemas/')
+        open(p, "w", encoding="utf-8").write(s)
+    conf = open(os.path.join(root, "config/demo.xml"), encoding="utf-8").read()
+    conf = conf.replace('<schemas home=".."/>', f'<schemas home="{root}"/>')
+    conf = conf.replace('"../mappings/', f'"{root}/mappings/')
+    conf = conf.replace('file="agreements/', f'file="{agreements}/')
+    conf = re.sub(r'(file|key-file|pseudonym-key-file)="demo-',
+                  lambda m: f'{m.group(1)}="{root}/config/demo-', conf)
+    config = os.path.join(folder, "broker.xml")
+    open(config, "w", encoding="utf-8").write(conf)
+    return config, agreements
+
+
+# DSA-001 (cws to medicaid) without the caseworker's telephone number: an optional element, so the
+# filtered document stays schema-valid (the agreement loader checks that).
+DSA001_PHONE_LINE = ('    <include path="hs:ChildWelfareCase/hs:Caseworker/nc:RoleOfPerson/'
+                     'nc:PersonContactInformation/nc:ContactTelephoneNumber"/>\n')
+
+
+def dsa001_without_phone(text, version="2"):
+    assert DSA001_PHONE_LINE in text
+    return text.replace(DSA001_PHONE_LINE, "").replace('version="1"', f'version="{version}"')
+
+
+def content_version(text):
+    """base::content_version: the first 16 hex digits of the SHA-256 of a file's bytes."""
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def record_message(body, content_type):

@@ -420,24 +420,28 @@ int cmd_disclosures(const std::vector<std::string>& args) {
       std::printf(
           "%s\n  {\"date\":\"%s\",\"recipient\":\"%s\",\"purpose\":\"%s\",\"agreement\":\"%s\","
           "\"provider\":\"%s\",\"exchange\":\"%s\",\"record_key\":\"%s\",\"message_id\":\"%s\","
-          "\"consent\":\"%s\",\"disclosed\":\"%s\",\"digest\":\"%s\"}",
+          "\"consent\":\"%s\",\"disclosed\":\"%s\",\"digest\":\"%s\","
+          "\"agreement_version\":\"%s\",\"mapping_version\":\"%s\"}",
           first ? "" : ",", iso_time(e.at_ms).c_str(), base::json_escape(e.recipient).c_str(),
           base::json_escape(e.purpose).c_str(), base::json_escape(e.agreement).c_str(),
           base::json_escape(e.provider).c_str(), base::json_escape(e.exchange).c_str(),
           base::json_escape(e.record_key).c_str(), base::json_escape(e.message_id).c_str(),
           base::json_escape(e.consent).c_str(), base::json_escape(e.paths).c_str(),
-          e.digest.c_str());
+          e.digest.c_str(), base::json_escape(e.agreement_version).c_str(),
+          base::json_escape(e.mapping_version).c_str());
       first = false;
     }
     std::printf("%s]\n", r->empty() ? "" : "\n");
   } else if (format == "csv") {
     std::printf(
-        "date,recipient,purpose,agreement,provider,exchange,record_key,consent,disclosed\n");
+        "date,recipient,purpose,agreement,agreement_version,provider,exchange,record_key,"
+        "consent,disclosed\n");
     for (const auto& e : *r)
-      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s\n", iso_time(e.at_ms).c_str(),
+      std::printf("%s,%s,%s,%s,%s,%s,%s,%s,%s,%s\n", iso_time(e.at_ms).c_str(),
                   csv(e.recipient).c_str(), csv(e.purpose).c_str(), csv(e.agreement).c_str(),
-                  csv(e.provider).c_str(), csv(e.exchange).c_str(), csv(e.record_key).c_str(),
-                  csv(e.consent).c_str(), csv(e.paths).c_str());
+                  csv(e.agreement_version).c_str(), csv(e.provider).c_str(),
+                  csv(e.exchange).c_str(), csv(e.record_key).c_str(), csv(e.consent).c_str(),
+                  csv(e.paths).c_str());
   } else {
     std::printf("Accounting of disclosures for %s since %s: %zu\n\n", person.c_str(),
                 iso_time(since_ms).substr(0, 10).c_str(), r->size());
@@ -448,6 +452,9 @@ int cmd_disclosures(const std::vector<std::string>& args) {
                   e.recipient.c_str(), e.purpose.c_str(), e.agreement.c_str(), e.exchange.c_str(),
                   e.record_key.c_str());
       std::printf("%20s  disclosed: %s\n", "", e.paths.c_str());
+      // The agreement file's content hash: which text of the agreement allowed it.
+      if (!e.agreement_version.empty())
+        std::printf("%20s  agreement version: %s\n", "", e.agreement_version.c_str());
     }
   }
   return 0;

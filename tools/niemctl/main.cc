@@ -42,6 +42,9 @@ Commands:
                                             remove for good (audited)
   replay MESSAGE-ID --recipient R           take a withheld decision again
   pause QUEUE | resume QUEUE                hold or resume delivery to one subscriber (audited)
+  reload                                    re-read the configuration's mappings, agreements,
+                                            subscriptions and admin tokens: all or nothing
+                                            (audited; the same as SIGHUP)
   trace MESSAGE-ID                          received, mapped, each recipient's decision, delivered
   messages [--record-key K] [--person ID] [--exchange E] [--agency A] [--recipient R]
            [--status S] [--from T] [--to T] [--limit N] [--before MESSAGE-ID]
@@ -50,6 +53,8 @@ Commands:
   disclosures --person ID                   the accounting of disclosures for one child
   audit verify                              verify the audit trail's hash chain
   agreements                                the agreements and whether each is in effect
+  config                                    the rules in force: each mapping and agreement file
+                                            with its version (the audit trail names it)
   withheld [--recipient R] [--hours H]      why records were withheld from each recipient in the
                                             last H hours (default 24), by code and agreement
   consents --person ID                      a child's consents and whether each holds today
@@ -427,6 +432,44 @@ int main(int argc, char** argv) {
       std::printf("%s: delivery %s\n", arg(1).c_str(), cmd == "pause" ? "paused" : "resumed");
     return 0;
   }
+  if (cmd == "reload") {
+    auto r = c.call(http::verb::post, "/api/reload");
+    // 422: the new rules were refused; every problem is printed, as the broker's log has them.
+    if (r.error.empty() && r.status == 422 && !as_json) {
+      auto errors = at(r.body, "errors");
+      if (errors.is_array())
+        for (const auto& e : errors.as_array())
+          std::fprintf(stderr, "%s\n", str(at(e, "text")).c_str());
+      std::fprintf(stderr, "niemctl: reload refused: %s\n",
+                   str(at(at(r.body, "error"), "message")).c_str());
+      return 1;
+    }
+    if (r.error.empty() && r.status == 422) {
+      emit_json(r);
+      return 1;
+    }
+    if (int rc = failed(r)) return rc;
+    if (as_json) {
+      emit_json(r);
+      return 0;
+    }
+    auto list = [&](const char* key) {
+      std::string out;
+      auto v = at(r.body, key);
+      if (v.is_array())
+        for (const auto& x : v.as_array()) out += (out.empty() ? "" : ", ") + str(x);
+      return out;
+    };
+    auto changed = list("changed");
+    if (changed.empty())
+      std::printf("nothing changed (rules generation %s)\n", str(at(r.body, "generation")).c_str());
+    else
+      std::printf("reloaded: %s (rules generation %s)\n", changed.c_str(),
+                  str(at(r.body, "generation")).c_str());
+    if (auto restart = list("restart_required"); !restart.empty())
+      std::printf("changed, but only a restart applies them: %s\n", restart.c_str());
+    return 0;
+  }
   if (cmd == "trace") {
     if (arg(1).empty()) return usage("trace MESSAGE-ID");
     auto r = c.call(http::verb::get, "/api/messages/" + escape_path(arg(1)) + "/trace");
@@ -522,6 +565,23 @@ int main(int argc, char** argv) {
       std::printf("audit trail BROKEN at entry %s: %s\n", str(at(r.body, "first_bad_seq")).c_str(),
                   str(at(r.body, "problem")).c_str());
     return ok ? 0 : 1;
+  }
+  if (cmd == "config") {
+    auto r = c.call(http::verb::get, "/api/config");
+    if (int rc = failed(r)) return rc;
+    if (as_json) return emit_json(r), 0;
+    std::printf("rules generation %s, loaded %s\n", str(at(r.body, "generation")).c_str(),
+                str(at(r.body, "loaded_at")).c_str());
+    std::vector<std::vector<std::string>> rows;
+    for (const auto& f : at(r.body, "files").as_array()) {
+      auto what = str(at(f, "kind")) == "mapping"
+                      ? str(at(f, "agency")) + "/" + str(at(f, "record_type")) + " -> " +
+                            str(at(f, "exchange"))
+                      : str(at(f, "agreement"));
+      rows.push_back({str(at(f, "kind")), what, str(at(f, "version")), str(at(f, "file"))});
+    }
+    table({"KIND", "WHAT", "VERSION", "FILE"}, rows);
+    return 0;
   }
   if (cmd == "agreements") {
     auto r = c.call(http::verb::get, "/api/agreements");

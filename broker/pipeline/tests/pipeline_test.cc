@@ -25,7 +25,7 @@ struct rig {
   std::shared_ptr<mapping::mapping_library> lib = testing::load_project_mappings();
   std::unique_ptr<store::store> st;
   std::unique_ptr<pipeline::pipeline> pl;
-  rig() {
+  explicit rig(std::shared_ptr<const routing::router> router = nullptr) {
     REQUIRE(lib);
     auto s = store::store::open({.locator = dir.path.string(),
                                  .group_commit_max = 256,
@@ -33,15 +33,26 @@ struct rig {
                                 clk);
     REQUIRE(s.ok());
     st = std::move(s.value());
-    auto router = std::make_shared<routing::subscription_router>(
-        std::vector<routing::subscription>{{"court", "placement-notification"},
-                                           {"medicaid", "placement-notification"},
-                                           {"cws", "pharmacy-claim"}});
+    if (!router)
+      router = std::make_shared<routing::subscription_router>(
+          std::vector<routing::subscription>{{"court", "placement-notification"},
+                                             {"medicaid", "placement-notification"},
+                                             {"cws", "pharmacy-claim"}});
     pl = std::make_unique<pipeline::pipeline>(lib, router, *st, [] {
       pipeline::options o;
       o.workers = 2;
       return o;
     }());
+  }
+  static pipeline::job make_job(std::string agency, std::string type, std::string ct,
+                                std::string body, std::string id) {
+    pipeline::job j;
+    j.message_id = std::move(id);
+    j.agency = std::move(agency);
+    j.record_type = std::move(type);
+    j.content_type = std::move(ct);
+    j.body = std::move(body);
+    return j;
   }
   outcome run(std::string agency, std::string type, std::string ct, std::string body,
               std::string id = "") {
@@ -134,4 +145,85 @@ TEST_CASE("bad records are dead-lettered with their reason, never queued") {
   auto dls = r.st->dead_letters(1000);
   CHECK(dls.size() == static_cast<std::size_t>(n + 4));
   CHECK(dls.back().diagnostics_json.find("\"code\":\"NIEM-101\"") != std::string::npos);
+}
+
+namespace {
+
+// A router that stops inside `route` until the test lets it go: a record held in flight.
+class gated_router final : public routing::router {
+ public:
+  explicit gated_router(std::vector<routing::subscription> subs) : inner_(std::move(subs)) {}
+  std::vector<routing::decision> route(const routing::routed_document& doc,
+                                       std::vector<routing::fact>* learned,
+                                       std::vector<routing::observation>* counted) const override {
+    ++calls;
+    entered.set_value();
+    gate.wait();
+    return inner_.route(doc, learned, counted);
+  }
+  std::vector<std::string> recipients() const override { return inner_.recipients(); }
+  mutable std::atomic<int> calls{0};
+  mutable std::promise<void> entered;
+  std::shared_future<void> gate;
+
+ private:
+  routing::subscription_router inner_;
+};
+
+}  // namespace
+
+TEST_CASE(
+    "a swap of rules applies from the next record; a record in flight finishes under its own") {
+  std::promise<void> open;
+  auto gated = std::make_shared<gated_router>(std::vector<routing::subscription>{
+      {"court", "placement-notification"}, {"medicaid", "placement-notification"}});
+  gated->gate = open.get_future().share();
+  auto entered = gated->entered.get_future();
+  rig r(gated);
+  REQUIRE(r.pl->current()->generation == 1);
+  auto file = testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson";
+
+  // Record A enters routing under generation 1 and is held there.
+  std::promise<outcome> a_done;
+  r.pl->submit(rig::make_job("cws", "placement", "application/json", first_line(file), "SWAP-A"),
+               [&](outcome o) { a_done.set_value(std::move(o)); });
+  REQUIRE(entered.wait_for(std::chrono::seconds(30)) == std::future_status::ready);
+
+  // Generation 2: the court alone subscribes.
+  auto next = std::make_shared<pipeline::rules>(*pipeline::make_rules(
+      r.lib, std::make_shared<routing::subscription_router>(
+                 std::vector<routing::subscription>{{"court", "placement-notification"}})));
+  next->generation = 2;
+  r.pl->swap(next);
+  CHECK(r.pl->current()->generation == 2);
+
+  open.set_value();
+  auto a = a_done.get_future().get();
+  REQUIRE(a.what == outcome::status::accepted);
+  CHECK(a.enqueued.size() == 2);  // decided by the rules it started with: court and medicaid
+
+  auto b = r.run("cws", "placement", "application/json", first_line(file, 1), "SWAP-B");
+  REQUIRE(b.what == outcome::status::accepted);
+  REQUIRE(b.enqueued.size() == 1);
+  CHECK(b.enqueued[0].recipient == "court");
+  CHECK(gated->calls == 1);  // B never saw the old router
+}
+
+TEST_CASE("every audit entry names the version of the mapping that decided it") {
+  rig r;
+  auto file = testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson";
+  auto o = r.run("cws", "placement", "application/json", first_line(file), "VERSIONED");
+  REQUIRE(o.what == outcome::status::accepted);
+  const auto* m = r.lib->find("cws", "placement");
+  REQUIRE(m);
+  CHECK(m->version().size() == 16);
+  CHECK(m->version().find_first_not_of("0123456789abcdef") == std::string::npos);
+  auto t = r.st->trace("VERSIONED");
+  REQUIRE(t.decisions.size() == 2);
+  for (const auto& d : t.decisions) {
+    INFO(d.recipient);
+    CHECK(d.mapping_version == m->version());
+    CHECK(d.agreement_version.empty());  // a subscription router has no agreements
+  }
+  CHECK(r.st->verify_audit("pipeline-test-audit-key").ok);
 }

@@ -18,7 +18,7 @@ params pg_store::audit_params(std::vector<audit_entry>& entries, std::int64_t no
   auto seq = head_seq_;
   auto hash = head_hash_;
   std::vector<std::int64_t> seqs, ats;
-  std::vector<std::vector<std::string_view>> cols(15);
+  std::vector<std::vector<std::string_view>> cols(17);
   for (auto& e : entries) {
     e.seq = ++seq;
     e.at_ms = now;
@@ -27,10 +27,12 @@ params pg_store::audit_params(std::vector<audit_entry>& entries, std::int64_t no
     hash = e.hash;
     seqs.push_back(e.seq);
     ats.push_back(e.at_ms);
-    std::string_view v[] = {e.message_id, e.record_key, e.provider, e.exchange, e.recipient,
-                            e.agreement,  e.purpose,    e.consent,  e.decision, e.reason,
-                            e.paths,      e.digest,     e.subjects, e.prev,     e.hash};
-    for (std::size_t c = 0; c < 15; ++c) cols[c].push_back(v[c]);
+    std::string_view v[] = {e.message_id,       e.record_key, e.provider, e.exchange,
+                            e.recipient,        e.agreement,  e.purpose,  e.consent,
+                            e.decision,         e.reason,     e.paths,    e.digest,
+                            e.subjects,         e.prev,       e.hash,     e.mapping_version,
+                            e.agreement_version};
+    for (std::size_t c = 0; c < cols.size(); ++c) cols[c].push_back(v[c]);
   }
   params p;
   p.array(seqs).array(ats);

@@ -57,9 +57,12 @@ void pg_store::watch_facts(std::function<void(std::vector<fact_row>)> learned) {
   fact_watcher_ = std::move(learned);
 }
 
-void pg_store::watch_settings(setting_watcher changed) {
+void pg_store::watch_settings(const std::string& prefix, setting_watcher changed) {
   std::lock_guard lk(watch_mu_);
-  settings_watcher_ = std::move(changed);
+  if (changed)
+    settings_watchers_[prefix] = std::move(changed);
+  else
+    settings_watchers_.erase(prefix);
 }
 
 void pg_store::wake_listener() {
@@ -98,7 +101,8 @@ void pg_store::listen_loop() {
   };
   auto setting = [this](const std::string& key, const std::optional<std::string>& value) {
     std::lock_guard lk(watch_mu_);
-    if (settings_watcher_) settings_watcher_(key, value);
+    for (const auto& [prefix, watcher] : settings_watchers_)
+      if (key.empty() || key.starts_with(prefix)) watcher(key, value);
   };
   auto tell = [this, &c, &new_facts, &setting](const std::string& recipient) {
     {

@@ -9,6 +9,7 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <map>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -75,7 +76,8 @@ class pg_store final : public store, engine::committer {
   void watch(std::function<void(const std::string&)> changed) override;
   void watch_facts(std::function<void(std::vector<fact_row>)> learned) override;
   void catch_up_facts(std::function<void(bool)> done) override;
-  void watch_settings(setting_watcher changed) override;
+  void watch_settings(const std::string& prefix, setting_watcher changed) override;
+  std::string replica_id() const override { return replica_id_; }
   bool shared() const override { return true; }
   bool lead(std::string_view role) override;
   void renew_leases(std::vector<std::string> wanted,
@@ -175,7 +177,7 @@ class pg_store final : public store, engine::committer {
   std::mutex watch_mu_;
   std::function<void(const std::string&)> watcher_;
   std::function<void(std::vector<fact_row>)> fact_watcher_;
-  setting_watcher settings_watcher_;
+  std::map<std::string, setting_watcher> settings_watchers_;  // by key prefix
   std::int64_t facts_seen_ = 0;  // listener thread: the last fact's seq handed on
   // catch_up_facts: answered by the listener thread, woken through an eventfd.
   std::mutex catch_up_mu_;

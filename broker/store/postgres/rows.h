@@ -7,7 +7,8 @@ namespace niem::store::postgres {
 
 inline constexpr const char* k_audit_columns =
     "seq, at_ms, message_id, record_key, provider, exchange, recipient, agreement, purpose, "
-    "consent, decision, reason, paths, digest, subjects, prev, hash";
+    "consent, decision, reason, paths, digest, subjects, prev, hash, mapping_version, "
+    "agreement_version";
 
 inline audit_entry read_entry(const result& r, int i) {
   audit_entry e;
@@ -28,6 +29,8 @@ inline audit_entry read_entry(const result& r, int i) {
   e.subjects = r.text(i, 14);
   e.prev = r.text(i, 15);
   e.hash = r.text(i, 16);
+  e.mapping_version = r.text(i, 17);
+  e.agreement_version = r.text(i, 18);
   return e;
 }
 

@@ -17,7 +17,7 @@ namespace niem::store::postgres {
 
 namespace {
 
-constexpr int k_schema_version = 2;
+constexpr int k_schema_version = 3;
 // pg_advisory_lock key held while the schema is created or migrated: replicas starting at once
 // take turns ("niem" in ASCII).
 constexpr std::int64_t k_migration_lock = 0x6e69656d;
@@ -109,6 +109,13 @@ INSERT INTO message_index(term, received_ms, message_id)
 UPDATE meta SET value = '2' WHERE key = 'schema_version';
 )sql";
 
+// Version 3: which mapping and agreement (their content hashes) decided each audit entry.
+constexpr const char* k_migrate_v2 = R"sql(
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS mapping_version text NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN IF NOT EXISTS agreement_version text NOT NULL DEFAULT '';
+UPDATE meta SET value = '3' WHERE key = 'schema_version';
+)sql";
+
 struct statement {
   const char* name;
   const char* sql;
@@ -152,10 +159,12 @@ constexpr statement k_statements[] = {
     {"del_dead", "DELETE FROM dead_letters WHERE id=$1"},
     {"ins_audit",
      "INSERT INTO audit(seq, at_ms, message_id, record_key, provider, exchange, recipient, "
-     "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
+     "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash, "
+     "mapping_version, agreement_version) "
      "SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], "
      "$6::text[], $7::text[], $8::text[], $9::text[], $10::text[], $11::text[], $12::text[], "
-     "$13::text[], $14::text[], $15::text[], $16::text[], $17::text[])"},
+     "$13::text[], $14::text[], $15::text[], $16::text[], $17::text[], $18::text[], "
+     "$19::text[])"},
     {"sel_fetch",
      "SELECT q.id, q.message_id, q.source_agency, q.record_key, q.exchange, q.doc_id, "
      "q.enqueued_ms, q.received_ms, q.attempts, d.body, q.consent FROM queue q JOIN documents d "
@@ -343,11 +352,12 @@ base::result<bool> pg_store::init() {
       }
     }
     // Then from version N to N+1, each in its transaction, under the lock.
-    if (problem.empty() && version() == 1) {
-      auto r = conn_.exec(fmt::format("BEGIN; {} COMMIT;", k_migrate_v1).c_str());
+    for (auto [from, sql] : {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}}) {
+      if (!problem.empty() || version() != from) continue;
+      auto r = conn_.exec(fmt::format("BEGIN; {} COMMIT;", sql).c_str());
       if (!r.ok()) {
         conn_.exec("ROLLBACK");
-        problem = fmt::format("cannot migrate the schema to version 2: {}", r.message());
+        problem = fmt::format("cannot migrate the schema to version {}: {}", from + 1, r.message());
       }
     }
     conn_.exec(fmt::format("SELECT pg_advisory_unlock({})", k_migration_lock).c_str());

@@ -17,6 +17,7 @@ bool sqlite_store::append_audit(audit_entry e, std::int64_t now) {
   s.bind(5, e.exchange).bind(6, e.recipient).bind(7, e.agreement).bind(8, e.purpose);
   s.bind(9, e.consent).bind(10, e.decision).bind(11, e.reason).bind(12, e.paths);
   s.bind(13, e.digest).bind(14, e.subjects).bind(15, e.prev).bind(16, e.hash);
+  s.bind(17, e.mapping_version).bind(18, e.agreement_version);
   if (!s.run()) return false;
   last_hash_ = e.hash;
   return true;

@@ -7,7 +7,8 @@ namespace niem::store::sqlite {
 
 inline constexpr const char* k_audit_columns =
     "seq, at_ms, message_id, record_key, provider, exchange, recipient, agreement, purpose, "
-    "consent, decision, reason, paths, digest, subjects, prev, hash";
+    "consent, decision, reason, paths, digest, subjects, prev, hash, mapping_version, "
+    "agreement_version";
 
 inline audit_entry read_entry(stmt& s) {
   audit_entry e;
@@ -28,6 +29,8 @@ inline audit_entry read_entry(stmt& s) {
   e.subjects = s.text(14);
   e.prev = s.text(15);
   e.hash = s.text(16);
+  e.mapping_version = s.text(17);
+  e.agreement_version = s.text(18);
   return e;
 }
 

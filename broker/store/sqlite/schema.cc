@@ -14,7 +14,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '6');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '7');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -82,7 +82,8 @@ CREATE TABLE IF NOT EXISTS audit(
   record_key TEXT NOT NULL, provider TEXT NOT NULL, exchange TEXT NOT NULL, recipient TEXT NOT NULL,
   agreement TEXT NOT NULL, purpose TEXT NOT NULL, consent TEXT NOT NULL, decision TEXT NOT NULL,
   reason TEXT NOT NULL, paths TEXT NOT NULL, digest TEXT NOT NULL, subjects TEXT NOT NULL,
-  prev TEXT NOT NULL, hash TEXT NOT NULL);
+  prev TEXT NOT NULL, hash TEXT NOT NULL, mapping_version TEXT NOT NULL DEFAULT '',
+  agreement_version TEXT NOT NULL DEFAULT '');
 -- A message's decisions, for its trace and its search result.
 CREATE INDEX IF NOT EXISTS audit_by_message ON audit(message_id);
 )sql";
@@ -151,6 +152,15 @@ UPDATE meta SET value = '6' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Schema 6 did not record which mapping and agreement (their content hashes) decided an entry.
+constexpr const char* k_migrate_v6 = R"sql(
+BEGIN IMMEDIATE;
+ALTER TABLE audit ADD COLUMN mapping_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN agreement_version TEXT NOT NULL DEFAULT '';
+UPDATE meta SET value = '7' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 // Schema 2 kept a document's reference count in its row, so that each acknowledgement rewrote
 // the document.
 constexpr const char* k_migrate_v2 = R"sql(
@@ -162,7 +172,7 @@ UPDATE meta SET value = '3' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-constexpr int k_schema_version = 6;
+constexpr int k_schema_version = 7;
 
 }  // namespace
 
@@ -258,7 +268,8 @@ base::result<bool> sqlite_store::init() {
                            {2, k_migrate_v2},
                            {3, k_migrate_v3},
                            {4, k_migrate_v4},
-                           {5, k_migrate_v5}}) {
+                           {5, k_migrate_v5},
+                           {6, k_migrate_v6}}) {
     if (schema_version() != from) continue;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : last_error();
@@ -348,8 +359,8 @@ bool sqlite_store::prepare() {
       {&sel_doc_, "SELECT body FROM documents WHERE id=?"},
       {&ins_audit_,
        "INSERT INTO audit(at_ms, message_id, record_key, provider, exchange, recipient, "
-       "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash) "
-       "VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
+       "agreement, purpose, consent, decision, reason, paths, digest, subjects, prev, hash, "
+       "mapping_version, agreement_version) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"},
       {&upd_attempts_, "UPDATE queue SET attempts=? WHERE id=?"},
       {&sel_expire_,
        "SELECT id, enqueued_ms FROM queue WHERE recipient=? AND id>? ORDER BY id LIMIT 10000"},

@@ -179,6 +179,8 @@ TEST_CASE("sqlite: a store of schema 1 is migrated, keeping its queue and never 
       doc_id, enqueued_ms, received_ms, attempts FROM q2;
     DROP TABLE q2;
     CREATE INDEX queue_by_recipient ON queue(recipient, id);
+    ALTER TABLE audit DROP COLUMN mapping_version;
+    ALTER TABLE audit DROP COLUMN agreement_version;
     UPDATE meta SET value = '1' WHERE key = 'schema_version';)sql";
   REQUIRE(f.exec(downgrade));
 
@@ -196,7 +198,7 @@ TEST_CASE("sqlite: a store of schema 1 is migrated, keeping its queue and never 
   ack(*s, q[0].id);
   ack(*s, c.enqueued[0].id);
   s.reset();
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 6);
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 7);
   CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
   CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
@@ -813,11 +815,12 @@ STORE_TEST(case_15, "a store from before message search is indexed from its audi
   REQUIRE(f.exec(fmt::format(
       "DROP TABLE message_index; DROP INDEX messages_by_time; DROP INDEX messages_by_key; "
       "DROP INDEX messages_by_exchange; DROP INDEX messages_by_agency; "
-      "DROP INDEX messages_by_status; UPDATE meta SET value = '{}' WHERE key = "
+      "DROP INDEX messages_by_status; ALTER TABLE audit DROP COLUMN mapping_version; "
+      "ALTER TABLE audit DROP COLUMN agreement_version; UPDATE meta SET value = '{}' WHERE key = "
       "'schema_version';",
       sqlite ? 5 : 1)));
   auto s = f.open(clk);
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 6 : 2));
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 7 : 3));
   using q = store::store::message_query;
   CHECK(ids_of(*s, q{.person = "CWS-1"}) == ids{"M5", "M1"});
   CHECK(ids_of(*s, q{.person = "9555B"}) == ids{"M2"});
