@@ -25,6 +25,8 @@ packages=(
   openssl
   # SHA-256 and HMAC for the audit trail's hash chain and the research pseudonyms (libcrypto)
   libssl-dev
+  # the audit archive's gzip files (niem-dsa archive)
+  zlib1g-dev
   # the admin API tests: an independent Prometheus text-format parser
   python3-prometheus-client
   # the dashboard's browser test: headless Chromium driven over its DevTools protocol

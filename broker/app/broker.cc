@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <future>
@@ -409,6 +410,12 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
 admin::reload_report broker::reload(const std::string& by) {
   auto& im = *impl_;
   std::lock_guard lk(im.reload_mu);
+  const auto started = std::chrono::steady_clock::now();
+  auto elapsed_ms = [&] {
+    return std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - started)
+                              .count());
+  };
   admin::reload_report rep;
   const auto running = im.cfg;
   auto now = im.pl->current();
@@ -453,7 +460,8 @@ admin::reload_report broker::reload(const std::string& by) {
     base::log(base::log_level::error, "reload", "reload refused; nothing changed",
               {{"errors", std::to_string(rep.errors.size())},
                {"generation", std::to_string(rep.generation)},
-               {"by", by}});
+               {"by", by},
+               {"ms", elapsed_ms()}});
     if (!audit_reload(*im.st, by, fmt::format("generation {}", rep.generation),
                       std::string(base::code_id(rep.errors.front().code)), ""))
       base::log(base::log_level::error, "reload", "the refusal is not in the audit trail",
@@ -501,7 +509,7 @@ admin::reload_report broker::reload(const std::string& by) {
     rep.changed.push_back("tokens");
   if (rep.changed.empty()) {
     base::log(base::log_level::info, "reload", "nothing to reload: the rules are unchanged",
-              {{"generation", std::to_string(rep.generation)}, {"by", by}});
+              {{"generation", std::to_string(rep.generation)}, {"by", by}, {"ms", elapsed_ms()}});
     rep.ok = true;
     rep.files = std::move(before);
     rep.content_hash = pipeline::content_hash(*now);
@@ -568,7 +576,8 @@ admin::reload_report broker::reload(const std::string& by) {
             {{"generation", std::to_string(rep.generation)},
              {"changed", changed},
              {"restart_required", restart},
-             {"by", by}});
+             {"by", by},
+             {"ms", elapsed_ms()}});
   log_rules(*candidate);
   // The others sharing the store follow (a reload they were told of is not announced again).
   if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);

@@ -20,6 +20,12 @@ std::string chain_hash(std::string_view key, std::string_view prev, const audit_
 class chain_verifier {
  public:
   explicit chain_verifier(std::string_view key) : key_(key) {}
+  // The chain read from here on continues after entry `seq` whose hash is `hash` (entries
+  // archived before it; none: seq 0 and the genesis).
+  void start_after(std::int64_t seq, std::string hash) {
+    last_seq_ = seq;
+    prev_ = std::move(hash);
+  }
   // False once an entry is bad (stop reading).
   bool add(const audit_entry& e);
   // Entries removed from the end leave the chain whole; the store's high-water mark of the

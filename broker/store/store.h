@@ -76,6 +76,14 @@ struct audit_entry {
   std::string mapping_version, agreement_version;
 };
 
+// Where the audit trail kept in the store begins: after the entries moved to archive files
+// (store/archive.h), or at the chain's start.
+struct audit_boundary {
+  std::int64_t last_seq = 0;   // the last entry archived (0: none)
+  std::string last_hash;       // its hash (the genesis when none): the first entry kept links to it
+  std::uint64_t archived = 0;  // entries archived in all
+};
+
 // A record counted for an aggregate agreement's report (see routing::observation).
 struct observation_row {
   std::string agreement, exchange, record_key, day, fields;
@@ -304,8 +312,25 @@ class store {
   // ---- Reading the audit trail and the observations (long scans: they never hold up the
   // writer; on a running broker they see the last committed state) ----
 
-  // Verifies the audit chain with `key`.
+  // Verifies the audit chain with `key`, from where the store's part of it begins (the entries
+  // before it are in archive files: store/archive.h verifies those).
   virtual audit_check verify_audit(std::string_view key) = 0;
+
+  // ---- The audit archive (store/archive.h) ----
+
+  // Where the store's part of the chain begins.
+  virtual base::result<audit_boundary> audit_start() = 0;
+  // The entries after `after_seq` recorded before `before_ms`, oldest first, at most `limit`.
+  virtual base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
+                                                               std::int64_t before_ms,
+                                                               std::uint32_t limit) = 0;
+  // In one transaction: the entries up to `last_seq` removed, the archive recorded as the new
+  // start of the store's chain (`files`: where they went), and `record` appended to the chain.
+  // Nothing is done (false) unless the store's chain still begins at `from` and its entry
+  // `last_seq` has the hash `last_hash` (what the files end with).
+  virtual base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                           const std::string& last_hash, std::uint64_t entries,
+                                           const std::string& files, audit_entry record) = 0;
   // Disclosures (delivered decisions) about one child, by client number or Medicaid id, since a
   // time, oldest first.
   virtual base::result<std::vector<audit_entry>> disclosures(std::string_view person,

@@ -5,6 +5,7 @@
 //   audit-verify  verify the audit trail's hash chain in a broker store
 //   disclosures   the accounting of disclosures for one child
 //   report        an aggregate agreement's report for any period, on demand
+//   archive       move the audit entries of closed years to signed files
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -17,6 +18,8 @@
 
 #include <fmt/format.h>
 
+#include "archive/archive.h"
+#include "base/clock.h"
 #include "base/home.h"
 #include "base/text.h"
 #include "mapping/mapping.h"
@@ -41,17 +44,28 @@ Commands:
   explain --store STORE --claim CLAIM-ID     the medication check's outcome for a claim and, for
                                              every order and application known for the child,
                                              why it did or did not cover the claim
-  audit-verify --store STORE [--key-file F]  verify the audit trail's hash chain
+  audit-verify --store STORE [--key-file F] [--archive DIR]
+                                             verify the audit trail's hash chain; with --archive,
+                                             from its start in the archive files across into the
+                                             store
   disclosures --store STORE --person ID [--since YYYY-MM-DD] [--format table|csv|json]
-                                             the accounting of disclosures for one child (client
-                                             number or Medicaid id; default: the past six years)
+              [--archive DIR --key-file F]   the accounting of disclosures for one child (client
+                                             number or Medicaid id; default: the past six years),
+                                             archived ones included with --archive
+  archive --store STORE --key-file F --before YYYY-MM-DD --out DIR [--min-age-days N]
+                                             move the audit entries recorded before the date to
+                                             signed, compressed files in DIR (never entries younger
+                                             than N days, default 2192: six years); they leave the
+                                             store only once written and verified, and the chain
+                                             records the archive. SQLite: stop the broker first.
   report --store STORE --agreement FILE --period 2026-Q3|FROM..TO [--format xml|table|json]
                                              an aggregate agreement's report (DSA-009) from what
                                              the broker counted, small counts suppressed; xml is
                                              the aggregate-report document, schema-checked
 
 STORE is a broker store's directory (SQLite) or a postgresql:// URI; with --password-file F the
-database password is read from F (never give it in the URI). The store is only read.
+database password is read from F (never give it in the URI). The store is only read, except by
+archive. F is the broker's audit key file (<audit key-file>).
 
 Exit codes: 0 fine, 1 problems found (invalid agreement, broken chain), 2 usage or I/O error.
 Environment: NIEM_HOME is the project root holding mappings/ and schemas/ (default: the source tree).
@@ -257,11 +271,14 @@ struct store_args {
   }
 };
 
-// Opens the store for reading; reports why not (and sets rc) when it cannot.
-std::unique_ptr<store::store> open_store(const store_args& a, int& rc) {
+// Opens the store for reading (or, with the audit key, for writing: the archive appends to the
+// chain); reports why not (and sets rc) when it cannot.
+std::unique_ptr<store::store> open_store(const store_args& a, int& rc,
+                                         const std::string& writer_key = {}) {
   store::options o;
   o.locator = a.locator;
-  o.read_only = true;
+  o.read_only = writer_key.empty();
+  o.audit_key = writer_key;
   o.group_commit_max = 1;
   if (!a.password_file.empty()) {
     o.password = read_key(a.password_file, rc);
@@ -328,12 +345,14 @@ int cmd_explain_claim(const std::vector<std::string>& args) {
 
 int cmd_audit_verify(const std::vector<std::string>& args) {
   store_args sa;
-  std::string key_file;
+  std::string key_file, archive_dir;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (sa.take(args, i))
       continue;
     else if (args[i] == "--key-file" && i + 1 < args.size())
       key_file = args[++i];
+    else if (args[i] == "--archive" && i + 1 < args.size())
+      archive_dir = args[++i];
     else
       return usage(("unknown option " + args[i]).c_str());
   }
@@ -343,9 +362,36 @@ int cmd_audit_verify(const std::vector<std::string>& args) {
   if (rc) return rc;
   auto st = open_store(sa, rc);
   if (!st) return rc;
+  auto start = st->audit_start();
+  if (!start) {
+    for (const auto& d : start.errors())
+      std::fprintf(stderr, "niem-dsa: %s\n", base::format(d).c_str());
+    return 2;
+  }
+  // The archived part first: from the chain's start, across the files, to where the store's
+  // part begins.
+  std::uint64_t archived = 0;
+  if (!archive_dir.empty()) {
+    auto a = archive::verify(archive_dir, key, *start);
+    if (!a.ok) {
+      std::printf("audit archive BROKEN: %s\n", a.problem.c_str());
+      return 1;
+    }
+    archived = a.entries;
+  }
   auto v = st->verify_audit(key);
   if (v.ok) {
-    std::printf("audit trail intact: %llu entries\n", static_cast<unsigned long long>(v.entries));
+    if (!archive_dir.empty())
+      std::printf("audit trail intact: %llu entries in %s, %llu in the store\n",
+                  static_cast<unsigned long long>(archived), archive_dir.c_str(),
+                  static_cast<unsigned long long>(v.entries));
+    else if (start->last_seq > 0)
+      std::printf(
+          "audit trail intact: %llu entries in the store, after entry %lld (entries "
+          "before it are archived: give --archive DIR to verify them too)\n",
+          static_cast<unsigned long long>(v.entries), static_cast<long long>(start->last_seq));
+    else
+      std::printf("audit trail intact: %llu entries\n", static_cast<unsigned long long>(v.entries));
     return 0;
   }
   if (v.first_bad_seq == 0) {
@@ -381,10 +427,14 @@ std::string csv(std::string_view s) {
 
 int cmd_disclosures(const std::vector<std::string>& args) {
   store_args sa;
-  std::string person, since, format = "table";
+  std::string person, since, format = "table", archive_dir, key_file;
   for (std::size_t i = 0; i < args.size(); ++i) {
     if (sa.take(args, i))
       continue;
+    else if (args[i] == "--archive" && i + 1 < args.size())
+      archive_dir = args[++i];
+    else if (args[i] == "--key-file" && i + 1 < args.size())
+      key_file = args[++i];
     else if (args[i] == "--person" && i + 1 < args.size())
       person = args[++i];
     else if (args[i] == "--since" && i + 1 < args.size())
@@ -398,6 +448,8 @@ int cmd_disclosures(const std::vector<std::string>& args) {
     return usage("disclosures needs --store STORE and --person ID");
   if (format != "table" && format != "csv" && format != "json")
     return usage("--format is table, csv or json");
+  if (!archive_dir.empty() && key_file.empty())
+    return usage("--archive needs --key-file (the archive files are verified with the audit key)");
   auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                     std::chrono::system_clock::now().time_since_epoch())
                     .count();
@@ -412,6 +464,25 @@ int cmd_disclosures(const std::vector<std::string>& args) {
   if (!r) {
     for (const auto& d : r.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
     return 2;
+  }
+  if (!archive_dir.empty()) {
+    // The archived disclosures come first (older); the same tests as the store's query.
+    auto key = read_key(key_file, rc);
+    if (rc) return rc;
+    auto archived = archive::read_entries(archive_dir, key);
+    if (!archived) {
+      for (const auto& d : archived.errors()) std::fprintf(stderr, "%s\n", base::format(d).c_str());
+      return 1;
+    }
+    std::vector<store::audit_entry> merged;
+    for (auto& e : *archived) {
+      auto words = base::split(e.subjects, ' ');
+      if (e.decision == "deliver" && e.at_ms >= since_ms &&
+          std::find(words.begin(), words.end(), person) != words.end())
+        merged.push_back(std::move(e));
+    }
+    merged.insert(merged.end(), r->begin(), r->end());
+    *r = std::move(merged);
   }
   if (format == "json") {
     std::printf("[");
@@ -532,6 +603,63 @@ int cmd_report(const std::vector<std::string>& args) {
   return 0;
 }
 
+namespace {
+
+int cmd_archive(const std::vector<std::string>& args) {
+  store_args sa;
+  std::string key_file, before, out;
+  std::int64_t min_age_days = archive::k_min_age_days_default;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    if (sa.take(args, i))
+      continue;
+    else if (args[i] == "--key-file" && i + 1 < args.size())
+      key_file = args[++i];
+    else if (args[i] == "--before" && i + 1 < args.size())
+      before = args[++i];
+    else if (args[i] == "--out" && i + 1 < args.size())
+      out = args[++i];
+    else if (args[i] == "--min-age-days" && i + 1 < args.size())
+      min_age_days = std::atoll(args[++i].c_str());
+    else
+      return usage(("unknown option " + args[i]).c_str());
+  }
+  if (sa.locator.empty() || key_file.empty() || before.empty() || out.empty())
+    return usage("archive needs --store STORE --key-file F --before YYYY-MM-DD --out DIR");
+  if (min_age_days < 1) return usage("--min-age-days is a number of days");
+  archive::options opt;
+  opt.dir = out;
+  opt.before_ms = parse_date_ms(before);
+  if (opt.before_ms < 0) return usage("--before is YYYY-MM-DD");
+  opt.now_ms = base::default_clock().now_ms();
+  opt.min_age_days = min_age_days;
+  int rc = 0;
+  opt.key = read_key(key_file, rc);
+  if (rc) return rc;
+  if (opt.key.empty()) return usage("the key file is empty");
+  auto st = open_store(sa, rc, opt.key);
+  if (!st) return rc;
+  const auto started = std::chrono::steady_clock::now();
+  auto r = archive::archive(*st, opt);
+  if (!r) {
+    for (const auto& d : r.errors())
+      std::fprintf(stderr, "niem-dsa: %s\n", base::format(d).c_str());
+    return 1;
+  }
+  const auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                      std::chrono::steady_clock::now() - started)
+                      .count();
+  if (r->completed_earlier) std::printf("completed an interrupted archive's files\n");
+  std::printf(
+      "archived %llu entries in %zu file(s) to %s in %lld ms; the store's chain now "
+      "begins after entry %lld\n",
+      static_cast<unsigned long long>(r->entries), r->files.size(), out.c_str(),
+      static_cast<long long>(ms), static_cast<long long>(r->last_seq));
+  for (const auto& f : r->files) std::printf("  %s\n", f.c_str());
+  return 0;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   if (argc < 2 || !std::strcmp(argv[1], "--help") || !std::strcmp(argv[1], "-h")) {
     std::fputs(k_usage, argc < 2 ? stderr : stdout);
@@ -546,5 +674,6 @@ int main(int argc, char** argv) {
   if (cmd == "audit-verify") return cmd_audit_verify(args);
   if (cmd == "disclosures") return cmd_disclosures(args);
   if (cmd == "report") return cmd_report(args);
+  if (cmd == "archive") return cmd_archive(args);
   return usage(("unknown command '" + cmd + "'").c_str());
 }

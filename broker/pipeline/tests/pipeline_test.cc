@@ -173,7 +173,7 @@ class gated_router final : public routing::router {
 }  // namespace
 
 TEST_CASE(
-    "a swap of rules applies from the next record; a record in flight finishes under its own") {
+    "a swap of rules applies from the next record, and a record in flight finishes under its own") {
   std::promise<void> open;
   auto gated = std::make_shared<gated_router>(std::vector<routing::subscription>{
       {"court", "placement-notification"}, {"medicaid", "placement-notification"}});

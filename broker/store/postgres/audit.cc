@@ -48,6 +48,106 @@ void pg_store::audit(audit_entry e, std::function<void(bool)> done) {
       {[this, e = std::move(e)] { return append_audit({e}, clk_.now_ms()); }, std::move(done)});
 }
 
+namespace {
+
+// Where the store's part of the chain begins: after the last archive, if any.
+base::result<audit_boundary> read_boundary(connection& c) {
+  auto r = c.exec(
+      "SELECT last_seq, last_hash, (SELECT COALESCE(SUM(entries), 0) FROM audit_archives) "
+      "FROM audit_archives ORDER BY last_seq DESC LIMIT 1");
+  if (!r.ok())
+    return base::diagnostic{base::errc::io_error,
+                            fmt::format("cannot read the audit archives: {}", r.message()),
+                            "",
+                            "",
+                            0,
+                            0};
+  audit_boundary b;
+  b.last_hash = std::string(k_genesis);
+  if (r.rows() == 1) {
+    b.last_seq = r.i64(0, 0);
+    b.last_hash = r.text(0, 1);
+    b.archived = static_cast<std::uint64_t>(r.i64(0, 2));
+  }
+  return b;
+}
+
+}  // namespace
+
+base::result<audit_boundary> pg_store::audit_start() {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  return read_boundary(c);
+}
+
+base::result<std::vector<audit_entry>> pg_store::audit_entries(std::int64_t after_seq,
+                                                               std::int64_t before_ms,
+                                                               std::uint32_t limit) {
+  connection c;
+  std::string err;
+  if (!open_reader(c, err)) return std::vector<base::diagnostic>{error(err)};
+  auto r = c.exec(
+      fmt::format("SELECT {} FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2", k_audit_columns)
+          .c_str(),
+      params().num(after_seq).num(limit));
+  if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
+  std::vector<audit_entry> out;
+  // The chain is archived from its start: the first entry of the date ends the run.
+  for (int i = 0; i < r.rows(); ++i) {
+    auto e = read_entry(r, i);
+    if (e.at_ms >= before_ms) break;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+base::result<bool> pg_store::archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                           const std::string& last_hash, std::uint64_t entries,
+                                           const std::string& files, audit_entry record) {
+  std::string problem;
+  bool done = false;
+  eng_.run_sync([&] {
+    // In the group's transaction, which holds the chain's head (replicas append meanwhile).
+    auto now = read_boundary(conn_);
+    if (!now) {
+      problem = now.errors().front().message;
+      return false;
+    }
+    if (now->last_seq != from.last_seq || now->last_hash != from.last_hash) {
+      problem = "the audit trail was archived meanwhile (its start moved)";
+      return false;
+    }
+    auto h = conn_.exec("SELECT hash FROM audit WHERE seq = $1", params().num(last_seq));
+    if (!h.ok() || h.rows() != 1 || h.text(0, 0) != last_hash) {
+      problem = fmt::format("entry {} is not the one the archive ends with", last_seq);
+      return false;
+    }
+    const auto at = clk_.now_ms();
+    auto d = conn_.exec("DELETE FROM audit WHERE seq <= $1", params().num(last_seq));
+    auto a = conn_.exec(
+        "INSERT INTO audit_archives(at_ms, first_seq, last_seq, last_hash, entries, files) "
+        "VALUES($1, $2, $3, $4, $5, $6)",
+        params()
+            .num(at)
+            .num(from.last_seq + 1)
+            .num(last_seq)
+            .text(last_hash)
+            .num(static_cast<std::int64_t>(entries))
+            .text(files));
+    if (!d.ok() || !a.ok()) {
+      problem = d.ok() ? a.message() : d.message();
+      return false;
+    }
+    if (!append_audit({std::move(record)}, at)) return false;
+    done = true;
+    return true;
+  });
+  if (!done && problem.empty()) problem = "the archive's transaction did not commit";
+  if (!done) return std::vector<base::diagnostic>{error(problem)};
+  return true;
+}
+
 audit_check pg_store::verify_audit(std::string_view key) {
   chain_verifier v(key);
   connection c;
@@ -57,8 +157,17 @@ audit_check pg_store::verify_audit(std::string_view key) {
     return v.result();
   }
   // One snapshot for the whole read; a cursor keeps memory flat over six years of entries.
-  if (!c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok() ||
-      !c.exec(fmt::format("DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM audit ORDER BY seq",
+  if (!c.exec("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY").ok()) {
+    v.read_failed(fmt::format("cannot read the audit trail: {}", c.error()));
+    return v.result();
+  }
+  auto start = read_boundary(c);
+  if (!start) {
+    v.read_failed(start.errors().front().message);
+    return v.result();
+  }
+  v.start_after(start->last_seq, start->last_hash);
+  if (!c.exec(fmt::format("DECLARE chain NO SCROLL CURSOR FOR SELECT {} FROM audit ORDER BY seq",
                           k_audit_columns)
                   .c_str())
            .ok()) {

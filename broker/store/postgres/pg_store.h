@@ -100,6 +100,13 @@ class pg_store final : public store, engine::committer {
              std::function<void(bool, std::uint64_t)> done) override;
   void audit(audit_entry e, std::function<void(bool)> done) override;
   audit_check verify_audit(std::string_view key) override;
+  base::result<audit_boundary> audit_start() override;
+  base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
+                                                       std::int64_t before_ms,
+                                                       std::uint32_t limit) override;
+  base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                   const std::string& last_hash, std::uint64_t entries,
+                                   const std::string& files, audit_entry record) override;
   base::result<std::vector<audit_entry>> disclosures(std::string_view person,
                                                      std::int64_t since_ms) override;
   base::result<std::vector<withholding_count>> withholdings(std::int64_t since_ms,

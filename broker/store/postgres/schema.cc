@@ -17,7 +17,7 @@ namespace niem::store::postgres {
 
 namespace {
 
-constexpr int k_schema_version = 3;
+constexpr int k_schema_version = 4;
 // pg_advisory_lock key held while the schema is created or migrated: replicas starting at once
 // take turns ("niem" in ASCII).
 constexpr std::int64_t k_migration_lock = 0x6e69656d;
@@ -114,6 +114,15 @@ constexpr const char* k_migrate_v2 = R"sql(
 ALTER TABLE audit ADD COLUMN IF NOT EXISTS mapping_version text NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN IF NOT EXISTS agreement_version text NOT NULL DEFAULT '';
 UPDATE meta SET value = '3' WHERE key = 'schema_version';
+)sql";
+
+// Version 4: the audit entries moved to archive files (store/archive.h); the chain in the table
+// continues from the last one's hash.
+constexpr const char* k_migrate_v3 = R"sql(
+CREATE TABLE IF NOT EXISTS audit_archives(
+  id bigserial PRIMARY KEY, at_ms bigint NOT NULL, first_seq bigint NOT NULL,
+  last_seq bigint NOT NULL, last_hash text NOT NULL, entries bigint NOT NULL, files text NOT NULL);
+UPDATE meta SET value = '4' WHERE key = 'schema_version';
 )sql";
 
 struct statement {
@@ -352,7 +361,7 @@ base::result<bool> pg_store::init() {
       }
     }
     // Then from version N to N+1, each in its transaction, under the lock.
-    for (auto [from, sql] : {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}}) {
+    for (auto [from, sql] : {std::pair{1, k_migrate_v1}, {2, k_migrate_v2}, {3, k_migrate_v3}}) {
       if (!problem.empty() || version() != from) continue;
       auto r = conn_.exec(fmt::format("BEGIN; {} COMMIT;", sql).c_str());
       if (!r.ok()) {

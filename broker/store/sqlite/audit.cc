@@ -37,6 +37,28 @@ struct reader {
   }
 };
 
+// Where the store's part of the chain begins: after the last archive, if any.
+base::result<audit_boundary> read_boundary(sqlite3* db) {
+  audit_boundary b;
+  b.last_hash = std::string(k_genesis);
+  stmt s(db,
+         "SELECT last_seq, last_hash, (SELECT COALESCE(SUM(entries), 0) FROM audit_archives) "
+         "FROM audit_archives ORDER BY last_seq DESC LIMIT 1");
+  if (!s)
+    return base::diagnostic{base::errc::io_error,
+                            fmt::format("cannot read the audit archives: {}", sqlite3_errmsg(db)),
+                            "",
+                            "",
+                            0,
+                            0};
+  if (s.step() == SQLITE_ROW) {
+    b.last_seq = s.i64(0);
+    b.last_hash = s.text(1);
+    b.archived = static_cast<std::uint64_t>(s.i64(2));
+  }
+  return b;
+}
+
 }  // namespace
 
 audit_check sqlite_store::verify_audit(std::string_view key) {
@@ -47,6 +69,12 @@ audit_check sqlite_store::verify_audit(std::string_view key) {
     v.read_failed(err);
     return v.result();
   }
+  auto start = read_boundary(r.db);
+  if (!start) {
+    v.read_failed(start.errors().front().message);
+    return v.result();
+  }
+  v.start_after(start->last_seq, start->last_hash);
   stmt s(r.db, fmt::format("SELECT {} FROM audit ORDER BY seq", k_audit_columns).c_str());
   if (!s) {
     v.read_failed(fmt::format("cannot read the audit trail: {}", sqlite3_errmsg(r.db)));
@@ -63,6 +91,72 @@ audit_check sqlite_store::verify_audit(std::string_view key) {
   stmt hw(r.db, "SELECT seq FROM sqlite_sequence WHERE name = 'audit'");
   v.finish(hw && hw.step() == SQLITE_ROW ? hw.i64(0) : 0);
   return v.result();
+}
+
+base::result<audit_boundary> sqlite_store::audit_start() {
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) return std::vector<base::diagnostic>{error(err)};
+  return read_boundary(r.db);
+}
+
+base::result<std::vector<audit_entry>> sqlite_store::audit_entries(std::int64_t after_seq,
+                                                                   std::int64_t before_ms,
+                                                                   std::uint32_t limit) {
+  std::string err;
+  reader r{open_reader(err)};
+  if (!r.db) return std::vector<base::diagnostic>{error(err)};
+  stmt s(r.db,
+         fmt::format("SELECT {} FROM audit WHERE seq > ? ORDER BY seq LIMIT ?", k_audit_columns)
+             .c_str());
+  if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
+  s.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
+  std::vector<audit_entry> out;
+  // The chain is archived from its start: the first entry of the date ends the run.
+  while (s.step() == SQLITE_ROW) {
+    auto e = read_entry(s);
+    if (e.at_ms >= before_ms) break;
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+base::result<bool> sqlite_store::archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                               const std::string& last_hash, std::uint64_t entries,
+                                               const std::string& files, audit_entry record) {
+  std::string problem;
+  bool done = false;
+  eng_.run_sync([&] {
+    auto now = read_boundary(db_);
+    if (!now) {
+      problem = now.errors().front().message;
+      return false;
+    }
+    if (now->last_seq != from.last_seq || now->last_hash != from.last_hash) {
+      problem = "the audit trail was archived meanwhile (its start moved)";
+      return false;
+    }
+    stmt h(db_, "SELECT hash FROM audit WHERE seq = ?");
+    if (!h || h.bind(1, last_seq).step() != SQLITE_ROW || h.text(0) != last_hash) {
+      problem = fmt::format("entry {} is not the one the archive ends with", last_seq);
+      return false;
+    }
+    stmt del(db_, "DELETE FROM audit WHERE seq <= ?");
+    stmt ins(db_,
+             "INSERT INTO audit_archives(at_ms, first_seq, last_seq, last_hash, entries, files) "
+             "VALUES(?, ?, ?, ?, ?, ?)");
+    if (!del || !ins) return false;
+    const auto at = clk_.now_ms();
+    ins.bind(1, at).bind(2, from.last_seq + 1).bind(3, last_seq).bind(4, last_hash);
+    ins.bind(5, static_cast<std::int64_t>(entries)).bind(6, files);
+    if (!del.bind(1, last_seq).run() || !ins.run() || !append_audit(std::move(record), at))
+      return false;
+    done = true;
+    return true;
+  });
+  if (!done && problem.empty()) problem = last_error();
+  if (!done) return std::vector<base::diagnostic>{error(problem)};
+  return true;
 }
 
 base::result<std::vector<audit_entry>> sqlite_store::disclosures(std::string_view person,

@@ -1,5 +1,11 @@
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 
 #include <fmt/format.h>
@@ -14,7 +20,7 @@ namespace {
 
 constexpr const char* k_schema = R"sql(
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT) WITHOUT ROWID;
-INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '7');
+INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', '8');
 -- Every record received, with what became of it (the start of a message's trace).
 CREATE TABLE IF NOT EXISTS messages(
   message_id TEXT PRIMARY KEY, agency TEXT NOT NULL, record_type TEXT NOT NULL,
@@ -86,6 +92,11 @@ CREATE TABLE IF NOT EXISTS audit(
   agreement_version TEXT NOT NULL DEFAULT '');
 -- A message's decisions, for its trace and its search result.
 CREATE INDEX IF NOT EXISTS audit_by_message ON audit(message_id);
+-- The audit entries moved to archive files (store/archive.h): the chain in the table continues
+-- from the last one's hash.
+CREATE TABLE IF NOT EXISTS audit_archives(
+  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL, entries INTEGER NOT NULL, files TEXT NOT NULL);
 )sql";
 
 // Schema 1 let SQLite reuse the id of an acknowledged entry at the tail of a queue, so a new
@@ -161,6 +172,16 @@ UPDATE meta SET value = '7' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
+// Schema 7 had no archive of the audit trail.
+constexpr const char* k_migrate_v7 = R"sql(
+BEGIN IMMEDIATE;
+CREATE TABLE IF NOT EXISTS audit_archives(
+  id INTEGER PRIMARY KEY, at_ms INTEGER NOT NULL, first_seq INTEGER NOT NULL,
+  last_seq INTEGER NOT NULL, last_hash TEXT NOT NULL, entries INTEGER NOT NULL, files TEXT NOT NULL);
+UPDATE meta SET value = '8' WHERE key = 'schema_version';
+COMMIT;
+)sql";
+
 // Schema 2 kept a document's reference count in its row, so that each acknowledgement rewrote
 // the document.
 constexpr const char* k_migrate_v2 = R"sql(
@@ -172,7 +193,7 @@ UPDATE meta SET value = '3' WHERE key = 'schema_version';
 COMMIT;
 )sql";
 
-constexpr int k_schema_version = 7;
+constexpr int k_schema_version = 8;
 
 }  // namespace
 
@@ -202,6 +223,7 @@ sqlite_store::~sqlite_store() {
     sqlite3_wal_checkpoint_v2(ckpt_db_, nullptr, SQLITE_CHECKPOINT_TRUNCATE, nullptr, nullptr);
     sqlite3_close_v2(ckpt_db_);
   }
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the writer's lock
   // close_v2 defers the close until the statements (members, destroyed after this body) are
   // finalized.
   if (db_) sqlite3_close_v2(db_);
@@ -246,6 +268,17 @@ base::result<bool> sqlite_store::init() {
   std::error_code ec;
   std::filesystem::create_directories(opt_.locator, ec);
   if (ec) return fail(fmt::format("cannot create the store directory: {}", ec.message()));
+  // One writer per store: the audit chain's head is kept in memory between transactions, so a
+  // second process appending (another broker, niem-dsa archive) would fork the chain. Held until
+  // the store closes; readers (tools, --read-only) take none.
+  auto lock_path = (std::filesystem::path(opt_.locator) / "broker.lock").string();
+  lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (lock_fd_ < 0) return fail(fmt::format("cannot open {}: {}", lock_path, std::strerror(errno)));
+  if (::flock(lock_fd_, LOCK_EX | LOCK_NB) != 0)
+    return fail(
+        fmt::format("{} is in use by another process (a broker, or niem-dsa archive): "
+                    "one writer at a time",
+                    opt_.locator));
   if (sqlite3_open_v2(path_.c_str(), &db_,
                       SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
                       nullptr) != SQLITE_OK)
@@ -269,7 +302,8 @@ base::result<bool> sqlite_store::init() {
                            {3, k_migrate_v3},
                            {4, k_migrate_v4},
                            {5, k_migrate_v5},
-                           {6, k_migrate_v6}}) {
+                           {6, k_migrate_v6},
+                           {7, k_migrate_v7}}) {
     if (schema_version() != from) continue;
     if (sqlite3_exec(db_, sql, nullptr, nullptr, &err) != SQLITE_OK) {
       std::string msg = err ? err : last_error();

@@ -60,6 +60,13 @@ class sqlite_store final : public store, engine::committer {
   void reclaim(std::uint32_t pages, std::function<void(std::uint64_t)> done) override;
   void audit(audit_entry e, std::function<void(bool)> done) override;
   audit_check verify_audit(std::string_view key) override;
+  base::result<audit_boundary> audit_start() override;
+  base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
+                                                       std::int64_t before_ms,
+                                                       std::uint32_t limit) override;
+  base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                   const std::string& last_hash, std::uint64_t entries,
+                                   const std::string& files, audit_entry record) override;
   base::result<std::vector<audit_entry>> disclosures(std::string_view person,
                                                      std::int64_t since_ms) override;
   base::result<std::vector<withholding_count>> withholdings(std::int64_t since_ms,
@@ -143,6 +150,7 @@ class sqlite_store final : public store, engine::committer {
   static constexpr int k_wal_recycle_frames = 4096;  // 16 MiB of 4 KiB pages
   std::atomic<int> wal_frames_{0};                   // after the last commit (wal hook)
   sqlite3* ckpt_db_ = nullptr;
+  int lock_fd_ = -1;  // broker.lock, flock'ed while this writer is open
   std::thread ckpt_thread_;
   std::mutex ckpt_mu_;
   std::condition_variable ckpt_cv_;

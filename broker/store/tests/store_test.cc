@@ -198,7 +198,7 @@ TEST_CASE("sqlite: a store of schema 1 is migrated, keeping its queue and never 
   ack(*s, q[0].id);
   ack(*s, c.enqueued[0].id);
   s.reset();
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 7);
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 8);
   CHECK(f.scalar("SELECT COUNT(*) FROM documents") == 0);
   CHECK(f.scalar("SELECT COUNT(*) FROM doc_refs") == 0);
 }
@@ -462,7 +462,7 @@ STORE_TEST(case_11, "an acknowledgement leaves a receipt in the message's trace"
   CHECK(t.queued[0].recipient == "medicaid");
 }
 
-TEST_CASE("postgres: replicas starting at once create the schema once; a newer one is refused",
+TEST_CASE("postgres: replicas starting at once create the schema once, and a newer one is refused",
           "[postgres]") {
   testing::store_fixture f(store::backend::postgres);
   base::manual_clock clk(5000);
@@ -546,7 +546,8 @@ TEST_CASE("postgres: a broker hears at once of entries another broker sharing th
   b->watch({});
 }
 
-TEST_CASE("postgres: one broker leads a role; another takes over when it is gone", "[postgres]") {
+TEST_CASE("postgres: one broker leads a role, and another takes over when it is gone",
+          "[postgres]") {
   testing::store_fixture f(store::backend::postgres);
   base::manual_clock clk(5000);
   auto a = f.open(clk), b = f.open(clk);
@@ -643,8 +644,9 @@ std::vector<std::string> renew(store::store& s, std::vector<std::string> wanted)
 
 }  // namespace
 
-TEST_CASE("postgres: one broker serves a recipient's queue at a time; a dead one's is taken over",
-          "[postgres]") {
+TEST_CASE(
+    "postgres: one broker serves a recipient's queue at a time, and a dead one's is taken over",
+    "[postgres]") {
   testing::store_fixture f(store::backend::postgres);
   base::manual_clock clk(5000);
   auto open_with_lease = [&] {
@@ -820,7 +822,7 @@ STORE_TEST(case_15, "a store from before message search is indexed from its audi
       "'schema_version';",
       sqlite ? 5 : 1)));
   auto s = f.open(clk);
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 7 : 3));
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 8 : 4));
   using q = store::store::message_query;
   CHECK(ids_of(*s, q{.person = "CWS-1"}) == ids{"M5", "M1"});
   CHECK(ids_of(*s, q{.person = "9555B"}) == ids{"M2"});
@@ -955,4 +957,22 @@ TEST_CASE(
   CHECK(resumed.what == commit_result::status::routed);
   CHECK(s.check().reachable);
   CHECK(s.check().code == base::errc::ok);
+}
+
+TEST_CASE("sqlite: a second writer is refused while one has the store open; readers are not") {
+  testing::store_fixture f(store::backend::sqlite);
+  base::manual_clock clk(1000);
+  {
+    auto first = f.open(clk);
+    store::options o;
+    o.locator = f.locator();
+    auto second = store::store::open(o, clk);
+    REQUIRE_FALSE(second.ok());
+    CHECK(second.errors().front().message.find("in use by another process") != std::string::npos);
+    auto reader = f.open_read_only();
+    CHECK(reader->verify_audit("store-test-audit-key-0123456789abcdef").ok);
+  }
+  // Released with the first: the store opens again.
+  auto again = f.open(clk);
+  CHECK(again->verify_audit("store-test-audit-key-0123456789abcdef").ok);
 }
