@@ -231,9 +231,26 @@ try:
           "DSA-001 removed from the configuration: medicaid's next placement is withheld (NIEM-501)")
     drain(conn, "deliver/medicaid")
 
+    # A new admin token works after a reload, without a restart.
+    new_token = "reload-test-viewer-0123456789abcdef"
+    token_file = os.path.join(tmp, "new-viewer.token")
+    open(token_file, "w").write(new_token + "\n")
+    status, _ = http("GET", "/api/whoami", new_token)
+    check(status == 401, "an unknown token is refused (401)")
+    conf = open(config, encoding="utf-8").read()
+    with_token = conf.replace('<token name="demo-viewer"',
+                              f'<token name="ops-new" role="viewer" file="{token_file}"/>\n'
+                              '    <token name="demo-viewer"', 1)
+    assert with_token != conf
+    open(config, "w", encoding="utf-8").write(with_token)
+    sighup_and_wait()
+    status, body = http("GET", "/api/whoami", new_token)
+    check(status == 200 and json.loads(body)["name"] == "ops-new",
+          "a token added to the configuration is accepted after the reload")
+
     # Every reload and refusal audited; the chain verifies.
     rows = store_query(store, "SELECT provider, reason FROM audit WHERE decision='reload'")
-    check(len([r for r in rows if r[0] == "signal:SIGHUP"]) == 3 + flips
+    check(len([r for r in rows if r[0] == "signal:SIGHUP"]) == 4 + flips
           and len([r for r in rows if r[0].startswith("admin:") and r[1]]) == 2,
           f"each reload is audited with who did it, each refusal with its code ({len(rows)} entries)")
     r = ctl("audit", "verify")
