@@ -407,6 +407,114 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
   return rc;
 }
 
+namespace {
+
+// A reload's candidate: the configuration file read again and resolved, its rules compiled.
+struct candidate_set {
+  config::resolved next;
+  loaded_rules rules;
+};
+
+// Everything is read, compiled and checked before anything changes: the candidate, or the
+// problems in `rep.errors`. What differs but needs a restart goes to `rep.restart_required`.
+std::optional<candidate_set> read_candidate(broker::impl& im, admin::reload_report& rep) {
+  const auto& running = *im.cfg;
+  auto loaded = config::load(running.file, im.config_schema);
+  if (!loaded) {
+    rep.errors = loaded.errors();
+    return std::nullopt;
+  }
+  auto res = config::resolve(std::move(*loaded), im.over);
+  if (!res) {
+    rep.errors = res.errors();
+    return std::nullopt;
+  }
+  auto& next = *res;
+  rep.restart_required = config::restart_required(running, next.cfg);
+  auto needs_restart = [&](const char* what) {
+    if (std::find(rep.restart_required.begin(), rep.restart_required.end(), what) ==
+        rep.restart_required.end())
+      rep.restart_required.push_back(what);
+  };
+  if (next.audit_key != im.secrets.audit_key) needs_restart("audit");
+  if (next.db_password != im.secrets.db_password) needs_restart("store");
+  auto rules = load_rules(next.cfg, written_exchanges(running));
+  if (!rules) rep.errors = rules.errors();
+  // The queues are the agencies': subscriptions and mappings of an agency the running broker
+  // has no queue for would wait for a restart, so such a set is refused whole.
+  if (std::find(rep.restart_required.begin(), rep.restart_required.end(), "agencies") !=
+      rep.restart_required.end()) {
+    base::diagnostic d;
+    d.code = base::errc::config_invalid;
+    d.where = running.file;
+    d.message = "agencies were added or removed: that needs a restart (nothing was reloaded)";
+    rep.errors.push_back(std::move(d));
+  }
+  if (!rep.errors.empty()) return std::nullopt;
+  return candidate_set{std::move(next), std::move(*rules)};
+}
+
+// What changed among what a reload may change ("mappings", "agreements", ...).
+std::vector<std::string> what_changed(const broker::impl& im, const pipeline::rules& now,
+                                      const candidate_set& c) {
+  auto versions = [](const pipeline::rules& r, std::string_view kind) {
+    std::vector<std::pair<std::string, std::string>> v;
+    for (const auto& f : rule_files(r))
+      if (f.kind == kind) v.emplace_back(f.file, f.version);
+    return v;
+  };
+  pipeline::rules next_rules;
+  next_rules.lib = c.rules.lib;
+  next_rules.agreements = c.rules.agreements;
+  auto subs = [](const config::broker_config& cfg) {
+    std::vector<std::tuple<std::string, std::string, std::string>> v;
+    for (const auto& s : cfg.subscriptions) v.emplace_back(s.recipient, s.exchange, s.purpose);
+    return v;
+  };
+  auto parties = [](const config::broker_config& cfg) {
+    std::vector<std::tuple<std::string, std::vector<std::string>, std::vector<std::string>>> v;
+    for (const auto& a : cfg.agencies) v.emplace_back(a.id, a.identities, a.record_types);
+    return v;
+  };
+  auto tokens = [](const std::vector<config::admin_secret>& ts) {
+    std::vector<std::tuple<std::string, std::string, std::string>> v;
+    for (const auto& t : ts) v.emplace_back(t.name, t.role, t.value);
+    return v;
+  };
+  std::vector<std::string> changed;
+  if (versions(now, "mapping") != versions(next_rules, "mapping")) changed.push_back("mappings");
+  if (versions(now, "agreement") != versions(next_rules, "agreement") ||
+      c.rules.keys != im.agreement_keys)
+    changed.push_back("agreements");
+  if (subs(*im.cfg) != subs(c.next.cfg)) changed.push_back("subscriptions");
+  if (parties(*im.cfg) != parties(c.next.cfg)) changed.push_back("agencies");
+  if (tokens(im.secrets.admin_tokens) != tokens(c.next.admin_tokens)) changed.push_back("tokens");
+  return changed;
+}
+
+// The running configuration with what a reload changes; the rest waits for a restart.
+std::shared_ptr<config::broker_config> merged_config(const config::broker_config& running,
+                                                     const config::broker_config& next) {
+  auto merged = std::make_shared<config::broker_config>(running);
+  merged->mapping_files = next.mapping_files;
+  merged->mapping_lines = next.mapping_lines;
+  merged->agreement_files = next.agreement_files;
+  merged->agreement_lines = next.agreement_lines;
+  merged->agreement_key_files = next.agreement_key_files;
+  merged->subscriptions = next.subscriptions;
+  merged->agencies = next.agencies;
+  merged->admin.tokens = next.admin.tokens;
+  return merged;
+}
+
+std::string joined(const std::vector<std::string>& v) {
+  std::string out;
+  for (const auto& s : v) out += (out.empty() ? "" : ",") + s;
+  return out;
+}
+
+}  // namespace
+
 admin::reload_report broker::reload(const std::string& by) {
   auto& im = *impl_;
   std::lock_guard lk(im.reload_mu);
@@ -416,44 +524,18 @@ admin::reload_report broker::reload(const std::string& by) {
                               std::chrono::steady_clock::now() - started)
                               .count());
   };
+  const auto now = im.pl->current();
   admin::reload_report rep;
-  const auto running = im.cfg;
-  auto now = im.pl->current();
   rep.generation = now->generation;
+  rep.files = rule_files(*now);
+  rep.content_hash = pipeline::content_hash(*now);
+  // The others sharing the store follow (a reload they were told of is not announced again).
+  auto announce = [&] {
+    if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);
+  };
 
-  // Everything is read, compiled and checked before anything changes.
-  std::optional<config::resolved> next;
-  std::optional<loaded_rules> rules;
-  if (auto loaded = config::load(running->file, im.config_schema); !loaded) {
-    rep.errors = loaded.errors();
-  } else if (auto res = config::resolve(std::move(*loaded), im.over); !res) {
-    rep.errors = res.errors();
-  } else {
-    next = std::move(*res);
-    if (auto r = load_rules(next->cfg, written_exchanges(*running)); !r)
-      rep.errors = r.errors();
-    else
-      rules = std::move(*r);
-  }
-  if (next) {
-    rep.restart_required = config::restart_required(*running, next->cfg);
-    if (next->audit_key != im.secrets.audit_key) rep.restart_required.push_back("audit");
-    if (next->db_password != im.secrets.db_password &&
-        std::find(rep.restart_required.begin(), rep.restart_required.end(), "store") ==
-            rep.restart_required.end())
-      rep.restart_required.push_back("store");
-    // The queues are the agencies': subscriptions and mappings of an agency the running broker
-    // has no queue for would wait for a restart, so such a set is refused whole.
-    if (std::find(rep.restart_required.begin(), rep.restart_required.end(), "agencies") !=
-        rep.restart_required.end()) {
-      base::diagnostic d;
-      d.code = base::errc::config_invalid;
-      d.where = running->file;
-      d.message = "agencies were added or removed: that needs a restart (nothing was reloaded)";
-      rep.errors.push_back(std::move(d));
-    }
-  }
-  if (!rep.errors.empty()) {
+  auto c = read_candidate(im, rep);
+  if (!c) {
     for (const auto& d : rep.errors)
       base::log(base::log_level::error, "reload", base::format(d),
                 {{"code", std::string(base::code_id(d.code))}, {"by", by}});
@@ -466,70 +548,25 @@ admin::reload_report broker::reload(const std::string& by) {
                       std::string(base::code_id(rep.errors.front().code)), ""))
       base::log(base::log_level::error, "reload", "the refusal is not in the audit trail",
                 {{"code", std::string(base::code_id(base::errc::io_error))}});
-    rep.files = rule_files(*now);
-    rep.content_hash = pipeline::content_hash(*now);
     return rep;
   }
-
-  // What changed among what a reload may change.
-  auto versions = [](const std::vector<admin::reload_report::file_version>& fs,
-                     std::string_view kind) {
-    std::vector<std::pair<std::string, std::string>> v;
-    for (const auto& f : fs)
-      if (f.kind == kind) v.emplace_back(f.file, f.version);
-    return v;
-  };
-  auto& nc = next->cfg;
-  auto candidate = std::make_shared<pipeline::rules>();
-  candidate->lib = rules->lib;
-  candidate->agreements = rules->agreements;
-  auto before = rule_files(*now), after = rule_files(*candidate);
-  if (versions(before, "mapping") != versions(after, "mapping")) rep.changed.push_back("mappings");
-  if (versions(before, "agreement") != versions(after, "agreement") ||
-      rules->keys != im.agreement_keys)
-    rep.changed.push_back("agreements");
-  auto subs = [](const config::broker_config& c) {
-    std::vector<std::tuple<std::string, std::string, std::string>> v;
-    for (const auto& s : c.subscriptions) v.emplace_back(s.recipient, s.exchange, s.purpose);
-    return v;
-  };
-  if (subs(*running) != subs(nc)) rep.changed.push_back("subscriptions");
-  auto parties = [](const config::broker_config& c) {
-    std::vector<std::tuple<std::string, std::vector<std::string>, std::vector<std::string>>> v;
-    for (const auto& a : c.agencies) v.emplace_back(a.id, a.identities, a.record_types);
-    return v;
-  };
-  if (parties(*running) != parties(nc)) rep.changed.push_back("agencies");
-  auto tokens = [](const std::vector<config::admin_secret>& ts) {
-    std::vector<std::tuple<std::string, std::string, std::string>> v;
-    for (const auto& t : ts) v.emplace_back(t.name, t.role, t.value);
-    return v;
-  };
-  if (tokens(im.secrets.admin_tokens) != tokens(next->admin_tokens))
-    rep.changed.push_back("tokens");
+  rep.changed = what_changed(im, *now, *c);
   if (rep.changed.empty()) {
     base::log(base::log_level::info, "reload", "nothing to reload: the rules are unchanged",
               {{"generation", std::to_string(rep.generation)}, {"by", by}, {"ms", elapsed_ms()}});
     rep.ok = true;
-    rep.files = std::move(before);
-    rep.content_hash = pipeline::content_hash(*now);
-    if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);
+    announce();
     return rep;
   }
 
-  // The running configuration with what a reload changes; the rest waits for a restart.
-  auto merged = std::make_shared<config::broker_config>(*running);
-  merged->mapping_files = nc.mapping_files;
-  merged->mapping_lines = nc.mapping_lines;
-  merged->agreement_files = nc.agreement_files;
-  merged->agreement_lines = nc.agreement_lines;
-  merged->agreement_key_files = nc.agreement_key_files;
-  merged->subscriptions = nc.subscriptions;
-  merged->agencies = nc.agencies;
-  merged->admin.tokens = nc.admin.tokens;
+  auto merged = merged_config(*im.cfg, c->next.cfg);
+  auto candidate = std::make_shared<pipeline::rules>();
+  candidate->lib = c->rules.lib;
+  candidate->agreements = c->rules.agreements;
   candidate->router = make_router(*merged, candidate->agreements, im.consents);
   candidate->generation = now->generation + 1;
   candidate->loaded_ms = base::default_clock().now_ms();
+  auto after = rule_files(*candidate);
   std::string files;
   for (const auto& f : after)
     files += fmt::format("{}{}:{}@{}", files.empty() ? "" : " ", f.kind,
@@ -543,8 +580,7 @@ admin::reload_report broker::reload(const std::string& by) {
     base::log(base::log_level::error, "reload", d.message,
               {{"code", std::string(base::code_id(d.code))}, {"by", by}});
     rep.errors.push_back(std::move(d));
-    rep.files = std::move(before);
-    rep.content_hash = pipeline::content_hash(*now);
+    rep.changed.clear();
     return rep;
   }
 
@@ -557,30 +593,26 @@ admin::reload_report broker::reload(const std::string& by) {
     std::lock_guard slk(im.srv_mu);
     if (im.srv) im.srv->set_parties(merged);
   }
-  if (im.adm) im.adm->set_tokens(admin_tokens(next->admin_tokens));
+  if (im.adm) im.adm->set_tokens(admin_tokens(c->next.admin_tokens));
   im.cfg = merged;
   im.lib = candidate->lib;
   im.agreements = candidate->agreements;
   im.router = candidate->router;
-  im.agreement_keys = std::move(rules->keys);
-  im.secrets.admin_tokens = next->admin_tokens;
+  im.agreement_keys = std::move(c->rules.keys);
+  im.secrets.admin_tokens = c->next.admin_tokens;
 
   rep.ok = true;
   rep.generation = candidate->generation;
   rep.files = std::move(after);
   rep.content_hash = pipeline::content_hash(*candidate);
-  std::string changed, restart;
-  for (const auto& c : rep.changed) changed += (changed.empty() ? "" : ",") + c;
-  for (const auto& c : rep.restart_required) restart += (restart.empty() ? "" : ",") + c;
   base::log(base::log_level::info, "reload", "rules reloaded",
             {{"generation", std::to_string(rep.generation)},
-             {"changed", changed},
-             {"restart_required", restart},
+             {"changed", joined(rep.changed)},
+             {"restart_required", joined(rep.restart_required)},
              {"by", by},
              {"ms", elapsed_ms()}});
   log_rules(*candidate);
-  // The others sharing the store follow (a reload they were told of is not announced again).
-  if (im.relay && !by.starts_with("replica:")) im.relay->announce(rep);
+  announce();
   return rep;
 }
 
