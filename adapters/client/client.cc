@@ -372,11 +372,14 @@ struct publisher::impl : proton::messaging_handler {
   // A link closed by the broker: the records on it and waiting for it are refused with its
   // condition (unknown address, not authorized, a message too large).
   void link_closed(proton::sender& s) {
-    std::string addr;
-    if (auto it = address_of.find(s); it != address_of.end()) {
-      addr = it->second;
-      address_of.erase(it);
-    }
+    // Proton reports a closed link twice (on_sender_error, then on_sender_close), and the first
+    // call may already have sent the released records again on a new link: the second must not
+    // take them for the old link's (it once refused a small record as the one too large).
+    // Every sender is registered when opened, so one no longer registered was handled.
+    auto known = address_of.find(s);
+    if (known == address_of.end()) return;
+    std::string addr = known->second;
+    address_of.erase(known);
     auto why = s.error();
     auto res = failure(status::refused, why.empty() ? "amqp:link:detach-forced" : why.name(),
                        why.description());
