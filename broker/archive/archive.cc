@@ -62,21 +62,30 @@ json::object to_json(const store::audit_entry& e) {
           {"agreement_version", e.agreement_version}};
 }
 
-bool from_json(const json::value& v, store::audit_entry& e) {
-  const auto* o = v.if_object();
-  if (!o) return false;
-  auto text = [&](const char* k, std::string& out) {
+// The members of an object read from a file, each of the kind wanted (nothing here throws: the
+// files are read back from a folder anyone may have written to).
+struct fields {
+  const json::object* o;
+  bool text(const char* k, std::string& out) const {
     const auto* f = o->if_contains(k);
     if (!f || !f->is_string()) return false;
     out = std::string(f->as_string());
     return true;
-  };
-  auto num = [&](const char* k, std::int64_t& out) {
+  }
+  bool num(const char* k, std::int64_t& out) const {
     const auto* f = o->if_contains(k);
     if (!f || !f->is_int64()) return false;
     out = f->as_int64();
     return true;
-  };
+  }
+};
+
+bool from_json(const json::value& v, store::audit_entry& e) {
+  const auto* o = v.if_object();
+  if (!o) return false;
+  fields in{o};
+  auto text = [&](const char* k, std::string& out) { return in.text(k, out); };
+  auto num = [&](const char* k, std::int64_t& out) { return in.num(k, out); };
   return num("seq", e.seq) && num("at_ms", e.at_ms) && text("message_id", e.message_id) &&
          text("record_key", e.record_key) && text("provider", e.provider) &&
          text("exchange", e.exchange) && text("recipient", e.recipient) &&
@@ -180,18 +189,9 @@ base::result<manifest> parse_manifest(const std::string& path, const std::string
   auto v = json::parse(*bytes, ec);
   const auto* o = ec ? nullptr : v.if_object();
   manifest m;
-  auto text = [&](const char* k, std::string& out) {
-    const auto* f = o->if_contains(k);
-    if (!f || !f->is_string()) return false;
-    out = std::string(f->as_string());
-    return true;
-  };
-  auto num = [&](const char* k, std::int64_t& out) {
-    const auto* f = o->if_contains(k);
-    if (!f || !f->is_number()) return false;
-    out = f->to_number<std::int64_t>();
-    return true;
-  };
+  fields in{o};
+  auto text = [&](const char* k, std::string& out) { return o && in.text(k, out); };
+  auto num = [&](const char* k, std::int64_t& out) { return o && in.num(k, out); };
   std::string format;
   std::int64_t entries = 0;
   if (!o || !text("format", format) || format != k_format || !text("file", m.file) ||

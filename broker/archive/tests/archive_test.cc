@@ -146,6 +146,14 @@ STORE_TEST(archive_2, "a tampered, missing or foreign-signed archive file fails 
   CHECK(c.problem.find("entries 1 to 100 are missing") != std::string::npos);
   // Signed with another key.
   CHECK_FALSE(archive::verify(out.path.string(), "another-key", *start).ok);
+  // A manifest whose numbers are not integers is refused, not a crash.
+  std::ofstream(out.path / "audit-000000000900-000000000901.manifest.json")
+      << R"({"format":"niem-broker-audit-archive/1","file":"x","sha256":"0","entries":1.5,)"
+      << R"("first_seq":900,"last_seq":901,"first_prev":"0","last_hash":"0","created_at":"",)"
+      << R"("signature":"0"})";
+  auto odd = archive::verify(out.path.string(), k_key, *start);
+  CHECK_FALSE(odd.ok);
+  CHECK(odd.problem.find("not an audit archive manifest") != std::string::npos);
 }
 
 STORE_TEST(archive_3,
