@@ -40,10 +40,12 @@ struct broker::impl {
   config::resolved secrets;  // its cfg moved out: the tokens, keys and password
   config::overrides over;    // the command line's, applied again by a reload
   std::string config_schema;
-  // The rules being built (create, reload); the pipeline holds those in force.
+  // The rules create builds (lib, agreements, router); the pipeline holds those in force, which
+  // a reload replaces: read them there (pl->current()).
   std::shared_ptr<const mapping::mapping_library> lib;
   std::vector<std::shared_ptr<const routing::agreement>> agreements;
-  std::map<std::string, std::string> agreement_keys;  // agreement file -> pseudonym key
+  // Agreement file -> pseudonym key, of the rules in force (a reload compares them).
+  std::map<std::string, std::string> agreement_keys;
   // Consents and identity links outlive every router a reload builds.
   std::shared_ptr<routing::consent_registry> consents =
       std::make_shared<routing::consent_registry>();
@@ -379,7 +381,7 @@ int broker::run(std::function<void(std::uint16_t)> on_listening) {
   int rc = 0;
   base::log(base::log_level::info, "broker", "starting",
             {{"config", im.cfg->name},
-             {"mappings", std::to_string(im.lib->mappings().size())},
+             {"mappings", std::to_string(im.pl->current()->lib->mappings().size())},
              {"store", store::redact(im.cfg->store.locator)}});
   im.srv->run([&](base::result<std::uint16_t> r) {
     if (!r) {
@@ -595,9 +597,6 @@ admin::reload_report broker::reload(const std::string& by) {
   }
   if (im.adm) im.adm->set_tokens(admin_tokens(c->next.admin_tokens));
   im.cfg = merged;
-  im.lib = candidate->lib;
-  im.agreements = candidate->agreements;
-  im.router = candidate->router;
   im.agreement_keys = std::move(c->rules.keys);
   im.secrets.admin_tokens = c->next.admin_tokens;
 

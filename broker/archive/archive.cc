@@ -342,8 +342,14 @@ base::result<outcome> archive(store::store& st, const options& opt) {
   }
 
   for (;;) {
-    auto run = st.audit_entries(start->last_seq, opt.before_ms, opt.per_file);
+    auto run = st.audit_entries(start->last_seq, opt.per_file);
     if (!run) return run.errors();
+    // The chain is archived from its start: the first entry of the date ends the run.
+    auto young = std::find_if(run->begin(), run->end(), [&](const store::audit_entry& e) {
+      return e.at_ms >= opt.before_ms;
+    });
+    const bool last_run = young != run->end();
+    run->erase(young, run->end());
     if (run->empty()) break;
     store::chain_verifier v(opt.key);
     v.start_after(start->last_seq, start->last_hash);
@@ -360,6 +366,7 @@ base::result<outcome> archive(store::store& st, const options& opt) {
     out.entries += m->entries;
     start->last_seq = m->last_seq;
     start->last_hash = m->last_hash;
+    if (last_run) break;
   }
   out.last_seq = start->last_seq;
   return out;

@@ -320,9 +320,8 @@ class store {
 
   // Where the store's part of the chain begins.
   virtual base::result<audit_boundary> audit_start() = 0;
-  // The entries after `after_seq` recorded before `before_ms`, oldest first, at most `limit`.
+  // The entries after `after_seq`, oldest first, at most `limit`.
   virtual base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
-                                                               std::int64_t before_ms,
                                                                std::uint32_t limit) = 0;
   // In one transaction: the entries up to `last_seq` removed, the archive recorded as the new
   // start of the store's chain (`files`: where they went), and `record` appended to the chain.

@@ -82,7 +82,6 @@ base::result<audit_boundary> pg_store::audit_start() {
 }
 
 base::result<std::vector<audit_entry>> pg_store::audit_entries(std::int64_t after_seq,
-                                                               std::int64_t before_ms,
                                                                std::uint32_t limit) {
   connection c;
   std::string err;
@@ -93,12 +92,7 @@ base::result<std::vector<audit_entry>> pg_store::audit_entries(std::int64_t afte
       params().num(after_seq).num(limit));
   if (!r.ok()) return std::vector<base::diagnostic>{error(r.message())};
   std::vector<audit_entry> out;
-  // The chain is archived from its start: the first entry of the date ends the run.
-  for (int i = 0; i < r.rows(); ++i) {
-    auto e = read_entry(r, i);
-    if (e.at_ms >= before_ms) break;
-    out.push_back(std::move(e));
-  }
+  for (int i = 0; i < r.rows(); ++i) out.push_back(read_entry(r, i));
   return out;
 }
 

@@ -102,7 +102,6 @@ class pg_store final : public store, engine::committer {
   audit_check verify_audit(std::string_view key) override;
   base::result<audit_boundary> audit_start() override;
   base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
-                                                       std::int64_t before_ms,
                                                        std::uint32_t limit) override;
   base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
                                    const std::string& last_hash, std::uint64_t entries,

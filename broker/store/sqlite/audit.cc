@@ -101,7 +101,6 @@ base::result<audit_boundary> sqlite_store::audit_start() {
 }
 
 base::result<std::vector<audit_entry>> sqlite_store::audit_entries(std::int64_t after_seq,
-                                                                   std::int64_t before_ms,
                                                                    std::uint32_t limit) {
   std::string err;
   reader r{open_reader(err)};
@@ -112,12 +111,7 @@ base::result<std::vector<audit_entry>> sqlite_store::audit_entries(std::int64_t 
   if (!s) return std::vector<base::diagnostic>{error(sqlite3_errmsg(r.db))};
   s.bind(1, after_seq).bind(2, static_cast<std::int64_t>(limit));
   std::vector<audit_entry> out;
-  // The chain is archived from its start: the first entry of the date ends the run.
-  while (s.step() == SQLITE_ROW) {
-    auto e = read_entry(s);
-    if (e.at_ms >= before_ms) break;
-    out.push_back(std::move(e));
-  }
+  while (s.step() == SQLITE_ROW) out.push_back(read_entry(s));
   return out;
 }
 
