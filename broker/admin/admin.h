@@ -17,8 +17,8 @@
 
 #include "base/clock.h"
 #include "base/metrics.h"
+#include "oversight/medication_check.h"
 #include "pipeline/pipeline.h"
-#include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -89,7 +89,7 @@ struct hooks {
   std::function<std::vector<std::string>()> paused;
   // The medication authorization check, when configured, and the exchange of the claims it
   // checks (a claim's trace shows what it decided; /api/alerts lists the open alerts).
-  std::shared_ptr<const routing::medication::check> medication;
+  std::shared_ptr<const oversight::medication::check> medication;
   std::string medication_claims;
   // Reloads the rules (all or nothing), audited as done by `by` ("admin:TOKEN-NAME").
   std::function<reload_report(const std::string& by)> reload;

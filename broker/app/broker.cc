@@ -20,9 +20,9 @@
 #include "base/metrics.h"
 #include "base/text.h"
 #include "mapping/mapping.h"
+#include "oversight/oversight.h"
 #include "pipeline/pipeline.h"
 #include "report/report.h"
-#include "routing/medication_check.h"
 #include "routing/policy.h"
 #include "routing/routing.h"
 #include "store/retention.h"
@@ -52,7 +52,7 @@ struct broker::impl {
   std::mutex reload_mu;  // one reload at a time
   std::unique_ptr<store::store> st;
   std::shared_ptr<const routing::router> router;
-  std::shared_ptr<routing::medication::check> check;  // when configured
+  std::shared_ptr<oversight::medication::check> check;  // when configured
   std::unique_ptr<pipeline::pipeline> pl;
   std::unique_ptr<transport::server> srv;
   std::unique_ptr<report::scheduler> reports;
@@ -70,7 +70,7 @@ std::vector<mapping::written_exchange> written_exchanges(const config::broker_co
   std::vector<mapping::written_exchange> written;
   if (const auto& mc = cfg.medication_check; mc.enabled)
     written.push_back({mc.exchange, cfg.home + "/schemas/exchange/" + mc.exchange + ".xsd",
-                       routing::medication::exception_root()});
+                       oversight::medication::exception_root()});
   return written;
 }
 
@@ -137,7 +137,7 @@ std::shared_ptr<routing::router> make_router(
 // reload that brings agreements finds them).
 void restore_facts(broker::impl& im) {
   std::vector<routing::fact> known;
-  std::vector<routing::medication::check_fact> checked;
+  std::vector<oversight::medication::check_fact> checked;
   for (auto& f : im.st->facts()) {
     if (im.check) checked.push_back({f.kind, f.key, f.value});
     known.push_back({f.kind, f.key, f.value});
@@ -146,7 +146,7 @@ void restore_facts(broker::impl& im) {
   if (im.check) im.check->restore(checked);
   im.st->watch_facts([consents = im.consents, check = im.check](std::vector<store::fact_row> fs) {
     std::vector<routing::fact> v;
-    std::vector<routing::medication::check_fact> c;
+    std::vector<oversight::medication::check_fact> c;
     for (auto& f : fs) {
       if (check) c.push_back({f.kind, f.key, f.value});
       v.push_back({f.kind, f.key, f.value});
@@ -277,17 +277,16 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
   im->st = std::move(*st);
   im->router = make_router(cfg, im->agreements, im->consents);
   if (const auto& mc = cfg.medication_check; mc.enabled)
-    im->check = std::make_shared<routing::medication::check>(
-        routing::medication::check_inputs{mc.claims, mc.applications, mc.orders, mc.placements});
+    im->check = std::make_shared<oversight::medication::check>(
+        oversight::medication::check_inputs{mc.claims, mc.applications, mc.orders, mc.placements});
   restore_facts(*im);
 
   pipeline::options po;
   po.workers = cfg.pipeline.workers;
   po.record_limits.max_record_bytes = cfg.listener.max_message_bytes;
   if (im->check) {
-    po.check = im->check;
-    po.check_exchange = cfg.medication_check.exchange;
-    po.check_sender = cfg.medication_check.sender;
+    po.oversight = std::make_shared<oversight::medication_oversight>(
+        im->check, cfg.medication_check.exchange, cfg.medication_check.sender);
     po.offer = [p = im.get()](std::vector<store::queue_entry> e) {
       std::lock_guard lk(p->srv_mu);
       if (p->srv) p->srv->offer(std::move(e));
@@ -300,7 +299,7 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
   im->srv = std::make_unique<transport::server>(transport_options(*im), *im->pl, *im->st, clk);
   // Notices the kept claims call for that a stop may have kept from being committed (each is
   // keyed: those already sent are duplicates).
-  if (im->check) im->pl->submit_notices(im->check->outstanding());
+  if (po.oversight) im->pl->submit_notices(po.oversight->outstanding());
   // Aggregate agreements' reports (DSA-009), produced once per period and queued like any
   // other document (a reload may bring the first aggregate agreement).
   {

@@ -17,9 +17,9 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "base/text.h"
+#include "oversight/probe.h"
 #include "pipeline/probe.h"
 #include "routing/policy.h"
-#include "routing/probe.h"
 
 namespace niem::pipeline {
 
@@ -187,21 +187,13 @@ struct pipeline::impl {
     return {};
   }
 
-  std::vector<base::diagnostic> check_written(validation::validator& own, const job& j,
+  // A notice of the medication check: a document the broker wrote, checked like any other
+  // before it goes anywhere; its key is the notice's id.
+  std::vector<base::diagnostic> accept_notice(validation::validator& own, const job& j,
                                               mapping::conversion& c) {
-    auto rep = own.validate(j.body, opt.check_exchange);
-    if (!rep.valid) {
-      if (rep.diagnostics.empty())
-        rep.diagnostics.push_back(
-            {base::errc::xml_schema_invalid, "not valid", opt.check_exchange, "", 0, 0});
-      return rep.diagnostics;
-    }
-    auto id = routing::medication::read_exception_id(j.body);
-    if (!id || id->empty())
-      return {{base::errc::xml_schema_invalid, "the notice has no identification",
-               opt.check_exchange, "", 0, 0}};
-    c.key = std::move(*id);
-    c.exchange = opt.check_exchange;
+    auto errs = opt.oversight->accept_notice(own, j.body, c.key);
+    if (!errs.empty()) return errs;
+    c.exchange = opt.oversight->exchange();
     c.document = j.body;
     return {};
   }
@@ -216,12 +208,12 @@ struct pipeline::impl {
 
   // The check's notices (k_fact_notice facts: id and document) as jobs of their own: each
   // committed under its key, its queue entries offered for delivery.
-  void notices(std::vector<routing::medication::check_fact> ns) {
+  void notices(std::vector<oversight::medication::check_fact> ns) {
     for (auto& n : ns) {
       job j;
       j.message_id = base::new_message_id(base::default_clock().now_ms());
-      j.agency = opt.check_sender;
-      j.record_type = opt.check_exchange;
+      j.agency = opt.oversight->sender();
+      j.record_type = opt.oversight->exchange();
       j.content_type = "application/xml";
       j.received_ms = base::default_clock().now_ms();
       j.body = std::move(n.value);
@@ -239,9 +231,18 @@ struct pipeline::impl {
     }
   }
 
-  void process(std::shared_ptr<const rules> rs, mapping::converter& conv,
-               validation::validator& own, job j, std::function<void(outcome)> done) {
-    const auto& router = rs->router;
+  // What one record becomes on its way to the store, and what its commit's answer needs.
+  struct record_work {
+    store::record_outcome rec;
+    std::string mapping_version;
+    std::string detail;  // for the publisher, when refused
+    std::vector<routing::decision> withheld;
+    std::vector<routing::fact> learned;
+    std::vector<routing::observation> counted;
+    oversight::record_part checked;  // the medication check's part
+  };
+
+  static store::record_outcome start_outcome(const job& j) {
     store::record_outcome rec;
     rec.message_id = j.message_id;
     rec.agency = j.agency;
@@ -250,182 +251,218 @@ struct pipeline::impl {
     rec.received_ms = j.received_ms;
     rec.replaces_dead_letter = j.replaces_dead_letter;
     rec.redecision = j.redecision;
+    return rec;
+  }
+
+  // An accepted record that no longer maps (its mapping changed since): nothing changes; the
+  // operator is told why.
+  static void fail_redecision(const job& j, const std::vector<base::diagnostic>& errs,
+                              const std::function<void(outcome)>& done) {
+    outcome o;
+    o.what = outcome::status::failed;
+    o.message_id = j.message_id;
+    o.code = errs.front().code;
+    o.detail = base::format(errs.front());
+    done(std::move(o));
+  }
+
+  // A record that does not map or validate: dead-lettered with its diagnostics, its bytes kept
+  // for a replay after a mapping fix.
+  static void refuse(record_work& w, const std::vector<base::diagnostic>& errs, std::string body,
+                     std::string key) {
+    w.rec.mapped = false;
+    w.rec.code = errs.front().code;
+    w.rec.diagnostics_json = diagnostics_json(errs);
+    w.rec.key = std::move(key);
+    for (const auto& d : errs) {
+      if (w.detail.size() > 2000) break;
+      if (!w.detail.empty()) w.detail += "; ";
+      w.detail += base::format(d);
+    }
+    w.rec.body = std::move(body);
+  }
+
+  // The router's decisions. Replicas: a consent, a revocation or an identity link another broker
+  // committed before this record arrived may not have reached this one's registry yet. A
+  // decision that rests on the registry is taken again once everything committed so far is
+  // learned, so a consent committed before the record is never missed (docs/ARCHITECTURE.md).
+  std::vector<routing::decision> decide(const rules& rs, record_work& w, const job& j,
+                                        const routing::routed_document& rd) {
+    auto* learned = j.redecision ? nullptr : &w.learned;
+    auto* counted = j.redecision ? nullptr : &w.counted;
+    auto decisions = rs.router->route(rd, learned, counted);
+    if (st.shared() && rests_on_consent(decisions) && catch_up(st)) {
+      w.learned.clear();
+      w.counted.clear();
+      decisions = rs.router->route(rd, learned, counted);
+    }
+    return decisions;
+  }
+
+  // The medication check's part of a new document. Replicas: what the others committed before
+  // this record (an order, an application, a kept claim) is learned first, so the check decides
+  // on it as one broker would.
+  void oversee(record_work& w, const std::string& doc) {
+    auto& ov = *opt.oversight;
+    if (st.shared() && ov.wants(w.rec.exchange, doc) && !catch_up(st))
+      base::log(base::log_level::warn, "medication",
+                "decided without the other replicas' latest facts (the store did not answer in "
+                "time)",
+                {{"message_id", w.rec.message_id}});
+    w.checked = ov.observe(w.rec.exchange, doc, w.learned);
+    for (auto& f : w.checked.facts)
+      w.rec.facts.push_back({std::move(f.kind), std::move(f.key), std::move(f.value)});
+    w.checked.facts.clear();
+  }
+
+  // A replay for one recipient: only its decision is taken again (and audited).
+  static void keep_only(std::vector<routing::decision>& decisions, const std::string& recipient) {
+    std::erase_if(decisions, [&](const routing::decision& d) { return d.recipient != recipient; });
+    if (decisions.empty()) {
+      routing::decision d;
+      d.recipient = recipient;
+      d.reason = base::errc::route_no_subscriber;
+      decisions.push_back(std::move(d));
+    }
+  }
+
+  // Every decision goes to the audit trail with the queue entries, in one transaction.
+  static void audit(record_work& w, const std::vector<routing::decision>& decisions) {
+    auto& rec = w.rec;
+    std::unordered_map<const std::string*, std::string> digests;
+    for (const auto& d : decisions) {
+      store::audit_entry a;
+      a.message_id = rec.message_id;
+      a.record_key = rec.key;
+      a.provider = rec.agency;
+      a.exchange = rec.exchange;
+      a.recipient = d.recipient;
+      a.agreement = d.agreement;
+      a.mapping_version = w.mapping_version;
+      a.agreement_version = d.agreement_version;
+      a.purpose = d.purpose;
+      a.consent = d.consent;
+      a.decision = d.deliver ? "deliver" : "withhold";
+      if (!d.deliver) a.reason = std::string(base::code_id(d.reason));
+      for (const auto& p : d.disclosed) a.paths += (a.paths.empty() ? "" : " ") + p;
+      if (d.deliver && d.document) {
+        auto& dg = digests[d.document.get()];
+        if (dg.empty()) dg = base::sha256_hex(*d.document);
+        a.digest = dg;
+      }
+      a.subjects = d.subjects;
+      rec.audit.push_back(std::move(a));
+    }
+  }
+
+  // Deliveries to queue, decisions against kept for the publisher's outcome, the router's facts
+  // and the aggregate reports' observations into the transaction.
+  static void collect(record_work& w, std::vector<routing::decision> decisions) {
+    for (auto& d : decisions) {
+      if (d.deliver)
+        w.rec.deliveries.push_back({d.recipient, d.document, d.consent});
+      else
+        w.withheld.push_back(std::move(d));
+    }
+    for (const auto& f : w.learned) w.rec.facts.push_back({f.kind, f.key, f.value});
+    for (const auto& o : w.counted)
+      w.rec.observations.push_back(
+          {o.agreement, o.exchange, w.rec.key, o.day, routing::encode_fields(o.fields)});
+  }
+
+  // The steps of a record: decode (map and validate, or accept a notice), or refuse; decide per
+  // recipient; the medication check's part; audit; commit. The publisher hears after the commit.
+  void process(std::shared_ptr<const rules> rs, mapping::converter& conv,
+               validation::validator& own, job j, std::function<void(outcome)> done) {
+    record_work w;
+    w.rec = start_outcome(j);
     mapping::conversion c;
-    // A notice of the medication check: a document the broker wrote, checked like any other
-    // before it goes anywhere.
-    const bool written =
-        opt.check && j.agency == opt.check_sender && j.record_type == opt.check_exchange;
-    std::string mapping_version;
-    auto errs = written ? check_written(own, j, c) : convert(*rs, conv, j, c, mapping_version);
-    if (!errs.empty() && j.redecision) {
-      // An accepted record that no longer maps (its mapping changed since): nothing changes;
-      // the operator is told why.
-      outcome o;
-      o.what = outcome::status::failed;
-      o.message_id = j.message_id;
-      o.code = errs.front().code;
-      o.detail = base::format(errs.front());
-      done(std::move(o));
-      return;
-    }
-    std::vector<routing::decision> withheld;
-    std::vector<routing::medication::check_fact> raised;  // notices of the medication check
-    routing::medication::check::result checked;           // what it changed (undone if refused)
-    std::vector<routing::fact> learned;
-    std::vector<routing::observation> counted;
-    std::string detail;
+    const bool notice = opt.oversight && opt.oversight->is_notice(j.agency, j.record_type);
+    auto errs = notice ? accept_notice(own, j, c) : convert(*rs, conv, j, c, w.mapping_version);
+    if (!errs.empty() && j.redecision) return fail_redecision(j, errs, done);
     if (!errs.empty()) {
-      rec.mapped = false;
-      rec.code = errs.front().code;
-      rec.diagnostics_json = diagnostics_json(errs);
-      rec.key = c.key;
-      for (const auto& d : errs) {
-        if (detail.size() > 2000) break;
-        if (!detail.empty()) detail += "; ";
-        detail += base::format(d);
-      }
-      rec.body = std::move(j.body);  // kept for replay after a mapping fix
+      refuse(w, errs, std::move(j.body), c.key);
     } else {
-      rec.mapped = true;
-      rec.key = c.key;
-      rec.exchange = c.exchange;
+      w.rec.mapped = true;
+      w.rec.key = c.key;
+      w.rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
-      routing::routed_document rd{rec.message_id, rec.agency,   rec.record_type,
-                                  rec.key,        rec.exchange, doc};
-      auto decisions =
-          router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
-      // Replicas: a consent, a revocation or an identity link another broker committed before
-      // this record arrived may not have reached this one's registry yet. A decision that rests
-      // on the registry is taken again once everything committed so far is learned, so a
-      // consent committed before the record is never missed (docs/ARCHITECTURE.md).
-      if (st.shared() && rests_on_consent(decisions) && catch_up(st)) {
-        learned.clear();
-        counted.clear();
-        decisions =
-            router->route(rd, j.redecision ? nullptr : &learned, j.redecision ? nullptr : &counted);
-      }
-      if (opt.check && !j.redecision && !written) {
-        // Replicas: what the others committed before this record (an order, an application, a
-        // kept claim) is learned first, so the check decides on it as one broker would.
-        if (st.shared() && opt.check->wants(rec.exchange, *doc) && !catch_up(st))
-          base::log(base::log_level::warn, "medication",
-                    "decided without the other replicas' "
-                    "latest facts (the store did not answer in time)",
-                    {{"message_id", rec.message_id}});
-        checked = opt.check->observe(rec.exchange, *doc);
-        for (const auto& f : learned)
-          if (f.kind == "identity")
-            if (auto sp = f.key.find(' '); sp != std::string::npos) {
-              auto more = opt.check->link(f.key.substr(0, sp), f.key.substr(sp + 1));
-              checked.facts.insert(checked.facts.end(), more.facts.begin(), more.facts.end());
-              checked.changed.insert(checked.changed.end(), more.changed.begin(),
-                                     more.changed.end());
-            }
-        for (auto& f : checked.facts) {
-          if (f.kind == routing::medication::k_fact_notice) raised.push_back(f);
-          rec.facts.push_back({std::move(f.kind), std::move(f.key), std::move(f.value)});
-        }
-        checked.facts.clear();
-        checked.notices.clear();
-      }
+      routing::routed_document rd{w.rec.message_id, w.rec.agency,   w.rec.record_type,
+                                  w.rec.key,        w.rec.exchange, doc};
+      auto decisions = decide(*rs, w, j, rd);
+      if (opt.oversight && !j.redecision && !notice) oversee(w, *doc);
       // A notice's own record marks it sent (in the same transaction as its key).
-      if (written)
-        rec.facts.push_back({std::string(routing::medication::k_fact_sent), rec.key, ""});
-      if (!j.only_recipient.empty()) {
-        // A replay for one recipient: only its decision is taken again (and audited).
-        std::erase_if(decisions,
-                      [&](const routing::decision& d) { return d.recipient != j.only_recipient; });
-        if (decisions.empty()) {
-          routing::decision d;
-          d.recipient = j.only_recipient;
-          d.reason = base::errc::route_no_subscriber;
-          decisions.push_back(std::move(d));
-        }
+      if (notice) {
+        auto s = opt.oversight->sent(w.rec.key);
+        w.rec.facts.push_back({std::move(s.kind), std::move(s.key), std::move(s.value)});
       }
-      // Every decision goes to the audit trail with the queue entries, in one transaction.
-      std::unordered_map<const std::string*, std::string> digests;
-      for (const auto& d : decisions) {
-        store::audit_entry a;
-        a.message_id = rec.message_id;
-        a.record_key = rec.key;
-        a.provider = rec.agency;
-        a.exchange = rec.exchange;
-        a.recipient = d.recipient;
-        a.agreement = d.agreement;
-        a.mapping_version = mapping_version;
-        a.agreement_version = d.agreement_version;
-        a.purpose = d.purpose;
-        a.consent = d.consent;
-        a.decision = d.deliver ? "deliver" : "withhold";
-        if (!d.deliver) a.reason = std::string(base::code_id(d.reason));
-        for (const auto& p : d.disclosed) a.paths += (a.paths.empty() ? "" : " ") + p;
-        if (d.deliver && d.document) {
-          auto& dg = digests[d.document.get()];
-          if (dg.empty()) dg = base::sha256_hex(*d.document);
-          a.digest = dg;
-        }
-        a.subjects = d.subjects;
-        rec.audit.push_back(std::move(a));
-      }
-      for (auto& d : decisions) {
-        if (d.deliver)
-          rec.deliveries.push_back({d.recipient, d.document, d.consent});
-        else
-          withheld.push_back(std::move(d));
-      }
-      for (const auto& f : learned) rec.facts.push_back({f.kind, f.key, f.value});
-      for (const auto& o : counted)
-        rec.observations.push_back(
-            {o.agreement, o.exchange, rec.key, o.day, routing::encode_fields(o.fields)});
+      if (!j.only_recipient.empty()) keep_only(decisions, j.only_recipient);
+      audit(w, decisions);
+      collect(w, std::move(decisions));
       // Kept (for the delivery time-to-live) so that a decision can be taken again.
-      if (!j.redecision) rec.body = std::move(j.body);
+      if (!j.redecision) w.rec.body = std::move(j.body);
     }
-    auto code = rec.code;
-    st.commit_record(
-        std::move(rec),
-        [this, rs = std::move(rs), done = std::move(done), id = j.message_id, agency = j.agency,
-         record_type = j.record_type, code, detail = std::move(detail),
-         withheld = std::move(withheld), raised = std::move(raised), checked = std::move(checked),
-         learned = std::move(learned)](store::commit_result cr) mutable {
-          // Not stored: what the medication check changed for it is undone, so that the
-          // record sent again is checked again (and its notices raised then).
-          if (!checked.changed.empty() && cr.what != store::commit_result::status::routed)
-            opt.check->rollback(checked);
-          outcome o;
-          o.message_id = std::move(id);
-          o.agency = std::move(agency);
-          o.record_type = std::move(record_type);
-          o.withheld = std::move(withheld);
-          switch (cr.what) {
-            case store::commit_result::status::routed:
-              // Durable now: later decisions may rely on it.
-              if (!learned.empty()) rs->router->learn(learned);
-              // The check's state that raised these is committed: the notices follow.
-              if (!raised.empty()) notices(std::move(raised));
-              for (const auto& w : o.withheld)
-                if (!w.recipient.empty())
-                  probe().withheld.add({w.recipient, base::code_id(w.reason)});
-              o.what = outcome::status::accepted;
-              o.enqueued = std::move(cr.enqueued);
-              break;
-            case store::commit_result::status::duplicate:
-              o.what = outcome::status::duplicate;
-              o.code = base::errc::record_duplicate_key;
-              break;
-            case store::commit_result::status::dead_lettered:
-              probe().rejected.inc(base::code_id(code));
-              probe().dead_lettered.inc(base::code_id(code));
-              o.what = outcome::status::dead_lettered;
-              o.code = code;
-              o.detail = std::move(detail);
-              break;
-            case store::commit_result::status::failed:
-              o.what = outcome::status::failed;
-              o.code = cr.code == base::errc::ok ? base::errc::store_unavailable : cr.code;
-              break;
-          }
-          done(std::move(o));
-        });
+    commit(std::move(rs), std::move(w), std::move(done));
+  }
+
+  // What the store's answer needs of a record sent to it.
+  struct sent_record {
+    std::string message_id, agency, record_type;
+    base::errc code = base::errc::ok;  // the refusal's, when dead-lettered
+    std::string detail;
+    std::vector<routing::decision> withheld;
+    std::vector<routing::fact> learned;
+    oversight::record_part checked;
+  };
+
+  void commit(std::shared_ptr<const rules> rs, record_work w, std::function<void(outcome)> done) {
+    sent_record s{w.rec.message_id,     w.rec.agency,        w.rec.record_type,
+                  w.rec.code,           std::move(w.detail), std::move(w.withheld),
+                  std::move(w.learned), std::move(w.checked)};
+    st.commit_record(std::move(w.rec),
+                     [this, rs = std::move(rs), done = std::move(done), s = std::move(s)](
+                         store::commit_result cr) mutable { done(answer(*rs, cr, std::move(s))); });
+  }
+
+  // The store's answer becomes the publisher's outcome. Only a committed record teaches the
+  // router and sends the check's notices; one the store did not keep has the check's changes
+  // undone, so that the record sent again is checked again (and its notices raised then).
+  outcome answer(const rules& rs, store::commit_result& cr, sent_record s) {
+    const bool stored = cr.what == store::commit_result::status::routed;
+    if (opt.oversight) opt.oversight->settle(s.checked, stored);
+    outcome o;
+    o.message_id = std::move(s.message_id);
+    o.agency = std::move(s.agency);
+    o.record_type = std::move(s.record_type);
+    o.withheld = std::move(s.withheld);
+    switch (cr.what) {
+      case store::commit_result::status::routed:
+        // Durable now: later decisions may rely on it.
+        if (!s.learned.empty()) rs.router->learn(s.learned);
+        // The check's state that raised these is committed: the notices follow.
+        if (!s.checked.notices.empty()) notices(std::move(s.checked.notices));
+        for (const auto& wh : o.withheld)
+          if (!wh.recipient.empty()) probe().withheld.add({wh.recipient, base::code_id(wh.reason)});
+        o.what = outcome::status::accepted;
+        o.enqueued = std::move(cr.enqueued);
+        break;
+      case store::commit_result::status::duplicate:
+        o.what = outcome::status::duplicate;
+        o.code = base::errc::record_duplicate_key;
+        break;
+      case store::commit_result::status::dead_lettered:
+        probe().rejected.inc(base::code_id(s.code));
+        probe().dead_lettered.inc(base::code_id(s.code));
+        o.what = outcome::status::dead_lettered;
+        o.code = s.code;
+        o.detail = std::move(s.detail);
+        break;
+      case store::commit_result::status::failed:
+        o.what = outcome::status::failed;
+        o.code = cr.code == base::errc::ok ? base::errc::store_unavailable : cr.code;
+        break;
+    }
+    return o;
   }
 };
 
@@ -459,7 +496,7 @@ pipeline::pipeline(std::shared_ptr<const rules> r, store::store& st, options opt
     : impl_(std::make_unique<impl>(std::move(r), st, std::move(opt))) {
   // Their families are rendered from the start, at zero.
   (void)probe();
-  (void)routing::probe();
+  (void)oversight::probe();
   for (std::uint32_t i = 0; i < std::max(1u, impl_->opt.workers); ++i)
     impl_->threads.emplace_back([this] { impl_->run(); });
 }
@@ -485,7 +522,7 @@ void pipeline::submit(job j, std::function<void(outcome)> done) {
   impl_->cv.notify_one();
 }
 
-void pipeline::submit_notices(std::vector<routing::medication::check_fact> notices) {
+void pipeline::submit_notices(std::vector<oversight::medication::check_fact> notices) {
   impl_->notices(std::move(notices));
 }
 

@@ -12,8 +12,8 @@
 #include "base/clock.h"
 #include "base/error.h"
 #include "mapping/mapping.h"
+#include "oversight/oversight.h"
 #include "routing/agreement.h"
-#include "routing/medication_check.h"
 #include "routing/routing.h"
 #include "store/store.h"
 
@@ -23,14 +23,12 @@ struct options {
   std::uint32_t workers = 2;
   mapping::record_limits record_limits;
   validation::limits validation_limits;
-  // The medication authorization check, when configured: it reads every new document of its
-  // input exchanges (and the router's identity links); the facts it keeps go into the record's
-  // transaction, and each notice it raises is a record of its own: record type and exchange
-  // `check_exchange`, from `check_sender`, its body the document (validated, not mapped, so a
-  // replay decides it again like any record), keyed by the notice so that it is sent once; its
-  // new queue entries are handed to `offer`.
-  std::shared_ptr<routing::medication::check> check;
-  std::string check_exchange, check_sender;
+  // The medication authorization check, when configured (oversight.h): it reads every new
+  // document of its input exchanges; its facts go into the record's transaction, and each notice
+  // it raises is then a record of its own (validated, not mapped, so a replay decides it again
+  // like any record), committed under the notice's id so that it is sent once.
+  std::shared_ptr<oversight::medication_oversight> oversight;
+  // Where the queue entries of records no publisher waits for go (the check's notices).
   std::function<void(std::vector<store::queue_entry>)> offer;
 };
 
@@ -92,7 +90,7 @@ class pipeline {
   void submit(job j, std::function<void(outcome)> done);
   // Thread-safe: the medication check's notices, decided and committed like records (options).
   // (k_fact_notice facts: the notice's id and document).
-  void submit_notices(std::vector<routing::medication::check_fact> notices);
+  void submit_notices(std::vector<oversight::medication::check_fact> notices);
   // Thread-safe: the rules records start under now; the next record of each worker starts
   // under `next` (records in flight finish under theirs).
   std::shared_ptr<const rules> current() const;

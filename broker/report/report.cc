@@ -96,7 +96,7 @@ period due_quarter(std::string_view today, std::uint32_t after_days) {
 table count(const std::vector<placement_event>& placements,
             const std::vector<counted_event>& events, const period& p,
             const std::vector<exception_event>& exceptions) {
-  routing::placement_history history;
+  oversight::placement_history history;
   for (const auto& e : placements) history.add(e);
   const auto timeline = history.timelines();
 

@@ -15,7 +15,7 @@
 #include "base/clock.h"
 #include "base/result.h"
 #include "routing/agreement.h"
-#include "routing/placements.h"
+#include "oversight/placements.h"
 #include "store/store.h"
 
 namespace niem::report {
@@ -33,7 +33,7 @@ period due_quarter(std::string_view today, std::uint32_t after_days);
 
 // ---- Counting ----
 
-using routing::placement_event;
+using oversight::placement_event;
 struct counted_event {
   std::string person, date, klass;
 };

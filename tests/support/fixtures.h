@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "mapping/mapping.h"
-#include "routing/medication.h"
+#include "oversight/medication.h"
 #include "support/temp_dir.h"
 
 namespace niem::testing {
@@ -38,7 +38,7 @@ inline std::vector<std::string> mapping_files() {
 inline std::vector<mapping::written_exchange> written_exchanges() {
   const std::string x = "medication-authorization-exception";
   return {{x, source_root() + "/schemas/exchange/" + x + ".xsd",
-           routing::medication::exception_root()}};
+           oversight::medication::exception_root()}};
 }
 
 // Every mapping of the project, with the exchanges the broker writes itself.

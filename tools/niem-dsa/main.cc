@@ -25,7 +25,7 @@
 #include "mapping/mapping.h"
 #include "report/report.h"
 #include "routing/agreement.h"
-#include "routing/medication_check.h"
+#include "oversight/medication_check.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -94,9 +94,9 @@ bool load_exchanges(exchanges& out) {
     if (e.path().filename() == "mapping.xml") files.push_back(e.path().string());
   std::sort(files.begin(), files.end());
   std::vector<mapping::written_exchange> written;
-  if (auto x = routing::medication::exception_exchange_in(home() + "/schemas/exchange"))
+  if (auto x = oversight::medication::exception_exchange_in(home() + "/schemas/exchange"))
     written.push_back(
-        {*x, home() + "/schemas/exchange/" + *x + ".xsd", routing::medication::exception_root()});
+        {*x, home() + "/schemas/exchange/" + *x + ".xsd", oversight::medication::exception_root()});
   auto lib =
       mapping::mapping_library::load(files, home() + "/schemas/mapping/mapping.xsd", written);
   if (!lib) {
@@ -313,7 +313,7 @@ int cmd_explain_claim(const std::vector<std::string>& args) {
   int rc = 0;
   auto st = open_store(sa, rc);
   if (!st) return rc;
-  namespace med = routing::medication;
+  namespace med = oversight::medication;
   med::check ck({});
   std::vector<med::check_fact> facts;
   for (auto& f : st->facts()) facts.push_back({f.kind, f.key, f.value});

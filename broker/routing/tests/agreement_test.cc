@@ -13,7 +13,7 @@
 #include "base/digest.h"
 #include "base/text.h"
 #include "routing/agreement.h"
-#include "routing/medication.h"
+#include "oversight/medication.h"
 #include "routing/policy.h"
 #include "routing/xml_stream.h"
 #include "support/fixtures.h"
@@ -149,9 +149,9 @@ TEST_CASE(
   fixture f;
   auto all = f.load(f.shipped());
   REQUIRE(all.ok());
-  medication::exception_notice n;
+  oversight::medication::exception_notice n;
   n.id = "MAE-RX1-OVER_MAXIMUM_DOSE";
-  n.result = medication::outcome::over_maximum_dose;
+  n.result = oversight::medication::outcome::over_maximum_dose;
   n.county_fips = "06037";
   n.client_id = "CWS-0047-1123";
   n.day = "2026-03-03";
@@ -174,7 +174,7 @@ TEST_CASE(
   n.v.order_id = "JV223-1";
   n.v.daily_dose = "4 mg";
   n.v.maximum = "3 mg";
-  auto doc = medication::write_exception(n);
+  auto doc = oversight::medication::write_exception(n);
   std::string why;
   REQUIRE(valid(f, doc, &why));
 

@@ -1,5 +1,5 @@
 // The medication authorization check's rules (medication-oversight.md), case by case.
-#include "routing/medication.h"
+#include "oversight/medication.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -9,7 +9,7 @@
 #include "support/fixtures.h"
 #include "validation/validation.h"
 
-using namespace niem::routing::medication;
+using namespace niem::oversight::medication;
 
 namespace {
 

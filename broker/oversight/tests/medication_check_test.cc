@@ -1,7 +1,7 @@
 // The medication authorization check's state: claims checked when they arrive and again when an
 // application, an order or a placement link for the child arrives; alerts once per claim and
 // outcome; resolutions when a claim turns out covered; the state rebuilt from its facts.
-#include "routing/medication_check.h"
+#include "oversight/medication_check.h"
 
 #include <catch2/catch.hpp>
 #include <fstream>
@@ -13,7 +13,7 @@
 #include "validation/validation.h"
 
 using namespace niem;
-using namespace niem::routing::medication;
+using namespace niem::oversight::medication;
 
 namespace {
 

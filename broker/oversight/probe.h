@@ -1,10 +1,10 @@
 #pragma once
-// Routing's metrics: the medication authorization check's outcomes and notices.
+// The oversight module's metrics: the medication authorization check's outcomes and notices.
 #include "base/metrics.h"
 
-namespace niem::routing {
+namespace niem::oversight {
 
-struct routing_probe {
+struct oversight_probe {
   base::counter_family medication_checks{
       "niem_medication_checks_total",
       "Psychotropic claims checked against the court's orders (on arrival and again when an "
@@ -15,12 +15,12 @@ struct routing_probe {
       "Medication authorization alerts and resolutions raised, by kind and outcome.",
       {"kind", "outcome"}};
 
-  routing_probe() { base::register_families("routing", medication_checks, medication_notices); }
+  oversight_probe() { base::register_families("oversight", medication_checks, medication_notices); }
 };
 
-inline routing_probe& probe() {
-  static routing_probe p;
+inline oversight_probe& probe() {
+  static oversight_probe p;
   return p;
 }
 
-}  // namespace niem::routing
+}  // namespace niem::oversight

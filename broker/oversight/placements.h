@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-namespace niem::routing {
+namespace niem::oversight {
 
 struct placement_event {
   std::string client, person, county, placement, begin, end;  // person: the Medicaid id
@@ -46,4 +46,4 @@ class placement_history {
   std::map<std::string, std::set<std::string>> persons_of_;  // client -> ids paired first with it
 };
 
-}  // namespace niem::routing
+}  // namespace niem::oversight

@@ -15,10 +15,10 @@
 #include <vector>
 
 #include "base/decimal.h"
-#include "routing/placements.h"
+#include "oversight/placements.h"
 #include "validation/validation.h"
 
-namespace niem::routing::medication {
+namespace niem::oversight::medication {
 
 enum class unit { mcg, mg, g, ml };
 std::string_view unit_name(unit u);  // "mcg", "mg", "g", "mL"
@@ -235,4 +235,4 @@ std::optional<std::string> read_exception_id(std::string_view doc);
 // with every value escaped; the caller validates it like any document it sends.
 std::string write_exception(const exception_notice& n);
 
-}  // namespace niem::routing::medication
+}  // namespace niem::oversight::medication

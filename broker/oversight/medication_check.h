@@ -24,9 +24,9 @@
 #include <vector>
 
 #include "base/clock.h"
-#include "routing/medication.h"
+#include "oversight/medication.h"
 
-namespace niem::routing::medication {
+namespace niem::oversight::medication {
 
 // The exchanges the check reads (as the mappings name them).
 struct check_inputs {
@@ -144,4 +144,4 @@ class check {
   std::map<std::string, std::string> owed_;  // notices restored and not marked sent
 };
 
-}  // namespace niem::routing::medication
+}  // namespace niem::oversight::medication

@@ -1,10 +1,10 @@
 // The child's placement on a day: episodes merged from their events, a new episode ending the one
 // before it, children found by client number or by a Medicaid id an event paired with one.
-#include "routing/placements.h"
+#include "oversight/placements.h"
 
 #include <catch2/catch.hpp>
 
-using namespace niem::routing;
+using namespace niem::oversight;
 
 TEST_CASE("the county on a day is the placement's that covers it, ended by the next one") {
   placement_history h;

@@ -1,10 +1,10 @@
-#include "routing/placements.h"
+#include "oversight/placements.h"
 
 #include <algorithm>
 
 #include "base/dates.h"
 
-namespace niem::routing {
+namespace niem::oversight {
 
 void placement_history::add(placement_event e) {
   const auto at = events_.size();
@@ -80,4 +80,4 @@ std::map<std::string, std::vector<placement_episode>> placement_history::timelin
   return out;
 }
 
-}  // namespace niem::routing
+}  // namespace niem::oversight

@@ -1,12 +1,12 @@
-#include "routing/medication_check.h"
+#include "oversight/medication_check.h"
 
+#include "oversight/probe.h"
 #include "routing/policy.h"  // utc_date
-#include "routing/probe.h"
 
 #include <algorithm>
 #include <set>
 
-namespace niem::routing::medication {
+namespace niem::oversight::medication {
 
 namespace {
 
@@ -189,7 +189,7 @@ exception_notice check::notice(const claim_state& s, outcome o, const verdict& v
   if (clients.size() == 1) n.client_id = clients.front();
   // The county of the child's placement known at the fill date.
   n.county_fips = placements_.county_on(n.client_id, s.c.medicaid_id, s.c.fill_date);
-  n.day = utc_date(clk_.now_ms());
+  n.day = routing::utc_date(clk_.now_ms());
   return n;
 }
 
@@ -221,7 +221,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
     bool raised = std::any_of(s.alerts.begin(), s.alerts.end(),
                               [&](const claim_state::alert& a) { return a.result == v.result; });
     if (!raised) {
-      s.alerts.push_back({v.result, false, utc_date(clk_.now_ms())});
+      s.alerts.push_back({v.result, false, routing::utc_date(clk_.now_ms())});
       changed = true;
       auto n = notice(s, v.result, v);
       out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
@@ -379,4 +379,4 @@ std::vector<claim_state> check::kept() const {
   return out;
 }
 
-}  // namespace niem::routing::medication
+}  // namespace niem::oversight::medication

@@ -1,4 +1,4 @@
-#include "routing/medication.h"
+#include "oversight/medication.h"
 
 #include "base/dates.h"
 #include "base/text.h"
@@ -12,7 +12,7 @@
 
 #include <fmt/format.h>
 
-namespace niem::routing::medication {
+namespace niem::oversight::medication {
 namespace {
 
 using base::decimal;
@@ -447,12 +447,12 @@ bool has(const name_path& p, std::string_view name) {
 // something besides white space. False when the document does not read.
 template <typename Start, typename Text>
 bool walk(std::string_view doc, Start on_start, Text on_text) {
-  xml_stream x(doc);
+  routing::xml_stream x(doc);
   name_path p;
   bool root = true;
   for (;;) {
     switch (x.next()) {
-      case xml_stream::kind::start:
+      case routing::xml_stream::kind::start:
         if (root) {
           root = false;
           break;
@@ -460,19 +460,19 @@ bool walk(std::string_view doc, Start on_start, Text on_text) {
         p.push_back(x.name().local);
         on_start(p);
         break;
-      case xml_stream::kind::end:
+      case routing::xml_stream::kind::end:
         if (!p.empty()) p.pop_back();
         break;
-      case xml_stream::kind::text: {
+      case routing::xml_stream::kind::text: {
         auto t = x.text();
         if (!p.empty() && t.find_first_not_of(" \t\r\n") != std::string::npos) on_text(p, t);
         break;
       }
-      case xml_stream::kind::other:
+      case routing::xml_stream::kind::other:
         break;
-      case xml_stream::kind::done:
+      case routing::xml_stream::kind::done:
         return !root;
-      case xml_stream::kind::error:
+      case routing::xml_stream::kind::error:
         return false;
     }
   }
@@ -817,4 +817,4 @@ std::string write_exception(const exception_notice& n) {
   return out;
 }
 
-}  // namespace niem::routing::medication
+}  // namespace niem::oversight::medication
