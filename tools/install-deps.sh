@@ -39,6 +39,8 @@ packages=(
   prometheus
   # the fuzz targets' second XML validator, for the differential checks (libxml2)
   libxml2-dev
+  # the size check (tools/check-sizes.py): each function's first and last line
+  universal-ctags
 )
 
 missing=()

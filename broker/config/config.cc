@@ -146,148 +146,187 @@ class loader {
     if (!fs::is_regular_file(p, ec)) error(line, fmt::format("{} '{}' does not exist", what, p));
   }
 
+  // What the elements said that is checked once all are read.
+  struct seen_elements {
+    bool anonymous = false;
+    std::uint32_t admin_line = 0, anonymous_line = 0;
+  };
+
   void build(const std::vector<element>& els, broker_config& cfg) {
     cfg.home = dir_.parent_path().string();
-    bool anonymous = false;
-    std::uint32_t admin_line = 0;
-    std::uint32_t anonymous_line = 0;
-    for (const auto& e : els) {
-      if (e.name == "broker") {
-        cfg.name = attr(e, "name");
-      } else if (e.name == "listener") {
-        cfg.listener.line = e.line;
-        cfg.listener.host = attr(e, "host");
-        number(e, "port", cfg.listener.port, std::uint16_t{0}, std::uint16_t{65535});
-        number(e, "max-message-bytes", cfg.listener.max_message_bytes, std::uint64_t{64},
-               std::uint64_t{64} << 20);
-        number(e, "idle-timeout-seconds", cfg.listener.idle_timeout_seconds, 0u, 3600u);
-      } else if (e.name == "tls" && e.parent == "broker") {
-        tls_config t;
-        t.line = e.line;
-        t.certificate = path(attr(e, "certificate"));
-        t.key = path(attr(e, "key"));
-        t.ca = path(attr(e, "ca"));
-        file_must_exist(e.line, "TLS certificate", t.certificate);
-        file_must_exist(e.line, "TLS key", t.key);
-        file_must_exist(e.line, "TLS CA certificate", t.ca);
-        cfg.tls = t;
-      } else if (e.name == "anonymous") {
-        anonymous = true;
-        anonymous_line = e.line;
-      } else if (e.name == "store") {
-        store(e, cfg.store);
-      } else if (e.name == "pipeline") {
-        number(e, "workers", cfg.pipeline.workers, 1u, 64u);
-        number(e, "max-pending", cfg.pipeline.max_pending, 16u, 1u << 20);
-        number(e, "max-pending-bytes", cfg.pipeline.max_pending_bytes, std::uint64_t{1} << 20,
-               std::uint64_t{1} << 40);
-        number(e, "ingest-credit", cfg.pipeline.ingest_credit, 1u, 65536u);
-      } else if (e.name == "delivery") {
-        number(e, "max-attempts", cfg.delivery.max_attempts, 1u, 1000u);
-        number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
-               std::uint64_t{10} * 365 * 24 * 3600);
-        number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
-      } else if (e.name == "retention") {
-        number(e, "messages-days", cfg.retention.messages_days, 0u, 36500u);
-        number(e, "dead-letters-days", cfg.retention.dead_letters_days, 0u, 36500u);
-        number(e, "observations-days", cfg.retention.observations_days, 0u, 36500u);
-        number(e, "batch", cfg.retention.batch, 10u, 100000u);
-        number(e, "interval-seconds", cfg.retention.interval_seconds, 1u, 86400u);
-      } else if (e.name == "admin") {
-        cfg.admin.enabled = true;
-        if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;
-        number(e, "port", cfg.admin.port, std::uint16_t{0}, std::uint16_t{65535});
-        cfg.admin.protect_health = attr(e, "protect-health") == "true";
-        number(e, "history-interval-seconds", cfg.admin.history_interval_seconds, 1u, 3600u);
-        admin_line = e.line;
-      } else if (e.name == "tls" && e.parent == "admin") {
-        tls_config t;
-        t.line = e.line;
-        t.certificate = path(attr(e, "certificate"));
-        t.key = path(attr(e, "key"));
-        if (auto ca = attr(e, "ca"); !ca.empty()) t.ca = path(ca);
-        file_must_exist(e.line, "admin TLS certificate", t.certificate);
-        file_must_exist(e.line, "admin TLS key", t.key);
-        if (!t.ca.empty()) file_must_exist(e.line, "admin TLS CA certificate", t.ca);
-        cfg.admin.tls = t;
-      } else if (e.name == "token" && e.parent == "admin") {
-        admin_token t{attr(e, "name"), attr(e, "role"), path(attr(e, "file")), e.line};
-        file_must_exist(e.line, "admin token file", t.file);
-        for (const auto& o : cfg.admin.tokens)
-          if (o.name == t.name) error(e.line, fmt::format("a second admin token '{}'", t.name));
-        cfg.admin.tokens.push_back(std::move(t));
-      } else if (e.name == "reports") {
-        number(e, "check-interval-seconds", cfg.reports.check_interval_seconds, 1u, 86400u * 31);
-        number(e, "start-delay-seconds", cfg.reports.start_delay_seconds, 0u, 86400u);
-      } else if (e.name == "audit") {
-        cfg.audit_key_file = path(attr(e, "key-file"));
-        file_must_exist(e.line, "audit key file", cfg.audit_key_file);
-      } else if (e.name == "schemas") {
-        cfg.home = path(attr(e, "home"));
-      } else if (e.name == "mapping") {
-        auto p = path(attr(e, "file"));
-        file_must_exist(e.line, "mapping file", p);
-        cfg.mapping_files.push_back(p);
-        cfg.mapping_lines.push_back(e.line);
-      } else if (e.name == "agreement") {
-        auto p = path(attr(e, "file"));
-        file_must_exist(e.line, "agreement file", p);
-        cfg.agreement_files.push_back(p);
-        cfg.agreement_lines.push_back(e.line);
-        auto key = attr(e, "pseudonym-key-file");
-        if (!key.empty()) {
-          key = path(key);
-          file_must_exist(e.line, "pseudonym key file", key);
-        }
-        cfg.agreement_key_files.push_back(key);
-      } else if (e.name == "agency") {
-        agency_config a;
-        a.line = e.line;
-        a.id = attr(e, "id");
-        a.name = attr(e, "name");
-        cfg.agencies.push_back(std::move(a));
-      } else if (e.name == "identity" && e.parent == "agency" && !cfg.agencies.empty()) {
-        auto subject = base::normalize_dn(e.text);
-        if (subject.empty())
-          error(e.line, "<identity> is empty");
-        else
-          cfg.agencies.back().identities.push_back(subject);
-      } else if (e.name == "publishes" && !cfg.agencies.empty()) {
-        cfg.agencies.back().record_types.push_back(attr(e, "record-type"));
-        cfg.agencies.back().record_type_lines.push_back(e.line);
-      } else if (e.name == "medication-check") {
-        auto& m = cfg.medication_check;
-        m.enabled = true;
-        m.line = e.line;
-        m.exchange = attr(e, "exchange");
-        m.sender = attr(e, "sender");
-        m.claims = attr(e, "claims");
-        m.applications = attr(e, "applications");
-        m.orders = attr(e, "orders");
-        m.placements = attr(e, "placements");
-        auto xsd = cfg.home + "/schemas/exchange/" + m.exchange + ".xsd";
-        if (!cfg.home.empty()) file_must_exist(e.line, "the notices' exchange schema", xsd);
-      } else if (e.name == "subscription") {
-        subscription_config s;
-        s.line = e.line;
-        s.recipient = attr(e, "recipient");
-        s.exchange = attr(e, "exchange");
-        s.purpose = attr(e, "purpose");
-        cfg.subscriptions.push_back(std::move(s));
-      }
-    }
+    seen_elements seen;
+    for (const auto& e : els)
+      if (!read_transport(e, cfg, seen) && !read_admin(e, cfg, seen)) read_parties(e, cfg);
+    check_listeners(cfg, seen);
+    auto ids = check_agencies(cfg);
+    check_subscriptions(cfg, ids);
+    std::error_code ec;
+    auto mapping_xsd = cfg.home + "/schemas/mapping/mapping.xsd";
+    if (!fs::is_regular_file(mapping_xsd, ec))
+      error(0, fmt::format("schemas home '{}' has no schemas/mapping/mapping.xsd", cfg.home));
+  }
 
+  // The listener, its TLS, the store and the pipeline's and delivery's limits.
+  bool read_transport(const element& e, broker_config& cfg, seen_elements& seen) {
+    if (e.name == "broker") {
+      cfg.name = attr(e, "name");
+    } else if (e.name == "listener") {
+      cfg.listener.line = e.line;
+      cfg.listener.host = attr(e, "host");
+      number(e, "port", cfg.listener.port, std::uint16_t{0}, std::uint16_t{65535});
+      number(e, "max-message-bytes", cfg.listener.max_message_bytes, std::uint64_t{64},
+             std::uint64_t{64} << 20);
+      number(e, "idle-timeout-seconds", cfg.listener.idle_timeout_seconds, 0u, 3600u);
+    } else if (e.name == "tls" && e.parent == "broker") {
+      tls_config t;
+      t.line = e.line;
+      t.certificate = path(attr(e, "certificate"));
+      t.key = path(attr(e, "key"));
+      t.ca = path(attr(e, "ca"));
+      file_must_exist(e.line, "TLS certificate", t.certificate);
+      file_must_exist(e.line, "TLS key", t.key);
+      file_must_exist(e.line, "TLS CA certificate", t.ca);
+      cfg.tls = t;
+    } else if (e.name == "anonymous") {
+      seen.anonymous = true;
+      seen.anonymous_line = e.line;
+    } else if (e.name == "store") {
+      store(e, cfg.store);
+    } else if (e.name == "pipeline") {
+      number(e, "workers", cfg.pipeline.workers, 1u, 64u);
+      number(e, "max-pending", cfg.pipeline.max_pending, 16u, 1u << 20);
+      number(e, "max-pending-bytes", cfg.pipeline.max_pending_bytes, std::uint64_t{1} << 20,
+             std::uint64_t{1} << 40);
+      number(e, "ingest-credit", cfg.pipeline.ingest_credit, 1u, 65536u);
+    } else if (e.name == "delivery") {
+      number(e, "max-attempts", cfg.delivery.max_attempts, 1u, 1000u);
+      number(e, "ttl-seconds", cfg.delivery.ttl_seconds, std::uint64_t{1},
+             std::uint64_t{10} * 365 * 24 * 3600);
+      number(e, "prefetch", cfg.delivery.prefetch, 1u, 65536u);
+    } else if (e.name == "retention") {
+      number(e, "messages-days", cfg.retention.messages_days, 0u, 36500u);
+      number(e, "dead-letters-days", cfg.retention.dead_letters_days, 0u, 36500u);
+      number(e, "observations-days", cfg.retention.observations_days, 0u, 36500u);
+      number(e, "batch", cfg.retention.batch, 10u, 100000u);
+      number(e, "interval-seconds", cfg.retention.interval_seconds, 1u, 86400u);
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  // The admin server, its TLS and tokens, reports, the audit key, the schemas' home.
+  bool read_admin(const element& e, broker_config& cfg, seen_elements& seen) {
+    if (e.name == "admin") {
+      cfg.admin.enabled = true;
+      if (auto h = attr(e, "host"); !h.empty()) cfg.admin.host = h;
+      number(e, "port", cfg.admin.port, std::uint16_t{0}, std::uint16_t{65535});
+      cfg.admin.protect_health = attr(e, "protect-health") == "true";
+      number(e, "history-interval-seconds", cfg.admin.history_interval_seconds, 1u, 3600u);
+      seen.admin_line = e.line;
+    } else if (e.name == "tls" && e.parent == "admin") {
+      tls_config t;
+      t.line = e.line;
+      t.certificate = path(attr(e, "certificate"));
+      t.key = path(attr(e, "key"));
+      if (auto ca = attr(e, "ca"); !ca.empty()) t.ca = path(ca);
+      file_must_exist(e.line, "admin TLS certificate", t.certificate);
+      file_must_exist(e.line, "admin TLS key", t.key);
+      if (!t.ca.empty()) file_must_exist(e.line, "admin TLS CA certificate", t.ca);
+      cfg.admin.tls = t;
+    } else if (e.name == "token" && e.parent == "admin") {
+      admin_token t{attr(e, "name"), attr(e, "role"), path(attr(e, "file")), e.line};
+      file_must_exist(e.line, "admin token file", t.file);
+      for (const auto& o : cfg.admin.tokens)
+        if (o.name == t.name) error(e.line, fmt::format("a second admin token '{}'", t.name));
+      cfg.admin.tokens.push_back(std::move(t));
+    } else if (e.name == "reports") {
+      number(e, "check-interval-seconds", cfg.reports.check_interval_seconds, 1u, 86400u * 31);
+      number(e, "start-delay-seconds", cfg.reports.start_delay_seconds, 0u, 86400u);
+    } else if (e.name == "audit") {
+      cfg.audit_key_file = path(attr(e, "key-file"));
+      file_must_exist(e.line, "audit key file", cfg.audit_key_file);
+    } else if (e.name == "schemas") {
+      cfg.home = path(attr(e, "home"));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  // Mappings, agreements, agencies, the medication check, subscriptions.
+  bool read_parties(const element& e, broker_config& cfg) {
+    if (e.name == "mapping") {
+      auto p = path(attr(e, "file"));
+      file_must_exist(e.line, "mapping file", p);
+      cfg.mapping_files.push_back(p);
+      cfg.mapping_lines.push_back(e.line);
+    } else if (e.name == "agreement") {
+      auto p = path(attr(e, "file"));
+      file_must_exist(e.line, "agreement file", p);
+      cfg.agreement_files.push_back(p);
+      cfg.agreement_lines.push_back(e.line);
+      auto key = attr(e, "pseudonym-key-file");
+      if (!key.empty()) {
+        key = path(key);
+        file_must_exist(e.line, "pseudonym key file", key);
+      }
+      cfg.agreement_key_files.push_back(key);
+    } else if (e.name == "agency") {
+      agency_config a;
+      a.line = e.line;
+      a.id = attr(e, "id");
+      a.name = attr(e, "name");
+      cfg.agencies.push_back(std::move(a));
+    } else if (e.name == "identity" && e.parent == "agency" && !cfg.agencies.empty()) {
+      auto subject = base::normalize_dn(e.text);
+      if (subject.empty())
+        error(e.line, "<identity> is empty");
+      else
+        cfg.agencies.back().identities.push_back(subject);
+    } else if (e.name == "publishes" && !cfg.agencies.empty()) {
+      cfg.agencies.back().record_types.push_back(attr(e, "record-type"));
+      cfg.agencies.back().record_type_lines.push_back(e.line);
+    } else if (e.name == "medication-check") {
+      auto& m = cfg.medication_check;
+      m.enabled = true;
+      m.line = e.line;
+      m.exchange = attr(e, "exchange");
+      m.sender = attr(e, "sender");
+      m.claims = attr(e, "claims");
+      m.applications = attr(e, "applications");
+      m.orders = attr(e, "orders");
+      m.placements = attr(e, "placements");
+      auto xsd = cfg.home + "/schemas/exchange/" + m.exchange + ".xsd";
+      if (!cfg.home.empty()) file_must_exist(e.line, "the notices' exchange schema", xsd);
+    } else if (e.name == "subscription") {
+      subscription_config s;
+      s.line = e.line;
+      s.recipient = attr(e, "recipient");
+      s.exchange = attr(e, "exchange");
+      s.purpose = attr(e, "purpose");
+      cfg.subscriptions.push_back(std::move(s));
+    } else {
+      return false;
+    }
+    return true;
+  }
+
+  void check_listeners(const broker_config& cfg, const seen_elements& seen) {
     if (cfg.admin.enabled && !cfg.admin.tls && !is_loopback_host(cfg.admin.host))
-      error(admin_line,
+      error(seen.admin_line,
             "the admin server listens on a non-loopback address only with <tls> (its bearer "
             "tokens would cross the network in clear)");
-    if (anonymous && !is_loopback_host(cfg.listener.host))
-      error(anonymous_line,
+    if (seen.anonymous && !is_loopback_host(cfg.listener.host))
+      error(seen.anonymous_line,
             fmt::format("<anonymous/> is allowed only on a loopback listener, not host '{}'; "
                         "configure <tls> for any other address",
                         cfg.listener.host));
     if (cfg.listener.host.empty()) error(cfg.listener.line, "<listener> host is empty");
+  }
 
+  // Agencies' ids and identities are unique; with TLS each has one. Their ids and lines.
+  std::map<std::string, std::uint32_t> check_agencies(const broker_config& cfg) {
     std::map<std::string, std::uint32_t> ids, subjects;
     for (const auto& a : cfg.agencies) {
       if (auto [it, fresh] = ids.emplace(a.id, a.line); !fresh)
@@ -307,6 +346,11 @@ class loader {
           error(a.record_type_lines[i],
                 fmt::format("agency '{}' publishes '{}' twice", a.id, a.record_types[i]));
     }
+    return ids;
+  }
+
+  void check_subscriptions(const broker_config& cfg,
+                           const std::map<std::string, std::uint32_t>& ids) {
     std::set<std::pair<std::string, std::string>> subs;
     for (const auto& s : cfg.subscriptions) {
       if (!ids.count(s.recipient))
@@ -320,10 +364,6 @@ class loader {
                                   "configured, and each allows only its purposes",
                                   s.recipient, s.exchange));
     }
-    std::error_code ec;
-    auto mapping_xsd = cfg.home + "/schemas/mapping/mapping.xsd";
-    if (!fs::is_regular_file(mapping_xsd, ec))
-      error(0, fmt::format("schemas home '{}' has no schemas/mapping/mapping.xsd", cfg.home));
   }
 
   std::vector<base::diagnostic> errors_;

@@ -83,123 +83,137 @@ void pg_store::catch_up_facts(std::function<void(bool)> done) {
   wake_listener();
 }
 
+// The facts committed since the last ones handed on, read on the listener's connection, so that
+// notifications and catch-ups hand them on in commit order, each once.
+bool pg_store::listen_new_facts() {
+  auto& c = listen_conn_;
+  auto r = c.exec("SELECT seq, kind, key, value FROM facts WHERE seq > $1 ORDER BY seq",
+                  params().num(facts_seen_));
+  if (!r.ok()) return false;
+  if (r.rows() == 0) return true;
+  std::vector<fact_row> out;
+  for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 1), r.text(i, 2), r.text(i, 3)});
+  facts_seen_ = r.i64(r.rows() - 1, 0);
+  std::lock_guard lk(watch_mu_);
+  if (fact_watcher_) fact_watcher_(std::move(out));
+  return true;
+}
+
+void pg_store::listen_setting(const std::string& key, const std::optional<std::string>& value) {
+  std::lock_guard lk(watch_mu_);
+  for (const auto& [prefix, watcher] : settings_watchers_)
+    if (key.empty() || key.starts_with(prefix)) watcher(key, value);
+}
+
+// Entries for `recipient` were committed elsewhere; "" for anything (then the facts and the
+// settings are read again too).
+void pg_store::listen_tell(const std::string& recipient) {
+  {
+    std::lock_guard lk(watch_mu_);
+    if (watcher_) watcher_(recipient);
+  }
+  if (recipient.empty() && listen_conn_.good()) {
+    listen_new_facts();
+    listen_setting("", std::nullopt);
+  }
+}
+
+// The notifications libpq has read (by PQconsumeInput, or while waiting for a statement).
+void pg_store::listen_notifications() {
+  bool facts = false;
+  std::vector<std::string> changed;
+  std::vector<std::pair<std::string, std::optional<std::string>>> settings;
+  while (PGnotify* n = PQnotifies(listen_conn_.raw())) {
+    std::string channel = n->relname ? n->relname : "";
+    std::string extra = n->extra ? n->extra : "";
+    bool mine = n->be_pid == writer_pid_.load();
+    PQfreemem(n);
+    if (mine) continue;
+    if (channel == "niem_facts") {
+      facts = true;
+    } else if (channel == "niem_settings") {
+      // "+KEY\nVALUE" (set) or "-KEY" (removed).
+      auto nl = extra.find('\n');
+      if (!extra.empty() && extra[0] == '+' && nl != std::string::npos)
+        settings.emplace_back(extra.substr(1, nl - 1), extra.substr(nl + 1));
+      else if (!extra.empty() && extra[0] == '-')
+        settings.emplace_back(extra.substr(1), std::nullopt);
+    } else {
+      changed.push_back(std::move(extra));
+    }
+  }
+  if (listen_delay_ms_ > 0 && (facts || !changed.empty() || !settings.empty()))
+    std::this_thread::sleep_for(std::chrono::milliseconds(listen_delay_ms_));
+  // The facts first: a revocation is learned before the entries committed with it are offered
+  // for delivery.
+  if (facts) listen_new_facts();
+  for (const auto& [k, v] : settings) listen_setting(k, v);
+  for (const auto& r : changed) listen_tell(r);
+}
+
+// Every catch-up asked for so far: one read of the facts committed before it answers them all.
+void pg_store::listen_catch_up(bool up) {
+  std::vector<std::function<void(bool)>> waiting;
+  {
+    std::lock_guard lk(catch_up_mu_);
+    waiting.swap(catch_ups_);
+  }
+  if (waiting.empty()) return;
+  bool ok = up && listen_conn_.good() && listen_new_facts();
+  for (auto& f : waiting) f(ok);
+}
+
+void pg_store::drain_wake() {
+  std::uint64_t n = 0;
+  [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
+}
+
+// Opens the listener's connection and listens; while it cannot, waits a second answering
+// catch-ups as in doubt, and tells every watcher "anything may have changed" once a second.
+bool pg_store::listen_reconnect(bool& was_down, std::chrono::steady_clock::time_point& last_poll) {
+  auto& c = listen_conn_;
+  std::string err;
+  if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok() &&
+      c.exec("LISTEN niem_facts").ok() && c.exec("LISTEN niem_settings").ok()) {
+    if (was_down) {
+      base::log(base::log_level::info, "store", "listening for other brokers' commits again",
+                {{"store", where_}});
+      listen_tell("");  // what was committed meanwhile went unheard
+    }
+    was_down = false;
+    listening_ = true;
+    return true;
+  }
+  c.close();
+  listening_ = false;
+  {
+    std::lock_guard lk(problem_mu_);
+    problem_ = err;
+  }
+  if (!was_down)
+    base::log(base::log_level::warn, "store",
+              "cannot listen for other brokers' commits; polling every second",
+              {{"store", where_}, {"error", err}});
+  was_down = true;
+  for (int i = 0; i < 10 && !stopping_; ++i) {
+    pollfd w{wake_fd_, POLLIN, 0};
+    if (::poll(&w, 1, 100) > 0) drain_wake();
+    listen_catch_up(false);  // no reading the facts now: whoever asked decides as if in doubt
+  }
+  if (std::chrono::steady_clock::now() - last_poll >= std::chrono::seconds(1)) {
+    last_poll = std::chrono::steady_clock::now();
+    listen_tell("");
+  }
+  return false;
+}
+
 void pg_store::listen_loop() {
   auto& c = listen_conn_;
-  // The facts committed since the last ones handed on, read on the listener's connection, so
-  // that notifications and catch-ups hand them on in commit order, each once.
-  auto new_facts = [this, &c]() {
-    auto r = c.exec("SELECT seq, kind, key, value FROM facts WHERE seq > $1 ORDER BY seq",
-                    params().num(facts_seen_));
-    if (!r.ok()) return false;
-    if (r.rows() == 0) return true;
-    std::vector<fact_row> out;
-    for (int i = 0; i < r.rows(); ++i) out.push_back({r.text(i, 1), r.text(i, 2), r.text(i, 3)});
-    facts_seen_ = r.i64(r.rows() - 1, 0);
-    std::lock_guard lk(watch_mu_);
-    if (fact_watcher_) fact_watcher_(std::move(out));
-    return true;
-  };
-  auto setting = [this](const std::string& key, const std::optional<std::string>& value) {
-    std::lock_guard lk(watch_mu_);
-    for (const auto& [prefix, watcher] : settings_watchers_)
-      if (key.empty() || key.starts_with(prefix)) watcher(key, value);
-  };
-  auto tell = [this, &c, &new_facts, &setting](const std::string& recipient) {
-    {
-      std::lock_guard lk(watch_mu_);
-      if (watcher_) watcher_(recipient);
-    }
-    if (recipient.empty() && c.good()) {
-      new_facts();
-      setting("", std::nullopt);
-    }
-  };
-  // The notifications libpq has read (by PQconsumeInput, or while waiting for a statement).
-  auto notifications = [&] {
-    bool facts = false;
-    std::vector<std::string> changed;
-    std::vector<std::pair<std::string, std::optional<std::string>>> settings;
-    while (PGnotify* n = PQnotifies(c.raw())) {
-      std::string channel = n->relname ? n->relname : "";
-      std::string extra = n->extra ? n->extra : "";
-      bool mine = n->be_pid == writer_pid_.load();
-      PQfreemem(n);
-      if (mine) continue;
-      if (channel == "niem_facts") {
-        facts = true;
-      } else if (channel == "niem_settings") {
-        // "+KEY\nVALUE" (set) or "-KEY" (removed).
-        auto nl = extra.find('\n');
-        if (!extra.empty() && extra[0] == '+' && nl != std::string::npos)
-          settings.emplace_back(extra.substr(1, nl - 1), extra.substr(nl + 1));
-        else if (!extra.empty() && extra[0] == '-')
-          settings.emplace_back(extra.substr(1), std::nullopt);
-      } else {
-        changed.push_back(std::move(extra));
-      }
-    }
-    if (listen_delay_ms_ > 0 && (facts || !changed.empty() || !settings.empty()))
-      std::this_thread::sleep_for(std::chrono::milliseconds(listen_delay_ms_));
-    // The facts first: a revocation is learned before the entries committed with it are
-    // offered for delivery.
-    if (facts) new_facts();
-    for (const auto& [k, v] : settings) setting(k, v);
-    for (const auto& r : changed) tell(r);
-  };
-  // Every catch-up asked for so far: one read of the facts committed before it answers them all.
-  auto catch_up = [&](bool up) {
-    std::vector<std::function<void(bool)>> waiting;
-    {
-      std::lock_guard lk(catch_up_mu_);
-      waiting.swap(catch_ups_);
-    }
-    if (waiting.empty()) return;
-    bool ok = up && c.good() && new_facts();
-    for (auto& f : waiting) f(ok);
-  };
-  auto drain_wake = [this] {
-    std::uint64_t n = 0;
-    [[maybe_unused]] auto r = ::read(wake_fd_, &n, sizeof n);
-  };
   bool was_down = !c.good();
   listening_ = c.good();
   auto last_poll = std::chrono::steady_clock::now();
   while (!stopping_) {
-    if (!c.good()) {
-      std::string err;
-      if (c.open(opt_.locator, opt_.password, err) && c.exec("LISTEN niem_queue").ok() &&
-          c.exec("LISTEN niem_facts").ok() && c.exec("LISTEN niem_settings").ok()) {
-        if (was_down) {
-          base::log(base::log_level::info, "store", "listening for other brokers' commits again",
-                    {{"store", where_}});
-          tell("");  // what was committed meanwhile went unheard
-        }
-        was_down = false;
-        listening_ = true;
-      } else {
-        c.close();
-        listening_ = false;
-        {
-          std::lock_guard lk(problem_mu_);
-          problem_ = err;
-        }
-        if (!was_down)
-          base::log(base::log_level::warn, "store",
-                    "cannot listen for other brokers' commits; polling every second",
-                    {{"store", where_}, {"error", err}});
-        was_down = true;
-        for (int i = 0; i < 10 && !stopping_; ++i) {
-          pollfd w{wake_fd_, POLLIN, 0};
-          if (::poll(&w, 1, 100) > 0) drain_wake();
-          catch_up(false);  // no reading the facts now: whoever asked decides as if in doubt
-        }
-        if (std::chrono::steady_clock::now() - last_poll >= std::chrono::seconds(1)) {
-          last_poll = std::chrono::steady_clock::now();
-          tell("");
-        }
-        continue;
-      }
-    }
+    if (!c.good() && !listen_reconnect(was_down, last_poll)) continue;
     pollfd p[2] = {{PQsocket(c.raw()), POLLIN, 0}, {wake_fd_, POLLIN, 0}};
     if (::poll(p, 2, 200) < 0) continue;
     if (p[1].revents & POLLIN) drain_wake();
@@ -207,18 +221,17 @@ void pg_store::listen_loop() {
       c.close();
       listening_ = false;
       was_down = true;
-      catch_up(false);
+      listen_catch_up(false);
       continue;
     }
-    notifications();
-    catch_up(true);
-    notifications();  // any read while the catch-up's statement ran
+    listen_notifications();
+    listen_catch_up(true);
+    listen_notifications();  // any read while the catch-up's statement ran
   }
   {
     std::lock_guard lk(catch_up_mu_);
     listener_done_ = true;
   }
-  catch_up(false);
+  listen_catch_up(false);
 }
-
 }  // namespace niem::store::postgres

@@ -11,6 +11,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <thread>
 
@@ -140,6 +141,9 @@ class pg_store final : public store, engine::committer {
   // records.cc: records and acks [from, to) in two pipelined round trips: the keys first (which
   // are new decides what follows), then every other statement.
   bool run_staged(std::vector<op>& batch, std::size_t from, std::size_t to, std::vector<char>& ok);
+  // Which of the group's record keys are new: their message ids into `fresh`.
+  bool fresh_keys(std::vector<op>& batch, std::size_t from, std::size_t to,
+                  std::set<std::string, std::less<>>& fresh);
 
   // schema.cc
   bool connect(std::string& error);
@@ -177,6 +181,13 @@ class pg_store final : public store, engine::committer {
   // listen.cc: LISTEN on a connection of its own; notifications from other brokers' commits
   // (not this one's writer) go to the watcher.
   void listen_loop();
+  bool listen_reconnect(bool& was_down, std::chrono::steady_clock::time_point& last_poll);
+  bool listen_new_facts();
+  void listen_setting(const std::string& key, const std::optional<std::string>& value);
+  void listen_tell(const std::string& recipient);
+  void listen_notifications();
+  void listen_catch_up(bool up);
+  void drain_wake();
   connection listen_conn_;  // listening before init() returns: no commit goes unheard
   std::thread listener_;
   std::atomic<bool> stopping_{false};

@@ -126,41 +126,14 @@ bool pipeline_batch::run(connection& c) {
   return good;
 }
 
-bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t to,
-                          std::vector<char>& ok) {
-  auto now = clk_.now_ms();
-  auto job_of = [&](std::size_t i) -> record_job& {
-    return *static_cast<record_job*>(batch[i].data.get());
-  };
-  // Round trip 1: which keys are new (here or at another replica), all in one statement.
-  std::set<std::string, std::less<>> fresh;  // message ids whose key was new
-  {
-    std::vector<std::string_view> agencies, types, keys, ids;
-    for (auto i = from; i < to; ++i) {
-      if (batch[i].kind != k_staged_record) continue;
-      auto& job = job_of(i);
-      job.res = {};
-      const auto& r = job.rec;
-      if (!r.mapped || r.redecision) continue;
-      agencies.push_back(r.agency);
-      types.push_back(r.record_type);
-      keys.push_back(r.key);
-      ids.push_back(r.message_id);
-    }
-    if (!ids.empty()) {
-      pipeline_batch first;
-      first.add("ins_keys", params().array(agencies).array(types).array(keys).array(ids),
-                [&fresh](const result& res) {
-                  for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
-                  return true;
-                });
-      if (!first.run(conn_)) return refused(first.failure(), "a record's statements failed");
-    }
-  }
-  // Round trip 2: everything else. Rows of one kind go in one statement, in op order; what
-  // needs a record's own result (its documents' entries, a duplicate's first message) goes alone.
-  pipeline_batch rest;
-  std::vector<std::int64_t> acks;
+namespace {
+
+record_job& job_of(std::vector<op>& batch, std::size_t i) {
+  return *static_cast<record_job*>(batch[i].data.get());
+}
+
+// The rows of one kind from every record of a group, each kind written by one statement.
+struct staged_rows {
   struct {
     std::vector<std::string_view> id, agency, type, key, exchange, status, code;
     std::vector<std::int64_t> received;
@@ -181,41 +154,15 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
   std::vector<std::string> term_text;
   std::vector<std::int64_t> term_received;
   std::vector<std::string_view> term_message;
-  for (auto i = from; i < to; ++i) {
-    if (batch[i].kind == k_staged_ack) {
-      acks.push_back(*static_cast<std::int64_t*>(batch[i].data.get()));
-      continue;
-    }
-    auto& job = job_of(i);
-    const auto& r = job.rec;
-    auto& out = job.res;
-    if (r.replaces_dead_letter) rest.add("del_dead", params().num(r.replaces_dead_letter));
-    if (!r.mapped) {
-      rest.add("ins_dead", dead_params(r, now));
-      messages.add(r, message_status::dead_lettered, base::code_id(r.code));
-      out.what = commit_result::status::dead_lettered;
-      continue;
-    }
-    if (!r.redecision && !fresh.count(r.message_id)) {
-      rest.add("sel_key", params().text(r.agency).text(r.record_type).text(r.key),
-               [&out](const result& res) {
-                 if (res.rows() == 1) out.duplicate_of = res.text(0, 0);
-                 return true;
-               });
-      messages.add(r, message_status::duplicate, base::code_id(base::errc::record_duplicate_key));
-      out.what = commit_result::status::duplicate;
-      continue;
-    }
-    for (auto& g : group_by_document(r))
-      rest.add("ins_doc_queue", doc_queue_params(r, g, now),
-               [&r, &out, g, now](const result& res) { return take_entries(res, r, g, now, out); });
-    if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
+  std::vector<std::int64_t> acks;
+
+  // A routed record's facts, observations, message row, search terms and audit entries.
+  void add_routed(const record_outcome& r) {
     for (const auto& f : r.facts) {
       fact_kind.push_back(f.kind);
       fact_key.push_back(f.key);
       fact_value.push_back(f.value);
     }
-    if (!r.facts.empty()) facts_changed_ = true;
     for (const auto& o : r.observations) {
       obs_agreement.push_back(o.agreement);
       obs_exchange.push_back(o.exchange);
@@ -230,37 +177,114 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
       term_message.push_back(r.message_id);
     }
     audit.insert(audit.end(), r.audit.begin(), r.audit.end());
+  }
+
+  // `audit`: the audit entries' parameters (the store numbers and chains them).
+  template <class Audit>
+  void add_to(pipeline_batch& rest, std::int64_t now, Audit&& audit_rows) {
+    if (!messages.id.empty())
+      rest.add("ins_messages", params()
+                                   .array(messages.id)
+                                   .array(messages.agency)
+                                   .array(messages.type)
+                                   .array_opt(messages.key)
+                                   .array_opt(messages.exchange)
+                                   .array(messages.received)
+                                   .array(messages.status)
+                                   .array_opt(messages.code));
+    if (!fact_kind.empty())
+      rest.add("ins_facts", params().array(fact_kind).array(fact_key).array(fact_value));
+    if (!obs_key.empty())
+      rest.add("ins_observations", params()
+                                       .array(obs_agreement)
+                                       .array(obs_exchange)
+                                       .array(obs_key)
+                                       .array(obs_day)
+                                       .array(obs_fields));
+    if (!audit.empty()) rest.add("ins_audit", audit_rows(audit));
+    if (!term_text.empty()) {
+      std::vector<std::string_view> terms(term_text.begin(), term_text.end());
+      rest.add("ins_terms", params().array(terms).array(term_received).array(term_message));
+    }
+    if (!acks.empty()) rest.add("acks", params().array(acks).num(now));
+  }
+};
+
+}  // namespace
+
+// Round trip 1: which keys are new (here or at another replica), all in one statement.
+bool pg_store::fresh_keys(std::vector<op>& batch, std::size_t from, std::size_t to,
+                          std::set<std::string, std::less<>>& fresh) {
+  std::vector<std::string_view> agencies, types, keys, ids;
+  for (auto i = from; i < to; ++i) {
+    if (batch[i].kind != k_staged_record) continue;
+    auto& job = job_of(batch, i);
+    job.res = {};
+    const auto& r = job.rec;
+    if (!r.mapped || r.redecision) continue;
+    agencies.push_back(r.agency);
+    types.push_back(r.record_type);
+    keys.push_back(r.key);
+    ids.push_back(r.message_id);
+  }
+  if (ids.empty()) return true;
+  pipeline_batch first;
+  first.add("ins_keys", params().array(agencies).array(types).array(keys).array(ids),
+            [&fresh](const result& res) {
+              for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
+              return true;
+            });
+  return first.run(conn_) || refused(first.failure(), "a record's statements failed");
+}
+
+bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t to,
+                          std::vector<char>& ok) {
+  auto now = clk_.now_ms();
+  std::set<std::string, std::less<>> fresh;  // message ids whose key was new
+  if (!fresh_keys(batch, from, to, fresh)) return false;
+  // Round trip 2: everything else. Rows of one kind go in one statement, in op order; what
+  // needs a record's own result (its documents' entries, a duplicate's first message) goes alone.
+  pipeline_batch rest;
+  staged_rows rows;
+  for (auto i = from; i < to; ++i) {
+    if (batch[i].kind == k_staged_ack) {
+      rows.acks.push_back(*static_cast<std::int64_t*>(batch[i].data.get()));
+      continue;
+    }
+    auto& job = job_of(batch, i);
+    const auto& r = job.rec;
+    auto& out = job.res;
+    if (r.replaces_dead_letter) rest.add("del_dead", params().num(r.replaces_dead_letter));
+    if (!r.mapped) {
+      rest.add("ins_dead", dead_params(r, now));
+      rows.messages.add(r, message_status::dead_lettered, base::code_id(r.code));
+      out.what = commit_result::status::dead_lettered;
+      continue;
+    }
+    if (!r.redecision && !fresh.count(r.message_id)) {
+      rest.add("sel_key", params().text(r.agency).text(r.record_type).text(r.key),
+               [&out](const result& res) {
+                 if (res.rows() == 1) out.duplicate_of = res.text(0, 0);
+                 return true;
+               });
+      rows.messages.add(r, message_status::duplicate,
+                        base::code_id(base::errc::record_duplicate_key));
+      out.what = commit_result::status::duplicate;
+      continue;
+    }
+    for (auto& g : group_by_document(r))
+      rest.add("ins_doc_queue", doc_queue_params(r, g, now),
+               [&r, &out, g, now](const result& res) { return take_entries(res, r, g, now, out); });
+    if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
+    if (!r.facts.empty()) facts_changed_ = true;
+    rows.add_routed(r);
     out.what = commit_result::status::routed;
   }
-  if (!messages.id.empty())
-    rest.add("ins_messages", params()
-                                 .array(messages.id)
-                                 .array(messages.agency)
-                                 .array(messages.type)
-                                 .array_opt(messages.key)
-                                 .array_opt(messages.exchange)
-                                 .array(messages.received)
-                                 .array(messages.status)
-                                 .array_opt(messages.code));
-  if (!fact_kind.empty())
-    rest.add("ins_facts", params().array(fact_kind).array(fact_key).array(fact_value));
-  if (!obs_key.empty())
-    rest.add("ins_observations", params()
-                                     .array(obs_agreement)
-                                     .array(obs_exchange)
-                                     .array(obs_key)
-                                     .array(obs_day)
-                                     .array(obs_fields));
-  if (!audit.empty()) rest.add("ins_audit", audit_params(audit, now));
-  if (!term_text.empty()) {
-    std::vector<std::string_view> terms(term_text.begin(), term_text.end());
-    rest.add("ins_terms", params().array(terms).array(term_received).array(term_message));
-  }
-  if (!acks.empty()) rest.add("acks", params().array(acks).num(now));
+  rows.add_to(rest, now, [&](std::vector<audit_entry>& a) { return audit_params(a, now); });
   if (!rest.run(conn_)) return refused(rest.failure(), "a record's statements failed");
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_record) {
-      auto& res = job_of(i).res;
+      auto& res = job_of(batch, i).res;
       sort_entries(res);
       note(notify_, res);
     }
