@@ -6,6 +6,7 @@
 - Third-party headers stay in their rooms: Xerces in validation, Proton in transport, SQLite and
   libpq in the store's implementations.
 - docs/ARCHITECTURE.md's module table names, for each module, the modules it uses: no more, no less.
+- The NIEM namespaces of the broker's own exchanges are written once, in validation/vocabulary.h.
 
 Usage: check-architecture.py <module-graph.txt> <source root>; exit 1 with one line per breach.
 """
@@ -77,6 +78,22 @@ def check_includes(root, public, private, errors):
                                       f"{' and '.join('broker/' + r for r in rooms)} may include")
 
 
+VOCABULARY = "validation/vocabulary.h"
+NAMESPACE_MARKS = ("release.niem.gov/niem/", "example.gov/niem-broker/")
+
+
+def check_vocabulary(root, errors):
+    broker = root / "broker"
+    for path in sorted(broker.rglob("*")):
+        rel = path.relative_to(broker).as_posix()
+        if path.suffix not in SOURCE_SUFFIXES or "/tests/" in rel or rel == VOCABULARY:
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if any(mark in line for mark in NAMESPACE_MARKS):
+                errors.append(f"broker/{rel}:{number}: a NIEM namespace written out; name it "
+                              f"from broker/{VOCABULARY}")
+
+
 def check_doc(root, public, private, errors):
     doc = root / "docs" / "ARCHITECTURE.md"
     row = re.compile(r"^\| `([a-z_]+)` \| [^|]* \| ([^|]*) \|")
@@ -111,6 +128,7 @@ def main():
     errors = []
     check_includes(root, public, private, errors)
     check_doc(root, public, private, errors)
+    check_vocabulary(root, errors)
     for e in errors:
         print(e)
     print(f"{len(public)} modules, {len(errors)} breaches")

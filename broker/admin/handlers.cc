@@ -189,7 +189,7 @@ bool handlers::audit_action(const token& who, std::string_view action, std::stri
   a.reason = std::move(reason);
   auto done = std::make_shared<std::promise<bool>>();
   auto fut = done->get_future();
-  st.audit(std::move(a), [done](bool ok) { done->set_value(ok); });
+  ops.audit(std::move(a), [done](bool ok) { done->set_value(ok); });
   bool ok = fut.wait_for(std::chrono::seconds(10)) == std::future_status::ready && fut.get();
   if (!ok)
     base::log(base::log_level::error, "admin", "an operator action is not in the audit trail",

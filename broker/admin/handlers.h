@@ -51,9 +51,10 @@ std::string content_type_of(const std::string& file);
 // What the handlers read and keep: one per server.
 struct context {
   context(options o, store::store& s, pipeline::pipeline& p, hooks hk, const base::clock& c)
-      : opt(std::move(o)), st(s), pl(p), h(std::move(hk)), clk(c) {}
+      : opt(std::move(o)), st(s), ops(s), pl(p), h(std::move(hk)), clk(c) {}
   options opt;
-  store::store& st;
+  store::queries& st;      // what the API shows
+  store::operations& ops;  // settings and operators' actions in the audit trail
   pipeline::pipeline& pl;
   hooks h;
   const base::clock& clk;
@@ -90,6 +91,7 @@ struct handlers {
       : cx(c),
         opt(c.opt),
         st(c.st),
+        ops(c.ops),
         pl(c.pl),
         h(c.h),
         clk(c.clk),
@@ -98,7 +100,8 @@ struct handlers {
         audit_verified_ms(c.audit_verified_ms) {}
   context& cx;
   const options& opt;
-  store::store& st;
+  store::queries& st;
+  store::operations& ops;
   pipeline::pipeline& pl;
   const hooks& h;
   const base::clock& clk;

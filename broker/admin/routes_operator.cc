@@ -45,7 +45,7 @@ response operator_handlers::config_route(const call&) {
                                  {"agreement", a->label()}});
   // With other brokers sharing the store: what each reported after the last reload.
   json::array replicas;
-  for (const auto& [key, value] : st.settings(std::string(k_reload_result))) {
+  for (const auto& [key, value] : ops.settings(std::string(k_reload_result))) {
     auto w = base::split(value, ' ');
     if (w.size() < 6) continue;
     replicas.push_back(json::object{{"replica", key.substr(k_reload_result.size())},

@@ -29,7 +29,7 @@ announcement parse(const std::string& value) {
 
 }  // namespace
 
-reload_relay::reload_relay(store::store& st, reload_fn reload)
+reload_relay::reload_relay(store::operations& st, reload_fn reload)
     : st_(st), reload_(std::move(reload)), self_(st.replica_id()) {
   thread_ = std::thread([this] { run(); });
   // The store's listener thread: only queued here.

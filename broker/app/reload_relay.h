@@ -23,7 +23,7 @@ class reload_relay {
  public:
   using reload_fn = std::function<admin::reload_report(const std::string& by)>;
   // Watches the announcements of the others; `reload` runs on the relay's own thread.
-  reload_relay(store::store& st, reload_fn reload);
+  reload_relay(store::operations& st, reload_fn reload);
   ~reload_relay();
   reload_relay(const reload_relay&) = delete;
   reload_relay& operator=(const reload_relay&) = delete;
@@ -37,7 +37,7 @@ class reload_relay {
   void record(const admin::reload_report& rep, const std::string& origin,
               const std::string& origin_hash);
 
-  store::store& st_;
+  store::operations& st_;
   reload_fn reload_;
   std::string self_;
   std::mutex mu_;

@@ -12,6 +12,7 @@
 #include "base/text.h"
 #include "mapping/json_reader.h"
 #include "mapping/transforms.h"
+#include "validation/vocabulary.h"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -25,8 +26,8 @@ using validation::qname;
 namespace {
 
 constexpr std::string_view k_map_ns = "urn:niem-broker:mapping:1";
-constexpr std::string_view k_structures_ns = "http://release.niem.gov/niem/structures/5.0/";
-constexpr std::string_view k_xsi_ns = "http://www.w3.org/2001/XMLSchema-instance";
+constexpr std::string_view k_structures_ns = vocabulary::k_structures;
+constexpr std::string_view k_xsi_ns = vocabulary::k_xsi;
 
 // ---- The mapping file as read (before compilation) ----
 

@@ -17,6 +17,7 @@
 #include "base/decimal.h"
 #include "oversight/placements.h"
 #include "validation/validation.h"
+#include "validation/vocabulary.h"
 
 namespace niem::oversight::medication {
 
@@ -215,8 +216,7 @@ struct exception_notice {
   verdict v;
 };
 // The root element of the documents write_exception writes (the exchange's schema declares it).
-inline constexpr std::string_view k_exception_namespace =
-    "http://example.gov/niem-broker/exchange/medication-authorization-exception/1.0/";
+inline constexpr std::string_view k_exception_namespace = vocabulary::k_mae;
 inline constexpr std::string_view k_exception_root = "MedicationAuthorizationException";
 inline validation::qname exception_root() {
   return {std::string(k_exception_namespace), std::string(k_exception_root)};

@@ -58,7 +58,7 @@ bool rests_on_consent(const std::vector<routing::decision>& ds) {
 
 // Learns every fact another broker sharing the store committed before now (see
 // store::catch_up_facts); false when the store could not say in time.
-bool catch_up(store::store& st) {
+bool catch_up(store::shared_view& st) {
   auto p = std::make_shared<std::promise<bool>>();
   auto f = p->get_future();
   st.catch_up_facts([p](bool ok) { p->set_value(ok); });
@@ -102,7 +102,7 @@ job replay_job(store::replay_source src) {
 struct pipeline::impl {
   mutable std::mutex rules_mu;  // held only to copy or swap the pointer
   std::shared_ptr<const rules> now;
-  store::store& st;
+  store::record_path& st;
   options opt;
   std::mutex mu;
   std::condition_variable cv;
@@ -110,7 +110,7 @@ struct pipeline::impl {
   bool stopping = false;
   std::vector<std::thread> threads;
 
-  impl(std::shared_ptr<const rules> r, store::store& s, options o)
+  impl(std::shared_ptr<const rules> r, store::record_path& s, options o)
       : now(std::move(r)), st(s), opt(std::move(o)) {}
 
   std::shared_ptr<const rules> current() const {
@@ -489,10 +489,11 @@ std::shared_ptr<const rules> make_rules(std::shared_ptr<const mapping::mapping_l
 }
 
 pipeline::pipeline(std::shared_ptr<const mapping::mapping_library> lib,
-                   std::shared_ptr<const routing::router> router, store::store& st, options opt)
+                   std::shared_ptr<const routing::router> router, store::record_path& st,
+                   options opt)
     : pipeline(make_rules(std::move(lib), std::move(router)), st, std::move(opt)) {}
 
-pipeline::pipeline(std::shared_ptr<const rules> r, store::store& st, options opt)
+pipeline::pipeline(std::shared_ptr<const rules> r, store::record_path& st, options opt)
     : impl_(std::make_unique<impl>(std::move(r), st, std::move(opt))) {
   // Their families are rendered from the start, at zero.
   (void)probe();

@@ -78,9 +78,10 @@ struct outcome {
 
 class pipeline {
  public:
-  pipeline(std::shared_ptr<const rules> r, store::store& st, options opt);
+  // The record path is all of the store it uses.
+  pipeline(std::shared_ptr<const rules> r, store::record_path& st, options opt);
   pipeline(std::shared_ptr<const mapping::mapping_library> lib,
-           std::shared_ptr<const routing::router> router, store::store& st, options opt);
+           std::shared_ptr<const routing::router> router, store::record_path& st, options opt);
   ~pipeline();
   pipeline(const pipeline&) = delete;
   pipeline& operator=(const pipeline&) = delete;

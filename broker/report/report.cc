@@ -17,6 +17,7 @@
 #include "base/text.h"
 #include "routing/policy.h"
 #include "validation/validation.h"
+#include "validation/vocabulary.h"
 
 namespace niem::report {
 
@@ -282,9 +283,13 @@ std::string write_document(const table& t, std::string_view report_id,
   out +=
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
       "<ar:AggregateReport\n"
-      "    xmlns:ar=\"http://example.gov/niem-broker/exchange/aggregate-report/1.0/\"\n"
-      "    xmlns:ext=\"http://example.gov/niem-broker/extension/1.0/\"\n"
-      "    xmlns:nc=\"http://release.niem.gov/niem/niem-core/5.0/\">\n";
+      "    xmlns:ar=\"";
+  out += vocabulary::k_aggregate_report;
+  out += "\"\n    xmlns:ext=\"";
+  out += vocabulary::k_ext;
+  out += "\"\n    xmlns:nc=\"";
+  out += vocabulary::k_nc;
+  out += "\">\n";
   out += "  <ext:SourceRecordIdentification>\n    <nc:IdentificationID>";
   base::append_xml_escaped(out, report_id);
   out += "</nc:IdentificationID>\n  </ext:SourceRecordIdentification>\n";
@@ -362,7 +367,7 @@ std::string format_json(const table& t) {
   return out + "]}\n";
 }
 
-base::result<table> build(store::store& st, const routing::agreement& a, const period& p) {
+base::result<table> build(store::queries& st, const routing::agreement& a, const period& p) {
   auto fail = [&](std::string msg) {
     base::diagnostic d;
     d.code = base::errc::config_invalid;

@@ -95,7 +95,7 @@ std::string format_text(const table& t);
 std::string format_json(const table& t);
 
 // Reads what the store counted for the agreement and builds the suppressed table.
-base::result<table> build(store::store& st, const routing::agreement& a, const period& p);
+base::result<table> build(store::queries& st, const routing::agreement& a, const period& p);
 
 // ---- Production ----
 

@@ -1,4 +1,6 @@
 #include "routing/agreement.h"
+// The agreements' loader: each agreement file read against schemas/agreement/agreement.xsd and
+// checked against the exchange schemas' model; the filter that applies their terms is filter.cc.
 
 #include <algorithm>
 #include <map>
@@ -8,6 +10,7 @@
 #include "base/digest.h"
 #include "base/text.h"
 #include "routing/xml_stream.h"
+#include "validation/vocabulary.h"
 
 namespace niem::routing {
 
@@ -342,484 +345,258 @@ std::string_view status_name(agreement_status s) {
   return "in_effect";
 }
 
+namespace {
+
+// One agreement's terms for one exchange, checked against the exchange schemas' model and
+// compiled into its filter: what flows (includes), what is transformed, what is counted.
+class terms_compiler {
+ public:
+  terms_compiler(const validation::schema_model& model, const reader& r, const agreement& a,
+                 const std::string& file, const std::map<std::string, std::string>& keys,
+                 std::vector<base::diagnostic>& errs)
+      : model_(model), r_(r), a_(a), file_(file), keys_(keys), errs_(errs) {}
+
+  void compile(exchange_terms& t, std::size_t ti, const std::vector<exchange_root>& exchanges) {
+    auto line = r_.term_lines()[ti];
+    auto er = std::find_if(exchanges.begin(), exchanges.end(),
+                           [&](const exchange_root& e) { return e.exchange == t.exchange; });
+    if (er == exchanges.end()) {
+      errs_.push_back(
+          problem(file_, line, fmt::format("no mapping produces exchange '{}'", t.exchange)));
+      return;
+    }
+    t.root = er->root;
+    auto root = model_.element(t.root);
+    if (!root) {
+      errs_.push_back(
+          problem(file_, line, fmt::format("the exchange schemas have no root {}", t.root.local)));
+      return;
+    }
+    root_ = *root;
+    t.filter.name = t.root;
+    check_conditions(t);
+    auto first_line = add_includes(t, ti, line);
+    check_counts(t);
+    check_level(t, line, first_line);
+    t.deidentified = a_.level == sharing_level::deidentified;
+    add_transforms(t, ti);
+  }
+
+ private:
+  bool check_path(const path& p, std::uint32_t at) {
+    std::vector<int> steps;
+    if (p.empty()) return false;
+    if (auto bad = resolve(model_, root_, p, steps)) {
+      errs_.push_back(problem(file_, at, *bad));
+      return false;
+    }
+    return true;
+  }
+
+  // The element a path names, when it holds a simple value (what counts and transforms need).
+  const validation::element_info* simple_at(const path& p, std::uint32_t at, std::string_view label,
+                                            std::string_view what) {
+    std::vector<int> steps;
+    if (auto bad = resolve(model_, root_, p, steps)) {
+      errs_.push_back(problem(file_, at, *bad));
+      return nullptr;
+    }
+    const auto& el = model_.elements()[steps.back()];
+    if (el.type < 0 || !model_.types()[el.type].simple_content) {
+      errs_.push_back(problem(file_, at, fmt::format("{} has no simple value to {}", label, what)));
+      return nullptr;
+    }
+    return &el;
+  }
+
+  void check_conditions(const exchange_terms& t) {
+    for (const auto& c : t.conditions) check_path(c.at, c.line);
+    for (const auto& c : t.consents) {
+      check_path(c.subject, c.line);
+      if (c.when) check_path(c.when->at, c.line);
+      if (std::find(a_.purposes.begin(), a_.purposes.end(), c.purpose) == a_.purposes.end())
+        errs_.push_back(problem(
+            file_, c.line,
+            fmt::format("consent purpose {} is not a purpose of the agreement", c.purpose)));
+    }
+  }
+
+  // Each include marks its path in the filter's tree (a shorter path already kept whole wins);
+  // the line of the last one, for the required elements' check.
+  std::uint32_t add_includes(exchange_terms& t, std::size_t ti, std::uint32_t line) {
+    std::uint32_t last = line;
+    for (const auto& il : r_.include_labels()) {
+      if (il.terms != ti) continue;
+      last = std::max(last, il.line);
+      const auto& p = t.includes[il.index];
+      if (!check_path(p, il.line)) continue;
+      filter_node* n = &t.filter;
+      for (const auto& q : p) {
+        if (n->include) break;  // already kept whole by a shorter path
+        auto* c = child_of(*n, q);
+        if (!c) {
+          n->children.push_back({q, false, false, transform_action::none, {}, {}});
+          c = &n->children.back();
+        }
+        n = c;
+      }
+      if (!n->include) {
+        n->include = true;
+        n->label = il.text;
+        n->children.clear();  // the whole subtree flows
+      }
+    }
+    return last;
+  }
+
+  void check_counts(const exchange_terms& t) {
+    const bool aggregate = a_.level == sharing_level::aggregate;
+    for (const auto& c : t.counts) {
+      if (!aggregate) {
+        errs_.push_back(problem(file_, c.line, "count belongs to aggregate agreements only"));
+        continue;
+      }
+      if (!c.at.empty()) simple_at(c.at, c.line, c.label, "count");
+    }
+  }
+
+  void check_level(exchange_terms& t, std::uint32_t line, std::uint32_t first_line) {
+    if (a_.level == sharing_level::aggregate) {
+      // Aggregate agreements receive counts, never records.
+      if (!t.includes.empty())
+        errs_.push_back(problem(file_, line,
+                                "an aggregate agreement lets no record flow: it counts (use "
+                                "count, not include)"));
+      if (t.counts.empty())
+        errs_.push_back(problem(file_, line, "terms of an aggregate agreement need a count"));
+    } else if (t.includes.empty()) {
+      errs_.push_back(problem(file_, line, "terms without any include let nothing flow"));
+    } else {
+      check_required(model_, t.filter, root_, t.root.local, file_, first_line, errs_);
+    }
+  }
+
+  // Transforms mark elements inside included subtrees.
+  void add_transforms(exchange_terms& t, std::size_t ti) {
+    for (const auto& tr : r_.transforms()) {
+      if (tr.terms != ti || tr.at.empty()) continue;
+      const auto* el = simple_at(tr.at, tr.line, tr.text, "transform");
+      if (!el || !transform_fits(tr, *el)) continue;
+      filter_node* n = &t.filter;
+      bool under_include = false;
+      for (const auto& q : tr.at) {
+        under_include |= n->include;
+        auto* c = child_of(*n, q);
+        if (!c) {
+          if (!under_include) break;
+          n->children.push_back({q, false, false, transform_action::none, {}, {}});
+          c = &n->children.back();
+        }
+        n = c;
+      }
+      under_include |= n->include;
+      if (!under_include || n->name != tr.at.back()) {
+        errs_.push_back(
+            problem(file_, tr.line,
+                    fmt::format("{} is not inside an include: nothing to transform", tr.text)));
+        continue;
+      }
+      n->transform = tr.action;
+      if (tr.action == transform_action::pseudonym) {
+        auto key = keys_.find(file_);
+        if (key == keys_.end() || key->second.size() < 32)
+          errs_.push_back(problem(file_, tr.line,
+                                  "pseudonyms need the agreement's secret: give <agreement "
+                                  "pseudonym-key-file> (32 characters or more) in the "
+                                  "configuration"));
+        else
+          t.pseudonym_key = key->second;
+      }
+    }
+  }
+
+  // 'year' keeps the year of a date: it applies to nc:Date and nc:DateTime, and the schemas must
+  // declare nc:YearDate to write it.
+  template <class T>
+  bool transform_fits(const T& tr, const validation::element_info& el) {
+    if (tr.action != transform_action::year) return true;
+    if (!(el.name.ns == vocabulary::k_nc &&
+          (el.name.local == "Date" || el.name.local == "DateTime"))) {
+      errs_.push_back(
+          problem(file_, tr.line,
+                  fmt::format("'year' applies to nc:Date or nc:DateTime, not {}", el.name.local)));
+      return false;
+    }
+    if (!model_.element({el.name.ns, "YearDate"})) {
+      errs_.push_back(problem(file_, tr.line, "the exchange schemas lack nc:YearDate"));
+      return false;
+    }
+    return true;
+  }
+
+  const validation::schema_model& model_;
+  const reader& r_;
+  const agreement& a_;
+  const std::string& file_;
+  const std::map<std::string, std::string>& keys_;
+  std::vector<base::diagnostic>& errs_;
+  int root_ = -1;
+};
+
+// One agreement file: read against agreement.xsd, then its terms compiled; null with `errs`.
+std::shared_ptr<agreement> load_one(const std::string& file, const validation::schema_set& xsd,
+                                    const validation::schema_model& model,
+                                    const std::vector<exchange_root>& exchanges,
+                                    const std::map<std::string, std::string>& pseudonym_keys,
+                                    std::map<std::string, std::string>& ids,
+                                    std::vector<base::diagnostic>& errs) {
+  auto bytes = validation::read_file(file, 4 << 20);
+  if (!bytes) {
+    for (auto d : bytes.errors()) {
+      d.code = base::errc::agreement_invalid;
+      errs.push_back(std::move(d));
+    }
+    return nullptr;
+  }
+  reader r(file, errs);
+  auto diags = validation::read_xml(*bytes, file, r, &xsd);
+  for (auto& d : diags) d.code = base::errc::agreement_invalid;
+  errs.insert(errs.begin(), diags.begin(), diags.end());
+  if (!diags.empty()) return nullptr;
+  auto a = std::make_shared<agreement>(std::move(r.result));
+  a->file = file;
+  a->content_version = base::content_version(*bytes);
+  if (auto [it, fresh] = ids.emplace(a->id, file); !fresh)
+    errs.push_back(
+        problem(file, 1, fmt::format("agreement {} is also defined in {}", a->id, it->second)));
+  if (!a->effective_to.empty() && a->effective_to < a->effective_from)
+    errs.push_back(problem(file, 1, "the agreement ends before it begins"));
+  terms_compiler tc(model, r, *a, file, pseudonym_keys, errs);
+  for (std::size_t ti = 0; ti < a->exchanges.size(); ++ti)
+    tc.compile(a->exchanges[ti], ti, exchanges);
+  check_report(*a, file, r.report_line(), errs);
+  return errs.empty() ? a : nullptr;
+}
+
+}  // namespace
+
 base::result<std::vector<std::shared_ptr<const agreement>>> load_agreements(
     const std::vector<std::string>& files, const std::string& agreement_xsd,
     const validation::schema_set& exchange_schemas, const std::vector<exchange_root>& exchanges,
     const std::map<std::string, std::string>& pseudonym_keys) {
-  std::vector<base::diagnostic> errors;
   auto xsd = validation::schema_set::load({{agreement_xsd}, "", {}});
   if (!xsd) return xsd.errors();
-  const auto& model = exchange_schemas.model();
+  std::vector<base::diagnostic> errors;
   std::vector<std::shared_ptr<const agreement>> out;
   std::map<std::string, std::string> ids;  // id -> file
   for (const auto& file : files) {
-    auto bytes = validation::read_file(file, 4 << 20);
-    if (!bytes) {
-      for (auto d : bytes.errors()) {
-        d.code = base::errc::agreement_invalid;
-        errors.push_back(std::move(d));
-      }
-      continue;
-    }
     std::vector<base::diagnostic> errs;
-    reader r(file, errs);
-    auto diags = validation::read_xml(*bytes, file, r, xsd->get());
-    for (auto& d : diags) d.code = base::errc::agreement_invalid;
-    errs.insert(errs.begin(), diags.begin(), diags.end());
-    if (!diags.empty()) {
-      errors.insert(errors.end(), errs.begin(), errs.end());
-      continue;
-    }
-    auto a = std::make_shared<agreement>(std::move(r.result));
-    a->file = file;
-    a->content_version = base::content_version(*bytes);
-    if (auto [it, fresh] = ids.emplace(a->id, file); !fresh)
-      errs.push_back(
-          problem(file, 1, fmt::format("agreement {} is also defined in {}", a->id, it->second)));
-    if (!a->effective_to.empty() && a->effective_to < a->effective_from)
-      errs.push_back(problem(file, 1, "the agreement ends before it begins"));
-    for (std::size_t ti = 0; ti < a->exchanges.size(); ++ti) {
-      auto& t = a->exchanges[ti];
-      auto line = r.term_lines()[ti];
-      auto er = std::find_if(exchanges.begin(), exchanges.end(),
-                             [&](const exchange_root& e) { return e.exchange == t.exchange; });
-      if (er == exchanges.end()) {
-        errs.push_back(
-            problem(file, line, fmt::format("no mapping produces exchange '{}'", t.exchange)));
-        continue;
-      }
-      t.root = er->root;
-      auto root = model.element(t.root);
-      if (!root) {
-        errs.push_back(
-            problem(file, line, fmt::format("the exchange schemas have no root {}", t.root.local)));
-        continue;
-      }
-      t.filter.name = t.root;
-      auto check_path = [&](const path& p, std::uint32_t at) {
-        std::vector<int> steps;
-        if (p.empty()) return false;
-        if (auto bad = resolve(model, *root, p, steps)) {
-          errs.push_back(problem(file, at, *bad));
-          return false;
-        }
-        return true;
-      };
-      for (const auto& c : t.conditions) check_path(c.at, c.line);
-      for (const auto& c : t.consents) {
-        check_path(c.subject, c.line);
-        if (c.when) check_path(c.when->at, c.line);
-        if (std::find(a->purposes.begin(), a->purposes.end(), c.purpose) == a->purposes.end())
-          errs.push_back(problem(file, c.line,
-                                 fmt::format("consent purpose {} is not a purpose "
-                                             "of the agreement",
-                                             c.purpose)));
-      }
-      std::uint32_t first_line = line;
-      for (const auto& il : r.include_labels()) {
-        if (il.terms != ti) continue;
-        first_line = std::max(first_line, il.line);
-        const auto& p = t.includes[il.index];
-        if (!check_path(p, il.line)) continue;
-        filter_node* n = &t.filter;
-        for (const auto& q : p) {
-          if (n->include) break;  // already kept whole by a shorter path
-          auto* c = child_of(*n, q);
-          if (!c) {
-            n->children.push_back({q, false, false, transform_action::none, {}, {}});
-            c = &n->children.back();
-          }
-          n = c;
-        }
-        if (!n->include) {
-          n->include = true;
-          n->label = il.text;
-          n->children.clear();  // the whole subtree flows
-        }
-      }
-      const bool aggregate = a->level == sharing_level::aggregate;
-      for (const auto& c : t.counts) {
-        std::vector<int> steps;
-        if (!aggregate) {
-          errs.push_back(problem(file, c.line, "count belongs to aggregate agreements only"));
-          continue;
-        }
-        if (c.at.empty()) continue;
-        if (auto bad = resolve(model, *root, c.at, steps)) {
-          errs.push_back(problem(file, c.line, *bad));
-          continue;
-        }
-        const auto& el = model.elements()[steps.back()];
-        if (el.type < 0 || !model.types()[el.type].simple_content)
-          errs.push_back(
-              problem(file, c.line, fmt::format("{} has no simple value to count", c.label)));
-      }
-      if (aggregate) {
-        // Aggregate agreements receive counts, never records.
-        if (!t.includes.empty())
-          errs.push_back(problem(file, line,
-                                 "an aggregate agreement lets no record flow: it counts (use "
-                                 "count, not include)"));
-        if (t.counts.empty())
-          errs.push_back(problem(file, line, "terms of an aggregate agreement need a count"));
-      } else if (t.includes.empty()) {
-        errs.push_back(problem(file, line, "terms without any include let nothing flow"));
-      } else {
-        check_required(model, t.filter, *root, t.root.local, file, first_line, errs);
-      }
-      t.deidentified = a->level == sharing_level::deidentified;
-      // Transforms mark elements inside included subtrees.
-      for (const auto& tr : r.transforms()) {
-        if (tr.terms != ti) continue;
-        std::vector<int> steps;
-        if (tr.at.empty()) continue;
-        if (auto bad = resolve(model, *root, tr.at, steps)) {
-          errs.push_back(problem(file, tr.line, *bad));
-          continue;
-        }
-        const auto& el = model.elements()[steps.back()];
-        const auto* ty = el.type >= 0 ? &model.types()[el.type] : nullptr;
-        if (!ty || !ty->simple_content) {
-          errs.push_back(
-              problem(file, tr.line, fmt::format("{} has no simple value to transform", tr.text)));
-          continue;
-        }
-        if (tr.action == transform_action::year &&
-            !(el.name.ns == "http://release.niem.gov/niem/niem-core/5.0/" &&
-              (el.name.local == "Date" || el.name.local == "DateTime"))) {
-          errs.push_back(problem(
-              file, tr.line,
-              fmt::format("'year' applies to nc:Date or nc:DateTime, not {}", el.name.local)));
-          continue;
-        }
-        if (tr.action == transform_action::year && !model.element({el.name.ns, "YearDate"})) {
-          errs.push_back(problem(file, tr.line, "the exchange schemas lack nc:YearDate"));
-          continue;
-        }
-        filter_node* n = &t.filter;
-        bool under_include = false;
-        for (const auto& q : tr.at) {
-          under_include |= n->include;
-          auto* c = child_of(*n, q);
-          if (!c) {
-            if (!under_include) break;
-            n->children.push_back({q, false, false, transform_action::none, {}, {}});
-            c = &n->children.back();
-          }
-          n = c;
-        }
-        under_include |= n->include;
-        if (!under_include || n->name != tr.at.back()) {
-          errs.push_back(
-              problem(file, tr.line,
-                      fmt::format("{} is not inside an include: nothing to transform", tr.text)));
-          continue;
-        }
-        n->transform = tr.action;
-        if (tr.action == transform_action::pseudonym) {
-          auto key = pseudonym_keys.find(file);
-          if (key == pseudonym_keys.end() || key->second.size() < 32)
-            errs.push_back(problem(file, tr.line,
-                                   "pseudonyms need the agreement's secret: give <agreement "
-                                   "pseudonym-key-file> (32 characters or more) in the "
-                                   "configuration"));
-          else
-            t.pseudonym_key = key->second;
-        }
-      }
-    }
-    check_report(*a, file, r.report_line(), errs);
+    auto a =
+        load_one(file, *xsd->get(), exchange_schemas.model(), exchanges, pseudonym_keys, ids, errs);
     errors.insert(errors.end(), errs.begin(), errs.end());
-    if (errs.empty()) out.push_back(std::move(a));
+    if (a) out.push_back(std::move(a));
   }
   if (!errors.empty()) return errors;
   return out;
 }
-
-bool values_at(std::string_view doc, const std::vector<const path*>& paths,
-               std::vector<std::vector<std::string>>& out) {
-  out.assign(paths.size(), {});
-  xml_stream x(doc);
-  std::vector<xml_name> stack;  // below the root
-  std::string text;
-  bool root_seen = false;
-  for (;;) {
-    switch (x.next()) {
-      case xml_stream::kind::start:
-        if (!root_seen) {
-          root_seen = true;
-          break;
-        }
-        stack.push_back(x.name());
-        text.clear();
-        break;
-      case xml_stream::kind::text:
-        text += x.text();
-        break;
-      case xml_stream::kind::end:
-        if (stack.empty()) break;  // the root closes
-        for (std::size_t i = 0; i < paths.size(); ++i) {
-          const auto& p = *paths[i];
-          if (p.size() != stack.size()) continue;
-          bool same = true;
-          for (std::size_t k = 0; k < p.size() && same; ++k)
-            same = p[k].local == stack[k].local && p[k].ns == stack[k].ns;
-          if (same) out[i].push_back(text);
-        }
-        stack.pop_back();
-        text.clear();
-        break;
-      case xml_stream::kind::other:
-        break;
-      case xml_stream::kind::done:
-        return root_seen;
-      case xml_stream::kind::error:
-        return false;
-    }
-  }
-}
-
-namespace {
-
-// One recipient's filter over the shared token stream: what it keeps, what it writes.
-class filter_run {
- public:
-  filter_run(const exchange_terms& terms, std::string_view doc, bool explain)
-      : terms_(terms), doc_(doc), explain_(explain) {
-    r.document.reserve(doc.size());
-  }
-
-  filter_result r;
-  bool failed = false;
-
-  void other(const xml_stream& x) {
-    if (frames_.empty() && x.raw().starts_with("<?xml")) r.document += x.raw();
-  }
-  void text(const xml_stream& x) {
-    if (frames_.empty()) return;
-    if (frames_.back().st == state::transforming) {
-      value_ += x.raw();
-    } else if (frames_.back().st == state::kept) {
-      if (terms_.deidentified && has_full_date(x.raw()))
-        return fail(
-            "a full date would flow under a de-identified agreement (add a 'year' "
-            "transform for it)");
-      r.document += x.raw();
-    }
-  }
-  void start(const xml_stream& x) {
-    if (frames_.empty()) {
-      if (x.name().local != terms_.root.local || x.name().ns != terms_.root.ns)
-        return fail("the document's root is not the exchange's root");
-      if (r.document.size()) r.document += '\n';
-      r.document += x.raw();
-      frames_.push_back({&terms_.filter, state::container, true, {}});
-      return;
-    }
-    if (explain_) {
-      auto q = x.raw().substr(1);
-      names_.push_back(q.substr(0, q.find_first_of(" \t\r\n/>")));
-    }
-    auto& parent = frames_.back();
-    if (parent.st == state::dropped || parent.st == state::transforming) {
-      frames_.push_back({nullptr, state::dropped, false, {}});
-    } else if (parent.st == state::kept) {
-      // Inside a kept subtree the tree only marks transforms.
-      const auto* c = parent.node ? parent.node->child(x.name().ns, x.name().local) : nullptr;
-      if (c && c->transform != transform_action::none) {
-        value_.clear();
-        frames_.push_back({c, state::transforming, true, x.raw()});
-        if (x.empty_element()) value_.clear();
-      } else {
-        r.document += x.raw();
-        frames_.push_back({c, state::kept, true, {}});
-      }
-    } else {
-      const auto* c = parent.node->child(x.name().ns, x.name().local);
-      if (!c) {
-        note_removed(x.offset());
-        frames_.push_back({nullptr, state::dropped, false, {}});
-      } else if (c->include) {
-        flush();
-        indent(frames_.size());
-        if (std::find(disclosed_.begin(), disclosed_.end(), c) == disclosed_.end())
-          disclosed_.push_back(c);
-        if (c->transform != transform_action::none) {
-          value_.clear();
-          frames_.push_back({c, state::transforming, true, x.raw()});
-        } else {
-          r.document += x.raw();
-          frames_.push_back({c, state::kept, true, {}});
-        }
-      } else {
-        frames_.push_back({c, state::container, false, x.raw()});
-        if (c->always) flush();  // required where it stands: written even if it stays empty
-      }
-    }
-  }
-  void end(const xml_stream& x) {
-    if (frames_.empty()) return fail("unbalanced document");
-    auto f = frames_.back();
-    frames_.pop_back();
-    if (explain_ && !names_.empty() && !frames_.empty()) names_.pop_back();
-    if (f.st == state::transforming) {
-      transformed(f, x.raw());
-    } else if (f.st == state::kept) {
-      r.document += x.raw();
-    } else if (f.st == state::container && f.written && !x.raw().empty()) {
-      indent(frames_.size());
-      r.document += x.raw();
-    }
-  }
-  void finish() {
-    r.document += '\n';
-    for (const auto* n : disclosed_) r.disclosed.push_back(n->label);
-    std::sort(r.disclosed.begin(), r.disclosed.end());
-    r.ok = true;
-  }
-  void fail(std::string why) {
-    failed = true;
-    r.error = std::move(why);
-  }
-
- private:
-  enum class state { container, kept, dropped, transforming };
-  struct frame {
-    const filter_node* node;
-    state st;
-    bool written;
-    std::string_view start;
-  };
-
-  static bool has_full_date(std::string_view s) {
-    auto digit = [](char c) { return c >= '0' && c <= '9'; };
-    for (std::size_t i = 0; i + 10 <= s.size(); ++i)
-      if (digit(s[i]) && digit(s[i + 1]) && digit(s[i + 2]) && digit(s[i + 3]) && s[i + 4] == '-' &&
-          digit(s[i + 5]) && digit(s[i + 6]) && s[i + 7] == '-' && digit(s[i + 8]) &&
-          digit(s[i + 9]))
-        return true;
-    return false;
-  }
-
-  // A start tag that can take content (an empty-element tag opened up).
-  static std::string open_tag(std::string_view start) {
-    std::string s(start);
-    if (s.ends_with("/>")) {
-      s.resize(s.size() - 2);
-      s += '>';
-    }
-    return s;
-  }
-
-  // Writes a transformed element in place of the original.
-  void transformed(const frame& f, std::string_view end_tag) {
-    auto value = xml_unescape(base::trim(value_));
-    auto tag = f.start.substr(1);
-    auto qname = tag.substr(0, tag.find_first_of(" \t\r\n/>"));
-    auto colon = qname.find(':');
-    auto prefix = colon == std::string_view::npos ? std::string_view() : qname.substr(0, colon + 1);
-    switch (f.node->transform) {
-      case transform_action::year: {
-        if (value.size() < 4 || !std::all_of(value.begin(), value.begin() + 4,
-                                             [](char c) { return c >= '0' && c <= '9'; }))
-          return fail("a date to generalize has no year");
-        r.document +=
-            fmt::format("<{}YearDate>{}</{}YearDate>", prefix, value.substr(0, 4), prefix);
-        return;
-      }
-      case transform_action::zip3:
-        r.document += open_tag(f.start);
-        base::append_xml_escaped(r.document, value.substr(0, 3));
-        break;
-      case transform_action::pseudonym:
-        r.document += open_tag(f.start);
-        r.document += "PSN-" + base::hmac_sha256_hex(terms_.pseudonym_key, value).substr(0, 24);
-        break;
-      case transform_action::none:
-        break;
-    }
-    r.document += end_tag.empty() ? fmt::format("</{}>", qname) : std::string(end_tag);
-  }
-  void note_removed(std::size_t at) {
-    if (!explain_) return;
-    removed_element e;
-    for (const auto& n : names_) {
-      if (!e.path.empty()) e.path += '/';
-      e.path += n;
-    }
-    e.line = 1 + static_cast<std::uint32_t>(std::count(doc_.begin(), doc_.begin() + at, '\n'));
-    r.removed.push_back(std::move(e));
-  }
-  void indent(std::size_t depth) {
-    r.document += '\n';
-    r.document.append(depth * 2, ' ');
-  }
-  // Writes the start tags of the containers above a kept element, once.
-  void flush() {
-    for (std::size_t i = 0; i < frames_.size(); ++i) {
-      auto& f = frames_[i];
-      if (f.written) continue;
-      indent(i);
-      r.document += f.start;
-      f.written = true;
-    }
-  }
-
-  const exchange_terms& terms_;
-  std::string_view doc_;
-  bool explain_;
-  std::vector<frame> frames_;
-  std::vector<const filter_node*> disclosed_;
-  std::vector<std::string_view> names_;  // qualified names of the open elements below the root
-  std::string value_;                    // the text of the element being transformed
-};
-
-}  // namespace
-
-std::vector<filter_result> apply_filters(const std::vector<const exchange_terms*>& terms,
-                                         std::string_view doc, bool explain) {
-  std::vector<filter_run> runs;
-  runs.reserve(terms.size());
-  for (const auto* t : terms) runs.emplace_back(*t, doc, explain);
-  xml_stream x(doc);
-  std::string error;
-  for (;;) {
-    auto k = x.next();
-    if (k == xml_stream::kind::done) break;
-    if (k == xml_stream::kind::error) {
-      error = x.error();
-      break;
-    }
-    for (auto& run : runs) {
-      if (run.failed) continue;
-      switch (k) {
-        case xml_stream::kind::other:
-          run.other(x);
-          break;
-        case xml_stream::kind::text:
-          run.text(x);
-          break;
-        case xml_stream::kind::start:
-          run.start(x);
-          break;
-        default:
-          run.end(x);
-          break;
-      }
-    }
-  }
-  std::vector<filter_result> out;
-  out.reserve(runs.size());
-  for (auto& run : runs) {
-    if (!error.empty()) run.fail(error);
-    if (!run.failed) run.finish();
-    out.push_back(std::move(run.r));
-  }
-  return out;
-}
-
-filter_result apply_filter(const exchange_terms& terms, std::string_view doc, bool explain) {
-  return std::move(apply_filters({&terms}, doc, explain).front());
-}
-
 }  // namespace niem::routing

@@ -6,13 +6,15 @@
 
 #include <fmt/format.h>
 
+#include "validation/vocabulary.h"
+
 namespace niem::routing {
 
 namespace {
 
-constexpr const char* k_nc = "http://release.niem.gov/niem/niem-core/5.0/";
-constexpr const char* k_ext = "http://example.gov/niem-broker/extension/1.0/";
-constexpr const char* k_hs = "http://release.niem.gov/niem/domains/humanServices/5.2/";
+using vocabulary::k_ext;
+using vocabulary::k_hs;
+using vocabulary::k_nc;
 
 path niem_path(std::initializer_list<const char*> steps) {
   path p;
@@ -20,9 +22,9 @@ path niem_path(std::initializer_list<const char*> steps) {
     std::string_view v(s);
     auto colon = v.find(':');
     auto prefix = v.substr(0, colon);
-    p.push_back({prefix == "nc"   ? k_nc
-                 : prefix == "hs" ? k_hs
-                                  : k_ext,
+    p.push_back({std::string(prefix == "nc"   ? k_nc
+                             : prefix == "hs" ? k_hs
+                                              : k_ext),
                  std::string(v.substr(colon + 1))});
   }
   return p;
@@ -51,25 +53,28 @@ const path& sud_indicator_path() {
 // 42 CFR 2.32(a)(1): the notice that must accompany each disclosure of a record protected by
 // Part 2, with HL7 security labels (restricted, SUD sensitivity, Part 2 policy, no redisclosure
 // without consent). Written as the last child of the claim (ext:DisclosureRestriction).
-constexpr std::string_view k_part2_restriction =
-    "  <ext:DisclosureRestriction xmlns:ext=\"http://example.gov/niem-broker/extension/1.0/\">\n"
-    "    <ext:SecurityLabelCode>R</ext:SecurityLabelCode>\n"
-    "    <ext:SecurityLabelCode>SUD</ext:SecurityLabelCode>\n"
-    "    <ext:SecurityLabelCode>42CFRPart2</ext:SecurityLabelCode>\n"
-    "    <ext:SecurityLabelCode>NORDSCLCD</ext:SecurityLabelCode>\n"
-    "    <ext:RedisclosureProhibitionNoticeText>This information has been disclosed to you from "
-    "records protected by federal confidentiality rules (42 CFR part 2). The federal rules "
-    "prohibit you from making any further disclosure of information in this record that "
-    "identifies a patient as having or having had a substance use disorder either directly, by "
-    "reference to publicly available information, or through verification of such "
-    "identification by another person unless further disclosure is expressly permitted by the "
-    "written consent of the individual whose information is being disclosed or as otherwise "
-    "permitted by 42 CFR part 2. A general authorization for the release of medical or other "
-    "information is NOT sufficient for this purpose (see 42 CFR 2.31). The federal rules "
-    "restrict any use of the information to investigate or prosecute with regard to a crime any "
-    "patient with a substance use disorder, except as provided at 42 CFR 2.12(c)(5) and "
-    "2.65.</ext:RedisclosureProhibitionNoticeText>\n"
-    "  </ext:DisclosureRestriction>\n";
+const std::string& part2_restriction() {
+  static const std::string s =
+      "  <ext:DisclosureRestriction xmlns:ext=\"" + std::string(k_ext) + "\">\n" +
+      "    <ext:SecurityLabelCode>R</ext:SecurityLabelCode>\n"
+      "    <ext:SecurityLabelCode>SUD</ext:SecurityLabelCode>\n"
+      "    <ext:SecurityLabelCode>42CFRPart2</ext:SecurityLabelCode>\n"
+      "    <ext:SecurityLabelCode>NORDSCLCD</ext:SecurityLabelCode>\n"
+      "    <ext:RedisclosureProhibitionNoticeText>This information has been disclosed to you from "
+      "records protected by federal confidentiality rules (42 CFR part 2). The federal rules "
+      "prohibit you from making any further disclosure of information in this record that "
+      "identifies a patient as having or having had a substance use disorder either directly, by "
+      "reference to publicly available information, or through verification of such "
+      "identification by another person unless further disclosure is expressly permitted by the "
+      "written consent of the individual whose information is being disclosed or as otherwise "
+      "permitted by 42 CFR part 2. A general authorization for the release of medical or other "
+      "information is NOT sufficient for this purpose (see 42 CFR 2.31). The federal rules "
+      "restrict any use of the information to investigate or prosecute with regard to a crime any "
+      "patient with a substance use disorder, except as provided at 42 CFR 2.12(c)(5) and "
+      "2.65.</ext:RedisclosureProhibitionNoticeText>\n"
+      "  </ext:DisclosureRestriction>\n";
+  return s;
+}
 
 bool contains(const std::vector<std::string>& v, std::string_view s) {
   return std::find(v.begin(), v.end(), s) != v.end();
@@ -326,189 +331,215 @@ base::errc policy_router::still_consented(std::string_view consent_id, std::int6
   return consents_->holds(std::string(consent_id), utc_date(now_ms));
 }
 
+namespace {
+
+// The values of a record that the agreements test, all read in one pass over the document.
+class record_values {
+ public:
+  record_values(const std::vector<const path*>& wanted, std::string_view doc) : wanted_(wanted) {
+    readable_ = values_at(doc, wanted_, values_);
+  }
+  const std::vector<std::string>& of(const path& p) const {
+    static const std::vector<std::string> none;
+    for (std::size_t i = 0; i < wanted_.size(); ++i)
+      if (*wanted_[i] == p) return readable_ ? values_[i] : none;
+    return none;
+  }
+  bool holds(const path_condition& c) const {
+    const auto& v = of(c.at);
+    if (c.equals == "*")  // present with a value
+      return std::any_of(v.begin(), v.end(), [](const std::string& s) { return !s.empty(); });
+    return std::find(v.begin(), v.end(), c.equals) != v.end();
+  }
+  // The child's identifiers, for the accounting of disclosures.
+  std::string subjects() const {
+    std::string out;
+    for (const auto* p : {&client_id_path(), &medicaid_id_path()})
+      for (const auto& id : of(*p))
+        if (!id.empty() && out.find(id) == std::string::npos) out += (out.empty() ? "" : " ") + id;
+    return out;
+  }
+
+ private:
+  const std::vector<const path*>& wanted_;
+  std::vector<std::vector<std::string>> values_;
+  bool readable_ = false;
+};
+
+// What the record teaches the registry: a consent directive, or the same child under both
+// numbers (consents by client number then cover claims).
+void learn_from(const routed_document& doc, const record_values& values,
+                std::vector<fact>& learned) {
+  if (doc.exchange == vocabulary::k_consent_directive) {
+    // Keyed by the record: a grant and its revocation are two facts, applied in order.
+    if (auto c = consent_from_document(*doc.document))
+      learned.push_back({"consent", c->record_id, encode_consent(*c)});
+    return;
+  }
+  const auto& client = values.of(client_id_path());
+  const auto& medicaid = values.of(medicaid_id_path());
+  if (!client.empty() && !medicaid.empty() && !client[0].empty() && !medicaid[0].empty())
+    learned.push_back({"identity", client[0] + " " + medicaid[0], ""});
+}
+
+// The agreements between this provider and recipient for this exchange; the one in effect
+// today decides (agreements are renewed by new versions with new dates). None: `d` says why.
+const agreement* choose_agreement(const std::vector<std::shared_ptr<const agreement>>& all,
+                                  const routed_document& doc, const std::string& recipient,
+                                  const std::string& today, decision& d) {
+  const agreement* chosen = nullptr;
+  const agreement* future = nullptr;
+  const agreement* past = nullptr;
+  for (const auto& a : all) {
+    if (a->recipient != recipient || !a->provided_by(doc.source_agency) || !a->terms(doc.exchange))
+      continue;
+    switch (a->status_on(today)) {
+      case agreement_status::not_yet_effective:
+        future = a.get();
+        break;
+      case agreement_status::expired:
+        past = a.get();
+        break;
+      case agreement_status::in_effect:
+        if (!chosen) chosen = a.get();
+        break;
+    }
+  }
+  const auto* named = chosen ? chosen : future ? future : past;
+  if (named) {
+    d.agreement = named->label();
+    d.agreement_version = named->content_version;
+  }
+  if (!chosen)
+    d.reason = future ? base::errc::route_agreement_not_effective
+               : past ? base::errc::route_agreement_expired
+                      : base::errc::route_no_agreement;
+  return chosen;
+}
+
+// Aggregate agreements receive counts, never records: the record is counted here (once per
+// agreement) and the quarterly report carries it.
+void count(const agreement& a, const exchange_terms& terms, const routed_document& doc,
+           const record_values& values, std::vector<observation>& counted) {
+  if (std::any_of(counted.begin(), counted.end(), [&](const observation& o) {
+        return o.agreement == a.id && o.exchange == doc.exchange;
+      }))
+    return;
+  observation o;
+  o.agreement = a.id;
+  o.exchange = std::string(doc.exchange);
+  for (const auto& c : terms.counts) {
+    const auto& v = values.of(c.at);
+    o.fields.emplace_back(c.role, v.empty() ? std::string() : v.front());
+    if ((c.role == "date" || (c.role == "begin" && o.day.empty())) && !v.empty()) o.day = v.front();
+  }
+  counted.push_back(std::move(o));
+}
+
+// Every consent rule of the terms that applies to the record must be met; `d` names the consent
+// relied on, or why none holds.
+bool consented(const exchange_terms& terms, const consent_registry& consents,
+               const record_values& values, const std::string& recipient, const std::string& today,
+               decision& d) {
+  for (const auto& rule : terms.consents) {
+    if (rule.when && !values.holds(*rule.when)) continue;
+    consent_answer best{base::errc::route_no_consent, {}};
+    for (const auto& id : values.of(rule.subject)) {
+      auto ans =
+          consents.check({rule.subject_kind, id, recipient, rule.purpose, &rule.categories, today});
+      if (ans.reason == base::errc::ok || rank(ans.reason) > rank(best.reason) ||
+          best.consent_id.empty())
+        best = ans;
+      if (ans.reason == base::errc::ok) break;
+    }
+    d.consent = best.consent_id;
+    if (best.reason != base::errc::ok) {
+      d.reason = best.reason;
+      return false;
+    }
+  }
+  return true;
+}
+
+// Every distinct agreement's filter in one pass over the document, for the decisions to deliver
+// (index in `out`, terms); agreements that let the same bytes through share one copy.
+void filter_all(const routed_document& doc, const record_values& values,
+                const std::vector<std::pair<std::size_t, const exchange_terms*>>& pending,
+                std::vector<decision>& out) {
+  std::vector<const exchange_terms*> distinct;
+  for (const auto& p : pending)
+    if (std::find(distinct.begin(), distinct.end(), p.second) == distinct.end())
+      distinct.push_back(p.second);
+  auto results = apply_filters(distinct, *doc.document);
+  // A substance use disorder record (a claim, or the medication check's alert about one)
+  // carries the 42 CFR 2.32 notice and its security labels wherever it goes.
+  bool part2 = false;
+  for (const auto& v : values.of(sud_indicator_path())) part2 |= v == "true" || v == "1";
+  std::vector<std::shared_ptr<const std::string>> shared(distinct.size());
+  for (std::size_t i = 0; i < distinct.size(); ++i) {
+    if (!results[i].ok) continue;
+    auto bytes = std::move(results[i].document);
+    if (part2) {
+      auto end = bytes.rfind("</");
+      if (end != std::string::npos) bytes.insert(end, part2_restriction());
+    }
+    for (std::size_t j = 0; j < i && !shared[i]; ++j)
+      if (shared[j] && *shared[j] == bytes) shared[i] = shared[j];
+    if (!shared[i]) shared[i] = std::make_shared<const std::string>(std::move(bytes));
+  }
+  for (const auto& [index, terms] : pending) {
+    auto i = static_cast<std::size_t>(std::find(distinct.begin(), distinct.end(), terms) -
+                                      distinct.begin());
+    auto& d = out[index];
+    if (!results[i].ok) {
+      d.deliver = false;
+      d.reason = base::errc::internal;
+      continue;
+    }
+    d.document = shared[i];
+    d.disclosed = results[i].disclosed;
+  }
+}
+
+}  // namespace
+
+// Per subscriber of the exchange: the agreement in effect, its purposes, conditions, level and
+// consents decide; the deliveries' filters then run in one pass.
 std::vector<decision> policy_router::route(const routed_document& doc, std::vector<fact>* learned,
                                            std::vector<observation>* counted) const {
   std::vector<decision> out;
   auto today = utc_date(clk_.now_ms());
+  auto w = wanted_.find(doc.exchange);
+  record_values values(w != wanted_.end() ? w->second : wanted_.at(""), *doc.document);
+  const auto subjects = values.subjects();
+  if (learned) learn_from(doc, values, *learned);
   // Decisions to deliver, waiting for their terms' filter: (index in out, terms).
   std::vector<std::pair<std::size_t, const exchange_terms*>> pending;
-  // The values of the record that the agreements test, all read in one pass.
-  auto w = wanted_.find(doc.exchange);
-  const auto& wanted = w != wanted_.end() ? w->second : wanted_.at("");
-  std::vector<std::vector<std::string>> values;
-  bool readable = values_at(*doc.document, wanted, values);
-  auto values_of = [&](const path& p) -> const std::vector<std::string>& {
-    static const std::vector<std::string> none;
-    for (std::size_t i = 0; i < wanted.size(); ++i)
-      if (*wanted[i] == p) return readable ? values[i] : none;
-    return none;
-  };
-  // The child's identifiers, for the accounting of disclosures.
-  std::string subjects;
-  for (const auto* p : {&client_id_path(), &medicaid_id_path()})
-    for (const auto& id : values_of(*p))
-      if (!id.empty() && subjects.find(id) == std::string::npos)
-        subjects += (subjects.empty() ? "" : " ") + id;
-  if (learned) {
-    if (doc.exchange == "consent-directive") {
-      // Keyed by the record: a grant and its revocation are two facts, applied in order.
-      if (auto c = consent_from_document(*doc.document))
-        learned->push_back({"consent", c->record_id, encode_consent(*c)});
-    } else {
-      // The same child under both numbers: consents by client number then cover claims.
-      const auto& client = values_of(client_id_path());
-      const auto& medicaid = values_of(medicaid_id_path());
-      if (!client.empty() && !medicaid.empty() && !client[0].empty() && !medicaid[0].empty())
-        learned->push_back({"identity", client[0] + " " + medicaid[0], ""});
-    }
-  }
-  auto holds = [&](const path_condition& c) {
-    const auto& v = values_of(c.at);
-    if (c.equals == "*")  // present with a value
-      return std::any_of(v.begin(), v.end(), [](const std::string& s) { return !s.empty(); });
-    return std::find(v.begin(), v.end(), c.equals) != v.end();
-  };
-
   for (const auto& s : subs_) {
     if (s.exchange != doc.exchange || s.recipient == doc.source_agency) continue;
     decision d;
     d.recipient = s.recipient;
     d.purpose = s.purpose;
     d.subjects = subjects;
-    // The agreements between this provider and recipient for this exchange; the one in effect
-    // today decides (agreements are renewed by new versions with new dates).
-    const agreement* chosen = nullptr;
-    const agreement* future = nullptr;
-    const agreement* past = nullptr;
-    for (const auto& a : agreements_) {
-      if (a->recipient != s.recipient || !a->provided_by(doc.source_agency) ||
-          !a->terms(doc.exchange))
-        continue;
-      switch (a->status_on(today)) {
-        case agreement_status::not_yet_effective:
-          future = a.get();
-          break;
-        case agreement_status::expired:
-          past = a.get();
-          break;
-        case agreement_status::in_effect:
-          if (!chosen) chosen = a.get();
-          break;
-      }
-    }
+    const auto* chosen = choose_agreement(agreements_, doc, s.recipient, today, d);
+    const auto* terms = chosen ? chosen->terms(doc.exchange) : nullptr;
     if (!chosen) {
-      d.reason = future ? base::errc::route_agreement_not_effective
-                 : past ? base::errc::route_agreement_expired
-                        : base::errc::route_no_agreement;
-      if (const auto* near = future ? future : past) {
-        d.agreement = near->label();
-        d.agreement_version = near->content_version;
-      }
-      out.push_back(std::move(d));
-      continue;
-    }
-    d.agreement = chosen->label();
-    d.agreement_version = chosen->content_version;
-    const auto& terms = *chosen->terms(doc.exchange);
-    if (!contains(chosen->purposes, s.purpose)) {
+      // d.reason says why
+    } else if (!contains(chosen->purposes, s.purpose)) {
       d.reason = base::errc::route_purpose_not_allowed;
-      out.push_back(std::move(d));
-      continue;
-    }
-    bool met = std::all_of(terms.conditions.begin(), terms.conditions.end(), holds);
-    if (!met) {
+    } else if (!std::all_of(terms->conditions.begin(), terms->conditions.end(),
+                            [&](const path_condition& c) { return values.holds(c); })) {
       d.reason = base::errc::route_condition_not_met;
-      out.push_back(std::move(d));
-      continue;
-    }
-    if (chosen->level == sharing_level::aggregate) {
-      // Aggregate agreements receive counts, never records: the record is counted here (once
-      // per agreement) and the quarterly report carries it.
+    } else if (chosen->level == sharing_level::aggregate) {
       d.reason = base::errc::route_aggregate_only;
-      if (counted && std::none_of(counted->begin(), counted->end(), [&](const observation& o) {
-            return o.agreement == chosen->id && o.exchange == doc.exchange;
-          })) {
-        observation o;
-        o.agreement = chosen->id;
-        o.exchange = std::string(doc.exchange);
-        for (const auto& c : terms.counts) {
-          const auto& v = values_of(c.at);
-          o.fields.emplace_back(c.role, v.empty() ? std::string() : v.front());
-          if ((c.role == "date" || (c.role == "begin" && o.day.empty())) && !v.empty())
-            o.day = v.front();
-        }
-        counted->push_back(std::move(o));
-      }
-      out.push_back(std::move(d));
-      continue;
+      if (counted) count(*chosen, *terms, doc, values, *counted);
+    } else if (consented(*terms, *consents_, values, s.recipient, today, d)) {
+      d.deliver = true;  // once its terms' filter has run (below)
+      pending.push_back({out.size(), terms});
     }
-    bool consented = true;
-    for (const auto& rule : terms.consents) {
-      if (rule.when && !holds(*rule.when)) continue;
-      const auto& ids = values_of(rule.subject);
-      consent_answer best{base::errc::route_no_consent, {}};
-      for (const auto& id : ids) {
-        auto ans = consents_->check(
-            {rule.subject_kind, id, s.recipient, rule.purpose, &rule.categories, today});
-        if (ans.reason == base::errc::ok || rank(ans.reason) > rank(best.reason) ||
-            best.consent_id.empty())
-          best = ans;
-        if (ans.reason == base::errc::ok) break;
-      }
-      if (best.reason != base::errc::ok) {
-        d.reason = best.reason;
-        d.consent = best.consent_id;
-        consented = false;
-        break;
-      }
-      d.consent = best.consent_id;
-    }
-    if (!consented) {
-      out.push_back(std::move(d));
-      continue;
-    }
-    d.deliver = true;  // once its terms' filter has run (below)
-    pending.push_back({out.size(), &terms});
     out.push_back(std::move(d));
   }
-  if (!pending.empty()) {
-    // Every distinct agreement's filter in one pass over the document.
-    std::vector<const exchange_terms*> distinct;
-    for (const auto& p : pending)
-      if (std::find(distinct.begin(), distinct.end(), p.second) == distinct.end())
-        distinct.push_back(p.second);
-    auto results = apply_filters(distinct, *doc.document);
-    // A substance use disorder record (a claim, or the medication check's alert about one)
-    // carries the 42 CFR 2.32 notice and its security labels wherever it goes.
-    bool part2 = false;
-    for (const auto& v : values_of(sud_indicator_path())) part2 |= v == "true" || v == "1";
-    // One shared document per distinct result: agreements that let the same bytes through
-    // share one copy in the store.
-    std::vector<std::shared_ptr<const std::string>> shared(distinct.size());
-    for (std::size_t i = 0; i < distinct.size(); ++i) {
-      if (!results[i].ok) continue;
-      auto bytes = std::move(results[i].document);
-      if (part2) {
-        auto end = bytes.rfind("</");
-        if (end != std::string::npos) bytes.insert(end, k_part2_restriction);
-      }
-      for (std::size_t j = 0; j < i && !shared[i]; ++j)
-        if (shared[j] && *shared[j] == bytes) shared[i] = shared[j];
-      if (!shared[i]) shared[i] = std::make_shared<const std::string>(std::move(bytes));
-    }
-    for (const auto& [index, terms] : pending) {
-      auto i = static_cast<std::size_t>(std::find(distinct.begin(), distinct.end(), terms) -
-                                        distinct.begin());
-      auto& d = out[index];
-      if (!results[i].ok) {
-        d.deliver = false;
-        d.reason = base::errc::internal;
-        continue;
-      }
-      d.document = shared[i];
-      d.disclosed = results[i].disclosed;
-    }
-  }
+  if (!pending.empty()) filter_all(doc, values, pending, out);
   if (out.empty()) {
     decision d;
     d.reason = base::errc::route_no_subscriber;
@@ -516,5 +547,4 @@ std::vector<decision> policy_router::route(const routed_document& doc, std::vect
   }
   return out;
 }
-
 }  // namespace niem::routing

@@ -6,7 +6,7 @@ namespace niem::store {
 
 namespace {
 
-void collect(store& st, const std::vector<std::string>& recipients, std::int64_t now,
+void collect(queries& st, const std::vector<std::string>& recipients, std::int64_t now,
              std::string& out) {
   auto stats = st.stats(recipients);
   std::vector<base::gauge_sample> depth, age, dead;
@@ -64,7 +64,7 @@ void collect(store& st, const std::vector<std::string>& recipients, std::int64_t
 }  // namespace
 
 base::metrics_registry::registration register_probe(
-    store& st, std::function<std::vector<std::string>()> recipients, const base::clock& clk) {
+    queries& st, std::function<std::vector<std::string>()> recipients, const base::clock& clk) {
   return base::registry().add(
       "store", [&st, recipients = std::move(recipients), &clk](std::string& out) {
         collect(st, recipients ? recipients() : std::vector<std::string>{}, clk.now_ms(), out);

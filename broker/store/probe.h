@@ -15,6 +15,6 @@ namespace niem::store {
 // Registers the store's gauges for the queues `recipients` lists; they end with the returned
 // registration (before the store goes).
 base::metrics_registry::registration register_probe(
-    store& st, std::function<std::vector<std::string>()> recipients, const base::clock& clk);
+    queries& st, std::function<std::vector<std::string>()> recipients, const base::clock& clk);
 
 }  // namespace niem::store

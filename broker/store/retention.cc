@@ -25,7 +25,7 @@ retention_probe& probe() {
 
 }  // namespace
 
-retention::retention(store& st, retention_policy p, const base::clock& clk)
+retention::retention(maintenance& st, retention_policy p, const base::clock& clk)
     : st_(st), policy_(std::move(p)), clk_(clk) {
   (void)probe();
 }

@@ -28,7 +28,7 @@ struct retention_policy {
 
 class retention {
  public:
-  retention(store& st, retention_policy p, const base::clock& clk);
+  retention(maintenance& st, retention_policy p, const base::clock& clk);
   ~retention();
   retention(const retention&) = delete;
   retention& operator=(const retention&) = delete;
@@ -45,7 +45,7 @@ class retention {
   template <typename T>
   bool wait_for(std::future<T>& f);  // false when stopping before f is ready
 
-  store& st_;
+  maintenance& st_;
   retention_policy policy_;
   const base::clock& clk_;
   std::mutex mu_;

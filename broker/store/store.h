@@ -197,26 +197,20 @@ using completions = std::vector<std::function<void()>>;
 
 // Every method may be called from any thread. Asynchronous ones complete on the executor;
 // the synchronous queries wait for the store.
-class store {
+//
+// The store plays several roles, each an interface of its own, so that a module asks for the one
+// it needs: the record path (the pipeline), delivery (the transport), operations (settings,
+// leads, operators' actions), queries (the admin API, reports, tools), the audit archive and
+// retention. `store` is all of them; both implementations provide it.
+
+// What every role has: the backend, whether other brokers share the store, how to learn what
+// they did, and which of them leads a role.
+class shared_view {
  public:
-  // Opens (creating and migrating unless read_only) the store the locator names.
-  static base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
-  virtual ~store() = default;
-  store(const store&) = delete;
-  store& operator=(const store&) = delete;
+  virtual ~shared_view() = default;
+  shared_view(const shared_view&) = delete;
+  shared_view& operator=(const shared_view&) = delete;
 
-  virtual backend kind() const = 0;
-
-  // Where completions run; by default on the store's thread right after the commit.
-  virtual void set_executor(std::function<void(completions&&)> exec) = 0;
-  // Called (on a thread of the store's) when another broker sharing the store committed queue
-  // entries for a recipient; an empty recipient means any may have changed (notifications may
-  // have been lost). A store no other broker shares never calls it. Empty: stop calling.
-  virtual void watch(std::function<void(const std::string& recipient)> changed) { (void)changed; }
-  // Called (on a thread of the store's) with the facts (consents, identity links) committed since
-  // the last call, in commit order, when another broker sharing the store committed some; they
-  // may include this broker's own, which the router learns again harmlessly. Empty: stop.
-  virtual void watch_facts(std::function<void(std::vector<fact_row>)> learned) { (void)learned; }
   // Hands on to the watch_facts callback, in commit order, every fact that any broker sharing
   // the store committed before this call and that was not handed on yet, then calls done(true)
   // on a thread of the store's; done(false) when the database could not be read. Decisions that
@@ -224,6 +218,83 @@ class store {
   // never missed for the notification's latency. A store no other broker shares: done(true) at
   // once (this broker learns its own facts as it commits them).
   virtual void catch_up_facts(std::function<void(bool ok)> done) { done(true); }
+  // This broker's name among those sharing the store (empty: a store no other broker shares).
+  virtual std::string replica_id() const { return {}; }
+  // Whether other brokers may share this store: what they commit reaches this one only through
+  // the watchers and catch_up_facts.
+  virtual bool shared() const { return false; }
+
+  // Whether this broker is the one of those sharing the store that does `role` (e.g. produce
+  // the aggregate reports): the first to ask holds it until it ends or loses the database, then
+  // another takes over at its next ask. A store no other broker shares: always.
+  virtual bool lead(std::string_view role) {
+    (void)role;
+    return true;
+  }
+  // Which implementation this is.
+  virtual backend kind() const = 0;
+
+ protected:
+  shared_view() = default;
+};
+
+// The record path: one received record with its outcome, committed atomically, and the facts
+// the records taught.
+class record_path : public virtual shared_view {
+ public:
+  // Called (on a thread of the store's) with the facts (consents, identity links) committed since
+  // the last call, in commit order, when another broker sharing the store committed some; they
+  // may include this broker's own, which the router learns again harmlessly. Empty: stop.
+  virtual void watch_facts(std::function<void(std::vector<fact_row>)> learned) { (void)learned; }
+  // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
+  // was already accepted) one queue entry per delivery.
+  virtual void commit_record(record_outcome rec, std::function<void(commit_result)> done) = 0;
+  // Every fact recorded so far, in order (for the router at start-up, before an executor is set:
+  // it waits for its own completion).
+  virtual std::vector<fact_row> facts() = 0;
+};
+
+// Delivery: the subscribers' queues.
+class delivery_path : public virtual shared_view {
+ public:
+  // Where completions run; by default on the store's thread right after the commit.
+  virtual void set_executor(std::function<void(completions&&)> exec) = 0;
+  // Called (on a thread of the store's) when another broker sharing the store committed queue
+  // entries for a recipient; an empty recipient means any may have changed (notifications may
+  // have been lost). A store no other broker shares never calls it. Empty: stop calling.
+  virtual void watch(std::function<void(const std::string& recipient)> changed) { (void)changed; }
+  // Which of `wanted` (the recipients this broker has subscribers for) this broker may deliver
+  // to now: each recipient's queue is served by one broker of those sharing the store at a time
+  // (queue order, one delivery per entry at a time). Held recipients are renewed, recipients no
+  // longer wanted released; a lease not renewed within options::lease_ms is free for another.
+  // A store no other broker shares: all of them.
+  virtual void renew_leases(std::vector<std::string> wanted,
+                            std::function<void(std::vector<std::string> held)> done) {
+    done(std::move(wanted));
+  }
+  // Up to `limit` entries of a recipient's queue with id > after_id, in id order.
+  virtual void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
+                     std::function<void(std::vector<queue_entry>)> done) = 0;
+  // The consent an entry relied on no longer holds: the entry leaves the queue undelivered and
+  // `why` (a withholding) is appended to the audit trail in the same transaction.
+  virtual void withdraw(std::int64_t id, audit_entry why,
+                        std::function<void(bool ok)> done = {}) = 0;
+  // The subscriber accepted: the entry leaves the queue.
+  virtual void ack(std::int64_t id, std::function<void(bool ok)> done = {}) = 0;
+  // A failed delivery attempt (modified, or the link went away while it was unsettled).
+  virtual void set_attempts(std::int64_t id, std::uint32_t attempts) = 0;
+  // Moves a queue entry to the dead-letter queue.
+  virtual void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
+                                 std::function<void(bool ok)> done = {}) = 0;
+  // Dead-letters entries of `recipient` with id > above_id enqueued before cutoff_ms.
+  virtual void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
+                      std::function<void(std::uint64_t expired)> done) = 0;
+};
+
+// Operations: durable settings an operator changes at run time, the roles one broker leads, and
+// operators' actions in the audit trail.
+class operations : public virtual shared_view {
+ public:
   // Called (on a thread of the store's) when another broker sharing the store changed a setting
   // (put_setting) whose key starts with `prefix`: its key and value, nullopt when removed. An
   // empty key: any setting may have changed (notifications were lost); read them again. One
@@ -235,53 +306,19 @@ class store {
     (void)prefix;
     (void)changed;
   }
-  // This broker's name among those sharing the store (empty: a store no other broker shares).
-  virtual std::string replica_id() const { return {}; }
-  // Whether other brokers may share this store: what they commit reaches this one only through
-  // the watchers and catch_up_facts.
-  virtual bool shared() const { return false; }
-  // Whether this broker is the one of those sharing the store that does `role` (e.g. produce
-  // the aggregate reports): the first to ask holds it until it ends or loses the database, then
-  // another takes over at its next ask. A store no other broker shares: always.
-  virtual bool lead(std::string_view role) {
-    (void)role;
-    return true;
-  }
-  // Which of `wanted` (the recipients this broker has subscribers for) this broker may deliver
-  // to now: each recipient's queue is served by one broker of those sharing the store at a time
-  // (queue order, one delivery per entry at a time). Held recipients are renewed, recipients no
-  // longer wanted released; a lease not renewed within options::lease_ms is free for another.
-  // A store no other broker shares: all of them.
-  virtual void renew_leases(std::vector<std::string> wanted,
-                            std::function<void(std::vector<std::string> held)> done) {
-    done(std::move(wanted));
-  }
+  // Small durable settings an operator changes at run time (e.g. `paused:RECIPIENT`): set, or
+  // removed with nullopt; false when the store could not commit it.
+  virtual bool put_setting(const std::string& key, std::optional<std::string> value) = 0;
+  virtual std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) = 0;
+  // An operator's action (replay, purge) for the audit trail, appended in its own transaction.
+  virtual void audit(audit_entry e, std::function<void(bool ok)> done = {}) = 0;
+};
 
-  // Records one received record with its outcome, atomically: dead-lettered, or (unless its key
-  // was already accepted) one queue entry per delivery.
-  virtual void commit_record(record_outcome rec, std::function<void(commit_result)> done) = 0;
-
-  // Up to `limit` entries of a recipient's queue with id > after_id, in id order.
-  virtual void fetch(std::string recipient, std::int64_t after_id, std::uint32_t limit,
-                     std::function<void(std::vector<queue_entry>)> done) = 0;
-  // The consent an entry relied on no longer holds: the entry leaves the queue undelivered and
-  // `why` (a withholding) is appended to the audit trail in the same transaction.
-  virtual void withdraw(std::int64_t id, audit_entry why,
-                        std::function<void(bool ok)> done = {}) = 0;
-  // Every fact recorded so far, in order (for the router at start-up, before an executor is set:
-  // it waits for its own completion).
-  virtual std::vector<fact_row> facts() = 0;
-  // The subscriber accepted: the entry leaves the queue.
-  virtual void ack(std::int64_t id, std::function<void(bool ok)> done = {}) = 0;
-  // A failed delivery attempt (modified, or the link went away while it was unsettled).
-  virtual void set_attempts(std::int64_t id, std::uint32_t attempts) = 0;
-  // Moves a queue entry to the dead-letter queue.
-  virtual void dead_letter_entry(std::int64_t id, base::errc code, std::string detail_json,
-                                 std::function<void(bool ok)> done = {}) = 0;
-  // Dead-letters entries of `recipient` with id > above_id enqueued before cutoff_ms.
-  virtual void expire(std::string recipient, std::int64_t above_id, std::int64_t cutoff_ms,
-                      std::function<void(std::uint64_t expired)> done) = 0;
-
+// Queries for the admin API, reports and tools.
+class queries : public virtual shared_view {
+ public:
+  // ---- Reading the audit trail and the observations (long scans: they never hold up the
+  // writer; on a running broker they see the last committed state) ----
   // A dead letter to replay: a record that never mapped (all recipients), or a document that
   // could not be delivered (its recipient, from the record as received). NIEM-700/701.
   virtual base::result<replay_source> replay_dead_letter(std::int64_t id) = 0;
@@ -289,47 +326,9 @@ class store {
   // withholding of this message from that recipient; NIEM-701 when the record is gone.
   virtual base::result<replay_source> replay_withheld(const std::string& message_id,
                                                       const std::string& recipient) = 0;
-  // Retention (store/retention.h drives it): removes up to `batch` rows of `kind` older than
-  // cutoff_ms, oldest first, as one operation of the writer's queue, so that records go on
-  // committing between batches. done(ok, n): n rows removed; fewer than `batch` means nothing
-  // older is left. Kinds: records kept for replay (no longer replayable), the message log (a
-  // message's row, its receipts and its recipients' search terms; the 'person:' terms stay as
-  // long as the audit trail, which the accounting of disclosures reads through them), dead
-  // letters, observations for aggregate reports.
-  virtual void prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t batch,
-                     std::function<void(bool ok, std::uint64_t n)> done) = 0;
-  // Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum, on a
-  // store created with it); done(pages freed). PostgreSQL reuses the space of deleted rows itself
-  // (autovacuum): done(0).
-  virtual void reclaim(std::uint32_t pages, std::function<void(std::uint64_t)> done) {
-    (void)pages;
-    done(0);
-  }
-
-  // An operator's action (replay, purge) for the audit trail, appended in its own transaction.
-  virtual void audit(audit_entry e, std::function<void(bool ok)> done = {}) = 0;
-
-  // ---- Reading the audit trail and the observations (long scans: they never hold up the
-  // writer; on a running broker they see the last committed state) ----
-
   // Verifies the audit chain with `key`, from where the store's part of it begins (the entries
   // before it are in archive files: store/archive.h verifies those).
   virtual audit_check verify_audit(std::string_view key) = 0;
-
-  // ---- The audit archive (store/archive.h) ----
-
-  // Where the store's part of the chain begins.
-  virtual base::result<audit_boundary> audit_start() = 0;
-  // The entries after `after_seq`, oldest first, at most `limit`.
-  virtual base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
-                                                               std::uint32_t limit) = 0;
-  // In one transaction: the entries up to `last_seq` removed, the archive recorded as the new
-  // start of the store's chain (`files`: where they went), and `record` appended to the chain.
-  // Nothing is done (false) unless the store's chain still begins at `from` and its entry
-  // `last_seq` has the hash `last_hash` (what the files end with).
-  virtual base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
-                                           const std::string& last_hash, std::uint64_t entries,
-                                           const std::string& files, audit_entry record) = 0;
   // Disclosures (delivered decisions) about one child, by client number or Medicaid id, since a
   // time, oldest first.
   virtual base::result<std::vector<audit_entry>> disclosures(std::string_view person,
@@ -350,7 +349,6 @@ class store {
                                                                   std::string_view exchange,
                                                                   std::string_view from_day,
                                                                   std::string_view to_day) = 0;
-
   // Synchronous queries for tools, tests and the admin API (they wait for the store thread).
   struct dead_letter_filter {
     std::string code, recipient, agency;
@@ -367,10 +365,6 @@ class store {
   virtual std::vector<std::pair<std::string, std::uint64_t>> dead_letter_counts() = 0;  // by code
   virtual std::uint64_t dead_letter_count() = 0;
   virtual bool purge_dead_letter(std::int64_t id) = 0;
-  // Small durable settings an operator changes at run time (e.g. `paused:RECIPIENT`): set, or
-  // removed with nullopt; false when the store could not commit it.
-  virtual bool put_setting(const std::string& key, std::optional<std::string> value) = 0;
-  virtual std::vector<std::pair<std::string, std::string>> settings(const std::string& prefix) = 0;
   // Everything the store knows of one message: as received, every decision (the audit trail),
   // what still waits in a queue, its dead letters, each subscriber's acceptance.
   struct message_trace {
@@ -434,6 +428,60 @@ class store {
     std::uint64_t free_bytes = 0, min_free_bytes = 0;
   };
   virtual health check() const { return {}; }
+};
+
+// The audit archive's boundary (archive/archive.h).
+class audit_archive : public virtual shared_view {
+ public:
+  // ---- The audit archive (store/archive.h) ----
+  // Where the store's part of the chain begins.
+  virtual base::result<audit_boundary> audit_start() = 0;
+  // The entries after `after_seq`, oldest first, at most `limit`.
+  virtual base::result<std::vector<audit_entry>> audit_entries(std::int64_t after_seq,
+                                                               std::uint32_t limit) = 0;
+  // In one transaction: the entries up to `last_seq` removed, the archive recorded as the new
+  // start of the store's chain (`files`: where they went), and `record` appended to the chain.
+  // Nothing is done (false) unless the store's chain still begins at `from` and its entry
+  // `last_seq` has the hash `last_hash` (what the files end with).
+  virtual base::result<bool> archive_audit(const audit_boundary& from, std::int64_t last_seq,
+                                           const std::string& last_hash, std::uint64_t entries,
+                                           const std::string& files, audit_entry record) = 0;
+};
+
+// Retention (store/retention.h).
+class maintenance : public virtual shared_view {
+ public:
+  // Retention (store/retention.h drives it): removes up to `batch` rows of `kind` older than
+  // cutoff_ms, oldest first, as one operation of the writer's queue, so that records go on
+  // committing between batches. done(ok, n): n rows removed; fewer than `batch` means nothing
+  // older is left. Kinds: records kept for replay (no longer replayable), the message log (a
+  // message's row, its receipts and its recipients' search terms; the 'person:' terms stay as
+  // long as the audit trail, which the accounting of disclosures reads through them), dead
+  // letters, observations for aggregate reports.
+  virtual void prune(prune_kind kind, std::int64_t cutoff_ms, std::uint32_t batch,
+                     std::function<void(bool ok, std::uint64_t n)> done) = 0;
+  // Gives up to `pages` free pages back to the file system (SQLite's incremental vacuum, on a
+  // store created with it); done(pages freed). PostgreSQL reuses the space of deleted rows itself
+  // (autovacuum): done(0).
+  virtual void reclaim(std::uint32_t pages, std::function<void(std::uint64_t)> done) {
+    (void)pages;
+    done(0);
+  }
+};
+
+class store : public record_path,
+              public delivery_path,
+              public operations,
+              public queries,
+              public audit_archive,
+              public maintenance {
+ public:
+  // Opens (creating and migrating unless read_only) the store the locator names.
+  static base::result<std::unique_ptr<store>> open(const options& opt, const base::clock& clk);
+  virtual ~store() = default;
+  store(const store&) = delete;
+  store& operator=(const store&) = delete;
+
   // Waits until every operation queued so far has committed and its completion has been handed
   // to the executor.
   virtual void flush() = 0;

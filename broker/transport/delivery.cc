@@ -34,7 +34,7 @@ std::string cond_description(pn_delivery_t* d) {
 
 }  // namespace
 
-delivery::delivery(const options& o, store::store& s, const base::clock& c, event_loop& loop,
+delivery::delivery(const options& o, store::delivery_path& s, const base::clock& c, event_loop& loop,
                    poster post, std::function<bool(const std::string&)> paused)
     : opt(o), st(s), clk(c), loop_(loop), post_(std::move(post)), paused_(std::move(paused)) {
   for (const auto& r : opt.recipients) queues[r].recipient = r;

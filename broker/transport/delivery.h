@@ -30,7 +30,7 @@ namespace niem::transport {
 class delivery {
  public:
   // `paused`: whether an operator holds a subscriber's delivery (any thread may change it).
-  delivery(const options& opt, store::store& st, const base::clock& clk, event_loop& loop,
+  delivery(const options& opt, store::delivery_path& st, const base::clock& clk, event_loop& loop,
            poster post, std::function<bool(const std::string&)> paused);
 
   // Whether the broker keeps a queue for `recipient`.
@@ -103,7 +103,7 @@ class delivery {
   void commit_ack(const std::string& recipient, std::int64_t id, std::uint64_t ticket);
 
   const options& opt;
-  store::store& st;
+  store::delivery_path& st;
   const base::clock& clk;
   event_loop& loop_;
   poster post_;
