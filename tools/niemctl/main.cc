@@ -241,6 +241,13 @@ std::string escape_path(const std::string& s) {
   return query({{"x", s}}).substr(3);
 }
 
+// Appends `item` to a list written as text, after `sep` unless it is the first. (Written out
+// rather than as `(list.empty() ? "" : sep) + item`, which GCC 12 at -O3 warns about falsely.)
+void append_item(std::string& list, std::string_view sep, const std::string& item) {
+  if (!list.empty()) list += sep;
+  list += item;
+}
+
 void print_replay(const json::value& b) {
   std::string withheld;
   if (at(b, "withheld").is_array())
@@ -249,8 +256,7 @@ void print_replay(const json::value& b) {
                               str(at(w, "code")));
   std::string queued;
   if (at(b, "queued").is_array())
-    for (const auto& q : at(b, "queued").as_array())
-      queued += (queued.empty() ? "" : ", ") + str(q);
+    for (const auto& q : at(b, "queued").as_array()) append_item(queued, ", ", str(q));
   std::printf("%s: %s%s%s%s\n", str(at(b, "message_id")).c_str(), str(at(b, "outcome")).c_str(),
               queued.empty() ? "" : ("; queued for " + queued).c_str(),
               withheld.empty() ? "" : ("; withheld from " + withheld).c_str(),
@@ -454,7 +460,7 @@ int command_line::cmd_reload() {
     std::string out;
     auto v = at(r.body, key);
     if (v.is_array())
-      for (const auto& x : v.as_array()) out += (out.empty() ? "" : ", ") + str(x);
+      for (const auto& x : v.as_array()) append_item(out, ", ", str(x));
     return out;
   };
   auto changed = list("changed");
@@ -499,8 +505,7 @@ int command_line::cmd_trace() {
   if (const auto* m = b.as_object().if_contains("medication_check"); m && m->is_object()) {
     std::printf("\nmedication check: %s", str(at(*m, "outcome")).c_str());
     std::string pending;
-    for (const auto& p : at(*m, "pending_on").as_array())
-      pending += (pending.empty() ? "" : ", ") + str(p);
+    for (const auto& p : at(*m, "pending_on").as_array()) append_item(pending, ", ", str(p));
     if (!pending.empty()) std::printf(" (pending on %s)", pending.c_str());
     std::puts("");
     for (const auto& a : at(*m, "alerts").as_array())
@@ -526,7 +531,7 @@ int command_line::cmd_messages() {
       auto what = str(at(d, "decision"));
       if (what == "delivered" && !at(d, "accepted_at").is_null()) what = "accepted";
       if (!str(at(d, "code")).empty()) what += " " + str(at(d, "code"));
-      fate += (fate.empty() ? "" : ", ") + str(at(d, "recipient")) + ": " + what;
+      append_item(fate, ", ", str(at(d, "recipient")) + ": " + what);
     }
     auto status = str(at(m, "status"));
     if (!str(at(m, "code")).empty()) status += " " + str(at(m, "code"));
@@ -594,10 +599,8 @@ int command_line::cmd_agreements() {
   std::vector<std::vector<std::string>> rows;
   for (const auto& a : at(r.body, "agreements").as_array()) {
     std::string providers, purposes;
-    for (const auto& p : at(a, "providers").as_array())
-      providers += (providers.empty() ? "" : "+") + str(p);
-    for (const auto& p : at(a, "purposes").as_array())
-      purposes += (purposes.empty() ? "" : ",") + str(p);
+    for (const auto& p : at(a, "providers").as_array()) append_item(providers, "+", str(p));
+    for (const auto& p : at(a, "purposes").as_array()) append_item(purposes, ",", str(p));
     rows.push_back({str(at(a, "id")) + "@" + str(at(a, "version")), providers,
                     str(at(a, "recipient")), str(at(a, "level")), purposes,
                     str(at(a, "effective_from")),
@@ -631,9 +634,8 @@ int command_line::cmd_consents() {
   std::vector<std::vector<std::string>> rows;
   for (const auto& k : at(r.body, "consents").as_array()) {
     std::string purposes, cats;
-    for (const auto& p : at(k, "purposes").as_array())
-      purposes += (purposes.empty() ? "" : ",") + str(p);
-    for (const auto& p : at(k, "categories").as_array()) cats += (cats.empty() ? "" : ",") + str(p);
+    for (const auto& p : at(k, "purposes").as_array()) append_item(purposes, ",", str(p));
+    for (const auto& p : at(k, "categories").as_array()) append_item(cats, ",", str(p));
     rows.push_back({str(at(k, "consent_id")), str(at(k, "recipient")), purposes, cats,
                     str(at(k, "effective_date")), str(at(k, "expiration_date")),
                     str(at(k, "status")),
