@@ -394,20 +394,46 @@ std::vector<consideration> explain(const claim& c, const child_view& child,
   return out;
 }
 
-
 namespace {
 
-// The element names from the root's child down to the current element (local names: these are
-// the broker's own documents, whose namespaces the schema fixed).
-using name_path = std::vector<std::string_view>;
+// The elements from the root's child down to the current one, each by namespace and local name:
+// an element of another namespace with the same local name (an agency's own extension) is not
+// read as one of these.
+using name_path = std::vector<routing::xml_name>;
 
-bool ends_with(const name_path& p, std::initializer_list<std::string_view> tail) {
+constexpr routing::xml_name nc(std::string_view local) {
+  return {vocabulary::k_nc, local};
+}
+constexpr routing::xml_name hs(std::string_view local) {
+  return {vocabulary::k_hs, local};
+}
+constexpr routing::xml_name j(std::string_view local) {
+  return {vocabulary::k_j, local};
+}
+constexpr routing::xml_name ext(std::string_view local) {
+  return {vocabulary::k_ext, local};
+}
+
+bool ends_with(const name_path& p, std::initializer_list<routing::xml_name> tail) {
   if (p.size() < tail.size()) return false;
   return std::equal(tail.begin(), tail.end(), p.end() - static_cast<long>(tail.size()));
 }
 
-bool has(const name_path& p, std::string_view name) {
+bool has(const name_path& p, const routing::xml_name& name) {
   return std::find(p.begin(), p.end(), name) != p.end();
+}
+
+// The record's own number: the root's ext:SourceRecordIdentification.
+bool is_source_id(const name_path& p) {
+  return p.size() == 2 && ends_with(p, {ext("SourceRecordIdentification"), nc("IdentificationID")});
+}
+
+bool is_client_id(const name_path& p) {
+  return ends_with(p, {ext("PersonChildWelfareClientIdentification"), nc("IdentificationID")});
+}
+
+bool is_medicaid_id(const name_path& p) {
+  return ends_with(p, {ext("PersonMedicaidIdentification"), nc("IdentificationID")});
 }
 
 // Walks a document: on_start for each element under the root, on_text for each text with
@@ -424,7 +450,7 @@ bool walk(std::string_view doc, Start on_start, Text on_text) {
           root = false;
           break;
         }
-        p.push_back(x.name().local);
+        p.push_back(x.name());
         on_start(p);
         break;
       case routing::xml_stream::kind::end:
@@ -453,36 +479,37 @@ std::optional<order_document> read_order(std::string_view doc) {
   bool ok = walk(
       doc,
       [&](const name_path& p) {
-        if (ends_with(p, {"CourtOrderAugmentation", "MedicationRuling"})) o.rulings.emplace_back();
+        if (ends_with(p, {ext("CourtOrderAugmentation"), ext("MedicationRuling")}))
+          o.rulings.emplace_back();
       },
       [&](const name_path& p, std::string t) {
-        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+        if (is_source_id(p))
           o.order_id = std::move(t);
-        else if (ends_with(p, {"CourtOrderIssuingDate", "DateTime"}))
+        else if (ends_with(p, {j("CourtOrderIssuingDate"), nc("DateTime")}))
           o.ordered_date = t.substr(0, 10);
-        else if (ends_with(p, {"ApplicationIdentification", "IdentificationID"}))
+        else if (ends_with(p, {ext("ApplicationIdentification"), nc("IdentificationID")}))
           o.application_id = std::move(t);
-        else if (ends_with(p, {"SupersededCourtOrderIdentification", "IdentificationID"}))
+        else if (ends_with(p, {ext("SupersededCourtOrderIdentification"), nc("IdentificationID")}))
           o.supersedes_order_id = std::move(t);
-        else if (ends_with(p, {"CourtOrderDecisionCode"}))
+        else if (ends_with(p, {ext("CourtOrderDecisionCode")}))
           o.decision = std::move(t);
-        else if (ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}))
+        else if (is_client_id(p))
           d.child.client_id = std::move(t);
-        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+        else if (is_medicaid_id(p))
           d.child.medicaid_id = std::move(t);
-        else if (has(p, "MedicationRuling") && !o.rulings.empty()) {
+        else if (has(p, ext("MedicationRuling")) && !o.rulings.empty()) {
           auto& r = o.rulings.back();
-          if (ends_with(p, {"Medication", "ItemName"}))
+          if (ends_with(p, {hs("Medication"), nc("ItemName")}))
             r.drug_name = std::move(t);
-          else if (ends_with(p, {"DrugNDCCode"}))
+          else if (ends_with(p, {ext("DrugNDCCode")}))
             r.ndc = std::move(t);
-          else if (ends_with(p, {"MedicationRulingCode"}))
+          else if (ends_with(p, {ext("MedicationRulingCode")}))
             r.ruling = std::move(t);
-          else if (ends_with(p, {"AuthorizedMaximumDailyDoseText"}))
+          else if (ends_with(p, {ext("AuthorizedMaximumDailyDoseText")}))
             r.max_daily_dose = parse_amount(t);
-          else if (ends_with(p, {"StartDate", "Date"}))
+          else if (ends_with(p, {ext("AuthorizationDateRange"), nc("StartDate"), nc("Date")}))
             r.authorized_from = std::move(t);
-          else if (ends_with(p, {"EndDate", "Date"}))
+          else if (ends_with(p, {ext("AuthorizationDateRange"), nc("EndDate"), nc("Date")}))
             r.authorized_through = std::move(t);
         }
       });
@@ -498,26 +525,24 @@ std::optional<application_document> read_application(std::string_view doc) {
   bool ok = walk(
       doc,
       [&](const name_path& p) {
-        if (p.size() == 1 && p[0] == "Person") people.emplace_back();
-        if (ends_with(p, {"HealthDetails", "MedicationUse"})) a.medications.emplace_back();
+        if (p.size() == 1 && p[0] == nc("Person")) people.emplace_back();
+        if (ends_with(p, {hs("HealthDetails"), hs("MedicationUse")})) a.medications.emplace_back();
       },
       [&](const name_path& p, std::string t) {
-        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+        if (is_source_id(p))
           a.application_id = std::move(t);
-        else if (ends_with(p, {"ApplicationSubmittedDate", "DateTime"}))
+        else if (ends_with(p, {ext("ApplicationSubmittedDate"), nc("DateTime")}))
           a.submitted_date = t.substr(0, 10);
-        else if (ends_with(p, {"EmergencyAdministrationIndicator"}))
+        else if (ends_with(p, {ext("EmergencyAdministrationIndicator")}))
           a.emergency = t == "true" || t == "1";
-        else if (!people.empty() &&
-                 ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}))
+        else if (!people.empty() && is_client_id(p))
           people.back().client_id = std::move(t);
-        else if (!people.empty() &&
-                 ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+        else if (!people.empty() && is_medicaid_id(p))
           people.back().medicaid_id = std::move(t);
-        else if (has(p, "MedicationUse") && !a.medications.empty()) {
-          if (ends_with(p, {"Medication", "ItemName"}))
+        else if (has(p, hs("MedicationUse")) && !a.medications.empty()) {
+          if (ends_with(p, {hs("Medication"), nc("ItemName")}))
             a.medications.back().drug_name = std::move(t);
-          else if (ends_with(p, {"DrugNDCCode"}))
+          else if (ends_with(p, {ext("DrugNDCCode")}))
             a.medications.back().ndc = std::move(t);
         }
       });
@@ -533,40 +558,40 @@ std::optional<claim_document> read_claim(std::string_view doc) {
   bool ok = walk(
       doc, [](const name_path&) {},
       [&](const name_path& p, std::string t) {
-        const bool prescriber = has(p, "Prescriber");
-        if (ends_with(p, {"SourceRecordIdentification", "IdentificationID"}) && p.size() == 2)
+        const bool prescriber = has(p, hs("Prescriber"));
+        if (is_source_id(p))
           c.claim_id = std::move(t);
-        else if (ends_with(p, {"ClaimStatusCode"}))
+        else if (ends_with(p, {ext("ClaimStatusCode")}))
           d.status = std::move(t);
-        else if (ends_with(p, {"PersonBirthDate", "Date"}))
+        else if (ends_with(p, {nc("PersonBirthDate"), nc("Date")}))
           c.birth_date = std::move(t);
-        else if (ends_with(p, {"PersonGivenName"}))
+        else if (ends_with(p, {nc("PersonName"), nc("PersonGivenName")}))
           (prescriber ? c.prescriber_given_name : c.given_name) = std::move(t);
-        else if (ends_with(p, {"PersonSurName"}))
+        else if (ends_with(p, {nc("PersonName"), nc("PersonSurName")}))
           (prescriber ? c.prescriber_surname : c.surname) = std::move(t);
-        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}))
+        else if (is_medicaid_id(p))
           c.medicaid_id = std::move(t);
-        else if (ends_with(p, {"NPIIdentification", "IdentificationID"}) && prescriber)
+        else if (ends_with(p, {hs("NPIIdentification"), nc("IdentificationID")}) && prescriber)
           c.prescriber_npi = std::move(t);
-        else if (ends_with(p, {"Medication", "ItemName"}))
+        else if (ends_with(p, {hs("Medication"), nc("ItemName")}))
           c.drug_name = std::move(t);
-        else if (ends_with(p, {"Medication", "ItemQuantity"}))
+        else if (ends_with(p, {hs("Medication"), nc("ItemQuantity")}))
           c.quantity = std::move(t);
-        else if (ends_with(p, {"Medication", "SubstanceFormText"}))
+        else if (ends_with(p, {hs("Medication"), nc("SubstanceFormText")}))
           c.dose_form = std::move(t);
-        else if (ends_with(p, {"Medication", "DrugDaysSupplyQuantity"}))
+        else if (ends_with(p, {hs("Medication"), nc("DrugDaysSupplyQuantity")}))
           c.days_supply = std::move(t);
-        else if (ends_with(p, {"Medication", "DrugStrengthText"}))
+        else if (ends_with(p, {hs("Medication"), nc("DrugStrengthText")}))
           c.strength = std::move(t);
-        else if (ends_with(p, {"DrugNDCCode"}))
+        else if (ends_with(p, {ext("DrugNDCCode")}))
           c.ndc = std::move(t);
-        else if (ends_with(p, {"DrugTherapeuticClassText"}))
+        else if (ends_with(p, {ext("DrugTherapeuticClassText")}))
           c.therapeutic_class = std::move(t);
-        else if (ends_with(p, {"DrugPsychotropicIndicator"}))
+        else if (ends_with(p, {ext("DrugPsychotropicIndicator")}))
           d.psychotropic = t == "true" || t == "1";
-        else if (ends_with(p, {"DrugSubstanceUseDisorderTreatmentIndicator"}))
+        else if (ends_with(p, {ext("DrugSubstanceUseDisorderTreatmentIndicator")}))
           c.sud = t == "true" || t == "1";
-        else if (ends_with(p, {"MedicationDispensingDate", "Date"}))
+        else if (ends_with(p, {hs("MedicationDispensingDate"), nc("Date")}))
           c.fill_date = std::move(t);
       });
   if (!ok || c.claim_id.empty() || c.medicaid_id.empty()) return std::nullopt;
@@ -637,21 +662,22 @@ std::optional<placement_document> read_placement(std::string_view doc) {
   bool ok = walk(
       doc, [](const name_path&) {},
       [&](const name_path& p, std::string t) {
-        if (p.size() == 2 && ends_with(p, {"SourceRecordIdentification", "IdentificationID"}))
+        if (is_source_id(p))
           d.event_id = std::move(t);
-        else if (p.size() == 1 && ends_with(p, {"CountyFIPSCode"}))
+        else if (p.size() == 1 && ends_with(p, {ext("CountyFIPSCode")}))
           e.county = std::move(t);
-        else if (ends_with(p, {"PersonChildWelfareClientIdentification", "IdentificationID"}) &&
-                 p.front() == "Person")
+        else if (is_client_id(p) && p.front() == nc("Person"))
           e.client = std::move(t);
-        else if (ends_with(p, {"PersonMedicaidIdentification", "IdentificationID"}) &&
-                 p.front() == "Person")
+        else if (is_medicaid_id(p) && p.front() == nc("Person"))
           e.person = std::move(t);
-        else if (ends_with(p, {"Placement", "ActivityIdentification", "IdentificationID"}))
+        else if (ends_with(p,
+                           {hs("Placement"), nc("ActivityIdentification"), nc("IdentificationID")}))
           e.placement = std::move(t);
-        else if (ends_with(p, {"Placement", "ActivityDate", "DateRange", "StartDate", "Date"}))
+        else if (ends_with(p, {hs("Placement"), nc("ActivityDate"), nc("DateRange"),
+                               nc("StartDate"), nc("Date")}))
           e.begin = std::move(t);
-        else if (ends_with(p, {"Placement", "ActivityDate", "DateRange", "EndDate", "Date"}))
+        else if (ends_with(p, {hs("Placement"), nc("ActivityDate"), nc("DateRange"), nc("EndDate"),
+                               nc("Date")}))
           e.end = std::move(t);
       });
   if (!ok || d.event_id.empty() || (e.client.empty() && e.person.empty())) return std::nullopt;
@@ -663,8 +689,7 @@ std::optional<std::string> read_exception_id(std::string_view doc) {
   bool ok = walk(
       doc, [](const name_path&) {},
       [&](const name_path& p, std::string t) {
-        if (p.size() == 2 && ends_with(p, {"SourceRecordIdentification", "IdentificationID"}))
-          id = std::move(t);
+        if (is_source_id(p)) id = std::move(t);
       });
   if (!ok) return std::nullopt;
   return id;

@@ -1,7 +1,7 @@
 #pragma once
 // The NIEM vocabulary of the broker's own exchanges, named once: the namespaces the routing, the
 // medication check, the report and the mapping compiler read and write (under the prefixes
-// nc, hs, structures, ext, mae and ar), and the exchange whose documents are consent directives.
+// nc, hs, j, structures, ext, mae and ar), and the exchange whose documents are consent directives.
 // tools/check-architecture.py fails on a namespace URI of these written anywhere else in broker/.
 #include <string_view>
 
@@ -9,6 +9,7 @@ namespace niem::vocabulary {
 
 inline constexpr std::string_view k_nc = "http://release.niem.gov/niem/niem-core/5.0/";
 inline constexpr std::string_view k_hs = "http://release.niem.gov/niem/domains/humanServices/5.2/";
+inline constexpr std::string_view k_j = "http://release.niem.gov/niem/domains/jxdm/7.2/";
 inline constexpr std::string_view k_structures = "http://release.niem.gov/niem/structures/5.0/";
 inline constexpr std::string_view k_ext = "http://example.gov/niem-broker/extension/1.0/";
 inline constexpr std::string_view k_mae =

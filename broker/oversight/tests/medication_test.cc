@@ -501,6 +501,43 @@ TEST_CASE("the check reads an order, an application and a claim from the broker'
   CHECK_FALSE(read_claim(""));
 }
 
+TEST_CASE("the readers read elements by namespace and local name, not local name alone") {
+  // An agency's own extension may reuse NIEM's local names under its own namespace: those
+  // elements are not the claim's indicator, its drug or its member's number.
+  auto doc = golden("mmis-pharmacy-claim/tests/apostrophe-name.expected.xml");
+  auto foreign = [&](std::string d, const std::string& from, const std::string& to) {
+    for (auto at = d.find(from); at != std::string::npos; at = d.find(from, at + to.size()))
+      d.replace(at, from.size(), to);
+    return d;
+  };
+  const std::string other = " xmlns:other=\"http://example.org/other/1.0/\"";
+  auto with_other = foreign(doc, " xmlns:ext=", other + " xmlns:ext=");
+  REQUIRE(read_claim(with_other));  // the namespace declaration alone changes nothing
+
+  auto c = read_claim(
+      foreign(with_other, "ext:DrugPsychotropicIndicator", "other:DrugPsychotropicIndicator"));
+  REQUIRE(c);
+  CHECK_FALSE(c->psychotropic);
+  c = read_claim(foreign(foreign(with_other, "<nc:ItemName>", "<other:ItemName>"), "</nc:ItemName>",
+                         "</other:ItemName>"));
+  REQUIRE(c);
+  CHECK(c->c.drug_name.empty());
+  // Without its member's number, in ext:, it is not a claim the check can read.
+  CHECK_FALSE(read_claim(foreign(with_other, "ext:PersonMedicaidIdentification",
+                                 "other:PersonMedicaidIdentification")));
+
+  auto o = golden("pmap-order/tests/granted-in-part-supersedes-hearing.expected.xml");
+  auto with_other_o = foreign(o, " xmlns:ext=", other + " xmlns:ext=");
+  auto read = read_order(
+      foreign(with_other_o, "ext:CourtOrderDecisionCode", "other:CourtOrderDecisionCode"));
+  REQUIRE(read);
+  CHECK(read->o.decision.empty());
+  read =
+      read_order(foreign(with_other_o, "j:CourtOrderIssuingDate", "other:CourtOrderIssuingDate"));
+  REQUIRE(read);
+  CHECK(read->o.ordered_date.empty());
+}
+
 TEST_CASE("the registry finds a child's records by Medicaid id or by a placement's link") {
   registry reg;
   auto c = tablet("1 MG", "120", "30");  // Medicaid 91234567A, filled 2026-03-10
