@@ -76,7 +76,16 @@ struct outcome {
   std::vector<routing::decision> withheld;   // recipients that were decided against
 };
 
-class pipeline {
+// Where the transport's intake hands a record (the pipeline; a fake in the intake's tests).
+class submitter {
+ public:
+  virtual ~submitter() = default;
+  // Thread-safe. `done` runs where the store runs completions, after the outcome is durable.
+  // The caller bounds how many jobs are outstanding (AMQP credit).
+  virtual void submit(job j, std::function<void(outcome)> done) = 0;
+};
+
+class pipeline final : public submitter {
  public:
   // The record path is all of the store it uses.
   pipeline(std::shared_ptr<const rules> r, store::record_path& st, options opt);
@@ -86,9 +95,7 @@ class pipeline {
   pipeline(const pipeline&) = delete;
   pipeline& operator=(const pipeline&) = delete;
 
-  // Thread-safe. `done` runs where the store runs completions, after the outcome is durable.
-  // The caller bounds how many jobs are outstanding (AMQP credit).
-  void submit(job j, std::function<void(outcome)> done);
+  void submit(job j, std::function<void(outcome)> done) override;
   // Thread-safe: the medication check's notices, decided and committed like records (options).
   // (k_fact_notice facts: the notice's id and document).
   void submit_notices(std::vector<oversight::medication::check_fact> notices);

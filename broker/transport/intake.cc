@@ -20,7 +20,7 @@ namespace niem::transport {
 
 using base::log_level;
 
-intake::intake(const options& o, pipeline::pipeline& p, const base::clock& c, event_loop& loop,
+intake::intake(const options& o, pipeline::submitter& p, const base::clock& c, event_loop& loop,
                delivery& out, const std::shared_ptr<const config::broker_config>& parties_now)
     : opt(o), pl(p), clk(c), loop_(loop), out_(out), parties(parties_now) {}
 

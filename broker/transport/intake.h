@@ -30,7 +30,7 @@ namespace niem::transport {
 class intake {
  public:
   // `parties`: who publishes what, read at each link's opening (a reload replaces it).
-  intake(const options& opt, pipeline::pipeline& pl, const base::clock& clk, event_loop& loop,
+  intake(const options& opt, pipeline::submitter& pl, const base::clock& clk, event_loop& loop,
          delivery& out, const std::shared_ptr<const config::broker_config>& parties);
 
   void open_receiver(proton::receiver& r, const std::string& agency, std::uint64_t conn_id);
@@ -63,7 +63,7 @@ class intake {
   void credit_back(proton::receiver r);
 
   const options& opt;
-  pipeline::pipeline& pl;
+  pipeline::submitter& pl;
   const base::clock& clk;
   event_loop& loop_;
   delivery& out_;
