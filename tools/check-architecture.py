@@ -7,6 +7,8 @@
   libpq in the store's implementations.
 - docs/ARCHITECTURE.md's module table names, for each module, the modules it uses: no more, no less.
 - The NIEM namespaces of the broker's own exchanges are written once, in validation/vocabulary.h.
+- Only the store and app hold the whole store (store::store&); every other module asks for the
+  roles it uses (record_path, delivery_path, operations, queries, audit_archive, maintenance).
 
 Usage: check-architecture.py <module-graph.txt> <source root>; exit 1 with one line per breach.
 """
@@ -94,6 +96,24 @@ def check_vocabulary(root, errors):
                               f"from broker/{VOCABULARY}")
 
 
+# Who may hold the whole store: the store itself and app, which opens it and hands each module
+# the roles it uses (store.h: record_path, delivery_path, operations, queries, ...).
+WHOLE_STORE = re.compile(r"store::store\s*&")
+WHOLE_STORE_ROOMS = ("store/", "app/")
+
+
+def check_store_roles(root, errors):
+    broker = root / "broker"
+    for path in sorted(broker.rglob("*")):
+        rel = path.relative_to(broker).as_posix()
+        if path.suffix not in SOURCE_SUFFIXES or "/tests/" in rel or rel.startswith(WHOLE_STORE_ROOMS):
+            continue
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1):
+            if WHOLE_STORE.search(line):
+                errors.append(f"broker/{rel}:{number}: takes the whole store; ask for the role "
+                              f"it uses (broker/store/store.h)")
+
+
 def check_doc(root, public, private, errors):
     doc = root / "docs" / "ARCHITECTURE.md"
     row = re.compile(r"^\| `([a-z_]+)` \| [^|]* \| ([^|]*) \|")
@@ -129,6 +149,7 @@ def main():
     check_includes(root, public, private, errors)
     check_doc(root, public, private, errors)
     check_vocabulary(root, errors)
+    check_store_roles(root, errors)
     for e in errors:
         print(e)
     print(f"{len(public)} modules, {len(errors)} breaches")

@@ -115,8 +115,10 @@ std::string api_reference();
 
 class server {
  public:
-  // The agreements and consents it shows are those of the pipeline's current rules.
-  server(options opt, store::store& st, pipeline::pipeline& pl, hooks h, const base::clock& clk);
+  // The agreements and consents it shows are those of the pipeline's current rules. `st`: what
+  // the API shows; `ops`: settings and operators' actions in the audit trail (the same store).
+  server(options opt, store::queries& st, store::operations& ops, pipeline::pipeline& pl, hooks h,
+         const base::clock& clk);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

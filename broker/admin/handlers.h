@@ -50,8 +50,9 @@ std::string content_type_of(const std::string& file);
 
 // What the handlers read and keep: one per server.
 struct context {
-  context(options o, store::store& s, pipeline::pipeline& p, hooks hk, const base::clock& c)
-      : opt(std::move(o)), st(s), ops(s), pl(p), h(std::move(hk)), clk(c) {}
+  context(options o, store::queries& q, store::operations& op, pipeline::pipeline& p, hooks hk,
+          const base::clock& c)
+      : opt(std::move(o)), st(q), ops(op), pl(p), h(std::move(hk)), clk(c) {}
   options opt;
   store::queries& st;      // what the API shows
   store::operations& ops;  // settings and operators' actions in the audit trail

@@ -78,8 +78,9 @@ struct server::impl {
   mutable std::mutex tokens_mu;
   std::shared_ptr<const std::vector<token>> tokens;
 
-  impl(options o, store::store& s, pipeline::pipeline& p, hooks hk, const base::clock& c)
-      : ctx(std::move(o), s, p, std::move(hk), c),
+  impl(options o, store::queries& q, store::operations& op, pipeline::pipeline& p, hooks hk,
+       const base::clock& c)
+      : ctx(std::move(o), q, op, p, std::move(hk), c),
         tokens(std::make_shared<const std::vector<token>>(ctx.opt.tokens)) {}
 
   std::shared_ptr<const std::vector<token>> tokens_now() const {
@@ -344,9 +345,9 @@ std::string api_reference() {
   return out;
 }
 
-server::server(options opt, store::store& st, pipeline::pipeline& pl, hooks h,
-               const base::clock& clk)
-    : impl_(std::make_unique<impl>(std::move(opt), st, pl, std::move(h), clk)) {
+server::server(options opt, store::queries& st, store::operations& ops, pipeline::pipeline& pl,
+               hooks h, const base::clock& clk)
+    : impl_(std::make_unique<impl>(std::move(opt), st, ops, pl, std::move(h), clk)) {
   // The store's gauges are read when /metrics is scraped, for the queues the broker keeps.
   store_gauges_ = store::register_probe(st, impl_->ctx.h.recipients, clk);
   (void)probe();

@@ -185,7 +185,7 @@ std::vector<admin::token> admin_tokens(const std::vector<config::admin_secret>& 
 }
 
 // Appends a reload (or its refusal) to the audit trail and waits for the commit.
-bool audit_reload(store::store& st, const std::string& by, std::string record_key,
+bool audit_reload(store::operations& st, const std::string& by, std::string record_key,
                   std::string reason, std::string files) {
   store::audit_entry a;
   a.provider = by;
@@ -296,7 +296,8 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
   initial->loaded_ms = clk.now_ms();
   im->pl = std::make_unique<pipeline::pipeline>(std::move(initial), *im->st, po);
   log_rules(*im->pl->current());
-  im->srv = std::make_unique<transport::server>(transport_options(*im), *im->pl, *im->st, clk);
+  im->srv =
+      std::make_unique<transport::server>(transport_options(*im), *im->pl, *im->st, *im->st, clk);
   // Notices the kept claims call for that a stop may have kept from being committed (each is
   // keyed: those already sent are duplicates).
   if (po.oversight) im->pl->submit_notices(po.oversight->outstanding());
@@ -309,7 +310,7 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
     ro.check_ms = cfg.reports.check_interval_seconds * 1000;
     ro.start_delay_ms = cfg.reports.start_delay_seconds * 1000;
     im->reports = std::make_unique<report::scheduler>(
-        ro, im->agreements, *im->st, clk,
+        ro, im->agreements, *im->st, *im->st, clk,
         [s = im->srv.get()](std::vector<store::queue_entry> e) { s->offer(std::move(e)); });
   }
   // Old rows go, each kind after its own age.
@@ -360,7 +361,7 @@ base::result<std::uint16_t> broker::start_admin() {
   hk.medication = im.check;
   hk.medication_claims = cfg.medication_check.claims;
   hk.reload = [this](const std::string& by) { return reload(by); };
-  im.adm = std::make_unique<admin::server>(ao, *im.st, *im.pl, hk, base::default_clock());
+  im.adm = std::make_unique<admin::server>(ao, *im.st, *im.st, *im.pl, hk, base::default_clock());
   std::string err;
   auto port = im.adm->start(err);
   if (!port) {

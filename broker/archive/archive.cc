@@ -289,8 +289,8 @@ base::result<manifest> write_run(const options& opt, const std::vector<store::au
 }
 
 // Removes the run from the store and records it in the chain.
-base::result<bool> complete(store::store& st, const options& opt, const store::audit_boundary& from,
-                            const manifest& m) {
+base::result<bool> complete(store::audit_archive& st, const options& opt,
+                            const store::audit_boundary& from, const manifest& m) {
   store::audit_entry record;
   record.provider = opt.by;
   record.decision = "archive";
@@ -303,7 +303,7 @@ base::result<bool> complete(store::store& st, const options& opt, const store::a
 
 }  // namespace
 
-base::result<outcome> archive(store::store& st, const options& opt) {
+base::result<outcome> archive(store::audit_archive& st, const options& opt) {
   if (opt.key.empty())
     return problem(errc::config_invalid, "", "the audit key is needed to sign the archive");
   const std::int64_t youngest = opt.now_ms - opt.min_age_days * k_day_ms;

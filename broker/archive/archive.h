@@ -40,7 +40,7 @@ struct outcome {
   bool completed_earlier = false;  // an interrupted run's files were found and completed
 };
 
-base::result<outcome> archive(store::store& st, const options& opt);
+base::result<outcome> archive(store::audit_archive& st, const options& opt);
 
 struct check {
   bool ok = false;

@@ -421,7 +421,8 @@ base::result<table> build(store::queries& st, const routing::agreement& a, const
 struct scheduler::impl {
   scheduler_options opt;
   std::vector<std::shared_ptr<const routing::agreement>> agreements;
-  store::store& st;
+  store::queries& counts;       // what the reports count
+  store::record_path& records;  // where a report is committed, as a record
   const base::clock& clk;
   std::function<void(std::vector<store::queue_entry>)> enqueued;
   std::shared_ptr<const validation::schema_set> schema;
@@ -434,9 +435,9 @@ struct scheduler::impl {
   std::thread thread;
 
   impl(scheduler_options o, std::vector<std::shared_ptr<const routing::agreement>> all,
-       store::store& s, const base::clock& c,
+       store::queries& q, store::record_path& r, const base::clock& c,
        std::function<void(std::vector<store::queue_entry>)> e)
-      : opt(std::move(o)), st(s), clk(c), enqueued(std::move(e)) {
+      : opt(std::move(o)), counts(q), records(r), clk(c), enqueued(std::move(e)) {
     keep(std::move(all));
   }
 
@@ -466,7 +467,7 @@ struct scheduler::impl {
   std::optional<std::string> produce(const routing::agreement& a, const period& p) {
     auto key = a.label() + "/" + p.label;
     if (done.count(key)) return std::nullopt;
-    auto t = build(st, a, p);
+    auto t = build(counts, a, p);
     if (!t) {
       for (const auto& d : t.errors())
         base::log(base::log_level::error, "report", "cannot build the report",
@@ -513,8 +514,9 @@ struct scheduler::impl {
     // the broker stops first (the key makes the next start see a committed report).
     auto committed = std::make_shared<std::promise<store::commit_result>>();
     auto fut = committed->get_future();
-    st.commit_record(std::move(rec),
-                     [committed](store::commit_result cr) { committed->set_value(std::move(cr)); });
+    records.commit_record(std::move(rec), [committed](store::commit_result cr) {
+      committed->set_value(std::move(cr));
+    });
     while (fut.wait_for(chr::milliseconds(100)) != std::future_status::ready) {
       std::lock_guard lk(mu);
       if (stopping) return std::nullopt;
@@ -545,7 +547,7 @@ struct scheduler::impl {
     if (agreements.empty()) return out;
     // One broker of those sharing a store produces the reports (its key makes a second
     // production a duplicate anyway; this saves the others the work).
-    if (!st.lead("reports")) return out;
+    if (!records.lead("reports")) return out;
     if (!ensure_schema()) return out;
     auto today = routing::utc_date(clk.now_ms());
     for (const auto& a : agreements) {
@@ -562,10 +564,11 @@ struct scheduler::impl {
 };
 
 scheduler::scheduler(scheduler_options opt,
-                     std::vector<std::shared_ptr<const routing::agreement>> all, store::store& st,
-                     const base::clock& clk,
+                     std::vector<std::shared_ptr<const routing::agreement>> all,
+                     store::queries& counts, store::record_path& records, const base::clock& clk,
                      std::function<void(std::vector<store::queue_entry>)> enqueued)
-    : impl_(std::make_unique<impl>(std::move(opt), std::move(all), st, clk, std::move(enqueued))) {}
+    : impl_(std::make_unique<impl>(std::move(opt), std::move(all), counts, records, clk,
+                                   std::move(enqueued))) {}
 
 void scheduler::set_agreements(std::vector<std::shared_ptr<const routing::agreement>> all,
                                std::vector<std::string> recipients) {

@@ -14,8 +14,8 @@
 
 #include "base/clock.h"
 #include "base/result.h"
-#include "routing/agreement.h"
 #include "oversight/placements.h"
+#include "routing/agreement.h"
 #include "store/store.h"
 
 namespace niem::report {
@@ -113,7 +113,7 @@ struct scheduler_options {
 class scheduler {
  public:
   scheduler(scheduler_options opt, std::vector<std::shared_ptr<const routing::agreement>> all,
-            store::store& st, const base::clock& clk,
+            store::queries& counts, store::record_path& records, const base::clock& clk,
             std::function<void(std::vector<store::queue_entry>)> enqueued);
   ~scheduler();
   scheduler(const scheduler&) = delete;

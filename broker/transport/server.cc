@@ -85,7 +85,8 @@ void refuse_link(proton::link& l, std::string_view address, std::string_view age
 struct server::impl : proton::messaging_handler, proton::listen_handler, event_loop {
   options opt;
   pipeline::pipeline& pl;
-  store::store& st;
+  store::delivery_path& st;  // the queues
+  store::operations& ops;    // paused subscribers, a setting operators change
   const base::clock& clk;
   std::unique_ptr<proton::container> container;
   std::shared_ptr<loop_inbox> inbox = std::make_shared<loop_inbox>();
@@ -111,10 +112,12 @@ struct server::impl : proton::messaging_handler, proton::listen_handler, event_l
   delivery out;
   intake in;
 
-  impl(options o, pipeline::pipeline& p, store::store& s, const base::clock& c)
+  impl(options o, pipeline::pipeline& p, store::delivery_path& s, store::operations& op,
+       const base::clock& c)
       : opt(std::move(o)),
         pl(p),
         st(s),
+        ops(op),
         clk(c),
         parties(opt.parties),
         out(
@@ -408,8 +411,9 @@ void set_paused(server::impl* im, const std::string& recipient, bool on, bool el
 
 }  // namespace
 
-server::server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk)
-    : impl_(std::make_unique<impl>(std::move(opt), pl, st, clk)) {
+server::server(options opt, pipeline::pipeline& pl, store::delivery_path& st,
+               store::operations& ops, const base::clock& clk)
+    : impl_(std::make_unique<impl>(std::move(opt), pl, st, ops, clk)) {
   impl_->container = std::make_unique<proton::container>(*impl_, "niem-broker");
   (void)probe();  // its families are rendered from the start, at zero
   gauges_ = base::registry().add("transport", [this](std::string& out) {
@@ -419,7 +423,7 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
     base::render_gauge(out, "niem_agency_connections", "Open AMQP connections per agency.", open);
   });
   // Subscribers an operator paused before the restart stay paused.
-  for (auto& [key, value] : st.settings(k_paused_setting)) {
+  for (auto& [key, value] : ops.settings(k_paused_setting)) {
     std::string recipient = key.substr(k_paused_setting.size());
     if (impl_->out.keeps(recipient)) {
       impl_->paused.insert(recipient);
@@ -440,20 +444,19 @@ server::server(options opt, pipeline::pipeline& pl, store::store& st, const base
     post(*inbox, im, std::move(c));
   });
   // A pause or resume by an operator at another broker sharing the store (listener thread).
-  st.watch_settings(
-      k_paused_setting, [im, &st](const std::string& key, const std::optional<std::string>& value) {
-        if (key.empty()) {
-          std::set<std::string> now;
-          for (auto& [k, _] : st.settings(k_paused_setting))
-            now.insert(k.substr(k_paused_setting.size()));
-          for (const auto& name : im->opt.recipients)
-            set_paused(im, name, now.count(name) > 0, true);
-          for (const auto& a : im->opt.parties->agencies)
-            set_paused(im, a.id, now.count(a.id) > 0, true);
-        } else if (key.starts_with(k_paused_setting)) {
-          set_paused(im, key.substr(k_paused_setting.size()), value.has_value(), true);
-        }
-      });
+  ops.watch_settings(k_paused_setting, [im, &ops](const std::string& key,
+                                                  const std::optional<std::string>& value) {
+    if (key.empty()) {
+      std::set<std::string> now;
+      for (auto& [k, _] : ops.settings(k_paused_setting))
+        now.insert(k.substr(k_paused_setting.size()));
+      for (const auto& name : im->opt.recipients) set_paused(im, name, now.count(name) > 0, true);
+      for (const auto& a : im->opt.parties->agencies)
+        set_paused(im, a.id, now.count(a.id) > 0, true);
+    } else if (key.starts_with(k_paused_setting)) {
+      set_paused(im, key.substr(k_paused_setting.size()), value.has_value(), true);
+    }
+  });
 }
 
 void server::offer(std::vector<store::queue_entry> entries) {
@@ -480,7 +483,7 @@ server::~server() {
   }
   impl_->st.set_executor([](store::completions&&) {});
   impl_->st.watch({});
-  impl_->st.watch_settings(k_paused_setting, {});
+  impl_->ops.watch_settings(k_paused_setting, {});
 }
 
 void server::run(std::function<void(base::result<std::uint16_t>)> on_listening) {
@@ -505,8 +508,8 @@ void server::stop() {
 }
 
 bool server::pause(const std::string& recipient, bool on) {
-  if (!impl_->st.put_setting(k_paused_setting + recipient,
-                             on ? std::optional<std::string>("1") : std::nullopt))
+  if (!impl_->ops.put_setting(k_paused_setting + recipient,
+                              on ? std::optional<std::string>("1") : std::nullopt))
     return false;
   set_paused(impl_.get(), recipient, on, false);
   return true;

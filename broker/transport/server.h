@@ -55,7 +55,9 @@ struct options {
 
 class server {
  public:
-  server(options opt, pipeline::pipeline& pl, store::store& st, const base::clock& clk);
+  // `st`: the queues; `ops`: the paused subscribers, a setting (the same store).
+  server(options opt, pipeline::pipeline& pl, store::delivery_path& st, store::operations& ops,
+         const base::clock& clk);
   ~server();
   server(const server&) = delete;
   server& operator=(const server&) = delete;

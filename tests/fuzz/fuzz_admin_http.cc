@@ -36,7 +36,7 @@ struct admin_rig : fuzz::broker_rig {
     h.counts_of = [](const std::string&) { return admin::queue_counts{1, 1, 1, 0, 0}; };
     h.pause = [](const std::string&, bool) { return true; };
     h.paused = [] { return std::vector<std::string>{}; };
-    srv = std::make_unique<admin::server>(o, *st, *pl, h, clk);
+    srv = std::make_unique<admin::server>(o, *st, *st, *pl, h, clk);
     // Two samples, so that /api/history and /api/conditions have something to read.
     srv->sample_history();
     clk.advance_ms(10'000);

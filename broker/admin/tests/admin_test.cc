@@ -78,7 +78,7 @@ struct rig {
     h.offer = [this](std::vector<store::queue_entry> e) {
       offered.insert(offered.end(), e.begin(), e.end());
     };
-    srv = std::make_unique<admin::server>(o, *st, *pl, h, clk);
+    srv = std::make_unique<admin::server>(o, *st, *st, *pl, h, clk);
   }
   pipeline::outcome run(std::string agency, std::string type, std::string ct, std::string body) {
     pipeline::job j;
@@ -559,7 +559,7 @@ TEST_CASE("admin: one request over HTTP, with the security headers") {
   // A second server on a free port (the rig's is not started).
   admin::hooks h;
   h.listener_bound = [] { return true; };
-  admin::server live(live_options(), *r.st, *r.pl, h, r.clk);
+  admin::server live(live_options(), *r.st, *r.st, *r.pl, h, r.clk);
   auto port = live.start(err);
   REQUIRE(port != 0);
   http_client c;
@@ -585,7 +585,7 @@ TEST_CASE("admin: a slow request does not hold the health check or other request
     released.wait();
     return std::vector<std::string>{"court"};
   };
-  admin::server live(live_options(), *r.st, *r.pl, h, r.clk);
+  admin::server live(live_options(), *r.st, *r.st, *r.pl, h, r.clk);
   auto port = live.start(err);
   REQUIRE(port != 0);
   http_client slow, quick;

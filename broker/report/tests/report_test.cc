@@ -388,7 +388,7 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   scheduler_options so;
   so.report_schema = testing::source_root() + "/schemas/exchange/aggregate-report.xsd";
   so.recipients = {"oversight"};
-  scheduler sch(so, agreements, **st, clk, [&](std::vector<store::queue_entry> e) {
+  scheduler sch(so, agreements, **st, **st, clk, [&](std::vector<store::queue_entry> e) {
     queued.insert(queued.end(), e.begin(), e.end());
   });
   auto made = sch.run_once();
@@ -405,7 +405,7 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
   CHECK(doc == expected);
   // Once per quarter: a second run (or a restart) queues nothing more.
   CHECK(sch.run_once().empty());
-  scheduler again(so, agreements, **st, clk, {});
+  scheduler again(so, agreements, **st, **st, clk, {});
   CHECK(again.run_once().empty());
   CHECK((*st)->stats({"oversight"})[0].depth == 1);
   // The delivery has its audit entry (no child in it) and the chain verifies.
