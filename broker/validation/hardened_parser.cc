@@ -248,6 +248,38 @@ std::string not_utf8(std::string_view b) {
   return fmt::format("the encoding '{}' (only UTF-8 is accepted)", enc->substr(0, 40));
 }
 
+std::optional<utf8_text> configuration_as_utf8(std::string_view b) {
+  auto decl = xml_declaration(b);
+  auto enc = decl ? pseudo_attribute(*decl, "encoding") : std::nullopt;
+  if (!enc) return std::nullopt;
+  std::string lower;
+  for (char c : *enc) lower += static_cast<char>(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
+  const bool ascii = lower == "us-ascii" || lower == "ascii";
+  const bool latin1 = lower == "iso-8859-1" || lower == "latin1" || lower == "iso_8859-1";
+  if (!ascii && !latin1) return std::nullopt;
+  utf8_text out;
+  auto at = static_cast<std::size_t>(enc->data() - b.data());
+  out.text.reserve(b.size() + b.size() / 16);
+  out.text.append(b.substr(0, at));
+  out.text += "UTF-8";
+  std::uint32_t line = 1;
+  for (char ch : b.substr(at + enc->size())) {
+    auto u = static_cast<unsigned char>(ch);
+    if (u == '\n') ++line;
+    if (u < 0x80) {
+      out.text += ch;
+    } else if (ascii) {
+      out.error = fmt::format("the document declares US-ASCII but holds the byte 0x{:02X}", u);
+      out.line = line;
+      return out;
+    } else {  // ISO-8859-1: each byte is the code point of the same value
+      out.text += static_cast<char>(0xC0 | (u >> 6));
+      out.text += static_cast<char>(0x80 | (u & 0x3F));
+    }
+  }
+  return out;
+}
+
 // XML 1.0 only: Xerces reads a declared "1.+" as well-formed (found by fuzz_xml_differential;
 // libxml2 refuses it) and "1.1" under other character and line-end rules than libxml2. The
 // reason, or empty when the declaration (if any) says version 1.0.

@@ -2,6 +2,7 @@
 // Private to the validation module: one SAX2 reader configured so that a document can cause no
 // file or network access, carries no DOCTYPE, and stays within the limits.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,5 +83,16 @@ std::unique_ptr<xercesc::SAX2XMLReaderImpl> make_reader(xercesc::XMLGrammarPool*
 // Parses `bytes`, converting every Xerces or handler exception into diagnostics.
 void run_parse(xercesc::SAX2XMLReaderImpl& reader, guard_handler& handler, std::string_view bytes,
                const std::string& doc_name);
+
+// Configuration files only (read_xml; trusted input): a document declared US-ASCII or
+// ISO-8859-1 (published IEPDs ship catalogs declared US-ASCII) as the same text in UTF-8, its
+// declaration saying so. nullopt when there is nothing to convert: UTF-8 or no encoding
+// declared, or another encoding, which run_parse refuses. Records never come through here.
+struct utf8_text {
+  std::string text;
+  std::string error;  // a US-ASCII document holding a byte over 0x7F
+  std::uint32_t line = 0;
+};
+std::optional<utf8_text> configuration_as_utf8(std::string_view bytes);
 
 }  // namespace niem::validation::detail

@@ -473,6 +473,11 @@ std::vector<diagnostic> read_xml(std::string_view bytes, const std::string& doc_
   if (bytes.size() > lim.max_bytes)
     return {{errc::xml_too_large, fmt::format("{} bytes, limit {}", bytes.size(), lim.max_bytes),
              doc_name, "", 0, 0}};
+  // Configuration files are trusted input: US-ASCII and ISO-8859-1 are read as UTF-8.
+  std::optional<detail::utf8_text> converted = detail::configuration_as_utf8(bytes);
+  if (converted && !converted->error.empty())
+    return {{errc::xml_encoding_not_utf8, converted->error, doc_name, "", converted->line, 1}};
+  if (converted) bytes = converted->text;
   SecurityManager security;
   security.setEntityExpansionLimit(100);
   auto reader = detail::make_reader(schemas ? schemas->internals().pool.get() : nullptr, &security);

@@ -166,7 +166,9 @@ struct xml_event_handler {
 };
 
 // Parses `bytes` with the same hardening as the validator, optionally validating against
-// `schemas`, and forwards events to `handler`. Returns every problem found.
+// `schemas`, and forwards events to `handler`. Returns every problem found. For configuration
+// files (trusted input: the broker's, mappings, agreements, catalogs), a document declared
+// US-ASCII or ISO-8859-1 is read as the same text in UTF-8; records are validated UTF-8 only.
 std::vector<base::diagnostic> read_xml(std::string_view bytes, const std::string& doc_name,
                                        xml_event_handler& handler,
                                        const schema_set* schemas = nullptr, limits lim = {});

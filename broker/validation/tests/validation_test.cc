@@ -139,6 +139,65 @@ TEST_CASE("a document in an encoding other than UTF-8 is refused with NIEM-210")
   CHECK(has_code(v.validate(std::string("<\0t\0", 4)), errc::xml_encoding_not_utf8));
 }
 
+namespace {
+struct text_of : xml_event_handler {
+  std::string all;
+  void start_prefix(const std::string&, const std::string&) override {}
+  void end_prefix(const std::string&) override {}
+  void start_element(const qname&, const std::vector<xml_attribute>&, std::uint32_t,
+                     std::uint32_t) override {}
+  void end_element(const qname&) override {}
+  void text(std::string_view chars) override { all += chars; }
+};
+}  // namespace
+
+TEST_CASE("a configuration file declared US-ASCII or ISO-8859-1 is read as UTF-8") {
+  auto read = [](const std::string& doc, std::string& text) {
+    text_of h;
+    auto d = read_xml(doc, "c.xml", h);
+    text = h.all;
+    return d;
+  };
+  std::string text;
+  CHECK(read("<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<a>plain</a>", text).empty());
+  CHECK(text == "plain");
+  // Latin-1 e-acute (0xE9) reads as U+00E9.
+  CHECK(read("<?xml version='1.0' encoding='ISO-8859-1'?><a>Jos\xE9</a>", text).empty());
+  CHECK(text == "Jos\xC3\xA9");
+  // A byte over 0x7F in a document declared US-ASCII is an error, at its line.
+  auto d = read("<?xml version=\"1.0\" encoding=\"US-ASCII\"?>\n<a>\n\xE9</a>", text);
+  REQUIRE(d.size() == 1);
+  CHECK(d[0].code == errc::xml_encoding_not_utf8);
+  CHECK(d[0].line == 3);
+  CHECK(d[0].message.find("0xE9") != std::string::npos);
+  // Other encodings stay refused, configuration or not.
+  d = read("<?xml version='1.0' encoding='UTF-7'?><a/>", text);
+  REQUIRE(!d.empty());
+  CHECK(d[0].code == errc::xml_encoding_not_utf8);
+
+  // A published IEPD's catalog declared US-ASCII loads (OJBC's is).
+  auto dir = fs::temp_directory_path() / ("niem-catalog-ascii-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  std::ofstream(dir / "t.xsd") << R"(<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">
+  <xs:element name="Doc" type="xs:string"/></xs:schema>)";
+  std::ofstream(dir / "u.xsd") << R"(<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:u">
+  <xs:import namespace="urn:t"/>
+  <xs:element name="Wrap"><xs:complexType><xs:sequence><xs:element ref="t:Doc"/>
+  </xs:sequence></xs:complexType></xs:element></xs:schema>)";
+  std::ofstream(dir / "xml-catalog.xml") << R"(<?xml version="1.0" encoding="US-ASCII"?>
+<catalog xmlns="urn:oasis:names:tc:entity:xmlns:xml:catalog">
+  <uri name="urn:t" uri="t.xsd"/>
+</catalog>)";
+  auto r = schema_set::load({{(dir / "u.xsd").string()}, (dir / "xml-catalog.xml").string(), {}});
+  fs::remove_all(dir);
+  INFO((r.ok() ? std::string() : r.errors()[0].message));
+  REQUIRE(r.ok());
+  validator v(r.value());
+  CHECK(v.validate("<u:Wrap xmlns:u='urn:u' xmlns:t='urn:t'><t:Doc>x</t:Doc></u:Wrap>").valid);
+}
+
 // Found by CI's fuzz_xml_differential run: Xerces read <?xml version="1.+"?> as well-formed,
 // which libxml2 refuses; and XML 1.1 has other character and line-end rules.
 TEST_CASE("a document that does not declare XML version 1.0 is not well-formed") {
