@@ -1172,6 +1172,7 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
   auto schemas = validation::schema_set::load({schema_files, "", {}});
   if (!schemas) return schemas.errors();
   lib->schemas_ = schemas.value();
+  lib->warnings_ = lib->schemas_->warnings();  // imports read other than as written
   for (const auto& w : written)
     if (!lib->schemas_->model().element(w.root))
       errs.push_back({errc::mapping_invalid,

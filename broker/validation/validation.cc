@@ -1,5 +1,6 @@
 #include "validation/validation.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -18,6 +19,7 @@
 #include <xercesc/framework/psvi/XSParticle.hpp>
 #include <xercesc/framework/psvi/XSSimpleTypeDefinition.hpp>
 #include <xercesc/framework/psvi/XSTypeDefinition.hpp>
+#include <xercesc/sax/Locator.hpp>
 #include <xercesc/sax/SAXParseException.hpp>
 #include <xercesc/util/XMLException.hpp>
 #include <xercesc/util/XMLUni.hpp>
@@ -76,16 +78,20 @@ struct schema_set::impl : public XMLEntityResolver, public ErrorHandler {
   SecurityManager security;
   std::map<std::string, std::string> by_namespace;  // catalog and search-dir index
   std::vector<diagnostic> diags;
+  std::vector<diagnostic> unresolved;  // imports and includes nothing resolved
+  std::vector<diagnostic> warnings;    // resolved, but not as written
 
   impl() : pool(new XMLGrammarPoolImpl(XMLPlatformUtils::fgMemoryManager)) {
     security.setEntityExpansionLimit(100);
   }
 
   // Imports are resolved by namespace first (catalog, then the search index), then by their
-  // schemaLocation as a local file. Nothing is ever fetched from the network.
+  // schemaLocation as a local file. Nothing is ever fetched from the network. A schemaLocation
+  // written with backslashes (a Windows path, as some published IEPDs have) is read with
+  // slashes, with a warning. An import nothing resolves is remembered with every place tried.
   InputSource* resolveEntity(XMLResourceIdentifier* id) override {
     const std::string ns = to_utf8(id->getNameSpace());
-    const std::string sys = to_utf8(id->getSystemId());
+    std::string sys = to_utf8(id->getSystemId());
     std::string base = to_utf8(id->getBaseURI());
     if (base.rfind("file://", 0) == 0) base = base.substr(7);
     auto kind = id->getResourceIdentifierType();
@@ -93,19 +99,39 @@ struct schema_set::impl : public XMLEntityResolver, public ErrorHandler {
       auto it = by_namespace.find(ns);
       if (it != by_namespace.end()) return file_source(it->second);
     }
+    std::vector<std::string> tried;
+    if (!ns.empty())
+      tried.push_back(fmt::format("the catalog and the schema folders (no schema for '{}')", ns));
     const bool remote = sys.find("://") != std::string::npos && sys.rfind("file://", 0) != 0;
+    if (remote) tried.push_back(fmt::format("'{}' (remote: never fetched)", sys));
     if (!remote && !sys.empty()) {
-      fs::path p = sys.rfind("file://", 0) == 0 ? fs::path(sys.substr(7)) : fs::path(sys);
+      std::string local = sys;
+      std::replace(local.begin(), local.end(), '\\', '/');
+      fs::path p = local.rfind("file://", 0) == 0 ? fs::path(local.substr(7)) : fs::path(local);
       if (p.is_relative() && !base.empty()) p = fs::path(base).parent_path() / p;
+      p = p.lexically_normal();
       std::error_code ec;
-      if (fs::is_regular_file(p, ec)) return file_source(p.lexically_normal().string());
+      if (fs::is_regular_file(p, ec)) {
+        if (local != sys)
+          warnings.push_back(
+              at(id, fmt::format("schemaLocation '{}' has backslashes: read as '{}'", sys, local)));
+        return file_source(p.string());
+      }
+      tried.push_back(fmt::format("schemaLocation '{}' as {} (no such file)", sys, p.string()));
     }
     if (!ns.empty()) {
       auto it = by_namespace.find(ns);
       if (it != by_namespace.end()) return file_source(it->second);
     }
-    // Unresolvable (or remote): an empty schema for that namespace, so that loading reports the
-    // components that are really missing instead of reaching out for them.
+    std::string what = kind == XMLResourceIdentifier::SchemaImport
+                           ? fmt::format("the import of '{}' resolves to no schema", ns)
+                           : fmt::format("the schema '{}' is not found", sys);
+    std::string places;
+    for (const auto& t : tried) places += (places.empty() ? "" : "; ") + t;
+    unresolved.push_back(
+        at(id, fmt::format("{}: tried {}", what, places.empty() ? "nothing" : places)));
+    // An empty schema for that namespace, so that loading goes on and reports the components
+    // that are really missing instead of reaching out for them.
     static const char* k_empty =
         "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema' targetNamespace='{}'/>";
     std::string doc = ns.empty() ? "<xs:schema xmlns:xs='http://www.w3.org/2001/XMLSchema'/>"
@@ -113,6 +139,22 @@ struct schema_set::impl : public XMLEntityResolver, public ErrorHandler {
     auto* buf = new XMLByte[doc.size()];
     std::copy(doc.begin(), doc.end(), buf);
     return new MemBufInputSource(buf, doc.size(), sys.c_str(), true);
+  }
+
+  // A diagnostic at the import (or include) that asked for `id`.
+  static diagnostic at(XMLResourceIdentifier* id, std::string message) {
+    diagnostic d;
+    d.code = errc::schema_load_failed;
+    d.message = std::move(message);
+    const Locator* loc = id->getLocator();
+    std::string file = loc ? to_utf8(loc->getSystemId()) : to_utf8(id->getBaseURI());
+    if (file.rfind("file://", 0) == 0) file = file.substr(7);
+    if (loc) {
+      d.line = static_cast<std::uint32_t>(loc->getLineNumber());
+      d.column = static_cast<std::uint32_t>(loc->getColumnNumber());
+    }
+    d.where = fmt::format("{}:{}:{}", file, d.line, d.column);
+    return d;
   }
 
   static InputSource* file_source(const std::string& path) {
@@ -403,8 +445,14 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
       diags.push_back({errc::schema_load_failed, to_utf8(e.getMessage()), f, "", 0, 0});
     }
   }
+  // An import nothing resolved comes first: the missing components reported after it are
+  // most often its consequence. When everything loaded without it, it is a warning.
+  if (!diags.empty() || !im.diags.empty())
+    diags.insert(diags.begin(), im.unresolved.begin(), im.unresolved.end());
   diags.insert(diags.end(), im.diags.begin(), im.diags.end());
   if (!diags.empty()) return diags;
+  set->warnings_ = std::move(im.warnings);
+  set->warnings_.insert(set->warnings_.end(), im.unresolved.begin(), im.unresolved.end());
 
   im.pool->lockPool();
   bool changed = false;

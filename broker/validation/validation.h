@@ -112,6 +112,9 @@ class schema_set {
   // The pattern facets' regular expressions prepared at load for validators on many threads
   // (docs/ARCHITECTURE.md, "What threads share"), the built-in types' included.
   std::size_t prepared_regexes() const { return prepared_regexes_; }
+  // What loaded, but not as written: a schemaLocation read with slashes for its backslashes,
+  // an import nothing resolved whose components nothing uses. Each at its import's line.
+  const std::vector<base::diagnostic>& warnings() const { return warnings_; }
 
   struct impl;
   impl& internals() const { return *impl_; }
@@ -122,6 +125,7 @@ class schema_set {
   schema_model model_;
   std::vector<std::string> namespaces_;
   std::size_t prepared_regexes_ = 0;
+  std::vector<base::diagnostic> warnings_;
 };
 
 struct validation_report {

@@ -274,3 +274,86 @@ TEST_CASE("schema load errors are all reported with file and line") {
   CHECK(missing_named);  // the file that does not exist, by name
   fs::remove_all(dir);
 }
+
+namespace {
+struct schema_dir {
+  fs::path dir = fs::temp_directory_path() / ("niem-imports-" + std::to_string(::getpid()));
+  schema_dir() { fs::create_directories(dir / "sub"); }
+  ~schema_dir() { fs::remove_all(dir); }
+  void write(const std::string& name, const std::string& text) {
+    std::ofstream(dir / name) << text;
+  }
+  // u.xsd imports urn:t from `location` and uses t:Doc when `uses` is set.
+  void importer(const std::string& location, bool uses) {
+    write("u.xsd", R"(<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:t="urn:t" targetNamespace="urn:u">
+  <xs:import namespace="urn:t" schemaLocation=")" +
+                       location + R"("/>
+  <xs:element name="Wrap"><xs:complexType><xs:sequence>)" +
+                       (uses ? R"(<xs:element ref="t:Doc"/>)" : "") + R"(
+  </xs:sequence></xs:complexType></xs:element></xs:schema>)");
+  }
+};
+const char* k_t_schema = R"(<?xml version="1.0"?>
+<xs:schema xmlns:xs="http://www.w3.org/2001/XMLSchema" targetNamespace="urn:t">
+  <xs:element name="Doc" type="xs:string"/></xs:schema>)";
+}  // namespace
+
+TEST_CASE("a schemaLocation written with backslashes is read with slashes, with a warning") {
+  schema_dir d;
+  d.write("sub/t.xsd", k_t_schema);
+  d.importer(".\\sub\\t.xsd", true);
+  auto r = schema_set::load({{(d.dir / "u.xsd").string()}, "", {}});
+  INFO((r.ok() ? std::string() : r.errors()[0].message));
+  REQUIRE(r.ok());
+  REQUIRE(r.value()->warnings().size() == 1);
+  const auto& w = r.value()->warnings()[0];
+  CHECK(w.message == "schemaLocation '.\\sub\\t.xsd' has backslashes: read as './sub/t.xsd'");
+  CHECK(w.line == 3);
+  CHECK(w.where.find("u.xsd:3:") != std::string::npos);
+}
+
+TEST_CASE("an import nothing resolves is reported as itself, with every place tried") {
+  schema_dir d;
+  SECTION("its components used: the load fails, the import's failure first") {
+    d.importer("missing.xsd", true);
+    auto r = schema_set::load({{(d.dir / "u.xsd").string()}, "", {}});
+    REQUIRE_FALSE(r.ok());
+    const auto& first = r.errors()[0];
+    CHECK(first.code == errc::schema_load_failed);
+    CHECK(first.line == 3);
+    CHECK(first.where.find("u.xsd:3:") != std::string::npos);
+    CHECK(first.message.starts_with("the import of 'urn:t' resolves to no schema: tried "));
+    CHECK(first.message.find("no schema for 'urn:t'") != std::string::npos);
+    CHECK(first.message.find("schemaLocation 'missing.xsd' as " + (d.dir / "missing.xsd").string() +
+                             " (no such file)") != std::string::npos);
+    CHECK(r.errors().size() >= 2);  // and the missing t:Doc it explains
+  }
+  SECTION("nothing of it used: the load succeeds, with a warning") {
+    d.importer("http://example.org/t.xsd", false);
+    auto r = schema_set::load({{(d.dir / "u.xsd").string()}, "", {}});
+    REQUIRE(r.ok());
+    REQUIRE(r.value()->warnings().size() == 1);
+    CHECK(r.value()->warnings()[0].message.find("'http://example.org/t.xsd' (remote: never "
+                                                "fetched)") != std::string::npos);
+  }
+}
+
+TEST_CASE("a published IEPD whose imports are Windows paths loads from its exchange schema") {
+  // JTMP's juvenile admission (NIEM 5.2) imports "./niem\xsd\niem-core.xsd" and the like.
+  const std::string xsd = std::string(NIEM_SHARED_DIR) +
+                          "/niem/samples/jtmp-juvenile-admission/api/xml_schema/"
+                          "JuvenileAdmission_NOLA.xsd";
+  auto r = schema_set::load({{xsd}, "", {}});
+  INFO((r.ok() ? std::string() : r.errors()[0].where + " " + r.errors()[0].message));
+  REQUIRE(r.ok());
+  CHECK(r.value()->warnings().size() >= 8);  // one per import written with backslashes
+  validator v(r.value());
+  auto sample = read_file(std::string(NIEM_SHARED_DIR) +
+                          "/niem/samples/jtmp-juvenile-admission/examples/"
+                          "Annotated_JuvenileAdmission.xml");
+  REQUIRE(sample.ok());
+  auto rep = v.validate(*sample, "Annotated_JuvenileAdmission.xml");
+  INFO((rep.diagnostics.empty() ? std::string() : rep.diagnostics[0].message));
+  CHECK(rep.valid);
+}
