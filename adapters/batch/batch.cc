@@ -154,48 +154,49 @@ void report_rejection(std::ostream& report, std::ofstream& rejects, const file_r
 
 }  // namespace
 
-int run_batch(const batch_options& opt, client::publisher& pub, std::ostream& report) {
-  record_reader reader(opt.file, opt.format);
-  if (!reader.ok()) {
+namespace {
+
+// Where a run starts: the checkpoint of an earlier run of the same file, if any. An exit code
+// when the run must not go on (a checkpoint of another file, unreadable, or already complete).
+std::optional<int> resume(const batch_options& opt, record_reader& reader, checkpoint& cp,
+                          std::ostream& report) {
+  if (opt.restart) return std::nullopt;
+  std::string err;
+  auto old = load_checkpoint(opt.checkpoint_path, err);
+  if (!err.empty()) {
+    report << "error: " << err << " (use --restart to ignore it)\n";
+    return exit_usage;
+  }
+  if (!old) return std::nullopt;
+  if (old->fingerprint != cp.fingerprint) {
+    report << "error: the checkpoint " << opt.checkpoint_path << " belongs to another file ("
+           << old->file << "); use --restart to ignore it\n";
+    return exit_usage;
+  }
+  if (old->complete) {
+    report << "already complete: " << old->accepted << " accepted, " << old->rejected
+           << " rejected (use --restart to send the file again)\n";
+    return old->rejected ? exit_rejected : exit_ok;
+  }
+  cp = *old;
+  if (!reader.seek(cp.offset, cp.line)) {
     report << "error: " << reader.error() << '\n';
     return exit_usage;
   }
-  checkpoint cp;
-  cp.file = std::filesystem::path(opt.file).filename().string();
-  cp.fingerprint = file_fingerprint(opt.file);
-  if (!opt.restart) {
-    std::string err;
-    auto old = load_checkpoint(opt.checkpoint_path, err);
-    if (!err.empty()) {
-      report << "error: " << err << " (use --restart to ignore it)\n";
-      return exit_usage;
-    }
-    if (old) {
-      if (old->fingerprint != cp.fingerprint) {
-        report << "error: the checkpoint " << opt.checkpoint_path << " belongs to another file ("
-               << old->file << "); use --restart to ignore it\n";
-        return exit_usage;
-      }
-      if (old->complete) {
-        report << "already complete: " << old->accepted << " accepted, " << old->rejected
-               << " rejected (use --restart to send the file again)\n";
-        return old->rejected ? exit_rejected : exit_ok;
-      }
-      cp = *old;
-      if (!reader.seek(cp.offset, cp.line)) {
-        report << "error: " << reader.error() << '\n';
-        return exit_usage;
-      }
-      report << "resuming after line " << cp.line << '\n';
-    }
-  }
-  std::ofstream rejects;
-  if (!opt.rejects_path.empty()) rejects.open(opt.rejects_path, std::ios::app | std::ios::binary);
+  report << "resuming after line " << cp.line << '\n';
+  return std::nullopt;
+}
 
-  const std::string address = "ingest/" + opt.agency + "/" + opt.record_type;
-  const std::string content_type =
-      opt.format == file_format::mmis ? "text/csv" : "application/json";
-  const std::size_t window = std::max<std::size_t>(1, opt.window);
+// One run over the file: a window of records in flight, their outcomes as they come, the
+// checkpoint advanced over the prefix whose outcome is known.
+struct batch_run {
+  const batch_options& opt;
+  client::publisher& pub;
+  std::ostream& report;
+  record_reader& reader;
+  checkpoint& cp;  // holds the totals of earlier runs
+  std::ofstream rejects;
+  std::string address, content_type;
 
   std::mutex mu;
   std::condition_variable cv;
@@ -205,28 +206,38 @@ int run_batch(const batch_options& opt, client::publisher& pub, std::ostream& re
   std::size_t outstanding = 0;  // callbacks still to come: the loop never leaves before them
   int result = exit_ok;
   bool stop = false, eof = false;
-  const auto never = std::chrono::steady_clock::time_point::max();
-  auto unreachable_since = never;
+  static constexpr auto k_never = std::chrono::steady_clock::time_point::max();
+  std::chrono::steady_clock::time_point unreachable_since = k_never;
 
-  auto send = [&](const std::shared_ptr<slot>& s) {
+  batch_run(const batch_options& o, client::publisher& p, std::ostream& r, record_reader& rd,
+            checkpoint& c)
+      : opt(o), pub(p), report(r), reader(rd), cp(c) {
+    if (!opt.rejects_path.empty()) rejects.open(opt.rejects_path, std::ios::app | std::ios::binary);
+    address = "ingest/" + opt.agency + "/" + opt.record_type;
+    content_type = opt.format == file_format::mmis ? "text/csv" : "application/json";
+  }
+
+  void send(const std::shared_ptr<slot>& s) {
     ++s->attempts;
     ++outstanding;
     client::outgoing m{address, s->rec.body, content_type, {}};
-    pub.publish_async(std::move(m), [&, s](client::publish_result r) {
+    pub.publish_async(std::move(m), [this, s](client::publish_result r) {
       std::lock_guard lk(mu);
       completed.push_back({s, std::move(r)});
       cv.notify_one();
     });
-  };
-  auto save = [&](bool complete) {
-    checkpoint snapshot = cp;  // cp holds the totals of earlier runs
+  }
+
+  bool save(bool complete) {
+    checkpoint snapshot = cp;
     snapshot.accepted += accepted;
     snapshot.rejected += rejected;
     snapshot.complete = complete;
     return save_checkpoint(opt.checkpoint_path, snapshot);
-  };
+  }
 
-  while (true) {
+  void fill_window() {
+    const std::size_t window = std::max<std::size_t>(1, opt.window);
     while (!stop && !eof && in_flight.size() < window) {
       auto rec = reader.next();
       if (!rec) {
@@ -239,51 +250,47 @@ int run_batch(const batch_options& opt, client::publisher& pub, std::ostream& re
       ++sent;
       send(s);
     }
-    if (outstanding == 0) break;
+  }
 
-    std::deque<completion> batch;
-    {
-      std::unique_lock lk(mu);
-      cv.wait(lk, [&] { return !completed.empty(); });
-      batch.swap(completed);
-    }
-    for (auto& c : batch) {
-      --outstanding;
-      auto& r = c.r;
-      if (r.accepted()) {
-        c.s->done = true;
-        ++accepted;
-        unreachable_since = never;
-      } else if (r.what == client::status::rejected ||
-                 (r.what == client::status::refused &&
-                  r.condition == "amqp:link:message-size-exceeded")) {
-        c.s->done = true;
-        ++rejected;
-        report_rejection(report, rejects, c.s->rec, r);
-      } else if (r.what == client::status::refused) {
-        if (!stop)
-          report << "error: the broker refused " << address << ": " << r.condition << " "
-                 << r.description << '\n';
+  void settle(completion& c) {
+    --outstanding;
+    auto& r = c.r;
+    if (r.accepted()) {
+      c.s->done = true;
+      ++accepted;
+      unreachable_since = k_never;
+    } else if (r.what == client::status::rejected ||
+               (r.what == client::status::refused &&
+                r.condition == "amqp:link:message-size-exceeded")) {
+      c.s->done = true;
+      ++rejected;
+      report_rejection(report, rejects, c.s->rec, r);
+    } else if (r.what == client::status::refused) {
+      if (!stop)
+        report << "error: the broker refused " << address << ": " << r.condition << " "
+               << r.description << '\n';
+      stop = true;
+      result = exit_not_allowed;
+    } else if (!stop) {
+      // Released, unreachable or timed out: the broker drops a record it already holds by its
+      // key, so sending it again is safe. Back off while the broker stays away.
+      auto now = std::chrono::steady_clock::now();
+      if (unreachable_since == k_never) unreachable_since = now;
+      if (now - unreachable_since > opt.give_up_after) {
+        report << "error: the broker is unreachable (" << client::to_string(r.what) << ": "
+               << r.condition << " " << r.description << "); run again to resume\n";
         stop = true;
-        result = exit_not_allowed;
-      } else if (!stop) {
-        // Released, unreachable or timed out: the broker drops a record it already holds by
-        // its key, so sending it again is safe. Back off while the broker stays away.
-        auto now = std::chrono::steady_clock::now();
-        if (unreachable_since == never) unreachable_since = now;
-        if (now - unreachable_since > opt.give_up_after) {
-          report << "error: the broker is unreachable (" << client::to_string(r.what) << ": "
-                 << r.condition << " " << r.description << "); run again to resume\n";
-          stop = true;
-          result = exit_unreachable;
-        } else {
-          std::this_thread::sleep_for(
-              std::chrono::milliseconds(std::min(2000, 100 << std::min(c.s->attempts, 5))));
-          send(c.s);
-        }
+        result = exit_unreachable;
+      } else {
+        std::this_thread::sleep_for(
+            std::chrono::milliseconds(std::min(2000, 100 << std::min(c.s->attempts, 5))));
+        send(c.s);
       }
     }
-    // Advance the checkpoint over the contiguous prefix whose outcome is known.
+  }
+
+  // Advances the checkpoint over the contiguous prefix whose outcome is known.
+  void advance() {
     bool moved = false;
     while (!in_flight.empty() && in_flight.front()->done) {
       cp.offset = in_flight.front()->rec.end_offset;
@@ -297,15 +304,45 @@ int run_batch(const batch_options& opt, client::publisher& pub, std::ostream& re
       result = exit_usage;
     }
   }
-  const bool complete = !stop && eof && in_flight.empty();
-  if (!save(complete)) {
+
+  void run() {
+    for (fill_window(); outstanding > 0; fill_window()) {
+      std::deque<completion> batch;
+      {
+        std::unique_lock lk(mu);
+        cv.wait(lk, [&] { return !completed.empty(); });
+        batch.swap(completed);
+      }
+      for (auto& c : batch) settle(c);
+      advance();
+    }
+  }
+};
+
+}  // namespace
+
+int run_batch(const batch_options& opt, client::publisher& pub, std::ostream& report) {
+  record_reader reader(opt.file, opt.format);
+  if (!reader.ok()) {
+    report << "error: " << reader.error() << '\n';
+    return exit_usage;
+  }
+  checkpoint cp;
+  cp.file = std::filesystem::path(opt.file).filename().string();
+  cp.fingerprint = file_fingerprint(opt.file);
+  if (auto done = resume(opt, reader, cp, report)) return *done;
+
+  batch_run b(opt, pub, report, reader, cp);
+  b.run();
+  const bool complete = !b.stop && b.eof && b.in_flight.empty();
+  if (!b.save(complete)) {
     report << "error: cannot write the checkpoint " << opt.checkpoint_path << '\n';
     return exit_usage;
   }
-  report << "sent " << sent << ", accepted " << accepted << ", rejected " << rejected
+  report << "sent " << b.sent << ", accepted " << b.accepted << ", rejected " << b.rejected
          << (complete ? "; complete" : "; stopped after line " + std::to_string(cp.line)) << '\n';
-  if (result != exit_ok) return result;
-  return cp.rejected + rejected ? exit_rejected : exit_ok;
+  if (b.result != exit_ok) return b.result;
+  return cp.rejected + b.rejected ? exit_rejected : exit_ok;
 }
 
 }  // namespace niem::adapters

@@ -35,6 +35,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -308,9 +309,8 @@ const char* k_usage =
 
 }  // namespace
 
-int main(int argc, char** argv) {
-  config cfg;
-  std::string subscribers_arg = "medicaid,court";
+// The command line into `cfg`; an exit code when it cannot run.
+std::optional<int> parse_args(int argc, char** argv, config& cfg, std::string& subscribers_arg) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto v = [&]() -> std::string {
@@ -351,6 +351,39 @@ int main(int argc, char** argv) {
     std::cerr << k_usage;
     return 2;
   }
+  return std::nullopt;
+}
+
+// The run's figures as one JSON line.
+void print_result(const config& cfg, const record_template& tmpl, shared_state& st,
+                  const std::vector<std::unique_ptr<subscriber>>& subs, bool ok) {
+  double secs = static_cast<double>(st.last_done - st.first_send) / 1e9;
+  std::vector<std::int64_t> lat;
+  for (const auto& s : subs) lat.insert(lat.end(), s->latencies.begin(), s->latencies.end());
+  auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
+  boost::json::object out{
+      {"mode", cfg.mode},
+      {"count", cfg.count},
+      {"record_bytes", tmpl.body.size()},
+      {"target_rate", cfg.rate},
+      {"complete", ok && st.last_done > 0},
+      {"records_completed", cfg.publish_only ? st.accepted.load() : st.completed.load()},
+      {"rejected", st.rejected.load()},
+      {"seconds", secs},
+      {"records_per_s", secs > 0 ? static_cast<double>(cfg.count) / secs : 0.0},
+  };
+  if (!cfg.publish_only) {
+    out["p50_ms"] = ms(percentile(lat, 0.50));
+    out["p99_ms"] = ms(percentile(lat, 0.99));
+    out["max_ms"] = ms(percentile(lat, 1.0));
+  }
+  std::cout << boost::json::serialize(out) << std::endl;
+}
+
+int main(int argc, char** argv) {
+  config cfg;
+  std::string subscribers_arg = "medicaid,court";
+  if (auto rc = parse_args(argc, argv, cfg, subscribers_arg)) return *rc;
   std::ifstream in(cfg.record_file);
   std::string line;
   std::getline(in, line);
@@ -437,26 +470,6 @@ int main(int argc, char** argv) {
   }
   for (auto& c : direct_containers) c->stop();
   for (auto& t : direct_threads) t.join();
-  double secs = static_cast<double>(st.last_done - st.first_send) / 1e9;
-  std::vector<std::int64_t> lat;
-  for (const auto& s : subs) lat.insert(lat.end(), s->latencies.begin(), s->latencies.end());
-  auto ms = [](std::int64_t ns) { return static_cast<double>(ns) / 1e6; };
-  boost::json::object out{
-      {"mode", cfg.mode},
-      {"count", cfg.count},
-      {"record_bytes", tmpl.body.size()},
-      {"target_rate", cfg.rate},
-      {"complete", ok && st.last_done > 0},
-      {"records_completed", cfg.publish_only ? st.accepted.load() : st.completed.load()},
-      {"rejected", st.rejected.load()},
-      {"seconds", secs},
-      {"records_per_s", secs > 0 ? static_cast<double>(cfg.count) / secs : 0.0},
-  };
-  if (!cfg.publish_only) {
-    out["p50_ms"] = ms(percentile(lat, 0.50));
-    out["p99_ms"] = ms(percentile(lat, 0.99));
-    out["max_ms"] = ms(percentile(lat, 1.0));
-  }
-  std::cout << boost::json::serialize(out) << std::endl;
+  print_result(cfg, tmpl, st, subs, ok);
   return ok && st.rejected == 0 ? 0 : 1;
 }

@@ -23,6 +23,7 @@
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -130,15 +131,18 @@ long peak_rss_kb() {
   return ru.ru_maxrss;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
+struct bench_args {
   std::string locator, json_out;
   std::uint64_t n = 1'000'000;
   int queries = 20;
   bool prune = false;
   double rate = 1000;
   std::uint32_t prune_batch = store::retention_policy{}.batch;
+};
+
+// The command line; an exit code when it cannot run.
+std::optional<int> parse_args(int argc, char** argv, bench_args& b) {
+  auto& [locator, json_out, n, queries, prune, rate, prune_batch] = b;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     auto value = [&]() -> std::string {
@@ -169,28 +173,25 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  fs::path tmp;
-  if (locator.empty()) {
-    tmp = fs::temp_directory_path() / fmt::format("niem-store-bench-{}", ::getpid());
-    locator = tmp.string();
-  }
-  base::system_clock clk;
-  auto opened = store::store::open(
-      {.locator = locator, .group_commit_max = 1024, .audit_key = "bench-audit-key-0123456789"},
-      clk);
-  if (!opened.ok()) {
-    std::fprintf(stderr, "niem-store-bench: %s\n", opened.errors()[0].message.c_str());
-    return 1;
-  }
-  auto& st = *opened.value();
+  return std::nullopt;
+}
 
-  // Fill: at most 4096 records in flight, as a busy pipeline keeps the store's queue.
+struct fill_result {
+  double seconds = 0;
+  std::uint64_t failed = 0;
+  std::vector<std::string> keys, persons;  // search values, spread over the month
+};
+
+// Fill: at most 4096 records in flight, as a busy pipeline keeps the store's queue.
+fill_result fill(store::store& st, std::uint64_t n, std::mt19937_64& rng,
+                 const std::shared_ptr<const std::string>& doc) {
+  fill_result out;
   std::mutex mu;
   std::condition_variable cv;
-  std::uint64_t in_flight = 0, failed = 0;
-  std::mt19937_64 rng(42);
-  auto doc = std::make_shared<const std::string>(std::string(1500, 'x'));
-  std::vector<std::string> keys, persons;
+  std::uint64_t in_flight = 0;
+  auto& failed = out.failed;
+  auto& keys = out.keys;
+  auto& persons = out.persons;
   auto t0 = steady::now();
   for (std::uint64_t i = 0; i < n; ++i) {
     auto g = make_record(i, n, rng, doc);
@@ -213,12 +214,14 @@ int main(int argc, char** argv) {
   }
   st.flush();
   st.flush();  // the acknowledgements queued by the last completions
-  double fill_s = std::chrono::duration<double>(steady::now() - t0).count();
-  std::printf("filled %llu records in %.1f s (%.0f records/s, %llu failed); store %.0f MB\n",
-              static_cast<unsigned long long>(n), fill_s, static_cast<double>(n) / fill_s,
-              static_cast<unsigned long long>(failed), static_cast<double>(st.size_bytes()) / 1e6);
+  out.seconds = std::chrono::duration<double>(steady::now() - t0).count();
+  return out;
+}
 
-  // Searches.
+// Each search shape `queries` times, timed.
+std::vector<timing> search(store::store& st, const fill_result& filled, int queries, bool& all_ok) {
+  const auto& keys = filled.keys;
+  const auto& persons = filled.persons;
   using q = store::store::message_query;
   std::mt19937_64 pick(7);
   auto any = [&](const std::vector<std::string>& v) { return v[pick() % v.size()]; };
@@ -275,7 +278,6 @@ int main(int argc, char** argv) {
       {"limit 1000", [&] { return q{.limit = 1000}; }},
   };
   std::vector<timing> timings;
-  bool all_ok = true;
   for (const auto& s : shapes) {
     timing t{s.name, {}, 0};
     for (int k = 0; k < queries; ++k) {
@@ -292,6 +294,10 @@ int main(int argc, char** argv) {
     }
     timings.push_back(std::move(t));
   }
+  return timings;
+}
+
+void print_searches(const std::vector<timing>& timings) {
   std::printf("\n%-34s %9s %9s %9s %9s\n", "search (limit 50 unless said)", "p50 ms", "p95 ms",
               "max ms", "results");
   for (const auto& t : timings)
@@ -299,100 +305,160 @@ int main(int argc, char** argv) {
         "%-34s %9.2f %9.2f %9.2f %9.1f\n", t.name.c_str(), percentile(t.ms, 0.5),
         percentile(t.ms, 0.95), percentile(t.ms, 1.0),
         t.ms.empty() ? 0.0 : static_cast<double>(t.results) / static_cast<double>(t.ms.size()));
-  // Ingest while retention prunes.
-  struct latency {
-    std::vector<double> ms;
-    double seconds = 0;
-  };
+}
+
+struct latency {
+  std::vector<double> ms;
+  double seconds = 0;
+};
+struct prune_result {
   latency alone, pruning;
   std::map<store::prune_kind, std::uint64_t> pruned;
-  double prune_s = 0;
-  if (prune) {
-    std::uint64_t next = n;
-    auto ingest = [&](const std::function<bool()>& more) {
-      latency out;
-      std::mutex lmu;
-      std::atomic<int> pending{0};
-      auto start = steady::now();
-      std::uint64_t sent = 0;
-      while (more()) {
-        auto due = start + std::chrono::microseconds(
-                               static_cast<std::int64_t>(static_cast<double>(sent) * 1e6 / rate));
-        std::this_thread::sleep_until(due);
-        auto g = make_record(next, n, rng, doc);
-        ++next;
-        g.rec.received_ms = clk.now_ms();
-        g.rec.message_id = base::new_message_id(g.rec.received_ms);
-        for (auto& e : g.rec.audit) e.message_id = g.rec.message_id;
-        auto t = steady::now();
-        ++pending;
-        st.commit_record(std::move(g.rec), [&, t](store::commit_result c) {
-          for (const auto& e : c.enqueued) st.ack(e.id);
-          std::lock_guard lk(lmu);
-          out.ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - t).count());
-          --pending;
-        });
-        ++sent;
-      }
-      st.flush();
-      while (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
-      out.seconds = std::chrono::duration<double>(steady::now() - start).count();
-      return out;
-    };
-    auto until = steady::now() + std::chrono::seconds(10);
-    alone = ingest([&] { return steady::now() < until; });
-    store::retention_policy rp;  // the broker's defaults but for the ages
-    auto keep =
-        static_cast<std::uint64_t>((clk.now_ms() - (k_start_ms + k_span_ms - 86'400'000)) / 1000);
-    for (auto kind : store::k_prune_kinds) rp.keep_seconds[kind] = keep;
-    rp.batch = prune_batch;
-    store::retention ret(st, rp, clk);
-    std::atomic<bool> done{false};
-    auto p0 = steady::now();
-    std::thread pruner([&] {
-      pruned = ret.run_pass();
-      prune_s = std::chrono::duration<double>(steady::now() - p0).count();
-      done = true;
-    });
-    pruning = ingest([&] { return !done.load(); });
-    pruner.join();
-    std::uint64_t total = 0;
-    for (const auto& [k, c] : pruned) total += c;
-    std::printf("\nretention pass: %.1f s, %llu rows (", prune_s,
-                static_cast<unsigned long long>(total));
-    for (const auto& [k, c] : pruned)
-      std::printf(" %s %llu", std::string(store::prune_kind_name(k)).c_str(),
-                  static_cast<unsigned long long>(c));
-    std::printf(" ); store now %.0f MB\n", static_cast<double>(st.size_bytes()) / 1e6);
-    std::printf("%-34s %9s %9s %9s %9s %9s\n", "commit latency at the rate", "records", "p50 ms",
-                "p99 ms", "p99.9 ms", "max ms");
-    for (auto [name, l] : {std::pair{"alone", &alone}, {"while pruning", &pruning}})
-      std::printf("%-34s %9zu %9.2f %9.2f %9.2f %9.2f\n", name, l->ms.size(),
-                  percentile(l->ms, 0.5), percentile(l->ms, 0.99), percentile(l->ms, 0.999),
-                  percentile(l->ms, 1.0));
+  double seconds = 0;
+};
+
+// Ingest at `rate` for ten seconds alone, then while a retention pass prunes the month.
+prune_result ingest_while_pruning(store::store& st, const bench_args& args, std::mt19937_64& rng,
+                                  const std::shared_ptr<const std::string>& doc,
+                                  const base::clock& clk) {
+  prune_result res;
+  const auto n = args.n;
+  const auto rate = args.rate;
+  const auto prune_batch = args.prune_batch;
+  auto& alone = res.alone;
+  auto& pruning = res.pruning;
+  auto& pruned = res.pruned;
+  auto& prune_s = res.seconds;
+  std::uint64_t next = n;
+  auto ingest = [&](const std::function<bool()>& more) {
+    latency out;
+    std::mutex lmu;
+    std::atomic<int> pending{0};
+    auto start = steady::now();
+    std::uint64_t sent = 0;
+    while (more()) {
+      auto due = start + std::chrono::microseconds(
+                             static_cast<std::int64_t>(static_cast<double>(sent) * 1e6 / rate));
+      std::this_thread::sleep_until(due);
+      auto g = make_record(next, n, rng, doc);
+      ++next;
+      g.rec.received_ms = clk.now_ms();
+      g.rec.message_id = base::new_message_id(g.rec.received_ms);
+      for (auto& e : g.rec.audit) e.message_id = g.rec.message_id;
+      auto t = steady::now();
+      ++pending;
+      st.commit_record(std::move(g.rec), [&, t](store::commit_result c) {
+        for (const auto& e : c.enqueued) st.ack(e.id);
+        std::lock_guard lk(lmu);
+        out.ms.push_back(std::chrono::duration<double, std::milli>(steady::now() - t).count());
+        --pending;
+      });
+      ++sent;
+    }
+    st.flush();
+    while (pending > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    out.seconds = std::chrono::duration<double>(steady::now() - start).count();
+    return out;
+  };
+  auto until = steady::now() + std::chrono::seconds(10);
+  alone = ingest([&] { return steady::now() < until; });
+  store::retention_policy rp;  // the broker's defaults but for the ages
+  auto keep =
+      static_cast<std::uint64_t>((clk.now_ms() - (k_start_ms + k_span_ms - 86'400'000)) / 1000);
+  for (auto kind : store::k_prune_kinds) rp.keep_seconds[kind] = keep;
+  rp.batch = prune_batch;
+  store::retention ret(st, rp, clk);
+  std::atomic<bool> done{false};
+  auto p0 = steady::now();
+  std::thread pruner([&] {
+    pruned = ret.run_pass();
+    prune_s = std::chrono::duration<double>(steady::now() - p0).count();
+    done = true;
+  });
+  pruning = ingest([&] { return !done.load(); });
+  pruner.join();
+  std::uint64_t total = 0;
+  for (const auto& [k, c] : pruned) total += c;
+  std::printf("\nretention pass: %.1f s, %llu rows (", prune_s,
+              static_cast<unsigned long long>(total));
+  for (const auto& [k, c] : pruned)
+    std::printf(" %s %llu", std::string(store::prune_kind_name(k)).c_str(),
+                static_cast<unsigned long long>(c));
+  std::printf(" ); store now %.0f MB\n", static_cast<double>(st.size_bytes()) / 1e6);
+  std::printf("%-34s %9s %9s %9s %9s %9s\n", "commit latency at the rate", "records", "p50 ms",
+              "p99 ms", "p99.9 ms", "max ms");
+  for (auto [name, l] : {std::pair{"alone", &alone}, {"while pruning", &pruning}})
+    std::printf("%-34s %9zu %9.2f %9.2f %9.2f %9.2f\n", name, l->ms.size(), percentile(l->ms, 0.5),
+                percentile(l->ms, 0.99), percentile(l->ms, 0.999), percentile(l->ms, 1.0));
+  return res;
+}
+
+void write_json(const bench_args& args, store::store& st, const fill_result& filled,
+                const std::vector<timing>& timings, const prune_result& pr) {
+  const auto& json_out = args.json_out;
+  const auto n = args.n;
+  const auto fill_s = filled.seconds;
+  const auto prune = args.prune;
+  const auto rate = args.rate;
+  const auto& alone = pr.alone;
+  const auto& pruning = pr.pruning;
+  const auto prune_s = pr.seconds;
+  std::ofstream out(json_out);
+  out << fmt::format(R"({{"backend":"{}","messages":{},"fill_seconds":{:.2f},"store_bytes":{},)",
+                     st.kind() == store::backend::sqlite ? "sqlite" : "postgres", n, fill_s,
+                     st.size_bytes())
+      << R"("searches":[)";
+  for (std::size_t i = 0; i < timings.size(); ++i)
+    out << (i ? "," : "")
+        << fmt::format(R"({{"shape":"{}","p50_ms":{:.2f},"p95_ms":{:.2f},"max_ms":{:.2f}}})",
+                       timings[i].name, percentile(timings[i].ms, 0.5),
+                       percentile(timings[i].ms, 0.95), percentile(timings[i].ms, 1.0));
+  out << "]";
+  if (prune)
+    out << fmt::format(
+        R"(,"prune":{{"seconds":{:.2f},"rate":{},"alone_p99_ms":{:.2f},"pruning_p99_ms":{:.2f},)"
+        R"("alone_max_ms":{:.2f},"pruning_max_ms":{:.2f}}})",
+        prune_s, rate, percentile(alone.ms, 0.99), percentile(pruning.ms, 0.99),
+        percentile(alone.ms, 1.0), percentile(pruning.ms, 1.0));
+  out << "}\n";
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bench_args args;
+  if (auto rc = parse_args(argc, argv, args)) return *rc;
+  fs::path tmp;
+  if (args.locator.empty()) {
+    tmp = fs::temp_directory_path() / fmt::format("niem-store-bench-{}", ::getpid());
+    args.locator = tmp.string();
   }
+  base::system_clock clk;
+  auto opened = store::store::open({.locator = args.locator,
+                                    .group_commit_max = 1024,
+                                    .audit_key = "bench-audit-key-0123456789"},
+                                   clk);
+  if (!opened.ok()) {
+    std::fprintf(stderr, "niem-store-bench: %s\n", opened.errors()[0].message.c_str());
+    return 1;
+  }
+  auto& st = *opened.value();
+  std::mt19937_64 rng(42);
+  auto doc = std::make_shared<const std::string>(std::string(1500, 'x'));
+  auto filled = fill(st, args.n, rng, doc);
+  std::printf("filled %llu records in %.1f s (%.0f records/s, %llu failed); store %.0f MB\n",
+              static_cast<unsigned long long>(args.n), filled.seconds,
+              static_cast<double>(args.n) / filled.seconds,
+              static_cast<unsigned long long>(filled.failed),
+              static_cast<double>(st.size_bytes()) / 1e6);
+  bool all_ok = true;
+  auto timings = search(st, filled, args.queries, all_ok);
+  print_searches(timings);
+  prune_result pr;
+  if (args.prune) pr = ingest_while_pruning(st, args, rng, doc, clk);
   std::printf("\npeak RSS %ld MB\n", peak_rss_kb() / 1024);
-  if (!json_out.empty()) {
-    std::ofstream out(json_out);
-    out << fmt::format(R"({{"backend":"{}","messages":{},"fill_seconds":{:.2f},"store_bytes":{},)",
-                       st.kind() == store::backend::sqlite ? "sqlite" : "postgres", n, fill_s,
-                       st.size_bytes())
-        << R"("searches":[)";
-    for (std::size_t i = 0; i < timings.size(); ++i)
-      out << (i ? "," : "")
-          << fmt::format(R"({{"shape":"{}","p50_ms":{:.2f},"p95_ms":{:.2f},"max_ms":{:.2f}}})",
-                         timings[i].name, percentile(timings[i].ms, 0.5),
-                         percentile(timings[i].ms, 0.95), percentile(timings[i].ms, 1.0));
-    out << "]";
-    if (prune)
-      out << fmt::format(
-          R"(,"prune":{{"seconds":{:.2f},"rate":{},"alone_p99_ms":{:.2f},"pruning_p99_ms":{:.2f},)"
-          R"("alone_max_ms":{:.2f},"pruning_max_ms":{:.2f}}})",
-          prune_s, rate, percentile(alone.ms, 0.99), percentile(pruning.ms, 0.99),
-          percentile(alone.ms, 1.0), percentile(pruning.ms, 1.0));
-    out << "}\n";
-  }
+  if (!args.json_out.empty()) write_json(args, st, filled, timings, pr);
   opened.value().reset();
   if (!tmp.empty()) fs::remove_all(tmp);
-  return all_ok && failed == 0 ? 0 : 1;
+  return all_ok && filled.failed == 0 ? 0 : 1;
 }

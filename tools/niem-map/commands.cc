@@ -132,46 +132,34 @@ Exit status: 0 all converted, 1 some record failed, 2 usage error.
 
 }  // namespace
 
-int cmd_convert(const options& o) {
-  auto a = parse(o.args, {"agency", "record-type", "mappings", "out"});
-  if (a.help) {
-    std::cout << k_convert_help;
-    return 0;
-  }
-  if (!a.error.empty() || !a.get("agency") || a.positional.empty()) {
-    std::cerr << "niem-map convert: "
-              << (a.error.empty() ? "--agency and FILE are required" : a.error) << "\n\n"
-              << k_convert_help;
-    return 2;
-  }
-  const std::string agency = *a.get("agency");
-  auto lib = load_library(o, a.get("mappings").value_or(o.home + "/mappings"));
-  if (!lib) return 2;
-  auto out_dir = a.get("out");
-  if (out_dir) fs::create_directories(*out_dir);
-  mapping::converter conv(lib);
-  convert_stats st;
+namespace {
 
-  auto pick = [&](const std::string& type) -> const mapping::compiled_mapping* {
-    return lib->find(agency, type);
-  };
-  const std::string forced_type = a.get("record-type").value_or("");
+// One `niem-map convert` run: the records of its inputs, each converted by its mapping.
+struct convert_run {
+  std::shared_ptr<mapping::mapping_library> lib;
+  std::string agency, forced_type;
+  std::optional<std::string> out_dir;
+  mapping::converter conv;
+  convert_stats st;
   // A delimited agency format is chosen by agency alone when no type is given.
   const mapping::compiled_mapping* delimited = nullptr;
-  for (const auto& m : lib->mappings())
-    if (m->agency() == agency && m->format() == mapping::record_format::delimited &&
-        (forced_type.empty() || m->record_type() == forced_type))
-      delimited = m.get();
-  if (!forced_type.empty() && !pick(forced_type)) {
-    std::cerr << fmt::format("niem-map convert: no mapping for agency '{}' and record type '{}'\n",
-                             agency, forced_type);
-    return 2;
-  }
-
   // Without --out the one document is held until the input is known to hold no other record.
   std::optional<std::string> only_document;
   bool too_many = false;
-  auto emit = [&](base::result<mapping::conversion>&& r) {
+
+  convert_run(std::shared_ptr<mapping::mapping_library> l, std::string ag, std::string type)
+      : lib(l), agency(std::move(ag)), forced_type(std::move(type)), conv(l) {
+    for (const auto& m : lib->mappings())
+      if (m->agency() == agency && m->format() == mapping::record_format::delimited &&
+          (forced_type.empty() || m->record_type() == forced_type))
+        delimited = m.get();
+  }
+
+  const mapping::compiled_mapping* pick(const std::string& type) const {
+    return lib->find(agency, type);
+  }
+
+  void emit(base::result<mapping::conversion>&& r) {
     if (!r) {
       ++st.failed;
       print_diags(r.errors());
@@ -193,16 +181,32 @@ int cmd_convert(const options& o) {
       only_document = std::move(r->document);
     }
     ++st.ok;
-  };
+  }
 
-  for (const auto& name : a.positional) {
-    if (too_many) break;
+  // The mapping for one JSON line, or null (counted and reported).
+  const mapping::compiled_mapping* json_mapping(const std::string& line, const std::string& where) {
+    if (!forced_type.empty()) return pick(forced_type);
+    auto type = json_record_type(line);
+    const auto* m = type.empty() ? nullptr : pick(type);
+    if (!m) {
+      ++st.failed;
+      std::cerr << fmt::format(
+          "{}: {} no mapping for agency '{}' and this record's record_type ('{}')\n", where,
+          base::code_id(type.empty() ? base::errc::record_malformed_json
+                                     : base::errc::record_no_mapping),
+          agency, type.empty() ? "unreadable" : type);
+    }
+    return m;
+  }
+
+  // Every record of one input ("-": stdin); false when it cannot be opened.
+  bool convert_input(const std::string& name) {
     std::ifstream file_in;
     if (name != "-") {
       file_in.open(name, std::ios::binary);
       if (!file_in) {
         std::cerr << fmt::format("{}: cannot open\n", name);
-        return 2;
+        return false;
       }
     }
     std::istream& in = name == "-" ? std::cin : file_in;
@@ -212,7 +216,7 @@ int cmd_convert(const options& o) {
     const bool is_delimited =
         delimited && (forced_type.empty() || delimited->record_type() == forced_type);
     if (is_delimited) {
-      if (!std::getline(in, line)) continue;
+      if (!std::getline(in, line)) return true;
       lineno = 1;
       auto errs = delimited->check_header(line, fmt::format("{}:1", file));
       if (!errs.empty()) {
@@ -220,42 +224,56 @@ int cmd_convert(const options& o) {
         // Without a valid header no row can be read safely: every row is reported as failed.
         while (std::getline(in, line))
           if (!base::trim(line).empty()) ++st.failed;
-        continue;
+        return true;
       }
     }
     while (!too_many && std::getline(in, line)) {
       ++lineno;
       if (base::trim(line).empty()) continue;
       std::string where = fmt::format("{}:{}", file, lineno);
-      const mapping::compiled_mapping* m = nullptr;
-      if (is_delimited) {
-        m = delimited;
-      } else if (!forced_type.empty()) {
-        m = pick(forced_type);
-      } else {
-        auto type = json_record_type(line);
-        m = type.empty() ? nullptr : pick(type);
-        if (!m) {
-          ++st.failed;
-          std::cerr << fmt::format(
-              "{}: {} no mapping for agency '{}' and this record's record_type ('{}')\n", where,
-              base::code_id(type.empty() ? base::errc::record_malformed_json
-                                         : base::errc::record_no_mapping),
-              agency, type.empty() ? "unreadable" : type);
-          continue;
-        }
-      }
-      emit(conv.convert(*m, line, where));
+      const auto* m = is_delimited ? delimited : json_mapping(line, where);
+      if (m) emit(conv.convert(*m, line, where));
     }
+    return true;
   }
-  if (too_many) {
+};
+
+}  // namespace
+
+int cmd_convert(const options& o) {
+  auto a = parse(o.args, {"agency", "record-type", "mappings", "out"});
+  if (a.help) {
+    std::cout << k_convert_help;
+    return 0;
+  }
+  if (!a.error.empty() || !a.get("agency") || a.positional.empty()) {
+    std::cerr << "niem-map convert: "
+              << (a.error.empty() ? "--agency and FILE are required" : a.error) << "\n\n"
+              << k_convert_help;
+    return 2;
+  }
+  auto lib = load_library(o, a.get("mappings").value_or(o.home + "/mappings"));
+  if (!lib) return 2;
+  convert_run run(lib, *a.get("agency"), a.get("record-type").value_or(""));
+  run.out_dir = a.get("out");
+  if (run.out_dir) fs::create_directories(*run.out_dir);
+  if (!run.forced_type.empty() && !run.pick(run.forced_type)) {
+    std::cerr << fmt::format("niem-map convert: no mapping for agency '{}' and record type '{}'\n",
+                             run.agency, run.forced_type);
+    return 2;
+  }
+  for (const auto& name : a.positional) {
+    if (run.too_many) break;
+    if (!run.convert_input(name)) return 2;
+  }
+  if (run.too_many) {
     std::cerr << "niem-map convert: the input holds more than one record; give --out DIR (stdout "
                  "holds one document)\n";
     return 2;
   }
-  if (only_document) std::cout << *only_document;
-  std::cerr << fmt::format("niem-map convert: {} converted, {} failed\n", st.ok, st.failed);
-  return st.failed ? 1 : 0;
+  if (run.only_document) std::cout << *run.only_document;
+  std::cerr << fmt::format("niem-map convert: {} converted, {} failed\n", run.st.ok, run.st.failed);
+  return run.st.failed ? 1 : 0;
 }
 
 namespace {
@@ -518,6 +536,7 @@ catalog, then by schemaLocation, then by searching the given folders. Exit 0 whe
     std::cerr << "niem-map validate: the schema set did not load\n";
     return 2;
   }
+  for (const auto& w : set.value()->warnings()) std::cerr << "warning: " << base::format(w) << "\n";
   validation::validator v(set.value());
   int bad = 0;
   for (const auto& doc : a.positional) {
