@@ -42,9 +42,9 @@ std::string pg_admin_uri() {
   std::ifstream in(std::string(NIEM_TEST_PG_STATE) + "/uri");
   std::string uri;
   std::getline(in, uri);
-  INFO(
-      "no PostgreSQL cluster for the tests: run them with ctest (fixture pg_cluster_start), "
-      "or tests/support/pg_cluster.sh start " NIEM_TEST_PG_STATE);
+  INFO(std::string("no PostgreSQL cluster for the tests: run them with ctest (fixture "
+                   "pg_cluster_start), or tests/support/pg_cluster.sh start ") +
+       NIEM_TEST_PG_STATE);
   REQUIRE(!uri.empty());
   return uri;
 }
