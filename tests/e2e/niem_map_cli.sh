@@ -91,4 +91,15 @@ sed -n 1p "$root"/mappings/cws-placement/examples/placements.ndjson >> "$tmp"/bi
 expect_rc 1 "$niem_map" convert --agency cws --out "$tmp"/big "$tmp"/big.ndjson
 grep -q 'big.ndjson:1: NIEM-100' "$tmp"/stderr || fail "oversized record not refused: $(head -c 300 "$tmp"/stderr)"
 [ "$(ls "$tmp"/big | wc -l)" -eq 1 ] || fail "the record after the oversized one was lost"
+# One broken mapping in --mappings is reported and the others still convert; `test` fails on it.
+mkdir -p "$tmp"/maps
+cp -r "$root"/mappings/cws-placement "$root"/mappings/mmis-pharmacy-claim "$tmp"/maps/
+sed -i 's|schema="../../schemas|schema="'"$root"'/schemas|' "$tmp"/maps/*/mapping.xml
+sed -i 's|nc:PersonName/nc:PersonGivenName|nc:PersonName/nc:PersonGivenNmae|' "$tmp"/maps/mmis-pharmacy-claim/mapping.xml
+expect_rc 0 "$niem_map" convert --agency cws --mappings "$tmp"/maps "$tmp"/one.ndjson
+grep -q '<pn:PlacementNotification' "$tmp"/stdout || fail "the good mapping did not convert"
+grep -q 'mmis-pharmacy-claim/mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenNmae' "$tmp"/stderr \
+  || fail "the broken mapping is not reported: $(cat "$tmp"/stderr)"
+grep -q 'going on with 1 of 2 mappings' "$tmp"/stderr || fail "no summary: $(cat "$tmp"/stderr)"
+expect_rc 1 "$niem_map" test "$tmp"/maps
 echo "niem-map cli: ok"

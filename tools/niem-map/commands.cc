@@ -80,18 +80,43 @@ std::string mapping_schema(const options& o) {
   return o.home + "/schemas/mapping/mapping.xsd";
 }
 
-std::shared_ptr<mapping::mapping_library> load_library(const options& o, const std::string& dir) {
+// The mappings under `dir`; those that do not load are reported and counted in `broken`, and the
+// others are used. Null when none loads.
+std::shared_ptr<mapping::mapping_library> load_library(const options& o, const std::string& dir,
+                                                       std::size_t* broken = nullptr) {
   auto files = find_mapping_files(dir);
   if (files.empty()) {
     std::cerr << fmt::format("niem-map: no mapping.xml files under {}\n", dir);
     return nullptr;
   }
   auto lib = mapping::mapping_library::load(files, mapping_schema(o));
-  if (!lib) {
+  if (lib) return lib.value();
+  if (files.size() == 1) {
     print_diags(lib.errors());
     return nullptr;
   }
-  return lib.value();
+  // One broken mapping does not stop the others: each is loaded alone to find the broken ones,
+  // which are reported, and the rest are loaded together.
+  std::vector<std::string> good;
+  for (const auto& f : files) {
+    auto one = mapping::mapping_library::load({f}, mapping_schema(o));
+    if (one) {
+      good.push_back(f);
+      continue;
+    }
+    print_diags(one.errors());
+    std::cerr << fmt::format("niem-map: {} does not load; going on without it\n", f);
+    if (broken) ++*broken;
+  }
+  if (good.empty()) return nullptr;
+  auto rest = mapping::mapping_library::load(good, mapping_schema(o));
+  if (!rest) {  // the good ones disagree with each other (one exchange mapped twice, ...)
+    print_diags(rest.errors());
+    return nullptr;
+  }
+  std::cerr << fmt::format("niem-map: going on with {} of {} mappings\n", good.size(),
+                           files.size());
+  return rest.value();
 }
 
 // Record keys become file names: only a safe character set, never a path.
@@ -126,7 +151,8 @@ schema. Documents are named KEY.xml in --out. Without --out the input must hold 
 document is written to stdout (several documents on one stream would not be XML). Each bad record is
 reported on stderr with its line, field and reason; the other records still convert.
 The record type is each JSON record's record_type unless given; `niem-map check` lists the
-mappings under --mappings with their agencies and record types.
+mappings under --mappings with their agencies and record types. A mapping under --mappings that
+does not load is reported and the others are used.
 Exit status: 0 all converted, 1 some record failed, 2 usage error.
 )";
 
@@ -429,10 +455,11 @@ int cmd_test(const options& o) {
     return 0;
   }
   std::string dir = a.positional.empty() ? o.home + "/mappings" : a.positional[0];
-  auto lib = load_library(o, dir);
+  std::size_t broken = 0;
+  auto lib = load_library(o, dir, &broken);
   if (!lib) return 2;
   mapping::converter conv(lib);
-  int passed = 0, failed = 0;
+  int passed = 0, failed = static_cast<int>(broken);  // a mapping that does not load fails
   for (const auto& m : lib->mappings()) {
     fs::path tests = fs::path(m->file()).parent_path() / "tests";
     std::vector<fs::path> inputs, bad;
