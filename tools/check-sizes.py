@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Keeps files and functions small: no file under broker/ over 800 lines, no function in
-broker/ or tools/ over 120 (tests aside). What is over today is listed below with its size at
+"""Keeps files and functions small: no file under broker/ over 800 lines (its tests included), no
+function in broker/, tools/ or adapters/ over 120 (tests aside). What is over today is listed below with its size at
 most: the list only shrinks (a listed entry that got smaller must be lowered, one that is no
 longer over must go), and nothing new may join it.
 
@@ -25,10 +25,10 @@ FUNCTION_ALLOWANCE = {
 }
 
 
-def sources(root, folders):
+def sources(root, folders, tests=False):
     for folder in folders:
         for p in sorted((root / folder).rglob("*")):
-            if p.suffix in (".h", ".cc") and "/tests/" not in p.as_posix():
+            if p.suffix in (".h", ".cc") and (tests or "/tests/" not in p.as_posix()):
                 yield p
 
 
@@ -54,7 +54,7 @@ def main():
     root = pathlib.Path(sys.argv[1])
     errors = []
     broker_files = list(sources(root, ["broker"]))
-    for f in broker_files:
+    for f in sources(root, ["broker"], tests=True):
         rel = f.relative_to(root).as_posix()
         n = len(f.read_text(errors="replace").splitlines())
         limit = FILE_ALLOWANCE.get(rel, MAX_FILE_LINES)
