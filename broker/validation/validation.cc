@@ -127,7 +127,10 @@ struct schema_set::impl : public XMLEntityResolver, public ErrorHandler {
                            ? fmt::format("the import of '{}' resolves to no schema", ns)
                            : fmt::format("the schema '{}' is not found", sys);
     std::string places;
-    for (const auto& t : tried) places += (places.empty() ? "" : "; ") + t;
+    for (const auto& t : tried) {
+      if (!places.empty()) places += "; ";
+      places += t;
+    }
     unresolved.push_back(
         at(id, fmt::format("{}: tried {}", what, places.empty() ? "nothing" : places)));
     // An empty schema for that namespace, so that loading goes on and reports the components
