@@ -59,6 +59,7 @@ struct fixture {
   memory_queues queues;
   transport::options opt;
   std::set<std::string> paused;
+  std::set<std::string> revoked;  // consents the gate says no longer hold
   std::unique_ptr<transport::delivery> out;
   broker_side broker;
   subscriber client;
@@ -81,7 +82,6 @@ struct fixture {
     broker.agency = std::move(agency);
     link = std::make_unique<memory_link>(broker, client);
   }
-  std::set<std::string> revoked;
 
   void subscribe(const std::string& address, int credit = 10) {
     link->client().open_receiver(
