@@ -1,0 +1,572 @@
+// The mapping compiler: resolves every rule of a mapping file against the exchange schema's
+// model once, at load, so that the runner only walks a tree.
+#include <algorithm>
+#include <set>
+
+#include <fmt/format.h>
+
+#include "base/text.h"
+#include "mapping/compiled.h"
+#include "validation/vocabulary.h"
+
+namespace niem::mapping::detail {
+
+using base::diagnostic;
+using base::errc;
+using validation::qname;
+
+namespace {
+
+constexpr std::string_view k_structures_ns = vocabulary::k_structures;
+constexpr std::string_view k_xsi_ns = vocabulary::k_xsi;
+
+// ---- Compiler ----
+
+class compiler {
+ public:
+  compiler(const validation::schema_model& model, compiled_mapping::impl& out,
+           std::vector<diagnostic>& errs, std::vector<diagnostic>& warns)
+      : model_(model), m_(out), errs_(errs), warns_(warns) {}
+
+  void compile(const ast& root) {
+    m_.format = root.get("format") == "delimited" ? record_format::delimited : record_format::json;
+    for (const auto& k : root.kids) {
+      if (k->tag == "columns") {
+        m_.header = std::string(base::trim(k->text));
+        char d = k->get("delimiter", "|")[0];
+        for (auto c : base::split(m_.header, d)) m_.columns.emplace_back(base::trim(c));
+      } else if (k->tag == "codes") {
+        code_table t;
+        t.name = k->get("name");
+        t.line = k->line;
+        t.column = k->column;
+        for (const auto& c : k->kids) {
+          auto from = c->get("from");
+          if (!t.map.emplace(from, c->get("to")).second)
+            error(*c, "", fmt::format("code '{}' appears twice in table '{}'", from, t.name));
+          t.order.push_back(from);
+          t.positions.emplace_back(c->line, c->column);
+        }
+        if (m_.tables.count(t.name))
+          error(*k, "", fmt::format("code table '{}' defined twice", t.name));
+        m_.tables[t.name] = std::move(t);
+      }
+    }
+    if (m_.format == record_format::delimited && m_.columns.empty())
+      error(root, "", "a delimited mapping needs its columns");
+    m_.key = path(root, root.get("key"), 0);
+
+    // The root element.
+    auto rq = resolve_qname(root, root.get("root"));
+    if (rq) {
+      auto e = model_.element(*rq);
+      if (!e) {
+        error(root, root.get("root"), "root element is not declared in the exchange schema");
+      } else {
+        m_.root.element = *e;
+        m_.root.tag = root.get("root");
+        m_.root.kind = node_kind::container;
+        scope s{&m_.root, {}, nullptr, 0, ""};
+        rules(root, s);
+        check_required(m_.root, root);
+        sort(m_.root);
+        m_.root_open = root_start_tag(root);
+      }
+    }
+    for (auto& [name, t] : m_.tables)
+      if (!t.used)
+        warns_.push_back(
+            {errc::mapping_invalid,
+             fmt::format("code table '{}' is never used ({} entries unused)", name, t.map.size()),
+             fmt::format("{}:{}:{}", m_.file, t.line, t.column), name, t.line, t.column});
+  }
+
+ private:
+  struct scope {
+    node* parent;
+    std::vector<condition> conds;  // pending: attach to the next node a rule creates
+    const source_path* iterate;    // pending: repeat without a target
+    int level;                     // current repeat depth
+    std::string path;              // target path so far, for diagnostics
+  };
+
+  void error(const ast& at, const std::string& path, std::string msg) {
+    errs_.push_back({errc::mapping_invalid, std::move(msg),
+                     fmt::format("{}:{}:{}", m_.file, at.line, at.column), path, at.line,
+                     at.column});
+  }
+
+  std::optional<qname> resolve_qname(const ast& at, const std::string& text) {
+    auto colon = text.find(':');
+    std::string prefix = colon == std::string::npos ? "" : text.substr(0, colon);
+    std::string local = colon == std::string::npos ? text : text.substr(colon + 1);
+    auto it = at.prefixes->find(prefix);
+    if (it == at.prefixes->end()) {
+      error(at, text, fmt::format("namespace prefix '{}' is not declared", prefix));
+      return std::nullopt;
+    }
+    used_prefixes_.insert(prefix);
+    return qname{it->second, local};
+  }
+
+  source_path path(const ast& at, const std::string& text, int level) {
+    source_path p;
+    p.label = text;
+    std::string_view t = text;
+    p.level = level;
+    if (!t.empty() && t[0] == '/') {
+      p.level = 0;
+      t.remove_prefix(1);
+    }
+    if (t == ".") return p;
+    if (m_.format == record_format::delimited) {
+      auto it = std::find(m_.columns.begin(), m_.columns.end(), t);
+      if (it == m_.columns.end())
+        error(at, text, fmt::format("column '{}' is not in the mapping's columns", t));
+      else
+        p.column = static_cast<int>(it - m_.columns.begin());
+      return p;
+    }
+    for (auto k : base::split(t, '.')) {
+      if (k.empty()) error(at, text, "empty step in source path");
+      p.keys.emplace_back(k);
+    }
+    return p;
+  }
+
+  // Resolves `target` step by step under `parent`; returns the node of the last step. Steps
+  // before the last are shared containers; the last is new unless it may merge.
+  node* target(const ast& at, scope& s, const std::string& target_text, node_kind last_kind,
+               bool merge_last) {
+    node* cur = s.parent;
+    auto steps = base::split(target_text, '/');
+    std::string sofar = s.path;
+    for (std::size_t i = 0; i < steps.size(); ++i) {
+      std::string step(steps[i]);
+      sofar += "/" + step;
+      auto q = resolve_qname(at, step);
+      if (!q) return nullptr;
+      int ptype = model_.elements()[cur->element].type;
+      auto slot = model_.child(ptype, *q);
+      if (!slot) {
+        std::string parent = cur->tag;
+        error(at, sofar,
+              model_.element(*q) ? fmt::format("{} is not allowed inside {}", step, parent)
+                                 : fmt::format("{} is not declared in the exchange schema", step));
+        return nullptr;
+      }
+      const auto& el = model_.elements()[slot->element];
+      if (el.abstract) {
+        std::string subs;
+        for (int sub : el.substitutes)
+          subs += (subs.empty() ? "" : ", ") + model_.elements()[sub].name.local;
+        error(at, sofar, fmt::format("{} is abstract; use one of: {}", step, subs));
+        return nullptr;
+      }
+      const bool last = i + 1 == steps.size();
+      const auto& ty = model_.types()[el.type];
+      node_kind kind = last ? last_kind : node_kind::container;
+      if (kind == node_kind::container && !ty.element_only) {
+        error(at, sofar, fmt::format("{} holds a value, not elements", step));
+        return nullptr;
+      }
+      if (kind == node_kind::leaf && !ty.simple_content) {
+        error(at, sofar, fmt::format("{} holds elements, not a value; map its children", step));
+        return nullptr;
+      }
+      if (kind == node_kind::ref && !el.nillable && !ty.element_only) {
+        error(at, sofar, fmt::format("{} cannot be a reference", step));
+        return nullptr;
+      }
+      const bool merge = last ? merge_last : true;
+      node* found = nullptr;
+      if (merge)
+        for (auto& k : cur->kids)
+          if (k->mergeable && k->element == slot->element) found = k.get();
+      if (!found) {
+        auto n = std::make_unique<node>();
+        n->kind = kind;
+        n->element = slot->element;
+        n->tag = step;
+        n->via = slot->via;
+        n->order = slot->via->order;
+        n->seq = seq_++;
+        n->mergeable = merge;
+        n->line = at.line;
+        n->column = at.column;
+        found = n.get();
+        cur->kids.push_back(std::move(n));
+      }
+      cur = found;
+    }
+    s.path = sofar;
+    return cur;
+  }
+
+  // Hands the scope's pending conditions and iteration to a node a rule just created.
+  void attach(node* n, scope& s) {
+    n->conds = s.conds;
+    if (s.iterate) {
+      n->iterates = true;
+      n->iterate = *s.iterate;
+    }
+  }
+
+  bool pending(const scope& s) const { return !s.conds.empty() || s.iterate; }
+
+  value_src source(const ast& at, const scope& s, const std::string& path_for_errors) {
+    value_src v;
+    if (auto* c = at.attr("const")) {
+      v.is_const = true;
+      v.constant = *c;
+    } else if (auto* src = at.attr("source")) {
+      v.path = path(at, *src, s.level);
+    }
+    if (auto* t = at.attr("transform")) {
+      for (auto step : base::split(*t, ' ')) {
+        if (step.empty()) continue;
+        auto tr = parse_transform(step);
+        if (!tr)
+          error(at, path_for_errors, fmt::format("unknown transform '{}'", step));
+        else
+          v.steps.push_back(*tr);
+      }
+    }
+    if (auto* c = at.attr("codes")) v.codes = table(at, *c, path_for_errors);
+    return v;
+  }
+
+  code_table* table(const ast& at, const std::string& name, const std::string& p) {
+    auto it = m_.tables.find(name);
+    if (it == m_.tables.end()) {
+      error(at, p, fmt::format("no code table named '{}'", name));
+      return nullptr;
+    }
+    it->second.used = true;
+    return &it->second;
+  }
+
+  void rules(const ast& parent_ast, scope& s) {
+    for (const auto& k : parent_ast.kids) rule(*k, s);
+  }
+
+  void rule(const ast& r, scope& s) {
+    if (r.tag == "value") {
+      rule_value(r, s);
+    } else if (r.tag == "require") {
+      rule_require(r, s);
+    } else if (r.tag == "forbid") {
+      rule_forbid(r, s);
+    } else if (r.tag == "ref") {
+      rule_ref(r, s);
+    } else if (r.tag == "object") {
+      rule_object(r, s);
+    } else if (r.tag == "repeat") {
+      rule_repeat(r, s);
+    } else if (r.tag == "when") {
+      rule_when(r, s);
+    } else if (r.tag == "choose") {
+      rule_choose(r, s);
+    }
+  }
+
+  void rule_value(const ast& r, scope& s) {
+    scope sub = s;
+    node* n = target(r, sub, r.get("target"), node_kind::leaf, false);
+    if (!n) return;
+    attach(n, s);
+    n->required = r.get("required") == "true";
+    n->separator = r.get("separator", " ");
+    if (r.attr("source") || r.attr("const")) n->parts.push_back(source(r, s, sub.path));
+    for (const auto& p : r.kids)
+      if (p->tag == "part") n->parts.push_back(source(*p, s, sub.path));
+    if (n->parts.empty()) error(r, sub.path, "a value needs a source, a const or parts");
+    for (const auto& p : n->parts) {
+      if (!p.is_const) n->source_label += (n->source_label.empty() ? "" : "+") + p.path.label;
+      check_codes(r, sub.path, *n, p);
+    }
+    range(r, sub.path, *n);
+    if (auto* other = r.attr("not-before")) {
+      // Compared as the xs:date text the value's own date step writes (YYYY-MM-DD, where
+      // text order is date order); other spellings have no such order.
+      const bool dated =
+          n->parts.size() == 1 && !n->parts[0].is_const &&
+          std::any_of(n->parts[0].steps.begin(), n->parts[0].steps.end(),
+                      [](const transform& t) { return t.k == transform::kind::date; });
+      if (!dated) {
+        error(r, sub.path, "not-before needs a value with one source and a date: transform");
+      } else {
+        value_src o = n->parts[0];
+        o.path = path(r, *other, s.level);
+        n->not_before = std::move(o);
+      }
+    }
+  }
+
+  void rule_require(const ast& r, scope& s) {
+    auto n = std::make_unique<node>();
+    n->kind = node_kind::check;
+    n->order = -1;  // before the elements: a refusal is decided before anything is written
+    n->seq = seq_++;
+    n->line = r.line;
+    n->column = r.column;
+    n->required_field = path(r, r.get("field"), s.level);
+    if (auto* mi = r.attr("min-items")) {
+      n->array = true;
+      n->min_items = static_cast<std::uint32_t>(std::stoul(*mi));
+    }
+    n->because = describe(s.conds);
+    attach(n.get(), s);
+    s.parent->kids.push_back(std::move(n));
+  }
+
+  void rule_forbid(const ast& r, scope& s) {
+    auto n = std::make_unique<node>();
+    n->kind = node_kind::check;
+    n->forbid = true;
+    n->order = -1;
+    n->seq = seq_++;
+    n->line = r.line;
+    n->column = r.column;
+    n->forbidden = cond(r, s);
+    n->required_field = n->forbidden.field;
+    n->because = describe(s.conds);
+    attach(n.get(), s);
+    s.parent->kids.push_back(std::move(n));
+  }
+
+  void rule_ref(const ast& r, scope& s) {
+    scope sub = s;
+    node* n = target(r, sub, r.get("target"), node_kind::ref, false);
+    if (!n) return;
+    attach(n, s);
+    n->ref_to = r.get("to");
+    refs_.push_back({n, &r, sub.path, s.level});
+  }
+
+  void rule_object(const ast& r, scope& s) {
+    scope sub = s;
+    const bool has_id = r.attr("id") != nullptr;
+    node* n = target(r, sub, r.get("target"), node_kind::container, !has_id && !pending(s));
+    if (!n) return;
+    if (!n->mergeable) attach(n, s);
+    if (has_id) declare_id(r, sub.path, n, r.get("id"), s.level);
+    scope inner{n, {}, nullptr, s.level, sub.path};
+    rules(r, inner);
+  }
+
+  void rule_repeat(const ast& r, scope& s) {
+    if (m_.format == record_format::delimited) {
+      error(r, s.path, "repeat needs a JSON array; delimited records have none");
+      return;
+    }
+    auto src = std::make_shared<source_path>(path(r, r.get("source"), s.level));
+    repeat_sources_.push_back(src);
+    if (auto* t = r.attr("target")) {
+      scope sub = s;
+      node* n = target(r, sub, *t, node_kind::container, false);
+      if (!n) return;
+      n->conds = s.conds;
+      n->iterates = true;
+      n->iterate = *src;
+      if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level + 1);
+      scope inner{n, {}, nullptr, s.level + 1, sub.path};
+      rules(r, inner);
+    } else {
+      if (s.iterate) {
+        error(r, s.path, "a repeat without a target cannot hold another repeat without a target");
+        return;
+      }
+      scope inner{s.parent, s.conds, src.get(), s.level + 1, s.path};
+      rules(r, inner);
+    }
+  }
+
+  void rule_when(const ast& r, scope& s) {
+    scope inner = s;
+    inner.conds.push_back(cond(r, s));
+    rules(r, inner);
+  }
+
+  void rule_choose(const ast& r, scope& s) {
+    std::vector<condition> earlier;
+    for (const auto& w : r.kids) {
+      scope inner = s;
+      for (auto c : earlier) {
+        c.negate = !c.negate;
+        inner.conds.push_back(c);
+      }
+      if (w->tag == "when") {
+        auto c = cond(*w, s);
+        inner.conds.push_back(c);
+        earlier.push_back(c);
+      }
+      rules(*w, inner);
+    }
+  }
+
+  // The conditions a rule holds under, for people: "when event_type is PLACEMENT_START".
+  static std::string describe(const std::vector<condition>& conds) {
+    std::string out;
+    for (const auto& c : conds) {
+      out += out.empty() ? "when " : " and ";
+      // "/decision" (the record root's, from inside a repeat) reads as "decision".
+      std::string_view f = c.field.label;
+      if (f.starts_with('/')) f.remove_prefix(1);
+      switch (c.k) {
+        case condition::kind::present:
+          out += fmt::format("{} {}", f, c.negate ? "has no value" : "has a value");
+          break;
+        case condition::kind::equals:
+          out += fmt::format("{} {} {}", f, c.negate ? "is not" : "is", c.value);
+          break;
+        case condition::kind::in_codes:
+          out += fmt::format("{} {} in '{}'", f, c.negate ? "is not" : "is",
+                             c.codes ? c.codes->name : "");
+          break;
+      }
+    }
+    return out;
+  }
+
+  // min, max, min-exclusive, max-exclusive: bounds of a number, checked exactly.
+  void range(const ast& r, const std::string& p, node& n) {
+    struct bound {
+      const char* attr;
+      std::optional<decimal>* into;
+      bool exclusive;
+      const char* op;
+    };
+    for (const auto& b :
+         {bound{"min", &n.min, false, ">="}, bound{"min-exclusive", &n.min, true, ">"},
+          bound{"max", &n.max, false, "<="}, bound{"max-exclusive", &n.max, true, "<"}}) {
+      const auto* text = r.attr(b.attr);
+      if (!text) continue;
+      if (*b.into) {
+        error(r, p, fmt::format("{} bounds the value twice on one side", b.attr));
+        continue;
+      }
+      *b.into = parse_decimal(*text);
+      if (!*b.into) {
+        error(r, p, fmt::format("{}=\"{}\" is not a decimal number", b.attr, *text));
+        continue;
+      }
+      (b.into == &n.min ? n.min_exclusive : n.max_exclusive) = b.exclusive;
+      n.range += fmt::format("{}{} {}", n.range.empty() ? "" : " and ", b.op, *text);
+    }
+    if (n.min && n.max && compare(*n.min, *n.max) > 0)
+      error(r, p, "the range is empty: its minimum is above its maximum");
+  }
+
+  condition cond(const ast& w, const scope& s) {
+    condition c;
+    c.field = path(w, w.get("field"), s.level);
+    if (auto* e = w.attr("equals")) {
+      c.k = condition::kind::equals;
+      c.value = *e;
+    } else if (auto* t = w.attr("in-codes")) {
+      c.k = condition::kind::in_codes;
+      c.codes = table(w, *t, s.path);
+    }
+    return c;
+  }
+
+  void check_codes(const ast& at, const std::string& p, const node& n, const value_src& v) {
+    if (!v.codes) return;
+    const auto& ty = model_.types()[model_.elements()[n.element].type];
+    if (ty.enumeration.empty()) return;
+    for (const auto& from : v.codes->order) {
+      const auto& to = v.codes->map.at(from);
+      if (std::find(ty.enumeration.begin(), ty.enumeration.end(), to) == ty.enumeration.end())
+        error(at, p,
+              fmt::format("code table '{}' maps '{}' to '{}', which {} does not allow",
+                          v.codes->name, from, to, n.tag));
+    }
+  }
+
+  void declare_id(const ast& at, const std::string& p, node* n, const std::string& id, int level) {
+    if (!ids_.emplace(id, level).second) error(at, p, fmt::format("id '{}' declared twice", id));
+    n->id = id;
+    n->id_level = level > 0 ? level : -1;
+  }
+
+ public:
+  void resolve_refs() {
+    for (auto& r : refs_) {
+      auto it = ids_.find(r.n->ref_to);
+      if (it == ids_.end()) {
+        error(*r.at, r.path, fmt::format("reference to undeclared id '{}'", r.n->ref_to));
+        continue;
+      }
+      if (it->second > 0 && it->second > r.level)
+        error(
+            *r.at, r.path,
+            fmt::format("'{}' is repeated; refer to it from inside the same repeat", r.n->ref_to));
+      r.n->ref_level = it->second > 0 ? it->second : -1;
+    }
+  }
+
+ private:
+  // Required children (minOccurs >= 1) that no rule fills make every document invalid.
+  void check_required(const node& n, const ast& at) {
+    if (n.kind != node_kind::container) return;
+    const auto& ty = model_.types()[model_.elements()[n.element].type];
+    for (const auto& p : ty.children) {
+      if (p.min == 0) continue;
+      bool filled =
+          std::any_of(n.kids.begin(), n.kids.end(), [&](const auto& k) { return k->via == &p; });
+      if (!filled)
+        error(at, n.tag,
+              fmt::format("required element {} inside {} is never filled",
+                          model_.elements()[p.element].name.local, n.tag));
+    }
+    for (const auto& k : n.kids) check_required(*k, at);
+  }
+
+  static void sort(node& n) {
+    std::stable_sort(n.kids.begin(), n.kids.end(), [](const auto& a, const auto& b) {
+      return a->order != b->order ? a->order < b->order : a->seq < b->seq;
+    });
+    for (auto& k : n.kids) sort(*k);
+  }
+
+  std::string root_start_tag(const ast& root) {
+    std::string tag = "<" + root.get("root");
+    for (const auto& [p, uri] : *root.prefixes) {
+      if (uri == k_map_ns || p.empty() || !used_prefixes_.count(p)) continue;
+      if (uri == k_structures_ns || uri == k_xsi_ns) continue;
+      tag += fmt::format("\n    xmlns:{}=\"{}\"", p, uri);
+    }
+    tag += fmt::format("\n    xmlns:structures=\"{}\"", k_structures_ns);
+    tag += fmt::format("\n    xmlns:xsi=\"{}\"", k_xsi_ns);
+    return tag + ">\n";
+  }
+
+  struct pending_ref {
+    node* n;
+    const ast* at;
+    std::string path;
+    int level;
+  };
+
+  const validation::schema_model& model_;
+  compiled_mapping::impl& m_;
+  std::vector<diagnostic>& errs_;
+  std::vector<diagnostic>& warns_;
+  std::set<std::string> used_prefixes_;
+  std::map<std::string, int> ids_;
+  std::vector<pending_ref> refs_;
+  std::vector<std::shared_ptr<source_path>> repeat_sources_;
+  int seq_ = 1;
+};
+
+}  // namespace
+
+void compile(const ast& root, const validation::schema_model& model, compiled_mapping::impl& out,
+             std::vector<diagnostic>& errs, std::vector<diagnostic>& warns) {
+  compiler c(model, out, errs, warns);
+  c.compile(root);
+  c.resolve_refs();
+}
+
+}  // namespace niem::mapping::detail

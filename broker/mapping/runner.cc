@@ -1,0 +1,462 @@
+// The runner: applies a compiled mapping to one record, writing the document as a stream into
+// one buffer in schema order.
+#include <algorithm>
+
+#include <fmt/format.h>
+#include <boost/json.hpp>
+
+#include "base/text.h"
+#include "mapping/compiled.h"
+#include "mapping/json_reader.h"
+
+namespace json = boost::json;
+
+namespace niem::mapping {
+
+using base::diagnostic;
+using base::errc;
+using namespace detail;
+
+namespace {
+
+// ---- Evaluation ----
+
+struct frame {
+  const json::value* item = nullptr;
+  int index = 0;
+};
+
+struct runner {
+  const compiled_mapping::impl& m;
+  std::string_view where;
+  std::vector<frame> frames;
+  std::vector<std::string_view> row;
+  std::string out;
+  std::vector<const std::string*> line_sources{nullptr};
+  std::vector<diagnostic> errs;
+  std::string scratch;
+  std::string value_buf;
+  std::string part_buf;
+  code_coverage* coverage = nullptr;
+
+  void note_code(const code_table& t, std::string_view from) {
+    if (coverage) coverage->used.emplace(t.name, std::string(from));
+  }
+
+  void fail(errc code, std::string msg, const std::string& src) {
+    errs.push_back({code, std::move(msg), std::string(where), src, 0, 0});
+  }
+
+  // A looked-up field: missing, or its text (numbers and booleans in their JSON spelling).
+  struct field {
+    bool present = false;
+    bool scalar = true;
+    const json::value* v = nullptr;
+    std::string_view text;
+  };
+
+  field lookup(const source_path& p) {
+    field f;
+    if (m.format == record_format::delimited) {
+      if (p.column < 0 || static_cast<std::size_t>(p.column) >= row.size()) return f;
+      f.text = row[p.column];
+      f.present = !f.text.empty();
+      return f;
+    }
+    const json::value* v = frames[std::min<std::size_t>(p.level, frames.size() - 1)].item;
+    for (const auto& k : p.keys) {
+      const auto* o = v ? v->if_object() : nullptr;
+      if (!o) return f;
+      auto it = o->find(k);
+      if (it == o->end()) return f;
+      v = &it->value();
+    }
+    if (!v || v->is_null()) return f;
+    f.present = true;
+    f.v = v;
+    if (const auto* s = v->if_string()) {
+      f.text = *s;
+    } else if (v->is_bool()) {
+      f.text = v->get_bool() ? "true" : "false";
+    } else if (v->is_double()) {
+      // The shortest spelling that reads back as the same double, positional where it is short
+      // (365.5, not Boost.JSON's 3.655E2, which xs:decimal does not allow).
+      scratch = fmt::format("{}", v->get_double());
+      f.text = scratch;
+    } else if (v->is_number()) {
+      scratch = json::serialize(*v);
+      f.text = scratch;
+    } else {
+      f.scalar = false;
+    }
+    return f;
+  }
+
+  bool holds(const condition& c) {
+    auto f = lookup(c.field);
+    bool r = f.present && f.scalar && !f.text.empty();
+    if (r && c.k == condition::kind::equals) r = f.text == c.value;
+    if (r && c.k == condition::kind::in_codes) {
+      r = c.codes && c.codes->map.count(std::string(f.text));
+      if (r) note_code(*c.codes, f.text);
+    }
+    return c.negate ? !r : r;
+  }
+
+  // Evaluates one value source; returns false (and records why) when the record is bad.
+  bool eval(const value_src& v, std::string& val) {
+    if (v.is_const) {
+      val = v.constant;
+    } else {
+      auto f = lookup(v.path);
+      if (!f.present) {
+        val.clear();
+        return true;
+      }
+      if (!f.scalar) {
+        fail(errc::record_wrong_type, "expected a single value, found an object or array",
+             v.path.label);
+        return false;
+      }
+      val.assign(f.text);
+    }
+    for (const auto& t : v.steps) {
+      auto r = apply_transform(t, val);
+      if (!r.ok) {
+        fail(r.code, fmt::format("{}: '{}'", r.message, val), v.path.label);
+        return false;
+      }
+    }
+    if (v.codes && !val.empty()) {
+      auto it = v.codes->map.find(val);
+      if (it == v.codes->map.end()) {
+        fail(errc::record_unknown_code,
+             fmt::format("unknown code '{}' (table '{}')", val, v.codes->name), v.path.label);
+        return false;
+      }
+      note_code(*v.codes, val);
+      val = it->second;
+    }
+    return true;
+  }
+
+  // A number within the value's range; the record is refused (with the range) otherwise.
+  bool in_range(const node& n, const std::string& val) {
+    auto d = parse_decimal(val);
+    if (!d) {
+      fail(errc::record_bad_value, fmt::format("'{}' is not a decimal number", val),
+           n.source_label);
+      return false;
+    }
+    // XML Schema obliges every processor to support 18 digits of a decimal and lets each refuse
+    // more (libxml2 stops at 24): a longer number is refused rather than written for a
+    // recipient's validator to reject.
+    if (auto digits = d->integer.size() + d->fraction.size(); digits > 18) {
+      fail(errc::record_out_of_range,
+           fmt::format("{} has {} digits: at most 18 can be written as an XML Schema decimal", val,
+                       digits),
+           n.source_label);
+      return false;
+    }
+    bool ok = true;
+    if (n.min) {
+      int c = compare(*d, *n.min);
+      ok = n.min_exclusive ? c > 0 : c >= 0;
+    }
+    if (ok && n.max) {
+      int c = compare(*d, *n.max);
+      ok = n.max_exclusive ? c < 0 : c <= 0;
+    }
+    if (!ok)
+      fail(errc::record_out_of_range, fmt::format("{} is out of range: must be {}", val, n.range),
+           n.source_label);
+    return ok;
+  }
+
+  // A value in the sense of require and forbid: not missing, null or empty.
+  static bool has_value(const field& f) {
+    return f.present && !(f.scalar && f.text.empty()) &&
+           !(f.v && f.v->is_array() && f.v->get_array().empty()) &&
+           !(f.v && f.v->is_object() && f.v->get_object().empty());
+  }
+
+  // A date not before the other field's date (a missing other field is its own rule's concern).
+  bool in_order(const node& n, const std::string& val) {
+    std::string other;
+    const auto mark = errs.size();
+    if (!eval(*n.not_before, other)) {
+      errs.resize(mark);  // a bad other date is reported by that field's own rule
+      return true;
+    }
+    if (other.empty() || val >= other) return true;
+    fail(errc::record_dates_out_of_order,
+         fmt::format("{} is before {} ({})", val, n.not_before->path.label, other), n.source_label);
+    return false;
+  }
+
+  // A field the record must carry, or must not (under the check's conditions, already found to
+  // hold).
+  void check(const node& n) {
+    auto f = lookup(n.required_field);
+    const auto& label = n.required_field.label;
+    auto because = n.because.empty() ? std::string() : " " + n.because;
+    if (n.forbid) {
+      if (n.forbidden.k == condition::kind::present) {
+        if (has_value(f)) fail(errc::record_field_not_allowed, "not allowed" + because, label);
+      } else if (holds(n.forbidden)) {
+        fail(errc::record_field_not_allowed, fmt::format("'{}' is not allowed{}", f.text, because),
+             label);
+      }
+      return;
+    }
+    if (n.array) {
+      const auto* arr = f.present && f.v ? f.v->if_array() : nullptr;
+      if (f.present && !arr) {
+        fail(errc::record_wrong_type, "expected an array", label);
+      } else if (!arr && n.min_items == 0) {
+        fail(errc::record_missing_field, "required array is missing" + because, label);
+      } else if (!arr || arr->size() < n.min_items) {
+        fail(errc::record_missing_field,
+             fmt::format("needs at least {}{}, found {}",
+                         n.min_items == 1 ? std::string("one entry")
+                                          : fmt::format("{} entries", n.min_items),
+                         because, arr ? arr->size() : 0),
+             label);
+      }
+      return;
+    }
+    if (!has_value(f))
+      fail(errc::record_missing_field, "required field is missing or empty" + because, label);
+  }
+
+  void indent(int depth) { out.append(static_cast<std::size_t>(depth) * 2, ' '); }
+
+  void newline(const std::string* src = nullptr) {
+    out += '\n';
+    line_sources.push_back(src);
+  }
+
+  // Writes a node (all its iterations); true when anything was written.
+  bool emit(const node& n, int depth) {
+    if (!n.iterates) return emit_one(n, depth);
+    auto f = lookup(n.iterate);
+    if (!f.present) return false;
+    const auto* arr = f.v ? f.v->if_array() : nullptr;
+    if (!arr) {
+      fail(errc::record_wrong_type, "expected an array", n.iterate.label);
+      return false;
+    }
+    bool any = false;
+    int index = 0;
+    for (const auto& item : *arr) {
+      frames.push_back({&item, ++index});
+      any = emit_one(n, depth) || any;
+      frames.pop_back();
+    }
+    return any;
+  }
+
+  std::string id_of(const std::string& id, int level) {
+    if (level < 0 || static_cast<std::size_t>(level) >= frames.size()) return id;
+    return id + std::to_string(frames[level].index);
+  }
+
+  bool emit_one(const node& n, int depth) {
+    for (const auto& c : n.conds)
+      if (!holds(c)) return false;
+    switch (n.kind) {
+      case node_kind::leaf: {
+        // Buffers reused across leaves and records of this run: no allocation per value.
+        auto& val = value_buf;
+        auto& part = part_buf;
+        val.clear();
+        bool ok = true;
+        for (const auto& p : n.parts) {
+          ok = eval(p, part) && ok;
+          if (!part.empty()) {
+            if (!val.empty()) val += n.separator;
+            val += part;
+          }
+        }
+        if (!ok) return false;
+        if (val.empty()) {
+          if (n.required)
+            fail(errc::record_missing_field, fmt::format("required field is missing or empty"),
+                 n.source_label);
+          return false;
+        }
+        if (!base::valid_xml_chars(val)) {
+          fail(errc::record_bad_value, "value holds characters XML cannot carry", n.source_label);
+          return false;
+        }
+        if ((n.min || n.max) && !in_range(n, val)) return false;
+        if (n.not_before && !in_order(n, val)) return false;
+        indent(depth);
+        out += '<';
+        out += n.tag;
+        out += '>';
+        base::append_xml_escaped(out, val);
+        out += "</";
+        out += n.tag;
+        out += '>';
+        newline(n.source_label.empty() ? nullptr : &n.source_label);
+        return true;
+      }
+      case node_kind::check:
+        check(n);
+        return false;  // writes nothing
+      case node_kind::ref:
+        indent(depth);
+        out += fmt::format("<{} structures:ref=\"{}\" xsi:nil=\"true\"/>", n.tag,
+                           id_of(n.ref_to, n.ref_level));
+        newline();
+        return true;
+      case node_kind::container: {
+        const auto mark = out.size();
+        const auto lines = line_sources.size();
+        indent(depth);
+        out += '<';
+        out += n.tag;
+        if (!n.id.empty()) out += fmt::format(" structures:id=\"{}\"", id_of(n.id, n.id_level));
+        out += '>';
+        newline();
+        bool any = false;
+        for (const auto& k : n.kids) any = emit(*k, depth + 1) || any;
+        if (!any) {  // nothing inside: take the start tag back
+          out.resize(mark);
+          line_sources.resize(lines);
+          return false;
+        }
+        indent(depth);
+        out += "</";
+        out += n.tag;
+        out += '>';
+        newline();
+        return true;
+      }
+    }
+    return false;
+  }
+};
+
+std::vector<std::string_view> split_row(std::string_view line, char delim) {
+  if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+  return base::split(line, delim);
+}
+
+}  // namespace
+
+// ---- compiled_mapping ----
+
+compiled_mapping::compiled_mapping(std::unique_ptr<impl> im) : impl_(std::move(im)) {}
+compiled_mapping::~compiled_mapping() = default;
+
+std::vector<diagnostic> compiled_mapping::check_header(std::string_view header,
+                                                       std::string_view where) const {
+  auto cols = split_row(header, delimiter_);
+  std::vector<diagnostic> errs;
+  if (cols.size() != impl_->columns.size()) {
+    errs.push_back({errc::record_bad_header,
+                    fmt::format("header has {} fields, the mapping expects {}", cols.size(),
+                                impl_->columns.size()),
+                    std::string(where), "", 0, 0});
+    return errs;
+  }
+  for (std::size_t i = 0; i < cols.size(); ++i)
+    if (base::trim(cols[i]) != impl_->columns[i])
+      errs.push_back({errc::record_bad_header,
+                      fmt::format("header field {} is '{}', the mapping expects '{}'", i + 1,
+                                  cols[i], impl_->columns[i]),
+                      std::string(where), "", 0, 0});
+  return errs;
+}
+
+std::vector<code_entry> compiled_mapping::code_entries() const {
+  std::vector<code_entry> out;
+  for (const auto& [name, t] : impl_->tables)
+    for (std::size_t i = 0; i < t.order.size(); ++i)
+      out.push_back(
+          {name, t.order[i], t.map.at(t.order[i]), t.positions[i].first, t.positions[i].second});
+  std::sort(out.begin(), out.end(),
+            [](const code_entry& a, const code_entry& b) { return a.line < b.line; });
+  return out;
+}
+
+base::result<conversion> compiled_mapping::map(std::string_view record, std::string_view where,
+                                               const record_limits& lim,
+                                               code_coverage* coverage) const {
+  const auto& m = *impl_;
+  if (record.size() > lim.max_record_bytes)
+    return diagnostic{
+        errc::record_too_large,
+        fmt::format("record is {} bytes, limit {}", record.size(), lim.max_record_bytes),
+        std::string(where),
+        "",
+        0,
+        0};
+  if (!base::valid_utf8(record))
+    return diagnostic{
+        errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
+  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}, coverage};
+  // Per-record JSON allocations come from one arena released at the end of the record.
+  unsigned char buffer[8192];
+  json::monotonic_resource arena(buffer, sizeof buffer);
+  // Bound to the arena: assigning parse()'s arena-backed result to a default-storage value would
+  // deep-copy the whole record onto the heap.
+  const json::storage_ptr arena_storage(&arena);
+  json::value doc(arena_storage);
+  if (m.format == record_format::json) {
+    auto read = read_json(record, doc, static_cast<std::size_t>(lim.max_json_depth));
+    if (read.code != errc::ok)
+      return diagnostic{read.code, std::move(read.message), std::string(where), read.field, 0, 0};
+    if (!doc.is_object())
+      return diagnostic{
+          errc::record_wrong_type, "record is not a JSON object", std::string(where), "", 0, 0};
+    if (auto* rt = doc.as_object().if_contains("record_type");
+        rt && rt->is_string() && rt->get_string() != record_type_)
+      return diagnostic{errc::record_no_mapping,
+                        fmt::format("record_type is '{}', this mapping is for '{}'",
+                                    std::string_view(rt->get_string()), record_type_),
+                        std::string(where),
+                        "record_type",
+                        0,
+                        0};
+    r.frames.push_back({&doc, 0});
+  } else {
+    r.row = split_row(record, delimiter_);
+    if (r.row.size() != m.columns.size())
+      return diagnostic{
+          errc::record_bad_column_count,
+          fmt::format("row has {} fields, expected {}", r.row.size(), m.columns.size()),
+          std::string(where),
+          "",
+          0,
+          0};
+    r.frames.push_back({nullptr, 0});
+  }
+  conversion c;
+  c.exchange = exchange_;
+  auto key = r.lookup(m.key);
+  if (!key.present || !key.scalar || key.text.empty())
+    return diagnostic{errc::record_missing_field,
+                      "the record's key is missing",
+                      std::string(where),
+                      m.key.label,
+                      0,
+                      0};
+  c.key.assign(key.text);
+  r.out.reserve(4096);
+  r.out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
+  r.line_sources.push_back(nullptr);
+  r.out += m.root_open;
+  for (char ch : m.root_open)
+    if (ch == '\n') r.line_sources.push_back(nullptr);
+  for (const auto& k : m.root.kids) r.emit(*k, 1);
+  r.out += "</" + m.root.tag + ">\n";
+  if (!r.errs.empty()) return r.errs;
+  c.document = std::move(r.out);
+  c.line_sources = std::move(r.line_sources);
+  return c;
+}
+
+}  // namespace niem::mapping
