@@ -10,6 +10,8 @@
 #include <xercesc/framework/LocalFileInputSource.hpp>
 #include <xercesc/framework/MemBufInputSource.hpp>
 #include <xercesc/framework/XMLGrammarPoolImpl.hpp>
+#include <xercesc/framework/psvi/XSAttributeDeclaration.hpp>
+#include <xercesc/framework/psvi/XSAttributeUse.hpp>
 #include <xercesc/framework/psvi/XSComplexTypeDefinition.hpp>
 #include <xercesc/framework/psvi/XSElementDeclaration.hpp>
 #include <xercesc/framework/psvi/XSModel.hpp>
@@ -19,6 +21,7 @@
 #include <xercesc/framework/psvi/XSParticle.hpp>
 #include <xercesc/framework/psvi/XSSimpleTypeDefinition.hpp>
 #include <xercesc/framework/psvi/XSTypeDefinition.hpp>
+#include <xercesc/framework/psvi/XSWildcard.hpp>
 #include <xercesc/sax/Locator.hpp>
 #include <xercesc/sax/SAXParseException.hpp>
 #include <xercesc/util/XMLException.hpp>
@@ -57,6 +60,32 @@ std::optional<int> schema_model::type(const qname& name) const {
   auto it = type_index_.find(key(name));
   if (it == type_index_.end()) return std::nullopt;
   return it->second;
+}
+
+const attribute_info* schema_model::attribute(const qname& name) const {
+  auto it = attribute_index_.find(key(name));
+  return it == attribute_index_.end() ? nullptr : &it->second;
+}
+
+const attribute_info* type_info::attribute(const qname& attr) const {
+  for (const auto& a : attributes)
+    if (a.name == attr) return &a;
+  return nullptr;
+}
+
+bool attribute_wildcard::admits(const std::string& ns) const {
+  const bool listed = std::find(namespaces.begin(), namespaces.end(), ns) != namespaces.end();
+  switch (k) {
+    case kind::none:
+      return false;
+    case kind::any:
+      return true;
+    case kind::not_in:
+      return !listed && !ns.empty();
+    case kind::in:
+      return listed;
+  }
+  return false;
 }
 
 std::optional<child_slot> schema_model::child(int parent_type, const qname& child) const {
@@ -281,6 +310,11 @@ class model_builder {
            h = h->getSubstitutionGroupAffiliation())
         els_[element(h)].substitutes.push_back(static_cast<int>(i));
     }
+    XSNamedMap<XSObject>* adecls = xs->getComponents(XSConstants::ATTRIBUTE_DECLARATION);
+    for (XMLSize_t i = 0; adecls && i < adecls->getLength(); ++i) {
+      auto a = attribute(static_cast<XSAttributeDeclaration*>(adecls->item(i)), nullptr);
+      attributes_.emplace(key(a.name), std::move(a));
+    }
     XSNamedMap<XSObject>* tdefs = xs->getComponents(XSConstants::TYPE_DEFINITION);
     for (XMLSize_t i = 0; tdefs && i < tdefs->getLength(); ++i)
       type(static_cast<XSTypeDefinition*>(tdefs->item(i)));
@@ -289,8 +323,68 @@ class model_builder {
   }
 
   std::vector<type_info>& types() { return types_; }
+  std::unordered_map<std::string, attribute_info>& attributes() { return attributes_; }
+
+  // Namespaces declaring global `id` (xs:ID) and `ref` (xs:IDREF): NIEM's structures.
+  std::vector<std::string> structures_namespaces() const {
+    std::set<std::string> out;
+    for (const auto& [k, a] : attributes_) {
+      if (a.name.local != "id" || a.xsd_type != "ID") continue;
+      auto ref = attributes_.find(key({a.name.ns, "ref"}));
+      if (ref != attributes_.end() && ref->second.xsd_type == "IDREF") out.insert(a.name.ns);
+    }
+    return {out.begin(), out.end()};
+  }
 
  private:
+  // The first type of the derivation chain that XML Schema itself defines (ID, anyURI, ...).
+  static std::string xsd_type_of(XSTypeDefinition* t) {
+    static const std::string xsd = "http://www.w3.org/2001/XMLSchema";
+    for (int guard = 0; t && guard < 64; ++guard) {
+      if (!t->getAnonymous() && to_utf8(t->getNamespace()) == xsd) return to_utf8(t->getName());
+      auto* b = t->getBaseType();
+      if (b == t) break;
+      t = b;
+    }
+    return {};
+  }
+
+  static attribute_info attribute(XSAttributeDeclaration* d, XSAttributeUse* use) {
+    attribute_info a;
+    a.name = {to_utf8(d->getNamespace()), to_utf8(d->getName())};
+    a.required = use && use->getRequired();
+    a.xsd_type = xsd_type_of(d->getTypeDefinition());
+    a.enumeration = enumeration_of(d->getTypeDefinition());
+    if (use && use->getConstraintType() == XSConstants::VALUE_CONSTRAINT_FIXED)
+      a.fixed = to_utf8(use->getConstraintValue());
+    else if (d->getConstraintType() == XSConstants::VALUE_CONSTRAINT_FIXED)
+      a.fixed = to_utf8(d->getConstraintValue());
+    return a;
+  }
+
+  static attribute_wildcard wildcard_of(XSWildcard* w) {
+    attribute_wildcard out;
+    if (!w) return out;
+    switch (w->getConstraintType()) {
+      case XSWildcard::NSCONSTRAINT_ANY:
+        out.k = attribute_wildcard::kind::any;
+        break;
+      case XSWildcard::NSCONSTRAINT_NOT:
+        out.k = attribute_wildcard::kind::not_in;
+        break;
+      default:
+        out.k = attribute_wildcard::kind::in;
+        break;
+    }
+    if (StringList* l = w->getNsConstraintList())
+      for (XMLSize_t i = 0; i < l->size(); ++i) {
+        const XMLCh* ns = l->elementAt(i);
+        out.namespaces.push_back(ns ? to_utf8(ns) : std::string());
+      }
+    out.strict = w->getProcessContents() == XSWildcard::PC_STRICT;
+    return out;
+  }
+
   int element(const XSElementDeclaration* d) {
     auto it = el_ids_.find(d);
     if (it != el_ids_.end()) return it->second;
@@ -355,6 +449,11 @@ class model_builder {
         default:
           break;
       }
+      if (XSAttributeUseList* uses = c->getAttributeUses())
+        for (XMLSize_t i = 0; i < uses->size(); ++i)
+          info.attributes.push_back(
+              attribute(uses->elementAt(i)->getAttrDeclaration(), uses->elementAt(i)));
+      info.any_attribute = wildcard_of(c->getAttributeWildcard());
       types_[id] = info;
       std::vector<particle> flat;
       if (auto* p = c->getParticle()) flatten(p, 1, 1, false, flat);
@@ -399,6 +498,7 @@ class model_builder {
   std::vector<type_info> types_;
   std::unordered_map<const XSElementDeclaration*, int> el_ids_;
   std::unordered_map<const XSTypeDefinition*, int> type_ids_;
+  std::unordered_map<std::string, attribute_info> attributes_;
 };
 
 }  // namespace
@@ -467,6 +567,8 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
   b.build(xs, set->model_.element_index_, set->model_.type_index_);
   set->model_.elements_ = std::move(b.elements());
   set->model_.types_ = std::move(b.types());
+  set->model_.structures_ = b.structures_namespaces();
+  set->model_.attribute_index_ = std::move(b.attributes());
   std::set<std::string> nss;
   for (const auto& e : set->model_.elements_) nss.insert(e.name.ns);
   set->namespaces_.assign(nss.begin(), nss.end());

@@ -47,6 +47,23 @@ struct particle {
   int order = 0;  // position in the effective content model (base type's particles first)
 };
 
+// An attribute a type declares (or a global attribute declaration).
+struct attribute_info {
+  qname name;
+  bool required = false;
+  std::string xsd_type;                  // its nearest built-in type: "ID", "IDREF", "anyURI"...
+  std::vector<std::string> enumeration;  // of its type, if restricted to a list
+  std::string fixed;                     // a fixed value, if the declaration or its use has one
+};
+
+// The attributes a type admits beyond those it declares (NIEM's `anyAttribute`).
+struct attribute_wildcard {
+  enum class kind { none, any, not_in, in } k = kind::none;
+  std::vector<std::string> namespaces;  // `in`: allowed; `not_in`: excluded ("" for no namespace)
+  bool strict = false;                  // processContents="strict": a declaration must exist
+  bool admits(const std::string& ns) const;
+};
+
 struct type_info {
   qname name;  // empty local for anonymous types
   std::optional<qname> base;
@@ -54,8 +71,11 @@ struct type_info {
   bool simple_content = false;     // text value (simple type or complex type with simple content)
   bool element_only = false;       // complex type with child elements only
   std::vector<particle> children;  // in schema order
-  std::vector<std::string> enumeration;  // of the value's simple type, if restricted to a list
-  std::string builtin;                   // primitive XSD type of the value, e.g. "date"
+  std::vector<std::string> enumeration;    // of the value's simple type, if restricted to a list
+  std::string builtin;                     // primitive XSD type of the value, e.g. "date"
+  std::vector<attribute_info> attributes;  // declared, the base types' included
+  attribute_wildcard any_attribute;
+  const attribute_info* attribute(const qname& name) const;
 };
 
 struct element_info {
@@ -78,6 +98,11 @@ class schema_model {
   const std::vector<type_info>& types() const { return types_; }
   std::optional<int> element(const qname& name) const;
   std::optional<int> type(const qname& name) const;
+  // A global attribute declaration (what a strict attribute wildcard admits).
+  const attribute_info* attribute(const qname& name) const;
+  // The namespaces that declare NIEM's structures: global attributes `id` (an xs:ID) and `ref`
+  // (an xs:IDREF) side by side. One per NIEM release the set holds (3.0 ... 6.0).
+  const std::vector<std::string>& structures_namespaces() const { return structures_; }
   // The particle under which `child` may appear inside an element of type `parent_type`.
   std::optional<child_slot> child(int parent_type, const qname& child) const;
 
@@ -87,6 +112,8 @@ class schema_model {
   std::vector<type_info> types_;
   std::unordered_map<std::string, int> element_index_;
   std::unordered_map<std::string, int> type_index_;
+  std::unordered_map<std::string, attribute_info> attribute_index_;
+  std::vector<std::string> structures_;
 };
 
 // ---- Schema sets ----

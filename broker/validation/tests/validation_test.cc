@@ -1,6 +1,7 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <string>
 
 #include "validation/validation.h"
@@ -254,6 +255,57 @@ TEST_CASE("the schema model resolves children, substitution groups and enumerati
   REQUIRE(name);
   CHECK(name->via->min == 1);
   CHECK(m.types()[m.elements()[*m.element({"urn:t", "When"})].type].builtin == "date");
+}
+
+TEST_CASE("the schema model lists each type's attributes with their built-in types") {
+  tiny_schema t;
+  const auto& m = t.set->model();
+  const auto& doc = m.types()[m.elements()[*m.element({"urn:t", "Doc"})].type];
+  const auto* id = doc.attribute({"", "id"});
+  REQUIRE(id);
+  CHECK(id->xsd_type == "ID");
+  CHECK_FALSE(id->required);
+  CHECK(doc.attribute({"urn:t", "id"}) == nullptr);
+  CHECK(doc.any_attribute.k == attribute_wildcard::kind::none);
+  CHECK(m.structures_namespaces().empty());  // no global id and ref side by side
+}
+
+namespace {
+const auto& structures_of(const std::string& exchange_schema) {
+  static std::map<std::string, std::shared_ptr<schema_set>> loaded;
+  auto& set = loaded[exchange_schema];
+  if (!set) {
+    auto r = schema_set::load({{std::string(NIEM_SHARED_DIR) + exchange_schema}, "", {}});
+    INFO((r.ok() ? std::string() : r.errors()[0].where + " " + r.errors()[0].message));
+    REQUIRE(r.ok());
+    set = r.value();
+  }
+  return *set;
+}
+}  // namespace
+
+TEST_CASE("NIEM's structures namespace is read from the schemas, whatever the release") {
+  const auto& v3 = structures_of(
+      "/niem/samples/ojbc-juvenile-history/information_model/IEPD/Placement/"
+      "JuvenilePlacementHistoryResponse.xsd");
+  CHECK(v3.model().structures_namespaces() ==
+        std::vector<std::string>{"http://release.niem.gov/niem/structures/3.0/"});
+  const auto& v6 = structures_of("/niem/niem-6.0/xsd/niem-core.xsd");
+  CHECK(v6.model().structures_namespaces() ==
+        std::vector<std::string>{"https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/"});
+  // A NIEM 6.0 simple-content type carries structures:id and the open attribute wildcard.
+  const std::string s6 = "https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/";
+  auto text = v6.model().type({"https://docs.oasis-open.org/niemopen/ns/model/niem-core/6.0/",
+                               "TextType"});
+  REQUIRE(text);
+  const auto& tt = v6.model().types()[*text];
+  CHECK(tt.simple_content);
+  REQUIRE(tt.attribute({s6, "id"}));
+  CHECK(tt.attribute({s6, "id"})->xsd_type == "ID");
+  CHECK(tt.attribute({s6, "ref"})->xsd_type == "IDREF");
+  CHECK(tt.any_attribute.k == attribute_wildcard::kind::not_in);
+  CHECK(tt.any_attribute.admits("http://www.w3.org/XML/1998/namespace"));
+  CHECK_FALSE(tt.any_attribute.admits(s6));
 }
 
 TEST_CASE("schema load errors are all reported with file and line") {
