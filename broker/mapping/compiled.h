@@ -50,9 +50,20 @@ struct condition {
   bool negate = false;
 };
 
+// An attribute written on a node's start tag: declared by the element's type (or admitted by its
+// wildcard), checked at compile time; not written when its value is empty.
+struct attribute_rule {
+  std::string tag;  // prefix:local as written in the output
+  validation::qname name;
+  value_src value;
+  bool required = false;
+  std::vector<condition> conds;  // those of a `when` around the attribute rule alone
+  std::uint32_t line = 0, column = 0;
+};
+
 // check: writes nothing; refuses the record when a field its conditions require is missing, or
-// when a field they forbid is present.
-enum class node_kind { container, leaf, ref, check };
+// when a field they forbid is present. nil: an empty element with xsi:nil="true".
+enum class node_kind { container, leaf, ref, check, nil };
 
 struct node {
   node_kind kind = node_kind::container;
@@ -86,6 +97,8 @@ struct node {
   int ref_level = -1;  // repeat level whose index numbers the referenced id (-1: not repeated)
   std::string id;
   int id_level = -1;
+  bool ref_nil = true;  // ref: the element is nillable, so the reference carries xsi:nil
+  std::vector<attribute_rule> attributes;
   // repetition and conditions
   bool iterates = false;
   source_path iterate;
@@ -104,7 +117,10 @@ struct compiled_mapping::impl {
   detail::source_path key;
   std::map<std::string, detail::code_table> tables;
   detail::node root;
-  std::string root_open;  // the root start tag with its namespace declarations
+  std::string root_open;  // the root start tag with its namespace declarations, without its '>'
+  // NIEM's structures namespace of this exchange (3.0 ... 6.0), read from its schema; written
+  // under the prefix `structures`. Empty when the schema declares none.
+  std::string structures_ns;
   std::string record_type_field;
 };
 

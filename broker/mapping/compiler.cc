@@ -17,8 +17,8 @@ using validation::qname;
 
 namespace {
 
-constexpr std::string_view k_structures_ns = vocabulary::k_structures;
 constexpr std::string_view k_xsi_ns = vocabulary::k_xsi;
+constexpr std::string_view k_xml_ns = "http://www.w3.org/XML/1998/namespace";
 
 // ---- Compiler ----
 
@@ -66,9 +66,11 @@ class compiler {
         m_.root.element = *e;
         m_.root.tag = root.get("root");
         m_.root.kind = node_kind::container;
+        m_.structures_ns = structures_namespace(*e);
         scope s{&m_.root, {}, nullptr, 0, ""};
         rules(root, s);
         check_required(m_.root, root);
+        check_reserved_prefixes(root);
         sort(m_.root);
         m_.root_open = root_start_tag(root);
       }
@@ -89,6 +91,12 @@ class compiler {
     int level;                     // current repeat depth
     std::string path;              // target path so far, for diagnostics
   };
+
+  void error_at(std::uint32_t line, std::uint32_t column, const std::string& path,
+                std::string msg) {
+    errs_.push_back({errc::mapping_invalid, std::move(msg),
+                     fmt::format("{}:{}:{}", m_.file, line, column), path, line, column});
+  }
 
   void error(const ast& at, const std::string& path, std::string msg) {
     errs_.push_back({errc::mapping_invalid, std::move(msg),
@@ -176,6 +184,10 @@ class compiler {
       }
       if (kind == node_kind::ref && !el.nillable && !ty.element_only) {
         error(at, sofar, fmt::format("{} cannot be a reference", step));
+        return nullptr;
+      }
+      if (kind == node_kind::nil && !el.nillable) {
+        error(at, sofar, fmt::format("{} is not nillable: xsi:nil cannot be written on it", step));
         return nullptr;
       }
       const bool merge = last ? merge_last : true;
@@ -267,7 +279,31 @@ class compiler {
       rule_when(r, s);
     } else if (r.tag == "choose") {
       rule_choose(r, s);
+    } else if (r.tag == "attribute") {
+      rule_attribute(r, s);
+    } else if (r.tag == "nil") {
+      rule_nil(r, s);
     }
+  }
+
+  // An attribute of the enclosing element (the object's, the repeat's target, the root).
+  void rule_attribute(const ast& r, scope& s) {
+    if (s.iterate) {
+      error(r, s.path, "an attribute inside a repeat without a target has no one element to go on");
+      return;
+    }
+    add_attribute(r, s, *s.parent, s.path, s.conds);
+  }
+
+  // An empty, nillable element: xsi:nil="true", with its id and attributes if it has them.
+  void rule_nil(const ast& r, scope& s) {
+    scope sub = s;
+    node* n = target(r, sub, r.get("target"), node_kind::nil, false);
+    if (!n) return;
+    attach(n, s);
+    if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level);
+    for (const auto& a : r.kids)
+      if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
   }
 
   void rule_value(const ast& r, scope& s) {
@@ -281,6 +317,9 @@ class compiler {
     for (const auto& p : r.kids)
       if (p->tag == "part") n->parts.push_back(source(*p, s, sub.path));
     if (n->parts.empty()) error(r, sub.path, "a value needs a source, a const or parts");
+    if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level);
+    for (const auto& a : r.kids)
+      if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
     for (const auto& p : n->parts) {
       if (!p.is_const) n->source_label += (n->source_label.empty() ? "" : "+") + p.path.label;
       check_codes(r, sub.path, *n, p);
@@ -341,6 +380,10 @@ class compiler {
     if (!n) return;
     attach(n, s);
     n->ref_to = r.get("to");
+    n->ref_nil = model_.elements()[n->element].nillable;
+    carries_structures(r, sub.path, *n, "ref");
+    for (const auto& a : r.kids)
+      if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
     refs_.push_back({n, &r, sub.path, s.level});
   }
 
@@ -484,7 +527,122 @@ class compiler {
     }
   }
 
+  // The structures namespace of this exchange: the one whose xs:ID attribute the root's type
+  // carries, else the only one the schemas declare.
+  std::string structures_namespace(int root_element) const {
+    const auto& known = model_.structures_namespaces();
+    const auto& ty = model_.types()[model_.elements()[root_element].type];
+    for (const auto& a : ty.attributes)
+      if (a.xsd_type == "ID" && std::find(known.begin(), known.end(), a.name.ns) != known.end())
+        return a.name.ns;
+    return known.size() == 1 ? known.front() : std::string();
+  }
+
+  // structures:id or structures:ref on a node whose type must declare it.
+  void carries_structures(const ast& at, const std::string& p, const node& n, const char* local) {
+    if (m_.structures_ns.empty()) {
+      error(at, p,
+            fmt::format("the exchange schema declares no NIEM structures namespace, so {} cannot "
+                        "carry structures:{}",
+                        n.tag, local));
+      return;
+    }
+    const auto& ty = model_.types()[model_.elements()[n.element].type];
+    if (!ty.attribute({m_.structures_ns, local}) && !ty.any_attribute.admits(m_.structures_ns))
+      error(
+          at, p,
+          fmt::format("{} cannot carry structures:{}: its type does not declare it", n.tag, local));
+  }
+
+  // Resolves an attribute's name, with the `xml` prefix predefined.
+  std::optional<qname> attribute_name(const ast& at, const std::string& text) {
+    if (text.starts_with("xml:")) return qname{std::string(k_xml_ns), text.substr(4)};
+    if (text.find(':') == std::string::npos) return qname{"", text};  // no namespace
+    return resolve_qname(at, text);
+  }
+
+  // One attribute rule for node `n`, checked against the declaration its type (or its wildcard,
+  // or a global declaration) gives.
+  void add_attribute(const ast& a, const scope& s, node& n, const std::string& p,
+                     const std::vector<condition>& conds) {
+    const std::string name = a.get("name");
+    const std::string where = p + "/@" + name;
+    auto q = attribute_name(a, name);
+    if (!q) return;
+    if ((q->ns == m_.structures_ns && (q->local == "id" || q->local == "ref")) ||
+        q->ns == k_xsi_ns) {
+      error(
+          a, where,
+          fmt::format("{} is written by the rules themselves: use id=, a ref or a nil rule", name));
+      return;
+    }
+    const auto& ty = model_.types()[model_.elements()[n.element].type];
+    const validation::attribute_info* decl = ty.attribute(*q);
+    if (!decl && ty.any_attribute.admits(q->ns)) {
+      decl = model_.attribute(*q);
+      if (!decl && ty.any_attribute.strict) {
+        error(a, where,
+              fmt::format("{} is admitted on {} only if declared, and no schema declares it", name,
+                          n.tag));
+        return;
+      }
+    } else if (!decl) {
+      std::string declared;
+      for (const auto& d : ty.attributes) declared += (declared.empty() ? "" : ", ") + d.name.local;
+      error(a, where,
+            fmt::format("{} is not an attribute of {} (its type declares: {})", name, n.tag,
+                        declared.empty() ? "none" : declared));
+      return;
+    }
+    for (const auto& r : n.attributes)
+      if (r.tag == name) error(a, where, fmt::format("{} is written twice on {}", name, n.tag));
+    attribute_rule rule;
+    rule.tag = name;
+    rule.name = *q;
+    rule.value = source(a, s, where);
+    rule.required = a.get("required") == "true";
+    rule.conds = conds;
+    rule.line = a.line;
+    rule.column = a.column;
+    if (!a.attr("source") && !a.attr("const"))
+      error(a, where, "an attribute needs a source or a const");
+    if (decl) check_attribute_values(a, where, *decl, rule.value);
+    n.attributes.push_back(std::move(rule));
+  }
+
+  // Constants and code tables against the attribute's enumeration and fixed value.
+  void check_attribute_values(const ast& a, const std::string& where,
+                              const validation::attribute_info& decl, const value_src& v) {
+    auto allowed = [&](const std::string& x) {
+      if (!decl.fixed.empty()) return x == decl.fixed;
+      return decl.enumeration.empty() || std::find(decl.enumeration.begin(), decl.enumeration.end(),
+                                                   x) != decl.enumeration.end();
+    };
+    if (v.is_const && v.steps.empty() && !v.codes && !allowed(v.constant))
+      error(a, where, fmt::format("'{}' is not a value {} allows", v.constant, a.get("name")));
+    if (v.codes)
+      for (const auto& from : v.codes->order)
+        if (!allowed(v.codes->map.at(from)))
+          error(a, where,
+                fmt::format("code table '{}' maps '{}' to '{}', which {} does not allow",
+                            v.codes->name, from, v.codes->map.at(from), a.get("name")));
+  }
+
+  // The mapping's own prefixes for structures and xsi must mean what the writer writes.
+  void check_reserved_prefixes(const ast& root) {
+    for (const auto& [p, uri] : *root.prefixes) {
+      if (p == "structures" && !m_.structures_ns.empty() && uri != m_.structures_ns)
+        error(root, p,
+              fmt::format("prefix 'structures' is bound to {}, but this exchange's structures "
+                          "namespace is {}",
+                          uri, m_.structures_ns));
+      if (p == "xsi" && uri != k_xsi_ns)
+        error(root, p, fmt::format("prefix 'xsi' is bound to {}, not to {}", uri, k_xsi_ns));
+    }
+  }
+
   void declare_id(const ast& at, const std::string& p, node* n, const std::string& id, int level) {
+    carries_structures(at, p, *n, "id");
     if (!ids_.emplace(id, level).second) error(at, p, fmt::format("id '{}' declared twice", id));
     n->id = id;
     n->id_level = level > 0 ? level : -1;
@@ -508,17 +666,32 @@ class compiler {
 
  private:
   // Required children (minOccurs >= 1) that no rule fills make every document invalid.
+  // Required children (minOccurs >= 1) that no rule fills make every document invalid, as do
+  // required attributes no rule writes. Each is reported at the rule that writes the element
+  // (the root's at the mapping's start), all in one run.
   void check_required(const node& n, const ast& at) {
-    if (n.kind != node_kind::container) return;
+    if (n.kind == node_kind::check) return;
+    const std::uint32_t line = n.line ? n.line : at.line, column = n.line ? n.column : at.column;
     const auto& ty = model_.types()[model_.elements()[n.element].type];
+    if (n.kind != node_kind::ref)
+      for (const auto& a : ty.attributes) {
+        if (!a.required) continue;
+        bool written = std::any_of(n.attributes.begin(), n.attributes.end(),
+                                   [&](const attribute_rule& r) { return r.name == a.name; });
+        if (!written)
+          error_at(
+              line, column, n.tag,
+              fmt::format("required attribute {} of {} is never written", a.name.local, n.tag));
+      }
+    if (n.kind != node_kind::container) return;
     for (const auto& p : ty.children) {
       if (p.min == 0) continue;
       bool filled =
           std::any_of(n.kids.begin(), n.kids.end(), [&](const auto& k) { return k->via == &p; });
       if (!filled)
-        error(at, n.tag,
-              fmt::format("required element {} inside {} is never filled",
-                          model_.elements()[p.element].name.local, n.tag));
+        error_at(line, column, n.tag,
+                 fmt::format("required element {} inside {} is never filled",
+                             model_.elements()[p.element].name.local, n.tag));
     }
     for (const auto& k : n.kids) check_required(*k, at);
   }
@@ -534,12 +707,13 @@ class compiler {
     std::string tag = "<" + root.get("root");
     for (const auto& [p, uri] : *root.prefixes) {
       if (uri == k_map_ns || p.empty() || !used_prefixes_.count(p)) continue;
-      if (uri == k_structures_ns || uri == k_xsi_ns) continue;
+      if (p == "structures" || p == "xsi") continue;
       tag += fmt::format("\n    xmlns:{}=\"{}\"", p, uri);
     }
-    tag += fmt::format("\n    xmlns:structures=\"{}\"", k_structures_ns);
+    if (!m_.structures_ns.empty())
+      tag += fmt::format("\n    xmlns:structures=\"{}\"", m_.structures_ns);
     tag += fmt::format("\n    xmlns:xsi=\"{}\"", k_xsi_ns);
-    return tag + ">\n";
+    return tag;
   }
 
   struct pending_ref {

@@ -261,6 +261,59 @@ struct runner {
     return id + std::to_string(frames[level].index);
   }
 
+  // An attribute value: & < > " escaped, and the white space attribute-value normalization
+  // would turn into spaces written as character references, so it reads back as it was.
+  void append_attribute_value(std::string_view v) {
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      const char c = v[i];
+      if (c != '\t' && c != '\n' && c != '\r') continue;
+      base::append_xml_escaped(out, v.substr(start, i - start));
+      out += c == '\t' ? "&#9;" : c == '\n' ? "&#10;" : "&#13;";
+      start = i + 1;
+    }
+    base::append_xml_escaped(out, v.substr(start));
+  }
+
+  // The start tag's attributes after the name: structures:id, then the rules' attributes.
+  // False (with the record's errors) when a value is bad or a required one is missing.
+  bool attributes(const node& n) {
+    if (!n.id.empty()) {
+      out += " structures:id=\"";
+      out += id_of(n.id, n.id_level);
+      out += '"';
+    }
+    bool ok = true;
+    for (const auto& a : n.attributes) {
+      if (!std::all_of(a.conds.begin(), a.conds.end(), [&](const auto& c) { return holds(c); }))
+        continue;
+      auto& val = part_buf;
+      if (!eval(a.value, val)) {
+        ok = false;
+        continue;
+      }
+      if (val.empty()) {
+        if (a.required) {
+          fail(errc::record_missing_field, "required field is missing or empty",
+               a.value.path.label);
+          ok = false;
+        }
+        continue;
+      }
+      if (!base::valid_xml_chars(val)) {
+        fail(errc::record_bad_value, "value holds characters XML cannot carry", a.value.path.label);
+        ok = false;
+        continue;
+      }
+      out += ' ';
+      out += a.tag;
+      out += "=\"";
+      append_attribute_value(val);
+      out += '"';
+    }
+    return ok;
+  }
+
   bool emit_one(const node& n, int depth) {
     for (const auto& c : n.conds)
       if (!holds(c)) return false;
@@ -291,9 +344,14 @@ struct runner {
         }
         if ((n.min || n.max) && !in_range(n, val)) return false;
         if (n.not_before && !in_order(n, val)) return false;
+        const auto mark = out.size();
         indent(depth);
         out += '<';
         out += n.tag;
+        if (!attributes(n)) {
+          out.resize(mark);
+          return false;
+        }
         out += '>';
         base::append_xml_escaped(out, val);
         out += "</";
@@ -306,18 +364,35 @@ struct runner {
         check(n);
         return false;  // writes nothing
       case node_kind::ref:
+      case node_kind::nil: {
+        const auto mark = out.size();
         indent(depth);
-        out += fmt::format("<{} structures:ref=\"{}\" xsi:nil=\"true\"/>", n.tag,
-                           id_of(n.ref_to, n.ref_level));
+        out += '<';
+        out += n.tag;
+        if (n.kind == node_kind::ref) {
+          out += " structures:ref=\"";
+          out += id_of(n.ref_to, n.ref_level);
+          out += '"';
+        }
+        if (!attributes(n)) {
+          out.resize(mark);
+          return false;
+        }
+        if (n.kind == node_kind::nil || n.ref_nil) out += " xsi:nil=\"true\"";
+        out += "/>";
         newline();
         return true;
+      }
       case node_kind::container: {
         const auto mark = out.size();
         const auto lines = line_sources.size();
         indent(depth);
         out += '<';
         out += n.tag;
-        if (!n.id.empty()) out += fmt::format(" structures:id=\"{}\"", id_of(n.id, n.id_level));
+        if (!attributes(n)) {
+          out.resize(mark);
+          return false;
+        }
         out += '>';
         newline();
         bool any = false;
@@ -449,8 +524,11 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   r.out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n";
   r.line_sources.push_back(nullptr);
   r.out += m.root_open;
+  if (!r.attributes(m.root)) return r.errs;
+  r.out += ">\n";
   for (char ch : m.root_open)
     if (ch == '\n') r.line_sources.push_back(nullptr);
+  r.line_sources.push_back(nullptr);  // the root start tag's own end of line
   for (const auto& k : m.root.kids) r.emit(*k, 1);
   r.out += "</" + m.root.tag + ">\n";
   if (!r.errs.empty()) return r.errs;
