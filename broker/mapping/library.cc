@@ -18,6 +18,54 @@ using namespace detail;
 
 // ---- mapping_library ----
 
+namespace {
+
+bool has_schema_set(const ast& root) {
+  return std::any_of(root.kids.begin(), root.kids.end(),
+                     [](const auto& k) { return k->tag == "schema-set"; });
+}
+
+// The schemas a mapping names: its `schema` file, or its `schema-set` (files, an IEPD's XML
+// catalog, folders whose schemas resolve imports by namespace), each relative to the mapping.
+std::optional<validation::schema_source> schema_source_of(const ast& root, const std::string& file,
+                                                          std::vector<diagnostic>& errs) {
+  const auto dir = fs::path(file).parent_path();
+  auto at = [&](const std::string& p) { return (dir / p).lexically_normal().string(); };
+  validation::schema_source src;
+  const ast* set = nullptr;
+  for (const auto& k : root.kids)
+    if (k->tag == "schema-set") set = k.get();
+  auto problem = [&](const ast& where, std::string msg) {
+    errs.push_back({errc::mapping_invalid, std::move(msg),
+                    fmt::format("{}:{}:{}", file, where.line, where.column), "", where.line,
+                    where.column});
+  };
+  if (set && root.attr("schema")) {
+    problem(root, "a mapping names its schemas once: a schema attribute or a schema-set");
+    return std::nullopt;
+  }
+  if (!set) {
+    if (!root.attr("schema")) {
+      problem(root, "a mapping names its exchange's schemas: a schema attribute or a schema-set");
+      return std::nullopt;
+    }
+    src.files.push_back(at(root.get("schema")));
+    return src;
+  }
+  for (const auto& k : set->kids) {
+    if (k->tag == "file") src.files.push_back(at(k->get("path")));
+    if (k->tag == "folder") src.search_dirs.push_back(at(k->get("path")));
+    if (k->tag == "catalog") src.catalog = at(k->get("path"));
+  }
+  for (const auto& d : src.search_dirs)
+    if (std::error_code ec; !fs::is_directory(d, ec)) problem(*set, "no folder " + d);
+  if (src.files.empty()) problem(*set, "a schema-set names at least one exchange schema file");
+  if (src.files.empty()) return std::nullopt;
+  return src;
+}
+
+}  // namespace
+
 base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     const std::vector<std::string>& files, const std::string& mapping_schema,
     const std::vector<written_exchange>& written) {
@@ -28,9 +76,13 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
   struct parsed {
     std::string file, version;
     std::unique_ptr<ast> root;
+    int set = 0;  // index into `sources`: 0 is the shared set
   };
   std::vector<parsed> asts;
-  std::vector<std::string> schema_files;
+  // The shared set: every mapping that names one `schema` file, and the written exchanges. Each
+  // distinct `schema-set` is loaded apart (an IEPD's subset of niem-core shares its namespace
+  // with others).
+  std::vector<validation::schema_source> sources(1);
   for (const auto& f : files) {
     auto bytes = validation::read_file(f, 4 << 20);
     if (!bytes) {
@@ -44,21 +96,46 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
       errs.insert(errs.end(), diags.begin(), diags.end());
       continue;
     }
-    auto schema = (fs::path(f).parent_path() / b.root->get("schema")).lexically_normal().string();
-    if (std::find(schema_files.begin(), schema_files.end(), schema) == schema_files.end())
-      schema_files.push_back(schema);
-    asts.push_back({f, base::content_version(*bytes), std::move(b.root)});
+    auto set = schema_source_of(*b.root, f, errs);
+    if (!set) continue;
+    int index = 0;
+    if (!has_schema_set(*b.root)) {
+      auto& shared = sources[0].files;
+      if (std::find(shared.begin(), shared.end(), set->files[0]) == shared.end())
+        shared.push_back(set->files[0]);
+    } else {
+      auto same = std::find_if(sources.begin() + 1, sources.end(), [&](const auto& s) {
+        return s.files == set->files && s.catalog == set->catalog &&
+               s.search_dirs == set->search_dirs;
+      });
+      index = static_cast<int>(same - sources.begin());
+      if (same == sources.end()) sources.push_back(std::move(*set));
+    }
+    asts.push_back({f, base::content_version(*bytes), std::move(b.root), index});
   }
   if (!errs.empty()) return errs;
 
   auto lib = std::make_shared<mapping_library>();
+  auto& shared_files = sources[0].files;
   for (const auto& w : written)
-    if (std::find(schema_files.begin(), schema_files.end(), w.schema) == schema_files.end())
-      schema_files.push_back(w.schema);
-  auto schemas = validation::schema_set::load({schema_files, "", {}});
-  if (!schemas) return schemas.errors();
-  lib->schemas_ = schemas.value();
-  lib->warnings_ = lib->schemas_->warnings();  // imports read other than as written
+    if (std::find(shared_files.begin(), shared_files.end(), w.schema) == shared_files.end())
+      shared_files.push_back(w.schema);
+  std::vector<std::shared_ptr<const validation::schema_set>> sets(sources.size());
+  for (std::size_t i = 0; i < sources.size(); ++i) {
+    if (sources[i].files.empty()) continue;  // no mapping uses the shared set
+    auto loaded = validation::schema_set::load(sources[i]);
+    if (!loaded) {
+      errs.insert(errs.end(), loaded.errors().begin(), loaded.errors().end());
+      continue;
+    }
+    sets[i] = loaded.value();
+    lib->sets_.push_back(sets[i]);
+    // Imports read other than as written.
+    lib->warnings_.insert(lib->warnings_.end(), sets[i]->warnings().begin(),
+                          sets[i]->warnings().end());
+  }
+  if (!errs.empty()) return errs;
+  lib->schemas_ = sets[0] ? sets[0] : (lib->sets_.empty() ? nullptr : lib->sets_.front());
   for (const auto& w : written)
     if (!lib->schemas_->model().element(w.root))
       errs.push_back({errc::mapping_invalid,
@@ -71,7 +148,8 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     auto im = std::make_unique<compiled_mapping::impl>();
     im->file = p.file;
     std::vector<diagnostic> merrs;
-    detail::compile(*p.root, lib->schemas_->model(), *im, merrs, lib->warnings_);
+    const auto& set = sets[static_cast<std::size_t>(p.set)];
+    detail::compile(*p.root, set->model(), *im, merrs, lib->warnings_);
     if (!merrs.empty()) {
       errs.insert(errs.end(), merrs.begin(), merrs.end());
       continue;
@@ -83,8 +161,9 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
     cm->file_ = p.file;
     cm->version_ = p.version;
     cm->format_ = cm->impl_->format;
+    cm->schemas_ = set;
     if (cm->impl_->root.element >= 0)
-      cm->root_ = lib->schemas_->model().elements()[cm->impl_->root.element].name;
+      cm->root_ = set->model().elements()[cm->impl_->root.element].name;
     for (const auto& k : p.root->kids)
       if (k->tag == "columns") cm->delimiter_ = k->get("delimiter", "|")[0];
     if (lib->find(cm->agency_, cm->record_type_))
@@ -100,8 +179,8 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
 
 std::vector<exchange_root> mapping_library::exchanges() const {
   std::vector<exchange_root> out;
-  for (const auto& m : mappings_) out.push_back({m->exchange(), m->root()});
-  for (const auto& w : written_) out.push_back({w.exchange, w.root});
+  for (const auto& m : mappings_) out.push_back({m->exchange(), m->root(), &m->schemas()->model()});
+  for (const auto& w : written_) out.push_back({w.exchange, w.root, &schemas_->model()});
   return out;
 }
 
@@ -116,13 +195,25 @@ const compiled_mapping* mapping_library::find(std::string_view agency,
 
 converter::converter(std::shared_ptr<const mapping_library> lib, record_limits rl,
                      validation::limits vl)
-    : lib_(std::move(lib)), rl_(rl), validator_(lib_->schemas(), vl) {}
+    : lib_(std::move(lib)), rl_(rl) {
+  for (const auto& set : lib_->schema_sets())
+    validators_.emplace_back(set.get(), std::make_unique<validation::validator>(set, vl));
+}
 
 base::result<conversion> converter::convert(const compiled_mapping& m, std::string_view record,
                                             std::string_view where) {
   auto c = m.map(record, where, rl_);
   if (!c) return c;
-  auto rep = validator_.validate(c->document, where);
+  auto v = std::find_if(validators_.begin(), validators_.end(),
+                        [&](const auto& x) { return x.first == m.schemas().get(); });
+  if (v == validators_.end())  // a mapping of another library
+    return diagnostic{errc::internal,
+                      "the mapping's schemas are not this converter's",
+                      std::string(where),
+                      "",
+                      0,
+                      0};
+  auto rep = v->second->validate(c->document, where);
   if (rep.valid) return c;
   // Name the native field behind each invalid element where the writer recorded one.
   for (auto& d : rep.diagnostics) {

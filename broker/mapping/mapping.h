@@ -67,7 +67,13 @@ class mapping_library {
 
   const compiled_mapping* find(std::string_view agency, std::string_view record_type) const;
   const std::vector<std::shared_ptr<compiled_mapping>>& mappings() const { return mappings_; }
+  // The shared schema set: that of the mappings naming one `schema` file and of the written
+  // exchanges (if there are none, the first mapping's own set).
   std::shared_ptr<const validation::schema_set> schemas() const { return schemas_; }
+  // Every schema set the mappings were compiled against, the shared one included.
+  const std::vector<std::shared_ptr<const validation::schema_set>>& schema_sets() const {
+    return sets_;
+  }
   // Every exchange the library knows and its root: the mappings' and the written ones (the one
   // list agreement loaders check terms against).
   std::vector<exchange_root> exchanges() const;
@@ -77,6 +83,7 @@ class mapping_library {
  private:
   std::vector<std::shared_ptr<compiled_mapping>> mappings_;
   std::shared_ptr<const validation::schema_set> schemas_;
+  std::vector<std::shared_ptr<const validation::schema_set>> sets_;
   std::vector<written_exchange> written_;
   std::vector<base::diagnostic> warnings_;
 };
@@ -95,6 +102,8 @@ class compiled_mapping {
   const std::string& version() const { return version_; }
   record_format format() const { return format_; }
   char delimiter() const { return delimiter_; }
+  // The schema set this mapping was compiled against, which validates its documents.
+  const std::shared_ptr<const validation::schema_set>& schemas() const { return schemas_; }
 
   // Checks a delimited extract's header line against the mapping's columns.
   std::vector<base::diagnostic> check_header(std::string_view header, std::string_view where) const;
@@ -113,12 +122,13 @@ class compiled_mapping {
   friend class mapping_library;
   std::string agency_, record_type_, exchange_, file_, version_;
   validation::qname root_;
+  std::shared_ptr<const validation::schema_set> schemas_;
   record_format format_ = record_format::json;
   char delimiter_ = '|';
   std::unique_ptr<impl> impl_;
 };
 
-// Maps and validates; keep one per thread (it owns a validator).
+// Maps and validates; keep one per thread (it owns a validator per schema set).
 class converter {
  public:
   explicit converter(std::shared_ptr<const mapping_library> lib, record_limits rl = {},
@@ -129,7 +139,8 @@ class converter {
  private:
   std::shared_ptr<const mapping_library> lib_;
   record_limits rl_;
-  validation::validator validator_;
+  std::vector<std::pair<const validation::schema_set*, std::unique_ptr<validation::validator>>>
+      validators_;
 };
 
 }  // namespace niem::mapping

@@ -354,7 +354,7 @@ class terms_compiler {
   terms_compiler(const validation::schema_model& model, const reader& r, const agreement& a,
                  const std::string& file, const std::map<std::string, std::string>& keys,
                  std::vector<base::diagnostic>& errs)
-      : model_(model), r_(r), a_(a), file_(file), keys_(keys), errs_(errs) {}
+      : shared_(model), r_(r), a_(a), file_(file), keys_(keys), errs_(errs) {}
 
   void compile(exchange_terms& t, std::size_t ti, const std::vector<exchange_root>& exchanges) {
     auto line = r_.term_lines()[ti];
@@ -366,7 +366,8 @@ class terms_compiler {
       return;
     }
     t.root = er->root;
-    auto root = model_.element(t.root);
+    model_ = er->model ? er->model : &shared_;
+    auto root = model_->element(t.root);
     if (!root) {
       errs_.push_back(
           problem(file_, line, fmt::format("the exchange schemas have no root {}", t.root.local)));
@@ -386,7 +387,7 @@ class terms_compiler {
   bool check_path(const path& p, std::uint32_t at) {
     std::vector<int> steps;
     if (p.empty()) return false;
-    if (auto bad = resolve(model_, root_, p, steps)) {
+    if (auto bad = resolve(*model_, root_, p, steps)) {
       errs_.push_back(problem(file_, at, *bad));
       return false;
     }
@@ -397,12 +398,12 @@ class terms_compiler {
   const validation::element_info* simple_at(const path& p, std::uint32_t at, std::string_view label,
                                             std::string_view what) {
     std::vector<int> steps;
-    if (auto bad = resolve(model_, root_, p, steps)) {
+    if (auto bad = resolve(*model_, root_, p, steps)) {
       errs_.push_back(problem(file_, at, *bad));
       return nullptr;
     }
-    const auto& el = model_.elements()[steps.back()];
-    if (el.type < 0 || !model_.types()[el.type].simple_content) {
+    const auto& el = model_->elements()[steps.back()];
+    if (el.type < 0 || !model_->types()[el.type].simple_content) {
       errs_.push_back(problem(file_, at, fmt::format("{} has no simple value to {}", label, what)));
       return nullptr;
     }
@@ -472,7 +473,7 @@ class terms_compiler {
     } else if (t.includes.empty()) {
       errs_.push_back(problem(file_, line, "terms without any include let nothing flow"));
     } else {
-      check_required(model_, t.filter, root_, t.root.local, file_, first_line, errs_);
+      check_required(*model_, t.filter, root_, t.root.local, file_, first_line, errs_);
     }
   }
 
@@ -520,21 +521,20 @@ class terms_compiler {
   template <class T>
   bool transform_fits(const T& tr, const validation::element_info& el) {
     if (tr.action != transform_action::year) return true;
-    if (!(el.name.ns == vocabulary::k_nc &&
-          (el.name.local == "Date" || el.name.local == "DateTime"))) {
+    // nc:Date and nc:DateTime of whichever NIEM release the exchange is on: niem-core is the
+    // namespace that declares YearDate beside them.
+    if (!((el.name.local == "Date" || el.name.local == "DateTime") &&
+          model_->element({el.name.ns, "YearDate"}))) {
       errs_.push_back(
           problem(file_, tr.line,
                   fmt::format("'year' applies to nc:Date or nc:DateTime, not {}", el.name.local)));
       return false;
     }
-    if (!model_.element({el.name.ns, "YearDate"})) {
-      errs_.push_back(problem(file_, tr.line, "the exchange schemas lack nc:YearDate"));
-      return false;
-    }
     return true;
   }
 
-  const validation::schema_model& model_;
+  const validation::schema_model& shared_;
+  const validation::schema_model* model_ = &shared_;  // the exchange's, while compiling its terms
   const reader& r_;
   const agreement& a_;
   const std::string& file_;

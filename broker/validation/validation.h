@@ -30,10 +30,14 @@ struct qname {
   bool operator==(const qname&) const = default;
 };
 
-// An exchange (as mappings, agreements and subscriptions name it) and its documents' root.
+class schema_model;
+
+// An exchange (as mappings, agreements and subscriptions name it), its documents' root and the
+// model of the schemas that define it (null: the caller's shared set).
 struct exchange_root {
   std::string exchange;
   qname root;
+  const schema_model* model = nullptr;
 };
 
 // ---- The schema model: what a mapping compiler needs to know about elements and types. ----
