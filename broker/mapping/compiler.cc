@@ -390,7 +390,8 @@ class compiler {
   void rule_object(const ast& r, scope& s) {
     scope sub = s;
     const bool has_id = r.attr("id") != nullptr;
-    node* n = target(r, sub, r.get("target"), node_kind::container, !has_id && !pending(s));
+    const bool distinct = has_id || r.get("distinct") == "true";
+    node* n = target(r, sub, r.get("target"), node_kind::container, !distinct && !pending(s));
     if (!n) return;
     if (!n->mergeable) attach(n, s);
     if (has_id) declare_id(r, sub.path, n, r.get("id"), s.level);
