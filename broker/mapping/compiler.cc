@@ -35,6 +35,9 @@ class compiler {
         m_.header = std::string(base::trim(k->text));
         char d = k->get("delimiter", "|")[0];
         for (auto c : base::split(m_.header, d)) m_.columns.emplace_back(base::trim(c));
+      } else if (k->tag == "template") {
+        if (!templates_.emplace(k->get("name"), named_template{k.get()}).second)
+          error(*k, "", fmt::format("template '{}' defined twice", k->get("name")));
       } else if (k->tag == "codes") {
         code_table t;
         t.name = k->get("name");
@@ -75,6 +78,12 @@ class compiler {
         m_.root_open = root_start_tag(root);
       }
     }
+    for (const auto& [name, t] : templates_)
+      if (!t.used)
+        warns_.push_back({errc::mapping_invalid,
+                          fmt::format("template '{}' is never applied", name),
+                          fmt::format("{}:{}:{}", m_.file, t.at->line, t.at->column), name,
+                          t.at->line, t.at->column});
     for (auto& [name, t] : m_.tables)
       if (!t.used)
         warns_.push_back(
@@ -86,10 +95,11 @@ class compiler {
  private:
   struct scope {
     node* parent;
-    std::vector<condition> conds;  // pending: attach to the next node a rule creates
-    const source_path* iterate;    // pending: repeat without a target
-    int level;                     // current repeat depth
-    std::string path;              // target path so far, for diagnostics
+    std::vector<condition> conds;          // pending: attach to the next node a rule creates
+    const source_path* iterate;            // pending: repeat without a target
+    int level;                             // current repeat depth
+    std::string path;                      // target path so far, for diagnostics
+    const source_path* context = nullptr;  // inside an applied template: where its sources start
   };
 
   void error_at(std::uint32_t line, std::uint32_t column, const std::string& path,
@@ -117,7 +127,10 @@ class compiler {
     return qname{it->second, local};
   }
 
-  source_path path(const ast& at, const std::string& text, int level) {
+  // A source path as written, read from the current repeat item (`level`), or from the record's
+  // root with a leading '/', or inside an applied template from its context.
+  source_path path(const ast& at, const std::string& text, int level,
+                   const source_path* context = nullptr) {
     source_path p;
     p.label = text;
     std::string_view t = text;
@@ -125,6 +138,10 @@ class compiler {
     if (!t.empty() && t[0] == '/') {
       p.level = 0;
       t.remove_prefix(1);
+    } else if (context) {
+      p.level = context->level;
+      p.keys = context->keys;
+      p.label = t == "." ? context->label : context->label + "." + text;
     }
     if (t == ".") return p;
     if (m_.format == record_format::delimited) {
@@ -232,7 +249,7 @@ class compiler {
       v.is_const = true;
       v.constant = *c;
     } else if (auto* src = at.attr("source")) {
-      v.path = path(at, *src, s.level);
+      v.path = path(at, *src, s.level, s.context);
     }
     if (auto* t = at.attr("transform")) {
       for (auto step : base::split(*t, ' ')) {
@@ -283,7 +300,36 @@ class compiler {
       rule_attribute(r, s);
     } else if (r.tag == "nil") {
       rule_nil(r, s);
+    } else if (r.tag == "apply") {
+      rule_apply(r, s);
     }
+  }
+
+  // A template's rules, compiled here as if written here, their sources read from `context`.
+  void rule_apply(const ast& r, scope& s) {
+    const auto name = r.get("template");
+    auto it = templates_.find(name);
+    if (it == templates_.end()) {
+      error(r, s.path, fmt::format("no template named '{}'", name));
+      return;
+    }
+    if (std::find(applying_.begin(), applying_.end(), name) != applying_.end()) {
+      error(r, s.path, fmt::format("template '{}' applies itself", name));
+      return;
+    }
+    if (m_.format == record_format::delimited && r.attr("context")) {
+      error(r, s.path, "a delimited record has no nested fields to be a template's context");
+      return;
+    }
+    it->second.used = true;
+    scope inner = s;
+    if (auto* c = r.attr("context")) {
+      contexts_.push_back(std::make_unique<source_path>(path(r, *c, s.level, s.context)));
+      inner.context = contexts_.back().get();
+    }
+    applying_.push_back(name);
+    rules(*it->second.at, inner);
+    applying_.pop_back();
   }
 
   // An attribute of the enclosing element (the object's, the repeat's target, the root).
@@ -336,7 +382,7 @@ class compiler {
         error(r, sub.path, "not-before needs a value with one source and a date: transform");
       } else {
         value_src o = n->parts[0];
-        o.path = path(r, *other, s.level);
+        o.path = path(r, *other, s.level, s.context);
         n->not_before = std::move(o);
       }
     }
@@ -349,7 +395,7 @@ class compiler {
     n->seq = seq_++;
     n->line = r.line;
     n->column = r.column;
-    n->required_field = path(r, r.get("field"), s.level);
+    n->required_field = path(r, r.get("field"), s.level, s.context);
     if (auto* mi = r.attr("min-items")) {
       n->array = true;
       n->min_items = static_cast<std::uint32_t>(std::stoul(*mi));
@@ -390,12 +436,17 @@ class compiler {
   void rule_object(const ast& r, scope& s) {
     scope sub = s;
     const bool has_id = r.attr("id") != nullptr;
-    const bool distinct = has_id || r.get("distinct") == "true";
+    const bool distinct = has_id || r.attr("ref") || r.get("distinct") == "true";
     node* n = target(r, sub, r.get("target"), node_kind::container, !distinct && !pending(s));
     if (!n) return;
     if (!n->mergeable) attach(n, s);
     if (has_id) declare_id(r, sub.path, n, r.get("id"), s.level);
-    scope inner{n, {}, nullptr, s.level, sub.path};
+    if (auto* to = r.attr("ref")) {  // a reference that also carries content (NIEM allows it)
+      n->ref_to = *to;
+      carries_structures(r, sub.path, *n, "ref");
+      refs_.push_back({n, &r, sub.path, s.level});
+    }
+    scope inner{n, {}, nullptr, s.level, sub.path, s.context};
     rules(r, inner);
   }
 
@@ -404,7 +455,7 @@ class compiler {
       error(r, s.path, "repeat needs a JSON array; delimited records have none");
       return;
     }
-    auto src = std::make_shared<source_path>(path(r, r.get("source"), s.level));
+    auto src = std::make_shared<source_path>(path(r, r.get("source"), s.level, s.context));
     repeat_sources_.push_back(src);
     if (auto* t = r.attr("target")) {
       scope sub = s;
@@ -504,7 +555,7 @@ class compiler {
 
   condition cond(const ast& w, const scope& s) {
     condition c;
-    c.field = path(w, w.get("field"), s.level);
+    c.field = path(w, w.get("field"), s.level, s.context);
     if (auto* e = w.attr("equals")) {
       c.k = condition::kind::equals;
       c.value = *e;
@@ -732,6 +783,13 @@ class compiler {
   std::map<std::string, int> ids_;
   std::vector<pending_ref> refs_;
   std::vector<std::shared_ptr<source_path>> repeat_sources_;
+  struct named_template {
+    const ast* at;
+    bool used = false;
+  };
+  std::map<std::string, named_template> templates_;
+  std::vector<std::string> applying_;                   // the templates being applied, nested
+  std::vector<std::unique_ptr<source_path>> contexts_;  // stable: scopes point at them
   int seq_ = 1;
 };
 

@@ -275,12 +275,17 @@ struct runner {
     base::append_xml_escaped(out, v.substr(start));
   }
 
-  // The start tag's attributes after the name: structures:id, then the rules' attributes.
-  // False (with the record's errors) when a value is bad or a required one is missing.
+  // The start tag's attributes after the name: structures:id, structures:ref, then the rules'
+  // attributes. False (with the record's errors) when a value is bad or a required one is missing.
   bool attributes(const node& n) {
     if (!n.id.empty()) {
       out += " structures:id=\"";
       out += id_of(n.id, n.id_level);
+      out += '"';
+    }
+    if (!n.ref_to.empty()) {
+      out += " structures:ref=\"";
+      out += id_of(n.ref_to, n.ref_level);
       out += '"';
     }
     bool ok = true;
@@ -369,11 +374,6 @@ struct runner {
         indent(depth);
         out += '<';
         out += n.tag;
-        if (n.kind == node_kind::ref) {
-          out += " structures:ref=\"";
-          out += id_of(n.ref_to, n.ref_level);
-          out += '"';
-        }
         if (!attributes(n)) {
           out.resize(mark);
           return false;

@@ -135,7 +135,8 @@ TEST_CASE("ids, references, nil and attributes are written in the exchange's own
       const auto* m = lib.value()->find("a", "r");
       REQUIRE(m);
       auto c = conv.convert(
-          *m, R"({"id":"k","people":[{"name":"Ann\tLee"},{"name":"Bo"}],"lead":"Cy","code":"X1",)"
+          *m,
+          R"({"id":"k","people":[{"name":"Ann\tLee"},{"name":"Bo"}],"lead":"Cy","code":"X1",)"
           R"("status":"R"})",
           "rec");
       INFO((c.ok() ? std::string() : errors_of(c.errors())));
@@ -235,4 +236,56 @@ TEST_CASE("a structures prefix bound to another release's namespace is refused")
             "prefix 'structures' is bound to http://release.niem.gov/niem/"
             "structures/5.0/, but this exchange's structures namespace is "
             "http://release.niem.gov/niem/structures/3.0/"));
+}
+
+TEST_CASE("a template is written once and applied under several contexts") {
+  exchange_dir x(k_v5);
+  auto lib = x.load(R"(
+  <map:template name="person">
+    <map:value target="t:Name" source="name" required="true"/>
+  </map:template>
+  <map:template name="unused"><map:value target="t:Name" source="x"/></map:template>
+  <map:attribute name="t:version" const="1"/>
+  <map:object target="t:Person" id="Child"><map:apply template="person" context="child"/></map:object>
+  <map:object target="t:Person" id="Parent"><map:apply template="person" context="parent"/></map:object>
+  <map:repeat source="others" target="t:Person"><map:apply template="person"/></map:repeat>
+  <map:object target="t:Subject" ref="Child"><map:value target="t:Name" source="alias"/></map:object>)");
+  INFO((lib.ok() ? std::string() : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  CHECK(has(lib.value()->warnings(), "template 'unused' is never applied"));
+  const auto* m = lib.value()->find("a", "r");
+  mapping::converter conv(lib.value());
+  auto c = conv.convert(*m,
+                        R"({"id":"k","child":{"name":"Ann"},"parent":{"name":"Bo"},)"
+                        R"("others":[{"name":"Cy"}],"alias":"Annie"})",
+                        "rec");
+  INFO((c.ok() ? std::string() : errors_of(c.errors())));
+  REQUIRE(c.ok());
+  const auto& d = c->document;
+  INFO(d);
+  CHECK(d.find("<t:Person structures:id=\"Child\">\n    <t:Name>Ann</t:Name>") !=
+        std::string::npos);
+  CHECK(d.find("<t:Person structures:id=\"Parent\">\n    <t:Name>Bo</t:Name>") !=
+        std::string::npos);
+  CHECK(d.find("<t:Person>\n    <t:Name>Cy</t:Name>") != std::string::npos);
+  // A reference that also carries content: structures:ref, no xsi:nil.
+  CHECK(d.find("<t:Subject structures:ref=\"Child\">\n    <t:Name>Annie</t:Name>") !=
+        std::string::npos);
+  // A refusal inside a template names the field under its context.
+  auto bad = m->map(R"({"id":"k","child":{"name":"Ann"},"parent":{}})", "rec");
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.errors()[0].field == "parent.name");
+}
+
+TEST_CASE("templates that apply themselves or do not exist are mapping errors") {
+  exchange_dir x(k_v5);
+  auto lib = x.load(R"(
+  <map:template name="loop"><map:object target="t:Person"><map:apply template="loop"/></map:object></map:template>
+  <map:attribute name="t:version" const="1"/>
+  <map:apply template="loop"/>
+  <map:apply template="nowhere"/>)");
+  REQUIRE_FALSE(lib.ok());
+  INFO(errors_of(lib.errors()));
+  CHECK(has(lib.errors(), "template 'loop' applies itself"));
+  CHECK(has(lib.errors(), "no template named 'nowhere'"));
 }
