@@ -302,6 +302,23 @@ class compiler {
       rule_nil(r, s);
     } else if (r.tag == "apply") {
       rule_apply(r, s);
+    } else if (r.tag == "values") {
+      rule_values(r, s);
+    }
+  }
+
+  // One sibling element of the same name per part (height in feet, then inches): each written
+  // when its part has a value.
+  void rule_values(const ast& r, scope& s) {
+    for (const auto& p : r.kids) {
+      if (p->tag != "part") continue;
+      scope sub = s;
+      node* n = target(*p, sub, r.get("target"), node_kind::leaf, false);
+      if (!n) return;
+      attach(n, s);
+      n->parts.push_back(source(*p, s, sub.path));
+      if (!n->parts[0].is_const) n->source_label = n->parts[0].path.label;
+      check_codes(*p, sub.path, *n, n->parts[0]);
     }
   }
 
@@ -736,6 +753,7 @@ class compiler {
               fmt::format("required attribute {} of {} is never written", a.name.local, n.tag));
       }
     if (n.kind != node_kind::container) return;
+    check_cardinality(n);
     for (const auto& p : ty.children) {
       if (p.min == 0) continue;
       bool filled =
@@ -746,6 +764,50 @@ class compiler {
                              model_.elements()[p.element].name.local, n.tag));
     }
     for (const auto& k : n.kids) check_required(*k, at);
+  }
+
+  // Written in every document its conditions allow: a reference, a nil, a required value, a
+  // value of constants only. (A value from a field is written only when the field has one.)
+  static bool always_written(const node& n) {
+    switch (n.kind) {
+      case node_kind::ref:
+      case node_kind::nil:
+        return true;
+      case node_kind::leaf:
+        return n.required || std::all_of(n.parts.begin(), n.parts.end(), [](const value_src& v) {
+                 return v.is_const && !v.constant.empty();
+               });
+      default:
+        return false;
+    }
+  }
+
+  // More elements for one particle than its maxOccurs allows: written unconditionally, every
+  // document is refused; through a repeat, every record whose array holds more items is.
+  void check_cardinality(const node& n) {
+    std::map<const validation::particle*, std::vector<const node*>> by_particle;
+    for (const auto& k : n.kids)
+      if (k->via) by_particle[k->via].push_back(k.get());
+    for (const auto& [p, kids] : by_particle) {
+      if (p->max == validation::k_unbounded) continue;
+      std::uint32_t always = 0;
+      const node* excess = nullptr;  // the first one too many
+      for (const node* k : kids) {
+        if (k->iterates && p->max == 1)
+          warns_.push_back(
+              {errc::mapping_invalid,
+               fmt::format("{} occurs at most once inside {}, but is written once per item of "
+                           "{}: a record whose array holds two items is refused",
+                           k->tag, n.tag, k->iterate.label),
+               fmt::format("{}:{}:{}", m_.file, k->line, k->column), k->tag, k->line, k->column});
+        if (!k->iterates && k->conds.empty() && always_written(*k) && ++always == p->max + 1)
+          excess = k;
+      }
+      if (excess)
+        error_at(excess->line, excess->column, excess->tag,
+                 fmt::format("{} is written {} times inside {}, which allows at most {}",
+                             excess->tag, always, n.tag, p->max));
+    }
   }
 
   static void sort(node& n) {

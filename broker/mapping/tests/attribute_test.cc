@@ -53,6 +53,7 @@ struct exchange_dir {
       <xs:element ref="t:Code" minOccurs="0"/>
       <xs:element ref="t:Plain" minOccurs="0"/>
       <xs:element ref="t:Missing" minOccurs="0"/>
+      <xs:element ref="t:Note" minOccurs="0" maxOccurs="2"/>
     </xs:sequence>
     <xs:attribute ref="t:version" use="required"/>
   </xs:extension></xs:complexContent></xs:complexType>
@@ -66,6 +67,7 @@ struct exchange_dir {
     <xs:attributeGroup ref="structures:SimpleObjectAttributeGroup"/>
   </xs:extension></xs:simpleContent></xs:complexType>
   <xs:element name="Name" type="t:TextType" nillable="true"/>
+  <xs:element name="Note" type="t:TextType"/>
   <xs:complexType name="CodeType"><xs:simpleContent><xs:extension base="xs:token">
     <xs:attribute ref="t:codeListURI"/>
     <xs:attribute ref="t:status"/>
@@ -288,4 +290,46 @@ TEST_CASE("templates that apply themselves or do not exist are mapping errors") 
   INFO(errors_of(lib.errors()));
   CHECK(has(lib.errors(), "template 'loop' applies itself"));
   CHECK(has(lib.errors(), "no template named 'nowhere'"));
+}
+
+TEST_CASE("values writes one sibling element per field, in the parts' order") {
+  exchange_dir x(k_v5);
+  auto lib = x.load(R"(
+  <map:attribute name="t:version" const="1"/>
+  <map:object target="t:Person"><map:value target="t:Name" const="n"/></map:object>
+  <map:values target="t:Note"><map:part source="feet"/><map:part source="inches"/></map:values>)");
+  INFO((lib.ok() ? std::string() : errors_of(lib.errors())));
+  REQUIRE(lib.ok());
+  const auto* m = lib.value()->find("a", "r");
+  mapping::converter conv(lib.value());
+  auto both = conv.convert(*m, R"({"id":"k","feet":5,"inches":11})", "rec");
+  REQUIRE(both.ok());
+  CHECK(both->document.find("  <t:Note>5</t:Note>\n  <t:Note>11</t:Note>\n") != std::string::npos);
+  auto one = conv.convert(*m, R"({"id":"k","inches":11})", "rec");
+  REQUIRE(one.ok());
+  CHECK(one->document.find("<t:Note>5</t:Note>") == std::string::npos);
+  CHECK(one->document.find("<t:Note>11</t:Note>") != std::string::npos);
+}
+
+TEST_CASE("check finds elements written more often than the schema allows") {
+  exchange_dir x(k_v5);
+  auto lib = x.load(R"(
+  <map:attribute name="t:version" const="1"/>
+  <map:object target="t:Person"><map:value target="t:Name" const="n"/></map:object>
+  <map:values target="t:Note"><map:part const="a"/><map:part const="b"/></map:values>
+  <map:value target="t:Note" source="maybe"/>
+  <map:value target="t:Note" const="c"/>)");
+  REQUIRE_FALSE(lib.ok());
+  INFO(errors_of(lib.errors()));
+  CHECK(has(lib.errors(), "t:Note is written 3 times inside t:Report, which allows at most 2"));
+  CHECK(lib.errors()[0].line == 10);  // at the rule that writes one too many (const="c")
+
+  auto warned = x.load(R"(
+  <map:attribute name="t:version" const="1"/>
+  <map:object target="t:Person"><map:value target="t:Name" const="n"/></map:object>
+  <map:repeat source="codes"><map:value target="t:Code" source="."/></map:repeat>)");
+  INFO((warned.ok() ? std::string() : errors_of(warned.errors())));
+  REQUIRE(warned.ok());
+  CHECK(has(warned.value()->warnings(),
+            "t:Code occurs at most once inside t:Report, but is written once per item of codes"));
 }
