@@ -97,6 +97,8 @@ struct node {
   int ref_level = -1;  // repeat level whose index numbers the referenced id (-1: not repeated)
   std::string id;
   int id_level = -1;
+  // id / ref named by a field's value: the id (or ref_to) followed by the value as an NCName
+  std::optional<source_path> id_key, ref_key;
   bool ref_nil = true;  // ref: the element is nillable, so the reference carries xsi:nil
   std::vector<attribute_rule> attributes;
   // repetition and conditions

@@ -331,7 +331,7 @@ void compiler::rule_nil(const ast& r, scope& s) {
   node* n = target(r, sub, r.get("target"), node_kind::nil, false);
   if (!n) return;
   attach(n, s);
-  if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level);
+  if (r.attr("id")) declare_id(r, s, sub.path, n, false);
   for (const auto& a : r.kids)
     if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
 }
@@ -347,7 +347,7 @@ void compiler::rule_value(const ast& r, scope& s) {
   for (const auto& p : r.kids)
     if (p->tag == "part") n->parts.push_back(source(*p, s, sub.path));
   if (n->parts.empty()) error(r, sub.path, "a value needs a source, a const or parts");
-  if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level);
+  if (r.attr("id")) declare_id(r, s, sub.path, n, false);
   for (const auto& a : r.kids)
     if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
   for (const auto& p : n->parts) {
@@ -408,12 +408,10 @@ void compiler::rule_ref(const ast& r, scope& s) {
   node* n = target(r, sub, r.get("target"), node_kind::ref, false);
   if (!n) return;
   attach(n, s);
-  n->ref_to = r.get("to");
   n->ref_nil = model_.elements()[n->element].nillable;
-  carries_structures(r, sub.path, *n, "ref");
   for (const auto& a : r.kids)
     if (a->tag == "attribute") add_attribute(*a, s, *n, sub.path, {});
-  refs_.push_back({n, &r, sub.path, s.level});
+  declare_ref(r, s, sub.path, n, r.get("to"), r.attr("key"));
 }
 
 void compiler::rule_object(const ast& r, scope& s) {
@@ -423,13 +421,10 @@ void compiler::rule_object(const ast& r, scope& s) {
   node* n = target(r, sub, r.get("target"), node_kind::container, !distinct && !pending(s));
   if (!n) return;
   if (!n->mergeable) attach(n, s);
-  if (has_id) declare_id(r, sub.path, n, r.get("id"), s.level);
-  if (auto* to = r.attr("ref")) {  // a reference that also carries content (NIEM allows it)
-    n->ref_to = *to;
-    carries_structures(r, sub.path, *n, "ref");
-    refs_.push_back({n, &r, sub.path, s.level});
-  }
-  scope inner{n, {}, nullptr, s.level, sub.path, s.context};
+  if (has_id) declare_id(r, s, sub.path, n, false);
+  if (auto* to = r.attr("ref"))  // a reference that also carries content (NIEM allows it)
+    declare_ref(r, s, sub.path, n, *to, r.attr("ref-key"));
+  scope inner{n, {}, nullptr, s.level, sub.path, s.context, s.repeats};
   rules(r, inner);
 }
 
@@ -447,15 +442,17 @@ void compiler::rule_repeat(const ast& r, scope& s) {
     n->conds = s.conds;
     n->iterates = true;
     n->iterate = *src;
-    if (auto* id = r.attr("id")) declare_id(r, sub.path, n, *id, s.level + 1);
-    scope inner{n, {}, nullptr, s.level + 1, sub.path};
+    if (r.attr("id")) declare_id(r, s, sub.path, n, true);
+    scope inner{n, {}, nullptr, s.level + 1, sub.path, nullptr, s.repeats};
+    inner.repeats.push_back(&r);
     rules(r, inner);
   } else {
     if (s.iterate) {
       error(r, s.path, "a repeat without a target cannot hold another repeat without a target");
       return;
     }
-    scope inner{s.parent, s.conds, src.get(), s.level + 1, s.path};
+    scope inner{s.parent, s.conds, src.get(), s.level + 1, s.path, nullptr, s.repeats};
+    inner.repeats.push_back(&r);
     rules(r, inner);
   }
 }

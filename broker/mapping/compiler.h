@@ -38,6 +38,7 @@ class compiler {
     int level;                             // current repeat depth
     std::string path;                      // target path so far, for diagnostics
     const source_path* context = nullptr;  // inside an applied template: where its sources start
+    std::vector<const ast*> repeats = {};  // the repeat of each level, outermost first
   };
 
   void error_at(std::uint32_t line, std::uint32_t column, const std::string& path, std::string msg);
@@ -130,13 +131,17 @@ class compiler {
   // The mapping's own prefixes for structures and xsi must mean what the writer writes.
   void check_reserved_prefixes(const ast& root);
 
-  void declare_id(const ast& at, const std::string& p, node* n, const std::string& id, int level);
+  // The id= (and key=) of rule `r` on node `n`; `item`: `r` is the repeat that writes `n` once
+  // per item (its key is read from the item).
+  void declare_id(const ast& r, const scope& s, const std::string& p, node* n, bool item);
+  // A reference of node `n` to `to`, by the field `key` if given.
+  void declare_ref(const ast& r, const scope& s, const std::string& p, node* n,
+                   const std::string& to, const std::string* key);
 
  public:
   void resolve_refs();
 
  private:
-  // Required children (minOccurs >= 1) that no rule fills make every document invalid.
   // Required children (minOccurs >= 1) that no rule fills make every document invalid, as do
   // required attributes no rule writes. Each is reported at the rule that writes the element
   // (the root's at the mapping's start), all in one run.
@@ -159,6 +164,13 @@ class compiler {
     const ast* at;
     std::string path;
     int level;
+    std::vector<const ast*> repeats;
+    bool keyed;
+  };
+  struct declared_id {
+    int level;          // 0: not repeated
+    const ast* repeat;  // the repeat whose items number it (level > 0)
+    bool keyed;         // named by a field's value rather than numbered
   };
 
   const validation::schema_model& model_;
@@ -166,7 +178,7 @@ class compiler {
   std::vector<diagnostic>& errs_;
   std::vector<diagnostic>& warns_;
   std::set<std::string> used_prefixes_;
-  std::map<std::string, int> ids_;
+  std::map<std::string, declared_id> ids_;
   std::vector<pending_ref> refs_;
   std::vector<std::shared_ptr<source_path>> repeat_sources_;
   struct named_template {

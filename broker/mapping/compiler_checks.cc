@@ -133,29 +133,70 @@ void compiler::check_reserved_prefixes(const ast& root) {
   }
 }
 
-void compiler::declare_id(const ast& at, const std::string& p, node* n, const std::string& id,
-                          int level) {
-  carries_structures(at, p, *n, "id");
-  if (!ids_.emplace(id, level).second) error(at, p, fmt::format("id '{}' declared twice", id));
+void compiler::declare_id(const ast& r, const scope& s, const std::string& p, node* n, bool item) {
+  const std::string id = r.get("id");
+  carries_structures(r, p, *n, "id");
+  const int level = item ? s.level + 1 : s.level;
+  const ast* repeat = item ? &r : (s.repeats.empty() ? nullptr : s.repeats.back());
+  const bool keyed = r.attr("key") != nullptr;
+  if (!ids_.emplace(id, declared_id{level, repeat, keyed}).second)
+    error(r, p, fmt::format("id '{}' declared twice", id));
   n->id = id;
-  n->id_level = level > 0 ? level : -1;
+  if (keyed) {  // id + the key's value: read from the item itself for a repeat's target
+    n->id_key = path(r, r.get("key"), level, item ? nullptr : s.context);
+    n->id_level = -1;
+  } else {
+    n->id_level = level > 0 ? level : -1;
+  }
+}
+
+void compiler::declare_ref(const ast& r, const scope& s, const std::string& p, node* n,
+                           const std::string& to, const std::string* key) {
+  n->ref_to = to;
+  carries_structures(r, p, *n, "ref");
+  if (key) n->ref_key = path(r, *key, s.level, s.context);
+  refs_.push_back({n, &r, p, s.level, s.repeats, key != nullptr});
 }
 
 void compiler::resolve_refs() {
   for (auto& r : refs_) {
-    auto it = ids_.find(r.n->ref_to);
+    const auto& to = r.n->ref_to;
+    auto it = ids_.find(to);
     if (it == ids_.end()) {
-      error(*r.at, r.path, fmt::format("reference to undeclared id '{}'", r.n->ref_to));
+      error(*r.at, r.path, fmt::format("reference to undeclared id '{}'", to));
       continue;
     }
-    if (it->second > 0 && it->second > r.level)
+    const declared_id& id = it->second;
+    if (id.keyed != r.keyed) {
       error(*r.at, r.path,
-            fmt::format("'{}' is repeated; refer to it from inside the same repeat", r.n->ref_to));
-    r.n->ref_level = it->second > 0 ? it->second : -1;
+            id.keyed ? fmt::format("'{}' is named by a field's value: give the reference the "
+                                   "field that holds it (key=)",
+                                   to)
+                     : fmt::format("'{}' has no key (its id has no key=): a reference to it "
+                                   "cannot name one",
+                                   to));
+      continue;
+    }
+    if (id.keyed) continue;  // resolved per record, by value
+    if (id.level > 0 && id.level > r.level) {
+      error(*r.at, r.path,
+            fmt::format("'{}' is repeated; refer to it from inside the same repeat, or by a "
+                        "key (id= key= on the object, key= on the reference)",
+                        to));
+      continue;
+    }
+    if (id.level > 0 && r.repeats[static_cast<std::size_t>(id.level - 1)] != id.repeat)
+      warns_.push_back({errc::mapping_invalid,
+                        fmt::format("the reference to '{}' binds by position: item N of this "
+                                    "repeat points at item N of {}'s; name a key instead "
+                                    "(id= key= on the object, key= on the reference)",
+                                    to, id.repeat->get("source")),
+                        fmt::format("{}:{}:{}", m_.file, r.at->line, r.at->column), r.path,
+                        r.at->line, r.at->column});
+    r.n->ref_level = id.level > 0 ? id.level : -1;
   }
 }
 
-// Required children (minOccurs >= 1) that no rule fills make every document invalid.
 // Required children (minOccurs >= 1) that no rule fills make every document invalid, as do
 // required attributes no rule writes. Each is reported at the rule that writes the element
 // (the root's at the mapping's start), all in one run.

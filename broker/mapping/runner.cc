@@ -38,6 +38,13 @@ struct runner {
   std::string value_buf;
   std::string part_buf;
   code_coverage* coverage = nullptr;
+  // Keyed ids written so far and keyed references to check at the end (a few per record).
+  std::vector<std::string> keyed_ids;
+  struct keyed_reference {
+    std::string id, key;
+    const node* n;
+  };
+  std::vector<keyed_reference> keyed_refs;
 
   void note_code(const code_table& t, std::string_view from) {
     if (coverage) coverage->used.emplace(t.name, std::string(from));
@@ -275,17 +282,89 @@ struct runner {
     base::append_xml_escaped(out, v.substr(start));
   }
 
+  // `prefix` + the key's value as an NCName: letters, digits, '.' and '-' as they are, every
+  // other byte as _HH (so '_' too), which keeps distinct keys distinct.
+  static void append_keyed(std::string& to, const std::string& prefix, std::string_view key) {
+    static constexpr char hex[] = "0123456789ABCDEF";
+    to += prefix;
+    for (unsigned char c : key) {
+      const bool ascii_alnum =
+          (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+      if (ascii_alnum || c == '.' || c == '-') {
+        to += static_cast<char>(c);
+      } else {
+        to += '_';
+        to += hex[c >> 4];
+        to += hex[c & 15];
+      }
+    }
+  }
+
+  // A key's text, or the record refused (the field named) when it has none.
+  bool key_text(const source_path& key, std::string& text) {
+    auto f = lookup(key);
+    if (!f.present || !f.scalar || f.text.empty()) {
+      fail(errc::record_missing_field, "the key naming this object is missing", key.label);
+      return false;
+    }
+    text.assign(f.text);
+    return true;
+  }
+
+  // Writes a keyed id; two objects of one kind with one key could each be the one a reference
+  // means, so the record is refused.
+  bool keyed_id(const node& n) {
+    std::string key, id;
+    if (!key_text(*n.id_key, key)) return false;
+    append_keyed(id, n.id, key);
+    if (std::find(keyed_ids.begin(), keyed_ids.end(), id) != keyed_ids.end()) {
+      fail(errc::record_ambiguous_reference,
+           fmt::format("two {} objects have the key '{}'", n.id, key), n.id_key->label);
+      return false;
+    }
+    out += id;
+    keyed_ids.push_back(std::move(id));
+    return true;
+  }
+
+  // Writes a keyed reference; it is checked against the ids once the document is written.
+  bool keyed_ref(const node& n) {
+    std::string key, id;
+    if (!key_text(*n.ref_key, key)) return false;
+    append_keyed(id, n.ref_to, key);
+    out += id;
+    keyed_refs.push_back({std::move(id), std::move(key), &n});
+    return true;
+  }
+
+  // Every keyed reference names an object the document holds.
+  void check_keyed_refs() {
+    for (const auto& r : keyed_refs)
+      if (std::find(keyed_ids.begin(), keyed_ids.end(), r.id) == keyed_ids.end())
+        fail(errc::record_unresolved_reference,
+             fmt::format("no {} with the key '{}' in the record", r.n->ref_to, r.key),
+             r.n->ref_key->label);
+  }
+
   // The start tag's attributes after the name: structures:id, structures:ref, then the rules'
   // attributes. False (with the record's errors) when a value is bad or a required one is missing.
   bool attributes(const node& n) {
     if (!n.id.empty()) {
       out += " structures:id=\"";
-      out += id_of(n.id, n.id_level);
+      if (!n.id_key) {
+        out += id_of(n.id, n.id_level);
+      } else if (!keyed_id(n)) {
+        return false;
+      }
       out += '"';
     }
     if (!n.ref_to.empty()) {
       out += " structures:ref=\"";
-      out += id_of(n.ref_to, n.ref_level);
+      if (!n.ref_key) {
+        out += id_of(n.ref_to, n.ref_level);
+      } else if (!keyed_ref(n)) {
+        return false;
+      }
       out += '"';
     }
     bool ok = true;
@@ -370,6 +449,8 @@ struct runner {
         return false;  // writes nothing
       case node_kind::ref:
       case node_kind::nil: {
+        // A reference whose key field is empty is not written, like a value without one.
+        if (n.ref_key && !has_value(lookup(*n.ref_key))) return false;
         const auto mark = out.size();
         indent(depth);
         out += '<';
@@ -472,7 +553,7 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   if (!base::valid_utf8(record))
     return diagnostic{
         errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
-  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}, coverage};
+  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}, coverage, {}, {}};
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);
@@ -531,6 +612,7 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   r.line_sources.push_back(nullptr);  // the root start tag's own end of line
   for (const auto& k : m.root.kids) r.emit(*k, 1);
   r.out += "</" + m.root.tag + ">\n";
+  r.check_keyed_refs();
   if (!r.errs.empty()) return r.errs;
   c.document = std::move(r.out);
   c.line_sources = std::move(r.line_sources);
