@@ -2,7 +2,7 @@
 # The niem-map command-line contract: exit codes, per-record reporting, partial batches, output
 # naming, --help on every command.
 set -euo pipefail
-niem_map=$1 root=$2
+niem_map=$1 root=$2 shared=$3
 export NIEM_HOME=$root
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
@@ -10,7 +10,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 expect_rc() { local want=$1; shift; set +e; "$@" > "$tmp"/stdout 2> "$tmp"/stderr; local rc=$?; set -e;
   [ $rc -eq "$want" ] || { cat "$tmp"/stderr; fail "$* exited $rc, expected $want"; }; }
 
-for c in convert check test validate; do
+for c in convert check test validate scaffold; do
   expect_rc 0 "$niem_map" $c --help
   grep -q usage "$tmp"/stdout || fail "$c --help prints no usage"
 done
@@ -102,4 +102,35 @@ grep -q 'mmis-pharmacy-claim/mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenN
   || fail "the broken mapping is not reported: $(cat "$tmp"/stderr)"
 grep -q 'going on with 1 of 2 mappings' "$tmp"/stderr || fail "no summary: $(cat "$tmp"/stderr)"
 expect_rc 1 "$niem_map" test "$tmp"/maps
+
+# scaffold from a published IEPD's sample: the mapping compiles, its record converts, and the
+# document holds every leaf and attribute of the sample, in order.
+ojbc=$shared/niem/samples/ojbc-juvenile-history/information_model
+expect_rc 0 "$niem_map" scaffold --sample "$ojbc"/samples/JuvenilePlacementHistoryResponse_Sample.xml \
+  --schema "$ojbc"/IEPD/Placement/JuvenilePlacementHistoryResponse.xsd \
+  --schema "$ojbc"/IEPD/Placement/impl/michigan/codes.xsd --agency court \
+  --record-type placement-history --exchange juvenile-placement-history --out "$tmp"/scaffold/ojbc
+grep -q '<map:object target="nc:Person" id="Child1">' "$tmp"/scaffold/ojbc/mapping.xml \
+  || fail "no id in the scaffold: $(head -40 "$tmp"/scaffold/ojbc/mapping.xml)"
+grep -q 'ref target="nc:Person" to="Child1"' "$tmp"/scaffold/ojbc/mapping.xml || fail "no reference in the scaffold"
+expect_rc 0 "$niem_map" check "$tmp"/scaffold/ojbc/mapping.xml
+python3 - "$tmp"/scaffold/ojbc/tests/sample.input.json <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))
+r["record_id"] = "100"
+open(sys.argv[1], "w").write(json.dumps(r) + "\n")
+PY
+expect_rc 0 "$niem_map" convert --agency court --mappings "$tmp"/scaffold "$tmp"/scaffold/ojbc/tests/sample.input.json
+cp "$tmp"/stdout "$tmp"/scaffolded.xml
+expect_rc 0 python3 "$root"/tests/iepd/compare.py "$ojbc"/samples/JuvenilePlacementHistoryResponse_Sample.xml "$tmp"/scaffolded.xml
+grep -q 'leaves 66 of 66, attributes 20 of 20' "$tmp"/stdout || fail "scaffold does not reproduce: $(cat "$tmp"/stdout)"
+# It never overwrites a mapping.
+expect_rc 2 "$niem_map" scaffold --sample "$ojbc"/samples/JuvenilePlacementHistoryResponse_Sample.xml \
+  --schema "$ojbc"/IEPD/Placement/JuvenilePlacementHistoryResponse.xsd --out "$tmp"/scaffold/ojbc
+grep -q 'exists; not overwritten' "$tmp"/stderr || fail "scaffold overwrote: $(cat "$tmp"/stderr)"
+# From the schema: the root's required content; it compiles.
+expect_rc 0 "$niem_map" scaffold --root JuvenilePlacementHistoryResponse \
+  --schema "$ojbc"/IEPD/Placement/JuvenilePlacementHistoryResponse.xsd --out "$tmp"/scaffold/root
+grep -q 'optional in' "$tmp"/scaffold/root/mapping.xml || fail "no optional children named"
+expect_rc 0 "$niem_map" check "$tmp"/scaffold/root/mapping.xml
 echo "niem-map cli: ok"

@@ -11,6 +11,7 @@
 #include <fmt/format.h>
 #include <boost/json.hpp>
 
+#include "args.h"
 #include "base/error.h"
 #include "base/text.h"
 #include "mapping/mapping.h"
@@ -21,45 +22,6 @@ namespace fs = std::filesystem;
 namespace niem::tools {
 
 namespace {
-
-struct parsed_args {
-  std::map<std::string, std::vector<std::string>> flags;
-  std::vector<std::string> positional;
-  bool help = false;
-  std::string error;
-
-  std::optional<std::string> get(const std::string& k) const {
-    auto it = flags.find(k);
-    if (it == flags.end() || it->second.empty()) return std::nullopt;
-    return it->second.back();
-  }
-};
-
-parsed_args parse(const std::vector<std::string>& args,
-                  const std::vector<std::string>& with_value) {
-  parsed_args p;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    const auto& a = args[i];
-    if (a == "--help" || a == "-h") {
-      p.help = true;
-    } else if (a.rfind("--", 0) == 0) {
-      auto eq = a.find('=');
-      std::string name = a.substr(2, eq == std::string::npos ? std::string::npos : eq - 2);
-      if (std::find(with_value.begin(), with_value.end(), name) == with_value.end()) {
-        p.error = fmt::format("unknown option --{}", name);
-      } else if (eq != std::string::npos) {
-        p.flags[name].push_back(a.substr(eq + 1));
-      } else if (i + 1 < args.size()) {
-        p.flags[name].push_back(args[++i]);
-      } else {
-        p.error = fmt::format("--{} needs a value", name);
-      }
-    } else {
-      p.positional.push_back(a);
-    }
-  }
-  return p;
-}
 
 void print_diags(const std::vector<base::diagnostic>& ds) {
   for (const auto& d : ds) std::cerr << base::format(d) << "\n";

@@ -15,5 +15,6 @@ int cmd_convert(const options& o);
 int cmd_check(const options& o);
 int cmd_test(const options& o);
 int cmd_validate(const options& o);
+int cmd_scaffold(const options& o);
 
 }  // namespace niem::tools

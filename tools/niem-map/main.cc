@@ -16,6 +16,7 @@ Commands:
   check     compile and lint mapping files
   test      run the golden tests stored beside the mappings
   validate  validate XML documents against any schema set
+  scaffold  write a first mapping and native record from an IEPD's sample or schema
 
 Run 'niem-map COMMAND --help' for a command's options.
 Environment: NIEM_HOME is the project root holding mappings/ and schemas/ (default: the source tree).
@@ -36,6 +37,7 @@ int main(int argc, char** argv) {
   if (cmd == "check") return niem::tools::cmd_check(o);
   if (cmd == "test") return niem::tools::cmd_test(o);
   if (cmd == "validate") return niem::tools::cmd_validate(o);
+  if (cmd == "scaffold") return niem::tools::cmd_scaffold(o);
   std::fprintf(stderr, "niem-map: unknown command '%s'\n\n%s", cmd.c_str(), k_usage);
   return 2;
 }
