@@ -554,7 +554,8 @@ void compiler::sort(node& n) {
 }
 
 std::string compiler::root_start_tag(const ast& root) {
-  std::string tag = "<" + root.get("root");
+  std::string tag(1, '<');  // appended, not "<" + name: GCC 12 -O3 misreads that (-Wrestrict)
+  tag += root.get("root");
   for (const auto& [p, uri] : *root.prefixes) {
     if (uri == k_map_ns || p.empty() || !used_prefixes_.count(p)) continue;
     if (p == "structures" || p == "xsi") continue;
