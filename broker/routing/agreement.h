@@ -149,6 +149,7 @@ struct filter_result {
   std::vector<std::string> disclosed;    // the include paths that matched something
   std::vector<removed_element> removed;  // with `explain`: each removed subtree's top element
   std::string error;
+  base::errc code = base::errc::internal;  // why, when not ok
 };
 
 // What the recipient receives: the root, the included subtrees, and the containers on the way

@@ -147,14 +147,16 @@ class filter_run {
     }
   }
   void finish() {
+    if (!references_kept()) return;
     r.document += '\n';
     for (const auto* n : disclosed_) r.disclosed.push_back(n->label);
     std::sort(r.disclosed.begin(), r.disclosed.end());
     r.ok = true;
   }
-  void fail(std::string why) {
+  void fail(std::string why, base::errc code = base::errc::internal) {
     failed = true;
     r.error = std::move(why);
+    r.code = code;
   }
 
  private:
@@ -165,6 +167,46 @@ class filter_run {
     bool written;
     std::string_view start;
   };
+
+  // The value of attribute `name` in a start tag as written ("" if absent). The broker's writers
+  // put NIEM's structures under the prefix `structures`, whatever the release.
+  static std::string_view attribute(std::string_view start_tag, std::string_view name) {
+    for (std::size_t at = start_tag.find(name); at != std::string_view::npos;
+         at = start_tag.find(name, at + 1)) {
+      const char before = at ? start_tag[at - 1] : '<';
+      const std::size_t v = at + name.size();
+      if ((before == ' ' || before == '\t' || before == '\n' || before == '\r') &&
+          start_tag.substr(v, 2) == "=\"") {
+        auto end = start_tag.find('"', v + 2);
+        if (end != std::string_view::npos) return start_tag.substr(v + 2, end - v - 2);
+      }
+    }
+    return {};
+  }
+
+  // Every reference the recipient receives points at an object it receives: a filter that kept
+  // a reference and removed its object would deliver a document naming what it does not hold.
+  // Read from the start tags of what was written (only when it holds a reference at all).
+  bool references_kept() {
+    if (r.document.find("structures:ref=\"") == std::string::npos) return true;
+    std::vector<std::string_view> ids, refs;
+    xml_stream x(r.document);
+    for (auto k = x.next(); k != xml_stream::kind::done; k = x.next()) {
+      if (k == xml_stream::kind::error) return fail(x.error()), false;
+      if (k != xml_stream::kind::start) continue;
+      if (auto id = attribute(x.raw(), "structures:id"); !id.empty()) ids.push_back(id);
+      if (auto ref = attribute(x.raw(), "structures:ref"); !ref.empty()) refs.push_back(ref);
+    }
+    for (auto ref : refs)
+      if (std::find(ids.begin(), ids.end(), ref) == ids.end()) {
+        fail(fmt::format("the filter keeps a reference to '{}' but removes the object it points "
+                         "at",
+                         ref),
+             base::errc::route_reference_removed);
+        return false;
+      }
+    return true;
+  }
 
   static bool has_full_date(std::string_view s) {
     auto digit = [](char c) { return c >= '0' && c <= '9'; };

@@ -493,7 +493,7 @@ void filter_all(const routed_document& doc, const record_values& values,
     auto& d = out[index];
     if (!results[i].ok) {
       d.deliver = false;
-      d.reason = base::errc::internal;
+      d.reason = results[i].code;
       continue;
     }
     d.document = shared[i];

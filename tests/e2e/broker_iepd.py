@@ -31,8 +31,12 @@ conf = conf.replace('    <publishes record-type="pmap_order"/>',
                     '    <publishes record-type="placement-history"/>')
 conf = conf.replace('  <agreement file=', f'  <agreement file="{agreements}/DSA-OJBC.xml"/>\n'
                     '  <agreement file=', 1)
+conf = conf.replace('  <agreement file=', f'  <agreement file="{agreements}/DSA-OJBC-PHN.xml"/>\n'
+                    '  <agreement file=', 1)
 conf = conf.replace('  <subscription ', '  <subscription recipient="cws" exchange="juvenile-placement-'
-                    'history" purpose="CARE_COORDINATION"/>\n  <subscription ', 1)
+                    'history" purpose="CARE_COORDINATION"/>\n  <subscription recipient="phn" '
+                    'exchange="juvenile-placement-history" purpose="CARE_COORDINATION"/>\n'
+                    '  <subscription ', 1)
 open(config, "w", encoding="utf-8").write(conf)
 
 # What child welfare may see: the placement history and the query it answers (the schema requires
@@ -62,6 +66,29 @@ open(os.path.join(agreements, "DSA-OJBC.xml"), "w", encoding="utf-8").write(f"""
 </agreement>
 """)
 
+# The nurse's agreement keeps who lives where (the residence associations) but not the places:
+# its references would point at nothing, so the document is withheld (NIEM-511), not delivered.
+open(os.path.join(agreements, "DSA-OJBC-PHN.xml"), "w", encoding="utf-8").write(f"""<?xml version="1.0" encoding="UTF-8"?>
+<agreement xmlns="urn:niem-broker:agreement:1"
+  xmlns:nc="http://release.niem.gov/niem/niem-core/3.0/"
+  xmlns:jh-ext="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenileHistoryCommonExtension/1.0"
+  xmlns:jh-placement="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenilePlacementHistoryExtension/1.0"
+  id="DSA-OJBC-PHN" version="1" level="identifiable">
+  <title>Juvenile court to public health nursing: placement histories, residences only</title>
+  <provider agency="court"/>
+  <recipient agency="phn"/>
+  <purpose code="CARE_COORDINATION"/>
+  <effective from="2024-01-01"/>
+  <terms exchange="juvenile-placement-history">
+    <include path="jh-ext:JuvenileHistoryCategoryCode"/>
+    <include path="jh-ext:JuvenileHistoryQueryCriteria"/>
+    <include path="jh-placement:JuvenilePlacementHistory/jh-ext:JuvenileInformationAvailabilityCode"/>
+    <include path="jh-placement:JuvenilePlacementHistory/nc:Person"/>
+    <include path="jh-placement:JuvenilePlacementHistory/nc:PersonResidenceAssociation"/>
+  </terms>
+</agreement>
+""")
+
 record = open(os.path.join(iepd, "tests/sample.input.json"), encoding="utf-8").read().strip()
 broker = Broker(binary, config, store, os.path.join(tmp, "broker.log")).start()
 try:
@@ -70,6 +97,7 @@ try:
     s.send(record_message(record, "application/json"))
     s.close()
     got = drain(conn, "deliver/cws")
+    nurse = drain(conn, "deliver/phn")
     conn.close()
 finally:
     rc = broker.stop()
@@ -90,4 +118,9 @@ rows = store_query(store, "SELECT decision, recipient, agreement, purpose FROM a
                           "WHERE record_key = '100' ORDER BY seq")
 check(("deliver", "cws", "DSA-OJBC@1", "CARE_COORDINATION") in [tuple(r) for r in rows],
       f"the disclosure is audited under the agreement: {rows}")
+check(nurse == [], "phn receives no document whose references would point at nothing")
+check(("withhold", "phn", "DSA-OJBC-PHN@1", "CARE_COORDINATION") in [tuple(r) for r in rows],
+      f"the withholding is audited under the nurse's agreement: {rows}")
+reason = store_query(store, "SELECT reason FROM audit WHERE record_key = '100' AND recipient = 'phn'")
+check([tuple(r) for r in reason] == [("NIEM-511",)], f"with its reason, NIEM-511: {reason}")
 print("broker iepd: ok")
