@@ -398,6 +398,18 @@ struct runner {
     return ok;
   }
 
+  // The indented start tag's name and attributes, left open for its end; nothing written (and
+  // false, with the record's errors) when an attribute's value is bad.
+  bool start_tag(const node& n, int depth) {
+    const auto mark = out.size();
+    indent(depth);
+    out += '<';
+    out += n.tag;
+    if (attributes(n)) return true;
+    out.resize(mark);
+    return false;
+  }
+
   bool emit_one(const node& n, int depth) {
     for (const auto& c : n.conds)
       if (!holds(c)) return false;
@@ -428,14 +440,7 @@ struct runner {
         }
         if ((n.min || n.max) && !in_range(n, val)) return false;
         if (n.not_before && !in_order(n, val)) return false;
-        const auto mark = out.size();
-        indent(depth);
-        out += '<';
-        out += n.tag;
-        if (!attributes(n)) {
-          out.resize(mark);
-          return false;
-        }
+        if (!start_tag(n, depth)) return false;
         out += '>';
         base::append_xml_escaped(out, val);
         out += "</";
@@ -451,14 +456,7 @@ struct runner {
       case node_kind::nil: {
         // A reference whose key field is empty is not written, like a value without one.
         if (n.ref_key && !has_value(lookup(*n.ref_key))) return false;
-        const auto mark = out.size();
-        indent(depth);
-        out += '<';
-        out += n.tag;
-        if (!attributes(n)) {
-          out.resize(mark);
-          return false;
-        }
+        if (!start_tag(n, depth)) return false;
         if (n.kind == node_kind::nil || n.ref_nil) out += " xsi:nil=\"true\"";
         out += "/>";
         newline();
@@ -467,13 +465,7 @@ struct runner {
       case node_kind::container: {
         const auto mark = out.size();
         const auto lines = line_sources.size();
-        indent(depth);
-        out += '<';
-        out += n.tag;
-        if (!attributes(n)) {
-          out.resize(mark);
-          return false;
-        }
+        if (!start_tag(n, depth)) return false;
         out += '>';
         newline();
         bool any = false;
