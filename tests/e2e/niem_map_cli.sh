@@ -103,6 +103,12 @@ grep -q 'mmis-pharmacy-claim/mapping.xml:[0-9]*:[0-9]*: NIEM-301 nc:PersonGivenN
 grep -q 'going on with 1 of 2 mappings' "$tmp"/stderr || fail "no summary: $(cat "$tmp"/stderr)"
 expect_rc 1 "$niem_map" test "$tmp"/maps
 
+# check --mappings DIR: every mapping under DIR, each with its agency, record type and exchange,
+# as convert's help promises.
+expect_rc 0 "$niem_map" check --mappings "$root"/mappings
+grep -q 'cws placement -> placement-notification' "$tmp"/stdout || fail "check --mappings: $(cat "$tmp"/stdout)"
+expect_rc 2 "$niem_map" check --mappings
+
 # scaffold from a published IEPD's sample: the mapping compiles, its record converts, and the
 # document holds every leaf and attribute of the sample, in order.
 ojbc=$shared/niem/samples/ojbc-juvenile-history/information_model

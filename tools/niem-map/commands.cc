@@ -350,25 +350,35 @@ int exercise_codes(const mapping::compiled_mapping& m, mapping::code_coverage& c
 }
 
 const char* k_check_help =
-    R"(usage: niem-map check [--strict] MAPPING...
+    R"(usage: niem-map check [--strict] [--mappings DIR] MAPPING...
 
-Compiles each mapping against its exchange schema and reports unknown or misplaced target paths,
-required elements the mapping never fills, code values the schema does not allow, unused code
-tables, and code-table entries that none of the mapping's examples (examples/) and golden inputs
-(tests/*.input.*) reaches: an entry no record exercises is a translation nobody has seen work.
-Exit 0 when all compile, 1 otherwise (with --strict, also when there is any warning).
+Compiles each mapping (those named, and every mapping.xml under --mappings) against its exchange
+schema set and reports unknown or misplaced target paths, required elements and attributes the
+mapping never writes, elements written more often than the schema allows, attributes the element's
+type does not declare, code values the schema does not allow, ids and references that do not
+match, unused code tables and templates, and code-table entries that none of the mapping's
+examples (examples/) and golden inputs (tests/*.input.*) reaches: an entry no record exercises is
+a translation nobody has seen work. For each mapping it prints its agency, record type and
+exchange. Exit 0 when all compile, 1 otherwise (with --strict, also when there is any warning).
 )";
 
 }  // namespace
 
 int cmd_check(const options& o) {
-  auto a = parse(o.args, {});
+  std::vector<std::string> args;
   bool strict = false;
-  std::vector<std::string> files;
-  for (const auto& p : a.positional) files.push_back(p);
-  for (const auto& arg : o.args)
-    if (arg == "--strict") strict = true;
-  if (strict) a.error.clear();
+  for (const auto& arg : o.args) {
+    if (arg == "--strict")
+      strict = true;
+    else
+      args.push_back(arg);
+  }
+  auto a = parse(args, {"mappings"});
+  std::vector<std::string> files = a.positional;
+  if (auto dir = a.get("mappings")) {
+    auto found = find_mapping_files(*dir);
+    files.insert(files.end(), found.begin(), found.end());
+  }
   if (a.help || files.empty() || !a.error.empty()) {
     std::cout << k_check_help;
     if (!a.error.empty()) std::cerr << a.error << "\n";
