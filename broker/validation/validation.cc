@@ -511,10 +511,22 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
   std::vector<diagnostic> diags;
 
   if (!src.catalog.empty()) load_catalog(src.catalog, im.by_namespace, diags);
+  // A folder is an IEPD's: a few thousand files at most. One that holds far more (a folder named
+  // by mistake: "/", a home directory) is refused rather than walked for minutes.
+  constexpr std::size_t k_max_folder_entries = 50'000;
   for (const auto& dir : src.search_dirs) {
     std::error_code ec;
+    std::size_t entries = 0;
     for (auto it = fs::recursive_directory_iterator(dir, ec); !ec && it != fs::end(it);
          it.increment(ec)) {
+      if (++entries > k_max_folder_entries) {
+        diags.push_back({errc::schema_load_failed,
+                         fmt::format("the schema folder holds more than {} entries: name the "
+                                     "IEPD's own folder",
+                                     k_max_folder_entries),
+                         dir, "", 0, 0});
+        break;
+      }
       if (it->is_regular_file() && it->path().extension() == ".xsd") {
         auto ns = sniff_target_namespace(it->path());
         if (!ns.empty()) im.by_namespace.emplace(ns, it->path().lexically_normal().string());
