@@ -147,8 +147,9 @@ class compiler {
   // (the root's at the mapping's start), all in one run.
   void check_required(const node& n, const ast& at);
 
-  // Written in every document its conditions allow: a reference, a nil, a required value, a
-  // value of constants only. (A value from a field is written only when the field has one.)
+  // Written in every document its conditions allow: a reference (not a keyed one), a nil, a
+  // required value, a value of constants only. (A value from a field is written only when the field
+  // has one.)
   static bool always_written(const node& n);
 
   // More elements for one particle than its maxOccurs allows: written unconditionally, every

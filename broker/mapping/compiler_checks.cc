@@ -227,11 +227,13 @@ void compiler::check_required(const node& n, const ast& at) {
   for (const auto& k : n.kids) check_required(*k, at);
 }
 
-// Written in every document its conditions allow: a reference, a nil, a required value, a
-// value of constants only. (A value from a field is written only when the field has one.)
+// Written in every document its conditions allow: a reference (not a keyed one), a nil, a
+// required value, a value of constants only. (A value from a field is written only when the field
+// has one.)
 bool compiler::always_written(const node& n) {
   switch (n.kind) {
-    case node_kind::ref:
+    case node_kind::ref:  // a keyed one is written only when its key field has a value
+      return !n.ref_key;
     case node_kind::nil:
       return true;
     case node_kind::leaf:
