@@ -184,6 +184,13 @@ std::vector<exchange_root> mapping_library::exchanges() const {
   return out;
 }
 
+std::shared_ptr<const validation::schema_set> mapping_library::schemas_for(
+    std::string_view exchange) const {
+  for (const auto& m : mappings_)
+    if (m->exchange() == exchange) return m->schemas();
+  return schemas_;
+}
+
 const compiled_mapping* mapping_library::find(std::string_view agency,
                                               std::string_view record_type) const {
   for (const auto& m : mappings_)

@@ -70,6 +70,9 @@ class mapping_library {
   // The shared schema set: that of the mappings naming one `schema` file and of the written
   // exchanges (if there are none, the first mapping's own set).
   std::shared_ptr<const validation::schema_set> schemas() const { return schemas_; }
+  // The schema set that validates an exchange's documents: its mapping's (an IEPD's own set),
+  // else the shared one.
+  std::shared_ptr<const validation::schema_set> schemas_for(std::string_view exchange) const;
   // Every schema set the mappings were compiled against, the shared one included.
   const std::vector<std::shared_ptr<const validation::schema_set>>& schema_sets() const {
     return sets_;

@@ -37,4 +37,33 @@ set +e
 rc=$?
 set -e
 [ $rc = 2 ] || fail "an unknown command gave $rc, not 2"
+
+# An IEPD's exchange beside the project's: explain validates its document against that IEPD's own
+# schema set (read from ../shared), not the project's shared one. A home with both mappings.
+home="$tmp/home"
+mkdir -p "$home/mappings/ojbc"
+cp -r "$root/schemas" "$home/"
+cp -r "$root"/mappings/* "$home/mappings/"
+iepd="$root/tests/iepd/ojbc-juvenile-placement"
+sed "s|path=\"../../../../shared|path=\"$(cd "$root/.." && pwd)/shared|" "$iepd/mapping.xml" \
+  > "$home/mappings/ojbc/mapping.xml"
+cat > "$tmp/DSA-OJBC.xml" <<'XML'
+<agreement xmlns="urn:niem-broker:agreement:1"
+  xmlns:jh-ext="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenileHistoryCommonExtension/1.0"
+  xmlns:jh-placement="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenilePlacementHistoryExtension/1.0"
+  id="DSA-OJBC" version="1" level="identifiable">
+  <title>t</title><provider agency="court"/><recipient agency="cws"/>
+  <purpose code="CARE_COORDINATION"/><effective from="2024-01-01"/>
+  <terms exchange="juvenile-placement-history">
+    <include path="jh-ext:JuvenileHistoryCategoryCode"/>
+    <include path="jh-ext:JuvenileHistoryQueryCriteria"/>
+    <include path="jh-placement:JuvenilePlacementHistory/jh-ext:JuvenileInformationAvailabilityCode"/>
+  </terms>
+</agreement>
+XML
+NIEM_HOME="$home" "$dsa" explain --agreement "$tmp/DSA-OJBC.xml" "$iepd/tests/sample.expected.xml" \
+  > "$tmp/out" 2> "$tmp/err" || fail "explain of an IEPD document: $(cat "$tmp/err")"
+grep -q '<jh-ext:JuvenileHistoryQueryCriteria>' "$tmp/out" || fail "the kept element is missing"
+! grep -q '2nd District' "$tmp/out" || fail "the removed element flowed"
+echo "ok: an IEPD's document is explained against its own schemas"
 echo "PASS"

@@ -23,9 +23,9 @@
 #include "base/home.h"
 #include "base/text.h"
 #include "mapping/mapping.h"
+#include "oversight/medication_check.h"
 #include "report/report.h"
 #include "routing/agreement.h"
-#include "oversight/medication_check.h"
 #include "routing/policy.h"
 #include "store/store.h"
 
@@ -185,7 +185,7 @@ int cmd_explain(const std::vector<std::string>& args) {
                  a.id.c_str());
     return 2;
   }
-  validation::validator validator(ex.lib->schemas());
+  validation::validator validator(ex.lib->schemas_for(terms->exchange));
   auto rep = validator.validate(*doc, doc_path);
   if (!rep.valid) {
     std::fprintf(stderr, "niem-dsa: %s is not a valid %s document:\n", doc_path.c_str(),
