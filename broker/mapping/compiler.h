@@ -20,7 +20,7 @@ using base::errc;
 using validation::qname;
 
 inline constexpr std::string_view k_xsi_ns = vocabulary::k_xsi;
-inline constexpr std::string_view k_xml_ns = "http://www.w3.org/XML/1998/namespace";
+inline constexpr std::string_view k_xml_ns = vocabulary::k_xml;
 
 class compiler {
  public:

@@ -17,6 +17,8 @@ inline constexpr std::string_view k_mae =
 inline constexpr std::string_view k_aggregate_report =
     "http://example.gov/niem-broker/exchange/aggregate-report/1.0/";
 inline constexpr std::string_view k_xsi = "http://www.w3.org/2001/XMLSchema-instance";
+// The namespace of xml:lang and the like, bound to the prefix `xml` without a declaration.
+inline constexpr std::string_view k_xml = "http://www.w3.org/XML/1998/namespace";
 
 // The exchange whose documents the router learns consents from.
 inline constexpr std::string_view k_consent_directive = "consent-directive";

@@ -39,55 +39,48 @@ conf = conf.replace('  <subscription ', '  <subscription recipient="cws" exchang
                     '  <subscription ', 1)
 open(config, "w", encoding="utf-8").write(conf)
 
-# What child welfare may see: the placement history and the query it answers (the schema requires
-# it), not the court's own record-keeping metadata (its branch office and address).
-open(os.path.join(agreements, "DSA-OJBC.xml"), "w", encoding="utf-8").write(f"""<?xml version="1.0" encoding="UTF-8"?>
-<agreement xmlns="urn:niem-broker:agreement:1"
-  xmlns:nc="http://release.niem.gov/niem/niem-core/3.0/"
-  xmlns:cyfs="http://release.niem.gov/niem/domains/cyfs/3.0/"
-  xmlns:jh-ext="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenileHistoryCommonExtension/1.0"
-  xmlns:jh-placement="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenilePlacementHistoryExtension/1.0"
-  id="DSA-OJBC" version="1" level="identifiable">
-  <title>Juvenile court to child welfare: placement histories (OJBC IEPD)</title>
+IEPD_NS = {
+    "nc": "http://release.niem.gov/niem/niem-core/3.0/",
+    "cyfs": "http://release.niem.gov/niem/domains/cyfs/3.0/",
+    "jh-ext": "http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenileHistoryCommonExtension/1.0",
+    "jh-placement": "http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenilePlacementHistoryExtension/1.0",
+}
+# What the schema requires of every recipient's document: the query it answers and the history's
+# availability code.
+REQUIRED = ["jh-ext:JuvenileHistoryCategoryCode", "jh-ext:JuvenileHistoryQueryCriteria",
+            "jh-placement:JuvenilePlacementHistory/jh-ext:JuvenileInformationAvailabilityCode"]
+
+
+def write_agreement(agreement_id, recipient, title, includes):
+    """An agreement from the court to RECIPIENT for the IEPD exchange, its paths in the IEPD's
+    namespaces."""
+    ns = "".join(f'\n  xmlns:{p}="{u}"' for p, u in IEPD_NS.items())
+    paths = "".join(f'\n    <include path="{p}"/>' for p in REQUIRED + includes)
+    open(os.path.join(agreements, agreement_id + ".xml"), "w", encoding="utf-8").write(
+        f"""<?xml version="1.0" encoding="UTF-8"?>
+<agreement xmlns="urn:niem-broker:agreement:1"{ns}
+  id="{agreement_id}" version="1" level="identifiable">
+  <title>{title}</title>
   <provider agency="court"/>
-  <recipient agency="cws"/>
+  <recipient agency="{recipient}"/>
   <purpose code="CARE_COORDINATION"/>
   <effective from="2024-01-01"/>
-  <terms exchange="juvenile-placement-history">
-    <include path="jh-ext:JuvenileHistoryCategoryCode"/>
-    <include path="jh-ext:JuvenileHistoryQueryCriteria"/>
-    <include path="jh-placement:JuvenilePlacementHistory/jh-ext:JuvenileInformationAvailabilityCode"/>
-    <include path="jh-placement:JuvenilePlacementHistory/nc:Person"/>
-    <include path="jh-placement:JuvenilePlacementHistory/nc:Location"/>
-    <include path="jh-placement:JuvenilePlacementHistory/nc:PersonResidenceAssociation"/>
-    <include path="jh-placement:JuvenilePlacementHistory/cyfs:ParentChildAssociation"/>
-    <include path="jh-placement:JuvenilePlacementHistory/cyfs:JuvenilePlacement"/>
+  <terms exchange="juvenile-placement-history">{paths}
   </terms>
 </agreement>
 """)
 
+
+# What child welfare may see: the placement history, not the court's own record-keeping metadata
+# (its branch office and address).
+history = "jh-placement:JuvenilePlacementHistory/"
+write_agreement("DSA-OJBC", "cws", "Juvenile court to child welfare: placement histories",
+                [history + p for p in ("nc:Person", "nc:Location", "nc:PersonResidenceAssociation",
+                                       "cyfs:ParentChildAssociation", "cyfs:JuvenilePlacement")])
 # The nurse's agreement keeps who lives where (the residence associations) but not the places:
 # its references would point at nothing, so the document is withheld (NIEM-511), not delivered.
-open(os.path.join(agreements, "DSA-OJBC-PHN.xml"), "w", encoding="utf-8").write(f"""<?xml version="1.0" encoding="UTF-8"?>
-<agreement xmlns="urn:niem-broker:agreement:1"
-  xmlns:nc="http://release.niem.gov/niem/niem-core/3.0/"
-  xmlns:jh-ext="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenileHistoryCommonExtension/1.0"
-  xmlns:jh-placement="http://ojbc.org/IEPD/Extension/JuvenileHistory/JuvenilePlacementHistoryExtension/1.0"
-  id="DSA-OJBC-PHN" version="1" level="identifiable">
-  <title>Juvenile court to public health nursing: placement histories, residences only</title>
-  <provider agency="court"/>
-  <recipient agency="phn"/>
-  <purpose code="CARE_COORDINATION"/>
-  <effective from="2024-01-01"/>
-  <terms exchange="juvenile-placement-history">
-    <include path="jh-ext:JuvenileHistoryCategoryCode"/>
-    <include path="jh-ext:JuvenileHistoryQueryCriteria"/>
-    <include path="jh-placement:JuvenilePlacementHistory/jh-ext:JuvenileInformationAvailabilityCode"/>
-    <include path="jh-placement:JuvenilePlacementHistory/nc:Person"/>
-    <include path="jh-placement:JuvenilePlacementHistory/nc:PersonResidenceAssociation"/>
-  </terms>
-</agreement>
-""")
+write_agreement("DSA-OJBC-PHN", "phn", "Juvenile court to public health nursing: residences only",
+                [history + "nc:Person", history + "nc:PersonResidenceAssociation"])
 
 record = open(os.path.join(iepd, "tests/sample.input.json"), encoding="utf-8").read().strip()
 broker = Broker(binary, config, store, os.path.join(tmp, "broker.log")).start()

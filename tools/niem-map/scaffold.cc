@@ -17,6 +17,7 @@
 #include "commands.h"
 #include "mapping/mapping.h"
 #include "validation/validation.h"
+#include "validation/vocabulary.h"
 
 namespace fs = std::filesystem;
 namespace json = boost::json;
@@ -27,8 +28,8 @@ namespace {
 
 using validation::qname;
 
-constexpr std::string_view k_xsi = "http://www.w3.org/2001/XMLSchema-instance";
-constexpr std::string_view k_xml = "http://www.w3.org/XML/1998/namespace";
+constexpr std::string_view k_xsi = vocabulary::k_xsi;
+constexpr std::string_view k_xml = vocabulary::k_xml;
 
 // ---- The sample instance as a tree ----
 

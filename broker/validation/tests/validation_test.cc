@@ -295,8 +295,8 @@ TEST_CASE("NIEM's structures namespace is read from the schemas, whatever the re
         std::vector<std::string>{"https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/"});
   // A NIEM 6.0 simple-content type carries structures:id and the open attribute wildcard.
   const std::string s6 = "https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/";
-  auto text = v6.model().type({"https://docs.oasis-open.org/niemopen/ns/model/niem-core/6.0/",
-                               "TextType"});
+  auto text =
+      v6.model().type({"https://docs.oasis-open.org/niemopen/ns/model/niem-core/6.0/", "TextType"});
   REQUIRE(text);
   const auto& tt = v6.model().types()[*text];
   CHECK(tt.simple_content);
