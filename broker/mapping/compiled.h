@@ -13,6 +13,7 @@
 #include "mapping/mapping.h"
 #include "mapping/mapping_file.h"
 #include "mapping/transforms.h"
+#include "validation/compiled_checks.h"
 #include "validation/validation.h"
 
 namespace niem::mapping {
@@ -59,6 +60,7 @@ struct attribute_rule {
   bool required = false;
   std::vector<condition> conds;  // those of a `when` around the attribute rule alone
   std::uint32_t line = 0, column = 0;
+  const validation::value_check* check = nullptr;  // its type's compiled check
 };
 
 // check: writes nothing; refuses the record when a field its conditions require is missing, or
@@ -107,6 +109,10 @@ struct node {
   std::vector<condition> conds;
   std::vector<std::unique_ptr<node>> kids;
   std::uint32_t line = 0, column = 0;
+  // The compiled checks of the element's type (attach_checks): its children's automaton, or the
+  // check of its value (a leaf's, or the empty content of a reference without xsi:nil).
+  const validation::content_automaton* content = nullptr;
+  const validation::value_check* value = nullptr;
 };
 
 }  // namespace detail
@@ -124,6 +130,10 @@ struct compiled_mapping::impl {
   // under the prefix `structures`. Empty when the schema declares none.
   std::string structures_ns;
   std::string record_type_field;
+  // Whether every element and attribute the mapping writes has compiled checks; if not, why not
+  // (the first construct the checker does not compile), and its documents go to Xerces.
+  bool checks_complete = false;
+  std::string unchecked_because;
 };
 
 namespace detail {
@@ -132,6 +142,10 @@ namespace detail {
 // `errs` (the mapping cannot be used) and `warns` (it can).
 void compile(const ast& root, const validation::schema_model& model, compiled_mapping::impl& out,
              std::vector<base::diagnostic>& errs, std::vector<base::diagnostic>& warns);
+
+// Gives every node of a compiled mapping the compiled checks of its element's type.
+void attach_checks(compiled_mapping::impl& m, const validation::schema_model& model,
+                   const validation::compiled_checks& checks);
 
 }  // namespace detail
 }  // namespace niem::mapping

@@ -273,4 +273,46 @@ void compiler::check_cardinality(const node& n) {
   }
 }
 
+namespace {
+
+struct check_attacher {
+  const validation::schema_model& model;
+  const validation::compiled_checks& checks;
+  std::string why;  // the first construct without compiled checks
+
+  void note(const std::string& where, const std::string& reason) {
+    if (why.empty()) why = fmt::format("{}: {}", where, reason);
+  }
+
+  void attach(node& n) {
+    if (n.kind == node_kind::check || n.element < 0) return;
+    const int type = model.elements()[n.element].type;
+    std::string reason;
+    const bool complex_content = type >= 0 && model.types()[type].element_only;
+    if (n.kind == node_kind::container ||
+        (n.kind == node_kind::ref && !n.ref_nil && complex_content)) {
+      n.content = checks.content(type, &reason);
+      if (!n.content) note(n.tag, reason);
+    } else if (n.kind == node_kind::leaf || (n.kind == node_kind::ref && !n.ref_nil)) {
+      n.value = checks.value(type, &reason);
+      if (!n.value) note(n.tag, reason);
+    }
+    for (auto& a : n.attributes) {
+      a.check = checks.attribute(type, a.name, &reason);
+      if (!a.check) note(fmt::format("{}@{}", n.tag, a.tag), reason);
+    }
+    for (auto& k : n.kids) attach(*k);
+  }
+};
+
+}  // namespace
+
+void attach_checks(compiled_mapping::impl& m, const validation::schema_model& model,
+                   const validation::compiled_checks& checks) {
+  check_attacher a{model, checks, {}};
+  a.attach(m.root);
+  m.checks_complete = a.why.empty();
+  m.unchecked_because = std::move(a.why);
+}
+
 }  // namespace niem::mapping::detail

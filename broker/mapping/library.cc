@@ -154,6 +154,7 @@ base::result<std::shared_ptr<mapping_library>> mapping_library::load(
       errs.insert(errs.end(), merrs.begin(), merrs.end());
       continue;
     }
+    detail::attach_checks(*im, set->model(), set->checks());
     auto cm = std::make_shared<compiled_mapping>(std::move(im));
     cm->agency_ = p.root->get("agency");
     cm->record_type_ = p.root->get("record-type");
@@ -200,17 +201,62 @@ const compiled_mapping* mapping_library::find(std::string_view agency,
 
 // ---- converter ----
 
+std::optional<validation_mode> parse_validation_mode(std::string_view s) {
+  if (s == "compiled") return validation_mode::compiled;
+  if (s == "full") return validation_mode::full;
+  if (s == "both") return validation_mode::both;
+  return std::nullopt;
+}
+
+std::string_view to_string(validation_mode m) {
+  switch (m) {
+    case validation_mode::compiled:
+      return "compiled";
+    case validation_mode::full:
+      return "full";
+    case validation_mode::both:
+      break;
+  }
+  return "both";
+}
+
 converter::converter(std::shared_ptr<const mapping_library> lib, record_limits rl,
-                     validation::limits vl)
-    : lib_(std::move(lib)), rl_(rl) {
+                     validation::limits vl, validation_mode mode)
+    : lib_(std::move(lib)), rl_(rl), mode_(mode) {
   for (const auto& set : lib_->schema_sets())
     validators_.emplace_back(set.get(), std::make_unique<validation::validator>(set, vl));
 }
 
 base::result<conversion> converter::convert(const compiled_mapping& m, std::string_view record,
                                             std::string_view where) {
-  auto c = m.map(record, where, rl_);
+  auto c = m.map(record, where, rl_, nullptr, mode_ != validation_mode::full);
   if (!c) return c;
+  if (mode_ == validation_mode::compiled && c->checked) {
+    if (c->check_errors.empty()) return c;
+    return std::move(c->check_errors);
+  }
+  if (mode_ == validation_mode::full || !c->checked) return validate_full(std::move(*c), m, where);
+  // both: Xerces judges the same bytes; a different verdict is a defect of one of the two.
+  auto compiled_errors = std::move(c->check_errors);
+  auto full = validate_full(std::move(*c), m, where);
+  if (full.ok() == compiled_errors.empty()) {
+    if (full.ok()) return full;
+    return compiled_errors;  // the compiled checker's name the native field and element path
+  }
+  const auto& reason = full.ok() ? compiled_errors.front() : full.errors().front();
+  return diagnostic{
+      errc::xml_validators_disagree,
+      fmt::format("the compiled checker found the document {}, Xerces {} ({}: {})",
+                  compiled_errors.empty() ? "valid" : "invalid", full.ok() ? "valid" : "invalid",
+                  full.ok() ? "compiled" : "Xerces", reason.message),
+      std::string(where),
+      reason.field,
+      reason.line,
+      reason.column};
+}
+
+base::result<conversion> converter::validate_full(conversion c, const compiled_mapping& m,
+                                                  std::string_view where) {
   auto v = std::find_if(validators_.begin(), validators_.end(),
                         [&](const auto& x) { return x.first == m.schemas().get(); });
   if (v == validators_.end())  // a mapping of another library
@@ -220,13 +266,13 @@ base::result<conversion> converter::convert(const compiled_mapping& m, std::stri
                       "",
                       0,
                       0};
-  auto rep = v->second->validate(c->document, where);
+  auto rep = v->second->validate(c.document, where);
   if (rep.valid) return c;
   // Name the native field behind each invalid element where the writer recorded one.
   for (auto& d : rep.diagnostics) {
     d.where = std::string(where);
-    if (d.line < c->line_sources.size() && c->line_sources[d.line])
-      d.field = *c->line_sources[d.line] + " -> " + d.field;
+    if (d.line < c.line_sources.size() && c.line_sources[d.line])
+      d.field = *c.line_sources[d.line] + " -> " + d.field;
   }
   return rep.diagnostics;
 }

@@ -3,6 +3,7 @@
 // native records. Documents are written as a stream straight into a string (no DOM), in schema
 // order, and validated from their bytes by the caller's per-thread validator.
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -28,7 +29,19 @@ struct conversion {
   // validation error name the native field. The labels belong to the compiled mapping, so they
   // are valid while its mapping_library lives.
   std::vector<const std::string*> line_sources;
+  // With compiled checks asked for and complete for the mapping: what they found wrong in the
+  // document (empty: valid). `checked` is false when they did not run.
+  bool checked = false;
+  std::vector<base::diagnostic> check_errors;
 };
+
+// How a converter validates a document: `compiled` by the checks its mapping's writer makes as it
+// writes (Xerces still parses the documents of a mapping whose checks are incomplete), `full` by
+// Xerces' parse of the bytes, `both` by the two, a disagreement refused (NIEM-211).
+enum class validation_mode { compiled, full, both };
+
+std::optional<validation_mode> parse_validation_mode(std::string_view s);
+std::string_view to_string(validation_mode m);
 
 class compiled_mapping;
 
@@ -110,10 +123,15 @@ class compiled_mapping {
 
   // Checks a delimited extract's header line against the mapping's columns.
   std::vector<base::diagnostic> check_header(std::string_view header, std::string_view where) const;
-  // Maps one record (a JSON object, or one delimited row) without validating the result.
+  // Maps one record (a JSON object, or one delimited row). With `check`, the compiled checks
+  // judge the document as it is written (conversion::check_errors); without, it is not validated.
   base::result<conversion> map(std::string_view record, std::string_view where,
-                               const record_limits& lim = {},
-                               code_coverage* coverage = nullptr) const;
+                               const record_limits& lim = {}, code_coverage* coverage = nullptr,
+                               bool check = false) const;
+  // Whether every element and attribute the mapping writes has compiled checks (if not, the
+  // first that has none and why: its documents are validated by Xerces in every mode).
+  bool checks_complete() const;
+  const std::string& unchecked_because() const;
   // Every entry of every code table, in file order.
   std::vector<code_entry> code_entries() const;
 
@@ -135,13 +153,18 @@ class compiled_mapping {
 class converter {
  public:
   explicit converter(std::shared_ptr<const mapping_library> lib, record_limits rl = {},
-                     validation::limits vl = {});
+                     validation::limits vl = {}, validation_mode mode = validation_mode::both);
   base::result<conversion> convert(const compiled_mapping& m, std::string_view record,
                                    std::string_view where);
+  validation_mode mode() const { return mode_; }
 
  private:
+  base::result<conversion> validate_full(conversion c, const compiled_mapping& m,
+                                         std::string_view where);
+
   std::shared_ptr<const mapping_library> lib_;
   record_limits rl_;
+  validation_mode mode_;
   std::vector<std::pair<const validation::schema_set*, std::unique_ptr<validation::validator>>>
       validators_;
 };

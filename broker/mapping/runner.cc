@@ -45,6 +45,21 @@ struct runner {
     const node* n;
   };
   std::vector<keyed_reference> keyed_refs;
+  // The compiled checks (when asked for and complete): the open elements' automata, every id and
+  // reference written, and what they found wrong. They never change what is written, so that
+  // Xerces, judging the same bytes, can be compared with them.
+  bool checking = false;
+  struct open_element {
+    const node* n;
+    const validation::content_automaton* content;
+    std::int32_t state;
+  };
+  std::vector<open_element> open;
+  std::vector<std::string> ids_written;
+  std::vector<std::pair<std::string, const node*>> refs_written;
+  std::vector<diagnostic> check_errs;
+  validation::value_scratch check_scratch;
+  std::string why;
 
   void note_code(const code_table& t, std::string_view from) {
     if (coverage) coverage->used.emplace(t.name, std::string(from));
@@ -236,6 +251,67 @@ struct runner {
       fail(errc::record_missing_field, "required field is missing or empty" + because, label);
   }
 
+  // ---- Compiled checks ----
+
+  std::string element_path(const node& n) const {
+    std::string p;
+    for (const auto& o : open) {
+      p += '/';
+      p += o.n->tag;
+    }
+    if (open.empty() || open.back().n != &n) {
+      p += '/';
+      p += n.tag;
+    }
+    return p;
+  }
+
+  void check_fail(const node& n, std::string msg, const std::string& source,
+                  std::string_view suffix = {}) {
+    auto path = element_path(n);
+    path += suffix;
+    if (!source.empty()) path = source + " -> " + path;
+    check_errs.push_back(
+        {errc::xml_schema_invalid, std::move(msg), std::string(where), std::move(path), 0, 0});
+  }
+
+  // The enclosing element's content model takes `n` as its next child.
+  void admit(const node& n) {
+    if (!checking || open.empty()) return;
+    auto& o = open.back();
+    if (!o.content || o.state == validation::content_automaton::k_reject) return;
+    o.state = o.content->step(o.state, n.element);
+    if (o.state == validation::content_automaton::k_reject)
+      check_fail(n, fmt::format("{} is not expected at this place inside {}", n.tag, o.n->tag),
+                 n.source_label);
+  }
+
+  // The element whose children were all written ends: its content model must accept.
+  void close(const node& n, const validation::content_automaton* content, std::int32_t state) {
+    if (!checking || !content || state == validation::content_automaton::k_reject) return;
+    if (!content->accepting(state))
+      check_fail(n, fmt::format("{} ends before a child its type requires", n.tag), {});
+  }
+
+  void check_value(const node& n, const validation::value_check* c, std::string_view v,
+                   const std::string& source, std::string_view suffix = {}) {
+    if (checking && c && !c->check(v, check_scratch, &why)) check_fail(n, why, source, suffix);
+  }
+
+  // Every id once, every reference to one of them (the ids numbered or named in the mapping are
+  // checked here; keyed ones also by check_keyed_refs, with the record's own code).
+  void check_ids(const node& root) {
+    if (!checking) return;
+    auto ids = ids_written;
+    std::sort(ids.begin(), ids.end());
+    for (std::size_t i = 1; i < ids.size(); ++i)
+      if (ids[i] == ids[i - 1] && (i == 1 || ids[i] != ids[i - 2]))
+        check_fail(root, fmt::format("two elements carry the id '{}'", ids[i]), {});
+    for (const auto& [ref, n] : refs_written)
+      if (!std::binary_search(ids.begin(), ids.end(), ref))
+        check_fail(*n, fmt::format("the reference '{}' names no element of the document", ref), {});
+  }
+
   void indent(int depth) { out.append(static_cast<std::size_t>(depth) * 2, ' '); }
 
   void newline(const std::string* src = nullptr) {
@@ -351,20 +427,24 @@ struct runner {
   bool attributes(const node& n) {
     if (!n.id.empty()) {
       out += " structures:id=\"";
+      const auto from = out.size();
       if (!n.id_key) {
         out += id_of(n.id, n.id_level);
       } else if (!keyed_id(n)) {
         return false;
       }
+      if (checking) ids_written.emplace_back(out, from);
       out += '"';
     }
     if (!n.ref_to.empty()) {
       out += " structures:ref=\"";
+      const auto from = out.size();
       if (!n.ref_key) {
         out += id_of(n.ref_to, n.ref_level);
       } else if (!keyed_ref(n)) {
         return false;
       }
+      if (checking) refs_written.emplace_back(out.substr(from), &n);
       out += '"';
     }
     bool ok = true;
@@ -389,6 +469,7 @@ struct runner {
         ok = false;
         continue;
       }
+      check_value(n, a.check, val, a.value.path.label, "@" + a.tag);
       out += ' ';
       out += a.tag;
       out += "=\"";
@@ -441,6 +522,8 @@ struct runner {
         if ((n.min || n.max) && !in_range(n, val)) return false;
         if (n.not_before && !in_order(n, val)) return false;
         if (!start_tag(n, depth)) return false;
+        admit(n);
+        check_value(n, n.value, val, n.source_label);
         out += '>';
         base::append_xml_escaped(out, val);
         out += "</";
@@ -457,6 +540,12 @@ struct runner {
         // A reference whose key field is empty is not written, like a value without one.
         if (n.ref_key && !has_value(lookup(*n.ref_key))) return false;
         if (!start_tag(n, depth)) return false;
+        admit(n);
+        if (n.kind == node_kind::ref && !n.ref_nil) {  // empty, without xsi:nil
+          if (checking && n.content && !n.content->accepting(0))
+            check_fail(n, fmt::format("{} is empty, but its type requires content", n.tag), {});
+          check_value(n, n.value, {}, {});
+        }
         if (n.kind == node_kind::nil || n.ref_nil) out += " xsi:nil=\"true\"";
         out += "/>";
         newline();
@@ -465,14 +554,26 @@ struct runner {
       case node_kind::container: {
         const auto mark = out.size();
         const auto lines = line_sources.size();
+        const auto ids = ids_written.size(), refs = refs_written.size();
         if (!start_tag(n, depth)) return false;
         out += '>';
         newline();
+        if (checking) open.push_back({&n, n.content, 0});
         bool any = false;
         for (const auto& k : n.kids) any = emit(*k, depth + 1) || any;
-        if (!any) {  // nothing inside: take the start tag back
+        if (checking) {
+          const auto o = open.back();
+          open.pop_back();
+          if (any) {
+            admit(n);
+            close(n, o.content, o.state);
+          }
+        }
+        if (!any) {  // nothing inside: take the start tag back (and its id or reference)
           out.resize(mark);
           line_sources.resize(lines);
+          ids_written.resize(ids);
+          refs_written.resize(refs);
           return false;
         }
         indent(depth);
@@ -530,9 +631,16 @@ std::vector<code_entry> compiled_mapping::code_entries() const {
   return out;
 }
 
+bool compiled_mapping::checks_complete() const {
+  return impl_->checks_complete;
+}
+const std::string& compiled_mapping::unchecked_because() const {
+  return impl_->unchecked_because;
+}
+
 base::result<conversion> compiled_mapping::map(std::string_view record, std::string_view where,
-                                               const record_limits& lim,
-                                               code_coverage* coverage) const {
+                                               const record_limits& lim, code_coverage* coverage,
+                                               bool check) const {
   const auto& m = *impl_;
   if (record.size() > lim.max_record_bytes)
     return diagnostic{
@@ -545,7 +653,9 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   if (!base::valid_utf8(record))
     return diagnostic{
         errc::record_invalid_utf8, "record is not valid UTF-8", std::string(where), "", 0, 0};
-  runner r{m, where, {}, {}, {}, {nullptr}, {}, {}, {}, {}, coverage, {}, {}};
+  runner r{m,        where, {}, {}, {}, {nullptr}, {}, {}, {}, {},
+           coverage, {},    {}, {}, {}, {},        {}, {}, {}, {}};
+  r.checking = check && m.checks_complete;
   // Per-record JSON allocations come from one arena released at the end of the record.
   unsigned char buffer[8192];
   json::monotonic_resource arena(buffer, sizeof buffer);
@@ -602,12 +712,19 @@ base::result<conversion> compiled_mapping::map(std::string_view record, std::str
   for (char ch : m.root_open)
     if (ch == '\n') r.line_sources.push_back(nullptr);
   r.line_sources.push_back(nullptr);  // the root start tag's own end of line
+  if (r.checking) r.open.push_back({&m.root, m.root.content, 0});
   for (const auto& k : m.root.kids) r.emit(*k, 1);
+  if (r.checking) {
+    r.close(m.root, m.root.content, r.open.back().state);
+    r.check_ids(m.root);
+  }
   r.out += "</" + m.root.tag + ">\n";
   r.check_keyed_refs();
   if (!r.errs.empty()) return r.errs;
   c.document = std::move(r.out);
   c.line_sources = std::move(r.line_sources);
+  c.checked = r.checking;
+  c.check_errors = std::move(r.check_errs);
   return c;
 }
 

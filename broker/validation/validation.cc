@@ -28,6 +28,7 @@
 #include <xercesc/util/XMLUni.hpp>
 #include <xercesc/validators/common/Grammar.hpp>
 
+#include "validation/compiled_checks_build.h"
 #include "validation/hardened_parser.h"
 #include "validation/shared_grammar.h"
 #include "validation/xerces_util.h"
@@ -323,6 +324,15 @@ class model_builder {
   }
 
   std::vector<type_info>& types() { return types_; }
+  // The Xerces components behind the model's indexes, for the compiled checks.
+  std::vector<XSTypeDefinition*> type_definitions() const {
+    std::vector<XSTypeDefinition*> out(type_ids_.size());
+    for (const auto& [t, i] : type_ids_) out[i] = const_cast<XSTypeDefinition*>(t);
+    return out;
+  }
+  const std::unordered_map<const XSElementDeclaration*, int>& element_ids() const {
+    return el_ids_;
+  }
   std::unordered_map<std::string, attribute_info>& attributes() { return attributes_; }
 
   // Namespaces declaring global `id` (xs:ID) and `ref` (xs:IDREF): NIEM's structures.
@@ -581,6 +591,7 @@ base::result<std::shared_ptr<schema_set>> schema_set::load(const schema_source& 
   set->model_.types_ = std::move(b.types());
   set->model_.structures_ = b.structures_namespaces();
   set->model_.attribute_index_ = std::move(b.attributes());
+  set->checks_ = detail::make_checks(set->model_, xs, b.type_definitions(), b.element_ids());
   std::set<std::string> nss;
   for (const auto& e : set->model_.elements_) nss.insert(e.name.ns);
   set->namespaces_.assign(nss.begin(), nss.end());

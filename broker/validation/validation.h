@@ -31,6 +31,7 @@ struct qname {
 };
 
 class schema_model;
+class compiled_checks;
 
 // An exchange (as mappings, agreements and subscriptions name it), its documents' root and the
 // model of the schemas that define it (null: the caller's shared set).
@@ -146,6 +147,8 @@ class schema_set {
   // What loaded, but not as written: a schemaLocation read with slashes for its backslashes,
   // an import nothing resolved whose components nothing uses. Each at its import's line.
   const std::vector<base::diagnostic>& warnings() const { return warnings_; }
+  // The tables the mapping writer checks documents with as it writes them (compiled_checks.h).
+  const compiled_checks& checks() const { return *checks_; }
 
   struct impl;
   impl& internals() const { return *impl_; }
@@ -157,6 +160,7 @@ class schema_set {
   std::vector<std::string> namespaces_;
   std::size_t prepared_regexes_ = 0;
   std::vector<base::diagnostic> warnings_;
+  std::unique_ptr<compiled_checks> checks_;  // reads model_ and impl_'s pool: declared after them
 };
 
 struct validation_report {

@@ -406,6 +406,13 @@ int cmd_check(const options& o) {
           m->file(), e.line, e.column, e.from, e.table);
     }
     warnings += static_cast<std::size_t>(unexercised);
+    if (!m->checks_complete()) {
+      ++warnings;
+      std::cerr << fmt::format(
+          "warning: {}: the compiled checker does not cover {}: its documents are validated by "
+          "Xerces in every mode\n",
+          m->file(), m->unchecked_because());
+    }
     std::cout << fmt::format(
         "{}: ok ({} {} -> {}; {} of {} code entries exercised by {} records)\n", m->file(),
         m->agency(), m->record_type(), m->exchange(),
