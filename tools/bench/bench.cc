@@ -1,8 +1,10 @@
-// niem-bench: convert+validate throughput per record type on one thread, beside the validate-only
-// rate of the same documents with the same hardened Xerces SAX2 validator, measured in the same
-// run; and the process's peak RSS. Usage: niem-bench [--seconds S] [--repeat N] [--home DIR].
-// Each figure is the median of N measurements, interleaved across the three kinds, because this
-// class of VM swings by a third from one second to the next.
+// niem-bench: throughput per record type on one thread of mapping alone, of convert with the
+// compiled checker (validation "compiled"), of convert with Xerces' parse of the bytes ("full"),
+// and of Xerces' validation alone of the same documents with the same hardened SAX2 validator,
+// measured in the same run; and the process's peak RSS. The ratios are each convert's rate over
+// mapping alone. Usage: niem-bench [--seconds S] [--repeat N] [--home DIR].
+// Each figure is the median of N measurements, interleaved across the kinds, because this class
+// of VM swings by a third from one second to the next.
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -109,7 +111,8 @@ int main(int argc, char** argv) {
   }
   double load_ms = std::chrono::duration<double, std::milli>(clk::now() - t0).count();
   auto samples = load_examples(*lib.value());
-  mapping::converter conv(lib.value());
+  mapping::converter conv(lib.value(), {}, {}, mapping::validation_mode::full);
+  mapping::converter compiled(lib.value(), {}, {}, mapping::validation_mode::compiled);
   validation::validator val(lib.value()->schemas());
 
   std::map<std::string, std::vector<sample>> by_type;
@@ -119,8 +122,8 @@ int main(int argc, char** argv) {
       "schemas and mappings loaded in %.0f ms; %.1f s per measurement, median of %d, one "
       "thread\n\n",
       load_ms, seconds, repeat);
-  std::printf("%-18s %8s %14s %14s %14s %8s %10s\n", "record type", "records", "map only/s",
-              "convert+val/s", "validate/s", "ratio", "doc bytes");
+  std::printf("%-18s %8s %12s %12s %12s %12s %9s %9s %10s\n", "record type", "records",
+              "map only/s", "compiled/s", "full/s", "validate/s", "compiled", "full", "doc bytes");
   for (auto& [type, recs] : by_type) {
     // The same documents for the validate-only baseline, produced (and checked) up front.
     std::vector<std::string> docs;
@@ -135,10 +138,13 @@ int main(int argc, char** argv) {
       docs.push_back(std::move(c->document));
     }
     std::size_t failures = 0;
-    std::vector<double> maps, fulls, validates;
+    std::vector<double> maps, compileds, fulls, validates;
     for (int r = 0; r < repeat; ++r) {
       maps.push_back(rate(recs.size(), seconds, [&](std::size_t i) {
         failures += !recs[i].m->map(recs[i].record, "bench").ok();
+      }));
+      compileds.push_back(rate(recs.size(), seconds, [&](std::size_t i) {
+        failures += !compiled.convert(*recs[i].m, recs[i].record, "bench").ok();
       }));
       fulls.push_back(rate(recs.size(), seconds, [&](std::size_t i) {
         failures += !conv.convert(*recs[i].m, recs[i].record, "bench").ok();
@@ -147,13 +153,15 @@ int main(int argc, char** argv) {
         failures += !val.validate(docs[i], "bench").valid;
       }));
     }
-    const double map_only = median(maps), full = median(fulls), validate_only = median(validates);
+    const double map_only = median(maps), with_compiled = median(compileds), full = median(fulls),
+                 validate_only = median(validates);
     if (failures) {
       std::fprintf(stderr, "%zu failures during measurement\n", failures);
       return 1;
     }
-    std::printf("%-18s %8zu %14.0f %14.0f %14.0f %7.0f%% %10zu\n", type.c_str(), recs.size(),
-                map_only, full, validate_only, 100.0 * full / validate_only, bytes / docs.size());
+    std::printf("%-18s %8zu %12.0f %12.0f %12.0f %12.0f %9.3f %9.3f %10zu\n", type.c_str(),
+                recs.size(), map_only, with_compiled, full, validate_only,
+                with_compiled / map_only, full / map_only, bytes / docs.size());
   }
   std::printf("\npeak RSS: %.1f MB\n", peak_rss_kb() / 1024.0);
   return 0;
