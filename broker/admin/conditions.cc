@@ -32,6 +32,12 @@ const std::vector<condition>& conditions() {
       {"NiemDeadLetters", "ticket", rule_kind::increase_above, "niem_dead_lettered_total", "code",
        0, 900, 0, "records or documents were dead-lettered with {} in the last 15 minutes",
        "niemctl dlq list --code {}; fix the cause, then niemctl dlq replay"},
+      {"NiemValidatorsDisagree", "ticket", rule_kind::increase_above,
+       "niem_validation_disagreements_total", "exchange", 0, 3600, 0,
+       "the compiled checker and Xerces judged a document of {} differently in the last hour "
+       "(its record is dead-lettered with NIEM-211)",
+       "niemctl dlq list --code NIEM-211; report the record to the team, then set <validation "
+       "exchange=\"{}\" mode=\"full\"/> and replay it"},
       {"NiemRecordsRejected", "ticket", rule_kind::increase_above, "niem_record_rejected_total",
        "code", 10, 900, 0,
        "more than 10 records were rejected with {} in the last 15 minutes (an adapter or mapping "

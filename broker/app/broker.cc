@@ -115,6 +115,17 @@ base::result<loaded_rules> load_rules(const config::broker_config& cfg,
   return out;
 }
 
+// The <validation> settings as the converters take them (the configuration's schema allows only
+// the three modes).
+mapping::validation_policy validation_policy_of(const config::broker_config& cfg) {
+  mapping::validation_policy p(
+      mapping::parse_validation_mode(cfg.validation).value_or(mapping::validation_mode::both));
+  for (const auto& [exchange, mode] : cfg.validation_by_exchange)
+    p.by_exchange[exchange] =
+        mapping::parse_validation_mode(mode).value_or(mapping::validation_mode::both);
+  return p;
+}
+
 // With agreements, each delivery is decided and filtered by the covering agreement (default
 // deny); without, every subscriber receives whole documents (a closed test setup).
 std::shared_ptr<routing::router> make_router(
@@ -292,7 +303,8 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
       if (p->srv) p->srv->offer(std::move(e));
     };
   }
-  auto initial = std::make_shared<pipeline::rules>(*pipeline::make_rules(im->lib, im->router));
+  auto initial = std::make_shared<pipeline::rules>(
+      *pipeline::make_rules(im->lib, im->router, validation_policy_of(cfg)));
   initial->loaded_ms = clk.now_ms();
   im->pl = std::make_unique<pipeline::pipeline>(std::move(initial), *im->st, po);
   log_rules(*im->pl->current());
@@ -491,6 +503,9 @@ std::vector<std::string> what_changed(const broker::impl& im, const pipeline::ru
   if (subs(*im.cfg) != subs(c.next.cfg)) changed.push_back("subscriptions");
   if (parties(*im.cfg) != parties(c.next.cfg)) changed.push_back("agencies");
   if (tokens(im.secrets.admin_tokens) != tokens(c.next.admin_tokens)) changed.push_back("tokens");
+  if (im.cfg->validation != c.next.cfg.validation ||
+      im.cfg->validation_by_exchange != c.next.cfg.validation_by_exchange)
+    changed.push_back("validation");
   return changed;
 }
 
@@ -506,6 +521,9 @@ std::shared_ptr<config::broker_config> merged_config(const config::broker_config
   merged->subscriptions = next.subscriptions;
   merged->agencies = next.agencies;
   merged->admin.tokens = next.admin.tokens;
+  merged->validation = next.validation;
+  merged->validation_by_exchange = next.validation_by_exchange;
+  merged->validation_lines = next.validation_lines;
   return merged;
 }
 
@@ -566,6 +584,7 @@ admin::reload_report broker::reload(const std::string& by) {
   candidate->lib = c->rules.lib;
   candidate->agreements = c->rules.agreements;
   candidate->router = make_router(*merged, candidate->agreements, im.consents);
+  candidate->validation = validation_policy_of(*merged);
   candidate->generation = now->generation + 1;
   candidate->loaded_ms = base::default_clock().now_ms();
   auto after = rule_files(*candidate);

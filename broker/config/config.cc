@@ -256,7 +256,18 @@ class loader {
 
   // Mappings, agreements, agencies, the medication check, subscriptions.
   bool read_parties(const element& e, broker_config& cfg) {
-    if (e.name == "mapping") {
+    if (e.name == "validation") {
+      const auto exchange = attr(e, "exchange");
+      if (exchange.empty()) {
+        if (validation_seen_) error(e.line, "a second <validation> without an exchange");
+        validation_seen_ = true;
+        cfg.validation = attr(e, "mode");
+      } else if (!cfg.validation_by_exchange.emplace(exchange, attr(e, "mode")).second) {
+        error(e.line, fmt::format("a second <validation> for exchange '{}'", exchange));
+      } else {
+        cfg.validation_lines[exchange] = e.line;
+      }
+    } else if (e.name == "mapping") {
       auto p = path(attr(e, "file"));
       file_must_exist(e.line, "mapping file", p);
       cfg.mapping_files.push_back(p);
@@ -371,6 +382,7 @@ class loader {
  private:
   std::string file_;
   fs::path dir_;
+  bool validation_seen_ = false;
 };
 
 }  // namespace
@@ -554,6 +566,11 @@ std::vector<base::diagnostic> cross_check(const broker_config& cfg,
     return false;
   };
   const auto& mc = cfg.medication_check;
+  for (const auto& [exchange, line] : cfg.validation_lines)
+    if (!produced(exchange) && !(mc.enabled && exchange == mc.exchange))
+      err(line, fmt::format("<validation> names exchange '{}', which no configured mapping "
+                            "produces",
+                            exchange));
   for (const auto& s : cfg.subscriptions)
     if (!produced(s.exchange) && !(mc.enabled && s.exchange == mc.exchange))
       err(s.line, fmt::format("no configured mapping produces exchange '{}'", s.exchange));

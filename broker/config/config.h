@@ -3,6 +3,7 @@
 // every problem, schema and semantic, each with file and line, so that an operator fixes them all
 // in one go; the broker does not start on a configuration with any error.
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -124,6 +125,10 @@ struct broker_config {
   std::string audit_key_file;  // absolute; empty: the audit chain is unkeyed
   std::vector<std::string> mapping_files;
   std::vector<std::uint32_t> mapping_lines;
+  // How documents are validated: "compiled", "full" or "both", for all and by exchange.
+  std::string validation = "both";
+  std::map<std::string, std::string> validation_by_exchange;
+  std::map<std::string, std::uint32_t> validation_lines;  // by exchange, for the cross-check
   std::vector<std::string> agreement_files;  // absolute; empty: no agreements (deliver whole)
   std::vector<std::uint32_t> agreement_lines;
   std::vector<std::string> agreement_key_files;  // per agreement; empty: none

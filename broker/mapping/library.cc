@@ -221,21 +221,22 @@ std::string_view to_string(validation_mode m) {
 }
 
 converter::converter(std::shared_ptr<const mapping_library> lib, record_limits rl,
-                     validation::limits vl, validation_mode mode)
-    : lib_(std::move(lib)), rl_(rl), mode_(mode) {
+                     validation::limits vl, validation_policy policy)
+    : lib_(std::move(lib)), rl_(rl), policy_(std::move(policy)) {
   for (const auto& set : lib_->schema_sets())
     validators_.emplace_back(set.get(), std::make_unique<validation::validator>(set, vl));
 }
 
 base::result<conversion> converter::convert(const compiled_mapping& m, std::string_view record,
                                             std::string_view where) {
-  auto c = m.map(record, where, rl_, nullptr, mode_ != validation_mode::full);
+  const auto mode = policy_.of(m.exchange());
+  auto c = m.map(record, where, rl_, nullptr, mode != validation_mode::full);
   if (!c) return c;
-  if (mode_ == validation_mode::compiled && c->checked) {
+  if (mode == validation_mode::compiled && c->checked) {
     if (c->check_errors.empty()) return c;
     return std::move(c->check_errors);
   }
-  if (mode_ == validation_mode::full || !c->checked) return validate_full(std::move(*c), m, where);
+  if (mode == validation_mode::full || !c->checked) return validate_full(std::move(*c), m, where);
   // both: Xerces judges the same bytes; a different verdict is a defect of one of the two.
   auto compiled_errors = std::move(c->check_errors);
   auto full = validate_full(std::move(*c), m, where);

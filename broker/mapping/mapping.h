@@ -2,6 +2,7 @@
 // The mapping core: mapping files compiled once against the exchange schemas, then applied to
 // native records. Documents are written as a stream straight into a string (no DOM), in schema
 // order, and validated from their bytes by the caller's per-thread validator.
+#include <map>
 #include <memory>
 #include <optional>
 #include <set>
@@ -42,6 +43,17 @@ enum class validation_mode { compiled, full, both };
 
 std::optional<validation_mode> parse_validation_mode(std::string_view s);
 std::string_view to_string(validation_mode m);
+
+// The mode for all exchanges and, overriding it, for some (the broker's <validation> settings).
+struct validation_policy {
+  validation_policy(validation_mode all = validation_mode::both) : fallback(all) {}
+  validation_mode fallback;
+  std::map<std::string, validation_mode, std::less<>> by_exchange;
+  validation_mode of(std::string_view exchange) const {
+    auto it = by_exchange.find(exchange);
+    return it == by_exchange.end() ? fallback : it->second;
+  }
+};
 
 class compiled_mapping;
 
@@ -153,10 +165,10 @@ class compiled_mapping {
 class converter {
  public:
   explicit converter(std::shared_ptr<const mapping_library> lib, record_limits rl = {},
-                     validation::limits vl = {}, validation_mode mode = validation_mode::both);
+                     validation::limits vl = {}, validation_policy policy = {});
   base::result<conversion> convert(const compiled_mapping& m, std::string_view record,
                                    std::string_view where);
-  validation_mode mode() const { return mode_; }
+  const validation_policy& policy() const { return policy_; }
 
  private:
   base::result<conversion> validate_full(conversion c, const compiled_mapping& m,
@@ -164,7 +176,7 @@ class converter {
 
   std::shared_ptr<const mapping_library> lib_;
   record_limits rl_;
-  validation_mode mode_;
+  validation_policy policy_;
   std::vector<std::pair<const validation::schema_set*, std::unique_ptr<validation::validator>>>
       validators_;
 };

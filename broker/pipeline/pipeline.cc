@@ -139,7 +139,7 @@ struct pipeline::impl {
       }
       // The record is decided entirely under the rules current as it starts.
       if (auto r = current(); r != ws.r) {
-        ws.conv.emplace(r->lib, opt.record_limits, opt.validation_limits);
+        ws.conv.emplace(r->lib, opt.record_limits, opt.validation_limits, r->validation);
         ws.own.emplace(r->lib->schemas(), opt.validation_limits);
         ws.r = std::move(r);
       }
@@ -182,7 +182,21 @@ struct pipeline::impl {
     }
     version = m->version();
     auto c = conv.convert(*m, record, "record");
-    if (!c) return c.errors();
+    if (!c) {
+      if (c.errors().front().code == base::errc::xml_validators_disagree) {
+        // A defect of one of the two validators: counted and logged (without the record's
+        // values) beside the dead letter that keeps the record for a replay.
+        probe().disagreements.inc(m->exchange());
+        base::log(base::log_level::error, "validation",
+                  "the compiled checker and Xerces disagree on a document",
+                  {{"code", std::string(base::code_id(base::errc::xml_validators_disagree))},
+                   {"exchange", m->exchange()},
+                   {"mapping", m->file()},
+                   {"mapping_version", m->version()},
+                   {"message_id", j.message_id}});
+      }
+      return c.errors();
+    }
     out = std::move(c.value());
     return {};
   }
@@ -479,9 +493,11 @@ std::string content_hash(const rules& r) {
 }
 
 std::shared_ptr<const rules> make_rules(std::shared_ptr<const mapping::mapping_library> lib,
-                                        std::shared_ptr<const routing::router> router) {
+                                        std::shared_ptr<const routing::router> router,
+                                        mapping::validation_policy validation) {
   auto r = std::make_shared<rules>();
   r->lib = std::move(lib);
+  r->validation = std::move(validation);
   if (auto p = std::dynamic_pointer_cast<const routing::policy_router>(router))
     r->agreements = p->agreements();
   r->router = std::move(router);

@@ -41,6 +41,7 @@ struct rules {
   std::shared_ptr<const mapping::mapping_library> lib;
   std::shared_ptr<const routing::router> router;
   std::vector<std::shared_ptr<const routing::agreement>> agreements;  // the router's
+  mapping::validation_policy validation;  // compiled, full or both, by exchange
 };
 // What the rules say, whatever the folders their files are in: a hash (base::content_version) of
 // each mapping's agency, record type and version and each agreement's id and version. Brokers
@@ -48,7 +49,8 @@ struct rules {
 std::string content_hash(const rules& r);
 // Rules of one library and router (the agreements of a policy router).
 std::shared_ptr<const rules> make_rules(std::shared_ptr<const mapping::mapping_library> lib,
-                                        std::shared_ptr<const routing::router> router);
+                                        std::shared_ptr<const routing::router> router,
+                                        mapping::validation_policy validation = {});
 
 struct job {
   std::string message_id;  // assigned by the broker on receipt

@@ -18,7 +18,15 @@ struct pipeline_probe {
       "Routing decisions that withheld a document, by recipient and reason.",
       {"recipient", "code"}};
 
-  pipeline_probe() { base::register_families("pipeline", rejected, dead_lettered, withheld); }
+  base::counter_family disagreements{
+      "niem_validation_disagreements_total",
+      "Documents on which the compiled checker and Xerces disagreed (validation 'both'), by "
+      "exchange: each a defect to report.",
+      {"exchange"}};
+
+  pipeline_probe() {
+    base::register_families("pipeline", rejected, dead_lettered, withheld, disagreements);
+  }
 };
 
 inline pipeline_probe& probe() {

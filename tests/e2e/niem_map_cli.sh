@@ -34,6 +34,22 @@ expect_rc 2 "$niem_map" convert --agency cws "$root"/mappings/cws-placement/exam
 [ ! -s "$tmp"/stdout ] || fail "documents written to stdout for a batch"
 grep -q 'more than one record; give --out DIR' "$tmp"/stderr || fail "no reason: $(cat "$tmp"/stderr)"
 
+# Each validation mode writes the same document; a value the schema refuses is refused by each,
+# the compiled checker naming the native field and the element path without the value.
+for mode in compiled full both; do
+  expect_rc 0 "$niem_map" convert --agency cws --validation $mode "$tmp"/one.ndjson
+  cmp -s "$tmp"/stdout "$tmp"/stdin.xml || fail "--validation $mode writes another document"
+done
+expect_rc 2 "$niem_map" convert --agency cws --validation fast "$tmp"/one.ndjson
+grep -q 'compiled, full or both' "$tmp"/stderr || fail "no reason for a bad mode: $(cat "$tmp"/stderr)"
+claim="$root"/mappings/mmis-pharmacy-claim/tests/apostrophe-name.input.txt
+awk -F'|' -v OFS='|' 'NR==2{$8="12AB"}1' "$claim" > "$tmp"/bad-ndc.txt
+for mode in compiled full both; do
+  expect_rc 1 "$niem_map" convert --agency medicaid --validation $mode "$tmp"/bad-ndc.txt
+  grep -q 'NIEM-202.*\[NDC -> .*DrugNDCCode\]' "$tmp"/stderr || fail "$mode: $(cat "$tmp"/stderr)"
+done
+grep -q '12AB' "$tmp"/stderr && fail "the compiled checker's message holds the value"
+
 # A batch with bad records in the middle: the good ones convert, each bad one is reported with its
 # line and reason, exit 1.
 { head -2 "$root"/mappings/cws-placement/examples/placements.ndjson

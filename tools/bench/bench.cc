@@ -160,8 +160,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::printf("%-18s %8zu %12.0f %12.0f %12.0f %12.0f %9.3f %9.3f %10zu\n", type.c_str(),
-                recs.size(), map_only, with_compiled, full, validate_only,
-                with_compiled / map_only, full / map_only, bytes / docs.size());
+                recs.size(), map_only, with_compiled, full, validate_only, with_compiled / map_only,
+                full / map_only, bytes / docs.size());
   }
   std::printf("\npeak RSS: %.1f MB\n", peak_rss_kb() / 1024.0);
   return 0;

@@ -105,7 +105,8 @@ struct convert_stats {
 };
 
 const char* k_convert_help =
-    R"(usage: niem-map convert --agency ID [--record-type TYPE] [--mappings DIR] [--out DIR] FILE...
+    R"(usage: niem-map convert --agency ID [--record-type TYPE] [--mappings DIR] [--out DIR]
+                        [--validation compiled|full|both] FILE...
 
 Converts every record of each FILE (NDJSON for JSON formats; an extract with its header row for
 delimited formats; - reads standard input) to a NIEM document validated against the exchange
@@ -115,6 +116,9 @@ reported on stderr with its line, field and reason; the other records still conv
 The record type is each JSON record's record_type unless given; `niem-map check` lists the
 mappings under --mappings with their agencies and record types. A mapping under --mappings that
 does not load is reported and the others are used.
+--validation: `compiled` checks each document as it is written, `full` parses it with Xerces,
+`both` (the default, as in the broker) does the two and refuses a record they disagree on
+(NIEM-211).
 Exit status: 0 all converted, 1 some record failed, 2 usage error.
 )";
 
@@ -135,8 +139,9 @@ struct convert_run {
   std::optional<std::string> only_document;
   bool too_many = false;
 
-  convert_run(std::shared_ptr<mapping::mapping_library> l, std::string ag, std::string type)
-      : lib(l), agency(std::move(ag)), forced_type(std::move(type)), conv(l) {
+  convert_run(std::shared_ptr<mapping::mapping_library> l, std::string ag, std::string type,
+              mapping::validation_mode mode)
+      : lib(l), agency(std::move(ag)), forced_type(std::move(type)), conv(l, {}, {}, mode) {
     for (const auto& m : lib->mappings())
       if (m->agency() == agency && m->format() == mapping::record_format::delimited &&
           (forced_type.empty() || m->record_type() == forced_type))
@@ -229,7 +234,7 @@ struct convert_run {
 }  // namespace
 
 int cmd_convert(const options& o) {
-  auto a = parse(o.args, {"agency", "record-type", "mappings", "out"});
+  auto a = parse(o.args, {"agency", "record-type", "mappings", "out", "validation"});
   if (a.help) {
     std::cout << k_convert_help;
     return 0;
@@ -240,9 +245,14 @@ int cmd_convert(const options& o) {
               << k_convert_help;
     return 2;
   }
+  const auto mode = mapping::parse_validation_mode(a.get("validation").value_or("both"));
+  if (!mode) {
+    std::cerr << "niem-map convert: --validation is compiled, full or both\n\n" << k_convert_help;
+    return 2;
+  }
   auto lib = load_library(o, a.get("mappings").value_or(o.home + "/mappings"));
   if (!lib) return 2;
-  convert_run run(lib, *a.get("agency"), a.get("record-type").value_or(""));
+  convert_run run(lib, *a.get("agency"), a.get("record-type").value_or(""), *mode);
   run.out_dir = a.get("out");
   if (run.out_dir) fs::create_directories(*run.out_dir);
   if (!run.forced_type.empty() && !run.pick(run.forced_type)) {

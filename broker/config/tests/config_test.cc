@@ -336,3 +336,50 @@ TEST_CASE("retention's ages are read, with their defaults, and a value out of ra
                     "messages-days=\"40000\": expected a whole number from 0 to 36500", 6));
   CHECK(any_message(bad.errors(), "batch=\"5\": expected a whole number from 10 to 100000", 6));
 }
+
+TEST_CASE("validation is 'both' unless set, for all exchanges or one, and names a produced one") {
+  testing::temp_dir tmp("niem-config-validation");
+  std::string home = root();
+  auto make = [&](const std::string& name, const std::string& validation) {
+    return tmp.write(name, R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="v">
+  <listener host="127.0.0.1" port="5672"/>
+  <anonymous/>
+  <store path="store"/>
+  <schemas home=")" + home + R"("/>
+  )" + validation + R"(
+  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
+  <agency id="cws"/>
+</broker>
+)");
+  };
+  auto defaults = config::load(make("defaults.xml", ""), xsd());
+  REQUIRE(defaults.ok());
+  CHECK(defaults->validation == "both");
+  CHECK(defaults->validation_by_exchange.empty());
+  auto set = config::load(make("set.xml", R"(<validation mode="compiled"/>
+  <validation exchange="placement-notification" mode="full"/>)"),
+                          xsd());
+  REQUIRE(set.ok());
+  CHECK(set->validation == "compiled");
+  CHECK(set->validation_by_exchange.at("placement-notification") == "full");
+  std::vector<config::mapping_fact> facts = {{"cws", "placement", "placement-notification", ""}};
+  CHECK(config::cross_check(*set, facts).empty());
+
+  auto unknown =
+      config::load(make("unknown.xml", R"(<validation exchange="nothing" mode="full"/>)"), xsd());
+  REQUIRE(unknown.ok());
+  auto errs = config::cross_check(*unknown, facts);
+  REQUIRE(errs.size() == 1);
+  CHECK(errs[0].message.find("'nothing', which no configured mapping produces") !=
+        std::string::npos);
+  CHECK(errs[0].line == 7);
+
+  auto twice = config::load(make("twice.xml", R"(<validation mode="full"/>
+  <validation mode="compiled"/>)"),
+                            xsd());
+  REQUIRE_FALSE(twice.ok());
+  CHECK(any_message(twice.errors(), "a second <validation> without an exchange", 8));
+  auto bad = config::load(make("bad.xml", R"(<validation mode="fast"/>)"), xsd());
+  CHECK_FALSE(bad.ok());
+}
