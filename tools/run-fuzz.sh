@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
     *) targets+=("$1"); shift ;;
   esac
 done
-all=(fuzz_record fuzz_validate fuzz_xml_differential fuzz_filter fuzz_mapping_loader
+all=(fuzz_record fuzz_compiled_validation fuzz_validate fuzz_xml_differential fuzz_filter fuzz_mapping_loader
      fuzz_agreement_loader fuzz_config_loader fuzz_admin_http fuzz_ingest_transfer fuzz_batch_reader)
 [ ${#targets[@]} -eq 0 ] && targets=("${all[@]}")
 
@@ -39,7 +39,7 @@ fi
 
 dict_of() {
   case "$1" in
-    fuzz_record|fuzz_ingest_transfer|fuzz_batch_reader) echo tests/fuzz/dict/json.dict ;;
+    fuzz_record|fuzz_compiled_validation|fuzz_ingest_transfer|fuzz_batch_reader) echo tests/fuzz/dict/json.dict ;;
     fuzz_admin_http) echo tests/fuzz/dict/http.dict ;;
     *) echo tests/fuzz/dict/xml.dict ;;
   esac
@@ -49,6 +49,7 @@ dict_of() {
 runs_of() {
   case "$1" in
     fuzz_record) echo 200000 ;;
+    fuzz_compiled_validation) echo 100000 ;;
     fuzz_validate) echo 60000 ;;
     fuzz_xml_differential) echo 120000 ;;
     fuzz_filter) echo 100000 ;;

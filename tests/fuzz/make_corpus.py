@@ -54,6 +54,7 @@ for i, (agency, rtype, fmt, d) in enumerate(mappings):
                 continue
             body = f"{agency}/{rtype}\n".encode() + line
             seed("fuzz_record", f"{rel(f)}:{n}", body)
+            seed("fuzz_compiled_validation", f"{rel(f)}:{n}", body)
             # The same record as an ingest transfer: a data section with its content type.
             ct = "application/json" if fmt == "json" else "text/plain"
             for kind, msg in (("data", Message(body=line, content_type=ct, inferred=True)),
