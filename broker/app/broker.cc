@@ -290,6 +290,7 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
   if (const auto& mc = cfg.medication_check; mc.enabled)
     im->check = std::make_shared<oversight::medication::check>(
         oversight::medication::check_inputs{mc.claims, mc.applications, mc.orders, mc.placements});
+  if (im->check) im->check->check_notices_against(im->lib->schemas());
   restore_facts(*im);
 
   pipeline::options po;

@@ -232,7 +232,11 @@ std::optional<std::string> exception_exchange_in(const std::string& schema_dir);
 std::optional<std::string> read_exception_id(std::string_view doc);
 
 // The document (exchange medication-authorization-exception), written from the notice's values
-// with every value escaped; the caller validates it like any document it sends.
-std::string write_exception(const exception_notice& n);
+// with every value escaped, through the checked writer: with `schemas`, each element is checked
+// against them as it is written and what is wrong goes to `problems` (the document is written
+// the same either way); the caller validates it with Xerces like any document it sends.
+std::string write_exception(const exception_notice& n,
+                            const validation::schema_set* schemas = nullptr,
+                            std::vector<base::diagnostic>* problems = nullptr);
 
 }  // namespace niem::oversight::medication

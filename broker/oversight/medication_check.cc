@@ -1,5 +1,6 @@
 #include "oversight/medication_check.h"
 
+#include "base/log.h"
 #include "oversight/probe.h"
 #include "routing/policy.h"  // utc_date
 
@@ -177,6 +178,20 @@ void check::restore(const std::vector<check_fact>& facts) {
   }
 }
 
+std::string check::written(const exception_notice& n) const {
+  std::vector<base::diagnostic> problems;
+  auto doc = write_exception(n, schemas_.get(), &problems);
+  // A defect of the writer, never the data's: said loudly; Xerces' validation of the notice in
+  // the pipeline then keeps it from anyone (a dead letter, replayable once fixed).
+  for (const auto& d : problems)
+    base::log(base::log_level::error, "medication", "a notice breaks its exchange schema",
+              {{"code", std::string(base::code_id(d.code))},
+               {"notice", n.id},
+               {"element", d.field},
+               {"reason", d.message}});
+  return doc;
+}
+
 exception_notice check::notice(const claim_state& s, outcome o, const verdict& v) const {
   exception_notice n;
   n.id = alert_id(s.c.claim_id, o);
@@ -213,7 +228,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       n.id = resolution_id(s.c.claim_id, a.result);
       n.resolves = alert_id(s.c.claim_id, a.result);
       n.covering_order = v.order_id;
-      out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
+      out.facts.push_back({std::string(k_fact_notice), n.id, written(n)});
       out.notices.push_back(std::move(n));
       probe().medication_notices.add({"resolution", outcome_name(a.result)});
     }
@@ -224,7 +239,7 @@ void check::decide(claim_state& s, bool fresh, result& out) {
       s.alerts.push_back({v.result, false, routing::utc_date(clk_.now_ms())});
       changed = true;
       auto n = notice(s, v.result, v);
-      out.facts.push_back({std::string(k_fact_notice), n.id, write_exception(n)});
+      out.facts.push_back({std::string(k_fact_notice), n.id, written(n)});
       out.notices.push_back(std::move(n));
       probe().medication_notices.add({"alert", outcome_name(v.result)});
     }

@@ -18,6 +18,7 @@
 // Exchange names come from the configuration; no party, exchange or drug name is written here.
 #include <functional>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -121,6 +122,13 @@ class check {
   // Why each order and application known for the claim's child did or did not cover it.
   std::vector<consideration> explain(const std::string& claim_id) const;
 
+  // The schema set the notices' exchange belongs to: each notice is checked against it as it is
+  // written (problems are logged; the pipeline still validates the notice with Xerces). Set
+  // before the check sees its first record; kept alive by the check across reloads.
+  void check_notices_against(std::shared_ptr<const validation::schema_set> schemas) {
+    schemas_ = std::move(schemas);
+  }
+
  private:
   // Checks (again) every kept claim of the children `medicaid_ids`.
   void recheck(const std::vector<std::string>& medicaid_ids, result& out);
@@ -128,12 +136,15 @@ class check {
   // `out`. `fresh`: the claim has just arrived.
   void decide(claim_state& s, bool fresh, result& out);
   exception_notice notice(const claim_state& s, outcome o, const verdict& v) const;
+  // A notice's document, checked against the notices' schema set as it is written.
+  std::string written(const exception_notice& n) const;
 
   // The claim's state changed: its next revision, as a fact.
   void keep_state(claim_state& s, result& out);
 
   check_inputs inputs_;
   const base::clock& clk_;
+  std::shared_ptr<const validation::schema_set> schemas_;
   mutable std::mutex mu_;
   registry known_;
   placement_history placements_;

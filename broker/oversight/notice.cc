@@ -7,39 +7,17 @@
 
 #include "base/text.h"
 #include "oversight/medication.h"
+#include "validation/checked_writer.h"
 
 namespace niem::oversight::medication {
 
 namespace {
 
-// One element holding a value, indented; nothing for an empty value.
-void leaf(std::string& out, int depth, std::string_view tag, std::string_view value) {
-  if (value.empty()) return;
-  out.append(static_cast<std::size_t>(depth) * 2, ' ');
-  out += '<';
-  out += tag;
-  out += '>';
-  base::append_xml_escaped(out, value);
-  out += "</";
-  out += tag;
-  out += ">\n";
-}
-
-void open(std::string& out, int depth, std::string_view tag) {
-  out.append(static_cast<std::size_t>(depth) * 2, ' ');
-  out += fmt::format("<{}>\n", tag);
-}
-
-void close(std::string& out, int depth, std::string_view tag) {
-  out.append(static_cast<std::size_t>(depth) * 2, ' ');
-  out += fmt::format("</{}>\n", tag);
-}
-
-void identification(std::string& out, int depth, std::string_view tag, std::string_view id) {
+void identification(validation::checked_writer& w, std::string_view tag, std::string_view id) {
   if (id.empty()) return;
-  open(out, depth, tag);
-  leaf(out, depth + 1, "nc:IdentificationID", id);
-  close(out, depth, tag);
+  w.open(tag);
+  w.leaf("nc:IdentificationID", id);
+  w.close();
 }
 
 }  // namespace
@@ -61,101 +39,98 @@ std::optional<std::string> exception_exchange_in(const std::string& schema_dir) 
   return found;
 }
 
-std::string write_exception(const exception_notice& n) {
+std::string write_exception(const exception_notice& n, const validation::schema_set* schemas,
+                            std::vector<base::diagnostic>* problems) {
   const auto& c = n.c;
-  std::string out;
-  out.reserve(4096);
-  out += "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<mae:MedicationAuthorizationException";
-  for (auto [prefix, ns] : {std::pair{"ext", vocabulary::k_ext},
-                            {"hs", vocabulary::k_hs},
-                            {"mae", vocabulary::k_mae},
-                            {"nc", vocabulary::k_nc},
-                            {"structures", vocabulary::k_structures}})
-    out += fmt::format("\n    xmlns:{}=\"{}\"", prefix, ns);
-  out += ">\n";
-  identification(out, 1, "ext:SourceRecordIdentification", n.id);
-  leaf(out, 1, "ext:MedicationExceptionCategoryCode", outcome_name(n.result));
-  open(out, 1, "ext:RecordedDate");
-  leaf(out, 2, "nc:Date", n.day);
-  close(out, 1, "ext:RecordedDate");
+  validation::checked_writer w(schemas, {{"ext", std::string(vocabulary::k_ext)},
+                                         {"hs", std::string(vocabulary::k_hs)},
+                                         {"mae", std::string(vocabulary::k_mae)},
+                                         {"nc", std::string(vocabulary::k_nc)},
+                                         {"structures", std::string(vocabulary::k_structures)}});
+  w.open("mae:MedicationAuthorizationException");
+  identification(w, "ext:SourceRecordIdentification", n.id);
+  w.leaf("ext:MedicationExceptionCategoryCode", outcome_name(n.result));
+  w.open("ext:RecordedDate");
+  w.leaf("nc:Date", n.day);
+  w.close();
   if (!n.resolves.empty()) {
-    open(out, 1, "ext:ExceptionResolution");
-    identification(out, 2, "ext:ResolvedExceptionIdentification", n.resolves);
-    identification(out, 2, "ext:CourtOrderIdentification", n.covering_order);
-    close(out, 1, "ext:ExceptionResolution");
+    w.open("ext:ExceptionResolution");
+    identification(w, "ext:ResolvedExceptionIdentification", n.resolves);
+    identification(w, "ext:CourtOrderIdentification", n.covering_order);
+    w.close();
   }
   if (n.county_fips.empty())
-    leaf(out, 1, "ext:CountyUnknownIndicator", "true");
+    w.leaf("ext:CountyUnknownIndicator", "true");
   else
-    leaf(out, 1, "ext:CountyFIPSCode", n.county_fips);
-  identification(out, 1, "ext:ClaimIdentification", c.claim_id);
-  open(out, 1, "nc:Person");
+    w.leaf("ext:CountyFIPSCode", n.county_fips);
+  identification(w, "ext:ClaimIdentification", c.claim_id);
+  w.open("nc:Person");
   if (!c.birth_date.empty()) {
-    open(out, 2, "nc:PersonBirthDate");
-    leaf(out, 3, "nc:Date", c.birth_date);
-    close(out, 2, "nc:PersonBirthDate");
+    w.open("nc:PersonBirthDate");
+    w.leaf("nc:Date", c.birth_date);
+    w.close();
   }
   if (!c.given_name.empty() || !c.surname.empty()) {
-    open(out, 2, "nc:PersonName");
-    leaf(out, 3, "nc:PersonGivenName", c.given_name);
-    leaf(out, 3, "nc:PersonSurName", c.surname);
-    close(out, 2, "nc:PersonName");
+    w.open("nc:PersonName");
+    w.leaf("nc:PersonGivenName", c.given_name);
+    w.leaf("nc:PersonSurName", c.surname);
+    w.close();
   }
-  open(out, 2, "ext:PersonAugmentation");
-  identification(out, 3, "ext:PersonChildWelfareClientIdentification", n.client_id);
-  identification(out, 3, "ext:PersonMedicaidIdentification", c.medicaid_id);
-  close(out, 2, "ext:PersonAugmentation");
-  open(out, 2, "hs:PersonAugmentation");
-  open(out, 3, "hs:HealthDetails");
-  open(out, 4, "hs:MedicationUse");
-  open(out, 5, "hs:Medication");
-  leaf(out, 6, "nc:ItemName", c.drug_name);
-  leaf(out, 6, "nc:ItemQuantity", c.quantity);
-  leaf(out, 6, "nc:SubstanceFormText", c.dose_form);
-  leaf(out, 6, "nc:DrugDaysSupplyQuantity", c.days_supply);
-  leaf(out, 6, "nc:DrugStrengthText", c.strength);
-  open(out, 6, "ext:DrugAugmentation");
-  leaf(out, 7, "ext:DrugNDCCode", c.ndc);
-  leaf(out, 7, "ext:DrugTherapeuticClassText", c.therapeutic_class);
-  leaf(out, 7, "ext:DrugPsychotropicIndicator", "true");
-  leaf(out, 7, "ext:DrugSubstanceUseDisorderTreatmentIndicator", c.sud ? "true" : "false");
-  close(out, 6, "ext:DrugAugmentation");
-  close(out, 5, "hs:Medication");
+  w.open("ext:PersonAugmentation");
+  identification(w, "ext:PersonChildWelfareClientIdentification", n.client_id);
+  identification(w, "ext:PersonMedicaidIdentification", c.medicaid_id);
+  w.close();
+  w.open("hs:PersonAugmentation");
+  w.open("hs:HealthDetails");
+  w.open("hs:MedicationUse");
+  w.open("hs:Medication");
+  w.leaf("nc:ItemName", c.drug_name);
+  w.leaf("nc:ItemQuantity", c.quantity);
+  w.leaf("nc:SubstanceFormText", c.dose_form);
+  w.leaf("nc:DrugDaysSupplyQuantity", c.days_supply);
+  w.leaf("nc:DrugStrengthText", c.strength);
+  w.open("ext:DrugAugmentation");
+  w.leaf("ext:DrugNDCCode", c.ndc);
+  w.leaf("ext:DrugTherapeuticClassText", c.therapeutic_class);
+  w.leaf("ext:DrugPsychotropicIndicator", "true");
+  w.leaf("ext:DrugSubstanceUseDisorderTreatmentIndicator", c.sud ? "true" : "false");
+  w.close();
+  w.close();
   if (!c.prescriber_given_name.empty() || !c.prescriber_surname.empty() ||
       !c.prescriber_npi.empty()) {
-    open(out, 5, "hs:Prescriber");
-    open(out, 6, "nc:EntityPerson");
+    w.open("hs:Prescriber");
+    w.open("nc:EntityPerson");
     if (!c.prescriber_given_name.empty() || !c.prescriber_surname.empty()) {
-      open(out, 7, "nc:PersonName");
-      leaf(out, 8, "nc:PersonGivenName", c.prescriber_given_name);
-      leaf(out, 8, "nc:PersonSurName", c.prescriber_surname);
-      close(out, 7, "nc:PersonName");
+      w.open("nc:PersonName");
+      w.leaf("nc:PersonGivenName", c.prescriber_given_name);
+      w.leaf("nc:PersonSurName", c.prescriber_surname);
+      w.close();
     }
     if (!c.prescriber_npi.empty()) {
-      open(out, 7, "ext:PersonAugmentation");
-      identification(out, 8, "hs:NPIIdentification", c.prescriber_npi);
-      close(out, 7, "ext:PersonAugmentation");
+      w.open("ext:PersonAugmentation");
+      identification(w, "hs:NPIIdentification", c.prescriber_npi);
+      w.close();
     }
-    close(out, 6, "nc:EntityPerson");
-    close(out, 5, "hs:Prescriber");
+    w.close();
+    w.close();
   }
   if (!c.fill_date.empty()) {
-    open(out, 5, "hs:MedicationDispensingDate");
-    leaf(out, 6, "nc:Date", c.fill_date);
-    close(out, 5, "hs:MedicationDispensingDate");
+    w.open("hs:MedicationDispensingDate");
+    w.leaf("nc:Date", c.fill_date);
+    w.close();
   }
-  close(out, 4, "hs:MedicationUse");
-  close(out, 3, "hs:HealthDetails");
-  close(out, 2, "hs:PersonAugmentation");
-  close(out, 1, "nc:Person");
-  if (n.result == outcome::over_maximum_dose)
-    leaf(out, 1, "ext:ComputedDailyDoseText", n.v.daily_dose);
+  w.close();
+  w.close();
+  w.close();
+  w.close();
+  if (n.result == outcome::over_maximum_dose) w.leaf("ext:ComputedDailyDoseText", n.v.daily_dose);
   if (n.result == outcome::over_maximum_dose || n.result == outcome::authorization_expired)
-    leaf(out, 1, "ext:AuthorizedMaximumDailyDoseText", n.v.maximum);
-  identification(out, 1, "ext:CourtOrderIdentification", n.v.order_id);
-  identification(out, 1, "ext:ApplicationIdentification", n.v.application_id);
-  out += "</mae:MedicationAuthorizationException>\n";
-  return out;
+    w.leaf("ext:AuthorizedMaximumDailyDoseText", n.v.maximum);
+  identification(w, "ext:CourtOrderIdentification", n.v.order_id);
+  identification(w, "ext:ApplicationIdentification", n.v.application_id);
+  w.close();
+  if (problems) *problems = w.problems();
+  return w.take();
 }
 
 }  // namespace niem::oversight::medication

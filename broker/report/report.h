@@ -17,6 +17,7 @@
 #include "oversight/placements.h"
 #include "routing/agreement.h"
 #include "store/store.h"
+#include "validation/validation.h"
 
 namespace niem::report {
 
@@ -88,9 +89,12 @@ table count(const std::vector<placement_event>& placements,
 // (complementary): the smallest shown one.
 void suppress(table& t, std::uint32_t minimum);
 
-// The report as a NIEM aggregate-report document.
+// The report as a NIEM aggregate-report document, through the checked writer: with `schemas`,
+// checked against them as it is written, what is wrong going to `problems`.
 std::string write_document(const table& t, std::string_view report_id,
-                           std::string_view produced_date);
+                           std::string_view produced_date,
+                           const validation::schema_set* schemas = nullptr,
+                           std::vector<base::diagnostic>* problems = nullptr);
 std::string format_text(const table& t);
 std::string format_json(const table& t);
 

@@ -385,11 +385,15 @@ TEST_CASE("every alert and resolution the check writes is valid for its exchange
       n.client_id.clear();
       n.county_fips.clear();
     }
-    auto doc = write_exception(n);
+    std::vector<niem::base::diagnostic> problems;
+    auto doc = write_exception(n, exception_schema().get(), &problems);
     INFO(doc);
     auto rep = v.validate(doc, "alert");
     for (const auto& d : rep.diagnostics) UNSCOPED_INFO(niem::base::format(d));
     CHECK(rep.valid);
+    // The compiled checks agree, and never change the bytes.
+    CHECK(problems.empty());
+    CHECK(write_exception(n) == doc);
     CHECK(doc.find("<ext:MedicationExceptionCategoryCode>" + std::string(outcome_name(o))) !=
           std::string::npos);
     CHECK(doc.find("LÓPEZ-GARCÍA &amp; &lt;SONS&gt;") != std::string::npos);
@@ -403,11 +407,21 @@ TEST_CASE("every alert and resolution the check writes is valid for its exchange
   r.resolves = "MAE-RX1-NO_AUTHORIZATION";
   r.covering_order = "JV223-2026-000811";
   r.c.sud = true;
-  auto doc = write_exception(r);
+  std::vector<niem::base::diagnostic> problems;
+  auto doc = write_exception(r, exception_schema().get(), &problems);
   INFO(doc);
   auto rep = v.validate(doc, "resolution");
   for (const auto& d : rep.diagnostics) UNSCOPED_INFO(niem::base::format(d));
   CHECK(rep.valid);
+  CHECK(problems.empty());
+  // A county code that is not 5 digits breaks the schema: both validators say so, the checks
+  // naming the element.
+  auto off = r;
+  off.county_fips = "6037";
+  auto broken = write_exception(off, exception_schema().get(), &problems);
+  CHECK_FALSE(v.validate(broken, "county").valid);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].field == "/mae:MedicationAuthorizationException/ext:CountyFIPSCode");
   CHECK(doc.find("<ext:ResolvedExceptionIdentification>\n      <nc:IdentificationID>"
                  "MAE-RX1-NO_AUTHORIZATION</nc:IdentificationID>") != std::string::npos);
   CHECK(doc.find("DrugSubstanceUseDisorderTreatmentIndicator>true<") != std::string::npos);

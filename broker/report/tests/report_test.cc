@@ -154,11 +154,14 @@ TEST_CASE("small counts are suppressed, and so is any count that would give one 
 
   SECTION("the document is schema-valid and matches its golden file") {
     t.agreement = "DSA-009@1";
-    auto doc = write_document(t, "DSA-009@1/2026-Q3", "2026-10-16");
+    std::vector<base::diagnostic> problems;
+    auto doc =
+        write_document(t, "DSA-009@1/2026-Q3", "2026-10-16", report_schema().get(), &problems);
     validation::validator v(report_schema());
     auto rep = v.validate(doc, "report");
     for (const auto& d : rep.diagnostics) UNSCOPED_INFO(base::format(d));
     CHECK(rep.valid);
+    CHECK(problems.empty());  // the compiled checks as the writer wrote it agree
     auto golden = fs::path(testing::source_root()) / "broker/report/tests/golden/dsa-009-q3.xml";
     if (std::getenv("NIEM_UPDATE_GOLDEN")) std::ofstream(golden, std::ios::binary) << doc;
     CHECK(doc == slurp(golden));
@@ -217,11 +220,24 @@ TEST_CASE(
   CHECK(outcome(t.state, "DENIED").state == shown::primary);
 
   t.agreement = "DSA-009@1";
-  auto doc = write_document(t, "DSA-009@1/2026-Q3", "2026-10-16");
+  std::vector<base::diagnostic> problems;
+  auto doc = write_document(t, "DSA-009@1/2026-Q3", "2026-10-16", report_schema().get(), &problems);
   validation::validator v(report_schema());
   auto rep = v.validate(doc, "report");
   for (const auto& d : rep.diagnostics) UNSCOPED_INFO(base::format(d));
   CHECK(rep.valid);
+  CHECK(problems.empty());
+  // A county code that is not 5 digits breaks the schema: both validators say so, the checks
+  // naming the element.
+  auto broken = t;
+  REQUIRE_FALSE(broken.counties.empty());
+  broken.counties.back().county = "6037";
+  broken.counties.back().unknown = false;
+  auto bad =
+      write_document(broken, "DSA-009@1/2026-Q3", "2026-10-16", report_schema().get(), &problems);
+  CHECK_FALSE(v.validate(bad, "report").valid);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].field == "/ar:AggregateReport/ext:CountyStatistics/ext:CountyFIPSCode");
   auto golden =
       fs::path(testing::source_root()) / "broker/report/tests/golden/dsa-009-q3-alerts.xml";
   if (std::getenv("NIEM_UPDATE_GOLDEN")) std::ofstream(golden, std::ios::binary) << doc;

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "base/text.h"
+#include "validation/checked_writer.h"
 #include "validation/compiled_checks.h"
 #include "validation/validation.h"
 
@@ -232,4 +233,43 @@ TEST_CASE("plain strings and string enumerations take the fast paths, the rest X
   // A type with element content has no value check, and says so.
   CHECK(f.set->checks().value(f.type_of("Doc"), &why) == nullptr);
   CHECK(why.find("no simple content") != std::string::npos);
+}
+
+TEST_CASE("the checked writer judges a composed document as Xerces does, naming the element") {
+  fixture f;
+  auto write = [&](const schema_set* s, const std::vector<std::string>& kids) {
+    checked_writer w(s, {{"t", "urn:t"}});
+    w.open("t:Doc");
+    for (const auto& k : kids) w.leaf("t:" + k, "x");
+    w.close();
+    return std::pair{w.take(), w.problems()};
+  };
+  auto [good, none] = write(f.set.get(), {"A", "B", "D"});
+  CHECK(none.empty());
+  CHECK(f.xerces->validate(good).valid);
+  // The same bytes without a schema set: the checks never change what is written.
+  CHECK(write(nullptr, {"A", "B", "D"}).first == good);
+
+  auto [bad, problems] = write(f.set.get(), {"A", "D", "B"});
+  CHECK_FALSE(f.xerces->validate(bad).valid);
+  REQUIRE(problems.size() == 1);
+  CHECK(problems[0].code == niem::base::errc::xml_schema_invalid);
+  CHECK(problems[0].field == "/t:Doc/t:B");
+  CHECK(problems[0].message.find("not expected") != std::string::npos);
+
+  auto [short_doc, missing] = write(f.set.get(), {"A"});
+  CHECK_FALSE(f.xerces->validate(short_doc).valid);
+  REQUIRE(missing.size() == 1);
+  CHECK(missing[0].field == "/t:Doc");
+
+  checked_writer v(f.set.get(), {{"t", "urn:t"}});
+  v.open("t:Values");
+  v.leaf("t:money", "12.345");
+  v.leaf("t:undeclared", "1");
+  v.close();
+  CHECK_FALSE(f.xerces->validate(v.document()).valid);
+  REQUIRE(v.problems().size() == 2);
+  CHECK(v.problems()[0].field == "/t:Values/t:money");
+  CHECK(v.problems()[0].message.find("12.345") == std::string::npos);  // no value in messages
+  CHECK(v.problems()[1].message.find("not declared inside t:Values") != std::string::npos);
 }
