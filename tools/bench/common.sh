@@ -17,7 +17,7 @@ trap cleanup EXIT
 # subscribed by exactly the two recipients the benchmarks drain (medicaid under DSA-001, court
 # under DSA-002); without agreements every subscriber gets whole documents. NIEM_BENCH_CHECK=0
 # leaves the medication check out (and DSA-009, DSA-012, DSA-013, which name its notices), to
-# measure what it costs.
+# measure what it costs. NIEM_BENCH_VALIDATION=compiled|full|both sets the validators.
 bench_config() {
   python3 - "$ROOT" "$WORK" "${1:-1}" <<'PY'
 import os, re, sys
@@ -35,6 +35,10 @@ if os.environ.get("NIEM_BENCH_CHECK", "1") == "0":
     s = re.sub(r'\s*<medication-check [^>]*/>', '', s)
     s = re.sub(r'\s*<subscription [^>]*exchange="medication-authorization-exception"[^>]*/>', '', s)
     s = re.sub(r'\s*<agreement [^>]*(DSA-009|DSA-012|DSA-013)[^>]*/>', '', s)
+mode = os.environ.get("NIEM_BENCH_VALIDATION", "")
+if mode:
+    # The validators (docs/ARCHITECTURE.md, "Two validators"): compiled, full or both (default).
+    s = s.replace("<mapping ", f'<validation mode="{mode}"/>\n  <mapping ', 1)
 open(f"{work}/bench.xml", "w").write(s)
 PY
 }
