@@ -13,18 +13,12 @@ using namespace niem;
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   static auto lib = fuzz::project_mappings();
   static mapping::converter conv(lib, {}, {}, mapping::validation_mode::both);
-  std::string_view in(reinterpret_cast<const char*>(data), size);
-  auto nl = in.find('\n');
-  if (nl == std::string_view::npos) return 0;
-  auto address = in.substr(0, nl);
-  auto slash = address.find('/');
-  if (slash == std::string_view::npos) return 0;
-  const auto* m = lib->find(address.substr(0, slash), address.substr(slash + 1));
+  auto [m, record] = fuzz::addressed_record(*lib, {reinterpret_cast<const char*>(data), size});
   if (!m) return 0;
   if (!m->checks_complete()) fuzz::defect("a project mapping without complete compiled checks");
-  auto r = conv.convert(*m, in.substr(nl + 1), "fuzz");
+  auto r = conv.convert(*m, record, "fuzz");
   if (!r.ok() && r.errors().front().code == base::errc::xml_validators_disagree) {
-    auto written = m->map(in.substr(nl + 1), "fuzz", {}, nullptr, true);
+    auto written = m->map(record, "fuzz", {}, nullptr, true);
     fuzz::defect("the compiled checker and Xerces disagree: " + r.errors().front().message +
                  (written.ok() ? "\n" + written.value().document : std::string()));
   }

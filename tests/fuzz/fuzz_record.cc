@@ -14,15 +14,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   static auto lib = fuzz::project_mappings();
   static mapping::converter conv(lib);
   static const auto& xml2 = fuzz::libxml2();
-  std::string_view in(reinterpret_cast<const char*>(data), size);
-  auto nl = in.find('\n');
-  if (nl == std::string_view::npos) return 0;
-  auto address = in.substr(0, nl);
-  auto slash = address.find('/');
-  if (slash == std::string_view::npos) return 0;
-  const auto* m = lib->find(address.substr(0, slash), address.substr(slash + 1));
+  auto [m, record] = fuzz::addressed_record(*lib, {reinterpret_cast<const char*>(data), size});
   if (!m) return 0;
-  auto record = in.substr(nl + 1);
   auto r = conv.convert(*m, record, "fuzz");
   if (!r.ok()) {
     if (r.errors().empty()) fuzz::defect("a refused record without a diagnostic");

@@ -39,6 +39,21 @@ inline std::shared_ptr<mapping::mapping_library> project_mappings() {
   return lib;
 }
 
+// An input "agency/record_type\n" then one record: the mapping it names and the record (no
+// mapping: null).
+struct addressed {
+  const mapping::compiled_mapping* m = nullptr;
+  std::string_view record;
+};
+inline addressed addressed_record(const mapping::mapping_library& lib, std::string_view in) {
+  auto nl = in.find('\n');
+  if (nl == std::string_view::npos) return {};
+  auto address = in.substr(0, nl);
+  auto slash = address.find('/');
+  if (slash == std::string_view::npos) return {};
+  return {lib.find(address.substr(0, slash), address.substr(slash + 1)), in.substr(nl + 1)};
+}
+
 inline const std::vector<std::shared_ptr<const routing::agreement>>& project_agreements() {
   static auto a = [] {
     auto v = testing::load_shipped_agreements(*project_mappings());
