@@ -293,6 +293,17 @@ struct runner {
       check_fail(n, fmt::format("{} ends before a child its type requires", n.tag), {});
   }
 
+  // "@tag", for the path of an attribute's problem (built only when there is one to report).
+  struct attribute_suffix {
+    const attribute_rule& a;
+  };
+
+  void check_value(const node& n, const validation::value_check* c, std::string_view v,
+                   const std::string& source, attribute_suffix at) {
+    if (checking && c && !c->check(v, check_scratch, &why))
+      check_fail(n, why, source, "@" + at.a.tag);
+  }
+
   void check_value(const node& n, const validation::value_check* c, std::string_view v,
                    const std::string& source, std::string_view suffix = {}) {
     if (checking && c && !c->check(v, check_scratch, &why)) check_fail(n, why, source, suffix);
@@ -469,7 +480,7 @@ struct runner {
         ok = false;
         continue;
       }
-      check_value(n, a.check, val, a.value.path.label, "@" + a.tag);
+      if (checking) check_value(n, a.check, val, a.value.path.label, attribute_suffix(a));
       out += ' ';
       out += a.tag;
       out += "=\"";
