@@ -288,6 +288,9 @@ struct check_attacher {
     if (n.kind == node_kind::check || n.element < 0) return;
     const int type = model.elements()[n.element].type;
     std::string reason;
+    // Xerces compares such a value with the declaration's in the value space: left to it.
+    if (model.elements()[n.element].value_constraint)
+      note(n.tag, "a fixed or default value on the element's declaration");
     const bool complex_content = type >= 0 && model.types()[type].element_only;
     if (n.kind == node_kind::container ||
         (n.kind == node_kind::ref && !n.ref_nil && complex_content)) {
@@ -300,6 +303,11 @@ struct check_attacher {
     for (auto& a : n.attributes) {
       a.check = checks.attribute(type, a.name, &reason);
       if (!a.check) note(fmt::format("{}@{}", n.tag, a.tag), reason);
+      // A fixed value is compared in the value space by Xerces; a constant was checked above.
+      const auto* decl = type >= 0 ? model.types()[type].attribute(a.name) : nullptr;
+      if (!decl) decl = model.attribute(a.name);
+      if (decl && !decl->fixed.empty() && !a.value.is_const)
+        note(fmt::format("{}@{}", n.tag, a.tag), "a fixed attribute written from a field");
     }
     for (auto& k : n.kids) attach(*k);
   }

@@ -406,6 +406,7 @@ class model_builder {
     info.name = {to_utf8(d->getNamespace()), to_utf8(d->getName())};
     info.abstract = d->getAbstract();
     info.nillable = d->getNillable();
+    info.value_constraint = d->getConstraintType() != XSConstants::VALUE_CONSTRAINT_NONE;
     if (auto* h = d->getSubstitutionGroupAffiliation())
       info.substitution_head = qname{to_utf8(h->getNamespace()), to_utf8(h->getName())};
     els_[id] = std::move(info);

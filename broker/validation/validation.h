@@ -88,6 +88,7 @@ struct element_info {
   int type = -1;  // index into types(); -1 for abstract elements without a type
   bool abstract = false;
   bool nillable = false;
+  bool value_constraint = false;  // a fixed or default value (NIEM's rules allow neither)
   std::optional<qname> substitution_head;
   std::vector<int> substitutes;  // concrete elements that may stand for this one (transitive)
 };

@@ -53,6 +53,7 @@ struct exchange_dir {
       <xs:element ref="t:Plain" minOccurs="0"/>
       <xs:element ref="t:Missing" minOccurs="0"/>
       <xs:element ref="t:Note" minOccurs="0" maxOccurs="2"/>
+      <xs:element ref="t:Fixed" minOccurs="0"/>
     </xs:sequence>
     <xs:attribute ref="t:version" use="required"/>
   </xs:extension></xs:complexContent></xs:complexType>
@@ -73,6 +74,7 @@ struct exchange_dir {
   </xs:extension></xs:simpleContent></xs:complexType>
   <xs:element name="Code" type="t:CodeType"/>
   <xs:element name="Plain" type="xs:string"/>
+  <xs:element name="Fixed" type="xs:string" fixed="F"/>
   <xs:attribute name="codeListURI" type="xs:anyURI"/>
   <xs:attribute name="version" type="xs:string"/>
   <xs:attribute name="status"><xs:simpleType><xs:restriction base="xs:token">
