@@ -310,17 +310,18 @@ struct runner {
   }
 
   // Every id once, every reference to one of them (the ids numbered or named in the mapping are
-  // checked here; keyed ones also by check_keyed_refs, with the record's own code).
+  // checked here; keyed ones also by check_keyed_refs, with the record's own code). The messages
+  // name no id: a keyed one carries a record's value.
   void check_ids(const node& root) {
     if (!checking) return;
     auto ids = ids_written;
     std::sort(ids.begin(), ids.end());
     for (std::size_t i = 1; i < ids.size(); ++i)
       if (ids[i] == ids[i - 1] && (i == 1 || ids[i] != ids[i - 2]))
-        check_fail(root, fmt::format("two elements carry the id '{}'", ids[i]), {});
+        check_fail(root, "two elements carry one structures:id", {});
     for (const auto& [ref, n] : refs_written)
       if (!std::binary_search(ids.begin(), ids.end(), ref))
-        check_fail(*n, fmt::format("the reference '{}' names no element of the document", ref), {});
+        check_fail(*n, "its structures:ref names no element of the document", {});
   }
 
   void indent(int depth) { out.append(static_cast<std::size_t>(depth) * 2, ' '); }
