@@ -481,7 +481,7 @@ struct runner {
         ok = false;
         continue;
       }
-      if (checking) check_value(n, a.check, val, a.value.path.label, attribute_suffix(a));
+      if (checking) check_value(n, a.check, val, a.value.path.label, attribute_suffix{a});
       out += ' ';
       out += a.tag;
       out += "=\"";
