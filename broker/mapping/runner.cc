@@ -293,20 +293,12 @@ struct runner {
       check_fail(n, fmt::format("{} ends before a child its type requires", n.tag), {});
   }
 
-  // "@tag", for the path of an attribute's problem (built only when there is one to report).
-  struct attribute_suffix {
-    const attribute_rule& a;
-  };
-
+  // A value (or, with `attr`, that attribute's value) against its type's compiled check; the
+  // path's "@tag" is built only for a problem to report.
   void check_value(const node& n, const validation::value_check* c, std::string_view v,
-                   const std::string& source, attribute_suffix at) {
-    if (checking && c && !c->check(v, check_scratch, &why))
-      check_fail(n, why, source, "@" + at.a.tag);
-  }
-
-  void check_value(const node& n, const validation::value_check* c, std::string_view v,
-                   const std::string& source, std::string_view suffix = {}) {
-    if (checking && c && !c->check(v, check_scratch, &why)) check_fail(n, why, source, suffix);
+                   const std::string& source, const attribute_rule* attr = nullptr) {
+    if (!checking || !c || c->check(v, check_scratch, &why)) return;
+    check_fail(n, why, source, attr ? "@" + attr->tag : std::string());
   }
 
   // Every id once, every reference to one of them (the ids numbered or named in the mapping are
@@ -314,7 +306,7 @@ struct runner {
   // name no id: a keyed one carries a record's value.
   void check_ids(const node& root) {
     if (!checking) return;
-    auto ids = ids_written;
+    auto& ids = ids_written;  // the record's last use of them: sorted in place
     std::sort(ids.begin(), ids.end());
     for (std::size_t i = 1; i < ids.size(); ++i)
       if (ids[i] == ids[i - 1] && (i == 1 || ids[i] != ids[i - 2]))
@@ -481,7 +473,7 @@ struct runner {
         ok = false;
         continue;
       }
-      if (checking) check_value(n, a.check, val, a.value.path.label, attribute_suffix{a});
+      check_value(n, a.check, val, a.value.path.label, &a);
       out += ' ';
       out += a.tag;
       out += "=\"";

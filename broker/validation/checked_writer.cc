@@ -96,13 +96,12 @@ void checked_writer::leaf(std::string_view tag, std::string_view value) {
 
 void checked_writer::close() {
   if (open_.empty()) return;
-  const auto e = std::move(open_.back());
+  // Checked while the element is still open, so that the problem's path ends with it.
+  if (const auto& o = open_.back();
+      o.content && o.state != content_automaton::k_reject && !o.content->accepting(o.state))
+    problem(o.tag, fmt::format("{} ends before a child its type requires", o.tag));
+  auto e = std::move(open_.back());
   open_.pop_back();
-  if (e.content && e.state != content_automaton::k_reject && !e.content->accepting(e.state)) {
-    open_.push_back(e);  // the path names the element itself
-    problem(e.tag, fmt::format("{} ends before a child its type requires", e.tag));
-    open_.pop_back();
-  }
   indent();
   out_ += "</";
   out_ += e.tag;
