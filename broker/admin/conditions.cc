@@ -35,9 +35,11 @@ const std::vector<condition>& conditions() {
       {"NiemValidatorsDisagree", "ticket", rule_kind::increase_above,
        "niem_validation_disagreements_total", "exchange", 0, 3600, 0,
        "the compiled checker and Xerces judged a document of {} differently in the last hour "
-       "(its record is dead-lettered with NIEM-211)",
-       "niemctl dlq list --code NIEM-211; report the record to the team, then set <validation "
-       "exchange=\"{}\" mode=\"full\"/> and replay it"},
+       "(under 'both' its record is dead-lettered with NIEM-211; under 'compiled' the sampling "
+       "oracle found it after the record went its way)",
+       "the broker's log (component validation) names the message; report it to the team, set "
+       "<validation exchange=\"{}\" mode=\"full\"/>, then niemctl dlq list --code NIEM-211 "
+       "and replay what was refused"},
       {"NiemRecordsRejected", "ticket", rule_kind::increase_above, "niem_record_rejected_total",
        "code", 10, 900, 0,
        "more than 10 records were rejected with {} in the last 15 minutes (an adapter or mapping "

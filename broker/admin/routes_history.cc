@@ -54,10 +54,10 @@ response history_handlers::conditions_route(const call&) {
 }
 
 // The last hour as columns (one value per sample after the first), the shape uPlot draws:
-// rates per second, per-interval counts, depth, and latency quantiles.
+// rates per second, per-interval counts, depth, latency quantiles, the validators' counts.
 response history_handlers::history_route(const call&) {
   auto ring = hist.samples();
-  json::array t, ingest, delivery, p50, p99;
+  json::array t, ingest, delivery, p50, p99, sampled, disagreements;
   std::map<std::string, json::array> depth, dead, withheld;
   std::set<std::string> queues, dead_codes, withheld_codes;
   for (const auto& s : ring) {
@@ -80,6 +80,11 @@ response history_handlers::history_route(const call&) {
         dt);
     delivery.push_back(
         delta(total(b, "niem_queue_accepted_total"), total(a, "niem_queue_accepted_total")) / dt);
+    // The two validators: documents the sampling oracle checked, and disagreements (both modes).
+    sampled.push_back(delta(total(b, "niem_validation_sampled_total"),
+                            total(a, "niem_validation_sampled_total")));
+    disagreements.push_back(delta(total(b, "niem_validation_disagreements_total"),
+                                  total(a, "niem_validation_disagreements_total")));
     auto d = sum_by(b, "niem_queue_depth", "queue");
     for (const auto& q : queues) depth[q].push_back(d.count(q) ? d[q] : 0.0);
     auto per_interval = [&](std::string_view name, const std::set<std::string>& codes,
@@ -109,7 +114,9 @@ response history_handlers::history_route(const call&) {
                                          {"dead_letters", object_of(dead)},
                                          {"withheld", object_of(withheld)},
                                          {"latency_p50_seconds", std::move(p50)},
-                                         {"latency_p99_seconds", std::move(p99)}});
+                                         {"latency_p99_seconds", std::move(p99)},
+                                         {"validation_sampled", std::move(sampled)},
+                                         {"validation_disagreements", std::move(disagreements)}});
 }
 
 void add_history_routes(std::vector<route>& table) {

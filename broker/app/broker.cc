@@ -65,9 +65,12 @@ struct broker::impl {
 
 namespace {
 
-// The exchanges the broker writes itself (the medication check's notices).
+// The exchanges the broker writes itself (the aggregate reports, the medication check's notices),
+// whose schemas the mapping library loads beside the mappings' (one schema set for all).
 std::vector<mapping::written_exchange> written_exchanges(const config::broker_config& cfg) {
   std::vector<mapping::written_exchange> written;
+  written.push_back({"aggregate-report", cfg.home + "/schemas/exchange/aggregate-report.xsd",
+                     report::document_root()});
   if (const auto& mc = cfg.medication_check; mc.enabled)
     written.push_back({mc.exchange, cfg.home + "/schemas/exchange/" + mc.exchange + ".xsd",
                        oversight::medication::exception_root()});
@@ -118,11 +121,14 @@ base::result<loaded_rules> load_rules(const config::broker_config& cfg,
 // The <validation> settings as the converters take them (the configuration's schema allows only
 // the three modes).
 mapping::validation_policy validation_policy_of(const config::broker_config& cfg) {
+  const auto& v = cfg.validation;
   mapping::validation_policy p(
-      mapping::parse_validation_mode(cfg.validation).value_or(mapping::validation_mode::both));
-  for (const auto& [exchange, mode] : cfg.validation_by_exchange)
+      mapping::parse_validation_mode(v.mode).value_or(mapping::validation_mode::compiled));
+  for (const auto& [exchange, mode] : v.by_exchange)
     p.by_exchange[exchange] =
-        mapping::parse_validation_mode(mode).value_or(mapping::validation_mode::both);
+        mapping::parse_validation_mode(mode).value_or(mapping::validation_mode::compiled);
+  p.sample_one_in = v.sample_one_in;
+  p.sample_first_ms = std::int64_t{v.sample_first_seconds} * 1000;
   return p;
 }
 
@@ -318,7 +324,7 @@ base::result<std::unique_ptr<broker>> broker::create(config::resolved rc, config
   // other document (a reload may bring the first aggregate agreement).
   {
     report::scheduler_options ro;
-    ro.report_schema = cfg.home + "/schemas/exchange/aggregate-report.xsd";
+    ro.schemas = im->lib->schemas();
     ro.recipients = im->router->recipients();
     ro.check_ms = cfg.reports.check_interval_seconds * 1000;
     ro.start_delay_ms = cfg.reports.start_delay_seconds * 1000;
@@ -504,9 +510,7 @@ std::vector<std::string> what_changed(const broker::impl& im, const pipeline::ru
   if (subs(*im.cfg) != subs(c.next.cfg)) changed.push_back("subscriptions");
   if (parties(*im.cfg) != parties(c.next.cfg)) changed.push_back("agencies");
   if (tokens(im.secrets.admin_tokens) != tokens(c.next.admin_tokens)) changed.push_back("tokens");
-  if (im.cfg->validation != c.next.cfg.validation ||
-      im.cfg->validation_by_exchange != c.next.cfg.validation_by_exchange)
-    changed.push_back("validation");
+  if (im.cfg->validation != c.next.cfg.validation) changed.push_back("validation");
   return changed;
 }
 
@@ -523,7 +527,6 @@ std::shared_ptr<config::broker_config> merged_config(const config::broker_config
   merged->agencies = next.agencies;
   merged->admin.tokens = next.admin.tokens;
   merged->validation = next.validation;
-  merged->validation_by_exchange = next.validation_by_exchange;
   merged->validation_lines = next.validation_lines;
   return merged;
 }

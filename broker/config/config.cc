@@ -261,8 +261,12 @@ class loader {
       if (exchange.empty()) {
         if (validation_seen_) error(e.line, "a second <validation> without an exchange");
         validation_seen_ = true;
-        cfg.validation = attr(e, "mode");
-      } else if (!cfg.validation_by_exchange.emplace(exchange, attr(e, "mode")).second) {
+        cfg.validation.mode = attr(e, "mode");
+        number(e, "sample-one-in", cfg.validation.sample_one_in, 0u, 1'000'000'000u);
+        number(e, "sample-first-seconds", cfg.validation.sample_first_seconds, 0u, 86400u);
+      } else if (e.attrs.count("sample-one-in") || e.attrs.count("sample-first-seconds")) {
+        error(e.line, "the sampling oracle is set on the <validation> without an exchange");
+      } else if (!cfg.validation.by_exchange.emplace(exchange, attr(e, "mode")).second) {
         error(e.line, fmt::format("a second <validation> for exchange '{}'", exchange));
       } else {
         cfg.validation_lines[exchange] = e.line;

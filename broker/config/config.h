@@ -110,6 +110,16 @@ struct medication_check_config : located {
   bool operator==(const medication_check_config&) const = default;
 };
 
+// How documents are validated: "compiled", "full" or "both", for all and by exchange; and how
+// many of the documents judged by compiled checks alone the sampling oracle checks again.
+struct validation_config {
+  std::string mode = "compiled";
+  std::map<std::string, std::string> by_exchange;
+  std::uint32_t sample_one_in = 1000;       // 0: none after the first seconds
+  std::uint32_t sample_first_seconds = 60;  // every document of these after a (re)load
+  bool operator==(const validation_config&) const = default;
+};
+
 struct broker_config {
   std::string file;  // the configuration file, as given
   std::string name;
@@ -125,9 +135,7 @@ struct broker_config {
   std::string audit_key_file;  // absolute; empty: the audit chain is unkeyed
   std::vector<std::string> mapping_files;
   std::vector<std::uint32_t> mapping_lines;
-  // How documents are validated: "compiled", "full" or "both", for all and by exchange.
-  std::string validation = "both";
-  std::map<std::string, std::string> validation_by_exchange;
+  validation_config validation;
   std::map<std::string, std::uint32_t> validation_lines;  // by exchange, for the cross-check
   std::vector<std::string> agreement_files;  // absolute; empty: no agreements (deliver whole)
   std::vector<std::uint32_t> agreement_lines;

@@ -221,18 +221,56 @@ std::string_view to_string(validation_mode m) {
 }
 
 converter::converter(std::shared_ptr<const mapping_library> lib, record_limits rl,
-                     validation::limits vl, validation_policy policy)
-    : lib_(std::move(lib)), rl_(rl), policy_(std::move(policy)) {
+                     validation::limits vl, validation_policy policy, oracle_hook hook,
+                     const base::clock& clk)
+    : lib_(std::move(lib)),
+      rl_(rl),
+      policy_(std::move(policy)),
+      hook_(std::move(hook)),
+      clock_(clk),
+      first_minute_(policy_.sample_first_ms > 0) {
   for (const auto& set : lib_->schema_sets())
     validators_.emplace_back(set.get(), std::make_unique<validation::validator>(set, vl));
 }
 
+// Every document of the rules' first minute, then one in N of each mapping's, the first included.
+// The clock is read only until the first minute is over.
+bool converter::wants_sample(const compiled_mapping& m) {
+  if (!hook_.oracle) return false;
+  auto& n = judged_[&m];
+  const bool nth = policy_.sample_one_in > 0 && n % policy_.sample_one_in == 0;
+  ++n;
+  if (first_minute_) {
+    if (clock_.now_ms() < hook_.loaded_ms + policy_.sample_first_ms) return true;
+    first_minute_ = false;
+  }
+  return nth;
+}
+
+void converter::offer_sample(const compiled_mapping& m, conversion& c, std::string_view tag) {
+  oracle_sample s;
+  s.schemas = m.schemas();
+  s.exchange = m.exchange();
+  s.mapping_file = m.file();
+  s.mapping_version = m.version();
+  s.tag = std::string(tag);
+  s.compiled_valid = c.check_errors.empty();
+  if (!s.compiled_valid) {
+    s.compiled_reason = c.check_errors.front();
+    s.document = std::move(c.document);  // the record is refused: its document goes nowhere else
+  } else {
+    s.document = c.document;
+  }
+  hook_.oracle->offer(std::move(s));
+}
+
 base::result<conversion> converter::convert(const compiled_mapping& m, std::string_view record,
-                                            std::string_view where) {
+                                            std::string_view where, std::string_view tag) {
   const auto mode = policy_.of(m.exchange());
   auto c = m.map(record, where, rl_, nullptr, mode != validation_mode::full);
   if (!c) return c;
   if (mode == validation_mode::compiled && c->checked) {
+    if (wants_sample(m)) offer_sample(m, *c, tag);
     if (c->check_errors.empty()) return c;
     return std::move(c->check_errors);
   }

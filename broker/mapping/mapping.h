@@ -11,8 +11,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "base/clock.h"
 #include "base/error.h"
 #include "base/result.h"
+#include "mapping/oracle.h"
 #include "validation/validation.h"
 
 namespace niem::mapping {
@@ -44,11 +46,16 @@ enum class validation_mode { compiled, full, both };
 std::optional<validation_mode> parse_validation_mode(std::string_view s);
 std::string_view to_string(validation_mode m);
 
-// The mode for all exchanges and, overriding it, for some (the broker's <validation> settings).
+// The mode for all exchanges and, overriding it, for some (the broker's <validation> settings),
+// and which of the documents judged by compiled checks alone Xerces checks again, off the record's
+// path (oracle.h): every one of each mapping's first `sample_first_ms` after the rules were loaded,
+// then one in `sample_one_in` (0: none after the first).
 struct validation_policy {
-  validation_policy(validation_mode all = validation_mode::both) : fallback(all) {}
+  validation_policy(validation_mode all = validation_mode::compiled) : fallback(all) {}
   validation_mode fallback;
   std::map<std::string, validation_mode, std::less<>> by_exchange;
+  std::uint32_t sample_one_in = 1000;
+  std::int64_t sample_first_ms = 60'000;
   validation_mode of(std::string_view exchange) const {
     auto it = by_exchange.find(exchange);
     return it == by_exchange.end() ? fallback : it->second;
@@ -161,22 +168,31 @@ class compiled_mapping {
   std::unique_ptr<impl> impl_;
 };
 
-// Maps and validates; keep one per thread (it owns a validator per schema set).
+// Maps and validates; keep one per thread (it owns a validator per schema set). With an oracle,
+// documents judged by compiled checks alone are sampled for it as the policy says.
 class converter {
  public:
   explicit converter(std::shared_ptr<const mapping_library> lib, record_limits rl = {},
-                     validation::limits vl = {}, validation_policy policy = {});
+                     validation::limits vl = {}, validation_policy policy = {},
+                     oracle_hook hook = {}, const base::clock& clk = base::default_clock());
+  // `tag` names the record in the oracle's log (the broker's message id).
   base::result<conversion> convert(const compiled_mapping& m, std::string_view record,
-                                   std::string_view where);
+                                   std::string_view where, std::string_view tag = {});
   const validation_policy& policy() const { return policy_; }
 
  private:
   base::result<conversion> validate_full(conversion c, const compiled_mapping& m,
                                          std::string_view where);
+  bool wants_sample(const compiled_mapping& m);
+  void offer_sample(const compiled_mapping& m, conversion& c, std::string_view tag);
 
   std::shared_ptr<const mapping_library> lib_;
   record_limits rl_;
   validation_policy policy_;
+  oracle_hook hook_;
+  const base::clock& clock_;
+  bool first_minute_ = true;  // until the clock is past the rules' first minute
+  std::unordered_map<const compiled_mapping*, std::uint64_t> judged_;  // by compiled checks alone
   std::vector<std::pair<const validation::schema_set*, std::unique_ptr<validation::validator>>>
       validators_;
 };

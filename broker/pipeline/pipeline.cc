@@ -56,6 +56,45 @@ bool rests_on_consent(const std::vector<routing::decision>& ds) {
   return false;
 }
 
+// What the sampling oracle heard: each document counted; a verdict that differs from the compiled
+// one logged (without the document's values) and counted like a disagreement of "both". The
+// record went its way already: delivered, or dead-lettered where a replay can take it again.
+mapping::validation_oracle::listener oracle_listener() {
+  mapping::validation_oracle::listener l;
+  l.checked = [](const mapping::oracle_sample& s, const validation::validation_report& r) {
+    probe().sampled.inc(s.exchange);
+    if (r.valid == s.compiled_valid) return;
+    probe().disagreements.inc(s.exchange);
+    const auto code = std::string(base::code_id(base::errc::xml_validators_disagree));
+    if (s.compiled_valid) {
+      const auto& d = r.diagnostics.empty() ? base::diagnostic{} : r.diagnostics.front();
+      base::log(base::log_level::error, "validation",
+                "the sampling oracle (Xerces) found invalid a document the compiled checks "
+                "passed; it was delivered",
+                {{"code", code},
+                 {"exchange", s.exchange},
+                 {"mapping", s.mapping_file},
+                 {"mapping_version", s.mapping_version},
+                 {"message_id", s.tag},
+                 {"element", d.field},
+                 {"line", std::to_string(d.line)}});
+    } else {
+      base::log(base::log_level::error, "validation",
+                "the sampling oracle (Xerces) found valid a document the compiled checks "
+                "refused; the record is in the dead-letter queue for a replay",
+                {{"code", code},
+                 {"exchange", s.exchange},
+                 {"mapping", s.mapping_file},
+                 {"mapping_version", s.mapping_version},
+                 {"message_id", s.tag},
+                 {"field", s.compiled_reason.field},
+                 {"reason", s.compiled_reason.message}});
+    }
+  };
+  l.dropped = [](const mapping::oracle_sample& s) { probe().sample_dropped.inc(s.exchange); };
+  return l;
+}
+
 // Learns every fact another broker sharing the store committed before now (see
 // store::catch_up_facts); false when the store could not say in time.
 bool catch_up(store::shared_view& st) {
@@ -109,9 +148,13 @@ struct pipeline::impl {
   std::deque<std::pair<job, std::function<void(outcome)>>> queue;
   bool stopping = false;
   std::vector<std::thread> threads;
+  std::shared_ptr<mapping::validation_oracle> oracle;
 
   impl(std::shared_ptr<const rules> r, store::record_path& s, options o)
-      : now(std::move(r)), st(s), opt(std::move(o)) {}
+      : now(std::move(r)),
+        st(s),
+        opt(std::move(o)),
+        oracle(std::make_shared<mapping::validation_oracle>(opt.oracle, oracle_listener())) {}
 
   std::shared_ptr<const rules> current() const {
     std::lock_guard lk(rules_mu);
@@ -139,7 +182,8 @@ struct pipeline::impl {
       }
       // The record is decided entirely under the rules current as it starts.
       if (auto r = current(); r != ws.r) {
-        ws.conv.emplace(r->lib, opt.record_limits, opt.validation_limits, r->validation);
+        ws.conv.emplace(r->lib, opt.record_limits, opt.validation_limits, r->validation,
+                        mapping::oracle_hook{oracle, r->loaded_ms});
         ws.own.emplace(r->lib->schemas(), opt.validation_limits);
         ws.r = std::move(r);
       }
@@ -181,7 +225,7 @@ struct pipeline::impl {
                      "one message carries one record: more than one line follows the header")};
     }
     version = m->version();
-    auto c = conv.convert(*m, record, "record");
+    auto c = conv.convert(*m, record, "record", j.message_id);
     if (!c) {
       if (c.errors().front().code == base::errc::xml_validators_disagree) {
         // A defect of one of the two validators: counted and logged (without the record's
@@ -541,6 +585,10 @@ void pipeline::submit(job j, std::function<void(outcome)> done) {
 
 void pipeline::submit_notices(std::vector<oversight::medication::check_fact> notices) {
   impl_->notices(std::move(notices));
+}
+
+void pipeline::settle_samples() {
+  impl_->oracle->drain();
 }
 
 void pipeline::stop() {

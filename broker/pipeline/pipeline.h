@@ -30,6 +30,8 @@ struct options {
   std::shared_ptr<oversight::medication_oversight> oversight;
   // Where the queue entries of records no publisher waits for go (the check's notices).
   std::function<void(std::vector<store::queue_entry>)> offer;
+  // The sampling oracle's queue and priority (validation "compiled": mapping/oracle.h).
+  mapping::validation_oracle::options oracle;
 };
 
 // What decides a record: the mappings and the router (its subscriptions and agreements). A
@@ -105,6 +107,8 @@ class pipeline final : public submitter {
   // under `next` (records in flight finish under theirs).
   std::shared_ptr<const rules> current() const;
   void swap(std::shared_ptr<const rules> next);
+  // Waits until the sampling oracle has checked every document offered to it so far.
+  void settle_samples();
   // Stops accepting work, finishes what is queued and joins the workers.
   void stop();
 

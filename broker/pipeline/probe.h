@@ -20,12 +20,22 @@ struct pipeline_probe {
 
   base::counter_family disagreements{
       "niem_validation_disagreements_total",
-      "Documents on which the compiled checker and Xerces disagreed (validation 'both'), by "
-      "exchange: each a defect to report.",
+      "Documents on which the compiled checker and Xerces disagreed (validation 'both', or the "
+      "sampling oracle of 'compiled'), by exchange: each a defect to report.",
+      {"exchange"}};
+  base::counter_family sampled{
+      "niem_validation_sampled_total",
+      "Documents judged by compiled checks alone that Xerces checked again off the record's "
+      "path (the sampling oracle), by exchange.",
+      {"exchange"}};
+  base::counter_family sample_dropped{
+      "niem_validation_sample_dropped_total",
+      "Documents chosen for the sampling oracle that found its queue full, by exchange.",
       {"exchange"}};
 
   pipeline_probe() {
-    base::register_families("pipeline", rejected, dead_lettered, withheld, disagreements);
+    base::register_families("pipeline", rejected, dead_lettered, withheld, disagreements, sampled,
+                            sample_dropped);
   }
 };
 

@@ -275,6 +275,10 @@ std::string json_cell(const cell& c) {
 
 }  // namespace
 
+validation::qname document_root() {
+  return {std::string(vocabulary::k_aggregate_report), "AggregateReport"};
+}
+
 std::string write_document(const table& t, std::string_view report_id,
                            std::string_view produced_date, const validation::schema_set* schemas,
                            std::vector<base::diagnostic>* problems) {
@@ -447,14 +451,12 @@ struct scheduler::impl {
 
   bool ensure_schema() {
     if (validator) return true;
-    auto s = validation::schema_set::load({{opt.report_schema}, "", {}});
-    if (!s) {
-      for (const auto& d : s.errors())
-        base::log(base::log_level::error, "report", "the report schema does not load",
-                  {{"code", base::code_id(d.code)}, {"where", d.where}});
+    if (!opt.schemas || !opt.schemas->model().element(document_root())) {
+      base::log(base::log_level::error, "report", "no schema set declares the report's root",
+                {{"code", base::code_id(base::errc::internal)}});
       return false;
     }
-    schema = s.value();
+    schema = opt.schemas;
     validator = std::make_unique<validation::validator>(schema);
     return true;
   }

@@ -103,8 +103,13 @@ base::result<table> build(store::queries& st, const routing::agreement& a, const
 
 // ---- Production ----
 
+// The aggregate-report exchange's root, for the mapping library that loads its schema beside the
+// others (mapping::written_exchange).
+validation::qname document_root();
+
 struct scheduler_options {
-  std::string report_schema;  // schemas/exchange/aggregate-report.xsd
+  // The schema set holding the aggregate-report exchange (the mapping library's shared one).
+  std::shared_ptr<const validation::schema_set> schemas;
   std::uint32_t check_ms = 3600 * 1000;
   std::uint32_t start_delay_ms = 300 * 1000;  // adapters catching up are counted first
   std::vector<std::string> recipients;        // queues the broker keeps

@@ -145,7 +145,7 @@ try:
     while api("/api/conditions")["samples"] < 3 and time.time() < deadline:
         time.sleep(0.5)
     page.wait("+document.getElementById('charts').dataset.points >= 2", "two intervals of history")
-    page.wait("document.querySelectorAll('#charts canvas').length === 4", "four uPlot charts")
+    page.wait("document.querySelectorAll('#charts canvas').length === 5", "five uPlot charts")
     hist = api("/api/history")
     check(sum(sum(v) for v in hist["dead_letters"].values()) >= 1,
           f"the history counts the dead letter ({hist['dead_letters']})")

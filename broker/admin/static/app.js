@@ -181,6 +181,8 @@ async function refreshHistory() {
     ...Object.keys(h.withheld).map(c => ['withheld ' + c, h.withheld[c]])];
   chart('chart-codes', codes.map(c => c[0]), [t, ...codes.map(c => c[1])]);
   chart('chart-latency', ['p50', 'p99'], [t, h.latency_p50_seconds, h.latency_p99_seconds]);
+  chart('chart-validation', ['sampled by Xerces', 'disagreements'],
+    [t, h.validation_sampled, h.validation_disagreements]);
 }
 
 async function refreshAgreements() {

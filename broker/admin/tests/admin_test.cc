@@ -528,10 +528,15 @@ TEST_CASE("admin: the last hour's rates and the conditions that hold come from s
   r.clk.advance_ms(10'000);
   // The pipeline alone does not count receipts (the transport does); dead letters it counts.
   const auto dead_before = pipeline::probe().dead_lettered.value({"NIEM-105"});
+  const auto sampled_before = pipeline::probe().sampled.value({"pharmacy-claim"});
   r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H1"));
   r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H2", "bad"));
   r.run("medicaid", "pharmacy_claim", "text/plain", claim("RX-H3", "bad"));
   REQUIRE(pipeline::probe().dead_lettered.value({"NIEM-105"}) == dead_before + 2);
+  // The oracle samples the first document of each worker's (one or two of the three).
+  r.pl->settle_samples();
+  const auto sampled = pipeline::probe().sampled.value({"pharmacy-claim"}) - sampled_before;
+  CHECK(sampled >= 1);
   r.srv->sample_history();
   auto h = body(r.call("GET", "/api/history", r.viewer));
   REQUIRE(h.at("t").as_array().size() == 1);
@@ -539,6 +544,8 @@ TEST_CASE("admin: the last hour's rates and the conditions that hold come from s
   CHECK(h.at("dead_letters").at("NIEM-105").at(0).to_number<double>() == 2);
   CHECK(h.at("depth").at("cws").at(0).to_number<double>() == 1);
   CHECK(h.at("latency_p99_seconds").at(0).is_null());  // nothing accepted in between
+  CHECK(h.at("validation_sampled").at(0).to_number<double>() == static_cast<double>(sampled));
+  CHECK(h.at("validation_disagreements").at(0).to_number<double>() == 0);
   auto now = body(r.call("GET", "/api/conditions", r.viewer));
   CHECK(now.at("samples") == 2);
   bool dead_letters = false;

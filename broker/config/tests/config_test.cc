@@ -337,7 +337,7 @@ TEST_CASE("retention's ages are read, with their defaults, and a value out of ra
   CHECK(any_message(bad.errors(), "batch=\"5\": expected a whole number from 10 to 100000", 6));
 }
 
-TEST_CASE("validation is 'both' unless set, for all exchanges or one, and names a produced one") {
+TEST_CASE("validation is 'compiled' unless set, for all exchanges or one, and names a produced one") {
   testing::temp_dir tmp("niem-config-validation");
   std::string home = root();
   auto make = [&](const std::string& name, const std::string& validation) {
@@ -355,14 +355,18 @@ TEST_CASE("validation is 'both' unless set, for all exchanges or one, and names 
   };
   auto defaults = config::load(make("defaults.xml", ""), xsd());
   REQUIRE(defaults.ok());
-  CHECK(defaults->validation == "both");
-  CHECK(defaults->validation_by_exchange.empty());
-  auto set = config::load(make("set.xml", R"(<validation mode="compiled"/>
+  CHECK(defaults->validation.mode == "compiled");
+  CHECK(defaults->validation.by_exchange.empty());
+  CHECK(defaults->validation.sample_one_in == 1000);
+  CHECK(defaults->validation.sample_first_seconds == 60);
+  auto set = config::load(make("set.xml", R"(<validation mode="both" sample-one-in="50" sample-first-seconds="0"/>
   <validation exchange="placement-notification" mode="full"/>)"),
                           xsd());
   REQUIRE(set.ok());
-  CHECK(set->validation == "compiled");
-  CHECK(set->validation_by_exchange.at("placement-notification") == "full");
+  CHECK(set->validation.mode == "both");
+  CHECK(set->validation.sample_one_in == 50);
+  CHECK(set->validation.sample_first_seconds == 0);
+  CHECK(set->validation.by_exchange.at("placement-notification") == "full");
   std::vector<config::mapping_fact> facts = {{"cws", "placement", "placement-notification", ""}};
   CHECK(config::cross_check(*set, facts).empty());
 
@@ -382,4 +386,11 @@ TEST_CASE("validation is 'both' unless set, for all exchanges or one, and names 
   CHECK(any_message(twice.errors(), "a second <validation> without an exchange", 8));
   auto bad = config::load(make("bad.xml", R"(<validation mode="fast"/>)"), xsd());
   CHECK_FALSE(bad.ok());
+  auto sampled_one = config::load(
+      make("sampled-one.xml",
+           R"(<validation exchange="placement-notification" mode="compiled" sample-one-in="5"/>)"),
+      xsd());
+  REQUIRE_FALSE(sampled_one.ok());
+  CHECK(any_message(sampled_one.errors(),
+                    "the sampling oracle is set on the <validation> without an exchange", 7));
 }

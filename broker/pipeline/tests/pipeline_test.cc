@@ -5,6 +5,7 @@
 #include <fmt/format.h>
 
 #include "pipeline/pipeline.h"
+#include "pipeline/probe.h"
 #include "support/fixtures.h"
 
 using namespace niem;
@@ -226,4 +227,25 @@ TEST_CASE("every audit entry names the version of the mapping that decided it") 
     CHECK(d.agreement_version.empty());  // a subscription router has no agreements
   }
   CHECK(r.st->verify_audit("pipeline-test-audit-key").ok);
+}
+
+TEST_CASE("the sampling oracle checks documents judged by compiled checks alone, after the fact") {
+  rig r;
+  auto& probe = pipeline::probe();
+  const auto sampled = probe.sampled.value({"placement-notification"});
+  const auto disagreed = probe.disagreements.value({"placement-notification"});
+  // Rules loaded just now: every document of their first minute is sampled.
+  auto now = pipeline::make_rules(r.lib, r.pl->current()->router,
+                                  mapping::validation_policy(mapping::validation_mode::compiled));
+  auto fresh = std::make_shared<pipeline::rules>(*now);
+  fresh->loaded_ms = base::default_clock().now_ms();
+  r.pl->swap(fresh);
+  const auto file = testing::source_root() + "/mappings/cws-placement/examples/placements.ndjson";
+  for (int i = 0; i < 3; ++i) {
+    auto o = r.run("cws", "placement", "application/json", first_line(file, i));
+    REQUIRE(o.what == outcome::status::accepted);
+  }
+  r.pl->settle_samples();
+  CHECK(probe.sampled.value({"placement-notification"}) == sampled + 3);
+  CHECK(probe.disagreements.value({"placement-notification"}) == disagreed);
 }

@@ -402,7 +402,7 @@ TEST_CASE("the broker counts claims and placements and queues the quarterly repo
 
   std::vector<store::queue_entry> queued;
   scheduler_options so;
-  so.report_schema = testing::source_root() + "/schemas/exchange/aggregate-report.xsd";
+  so.schemas = report_schema();
   so.recipients = {"oversight"};
   scheduler sch(so, agreements, **st, **st, clk, [&](std::vector<store::queue_entry> e) {
     queued.insert(queued.end(), e.begin(), e.end());
