@@ -21,6 +21,8 @@ packages=(
   python3-qpid-proton
   # the Proton example broker the benchmark compares against
   libqpid-proton11-dev-examples
+  # RabbitMQ with its AMQP 1.0 plugin: the benchmark's durable pass-through peer
+  rabbitmq-server
   # the demo certificate authority and agency certificates
   openssl
   # SHA-256 and HMAC for the audit trail's hash chain and the research pseudonyms (libcrypto)
