@@ -42,6 +42,9 @@ if os.environ.get("NIEM_BENCH_CHECK", "1") == "0":
 mode = os.environ.get("NIEM_BENCH_VALIDATION", "compiled")
 first = os.environ.get("NIEM_BENCH_SAMPLE_FIRST", "0")
 s = s.replace("<mapping ", f'<validation mode="{mode}" sample-first-seconds="{first}"/>\n  <mapping ', 1)
+# NIEM_BENCH_WORKERS: the pipeline's worker threads (the demo's 2 unless set).
+if os.environ.get("NIEM_BENCH_WORKERS"):
+    s = re.sub(r'<pipeline workers="\d+"', f'<pipeline workers="{os.environ["NIEM_BENCH_WORKERS"]}"', s)
 open(f"{work}/bench.xml", "w").write(s)
 PY
 }
