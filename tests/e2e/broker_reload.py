@@ -255,6 +255,29 @@ try:
           f"each reload is audited with who did it, each refusal with its code ({len(rows)} entries)")
     r = ctl("audit", "verify")
     check(r.returncode == 0, "the audit chain verifies after the reloads")
+
+    # A reload that changes only <validation>: applied and reported. Under "compiled" (the
+    # default) every document of the rules' first minute goes to the sampling oracle; under
+    # "full" Xerces decides each one itself and the oracle is offered none.
+    def sampled():
+        _, body = http("GET", "/metrics", viewer)
+        m = re.search(r'^niem_validation_sampled_total\{exchange="placement-notification"\} (\d+)$',
+                      body, re.M)
+        return int(m.group(1)) if m else 0
+    check(sampled() > 0, "the sampling oracle checked placements under the default validation")
+    conf = open(config, encoding="utf-8").read()
+    open(config, "w", encoding="utf-8").write(
+        conf.replace("<mapping ", '<validation mode="full"/>\n  <mapping ', 1))
+    status, body = http("POST", "/api/reload", operator)
+    check(status == 200 and json.loads(body)["changed"] == ["validation"],
+          f"a reload changing <validation> alone reports it ({body[:160]})")
+    drain(conn, "deliver/court")  # the court's agreement (DSA-002) is still in effect
+    before = sampled()
+    sender.send(record_message(placement(template, "RELOAD-FULL"), "application/json"))
+    check(len(drain(conn, "deliver/court")) == 1,
+          "under validation 'full' the next placement is delivered")
+    time.sleep(0.5)  # what the oracle would have been offered, it would have counted by now
+    check(sampled() == before, "under validation 'full' no document goes to the sampling oracle")
     conn.close()
 finally:
     rc = broker.stop()
