@@ -6,6 +6,8 @@
 #include <condition_variable>
 #include <mutex>
 
+#include <fmt/format.h>
+
 #include "exchange_fixture.h"
 #include "mapping/oracle.h"
 
@@ -64,7 +66,7 @@ TEST_CASE("a converter offers every document of the first minute, then one in N 
   policy.sample_first_ms = 60'000;
   mapping::converter conv(lib.value(), {}, {}, policy, {oracle, clk.now_ms()}, clk);
   // The first minute: every document, valid or not, each under its record's tag.
-  for (int i = 0; i < 5; ++i) REQUIRE(conv.convert(*m, k_good, "rec", "m" + std::to_string(i)));
+  for (int i = 0; i < 5; ++i) REQUIRE(conv.convert(*m, k_good, "rec", fmt::format("m{}", i)));
   CHECK_FALSE(conv.convert(*m, k_bad, "rec", "m5").ok());
   oracle->drain();
   {
@@ -76,7 +78,7 @@ TEST_CASE("a converter offers every document of the first minute, then one in N 
   }
   // After it: the documents numbered 0, 4, 8 ... of the mapping (6 converted so far: 8 is next).
   clk.advance_ms(60'000);
-  for (int i = 0; i < 8; ++i) REQUIRE(conv.convert(*m, k_good, "rec", "n" + std::to_string(i)));
+  for (int i = 0; i < 8; ++i) REQUIRE(conv.convert(*m, k_good, "rec", fmt::format("n{}", i)));
   oracle->drain();
   std::lock_guard lk(h.mu);
   CHECK(h.checked == 8);
