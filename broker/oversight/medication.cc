@@ -436,6 +436,27 @@ bool is_medicaid_id(const name_path& p) {
   return ends_with(p, {ext("PersonMedicaidIdentification"), nc("IdentificationID")});
 }
 
+// A text's content, decoded only when a reader asks for it: most texts of a document are not
+// among the fields the check reads, and decoding each into a string of its own cost as much as
+// the rest of the walk.
+class lazy_text {
+ public:
+  explicit lazy_text(const routing::xml_stream& x) : x_(x) {}
+  std::string str() const { return x_.text(); }
+
+ private:
+  const routing::xml_stream& x_;
+};
+
+// xs:boolean's true, as the documents write it.
+bool is_true(const std::string& v) {
+  return v == "true" || v == "1";
+}
+
+bool blank(std::string_view s) {
+  return s.find_first_not_of(" \t\r\n") == std::string_view::npos;
+}
+
 // Walks a document: on_start for each element under the root, on_text for each text with
 // something besides white space. False when the document does not read.
 template <typename Start, typename Text>
@@ -457,8 +478,12 @@ bool walk(std::string_view doc, Start on_start, Text on_text) {
         if (!p.empty()) p.pop_back();
         break;
       case routing::xml_stream::kind::text: {
-        auto t = x.text();
-        if (!p.empty() && t.find_first_not_of(" \t\r\n") != std::string::npos) on_text(p, t);
+        if (p.empty()) break;
+        // Without a reference or markup the bytes are the text; with one, it is decoded to see.
+        auto raw = x.raw();
+        bool empty = blank(raw);
+        if (!empty && raw.find_first_of("&<") != std::string_view::npos) empty = blank(x.text());
+        if (!empty) on_text(p, lazy_text(x));
         break;
       }
       case routing::xml_stream::kind::other:
@@ -482,35 +507,35 @@ std::optional<order_document> read_order(std::string_view doc) {
         if (ends_with(p, {ext("CourtOrderAugmentation"), ext("MedicationRuling")}))
           o.rulings.emplace_back();
       },
-      [&](const name_path& p, std::string t) {
+      [&](const name_path& p, const lazy_text& t) {
         if (is_source_id(p))
-          o.order_id = std::move(t);
+          o.order_id = t.str();
         else if (ends_with(p, {j("CourtOrderIssuingDate"), nc("DateTime")}))
-          o.ordered_date = t.substr(0, 10);
+          o.ordered_date = t.str().substr(0, 10);
         else if (ends_with(p, {ext("ApplicationIdentification"), nc("IdentificationID")}))
-          o.application_id = std::move(t);
+          o.application_id = t.str();
         else if (ends_with(p, {ext("SupersededCourtOrderIdentification"), nc("IdentificationID")}))
-          o.supersedes_order_id = std::move(t);
+          o.supersedes_order_id = t.str();
         else if (ends_with(p, {ext("CourtOrderDecisionCode")}))
-          o.decision = std::move(t);
+          o.decision = t.str();
         else if (is_client_id(p))
-          d.child.client_id = std::move(t);
+          d.child.client_id = t.str();
         else if (is_medicaid_id(p))
-          d.child.medicaid_id = std::move(t);
+          d.child.medicaid_id = t.str();
         else if (has(p, ext("MedicationRuling")) && !o.rulings.empty()) {
           auto& r = o.rulings.back();
           if (ends_with(p, {hs("Medication"), nc("ItemName")}))
-            r.drug_name = std::move(t);
+            r.drug_name = t.str();
           else if (ends_with(p, {ext("DrugNDCCode")}))
-            r.ndc = std::move(t);
+            r.ndc = t.str();
           else if (ends_with(p, {ext("MedicationRulingCode")}))
-            r.ruling = std::move(t);
+            r.ruling = t.str();
           else if (ends_with(p, {ext("AuthorizedMaximumDailyDoseText")}))
-            r.max_daily_dose = parse_amount(t);
+            r.max_daily_dose = parse_amount(t.str());
           else if (ends_with(p, {ext("AuthorizationDateRange"), nc("StartDate"), nc("Date")}))
-            r.authorized_from = std::move(t);
+            r.authorized_from = t.str();
           else if (ends_with(p, {ext("AuthorizationDateRange"), nc("EndDate"), nc("Date")}))
-            r.authorized_through = std::move(t);
+            r.authorized_through = t.str();
         }
       });
   if (!ok || o.order_id.empty() || o.application_id.empty()) return std::nullopt;
@@ -528,22 +553,22 @@ std::optional<application_document> read_application(std::string_view doc) {
         if (p.size() == 1 && p[0] == nc("Person")) people.emplace_back();
         if (ends_with(p, {hs("HealthDetails"), hs("MedicationUse")})) a.medications.emplace_back();
       },
-      [&](const name_path& p, std::string t) {
+      [&](const name_path& p, const lazy_text& t) {
         if (is_source_id(p))
-          a.application_id = std::move(t);
+          a.application_id = t.str();
         else if (ends_with(p, {ext("ApplicationSubmittedDate"), nc("DateTime")}))
-          a.submitted_date = t.substr(0, 10);
+          a.submitted_date = t.str().substr(0, 10);
         else if (ends_with(p, {ext("EmergencyAdministrationIndicator")}))
-          a.emergency = t == "true" || t == "1";
+          a.emergency = is_true(t.str());
         else if (!people.empty() && is_client_id(p))
-          people.back().client_id = std::move(t);
+          people.back().client_id = t.str();
         else if (!people.empty() && is_medicaid_id(p))
-          people.back().medicaid_id = std::move(t);
+          people.back().medicaid_id = t.str();
         else if (has(p, hs("MedicationUse")) && !a.medications.empty()) {
           if (ends_with(p, {hs("Medication"), nc("ItemName")}))
-            a.medications.back().drug_name = std::move(t);
+            a.medications.back().drug_name = t.str();
           else if (ends_with(p, {ext("DrugNDCCode")}))
-            a.medications.back().ndc = std::move(t);
+            a.medications.back().ndc = t.str();
         }
       });
   for (auto& c : people)
@@ -557,42 +582,42 @@ std::optional<claim_document> read_claim(std::string_view doc) {
   auto& c = d.c;
   bool ok = walk(
       doc, [](const name_path&) {},
-      [&](const name_path& p, std::string t) {
+      [&](const name_path& p, const lazy_text& t) {
         const bool prescriber = has(p, hs("Prescriber"));
         if (is_source_id(p))
-          c.claim_id = std::move(t);
+          c.claim_id = t.str();
         else if (ends_with(p, {ext("ClaimStatusCode")}))
-          d.status = std::move(t);
+          d.status = t.str();
         else if (ends_with(p, {nc("PersonBirthDate"), nc("Date")}))
-          c.birth_date = std::move(t);
+          c.birth_date = t.str();
         else if (ends_with(p, {nc("PersonName"), nc("PersonGivenName")}))
-          (prescriber ? c.prescriber_given_name : c.given_name) = std::move(t);
+          (prescriber ? c.prescriber_given_name : c.given_name) = t.str();
         else if (ends_with(p, {nc("PersonName"), nc("PersonSurName")}))
-          (prescriber ? c.prescriber_surname : c.surname) = std::move(t);
+          (prescriber ? c.prescriber_surname : c.surname) = t.str();
         else if (is_medicaid_id(p))
-          c.medicaid_id = std::move(t);
+          c.medicaid_id = t.str();
         else if (ends_with(p, {hs("NPIIdentification"), nc("IdentificationID")}) && prescriber)
-          c.prescriber_npi = std::move(t);
+          c.prescriber_npi = t.str();
         else if (ends_with(p, {hs("Medication"), nc("ItemName")}))
-          c.drug_name = std::move(t);
+          c.drug_name = t.str();
         else if (ends_with(p, {hs("Medication"), nc("ItemQuantity")}))
-          c.quantity = std::move(t);
+          c.quantity = t.str();
         else if (ends_with(p, {hs("Medication"), nc("SubstanceFormText")}))
-          c.dose_form = std::move(t);
+          c.dose_form = t.str();
         else if (ends_with(p, {hs("Medication"), nc("DrugDaysSupplyQuantity")}))
-          c.days_supply = std::move(t);
+          c.days_supply = t.str();
         else if (ends_with(p, {hs("Medication"), nc("DrugStrengthText")}))
-          c.strength = std::move(t);
+          c.strength = t.str();
         else if (ends_with(p, {ext("DrugNDCCode")}))
-          c.ndc = std::move(t);
+          c.ndc = t.str();
         else if (ends_with(p, {ext("DrugTherapeuticClassText")}))
-          c.therapeutic_class = std::move(t);
+          c.therapeutic_class = t.str();
         else if (ends_with(p, {ext("DrugPsychotropicIndicator")}))
-          d.psychotropic = t == "true" || t == "1";
+          d.psychotropic = is_true(t.str());
         else if (ends_with(p, {ext("DrugSubstanceUseDisorderTreatmentIndicator")}))
-          c.sud = t == "true" || t == "1";
+          c.sud = is_true(t.str());
         else if (ends_with(p, {hs("MedicationDispensingDate"), nc("Date")}))
-          c.fill_date = std::move(t);
+          c.fill_date = t.str();
       });
   if (!ok || c.claim_id.empty() || c.medicaid_id.empty()) return std::nullopt;
   return d;
@@ -661,24 +686,24 @@ std::optional<placement_document> read_placement(std::string_view doc) {
   auto& e = d.e;
   bool ok = walk(
       doc, [](const name_path&) {},
-      [&](const name_path& p, std::string t) {
+      [&](const name_path& p, const lazy_text& t) {
         if (is_source_id(p))
-          d.event_id = std::move(t);
+          d.event_id = t.str();
         else if (p.size() == 1 && ends_with(p, {ext("CountyFIPSCode")}))
-          e.county = std::move(t);
+          e.county = t.str();
         else if (is_client_id(p) && p.front() == nc("Person"))
-          e.client = std::move(t);
+          e.client = t.str();
         else if (is_medicaid_id(p) && p.front() == nc("Person"))
-          e.person = std::move(t);
+          e.person = t.str();
         else if (ends_with(p,
                            {hs("Placement"), nc("ActivityIdentification"), nc("IdentificationID")}))
-          e.placement = std::move(t);
+          e.placement = t.str();
         else if (ends_with(p, {hs("Placement"), nc("ActivityDate"), nc("DateRange"),
                                nc("StartDate"), nc("Date")}))
-          e.begin = std::move(t);
+          e.begin = t.str();
         else if (ends_with(p, {hs("Placement"), nc("ActivityDate"), nc("DateRange"), nc("EndDate"),
                                nc("Date")}))
-          e.end = std::move(t);
+          e.end = t.str();
       });
   if (!ok || d.event_id.empty() || (e.client.empty() && e.person.empty())) return std::nullopt;
   return d;
@@ -688,8 +713,8 @@ std::optional<std::string> read_exception_id(std::string_view doc) {
   std::optional<std::string> id;
   bool ok = walk(
       doc, [](const name_path&) {},
-      [&](const name_path& p, std::string t) {
-        if (is_source_id(p)) id = std::move(t);
+      [&](const name_path& p, const lazy_text& t) {
+        if (is_source_id(p)) id = t.str();
       });
   if (!ok) return std::nullopt;
   return id;
