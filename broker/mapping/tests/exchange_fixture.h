@@ -30,6 +30,15 @@ inline const release k_v5{"5.0", "http://release.niem.gov/niem/structures/5.0/",
 inline const release k_v6{"6.0", "https://docs.oasis-open.org/niemopen/ns/model/structures/6.0/",
                           "niem-6.0/xsd/utility/structures.xsd"};
 
+// Rules writing a constant attribute, an object, and a value with an attribute from a field whose
+// schema type is an enumeration (active, inactive): the validation modes' and the oracle's tests.
+inline const std::string k_checked_rules = R"(
+  <map:attribute name="t:version" const="1"/>
+  <map:object target="t:Person"><map:value target="t:Name" source="name"/></map:object>
+  <map:value target="t:Code" source="code">
+    <map:attribute name="t:status" source="status"/>
+  </map:value>)";
+
 // An exchange schema in urn:t on release `r`'s structures, and mappings beside it.
 struct exchange_dir {
   fs::path dir;

@@ -16,15 +16,15 @@ using namespace niem::mapping::test;
 
 namespace {
 
-const std::string k_rules = R"(
-  <map:attribute name="t:version" const="1"/>
-  <map:object target="t:Person"><map:value target="t:Name" source="name"/></map:object>
-  <map:value target="t:Code" source="code">
-    <map:attribute name="t:status" source="status"/>
-  </map:value>)";
-
 const std::string k_good = R"({"id":"k","name":"Ann","code":"X","status":"active"})";
 const std::string k_bad = R"({"id":"k","name":"Ann","code":"X","status":"lapsed"})";
+
+// The small exchange, its mapping loaded.
+struct loaded {
+  exchange_dir x{k_v5};
+  base::result<std::shared_ptr<mapping::mapping_library>> lib = x.load(k_checked_rules);
+  const mapping::compiled_mapping* m = lib.ok() ? lib.value()->find("a", "r") : nullptr;
+};
 
 // What an oracle heard, for the test to read after drain().
 struct heard {
@@ -52,11 +52,10 @@ struct heard {
 }  // namespace
 
 TEST_CASE("a converter offers every document of the first minute, then one in N per mapping") {
-  exchange_dir x(k_v5);
-  auto lib = x.load(k_rules);
-  REQUIRE(lib.ok());
-  const auto* m = lib.value()->find("a", "r");
-  REQUIRE(m);
+  loaded fx;
+  REQUIRE(fx.m);
+  const auto& lib = fx.lib;
+  const auto* m = fx.m;
   heard h;
   auto oracle = std::make_shared<mapping::validation_oracle>(mapping::validation_oracle::options{},
                                                              h.listener());
@@ -88,11 +87,10 @@ TEST_CASE("a converter offers every document of the first minute, then one in N 
 }
 
 TEST_CASE("only documents judged by compiled checks alone are sampled") {
-  exchange_dir x(k_v5);
-  auto lib = x.load(k_rules);
-  REQUIRE(lib.ok());
-  const auto* m = lib.value()->find("a", "r");
-  REQUIRE(m);
+  loaded fx;
+  REQUIRE(fx.m);
+  const auto& lib = fx.lib;
+  const auto* m = fx.m;
   heard h;
   auto oracle = std::make_shared<mapping::validation_oracle>(mapping::validation_oracle::options{},
                                                              h.listener());
@@ -115,11 +113,9 @@ TEST_CASE("only documents judged by compiled checks alone are sampled") {
 }
 
 TEST_CASE("the oracle reports Xerces' verdict beside the compiled one, and drops when full") {
-  exchange_dir x(k_v5);
-  auto lib = x.load(k_rules);
-  REQUIRE(lib.ok());
-  const auto* m = lib.value()->find("a", "r");
-  REQUIRE(m);
+  loaded fx;
+  REQUIRE(fx.m);
+  const auto* m = fx.m;
   auto written = m->map(k_good, "rec", {}, nullptr, true);
   REQUIRE(written.ok());
 

@@ -9,16 +9,7 @@ using namespace niem;
 using base::errc;
 using namespace niem::mapping::test;
 
-namespace {
-
-const std::string k_rules = R"(
-  <map:attribute name="t:version" const="1"/>
-  <map:object target="t:Person"><map:value target="t:Name" source="name"/></map:object>
-  <map:value target="t:Code" source="code">
-    <map:attribute name="t:status" source="status"/>
-  </map:value>)";
-
-}  // namespace
+const std::string& k_rules = k_checked_rules;
 
 TEST_CASE("each validation mode refuses a value the schema refuses; the compiled one names it") {
   exchange_dir x(k_v5);
