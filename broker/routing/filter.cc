@@ -87,7 +87,7 @@ class filter_run {
       if (x.name().local != terms_.root.local || x.name().ns != terms_.root.ns)
         return fail("the document's root is not the exchange's root");
       if (r.document.size()) r.document += '\n';
-      r.document += x.raw();
+      write_start(x.raw());
       frames_.push_back({&terms_.filter, state::container, true, {}});
       return;
     }
@@ -106,7 +106,7 @@ class filter_run {
         frames_.push_back({c, state::transforming, true, x.raw()});
         if (x.empty_element()) value_.clear();
       } else {
-        r.document += x.raw();
+        write_start(x.raw());
         frames_.push_back({c, state::kept, true, {}});
       }
     } else {
@@ -123,7 +123,7 @@ class filter_run {
           value_.clear();
           frames_.push_back({c, state::transforming, true, x.raw()});
         } else {
-          r.document += x.raw();
+          write_start(x.raw());
           frames_.push_back({c, state::kept, true, {}});
         }
       } else {
@@ -186,19 +186,11 @@ class filter_run {
 
   // Every reference the recipient receives points at an object it receives: a filter that kept
   // a reference and removed its object would deliver a document naming what it does not hold.
-  // Read from the start tags of what was written (only when it holds a reference at all).
+  // Read from the start tags as they are written (write_start, note_ids), not from a second
+  // reading of the result.
   bool references_kept() {
-    if (r.document.find("structures:ref=\"") == std::string::npos) return true;
-    std::vector<std::string_view> ids, refs;
-    xml_stream x(r.document);
-    for (auto k = x.next(); k != xml_stream::kind::done; k = x.next()) {
-      if (k == xml_stream::kind::error) return fail(x.error()), false;
-      if (k != xml_stream::kind::start) continue;
-      if (auto id = attribute(x.raw(), "structures:id"); !id.empty()) ids.push_back(id);
-      if (auto ref = attribute(x.raw(), "structures:ref"); !ref.empty()) refs.push_back(ref);
-    }
-    for (auto ref : refs)
-      if (std::find(ids.begin(), ids.end(), ref) == ids.end()) {
+    for (auto ref : refs_)
+      if (std::find(ids_.begin(), ids_.end(), ref) == ids_.end()) {
         fail(fmt::format("the filter keeps a reference to '{}' but removes the object it points "
                          "at",
                          ref),
@@ -206,6 +198,19 @@ class filter_run {
         return false;
       }
     return true;
+  }
+
+  // A start tag written as the input has it.
+  void write_start(std::string_view tag) {
+    r.document += tag;
+    note_ids(tag);
+  }
+  // The structures:id and structures:ref a written start tag carries (views into the input,
+  // which outlives the run).
+  void note_ids(std::string_view tag) {
+    if (tag.find("structures:") == std::string_view::npos) return;
+    if (auto id = attribute(tag, "structures:id"); !id.empty()) ids_.push_back(id);
+    if (auto ref = attribute(tag, "structures:ref"); !ref.empty()) refs_.push_back(ref);
   }
 
   static bool has_full_date(std::string_view s) {
@@ -246,10 +251,12 @@ class filter_run {
       }
       case transform_action::zip3:
         r.document += open_tag(f.start);
+        note_ids(f.start);
         base::append_xml_escaped(r.document, value.substr(0, 3));
         break;
       case transform_action::pseudonym:
         r.document += open_tag(f.start);
+        note_ids(f.start);
         r.document += "PSN-" + base::hmac_sha256_hex(terms_.pseudonym_key, value).substr(0, 24);
         break;
       case transform_action::none:
@@ -277,7 +284,7 @@ class filter_run {
       auto& f = frames_[i];
       if (f.written) continue;
       indent(i);
-      r.document += f.start;
+      write_start(f.start);
       f.written = true;
     }
   }
@@ -287,8 +294,9 @@ class filter_run {
   bool explain_;
   std::vector<frame> frames_;
   std::vector<const filter_node*> disclosed_;
-  std::vector<std::string_view> names_;  // qualified names of the open elements below the root
-  std::string value_;                    // the text of the element being transformed
+  std::vector<std::string_view> names_;       // qualified names of the open elements below the root
+  std::vector<std::string_view> ids_, refs_;  // of the start tags written
+  std::string value_;                         // the text of the element being transformed
 };
 
 }  // namespace
