@@ -1,12 +1,14 @@
 // An agreement's filter over the broker's own documents, streamed: what each recipient's terms
 // keep, transform and remove, for every recipient's terms in one pass over the tokens.
 #include <algorithm>
+#include <optional>
 
 #include <fmt/format.h>
 
 #include "base/digest.h"
 #include "base/text.h"
 #include "routing/agreement.h"
+
 #include "routing/xml_stream.h"
 
 namespace niem::routing {
@@ -15,8 +17,8 @@ bool values_at(std::string_view doc, const std::vector<const path*>& paths,
                std::vector<std::vector<std::string>>& out) {
   out.assign(paths.size(), {});
   xml_stream x(doc);
-  std::vector<xml_name> stack;  // below the root
-  std::string text;
+  std::vector<xml_name> stack;         // below the root
+  std::vector<std::string_view> runs;  // the current element's text as written, decoded if wanted
   bool root_seen = false;
   for (;;) {
     switch (x.next()) {
@@ -26,24 +28,31 @@ bool values_at(std::string_view doc, const std::vector<const path*>& paths,
           break;
         }
         stack.push_back(x.name());
-        text.clear();
+        runs.clear();
         break;
       case xml_stream::kind::text:
-        text += x.text();
+        runs.push_back(x.raw());
         break;
-      case xml_stream::kind::end:
+      case xml_stream::kind::end: {
         if (stack.empty()) break;  // the root closes
+        std::optional<std::string> text;
         for (std::size_t i = 0; i < paths.size(); ++i) {
           const auto& p = *paths[i];
           if (p.size() != stack.size()) continue;
           bool same = true;
           for (std::size_t k = 0; k < p.size() && same; ++k)
             same = p[k].local == stack[k].local && p[k].ns == stack[k].ns;
-          if (same) out[i].push_back(text);
+          if (!same) continue;
+          if (!text) {
+            text.emplace();
+            for (auto r : runs) *text += xml_text(r);
+          }
+          out[i].push_back(*text);
         }
         stack.pop_back();
-        text.clear();
+        runs.clear();
         break;
+      }
       case xml_stream::kind::other:
         break;
       case xml_stream::kind::done:

@@ -82,10 +82,14 @@ std::string_view xml_stream::resolve(std::string_view prefix) const {
   return prefix.empty() ? std::string_view() : std::string_view("\x01");  // \x01: unbound
 }
 
+std::string xml_text(std::string_view raw) {
+  if (raw.starts_with("<![CDATA[") && raw.size() >= 12)
+    return std::string(raw.substr(9, raw.size() - 12));
+  return xml_unescape(raw);
+}
+
 std::string xml_stream::text() const {
-  if (raw_.starts_with("<![CDATA[") && raw_.size() >= 12)
-    return std::string(raw_.substr(9, raw_.size() - 12));
-  return xml_unescape(raw_);
+  return xml_text(raw_);
 }
 
 bool xml_stream::attribute(std::string_view ns, std::string_view local,

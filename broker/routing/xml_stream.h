@@ -73,5 +73,8 @@ class xml_stream {
 
 // Decodes the predefined entities and character references of XML text.
 std::string xml_unescape(std::string_view s);
+// The text a text event's bytes as written (xml_stream::raw) stand for: a CDATA section's
+// content, or text with its entities and character references decoded.
+std::string xml_text(std::string_view raw);
 
 }  // namespace niem::routing
