@@ -8,7 +8,6 @@
 #include "base/digest.h"
 #include "base/text.h"
 #include "routing/agreement.h"
-
 #include "routing/xml_stream.h"
 
 namespace niem::routing {
