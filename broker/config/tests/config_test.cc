@@ -299,21 +299,32 @@ TEST_CASE("resolve reports every bad override and secret together") {
   CHECK(has("missing.password", ""));
 }
 
+namespace {
+
+// A configuration publishing placements from cws; `middle` stands between <store> and <mapping>,
+// from line 6.
+std::string one_mapping_config(const testing::temp_dir& tmp, const std::string& name,
+                               const std::string& middle) {
+  return tmp.write(name, R"(<?xml version="1.0"?>
+<broker xmlns="urn:niem-broker:config:1" name="t">
+  <listener host="127.0.0.1" port="5672"/>
+  <anonymous/>
+  <store path="store"/>
+  )" + middle + R"(
+  <mapping file=")" + root() +
+                             R"(/mappings/cws-placement/mapping.xml"/>
+  <agency id="cws"/>
+</broker>
+)");
+}
+
+}  // namespace
+
 TEST_CASE("retention's ages are read, with their defaults, and a value out of range is refused") {
   testing::temp_dir tmp("niem-config-retention");
   std::string home = root();
   auto make = [&](const std::string& name, const std::string& retention) {
-    return tmp.write(name, R"(<?xml version="1.0"?>
-<broker xmlns="urn:niem-broker:config:1" name="r">
-  <listener host="127.0.0.1" port="5672"/>
-  <anonymous/>
-  <store path="store"/>
-  )" + retention + R"(
-  <schemas home=")" + home + R"("/>
-  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
-  <agency id="cws"/>
-</broker>
-)");
+    return one_mapping_config(tmp, name, retention + "\n  <schemas home=\"" + home + "\"/>");
   };
   auto defaults = config::load(make("defaults.xml", ""), xsd());
   REQUIRE(defaults.ok());
@@ -337,21 +348,12 @@ TEST_CASE("retention's ages are read, with their defaults, and a value out of ra
   CHECK(any_message(bad.errors(), "batch=\"5\": expected a whole number from 10 to 100000", 6));
 }
 
-TEST_CASE("validation is 'compiled' unless set, for all exchanges or one, and names a produced one") {
+TEST_CASE(
+    "validation is 'compiled' unless set, for all exchanges or one, and names a produced one") {
   testing::temp_dir tmp("niem-config-validation");
   std::string home = root();
   auto make = [&](const std::string& name, const std::string& validation) {
-    return tmp.write(name, R"(<?xml version="1.0"?>
-<broker xmlns="urn:niem-broker:config:1" name="v">
-  <listener host="127.0.0.1" port="5672"/>
-  <anonymous/>
-  <store path="store"/>
-  <schemas home=")" + home + R"("/>
-  )" + validation + R"(
-  <mapping file=")" + home + R"(/mappings/cws-placement/mapping.xml"/>
-  <agency id="cws"/>
-</broker>
-)");
+    return one_mapping_config(tmp, name, "<schemas home=\"" + home + "\"/>\n  " + validation);
   };
   auto defaults = config::load(make("defaults.xml", ""), xsd());
   REQUIRE(defaults.ok());
@@ -359,9 +361,10 @@ TEST_CASE("validation is 'compiled' unless set, for all exchanges or one, and na
   CHECK(defaults->validation.by_exchange.empty());
   CHECK(defaults->validation.sample_one_in == 1000);
   CHECK(defaults->validation.sample_first_seconds == 60);
-  auto set = config::load(make("set.xml", R"(<validation mode="both" sample-one-in="50" sample-first-seconds="0"/>
+  auto set = config::load(
+      make("set.xml", R"(<validation mode="both" sample-one-in="50" sample-first-seconds="0"/>
   <validation exchange="placement-notification" mode="full"/>)"),
-                          xsd());
+      xsd());
   REQUIRE(set.ok());
   CHECK(set->validation.mode == "both");
   CHECK(set->validation.sample_one_in == 50);
