@@ -136,7 +136,7 @@ STORE_TEST(case_15, "a store from before message search is indexed from its audi
       "'schema_version';",
       sqlite ? 5 : 1)));
   auto s = f.open(clk);
-  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 8 : 4));
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == (sqlite ? 8 : 5));
   using q = store::store::message_query;
   CHECK(ids_of(*s, q{.person = "CWS-1"}) == ids{"M5", "M1"});
   CHECK(ids_of(*s, q{.person = "9555B"}) == ids{"M2"});

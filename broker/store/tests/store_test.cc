@@ -439,6 +439,36 @@ TEST_CASE("postgres: replicas starting at once create the schema once, and a new
   CHECK(newer.errors()[0].message.find("newer than this broker") != std::string::npos);
 }
 
+TEST_CASE(
+    "postgres: bodies are compressed with lz4, in a new store and after migrating from "
+    "schema 4",
+    "[postgres]") {
+  testing::store_fixture f(store::backend::postgres);
+  base::manual_clock clk(5000);
+  const char* lz4_bodies =
+      "SELECT COUNT(*) FROM pg_attribute WHERE attrelid IN ('documents'::regclass, "
+      "'records'::regclass, 'dead_letters'::regclass) AND attname = 'body' AND attcompression = "
+      "'l'";
+  store::options o;
+  o.locator = f.locator();
+  o.audit_key = "store-test-audit-key-0123456789abcdef";
+  {
+    auto s = store::store::open(o, clk);
+    REQUIRE(s.ok());
+  }
+  CHECK(f.scalar(lz4_bodies) == 3);
+  // Back to schema 4 (pglz, the server's default): the migration sets lz4 again.
+  REQUIRE(f.exec(
+      "ALTER TABLE documents ALTER COLUMN body SET COMPRESSION pglz; ALTER TABLE records ALTER "
+      "COLUMN body SET COMPRESSION pglz; ALTER TABLE dead_letters ALTER COLUMN body SET "
+      "COMPRESSION pglz; UPDATE meta SET value = '4' WHERE key = 'schema_version'"));
+  REQUIRE(f.scalar(lz4_bodies) == 0);
+  auto s = store::store::open(o, clk);
+  REQUIRE(s.ok());
+  CHECK(f.scalar("SELECT value FROM meta WHERE key = 'schema_version'") == 5);
+  CHECK(f.scalar(lz4_bodies) == 3);
+}
+
 TEST_CASE("postgres: a password in the store's URI is refused, and never shown") {
   store::options o;
   o.locator = "postgresql://niem:s3cret@db.example/niem?sslmode=verify-full";
