@@ -18,6 +18,7 @@
 #include "base/metrics.h"
 #include "base/text.h"
 #include "oversight/probe.h"
+#include "pipeline/catch_up_gate.h"
 #include "pipeline/probe.h"
 #include "routing/policy.h"
 
@@ -145,10 +146,17 @@ struct pipeline::impl {
   options opt;
   std::mutex mu;
   std::condition_variable cv;
-  std::deque<std::pair<job, std::function<void(outcome)>>> queue;
+  // A job waiting for a worker, with when it arrived (which catch-ups cover it).
+  struct queued {
+    job j;
+    std::function<void(outcome)> done;
+    catch_up_gate::clock::time_point arrived;
+  };
+  std::deque<queued> queue;
   bool stopping = false;
   std::vector<std::thread> threads;
   std::shared_ptr<mapping::validation_oracle> oracle;
+  catch_up_gate caught_up;  // replicas: the catch-ups shared by the records they cover
 
   impl(std::shared_ptr<const rules> r, store::record_path& s, options o)
       : now(std::move(r)),
@@ -172,7 +180,7 @@ struct pipeline::impl {
   void run() {
     worker_state ws;
     for (;;) {
-      std::pair<job, std::function<void(outcome)>> item;
+      queued item;
       {
         std::unique_lock lk(mu);
         cv.wait(lk, [&] { return stopping || !queue.empty(); });
@@ -187,7 +195,7 @@ struct pipeline::impl {
         ws.own.emplace(r->lib->schemas(), opt.validation_limits);
         ws.r = std::move(r);
       }
-      process(ws.r, *ws.conv, *ws.own, std::move(item.first), std::move(item.second));
+      process(ws.r, *ws.conv, *ws.own, std::move(item.j), item.arrived, std::move(item.done));
     }
   }
 
@@ -259,7 +267,7 @@ struct pipeline::impl {
   void enqueue(job j, std::function<void(outcome)> done) {
     {
       std::lock_guard lk(mu);
-      queue.emplace_back(std::move(j), std::move(done));
+      queue.push_back({std::move(j), std::move(done), catch_up_gate::clock::now()});
     }
     cv.notify_one();
   }
@@ -298,6 +306,7 @@ struct pipeline::impl {
     std::vector<routing::fact> learned;
     std::vector<routing::observation> counted;
     oversight::record_part checked;  // the medication check's part
+    catch_up_gate::clock::time_point arrived;
   };
 
   static store::record_outcome start_outcome(const job& j) {
@@ -344,12 +353,18 @@ struct pipeline::impl {
   // committed before this record arrived may not have reached this one's registry yet. A
   // decision that rests on the registry is taken again once everything committed so far is
   // learned, so a consent committed before the record is never missed (docs/ARCHITECTURE.md).
+  // A catch-up that began after the record arrived and has answered before the router decides
+  // covers it already (catch_up_gate).
   std::vector<routing::decision> decide(const rules& rs, record_work& w, const job& j,
                                         const routing::routed_document& rd) {
     auto* learned = j.redecision ? nullptr : &w.learned;
     auto* counted = j.redecision ? nullptr : &w.counted;
+    // Asked before routing: a catch-up that answers while the router decides covers the record
+    // but came too late for this decision.
+    const bool covered = caught_up.covered(w.arrived);
     auto decisions = rs.router->route(rd, learned, counted);
-    if (st.shared() && rests_on_consent(decisions) && catch_up(st)) {
+    if (st.shared() && !covered && rests_on_consent(decisions) &&
+        caught_up.cover(w.arrived, [this] { return catch_up(st); })) {
       w.learned.clear();
       w.counted.clear();
       decisions = rs.router->route(rd, learned, counted);
@@ -362,7 +377,8 @@ struct pipeline::impl {
   // on it as one broker would.
   void oversee(record_work& w, const std::string& doc) {
     auto& ov = *opt.oversight;
-    if (st.shared() && ov.wants(w.rec.exchange, doc) && !catch_up(st))
+    if (st.shared() && ov.wants(w.rec.exchange, doc) &&
+        !caught_up.cover(w.arrived, [this] { return catch_up(st); }))
       base::log(base::log_level::warn, "medication",
                 "decided without the other replicas' latest facts (the store did not answer in "
                 "time)",
@@ -431,9 +447,11 @@ struct pipeline::impl {
   // The steps of a record: decode (map and validate, or accept a notice), or refuse; decide per
   // recipient; the medication check's part; audit; commit. The publisher hears after the commit.
   void process(std::shared_ptr<const rules> rs, mapping::converter& conv,
-               validation::validator& own, job j, std::function<void(outcome)> done) {
+               validation::validator& own, job j, catch_up_gate::clock::time_point arrived,
+               std::function<void(outcome)> done) {
     record_work w;
     w.rec = start_outcome(j);
+    w.arrived = arrived;
     mapping::conversion c;
     const bool notice = opt.oversight && opt.oversight->is_notice(j.agency, j.record_type);
     auto errs = notice ? accept_notice(own, j, c) : convert(*rs, conv, j, c, w.mapping_version);
@@ -576,11 +594,7 @@ void pipeline::swap(std::shared_ptr<const rules> next) {
 }
 
 void pipeline::submit(job j, std::function<void(outcome)> done) {
-  {
-    std::lock_guard lk(impl_->mu);
-    impl_->queue.emplace_back(std::move(j), std::move(done));
-  }
-  impl_->cv.notify_one();
+  impl_->enqueue(std::move(j), std::move(done));
 }
 
 void pipeline::submit_notices(std::vector<oversight::medication::check_fact> notices) {
