@@ -23,17 +23,15 @@ class catch_up_gate {
     return arrived.time_since_epoch().count() < covered_.load(std::memory_order_acquire);
   }
 
-  // Covered, or else `catch_up` (true: it answered) is called and covers every record that
-  // arrived before this call. False when it did not answer.
-  bool cover(clock::time_point arrived, const std::function<bool()>& catch_up) {
-    if (covered(arrived)) return true;
-    auto start = now_().time_since_epoch().count();
-    if (!catch_up()) return false;
+  // A catch-up is called now: pass what this returns to answered() once it answers true.
+  clock::time_point start() const { return now_(); }
+  // The catch-up begun at `start` answered: it covers every record that arrived before then.
+  void answered(clock::time_point start) {
+    auto t = start.time_since_epoch().count();
     auto cur = covered_.load(std::memory_order_relaxed);
-    while (cur < start && !covered_.compare_exchange_weak(cur, start, std::memory_order_release,
-                                                          std::memory_order_relaxed)) {
+    while (cur < t && !covered_.compare_exchange_weak(cur, t, std::memory_order_release,
+                                                      std::memory_order_relaxed)) {
     }
-    return true;
   }
 
  private:

@@ -3,7 +3,6 @@
 #include <algorithm>
 #include <condition_variable>
 #include <deque>
-#include <future>
 #include <mutex>
 #include <optional>
 #include <thread>
@@ -96,15 +95,6 @@ mapping::validation_oracle::listener oracle_listener() {
   return l;
 }
 
-// Learns every fact another broker sharing the store committed before now (see
-// store::catch_up_facts); false when the store could not say in time.
-bool catch_up(store::shared_view& st) {
-  auto p = std::make_shared<std::promise<bool>>();
-  auto f = p->get_future();
-  st.catch_up_facts([p](bool ok) { p->set_value(ok); });
-  return f.wait_for(std::chrono::seconds(5)) == std::future_status::ready && f.get();
-}
-
 }  // namespace
 
 bool content_type_matches(mapping::record_format f, std::string_view content_type) {
@@ -151,8 +141,10 @@ struct pipeline::impl {
     job j;
     std::function<void(outcome)> done;
     catch_up_gate::clock::time_point arrived;
+    std::function<void()> resume;  // set: a parked record's rest (decide)
   };
   std::deque<queued> queue;
+  std::size_t parked = 0;  // records waiting for a catch-up; the workers stop after them
   bool stopping = false;
   std::vector<std::thread> threads;
   std::shared_ptr<mapping::validation_oracle> oracle;
@@ -183,10 +175,14 @@ struct pipeline::impl {
       queued item;
       {
         std::unique_lock lk(mu);
-        cv.wait(lk, [&] { return stopping || !queue.empty(); });
+        cv.wait(lk, [&] { return (stopping && parked == 0) || !queue.empty(); });
         if (queue.empty()) return;
         item = std::move(queue.front());
         queue.pop_front();
+      }
+      if (item.resume) {
+        item.resume();
+        continue;
       }
       // The record is decided entirely under the rules current as it starts.
       if (auto r = current(); r != ws.r) {
@@ -267,7 +263,7 @@ struct pipeline::impl {
   void enqueue(job j, std::function<void(outcome)> done) {
     {
       std::lock_guard lk(mu);
-      queue.push_back({std::move(j), std::move(done), catch_up_gate::clock::now()});
+      queue.push_back({std::move(j), std::move(done), catch_up_gate::clock::now(), {}});
     }
     cv.notify_one();
   }
@@ -349,39 +345,87 @@ struct pipeline::impl {
     w.rec.body = std::move(body);
   }
 
-  // The router's decisions. Replicas: a consent, a revocation or an identity link another broker
-  // committed before this record arrived may not have reached this one's registry yet. A
-  // decision that rests on the registry is taken again once everything committed so far is
-  // learned, so a consent committed before the record is never missed (docs/ARCHITECTURE.md).
-  // A catch-up that began after the record arrived and has answered before the router decides
-  // covers it already (catch_up_gate).
-  std::vector<routing::decision> decide(const rules& rs, record_work& w, const job& j,
-                                        const routing::routed_document& rd) {
-    auto* learned = j.redecision ? nullptr : &w.learned;
-    auto* counted = j.redecision ? nullptr : &w.counted;
+  // A record decided once, waiting on replicas for a catch-up before the rest of its steps.
+  struct routed_work {
+    std::shared_ptr<const rules> rs;
+    record_work w;
+    job j;
+    std::shared_ptr<const std::string> doc;  // the new document
+    std::vector<routing::decision> decisions;
+    bool notice = false;
+    std::function<void(outcome)> done;
+  };
+
+  // The router's decisions, then the rest. Replicas: a consent, a revocation, an identity link,
+  // an order or an application another broker committed before this record arrived may not have
+  // reached this one yet. When a decision rests on the consent registry, or the medication check
+  // reads the document, everything committed so far is learned first (store::catch_up_facts): a
+  // consent committed before the record is never missed, and the check decides as one broker
+  // would (docs/ARCHITECTURE.md). The worker does not wait for the database: the record is parked
+  // and a worker takes it up again once the catch-up answers, so the records that arrive
+  // meanwhile share the next read. A catch-up that began after the record arrived and has
+  // answered covers it already (catch_up_gate).
+  void decide(routed_work r) {
+    auto& w = r.w;
     // Asked before routing: a catch-up that answers while the router decides covers the record
     // but came too late for this decision.
     const bool covered = caught_up.covered(w.arrived);
-    auto decisions = rs.router->route(rd, learned, counted);
-    if (st.shared() && !covered && rests_on_consent(decisions) &&
-        caught_up.cover(w.arrived, [this] { return catch_up(st); })) {
-      w.learned.clear();
-      w.counted.clear();
-      decisions = rs.router->route(rd, learned, counted);
+    r.decisions = route(r);
+    const bool consent = rests_on_consent(r.decisions);
+    const bool check = opt.oversight && !r.j.redecision && !r.notice &&
+                       opt.oversight->wants(w.rec.exchange, *r.doc);
+    if (!st.shared() || covered || !(consent || check)) return finish(std::move(r), true);
+    auto start = caught_up.start();
+    auto parked_work = std::make_shared<routed_work>(std::move(r));
+    {
+      std::lock_guard lk(mu);
+      ++parked;
     }
-    return decisions;
+    st.catch_up_facts([this, parked_work, start, consent](bool ok) {
+      if (ok) caught_up.answered(start);
+      resume([this, parked_work, ok, consent] {
+        auto& p = *parked_work;
+        if (ok && consent) {
+          p.w.learned.clear();
+          p.w.counted.clear();
+          p.decisions = route(p);
+        }
+        finish(std::move(p), ok);
+      });
+    });
   }
 
-  // The medication check's part of a new document. Replicas: what the others committed before
-  // this record (an order, an application, a kept claim) is learned first, so the check decides
-  // on it as one broker would.
-  void oversee(record_work& w, const std::string& doc) {
+  std::vector<routing::decision> route(routed_work& r) {
+    auto* learned = r.j.redecision ? nullptr : &r.w.learned;
+    auto* counted = r.j.redecision ? nullptr : &r.w.counted;
+    // The views into the record's fields are taken here: a parked record moves.
+    const auto& rec = r.w.rec;
+    routing::routed_document rd{rec.message_id, rec.agency,   rec.record_type,
+                                rec.key,        rec.exchange, r.doc};
+    return r.rs->router->route(rd, learned, counted);
+  }
+
+  // A parked record's rest, on the next free worker.
+  void resume(std::function<void()> rest) {
+    {
+      std::lock_guard lk(mu);
+      --parked;
+      queue.push_front({{}, {}, {}, std::move(rest)});
+    }
+    // Stopping, the workers that found nothing to do wait for this one: with it taken, they stop.
+    if (stopping)
+      cv.notify_all();
+    else
+      cv.notify_one();
+  }
+
+  // The medication check's part of a new document; `learned_all`: false when the other replicas'
+  // facts could not be read first.
+  void oversee(record_work& w, const std::string& doc, bool learned_all) {
     auto& ov = *opt.oversight;
-    if (st.shared() && ov.wants(w.rec.exchange, doc) &&
-        !caught_up.cover(w.arrived, [this] { return catch_up(st); }))
+    if (!learned_all)
       base::log(base::log_level::warn, "medication",
-                "decided without the other replicas' latest facts (the store did not answer in "
-                "time)",
+                "decided without the other replicas' latest facts (the store could not read them)",
                 {{"message_id", w.rec.message_id}});
     w.checked = ov.observe(w.rec.exchange, doc, w.learned);
     for (auto& f : w.checked.facts)
@@ -463,22 +507,29 @@ struct pipeline::impl {
       w.rec.key = c.key;
       w.rec.exchange = c.exchange;
       auto doc = std::make_shared<const std::string>(std::move(c.document));
-      routing::routed_document rd{w.rec.message_id, w.rec.agency,   w.rec.record_type,
-                                  w.rec.key,        w.rec.exchange, doc};
-      auto decisions = decide(*rs, w, j, rd);
-      if (opt.oversight && !j.redecision && !notice) oversee(w, *doc);
-      // A notice's own record marks it sent (in the same transaction as its key).
-      if (notice) {
-        auto s = opt.oversight->sent(w.rec.key);
-        w.rec.facts.push_back({std::move(s.kind), std::move(s.key), std::move(s.value)});
-      }
-      if (!j.only_recipient.empty()) keep_only(decisions, j.only_recipient);
-      audit(w, decisions);
-      collect(w, std::move(decisions));
-      // Kept (for the delivery time-to-live) so that a decision can be taken again.
-      if (!j.redecision) w.rec.body = std::move(j.body);
+      return decide(
+          {std::move(rs), std::move(w), std::move(j), std::move(doc), {}, notice, std::move(done)});
     }
     commit(std::move(rs), std::move(w), std::move(done));
+  }
+
+  // A decided record's check, audit and commit; `learned_all`: false when a catch-up it needed
+  // could not read the other replicas' facts.
+  void finish(routed_work r, bool learned_all) {
+    auto& w = r.w;
+    auto& j = r.j;
+    if (opt.oversight && !j.redecision && !r.notice) oversee(w, *r.doc, learned_all);
+    // A notice's own record marks it sent (in the same transaction as its key).
+    if (r.notice) {
+      auto s = opt.oversight->sent(w.rec.key);
+      w.rec.facts.push_back({std::move(s.kind), std::move(s.key), std::move(s.value)});
+    }
+    if (!j.only_recipient.empty()) keep_only(r.decisions, j.only_recipient);
+    audit(w, r.decisions);
+    collect(w, std::move(r.decisions));
+    // Kept (for the delivery time-to-live) so that a decision can be taken again.
+    if (!j.redecision) w.rec.body = std::move(j.body);
+    commit(std::move(r.rs), std::move(w), std::move(r.done));
   }
 
   // What the store's answer needs of a record sent to it.

@@ -8,66 +8,52 @@ using namespace std::chrono_literals;
 
 namespace {
 
-struct fake_time {
-  catch_up_gate::clock::time_point t{1s};
-  catch_up_gate::clock::time_point at(std::chrono::milliseconds ms) const {
-    return catch_up_gate::clock::time_point{1s + ms};
-  }
-};
+catch_up_gate::clock::time_point at(std::chrono::milliseconds ms) {
+  return catch_up_gate::clock::time_point{1s + ms};
+}
 
 }  // namespace
 
 TEST_CASE("a catch-up covers the records that arrived before it began, and only those") {
-  fake_time now;
-  catch_up_gate gate([&] { return now.t; });
-  int reads = 0;
-  auto read = [&] {
-    ++reads;
-    now.t += 3ms;  // the read takes time: records arrive meanwhile
-    return true;
-  };
-  // Nothing is covered before the first catch-up answers.
-  CHECK_FALSE(gate.covered(now.at(0ms)));
-  now.t = now.at(10ms);
-  REQUIRE(gate.cover(now.at(5ms), read));  // a record that arrived at 5 ms: one read, begun at 10
-  CHECK(reads == 1);
+  auto now = at(0ms);
+  catch_up_gate gate([&] { return now; });
+  // Nothing is covered before a catch-up answers.
+  CHECK_FALSE(gate.covered(at(0ms)));
+  // A record that arrived at 5 ms asks for one at 10 ms; it answers at 13 ms.
+  now = at(10ms);
+  auto begun = gate.start();
+  now = at(13ms);
+  CHECK_FALSE(gate.covered(at(5ms)));  // not before it answers
+  gate.answered(begun);
   // Records that waited in the queue while it ran (arrived before 10 ms) share it.
-  CHECK(gate.covered(now.at(0ms)));
-  CHECK(gate.covered(now.at(9ms)));
-  CHECK(gate.cover(now.at(8ms), read));
-  CHECK(reads == 1);
-  // One that arrived as it began or after (the read's 3 ms included) needs a read of its own.
-  CHECK_FALSE(gate.covered(now.at(10ms)));
-  CHECK_FALSE(gate.covered(now.at(12ms)));
-  REQUIRE(gate.cover(now.at(12ms), read));
-  CHECK(reads == 2);
-  CHECK(gate.covered(now.at(12ms)));  // the second began at 13 ms
-  CHECK_FALSE(gate.covered(now.at(13ms)));
+  CHECK(gate.covered(at(0ms)));
+  CHECK(gate.covered(at(5ms)));
+  CHECK(gate.covered(at(9ms)));
+  // One that arrived as it began or after needs a catch-up of its own.
+  CHECK_FALSE(gate.covered(at(10ms)));
+  CHECK_FALSE(gate.covered(at(12ms)));
 }
 
 TEST_CASE("a catch-up that did not answer covers nothing") {
-  fake_time now;
-  catch_up_gate gate([&] { return now.t; });
-  now.t = now.at(10ms);
-  CHECK_FALSE(gate.cover(now.at(5ms), [] { return false; }));
-  CHECK_FALSE(gate.covered(now.at(5ms)));
+  auto now = at(10ms);
+  catch_up_gate gate([&] { return now; });
+  auto failed = gate.start();  // its caller never calls answered()
+  (void)failed;
+  now = at(20ms);
+  CHECK_FALSE(gate.covered(at(5ms)));
   // A later one that answers covers what arrived before it began.
-  now.t = now.at(20ms);
-  CHECK(gate.cover(now.at(5ms), [] { return true; }));
-  CHECK(gate.covered(now.at(19ms)));
+  gate.answered(gate.start());
+  CHECK(gate.covered(at(19ms)));
 }
 
 TEST_CASE("an older catch-up answering last does not take back what a newer one covered") {
-  fake_time now;
-  catch_up_gate gate([&] { return now.t; });
-  // The first begins at 10 ms; while it is out, a second begins at 20 ms and answers first.
-  now.t = now.at(10ms);
-  bool nested = false;
-  CHECK(gate.cover(now.at(5ms), [&] {
-    now.t = now.at(20ms);
-    nested = gate.cover(now.at(15ms), [] { return true; });
-    return true;
-  }));
-  CHECK(nested);
-  CHECK(gate.covered(now.at(19ms)));
+  auto now = at(10ms);
+  catch_up_gate gate([&] { return now; });
+  auto older = gate.start();
+  now = at(20ms);
+  auto newer = gate.start();
+  gate.answered(newer);
+  gate.answered(older);
+  CHECK(gate.covered(at(19ms)));
+  CHECK_FALSE(gate.covered(at(20ms)));
 }
