@@ -159,7 +159,10 @@ void connection::exit_pipeline() {
   if (PQpipelineStatus(c_) != PQ_PIPELINE_OFF) PQexitPipelineMode(c_);
 }
 
-bool connection::send(const char* name, const params& p, bool binary_result) {
+bool connection::send(const char* name, const params& p, bool binary_result, const char* sql) {
+  if (sql)
+    return PQsendQueryParams(c_, sql, p.size(), nullptr, p.values(), p.lengths(), p.formats(),
+                             binary_result ? 1 : 0) == 1;
   return PQsendQueryPrepared(c_, name, p.size(), p.values(), p.lengths(), p.formats(),
                              binary_result ? 1 : 0) == 1;
 }

@@ -148,7 +148,9 @@ class connection {
   // that neither side's socket buffer fills while the other is not reading.
   bool enter_pipeline();
   void exit_pipeline();
-  bool send(const char* name, const params& p, bool binary_result = false);
+  // `sql` set: sent with its text, planned for these parameters (PQsendQueryParams).
+  bool send(const char* name, const params& p, bool binary_result = false,
+            const char* sql = nullptr);
   std::vector<result> collect(std::size_t sent);
 
  private:

@@ -40,6 +40,10 @@ bool log_failure(const char* statement, const result& r);
 
 // Statements sent in pipeline mode, each with what to do with its result; sent and collected in
 // chunks so that neither side's socket buffer fills while the other is not reading.
+// The SQL of a statement planned at each execution instead of prepared (schema.cc); null for a
+// prepared one.
+const char* planned_each_time(std::string_view name);
+
 class pipeline_batch {
  public:
   using handler = std::function<bool(const result&)>;
@@ -157,6 +161,7 @@ class pg_store final : public store, engine::committer {
   bool refused(base::errc code, const char* what);
   // Runs a prepared statement; false (logged) when it fails.
   result run(const char* name, const params& p, bool binary_result = false) {
+    if (const char* sql = planned_each_time(name)) return conn_.exec(sql, p, binary_result);
     return conn_.run(name, p, binary_result);
   }
 
