@@ -48,7 +48,12 @@ class pipeline_batch {
  public:
   using handler = std::function<bool(const result&)>;
   void add(const char* name, params p, handler on = {}, bool binary_result = false) {
-    items_.push_back({name, std::move(p), std::move(on), binary_result});
+    items_.push_back({name, planned_each_time(name), std::move(p), std::move(on), binary_result});
+  }
+  // A statement sent with its text (transaction control, which cannot be prepared); `name` for
+  // the log.
+  void add_text(const char* name, const char* sql, params p = {}) {
+    items_.push_back({name, sql, std::move(p), {}, false});
   }
   bool empty() const { return items_.empty(); }
   // The failed statement's result code after run() answered false (classify).
@@ -59,6 +64,7 @@ class pipeline_batch {
  private:
   struct item {
     const char* name;
+    const char* sql;  // set: sent with this text rather than as the prepared statement `name`
     params p;
     handler on;
     bool binary;

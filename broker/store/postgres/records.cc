@@ -107,8 +107,7 @@ bool pipeline_batch::run(connection& c) {
     auto to = std::min(items_.size(), from + k_chunk);
     std::size_t sent = 0;
     for (auto i = from; i < to && good; ++i, ++sent)
-      good =
-          c.send(items_[i].name, items_[i].p, items_[i].binary, planned_each_time(items_[i].name));
+      good = c.send(items_[i].name, items_[i].p, items_[i].binary, items_[i].sql);
     auto results = c.collect(sent);
     for (std::size_t k = 0; k < results.size(); ++k) {
       const auto& it = items_[from + k];

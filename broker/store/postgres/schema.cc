@@ -467,16 +467,21 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
   bool any = false;
   for (auto i = from; i < to; ++i) any = any || static_cast<bool>(batch[i].apply);
   if (!any) return true;  // barriers only
-  if (!conn_.exec("BEGIN").ok()) return false;
-  auto head = run("head", {});
-  if (!head.ok() || head.rows() != 1) {
+  // The transaction's start and its end are one round trip each (pipelined), whatever the group.
+  pipeline_batch start;
+  start.add_text("begin", "BEGIN");
+  start.add("head", {}, [this](const result& head) {
+    if (head.rows() != 1) return false;
+    head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
+    head_hash_ = head.text(0, 1);
+    return true;
+  });
+  if (!start.run(conn_)) {
     conn_.exec("ROLLBACK");
-    return failed(head, "head");
+    return refused(start.failure(), "head");
   }
   notify_.clear();
   facts_changed_ = false;
-  head_seq_ = head_seq_at_begin_ = head.i64(0, 0);
-  head_hash_ = head.text(0, 1);
   auto staged = [&](std::size_t i) {
     return pipelined && (batch[i].kind == k_staged_record || batch[i].kind == k_staged_ack);
   };
@@ -498,27 +503,17 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
     }
     ++i;
   }
-  if (head_seq_ != head_seq_at_begin_) {
-    auto r = run("set_head", params().num(head_seq_).text(head_hash_));
-    if (!r.ok()) {
-      conn_.exec("ROLLBACK");
-      return failed(r, "set_head");
-    }
+  pipeline_batch end;
+  if (head_seq_ != head_seq_at_begin_)
+    end.add("set_head", params().num(head_seq_).text(head_hash_));
+  std::vector<std::string_view> rs(notify_.begin(), notify_.end());
+  if (!rs.empty()) end.add("notify", params().array(rs));
+  if (facts_changed_) end.add_text("notify_facts", "SELECT pg_notify('niem_facts', '')");
+  end.add_text("commit", "COMMIT");
+  if (!end.run(conn_)) {
+    conn_.exec("ROLLBACK");  // none open when the commit itself failed: nothing is done
+    return refused(end.failure(), "commit");
   }
-  if (!notify_.empty()) {
-    std::vector<std::string_view> rs(notify_.begin(), notify_.end());
-    auto r = run("notify", params().array(rs));
-    if (!r.ok()) {
-      conn_.exec("ROLLBACK");
-      return failed(r, "notify");
-    }
-  }
-  if (facts_changed_ && !conn_.exec("SELECT pg_notify('niem_facts', '')").ok()) {
-    conn_.exec("ROLLBACK");
-    return false;
-  }
-  auto c = conn_.exec("COMMIT");
-  if (!c.ok()) return failed(c, "commit");
   return true;
 }
 
