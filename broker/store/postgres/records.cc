@@ -1,7 +1,8 @@
 // The commit of records' outcomes: key, documents with their queue entries (one statement per
 // distinct document), the record kept for replay, facts, observations, the message log and the
-// audit entries. A group's records (and acknowledgements) go in two pipelined round trips; a
-// record applied alone (after a failed group) goes statement by statement.
+// audit entries. A group's records (and acknowledgements) go in two pipelined round trips,
+// between the transaction's start and end (one each, schema.cc): four in all. A record applied
+// alone (after a failed group) goes statement by statement.
 #include <algorithm>
 #include <map>
 
