@@ -109,6 +109,28 @@ params& params::array(const std::vector<std::int64_t>& v) {
   return own(std::move(s));
 }
 
+params& params::bytea_array(const std::vector<std::string_view>& v) {
+  // array_recv's format: dimensions, has-nulls, element type (bytea, 17), then the one
+  // dimension's length and lower bound, then each element's length and bytes; big-endian.
+  std::size_t total = 20;
+  for (auto e : v) total += 4 + e.size();
+  std::string s;
+  s.reserve(total);
+  auto be32 = [&s](std::uint32_t x) {
+    for (int shift = 24; shift >= 0; shift -= 8) s += static_cast<char>((x >> shift) & 0xff);
+  };
+  be32(1);
+  be32(0);
+  be32(17);
+  be32(static_cast<std::uint32_t>(v.size()));
+  be32(1);
+  for (auto e : v) {
+    be32(static_cast<std::uint32_t>(e.size()));
+    s.append(e);
+  }
+  return own(std::move(s), 1);
+}
+
 bool connection::open(const std::string& uri, const std::string& password, std::string& err) {
   close();
   // dbname holding a URI is expanded by libpq (expand_dbname); the password goes apart so that

@@ -69,6 +69,8 @@ class params {
   // The same, an empty value as NULL (optional columns).
   params& array_opt(const std::vector<std::string_view>& v);
   params& array(const std::vector<std::int64_t>& v);
+  // A bytea[] in the binary format (the bytes copied once, not escaped).
+  params& bytea_array(const std::vector<std::string_view>& v);
 
   int size() const { return static_cast<int>(e_.size()); }
   const char* const* values() const {
@@ -96,9 +98,9 @@ class params {
     resolved_ = false;
     return *this;
   }
-  params& own(std::string s) {
+  params& own(std::string s, int format = 0) {
     owned_.push_back(std::move(s));
-    return add(nullptr, 0, 0, static_cast<int>(owned_.size() - 1));
+    return add(nullptr, 0, format, static_cast<int>(owned_.size() - 1));
   }
   void resolve() const {
     if (resolved_) return;

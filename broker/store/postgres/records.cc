@@ -5,6 +5,7 @@
 // alone (after a failed group) goes statement by statement.
 #include <algorithm>
 #include <map>
+#include <unordered_map>
 
 #include "base/log.h"
 #include "store/postgres/pg_store.h"
@@ -64,6 +65,77 @@ bool take_entries(const result& res, const record_outcome& r, const doc_group& g
   }
   return true;
 }
+
+// A group's documents and queue entries, written by one ins_docs_queue statement.
+struct staged_docs {
+  std::vector<std::string_view> bodies;
+  std::vector<std::int64_t> doc_n, received;  // per entry: its document (1-based), the record's
+  std::vector<std::string_view> recipient, message, agency, key, exchange, consent;
+  std::unordered_map<std::string_view, record_job*> jobs;  // by message id
+  bool ambiguous = false;  // one message id twice (a replay sent twice): each goes alone
+
+  void add(record_job& job) {
+    const auto& r = job.rec;
+    ambiguous |= !jobs.emplace(r.message_id, &job).second;
+    for (const auto& g : group_by_document(r)) {
+      bodies.push_back(**g.doc);
+      for (std::size_t i = 0; i < g.recipients.size(); ++i) {
+        doc_n.push_back(static_cast<std::int64_t>(bodies.size()));
+        recipient.push_back(g.recipients[i]);
+        consent.push_back(g.consents[i]);
+        message.push_back(r.message_id);
+        agency.push_back(r.agency);
+        key.push_back(r.key);
+        exchange.push_back(r.exchange);
+        received.push_back(r.received_ms);
+      }
+    }
+  }
+
+  void add_to(pipeline_batch& rest, std::int64_t now) {
+    if (recipient.empty()) return;
+    rest.add("ins_docs_queue",
+             params()
+                 .bytea_array(bodies)
+                 .array(doc_n)
+                 .array(recipient)
+                 .array(message)
+                 .array(agency)
+                 .array(key)
+                 .array(exchange)
+                 .array(received)
+                 .num(now)
+                 .array(consent),
+             [this, now](const result& res) { return take(res, now); });
+  }
+
+  // The entries created, each to its record's result for the transport.
+  bool take(const result& res, std::int64_t now) {
+    if (ambiguous || res.rows() != static_cast<int>(recipient.size())) return false;
+    for (int i = 0; i < res.rows(); ++i) {
+      auto it = jobs.find(res.text(i, 2));
+      if (it == jobs.end()) return false;
+      const auto& r = it->second->rec;
+      auto who = res.text(i, 1);
+      auto d = std::find_if(r.deliveries.begin(), r.deliveries.end(),
+                            [&](const record_outcome::delivery& x) { return x.recipient == who; });
+      if (d == r.deliveries.end()) return false;
+      queue_entry e;
+      e.id = res.i64(i, 0);
+      e.recipient = std::move(who);
+      e.message_id = r.message_id;
+      e.source_agency = r.agency;
+      e.record_key = r.key;
+      e.exchange = r.exchange;
+      e.document = d->document;
+      e.enqueued_ms = now;
+      e.received_ms = r.received_ms;
+      e.consent = d->consent;
+      it->second->res.enqueued.push_back(std::move(e));
+    }
+    return true;
+  }
+};
 
 // The recipients to notify at the commit.
 void note(std::set<std::string, std::less<>>& notify, const commit_result& out) {
@@ -247,6 +319,7 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
   // needs a record's own result (its documents' entries, a duplicate's first message) goes alone.
   pipeline_batch rest;
   staged_rows rows;
+  staged_docs docs;
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind == k_staged_ack) {
       rows.acks.push_back(*static_cast<std::int64_t*>(batch[i].data.get()));
@@ -273,14 +346,13 @@ bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t 
       out.what = commit_result::status::duplicate;
       continue;
     }
-    for (auto& g : group_by_document(r))
-      rest.add("ins_doc_queue", doc_queue_params(r, g, now),
-               [&r, &out, g, now](const result& res) { return take_entries(res, r, g, now, out); });
+    docs.add(job);
     if (!r.redecision && !r.body.empty()) rest.add("ins_record", record_params(r));
     if (!r.facts.empty()) facts_changed_ = true;
     rows.add_routed(r);
     out.what = commit_result::status::routed;
   }
+  docs.add_to(rest, now);
   rows.add_to(rest, now, [&](std::vector<audit_entry>& a) { return audit_params(a, now); });
   if (!rest.run(conn_)) return refused(rest.failure(), "a record's statements failed");
   for (auto i = from; i < to; ++i) {

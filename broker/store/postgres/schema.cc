@@ -169,6 +169,17 @@ constexpr statement k_statements[] = {
      "enqueued_ms, received_ms, consent) SELECT u.r, $3, $4, $5, $6, d.id, $7, $8, u.c FROM d, "
      "unnest($2::text[], $9::text[]) WITH ORDINALITY AS u(r, c, n) ORDER BY u.n "
      "RETURNING id, recipient"},
+    // A group's documents and their queue entries in one statement: the documents' ids are drawn
+    // first, then the entries are inserted in the order given (their ids in that order).
+    {"ins_docs_queue",
+     "WITH b AS MATERIALIZED (SELECT nextval(pg_get_serial_sequence('documents', 'id')) AS id, "
+     "t.body, t.n FROM unnest($1::bytea[]) WITH ORDINALITY AS t(body, n)), d AS (INSERT INTO "
+     "documents(id, body) OVERRIDING SYSTEM VALUE SELECT id, body FROM b) INSERT INTO "
+     "queue(recipient, message_id, source_agency, record_key, exchange, doc_id, enqueued_ms, "
+     "received_ms, consent) SELECT u.r, u.m, u.a, u.k, u.x, b.id, $9, u.rm, u.c FROM "
+     "unnest($2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+     "$8::bigint[], $10::text[]) WITH ORDINALITY AS u(dn, r, m, a, k, x, rm, c, o) JOIN b ON b.n "
+     "= u.dn ORDER BY u.o RETURNING id, recipient, message_id"},
     {"ins_record",
      "INSERT INTO records(message_id, agency, record_type, content_type, body, received_ms) "
      "VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (message_id) DO UPDATE SET agency = EXCLUDED.agency, "
