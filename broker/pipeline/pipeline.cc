@@ -407,13 +407,15 @@ struct pipeline::impl {
 
   // A parked record's rest, on the next free worker.
   void resume(std::function<void()> rest) {
+    bool stopping_now = false;
     {
       std::lock_guard lk(mu);
       --parked;
       queue.push_front({{}, {}, {}, std::move(rest)});
+      stopping_now = stopping;
     }
     // Stopping, the workers that found nothing to do wait for this one: with it taken, they stop.
-    if (stopping)
+    if (stopping_now)
       cv.notify_all();
     else
       cv.notify_one();
