@@ -148,12 +148,15 @@ class pg_store final : public store, engine::committer {
   bool apply_group(std::vector<op>& batch, std::vector<char>& ok) override;
   bool run_transaction(std::vector<op>& batch, std::size_t from, std::size_t to,
                        std::vector<char>& ok, bool pipelined);
-  // records.cc: records and acks [from, to) in two pipelined round trips: the keys first (which
-  // are new decides what follows), then every other statement.
-  bool run_staged(std::vector<op>& batch, std::size_t from, std::size_t to, std::vector<char>& ok);
-  // Which of the group's record keys are new: their message ids into `fresh`.
-  bool fresh_keys(std::vector<op>& batch, std::size_t from, std::size_t to,
-                  std::set<std::string, std::less<>>& fresh);
+  // records.cc: records and acks [from, to) in pipelined round trips: the keys first (which are
+  // new decides what follows; `keys_known`: already asked with the transaction's begin, their
+  // message ids in `fresh`), then every other statement.
+  bool run_staged(std::vector<op>& batch, std::size_t from, std::size_t to, std::vector<char>& ok,
+                  std::set<std::string, std::less<>>& fresh, bool keys_known);
+  // The statement that tells which of the records' keys are new (their message ids into `fresh`
+  // once `b` runs).
+  void add_keys(pipeline_batch& b, std::vector<op>& batch, std::size_t from, std::size_t to,
+                std::set<std::string, std::less<>>& fresh);
 
   // schema.cc
   bool connect(std::string& error);

@@ -1,8 +1,9 @@
 // The commit of records' outcomes: key, documents with their queue entries (one statement per
 // distinct document), the record kept for replay, facts, observations, the message log and the
-// audit entries. A group's records (and acknowledgements) go in two pipelined round trips,
-// between the transaction's start and end (one each, schema.cc): four in all. A record applied
-// alone (after a failed group) goes statement by statement.
+// audit entries. A group's records (and acknowledgements) go in two pipelined round trips (the
+// keys, then the rest), the first asked with the transaction's begin (schema.cc): three round
+// trips in all with the commit. A record applied alone (after a failed group) goes statement by
+// statement.
 #include <algorithm>
 #include <map>
 #include <unordered_map>
@@ -285,9 +286,10 @@ struct staged_rows {
 
 }  // namespace
 
-// Round trip 1: which keys are new (here or at another replica), all in one statement.
-bool pg_store::fresh_keys(std::vector<op>& batch, std::size_t from, std::size_t to,
-                          std::set<std::string, std::less<>>& fresh) {
+// Which keys are new (here or at another replica), all in one statement, added to `b` (the
+// transaction's begin, or a round trip of its own).
+void pg_store::add_keys(pipeline_batch& b, std::vector<op>& batch, std::size_t from, std::size_t to,
+                        std::set<std::string, std::less<>>& fresh) {
   std::vector<std::string_view> agencies, types, keys, ids;
   for (auto i = from; i < to; ++i) {
     if (batch[i].kind != k_staged_record) continue;
@@ -300,21 +302,23 @@ bool pg_store::fresh_keys(std::vector<op>& batch, std::size_t from, std::size_t 
     keys.push_back(r.key);
     ids.push_back(r.message_id);
   }
-  if (ids.empty()) return true;
-  pipeline_batch first;
-  first.add("ins_keys", params().array(agencies).array(types).array(keys).array(ids),
-            [&fresh](const result& res) {
-              for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
-              return true;
-            });
-  return first.run(conn_) || refused(first.failure(), "a record's statements failed");
+  if (ids.empty()) return;
+  b.add("ins_keys", params().array(agencies).array(types).array(keys).array(ids),
+        [&fresh](const result& res) {
+          for (int k = 0; k < res.rows(); ++k) fresh.insert(res.text(k, 0));
+          return true;
+        });
 }
 
 bool pg_store::run_staged(std::vector<op>& batch, std::size_t from, std::size_t to,
-                          std::vector<char>& ok) {
+                          std::vector<char>& ok, std::set<std::string, std::less<>>& fresh,
+                          bool keys_known) {
   auto now = clk_.now_ms();
-  std::set<std::string, std::less<>> fresh;  // message ids whose key was new
-  if (!fresh_keys(batch, from, to, fresh)) return false;
+  if (!keys_known) {
+    pipeline_batch first;
+    add_keys(first, batch, from, to, fresh);
+    if (!first.run(conn_)) return refused(first.failure(), "a record's statements failed");
+  }
   // Round trip 2: everything else. Rows of one kind go in one statement, in op order; what
   // needs a record's own result (its documents' entries, a duplicate's first message) goes alone.
   pipeline_batch rest;

@@ -478,7 +478,11 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
   bool any = false;
   for (auto i = from; i < to; ++i) any = any || static_cast<bool>(batch[i].apply);
   if (!any) return true;  // barriers only
+  auto staged = [&](std::size_t i) {
+    return pipelined && (batch[i].kind == k_staged_record || batch[i].kind == k_staged_ack);
+  };
   // The transaction's start and its end are one round trip each (pipelined), whatever the group.
+  // The start also asks which keys of the first run of records are new.
   pipeline_batch start;
   start.add_text("begin", "BEGIN");
   start.add("head", {}, [this](const result& head) {
@@ -487,21 +491,24 @@ bool pg_store::run_transaction(std::vector<op>& batch, std::size_t from, std::si
     head_hash_ = head.text(0, 1);
     return true;
   });
+  std::set<std::string, std::less<>> first_fresh;
+  auto first_run = from;  // the end of the run of staged ops the group starts with
+  while (first_run < to && staged(first_run)) ++first_run;
+  if (first_run > from) add_keys(start, batch, from, first_run, first_fresh);
   if (!start.run(conn_)) {
     conn_.exec("ROLLBACK");
-    return refused(start.failure(), "head");
+    return refused(start.failure(), "begin");
   }
   notify_.clear();
   facts_changed_ = false;
-  auto staged = [&](std::size_t i) {
-    return pipelined && (batch[i].kind == k_staged_record || batch[i].kind == k_staged_ack);
-  };
   for (auto i = from; i < to;) {
     if (staged(i)) {
       // A run of records and acknowledgements: pipelined.
       auto j = i;
       while (j < to && staged(j)) ++j;
-      if (!run_staged(batch, i, j, ok)) {
+      std::set<std::string, std::less<>> fresh;
+      bool known = i == from;
+      if (!run_staged(batch, i, j, ok, known ? first_fresh : fresh, known)) {
         conn_.exec("ROLLBACK");
         return false;
       }
