@@ -41,29 +41,35 @@ params doc_queue_params(const record_outcome& r, const doc_group& g, std::int64_
   return p;
 }
 
-// The entries a doc_queue statement created, for the transport.
+// The queue entry `id` a statement created for `recipient`, to the record's result for the
+// transport; false when the record has no delivery to that recipient.
+bool take_entry(const record_outcome& r, std::string recipient, std::int64_t id, std::int64_t now,
+                commit_result& out) {
+  auto d =
+      std::find_if(r.deliveries.begin(), r.deliveries.end(),
+                   [&](const record_outcome::delivery& x) { return x.recipient == recipient; });
+  if (d == r.deliveries.end()) return false;
+  queue_entry e;
+  e.id = id;
+  e.recipient = std::move(recipient);
+  e.message_id = r.message_id;
+  e.source_agency = r.agency;
+  e.record_key = r.key;
+  e.exchange = r.exchange;
+  e.document = d->document;
+  e.enqueued_ms = now;
+  e.received_ms = r.received_ms;
+  e.consent = d->consent;
+  out.enqueued.push_back(std::move(e));
+  return true;
+}
+
+// The entries a doc_queue statement created.
 bool take_entries(const result& res, const record_outcome& r, const doc_group& g, std::int64_t now,
                   commit_result& out) {
   if (res.rows() != static_cast<int>(g.recipients.size())) return false;
-  for (int i = 0; i < res.rows(); ++i) {
-    auto recipient = res.text(i, 1);
-    auto d =
-        std::find_if(r.deliveries.begin(), r.deliveries.end(),
-                     [&](const record_outcome::delivery& x) { return x.recipient == recipient; });
-    if (d == r.deliveries.end()) return false;
-    queue_entry e;
-    e.id = res.i64(i, 0);
-    e.recipient = recipient;
-    e.message_id = r.message_id;
-    e.source_agency = r.agency;
-    e.record_key = r.key;
-    e.exchange = r.exchange;
-    e.document = d->document;
-    e.enqueued_ms = now;
-    e.received_ms = r.received_ms;
-    e.consent = d->consent;
-    out.enqueued.push_back(std::move(e));
-  }
+  for (int i = 0; i < res.rows(); ++i)
+    if (!take_entry(r, res.text(i, 1), res.i64(i, 0), now, out)) return false;
   return true;
 }
 
@@ -116,23 +122,8 @@ struct staged_docs {
     for (int i = 0; i < res.rows(); ++i) {
       auto it = jobs.find(res.text(i, 2));
       if (it == jobs.end()) return false;
-      const auto& r = it->second->rec;
-      auto who = res.text(i, 1);
-      auto d = std::find_if(r.deliveries.begin(), r.deliveries.end(),
-                            [&](const record_outcome::delivery& x) { return x.recipient == who; });
-      if (d == r.deliveries.end()) return false;
-      queue_entry e;
-      e.id = res.i64(i, 0);
-      e.recipient = std::move(who);
-      e.message_id = r.message_id;
-      e.source_agency = r.agency;
-      e.record_key = r.key;
-      e.exchange = r.exchange;
-      e.document = d->document;
-      e.enqueued_ms = now;
-      e.received_ms = r.received_ms;
-      e.consent = d->consent;
-      it->second->res.enqueued.push_back(std::move(e));
+      auto& job = *it->second;
+      if (!take_entry(job.rec, res.text(i, 1), res.i64(i, 0), now, job.res)) return false;
     }
     return true;
   }
