@@ -47,6 +47,11 @@ struct heard {
     };
     return l;
   }
+  // An oracle (default options) reporting to this.
+  std::shared_ptr<mapping::validation_oracle> oracle() {
+    return std::make_shared<mapping::validation_oracle>(mapping::validation_oracle::options{},
+                                                        listener());
+  }
 };
 
 }  // namespace
@@ -57,8 +62,7 @@ TEST_CASE("a converter offers every document of the first minute, then one in N 
   const auto& lib = fx.lib;
   const auto* m = fx.m;
   heard h;
-  auto oracle = std::make_shared<mapping::validation_oracle>(mapping::validation_oracle::options{},
-                                                             h.listener());
+  auto oracle = h.oracle();
   base::manual_clock clk(1'000'000);
   mapping::validation_policy policy(mapping::validation_mode::compiled);
   policy.sample_one_in = 4;
@@ -92,8 +96,7 @@ TEST_CASE("only documents judged by compiled checks alone are sampled") {
   const auto& lib = fx.lib;
   const auto* m = fx.m;
   heard h;
-  auto oracle = std::make_shared<mapping::validation_oracle>(mapping::validation_oracle::options{},
-                                                             h.listener());
+  auto oracle = h.oracle();
   base::manual_clock clk(0);
   for (auto mode : {mapping::validation_mode::full, mapping::validation_mode::both}) {
     mapping::validation_policy policy(mode);

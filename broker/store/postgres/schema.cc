@@ -362,8 +362,15 @@ bool pg_store::prepare_all() {
 }
 
 const char* planned_each_time(std::string_view name) {
-  for (const auto& s : k_statements)
-    if (s.each_time && name == s.name) return s.sql;
+  // Asked for every statement a group sends: only the few planned each time are compared.
+  static const auto each_time = [] {
+    std::vector<const statement*> out;
+    for (const auto& s : k_statements)
+      if (s.each_time) out.push_back(&s);
+    return out;
+  }();
+  for (const auto* s : each_time)
+    if (name == s->name) return s->sql;
   return nullptr;
 }
 
